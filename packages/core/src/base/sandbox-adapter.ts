@@ -1,0 +1,441 @@
+import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
+import type { SandboxCapabilities } from "../contract/capabilities.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
+import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
+import type { SandboxErrorCode } from "../errors/error-codes.js";
+import { redactSecrets } from "../errors/redact.js";
+import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
+import type { SandboxOptions } from "../options/sandbox-options.js";
+import { assertOptionsSupported, isAbsoluteSandboxPath, validateEnv, validateSandboxOptions } from "../options/validate-options.js";
+import { OutputCollector } from "./output-collector.js";
+
+/**
+ * What core hands an adapter's {@link SandboxAdapter.runCommand}. The adapter
+ * runs `command` through `sh -c` with empty stdin, feeds output to the two
+ * callbacks as it arrives, and resolves with the exit code.
+ */
+export interface CommandRequest {
+  command: string;
+  /** Absolute working directory, or undefined for the sandbox default. */
+  cwd: string | undefined;
+  /** Per-command environment on top of the sandbox's. */
+  env: Record<string, string>;
+  /**
+   * Aborted on timeout or caller abort. The adapter must then kill the
+   * command's whole process tree inside the sandbox and settle (resolve or
+   * reject) once it is gone; core turns that into `COMMAND_TIMEOUT`.
+   */
+  signal: AbortSignal;
+  onStdout(chunk: Uint8Array): void;
+  onStderr(chunk: Uint8Array): void;
+}
+
+/** What an adapter's {@link SandboxAdapter.runCommand} resolves with. */
+export interface CommandOutcome {
+  /** Exit code; `null` only when the process was killed and no code exists. */
+  exitCode: number | null;
+}
+
+/** Lifecycle state of an adapter handle. */
+export type SandboxState = "new" | "initializing" | "ready" | "closed";
+
+/** Construction settings every adapter passes to {@link SandboxAdapter}. */
+export interface SandboxAdapterSettings {
+  provider: string;
+  capabilities: SandboxCapabilities;
+  /** Adapter-specific option keys accepted besides the common ones. */
+  extraOptionKeys?: readonly string[];
+  /** Default per-command timeout; `DEFAULT_COMMAND_TIMEOUT_MS` when absent. */
+  commandTimeoutMs?: number;
+  /** Default output cap; `DEFAULT_MAX_OUTPUT_BYTES` when absent. */
+  maxOutputBytes?: number;
+}
+
+const EMPTY_ENV: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/**
+ * The base class adapters extend. It implements the contract once (lifecycle
+ * states and their errors, option validation and capability checks, command
+ * timeout / abort / output cap / streaming, per-file validation of uploads and
+ * downloads, initial files) and reuses deepagents' `BaseSandbox` for `ls`,
+ * `read`, `write`, `edit`, `grep` and `glob`.
+ *
+ * An adapter supplies only the provider primitives: {@link provision},
+ * {@link runCommand}, {@link putFiles}, {@link getFiles},
+ * {@link checkRunning} and {@link release}.
+ */
+export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOptions>
+  extends BaseSandbox
+  implements SandboxBackend
+{
+  readonly provider: string;
+  readonly capabilities: SandboxCapabilities;
+  /** The validated options this handle was built with. */
+  protected readonly options: Options;
+  #state: SandboxState = "new";
+  #id: string | undefined;
+  readonly #commandTimeoutMs: number;
+  readonly #maxOutputBytes: number;
+  #closing: Promise<void> | undefined;
+  /** Secret values to scrub from any message this adapter produces. */
+  protected readonly secretValues = new Set<string>();
+
+  /**
+   * Validates options (throws `INVALID_OPTIONS` / `UNSUPPORTED_CAPABILITY`
+   * synchronously: nothing is created for bad input).
+   */
+  constructor(options: Options | undefined, settings: SandboxAdapterSettings) {
+    super();
+    this.provider = settings.provider;
+    this.capabilities = Object.freeze({ ...settings.capabilities });
+    const context = { provider: settings.provider, extraKeys: settings.extraOptionKeys ?? [] };
+    this.options = validateSandboxOptions(options, context) as Options;
+    assertOptionsSupported(this.options, this.provider, this.capabilities);
+    this.#commandTimeoutMs = settings.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.#maxOutputBytes = settings.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+    assertPositiveInteger(this.#commandTimeoutMs, "commandTimeoutMs", this.provider, "INVALID_OPTIONS");
+    assertPositiveInteger(this.#maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_OPTIONS");
+  }
+
+  // ---- primitives an adapter supplies -------------------------------------
+
+  /** Creates the sandbox at the provider and returns its id. Throw `SandboxError`s. */
+  protected abstract provision(): Promise<string>;
+  /** Runs one command; see {@link CommandRequest} for the kill duty on abort. */
+  protected abstract runCommand(request: CommandRequest): Promise<CommandOutcome>;
+  /** Writes files (paths already validated absolute); results in input order. */
+  protected abstract putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]>;
+  /** Reads files (paths already validated absolute); results in input order. */
+  protected abstract getFiles(paths: string[]): Promise<FileDownloadResponse[]>;
+  /** Asks the provider whether the sandbox is alive. */
+  protected abstract checkRunning(): Promise<boolean>;
+  /**
+   * Releases client resources and, when `terminate` is true, ends the sandbox.
+   * Called at most once per handle. Must not throw for an already-gone sandbox.
+   */
+  protected abstract release(terminate: boolean): Promise<void>;
+
+  // ---- lifecycle ----------------------------------------------------------
+
+  /** Lifecycle state of this handle. */
+  get state(): SandboxState {
+    return this.#state;
+  }
+
+  get isInitialized(): boolean {
+    return this.#state === "ready";
+  }
+
+  /** @throws `NOT_INITIALIZED` before initialization, `SANDBOX_CLOSED` after close. */
+  get id(): string {
+    this.assertReady();
+    return this.#id!;
+  }
+
+  /**
+   * Creates the sandbox, then writes `initialFiles` (a failure there closes
+   * the sandbox again and rejects with `FILE_OPERATION_FAILED`).
+   */
+  async initialize(): Promise<void> {
+    await this.start(async () => {
+      const id = await this.provision();
+      return id;
+    });
+    const initialFiles = this.options.initialFiles;
+    if (initialFiles && Object.keys(initialFiles).length > 0) {
+      const encoder = new TextEncoder();
+      const files = Object.entries(initialFiles).map(
+        ([path, content]) => [path, typeof content === "string" ? encoder.encode(content) : content] as [string, Uint8Array],
+      );
+      const results = await this.uploadFiles(files);
+      const failed = results.filter((result) => result.error !== null);
+      if (failed.length > 0) {
+        await this.close().catch(() => undefined);
+        throw this.error("FILE_OPERATION_FAILED", {
+          message: `could not write initial files: ${failed.map((result) => `${result.path} (${result.error})`).join(", ")}`,
+          details: { failed },
+        });
+      }
+    }
+  }
+
+  /**
+   * Moves the handle to `ready` with the id `connect` returns. Used by
+   * `initialize()` and by adapters' `fromId` / `fromName` to adopt an
+   * existing sandbox.
+   */
+  protected async start(connect: () => Promise<string>): Promise<void> {
+    if (this.#state === "closed") throw this.error("SANDBOX_CLOSED");
+    if (this.#state !== "new") throw this.error("ALREADY_INITIALIZED");
+    this.#state = "initializing";
+    try {
+      const id = await connect();
+      if (typeof id !== "string" || id.length === 0) {
+        throw this.error("SANDBOX_CREATION_FAILED", { message: "provider returned an empty sandbox id" });
+      }
+      this.#id = id;
+      if (this.#state === "initializing") this.#state = "ready";
+    } catch (error) {
+      if (this.#state === "initializing") this.#state = "new";
+      throw error;
+    }
+  }
+
+  /** Terminates the sandbox and releases the client. Idempotent. */
+  async close(): Promise<void> {
+    await this.finish(true);
+  }
+
+  /**
+   * Releases this handle's client resources but leaves the sandbox running
+   * (it still ends at its lifetime). Reconnect later with the adapter's
+   * `fromId`. Idempotent; `close()` after it does nothing.
+   */
+  async detach(): Promise<void> {
+    await this.finish(false);
+  }
+
+  private async finish(terminate: boolean): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const wasStarted = this.#state === "ready" || this.#state === "initializing";
+    this.#state = "closed";
+    this.#closing = wasStarted ? this.release(terminate) : Promise.resolve();
+    return this.#closing;
+  }
+
+  async isRunning(): Promise<boolean> {
+    if (this.#state !== "ready") return false;
+    return this.checkRunning();
+  }
+
+  // ---- execute -------------------------------------------------------------
+
+  async execute(command: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    this.assertReady();
+    if (typeof command !== "string" || command.length === 0) {
+      throw this.error("INVALID_ARGUMENT", { message: "command must be a non-empty string" });
+    }
+    if (command.includes("\0")) throw this.error("INVALID_ARGUMENT", { message: "command contains a NUL byte" });
+    const timeoutMs = options.timeoutMs ?? this.#commandTimeoutMs;
+    const maxOutputBytes = options.maxOutputBytes ?? this.#maxOutputBytes;
+    assertPositiveInteger(timeoutMs, "timeoutMs", this.provider, "INVALID_ARGUMENT");
+    assertPositiveInteger(maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_ARGUMENT");
+    if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
+      throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"` });
+    }
+    if (options.env !== undefined) validateEnv(options.env, { provider: this.provider }, "env", "INVALID_ARGUMENT");
+    for (const name of ["onStdout", "onStderr"] as const) {
+      if (options[name] !== undefined && typeof options[name] !== "function") {
+        throw this.error("INVALID_ARGUMENT", { message: `invalid option "${name}": must be a function` });
+      }
+    }
+
+    const collector = new OutputCollector(maxOutputBytes);
+    const controller = new AbortController();
+    let reason: "timeout" | "aborted" | undefined;
+    const abort = (why: "timeout" | "aborted") => {
+      if (reason) return;
+      reason = why;
+      controller.abort();
+    };
+    const onCallerAbort = () => abort("aborted");
+    if (options.signal?.aborted) {
+      throw this.error("COMMAND_TIMEOUT", {
+        message: "command aborted before it started",
+        output: "",
+        truncated: false,
+        details: { reason: "aborted", started: false },
+      });
+    }
+    options.signal?.addEventListener("abort", onCallerAbort, { once: true });
+    const timer = setTimeout(() => abort("timeout"), timeoutMs);
+    let callbackError: unknown;
+    const stream = (callback: ((chunk: string) => void) | undefined) => {
+      if (!callback) return (chunk: Uint8Array) => void collector.push(chunk);
+      const decoder = new TextDecoder("utf-8", { fatal: false });
+      return (chunk: Uint8Array) => {
+        collector.push(chunk);
+        try {
+          const text = decoder.decode(chunk, { stream: true });
+          if (text.length > 0) callback(text);
+        } catch (error) {
+          // A throwing callback must not kill the command's bookkeeping; it
+          // is rethrown once the command has settled.
+          callbackError ??= error;
+        }
+      };
+    };
+
+    const run = this.runCommand({
+      command,
+      cwd: options.cwd,
+      env: options.env ?? EMPTY_ENV,
+      signal: controller.signal,
+      onStdout: stream(options.onStdout),
+      onStderr: stream(options.onStderr),
+    });
+
+    try {
+      let outcome: CommandOutcome;
+      try {
+        outcome = await raceKillGrace(run, controller.signal);
+      } catch (error) {
+        if (reason) throw this.timeoutError(reason, timeoutMs, collector, error);
+        if (SandboxError.isInstance(error)) throw error;
+        throw this.error("COMMAND_FAILED", { cause: error, message: `could not run command: ${describe(error)}` });
+      }
+      if (reason) throw this.timeoutError(reason, timeoutMs, collector, undefined, outcome);
+      if (callbackError !== undefined) throw callbackError;
+      if (typeof outcome.exitCode !== "number") {
+        throw this.error("COMMAND_FAILED", { message: "provider reported no exit code", output: collector.text() });
+      }
+      return { output: collector.text(), exitCode: outcome.exitCode, truncated: collector.truncated };
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onCallerAbort);
+    }
+  }
+
+  private timeoutError(reason: "timeout" | "aborted", timeoutMs: number, collector: OutputCollector, cause: unknown, outcome?: CommandOutcome): SandboxError {
+    const killConfirmed = !(cause instanceof KillNotConfirmed);
+    return this.error("COMMAND_TIMEOUT", {
+      message: reason === "timeout" ? `command timed out after ${timeoutMs} ms and was killed` : "command aborted by the caller and was killed",
+      output: collector.text(),
+      truncated: collector.truncated,
+      cause: cause instanceof KillNotConfirmed ? undefined : cause,
+      details: { reason, timeoutMs, killConfirmed, exitCode: outcome?.exitCode ?? null },
+    });
+  }
+
+  // ---- files ----------------------------------------------------------------
+
+  /**
+   * Writes files; parents are created, existing files overwritten. Partial
+   * success: each result carries its own error (`invalid_path` for a path that
+   * is not absolute, `permission_denied`, `is_directory`), in input order.
+   */
+  async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    this.assertReady();
+    if (!Array.isArray(files)) throw this.error("INVALID_ARGUMENT", { message: "uploadFiles expects an array of [path, content] pairs" });
+    const results: FileUploadResponse[] = new Array(files.length);
+    const valid: Array<[string, Uint8Array]> = [];
+    const positions: number[] = [];
+    files.forEach((entry, index) => {
+      const [path, content] = Array.isArray(entry) ? entry : [undefined, undefined];
+      if (!isAbsoluteSandboxPath(path) || path.endsWith("/") || !(content instanceof Uint8Array)) {
+        results[index] = { path: String(path), error: "invalid_path" };
+        return;
+      }
+      valid.push([path, content]);
+      positions.push(index);
+    });
+    if (valid.length > 0) {
+      const written = await this.guardFiles(() => this.putFiles(valid));
+      written.forEach((result, index) => {
+        results[positions[index]!] = result;
+      });
+    }
+    return results;
+  }
+
+  /**
+   * Reads files. Partial success in input order; `file_not_found`,
+   * `is_directory`, `permission_denied`, `invalid_path` per file.
+   */
+  async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    this.assertReady();
+    if (!Array.isArray(paths)) throw this.error("INVALID_ARGUMENT", { message: "downloadFiles expects an array of paths" });
+    const results: FileDownloadResponse[] = new Array(paths.length);
+    const valid: string[] = [];
+    const positions: number[] = [];
+    paths.forEach((path, index) => {
+      if (!isAbsoluteSandboxPath(path)) {
+        results[index] = { path: String(path), content: null, error: "invalid_path" };
+        return;
+      }
+      valid.push(path);
+      positions.push(index);
+    });
+    if (valid.length > 0) {
+      const read = await this.guardFiles(() => this.getFiles(valid));
+      read.forEach((result, index) => {
+        results[positions[index]!] = result;
+      });
+    }
+    return results;
+  }
+
+  private async guardFiles<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (SandboxError.isInstance(error)) throw error;
+      throw this.error("FILE_OPERATION_FAILED", { cause: error, message: `file transfer failed: ${describe(error)}` });
+    }
+  }
+
+  // ---- helpers for adapters --------------------------------------------------
+
+  /** Throws `NOT_INITIALIZED` or `SANDBOX_CLOSED` unless the handle is ready. */
+  protected assertReady(): void {
+    if (this.#state === "ready") return;
+    if (this.#state === "closed") throw this.error("SANDBOX_CLOSED");
+    throw this.error("NOT_INITIALIZED");
+  }
+
+  /**
+   * Builds this provider's error. Adapters override it to return their own
+   * subclass (e.g. `ModalSandboxError`); messages are scrubbed of known secrets.
+   */
+  protected error(code: SandboxErrorCode, options: SandboxErrorOptions = {}): SandboxError {
+    return new SandboxError(code, this.scrub({ ...options, provider: this.provider }));
+  }
+
+  /** Removes registered secret values from message and output of error options. */
+  protected scrub(options: SandboxErrorOptions): SandboxErrorOptions {
+    if (this.secretValues.size === 0) return options;
+    const scrubbed = { ...options };
+    if (scrubbed.message) scrubbed.message = redactSecrets(scrubbed.message, this.secretValues);
+    return scrubbed;
+  }
+}
+
+class KillNotConfirmed extends Error {}
+
+/**
+ * Waits for the adapter's run to settle; once the signal is aborted, waits at
+ * most the kill grace for it, so a provider that cannot confirm the kill still
+ * gives the caller a prompt `COMMAND_TIMEOUT`.
+ */
+function raceKillGrace(run: Promise<CommandOutcome>, signal: AbortSignal): Promise<CommandOutcome> {
+  return new Promise((resolve, reject) => {
+    let graceTimer: ReturnType<typeof setTimeout> | undefined;
+    const startGrace = () => {
+      graceTimer = setTimeout(() => reject(new KillNotConfirmed("kill not confirmed")), KILL_CONFIRMATION_GRACE_MS);
+    };
+    if (signal.aborted) startGrace();
+    else signal.addEventListener("abort", startGrace, { once: true });
+    run.then(
+      (outcome) => {
+        clearTimeout(graceTimer);
+        signal.removeEventListener("abort", startGrace);
+        resolve(outcome);
+      },
+      (error: unknown) => {
+        clearTimeout(graceTimer);
+        signal.removeEventListener("abort", startGrace);
+        reject(error);
+      },
+    );
+  });
+}
+
+function assertPositiveInteger(value: unknown, option: string, provider: string, code: "INVALID_OPTIONS" | "INVALID_ARGUMENT"): void {
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+    throw new SandboxError(code, { provider, message: `invalid option "${option}": must be a positive whole number, got ${String(value)}`, details: { option } });
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,28 @@
+/**
+ * Default per-command timeout: 5 minutes, the same as the default sandbox
+ * lifetime. Finite on purpose: a command that never ends must not hold an
+ * agent forever. Override per call with `execute(command, { timeoutMs })`
+ * or per sandbox with the adapter's `commandTimeoutMs` option.
+ */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 300_000;
+
+/**
+ * Default cap on the combined output kept for one command: 1 MiB. Past it the
+ * result carries `truncated: true` and the rest is dropped as it arrives, so
+ * host memory stays bounded whatever the command prints. Streaming callbacks
+ * still see every chunk.
+ */
+export const DEFAULT_MAX_OUTPUT_BYTES = 1_048_576;
+
+/** Default sandbox image, as documented for the Modal API. */
+export const DEFAULT_IMAGE_NAME = "alpine:3.21";
+
+/** Default sandbox lifetime: 5 minutes. */
+export const DEFAULT_SANDBOX_TIMEOUT_MS = 300_000;
+
+/**
+ * How long core waits, after asking an adapter to kill a timed-out command,
+ * for the adapter to confirm before rejecting anyway (with
+ * `details.killConfirmed: false`).
+ */
+export const KILL_CONFIRMATION_GRACE_MS = 15_000;

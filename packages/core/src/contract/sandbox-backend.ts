@@ -1,0 +1,89 @@
+import type { ExecuteResponse, SandboxBackendProtocolV2 } from "deepagents";
+import type { SandboxCapabilities } from "./capabilities.js";
+
+/**
+ * Per-call options of {@link SandboxBackend.execute}. Every field is optional;
+ * invalid values reject with `INVALID_ARGUMENT` before anything runs.
+ */
+export interface ExecuteOptions {
+  /**
+   * Kill the command after this many milliseconds (positive integer). Default:
+   * the sandbox's command timeout, itself `DEFAULT_COMMAND_TIMEOUT_MS` (5 min)
+   * unless the adapter was configured otherwise. On expiry the command's whole
+   * process tree is killed inside the sandbox, then the call rejects with
+   * `COMMAND_TIMEOUT` whose `output` holds what was printed so far.
+   */
+  timeoutMs?: number;
+  /** Absolute working directory for this command. Default: the sandbox workdir. */
+  cwd?: string;
+  /** Extra environment variables for this command (names: `[A-Za-z_][A-Za-z0-9_]*`). */
+  env?: Record<string, string>;
+  /**
+   * Aborting kills the command's process tree like a timeout does; the call
+   * rejects with `COMMAND_TIMEOUT` (`details.reason: "aborted"`).
+   */
+  signal?: AbortSignal;
+  /** Receives stdout text as it arrives (UTF-8 decoded, chunks never split a character). */
+  onStdout?: (chunk: string) => void;
+  /** Receives stderr text as it arrives. */
+  onStderr?: (chunk: string) => void;
+  /**
+   * Keep at most this many bytes of combined output (positive integer).
+   * Default: `DEFAULT_MAX_OUTPUT_BYTES` (1 MiB). Past it the result has
+   * `truncated: true`; the command keeps running and its further output is
+   * dropped, so host memory stays bounded.
+   */
+  maxOutputBytes?: number;
+}
+
+/**
+ * The result of a command. A non-zero exit code is a result, not an error.
+ * `output` is stdout and stderr combined in arrival order.
+ */
+export interface ExecuteResult extends ExecuteResponse {
+  exitCode: number;
+}
+
+/**
+ * The contract every adapter implements: a deepagents sandbox backend
+ * (`SandboxBackendProtocolV2`, so `createDeepAgent({ backend: sandbox })`
+ * works) plus provider identity, capabilities, lifecycle and a richer
+ * `execute`.
+ *
+ * Ownership: whoever created or reconnected the handle calls `close()`.
+ */
+export interface SandboxBackend extends SandboxBackendProtocolV2 {
+  /**
+   * Non-empty, stable for the sandbox's life, accepted by the adapter's
+   * `fromId`. Reading it before initialization throws `NOT_INITIALIZED`.
+   */
+  readonly id: string;
+  /** Provider name, e.g. `"local-docker"`, `"modal"`. */
+  readonly provider: string;
+  /** What this provider supports on this host. */
+  readonly capabilities: SandboxCapabilities;
+  /** True between a successful `initialize()` and `close()`. */
+  readonly isInitialized: boolean;
+  /**
+   * Creates (or connects to) the sandbox. Rejects with `ALREADY_INITIALIZED`
+   * when called twice and `SANDBOX_CLOSED` after `close()`.
+   */
+  initialize(): Promise<void>;
+  /**
+   * Terminates the sandbox and releases every client resource, so the host
+   * process can exit. Idempotent: later calls resolve at once. After it,
+   * every call rejects with `SANDBOX_CLOSED`.
+   */
+  close(): Promise<void>;
+  /** Whether the sandbox is still alive at the provider (false after close or expiry). */
+  isRunning(): Promise<boolean>;
+  /**
+   * Runs `command` through `sh -c` with empty stdin. See {@link ExecuteOptions}
+   * for timeouts, abort, streaming and the output cap.
+   *
+   * @throws `COMMAND_TIMEOUT` on timeout or abort (after the process tree is killed),
+   *   `COMMAND_FAILED` when the provider could not run the command,
+   *   `NOT_INITIALIZED` / `SANDBOX_CLOSED` outside the sandbox's life.
+   */
+  execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
+}

@@ -1,0 +1,83 @@
+import { SandboxError as DeepAgentsSandboxError } from "deepagents";
+import { SANDBOX_ERROR_CODES, type SandboxErrorCode } from "./error-codes.js";
+
+/**
+ * Marker that identifies our errors across duplicated copies of this package
+ * (two versions in node_modules each have their own class, so `instanceof`
+ * fails across them; a registered symbol does not).
+ */
+const SANDBOX_ERROR_MARKER = Symbol.for("@sandbox/core/SandboxError");
+
+/** Options for constructing a {@link SandboxError}. */
+export interface SandboxErrorOptions {
+  /** Human-readable message; defaults to the code's message from the table. */
+  message?: string;
+  /** Provider name, e.g. `"modal"`, `"local-docker"`. Shown as `[provider]` prefix. */
+  provider?: string;
+  /** Overrides the code's default retryability. */
+  retryable?: boolean;
+  /** The underlying error, kept as `cause`. */
+  cause?: unknown;
+  /** Partial combined output of a command that timed out or was aborted. */
+  output?: string;
+  /** Whether {@link output} was cut at the output limit. */
+  truncated?: boolean;
+  /** Extra structured facts (never secret values). */
+  details?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * The one error type every adapter throws. Switch on `code`.
+ *
+ * It extends deepagents' own `SandboxError`, so code written against
+ * deepagents (`SandboxError.isInstance` from `deepagents`) recognises it too.
+ * Messages never contain secret values or tokens: adapters redact what they
+ * quote from providers.
+ *
+ * @example
+ * ```ts
+ * try { await sandbox.execute("sleep 100", { timeoutMs: 1000 }); }
+ * catch (error) {
+ *   if (SandboxError.isInstance(error) && error.code === "COMMAND_TIMEOUT") console.log(error.output);
+ * }
+ * ```
+ */
+export class SandboxError extends DeepAgentsSandboxError {
+  declare readonly code: SandboxErrorCode;
+  /** Provider that raised the error (`"core"` when raised by core itself). */
+  readonly provider: string;
+  /** Whether repeating the same call may succeed (network blips, capacity). */
+  readonly retryable: boolean;
+  /** For `COMMAND_TIMEOUT`: the combined output received before the kill. */
+  readonly output?: string;
+  /** For `COMMAND_TIMEOUT`: whether {@link output} hit the output limit. */
+  readonly truncated?: boolean;
+  /** Structured facts about the failure, for logs and programs. */
+  readonly details: Readonly<Record<string, unknown>>;
+  readonly [SANDBOX_ERROR_MARKER] = true as const;
+
+  constructor(code: SandboxErrorCode, options: SandboxErrorOptions = {}) {
+    const provider = options.provider ?? "core";
+    const entry = SANDBOX_ERROR_CODES[code];
+    const text = options.message ?? entry.message;
+    const cause = options.cause instanceof Error ? options.cause : options.cause === undefined ? undefined : new Error(String(options.cause));
+    super(`[${provider}] ${text}`, code, cause);
+    // The parent declares `name` read-only; subclasses get their own class name.
+    Object.defineProperty(this, "name", { value: new.target.name, configurable: true, writable: true, enumerable: false });
+    this.provider = provider;
+    this.retryable = options.retryable ?? entry.retryable;
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+    if (options.output !== undefined) this.output = options.output;
+    if (options.truncated !== undefined) this.truncated = options.truncated;
+  }
+
+  /** True for any `SandboxError` from any copy of this package, and for subclasses. */
+  static override isInstance(error: unknown): error is SandboxError {
+    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[SANDBOX_ERROR_MARKER] === true;
+  }
+
+  /** True when `error` is a {@link SandboxError} carrying `code`. */
+  static hasCode(error: unknown, code: SandboxErrorCode): error is SandboxError {
+    return SandboxError.isInstance(error) && error.code === code;
+  }
+}

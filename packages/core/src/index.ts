@@ -1,0 +1,38 @@
+export type { SandboxCapabilities, SandboxCapability } from "./contract/capabilities.js";
+export { SANDBOX_CAPABILITY_NAMES, allCapabilities, describeCapabilities } from "./contract/capabilities.js";
+export {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_IMAGE_NAME,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_SANDBOX_TIMEOUT_MS,
+  KILL_CONFIRMATION_GRACE_MS,
+} from "./contract/defaults.js";
+export type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./contract/sandbox-backend.js";
+export { SANDBOX_ERROR_CODES, isSandboxErrorCode, sandboxErrorCodes, type SandboxErrorCode } from "./errors/error-codes.js";
+export { redactSecrets } from "./errors/redact.js";
+export { SandboxError, type SandboxErrorOptions } from "./errors/sandbox-error.js";
+export { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type GpuRequest, type SandboxOptions } from "./options/sandbox-options.js";
+export {
+  assertOptionsSupported,
+  isAbsoluteSandboxPath,
+  parseGpu,
+  validateEnv,
+  validateSandboxOptions,
+  type ValidationContext,
+} from "./options/validate-options.js";
+export { OutputCollector } from "./base/output-collector.js";
+export {
+  SandboxAdapter,
+  type CommandOutcome,
+  type CommandRequest,
+  type SandboxAdapterSettings,
+  type SandboxState,
+} from "./base/sandbox-adapter.js";
+export {
+  createSandboxRegistry,
+  type RegistryCreateOptions,
+  type SandboxProvider,
+  type SandboxProviderEntry,
+  type SandboxRegistry,
+  type SandboxRegistrySettings,
+} from "./registry/sandbox-registry.js";

@@ -1,0 +1,123 @@
+import type { SandboxCapabilities } from "../contract/capabilities.js";
+import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import { SandboxError } from "../errors/sandbox-error.js";
+import type { SandboxOptions } from "../options/sandbox-options.js";
+
+/**
+ * How an adapter package describes itself to a registry. Adapters export one
+ * of these (e.g. `localDockerProvider`); exporting it registers nothing.
+ */
+export interface SandboxProvider<Options extends SandboxOptions = SandboxOptions, Sandbox extends SandboxBackend = SandboxBackend> {
+  /** Registry key, e.g. `"local-docker"`. */
+  readonly name: string;
+  /** One line for humans: what the provider is and what it needs. */
+  readonly description?: string;
+  /** Creates and initializes a sandbox. */
+  create(options?: Options): Promise<Sandbox>;
+  /** Reconnects by id, when the provider supports it. */
+  fromId?(id: string): Promise<Sandbox>;
+  /** Reconnects by app and sandbox name, when the provider supports it. */
+  fromName?(appName: string, name: string): Promise<Sandbox>;
+  /** Static capabilities, when known without creating a sandbox. */
+  readonly capabilities?: SandboxCapabilities;
+}
+
+/** A provider, or a function that loads one (so heavy SDKs load only when chosen). */
+export type SandboxProviderEntry = SandboxProvider<any, any> | (() => SandboxProvider<any, any> | Promise<SandboxProvider<any, any>>);
+
+/** Options of {@link SandboxRegistry.create}: the common options plus the provider choice. */
+export type RegistryCreateOptions = SandboxOptions & {
+  /** Registered provider name; see {@link SandboxRegistry.resolveName}. */
+  provider?: string;
+  /** Provider-specific options (e.g. Modal's `auth`, `appName`). */
+  providerOptions?: Record<string, unknown>;
+};
+
+/** Settings of {@link createSandboxRegistry}. */
+export interface SandboxRegistrySettings {
+  /** Provider used when neither the call nor the environment names one. */
+  defaultProvider?: string;
+  /** Environment variable naming the provider. Default `"SANDBOX_PROVIDER"`. */
+  environmentVariable?: string;
+  /** Environment to read; default `process.env`. */
+  environment?: Record<string, string | undefined>;
+}
+
+/**
+ * Picks providers by name. Switching provider is one line of configuration:
+ * the `provider` key, or the `SANDBOX_PROVIDER` environment variable; the
+ * options and the agent code stay the same.
+ */
+export interface SandboxRegistry {
+  /** Registered names, sorted. */
+  names(): string[];
+  /** Adds a provider under `name` (or its own name). Throws on a duplicate. */
+  register(entry: SandboxProviderEntry, name?: string): SandboxRegistry;
+  /** Which provider a call would use: explicit, then environment, then default. */
+  resolveName(explicit?: string): string;
+  /** Loads a provider. @throws `UNKNOWN_PROVIDER` listing the registered names. */
+  get(name?: string): Promise<SandboxProvider<any, any>>;
+  /** Creates and initializes a sandbox with the chosen provider. */
+  create(options?: RegistryCreateOptions): Promise<SandboxBackend>;
+}
+
+/**
+ * Creates a registry. Nothing is registered by importing an adapter: pass
+ * providers here or call `register`.
+ *
+ * @example
+ * ```ts
+ * const registry = createSandboxRegistry(
+ *   { "local-docker": localDockerProvider, modal: () => import("@sandbox/modal").then((m) => m.modalProvider) },
+ *   { defaultProvider: "local-docker" },
+ * );
+ * const sandbox = await registry.create({ imageName: "python:3.12-slim" }); // SANDBOX_PROVIDER=modal switches
+ * ```
+ */
+export function createSandboxRegistry(
+  providers: Record<string, SandboxProviderEntry> = {},
+  settings: SandboxRegistrySettings = {},
+): SandboxRegistry {
+  const entries = new Map<string, SandboxProviderEntry>();
+  const variable = settings.environmentVariable ?? "SANDBOX_PROVIDER";
+  const environment = () => settings.environment ?? process.env;
+
+  const registry: SandboxRegistry = {
+    names: () => [...entries.keys()].sort(),
+    register(entry, name) {
+      const key = name ?? (typeof entry === "function" ? undefined : entry.name);
+      if (!key) throw new SandboxError("INVALID_ARGUMENT", { message: "a lazily loaded provider needs an explicit name" });
+      if (entries.has(key)) throw new SandboxError("INVALID_ARGUMENT", { message: `provider "${key}" is already registered` });
+      entries.set(key, entry);
+      return registry;
+    },
+    resolveName(explicit) {
+      const fromEnvironment = environment()[variable]?.trim();
+      const name = explicit ?? (fromEnvironment ? fromEnvironment : undefined) ?? settings.defaultProvider;
+      if (!name) {
+        throw new SandboxError("UNKNOWN_PROVIDER", {
+          message: `no provider chosen: pass "provider" or set ${variable}; registered providers: ${registry.names().join(", ") || "none"}`,
+        });
+      }
+      return name;
+    },
+    async get(name) {
+      const key = registry.resolveName(name);
+      const entry = entries.get(key);
+      if (!entry) {
+        throw new SandboxError("UNKNOWN_PROVIDER", {
+          message: `unknown provider "${key}"; registered providers: ${registry.names().join(", ") || "none"}`,
+          details: { provider: key, registered: registry.names() },
+        });
+      }
+      return typeof entry === "function" ? await entry() : entry;
+    },
+    async create(options = {}) {
+      const { provider: explicit, providerOptions, ...common } = options;
+      const provider = await registry.get(explicit);
+      return provider.create({ ...common, ...(providerOptions ?? {}) });
+    },
+  };
+  for (const [name, entry] of Object.entries(providers)) registry.register(entry, name);
+  return registry;
+}

@@ -1,0 +1,4 @@
+import { defineConfig } from "tsup";
+import { packageBuild } from "../../tsup.shared.js";
+
+export default defineConfig(packageBuild({ index: "src/index.ts", conformance: "src/conformance/index.ts" }, ["vitest", "deepagents", "langsmith"]));
