@@ -1,0 +1,504 @@
+import { randomUUID } from "node:crypto";
+import type { Duplex, Readable, Writable } from "node:stream";
+import Docker from "dockerode";
+import { DockerStreamDemuxer } from "./demux-stream.js";
+import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
+
+/** The environment variable that marks every process of one exec (see {@link EngineExec.kill}). */
+export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_ID";
+
+/** Default PID limit of a container: enough for builds, fatal to fork bombs. */
+export const DEFAULT_PIDS_LIMIT = 1024;
+
+/** What a container is made of. */
+export interface ContainerSpec {
+  image: string;
+  /** Docker container name (unique per engine). */
+  name?: string;
+  labels: Record<string, string>;
+  env?: Record<string, string>;
+  /** Absolute working directory; the engine creates it. */
+  workdir?: string;
+  /** CPU cores (fractional). */
+  cpu?: number;
+  memoryMiB?: number;
+  /** No network at all (`NetworkMode: none`). */
+  blockNetwork?: boolean;
+  volumes?: Array<{ volumeName: string; mountPath: string; readOnly?: boolean }>;
+  /**
+   * Lifetime: the container's main process is `sleep <seconds>`, so the
+   * container stops (and, being auto-removed, disappears) by itself even if
+   * the host process that created it was killed. Requires `sleep` in the image.
+   */
+  lifetimeMs?: number;
+  pidsLimit?: number;
+  /** OCI runtime, e.g. `"runsc"` for gVisor. */
+  runtime?: string;
+  gpu?: { count: number; type?: string };
+  /** Remove the container when it stops. Default true. */
+  autoRemove?: boolean;
+}
+
+/** Options of {@link EngineContainer.exec}. */
+export interface EngineExecOptions {
+  env?: Record<string, string>;
+  cwd?: string;
+  user?: string;
+  /** Open a stdin pipe (`EngineExec.stdin`). Default false: stdin is empty. */
+  stdin?: boolean;
+  onStdout?: (chunk: Buffer) => void;
+  onStderr?: (chunk: Buffer) => void;
+}
+
+/** A running exec. */
+export interface EngineExec {
+  /** Docker's exec id. */
+  readonly id: string;
+  /** Writable stdin when opened with `stdin: true`, else null. */
+  readonly stdin: Writable | null;
+  /** Settles when the process ends: its exit code, or null when killed without one. */
+  readonly done: Promise<{ exitCode: number | null; killed: boolean }>;
+  /**
+   * Kills every process of this exec inside the container (the command and
+   * all its descendants, found by their inherited marker variable), repeats
+   * until none is left, and resolves when `done` has settled.
+   */
+  kill(): Promise<void>;
+}
+
+/** A container as listed by {@link DockerEngine.listContainers}. */
+export interface ContainerSummary {
+  id: string;
+  name: string;
+  state: string;
+  labels: Record<string, string>;
+}
+
+/** Settings of {@link DockerEngine}. */
+export interface DockerEngineOptions {
+  /** A ready dockerode client; otherwise one is made from `socketPath` or `DOCKER_HOST`. */
+  docker?: Docker;
+  socketPath?: string;
+}
+
+/**
+ * The thin layer over the Docker Engine API shared by `@sandbox/local-docker`
+ * and `@sandbox/modal-emulator`: containers with safe defaults and a
+ * lifetime, execs whose process tree can really be killed, and the archive
+ * API for files. No CLI is shelled out to.
+ */
+export class DockerEngine {
+  /** The dockerode client: an escape hatch for anything this layer lacks. */
+  readonly docker: Docker;
+
+  constructor(options: DockerEngineOptions = {}) {
+    this.docker = options.docker ?? (options.socketPath ? new Docker({ socketPath: options.socketPath }) : new Docker());
+  }
+
+  /** @throws EngineError("engine-unavailable") with what to do when no engine answers. */
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (error) {
+      throw new EngineError(
+        "engine-unavailable",
+        `no Docker engine answers (${engineMessage(error)}); start one (for example: bash scripts/start-docker-engine.sh) or set DOCKER_HOST`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Whether the engine has a runtime or device driver able to attach GPUs. */
+  async hasGpuRuntime(): Promise<boolean> {
+    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown>; CDISpecDirs?: unknown };
+    return Object.keys(info.Runtimes ?? {}).some((name) => name.includes("nvidia"));
+  }
+
+  async imageExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(name).inspect();
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw new EngineError("engine-unavailable", `could not inspect image ${name}: ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
+  /**
+   * Makes sure `name` is present locally, pulling it (with progress lines)
+   * when missing. @throws EngineError("image-unavailable") naming the image.
+   */
+  async ensureImage(name: string, onProgress?: (line: string) => void): Promise<void> {
+    if (await this.imageExists(name)) return;
+    try {
+      const stream = (await this.docker.pull(name)) as Readable;
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.followProgress(
+          stream,
+          (error: unknown) => (error ? reject(error) : resolve()),
+          (event: { status?: string; progress?: string; id?: string }) => {
+            if (onProgress && event.status) onProgress([event.id, event.status, event.progress].filter(Boolean).join(" "));
+          },
+        );
+      });
+    } catch (error) {
+      throw new EngineError(
+        "image-unavailable",
+        `image "${name}" is not available locally and could not be pulled (${engineMessage(error)}); pull or build it first, or choose a local image`,
+        { cause: error, statusCode: statusOf(error) },
+      );
+    }
+  }
+
+  /** Creates a named volume with labels unless it exists. */
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<void> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return;
+    } catch (error) {
+      if (statusOf(error) !== 404) throw new EngineError("volume", `could not inspect volume ${name}: ${engineMessage(error)}`, { cause: error });
+    }
+    try {
+      await this.docker.createVolume({ Name: name, Labels: labels });
+    } catch (error) {
+      throw new EngineError("volume", `could not create volume ${name}: ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw new EngineError("volume", `could not inspect volume ${name}: ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
+  /** Removes a volume; absent is fine. */
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.docker.getVolume(name).remove({ force: true });
+    } catch (error) {
+      if (statusOf(error) === 404) return;
+      throw new EngineError("volume", `could not remove volume ${name}: ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
+  /** Volumes carrying all the given labels. */
+  async listVolumes(labels: Record<string, string>): Promise<Array<{ name: string; labels: Record<string, string> }>> {
+    const result = await this.docker.listVolumes({ filters: { label: labelFilters(labels) } });
+    return (result.Volumes ?? []).map((volume) => ({ name: volume.Name, labels: volume.Labels ?? {} }));
+  }
+
+  /**
+   * Creates and starts a container. Safe defaults: Docker's init as PID 1
+   * (reaps killed processes), no new privileges, a PID limit, no host mounts,
+   * stdin closed, auto-removal when it stops.
+   */
+  async createContainer(spec: ContainerSpec): Promise<EngineContainer> {
+    const lifetimeSeconds = Math.max(1, Math.ceil((spec.lifetimeMs ?? 300_000) / 1000));
+    const hostConfig: Docker.HostConfig = {
+      Init: true,
+      AutoRemove: spec.autoRemove ?? true,
+      SecurityOpt: ["no-new-privileges"],
+      PidsLimit: spec.pidsLimit ?? DEFAULT_PIDS_LIMIT,
+      NetworkMode: spec.blockNetwork ? "none" : "bridge",
+      Mounts: (spec.volumes ?? []).map((volume) => ({
+        Type: "volume" as const,
+        Source: volume.volumeName,
+        Target: volume.mountPath,
+        ReadOnly: volume.readOnly ?? false,
+      })),
+    };
+    if (spec.cpu !== undefined) hostConfig.NanoCpus = Math.round(spec.cpu * 1e9);
+    if (spec.memoryMiB !== undefined) {
+      hostConfig.Memory = spec.memoryMiB * 1024 * 1024;
+      hostConfig.MemorySwap = hostConfig.Memory;
+    }
+    if (spec.runtime) hostConfig.Runtime = spec.runtime;
+    if (spec.gpu) {
+      hostConfig.DeviceRequests = [{ Driver: "", Count: spec.gpu.count, Capabilities: [["gpu"]], DeviceIDs: undefined as unknown as string[], Options: {} }];
+    }
+    let container: Docker.Container;
+    try {
+      container = await this.docker.createContainer({
+        Image: spec.image,
+        name: spec.name,
+        Labels: spec.labels,
+        Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
+        WorkingDir: spec.workdir,
+        Entrypoint: ["sleep"],
+        Cmd: [String(lifetimeSeconds)],
+        Tty: false,
+        OpenStdin: false,
+        AttachStdin: false,
+        AttachStdout: false,
+        AttachStderr: false,
+        HostConfig: hostConfig,
+      });
+    } catch (error) {
+      throw classifyCreateError(error, spec);
+    }
+    try {
+      await container.start();
+    } catch (error) {
+      await container.remove({ force: true }).catch(() => undefined);
+      throw classifyCreateError(error, spec);
+    }
+    return new EngineContainer(this, container.id);
+  }
+
+  /** A handle on an existing container (no request is made). */
+  container(id: string): EngineContainer {
+    return new EngineContainer(this, id);
+  }
+
+  /** Containers (running or not) carrying all the given labels. */
+  async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
+    const containers = await this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } });
+    return containers.map((container) => ({
+      id: container.Id,
+      name: (container.Names?.[0] ?? "").replace(/^\//, ""),
+      state: container.State,
+      labels: container.Labels ?? {},
+    }));
+  }
+}
+
+function labelFilters(labels: Record<string, string>): string[] {
+  return Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+}
+
+function classifyCreateError(error: unknown, spec: ContainerSpec): EngineError {
+  const status = statusOf(error);
+  const message = engineMessage(error);
+  if (status === 404 && /image/i.test(message)) {
+    return new EngineError("image-unavailable", `image "${spec.image}" is not available locally: ${message}`, { cause: error, statusCode: status });
+  }
+  if (status === 404 && /volume/i.test(message)) return new EngineError("volume", message, { cause: error, statusCode: status });
+  if (status === 409) return new EngineError("conflict", message, { cause: error, statusCode: status });
+  if (/gpu|device driver|nvidia/i.test(message)) {
+    return new EngineError("gpu-unavailable", `the Docker engine cannot attach GPUs: ${message}`, { cause: error, statusCode: status });
+  }
+  if (/memory|cpu|nanocpus|pids/i.test(message)) return new EngineError("resource-limit", message, { cause: error, statusCode: status });
+  if (/volume|mount/i.test(message)) return new EngineError("volume", message, { cause: error, statusCode: status });
+  return new EngineError("unknown", message, { cause: error, statusCode: status });
+}
+
+// Kills every process whose environment carries the marker, until none is
+// left. Runs as a separate exec; POSIX sh, tr and grep (busybox has them).
+const KILL_SCRIPT = [
+  'marker="$1"',
+  "for attempt in 1 2 3 4 5 6 7 8 9 10; do",
+  "  found=",
+  "  for dir in /proc/[0-9]*; do",
+  '    if tr "\\000" "\\n" < "$dir/environ" 2>/dev/null | grep -qx "$marker"; then',
+  '      kill -9 "${dir#/proc/}" 2>/dev/null && found=1',
+  "    fi",
+  "  done",
+  '  [ -z "$found" ] && exit 0',
+  "  sleep 0.05",
+  "done",
+  "exit 1",
+].join("\n");
+
+/** A container, addressed by id. */
+export class EngineContainer {
+  constructor(
+    private readonly engine: DockerEngine,
+    readonly id: string,
+  ) {}
+
+  /** The dockerode container: an escape hatch. */
+  get raw(): Docker.Container {
+    return this.engine.docker.getContainer(this.id);
+  }
+
+  /** @throws EngineError("not-found") when the container is gone. */
+  async inspect(): Promise<Docker.ContainerInspectInfo> {
+    try {
+      return await this.raw.inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) throw new EngineError("not-found", `container ${this.id} not found`, { cause: error, statusCode: 404 });
+      throw new EngineError("engine-unavailable", engineMessage(error), { cause: error, statusCode: statusOf(error) });
+    }
+  }
+
+  /** False when the container is stopped or gone. */
+  async isRunning(): Promise<boolean> {
+    try {
+      const info = await this.raw.inspect();
+      return info.State.Running === true;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw new EngineError("engine-unavailable", engineMessage(error), { cause: error, statusCode: statusOf(error) });
+    }
+  }
+
+  /**
+   * Starts `argv` (no shell is added) with stdout and stderr demultiplexed in
+   * arrival order. Every process of the exec inherits a marker variable so
+   * {@link EngineExec.kill} can find the whole tree later.
+   */
+  async exec(argv: string[], options: EngineExecOptions = {}): Promise<EngineExec> {
+    const marker = randomUUID();
+    const env = Object.entries({ ...(options.env ?? {}), [EXEC_MARKER_VARIABLE]: marker }).map(([key, value]) => `${key}=${value}`);
+    let stream: Duplex;
+    let exec: Docker.Exec;
+    try {
+      exec = await this.raw.exec({
+        Cmd: argv,
+        Env: env,
+        WorkingDir: options.cwd,
+        User: options.user,
+        AttachStdin: options.stdin === true,
+        AttachStdout: true,
+        AttachStderr: true,
+        Tty: false,
+      });
+      stream = (await exec.start({ hijack: true, stdin: options.stdin === true })) as Duplex;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 404) throw new EngineError("not-found", `container ${this.id} not found`, { cause: error, statusCode: 404 });
+      if (status === 409) throw new EngineError("not-found", `container ${this.id} is not running: ${engineMessage(error)}`, { cause: error, statusCode: 409 });
+      throw new EngineError("exec-failed", `could not start exec: ${engineMessage(error)}`, { cause: error, statusCode: status });
+    }
+    const demuxer = new DockerStreamDemuxer(options.onStdout ?? noop, options.onStderr ?? noop);
+    let killed = false;
+    const done = new Promise<{ exitCode: number | null; killed: boolean }>((resolve, reject) => {
+      let settled = false;
+      const finish = () => {
+        if (settled) return;
+        settled = true;
+        exitCodeOf(exec).then(
+          (exitCode) => resolve({ exitCode: killed ? null : exitCode, killed }),
+          (error: unknown) => (killed ? resolve({ exitCode: null, killed }) : reject(error)),
+        );
+      };
+      stream.on("data", (chunk: Buffer) => demuxer.push(chunk));
+      stream.on("end", finish);
+      stream.on("close", finish);
+      stream.on("error", (error) => {
+        if (settled) return;
+        if (killed) return finish();
+        settled = true;
+        reject(new EngineError("exec-failed", `exec stream failed: ${error.message}`, { cause: error }));
+      });
+    });
+    // Callers that only use kill() should not see an unhandled rejection.
+    done.catch(noop);
+    const container = this;
+    return {
+      id: exec.id,
+      stdin: options.stdin === true ? stream : null,
+      done,
+      async kill() {
+        killed = true;
+        await container.killMarked(marker);
+        await done.catch(noop);
+      },
+    };
+  }
+
+  /** Kills every process carrying the exec marker; throws when some survive. */
+  private async killMarked(marker: string): Promise<void> {
+    const killer = await this.raw.exec({
+      Cmd: ["sh", "-c", KILL_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`],
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = (await killer.start({ hijack: true, stdin: false })) as Duplex;
+    await new Promise<void>((resolve) => {
+      stream.on("end", resolve);
+      stream.on("close", resolve);
+      stream.on("error", () => resolve());
+      stream.resume();
+    });
+    const exitCode = await exitCodeOf(killer);
+    if (exitCode !== 0) throw new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`);
+  }
+
+  /** Extracts a tar archive into `destinationDir` (which must exist). */
+  async putArchive(tar: NodeJS.ReadableStream | Buffer, destinationDir: string): Promise<void> {
+    try {
+      await this.raw.putArchive(tar as NodeJS.ReadableStream, { path: destinationDir });
+    } catch (error) {
+      throw archiveError(error, destinationDir, this.id);
+    }
+  }
+
+  /** A tar stream of `path`. @throws EngineError("not-found") (statusCode 404) when it does not exist. */
+  async getArchive(path: string): Promise<NodeJS.ReadableStream> {
+    try {
+      return await this.raw.getArchive({ path });
+    } catch (error) {
+      throw archiveError(error, path, this.id);
+    }
+  }
+
+  /**
+   * Stat of `path` through the archive API (no shell needed), or null when
+   * it does not exist.
+   */
+  async stat(path: string): Promise<{ name: string; size: number; mode: number; isDirectory: boolean; linkTarget: string } | null> {
+    try {
+      const response = (await this.raw.infoArchive({ path })) as { headers?: Record<string, string | string[] | undefined>; resume?: () => void };
+      response.resume?.();
+      const header = response.headers?.["x-docker-container-path-stat"];
+      if (typeof header !== "string") throw new EngineError("unknown", `${path}: the engine sent no path stat`);
+      const info = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as { name: string; size: number; mode: number; linkTarget: string };
+      // Go's os.FileMode: the directory bit is 1 << 31 (unsigned).
+      return { ...info, isDirectory: (info.mode >>> 31) === 1 };
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw archiveError(error, path, this.id);
+    }
+  }
+
+  /** Stops the container at once; it is removed if created with auto-removal. Gone is fine. */
+  async stop(): Promise<void> {
+    try {
+      await this.raw.kill();
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 404 || status === 409) return;
+      throw new EngineError("unknown", engineMessage(error), { cause: error, statusCode: status });
+    }
+  }
+
+  /** Kills and removes the container. Gone is fine. */
+  async remove(): Promise<void> {
+    try {
+      await this.raw.remove({ force: true, v: false });
+    } catch (error) {
+      const status = statusOf(error);
+      // 409: removal already in progress (auto-remove).
+      if (status === 404 || status === 409) return;
+      throw new EngineError("unknown", engineMessage(error), { cause: error, statusCode: status });
+    }
+  }
+}
+
+function archiveError(error: unknown, path: string, containerId: string): EngineError {
+  const status = statusOf(error);
+  const message = engineMessage(error);
+  if (status === 404) {
+    if (/no such container/i.test(message)) return new EngineError("not-found", `container ${containerId} not found`, { cause: error, statusCode: 404 });
+    return new EngineError("not-found", `${path}: no such file or directory`, { cause: error, statusCode: 404 });
+  }
+  if (status === 409) return new EngineError("not-found", `container ${containerId} is not running`, { cause: error, statusCode: 409 });
+  return new EngineError("unknown", `${path}: ${message}`, { cause: error, statusCode: status });
+}
+
+async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
+  // The stream can end a moment before the engine records the exit code.
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const info = await exec.inspect();
+    if (!info.Running) return typeof info.ExitCode === "number" ? info.ExitCode : null;
+    await new Promise((resolve) => setTimeout(resolve, attempt < 5 ? 2 : 20));
+  }
+  return null;
+}
+
+function noop(): void {}
