@@ -1,0 +1,216 @@
+import { describe, expect, it, vi } from "vitest";
+import { allCapabilities } from "../contract/capabilities.js";
+import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import { SandboxError } from "../errors/sandbox-error.js";
+import { createSandboxRegistry, type SandboxProvider } from "./sandbox-registry.js";
+
+/** A provider stub that records the options each `create` got. */
+function fakeProvider(name: string) {
+  const calls: unknown[] = [];
+  const provider: SandboxProvider = {
+    name,
+    description: `${name} for tests`,
+    capabilities: allCapabilities(false),
+    async create(options) {
+      calls.push(options);
+      return { provider: name } as unknown as SandboxBackend;
+    },
+  };
+  return { provider, calls };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<SandboxError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(SandboxError.isInstance(error), `expected a SandboxError, got ${String(error)}`).toBe(true);
+    return error as SandboxError;
+  }
+  throw new Error("expected a rejection");
+}
+
+function threw(action: () => unknown): SandboxError {
+  try {
+    action();
+  } catch (error) {
+    expect(SandboxError.isInstance(error)).toBe(true);
+    return error as SandboxError;
+  }
+  throw new Error("expected a throw");
+}
+
+describe("createSandboxRegistry: one-line switching", () => {
+  function setup(environment: Record<string, string | undefined> = {}) {
+    const local = fakeProvider("local-docker");
+    const modal = fakeProvider("modal");
+    const registry = createSandboxRegistry(
+      { "local-docker": local.provider, modal: modal.provider },
+      { defaultProvider: "local-docker", environment },
+    );
+    return { registry, local, modal };
+  }
+
+  it("uses the default provider when nothing else names one", async () => {
+    const { registry, local, modal } = setup();
+    const sandbox = await registry.create({ imageName: "python:3.12-slim" });
+    expect(sandbox.provider).toBe("local-docker");
+    expect(local.calls).toEqual([{ imageName: "python:3.12-slim" }]);
+    expect(modal.calls).toEqual([]);
+  });
+
+  it("switches with the `provider` key, keeping the same options", async () => {
+    const { registry, local, modal } = setup();
+    const sandbox = await registry.create({ provider: "modal", imageName: "python:3.12-slim", timeoutMs: 600_000 });
+    expect(sandbox.provider).toBe("modal");
+    expect(modal.calls).toEqual([{ imageName: "python:3.12-slim", timeoutMs: 600_000 }]);
+    expect(local.calls).toEqual([]);
+  });
+
+  it("switches with the SANDBOX_PROVIDER environment variable", async () => {
+    const { registry, modal } = setup({ SANDBOX_PROVIDER: "modal" });
+    expect(registry.resolveName()).toBe("modal");
+    expect((await registry.create({ imageName: "alpine:3.21" })).provider).toBe("modal");
+    expect(modal.calls).toEqual([{ imageName: "alpine:3.21" }]);
+  });
+
+  it("prefers explicit over environment over default", () => {
+    expect(setup({ SANDBOX_PROVIDER: "modal" }).registry.resolveName("local-docker")).toBe("local-docker");
+    expect(setup({ SANDBOX_PROVIDER: "modal" }).registry.resolveName()).toBe("modal");
+    expect(setup({}).registry.resolveName()).toBe("local-docker");
+  });
+
+  it("ignores an empty or blank environment variable and trims a padded one", () => {
+    expect(setup({ SANDBOX_PROVIDER: "" }).registry.resolveName()).toBe("local-docker");
+    expect(setup({ SANDBOX_PROVIDER: "   " }).registry.resolveName()).toBe("local-docker");
+    expect(setup({ SANDBOX_PROVIDER: " modal\n" }).registry.resolveName()).toBe("modal");
+  });
+
+  it("reads a custom environment variable when configured", () => {
+    const registry = createSandboxRegistry(
+      { modal: fakeProvider("modal").provider },
+      { environmentVariable: "MY_APP_SANDBOX", environment: { MY_APP_SANDBOX: "modal", SANDBOX_PROVIDER: "other" } },
+    );
+    expect(registry.resolveName()).toBe("modal");
+  });
+
+  it("passes providerOptions through to the provider, without the registry's own keys", async () => {
+    const { registry, modal } = setup();
+    await registry.create({ provider: "modal", imageName: "alpine:3.21", providerOptions: { appName: "demo", auth: { tokenId: "id" } } });
+    expect(modal.calls).toEqual([{ imageName: "alpine:3.21", appName: "demo", auth: { tokenId: "id" } }]);
+  });
+
+  it("reads process.env when no environment is given", async () => {
+    const local = fakeProvider("local-docker");
+    const registry = createSandboxRegistry({ "local-docker": local.provider });
+    vi.stubEnv("SANDBOX_PROVIDER", "local-docker");
+    try {
+      expect(registry.resolveName()).toBe("local-docker");
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
+
+describe("createSandboxRegistry: unknown and missing providers", () => {
+  it("rejects an unknown provider with UNKNOWN_PROVIDER listing the registered names", async () => {
+    const registry = createSandboxRegistry(
+      { modal: fakeProvider("modal").provider, "local-docker": fakeProvider("local-docker").provider },
+      { environment: {} },
+    );
+    const error = await rejection(registry.create({ provider: "e2b" }));
+    expect(error.code).toBe("UNKNOWN_PROVIDER");
+    expect(error.message).toContain('"e2b"');
+    expect(error.message).toContain("registered providers: local-docker, modal");
+    expect(error.details).toEqual({ provider: "e2b", registered: ["local-docker", "modal"] });
+  });
+
+  it("names the environment variable's value when that is what is unknown", async () => {
+    const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: { SANDBOX_PROVIDER: "modall" } });
+    const error = await rejection(registry.get());
+    expect(error.code).toBe("UNKNOWN_PROVIDER");
+    expect(error.message).toContain('"modall"');
+    expect(error.message).toContain("modal");
+  });
+
+  it("rejects with UNKNOWN_PROVIDER when nothing chooses a provider, saying how to choose", () => {
+    const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: {} });
+    const error = threw(() => registry.resolveName());
+    expect(error.code).toBe("UNKNOWN_PROVIDER");
+    expect(error.message).toContain("SANDBOX_PROVIDER");
+    expect(error.message).toContain("registered providers: modal");
+  });
+});
+
+describe("createSandboxRegistry: registration", () => {
+  it("starts empty: importing core registers nothing", async () => {
+    const registry = createSandboxRegistry({}, { environment: { SANDBOX_PROVIDER: "local-docker" } });
+    expect(registry.names()).toEqual([]);
+    const error = await rejection(registry.get());
+    expect(error.code).toBe("UNKNOWN_PROVIDER");
+    expect(error.message).toContain("registered providers: none");
+  });
+
+  it("the package entry exports no pre-filled registry", async () => {
+    const core = await import("../index.js");
+    const registries = Object.entries(core).filter(
+      ([, value]) => typeof value === "object" && value !== null && "names" in value && "register" in value,
+    );
+    expect(registries).toEqual([]);
+  });
+
+  it("registers under the provider's own name and returns the registry for chaining", () => {
+    const registry = createSandboxRegistry({}, { environment: {} });
+    expect(registry.register(fakeProvider("modal").provider).register(fakeProvider("b").provider)).toBe(registry);
+    expect(registry.names()).toEqual(["b", "modal"]);
+  });
+
+  it("registers under an explicit name", async () => {
+    const modal = fakeProvider("modal");
+    const registry = createSandboxRegistry({}, { environment: {} }).register(modal.provider, "cloud");
+    expect(registry.names()).toEqual(["cloud"]);
+    expect(await registry.get("cloud")).toBe(modal.provider);
+  });
+
+  it("throws on a duplicate name", () => {
+    const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: {} });
+    const error = threw(() => registry.register(fakeProvider("modal").provider));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toContain('"modal" is already registered');
+    expect(() => registry.register(() => fakeProvider("x").provider, "modal")).toThrow(/already registered/);
+  });
+
+  it("requires a name for a lazily loaded provider", () => {
+    const registry = createSandboxRegistry({}, { environment: {} });
+    expect(threw(() => registry.register(() => fakeProvider("modal").provider)).code).toBe("INVALID_ARGUMENT");
+  });
+});
+
+describe("createSandboxRegistry: lazy entries", () => {
+  it("loads a lazy provider only when it is chosen", async () => {
+    const modal = fakeProvider("modal");
+    const local = fakeProvider("local-docker");
+    const loadModal = vi.fn(async () => modal.provider);
+    const registry = createSandboxRegistry({ "local-docker": local.provider, modal: loadModal }, { defaultProvider: "local-docker", environment: {} });
+
+    expect(registry.names()).toEqual(["local-docker", "modal"]);
+    expect(loadModal).not.toHaveBeenCalled();
+    await registry.create({ imageName: "alpine:3.21" });
+    expect(loadModal).not.toHaveBeenCalled();
+
+    await registry.create({ provider: "modal", imageName: "alpine:3.21" });
+    expect(loadModal).toHaveBeenCalledTimes(1);
+    expect(modal.calls).toEqual([{ imageName: "alpine:3.21" }]);
+  });
+
+  it("accepts a synchronous loader", async () => {
+    const modal = fakeProvider("modal");
+    const registry = createSandboxRegistry({ modal: () => modal.provider }, { environment: { SANDBOX_PROVIDER: "modal" } });
+    expect(await registry.get()).toBe(modal.provider);
+  });
+
+  it("lets a loader failure through unchanged (it is the adapter's error)", async () => {
+    const failure = new Error("Cannot find package '@sandbox/modal'");
+    const registry = createSandboxRegistry({ modal: async () => Promise.reject(failure) }, { environment: {} });
+    await expect(registry.get("modal")).rejects.toBe(failure);
+  });
+});
