@@ -1,0 +1,141 @@
+import { posix } from "node:path";
+import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
+import tar from "tar-stream";
+import type { EngineContainer } from "./engine/docker-engine.js";
+import { EngineError } from "./engine/engine-errors.js";
+
+/**
+ * File transfer through the Engine's archive API: binary-safe, no shell
+ * needed in the image, parents created by the engine. Content is streamed
+ * into the tar from the caller's buffer and read back into one buffer of the
+ * announced size, so a file is never held in host memory more than twice.
+ */
+
+/** Maps an archive failure of one file to deepagents' per-file code, or null when it is not a per-file problem. */
+export function fileErrorOf(error: unknown): FileOperationError | null {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof EngineError && error.statusCode === 404 && !/container/i.test(message)) return "file_not_found";
+  if (/permission denied|read-only file system|operation not permitted/i.test(message)) return "permission_denied";
+  if (/is a directory/i.test(message)) return "is_directory";
+  if (/not a directory|invalid argument|file name too long/i.test(message)) return "invalid_path";
+  return null;
+}
+
+function toRelative(path: string): string {
+  return posix.normalize(path).replace(/^\/+/, "");
+}
+
+async function putOne(container: EngineContainer, files: Array<[string, Uint8Array]>): Promise<void> {
+  const pack = tar.pack();
+  const now = new Date();
+  for (const [path, content] of files) {
+    // One buffer view per entry; tar-stream writes it without copying it whole.
+    pack.entry({ name: toRelative(path), mode: 0o644, mtime: now, uid: 0, gid: 0 }, Buffer.from(content.buffer, content.byteOffset, content.byteLength));
+  }
+  pack.finalize();
+  await container.putArchive(pack as unknown as NodeJS.ReadableStream, "/");
+}
+
+/**
+ * Writes files. A path that is an existing directory is `is_directory` (the
+ * engine would otherwise replace the directory with the file). All other
+ * files go in one archive; when that fails, each file is retried alone so
+ * every result says what happened to it.
+ */
+export async function putFiles(container: EngineContainer, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+  const results: FileUploadResponse[] = files.map(([path]) => ({ path, error: null }));
+  const stats = await Promise.all(files.map(([path]) => container.stat(path).catch((error: unknown) => error)));
+  const batch: number[] = [];
+  stats.forEach((stat: unknown, index) => {
+    if (stat instanceof Error) {
+      // A HEAD request carries no error text; let the write itself say what is wrong.
+      const code = fileErrorOf(stat);
+      if (code === null) batch.push(index);
+      else results[index]!.error = code;
+    } else if ((stat as { isDirectory?: boolean } | null)?.isDirectory) results[index]!.error = "is_directory";
+    else batch.push(index);
+  });
+  if (batch.length === 0) return results;
+  try {
+    await putOne(container, batch.map((index) => files[index]!));
+  } catch (error) {
+    if (batch.length === 1) {
+      const code = fileErrorOf(error);
+      if (code === null) throw error;
+      results[batch[0]!]!.error = code;
+      return results;
+    }
+    for (const index of batch) {
+      try {
+        await putOne(container, [files[index]!]);
+      } catch (single) {
+        const code = fileErrorOf(single);
+        if (code === null) throw single;
+        results[index]!.error = code;
+      }
+    }
+  }
+  return results;
+}
+
+/** Follows symlinks (at most 16 hops) so reading a link reads its target, as `cat` would. */
+async function resolveLinks(container: EngineContainer, path: string) {
+  let current = path;
+  for (let hop = 0; hop < 16; hop += 1) {
+    const stat = await container.stat(current);
+    if (stat === null || stat.linkTarget === "" || stat.isDirectory) return { path: current, stat };
+    current = posix.resolve(posix.dirname(current), stat.linkTarget);
+  }
+  return { path: current, stat: null };
+}
+
+async function readRegularFile(container: EngineContainer, path: string, expectedSize: number): Promise<Uint8Array> {
+  const archive = await container.getArchive(path);
+  const extract = tar.extract();
+  return new Promise<Uint8Array>((resolve, reject) => {
+    let result: Uint8Array | undefined;
+    extract.on("entry", (header, stream, next) => {
+      if (result !== undefined || header.type !== "file") {
+        stream.on("end", next);
+        stream.resume();
+        return;
+      }
+      const size = header.size ?? expectedSize;
+      const target = new Uint8Array(size);
+      let offset = 0;
+      stream.on("data", (chunk: unknown) => {
+        if (!(chunk instanceof Uint8Array)) return;
+        target.set(chunk.subarray(0, Math.max(0, size - offset)), offset);
+        offset += chunk.byteLength;
+      });
+      stream.on("end", () => {
+        result = target;
+        next();
+      });
+      stream.on("error", reject);
+    });
+    extract.on("finish", () => (result ? resolve(result) : reject(new EngineError("unknown", `${path}: the archive held no regular file`))));
+    extract.on("error", reject);
+    (archive as NodeJS.ReadableStream).on("error", reject);
+    archive.pipe(extract);
+  });
+}
+
+/** Reads files; per-file `file_not_found`, `is_directory`, `invalid_path`, `permission_denied`. */
+export async function getFiles(container: EngineContainer, paths: string[]): Promise<FileDownloadResponse[]> {
+  return Promise.all(
+    paths.map(async (path): Promise<FileDownloadResponse> => {
+      try {
+        const { path: target, stat } = await resolveLinks(container, path);
+        if (stat === null) return { path, content: null, error: "file_not_found" };
+        if (stat.isDirectory) return { path, content: null, error: "is_directory" };
+        const content = await readRegularFile(container, target, stat.size);
+        return { path, content, error: null };
+      } catch (error) {
+        const code = fileErrorOf(error);
+        if (code === null) throw error;
+        return { path, content: null, error: code };
+      }
+    }),
+  );
+}

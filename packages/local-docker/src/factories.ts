@@ -1,0 +1,23 @@
+import { LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
+
+/**
+ * A factory that creates one sandbox on first use and returns that same
+ * sandbox on every later call (deepagents resolves the backend on every tool
+ * call, so a factory that created a sandbox per call would leak them).
+ * The caller closes it: `(await factory()).close()`.
+ */
+export function createLocalDockerSandboxFactory(options: LocalDockerSandboxOptions = {}): () => Promise<LocalDockerSandbox> {
+  let sandbox: Promise<LocalDockerSandbox> | undefined;
+  return () => {
+    sandbox ??= LocalDockerSandbox.create(options).catch((error: unknown) => {
+      sandbox = undefined;
+      throw error;
+    });
+    return sandbox;
+  };
+}
+
+/** A factory that always returns `sandbox`, for reuse across invocations. */
+export function createLocalDockerSandboxFactoryFromSandbox(sandbox: LocalDockerSandbox): () => Promise<LocalDockerSandbox> {
+  return async () => sandbox;
+}

@@ -1,0 +1,364 @@
+import {
+  DEFAULT_IMAGE_NAME,
+  DEFAULT_SANDBOX_TIMEOUT_MS,
+  SandboxAdapter,
+  SandboxError,
+  allCapabilities,
+  parseGpu,
+  type CommandOutcome,
+  type CommandRequest,
+  type SandboxCapabilities,
+  type SandboxErrorCode,
+  type SandboxErrorOptions,
+  type SandboxOptions,
+} from "@sandbox/core";
+import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
+import type Docker from "dockerode";
+import { getFiles, putFiles } from "./archive-files.js";
+import { DockerEngine, type EngineContainer } from "./engine/docker-engine.js";
+import { EngineError } from "./engine/engine-errors.js";
+import { LABELS, currentOwner } from "./labels.js";
+import { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
+import { reapOnce } from "./reaper.js";
+import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
+
+/** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
+export interface LocalDockerSandboxOptions extends SandboxOptions {
+  /** App the sandbox belongs to; names are unique per app. Default `"sandbox"`. */
+  appName?: string;
+  /** A dockerode client to use (e.g. for a remote engine). Default: from `DOCKER_HOST` or the local socket. */
+  docker?: Docker;
+  /** OCI runtime, e.g. `"runsc"` (gVisor) where installed. Default: the engine's default. */
+  runtime?: string;
+  /** Maximum number of processes in the sandbox. Default 1024. */
+  pidsLimit?: number;
+  /** Default per-command timeout in ms. Default `DEFAULT_COMMAND_TIMEOUT_MS` (5 min). */
+  commandTimeoutMs?: number;
+  /** Default output cap per command in bytes. Default `DEFAULT_MAX_OUTPUT_BYTES` (1 MiB). */
+  maxOutputBytes?: number;
+  /** JSON secret store for `secrets`. Default `SANDBOX_SECRETS_FILE` or `~/.config/sandbox/secrets.json`. */
+  secretsFile?: string;
+  /** Receives image pull progress lines when the image must be pulled. */
+  onPullProgress?: (line: string) => void;
+  /** Reap expired and orphaned sandboxes before creating (cheap; once per process). Default true. */
+  reapOnStart?: boolean;
+}
+
+const EXTRA_OPTION_KEYS = [
+  "appName",
+  "docker",
+  "runtime",
+  "pidsLimit",
+  "commandTimeoutMs",
+  "maxOutputBytes",
+  "secretsFile",
+  "onPullProgress",
+  "reapOnStart",
+] as const;
+
+const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** What this adapter supports. `gpu` is true only where the engine has a GPU runtime. */
+export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze({
+  ...allCapabilities(true),
+  gpu: false,
+});
+
+/**
+ * A sandbox in a container of a real local Docker engine, through the Engine
+ * API. A deepagents backend: `createDeepAgent({ backend: sandbox })`.
+ *
+ * @example
+ * ```ts
+ * const sandbox = await LocalDockerSandbox.create({ imageName: "python:3.12-slim" });
+ * try {
+ *   const result = await sandbox.execute("python --version");
+ * } finally {
+ *   await sandbox.close();
+ * }
+ * ```
+ */
+export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions> {
+  readonly #engine: DockerEngine;
+  #container: EngineContainer | undefined;
+  #oomKills = 0;
+
+  /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
+  constructor(options: LocalDockerSandboxOptions = {}) {
+    super(options, {
+      provider: LOCAL_DOCKER_PROVIDER,
+      capabilities: LOCAL_DOCKER_CAPABILITIES,
+      extraOptionKeys: EXTRA_OPTION_KEYS,
+      commandTimeoutMs: options?.commandTimeoutMs,
+      maxOutputBytes: options?.maxOutputBytes,
+    });
+    validateDockerOptions(this.options);
+    this.#engine = new DockerEngine({ docker: this.options.docker });
+  }
+
+  /** Creates and initializes a sandbox. */
+  static async create(options: LocalDockerSandboxOptions = {}): Promise<LocalDockerSandbox> {
+    const sandbox = new LocalDockerSandbox(options);
+    await sandbox.initialize();
+    return sandbox;
+  }
+
+  /**
+   * A live handle on an existing sandbox, e.g. from another process.
+   * @throws `SANDBOX_NOT_FOUND` when no running sandbox has this id.
+   */
+  static async fromId(id: string, options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {}): Promise<LocalDockerSandbox> {
+    if (typeof id !== "string" || !/^[A-Za-z0-9_.-]+$/.test(id)) {
+      throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no sandbox with id "${String(id)}"` });
+    }
+    const sandbox = new LocalDockerSandbox(options);
+    await sandbox.adopt(async () => {
+      const container = sandbox.#engine.container(id);
+      const info = await container.inspect().catch((error: unknown) => {
+        throw fromEngineError(error, "SANDBOX_NOT_FOUND", `no sandbox with id "${id}"`);
+      });
+      if (info.Config.Labels?.[LABELS.provider] !== LOCAL_DOCKER_PROVIDER || !info.State.Running) {
+        throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no running sandbox with id "${id}"` });
+      }
+      return container;
+    });
+    return sandbox;
+  }
+
+  /**
+   * A live handle on the running sandbox named `name` in app `appName`.
+   * @throws `SANDBOX_NOT_FOUND` when there is none.
+   */
+  static async fromName(appName: string, name: string, options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {}): Promise<LocalDockerSandbox> {
+    const sandbox = new LocalDockerSandbox(options);
+    await sandbox.adopt(async () => {
+      const found = await sandbox.#engine
+        .listContainers({ [LABELS.provider]: LOCAL_DOCKER_PROVIDER, [LABELS.app]: String(appName), [LABELS.name]: String(name) })
+        .catch((error: unknown) => {
+          throw fromEngineError(error, "SANDBOX_NOT_FOUND", "could not list sandboxes");
+        });
+      const running = found.find((container) => container.state === "running");
+      if (!running) throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no running sandbox named "${name}" in app "${appName}"` });
+      return sandbox.#engine.container(running.id);
+    });
+    return sandbox;
+  }
+
+  /** The dockerode client: escape hatch for anything this adapter does not expose. */
+  get docker(): Docker {
+    return this.#engine.docker;
+  }
+
+  /** The engine layer shared with the Modal emulator. */
+  get engine(): DockerEngine {
+    return this.#engine;
+  }
+
+  /** The dockerode container. @throws `NOT_INITIALIZED` before initialization. */
+  get container(): Docker.Container {
+    this.assertReady();
+    return this.#container!.raw;
+  }
+
+  private async adopt(find: () => Promise<EngineContainer>): Promise<void> {
+    await this.start(async () => {
+      this.#container = await find();
+      return this.#container.id;
+    });
+  }
+
+  protected override error(code: SandboxErrorCode, options: SandboxErrorOptions = {}): SandboxError {
+    return new LocalDockerSandboxError(code, this.scrub(options));
+  }
+
+  protected async provision(): Promise<string> {
+    const options = this.options;
+    const appName = options.appName ?? "sandbox";
+    const imageName = options.imageName ?? DEFAULT_IMAGE_NAME;
+    const lifetimeMs = options.timeoutMs ?? DEFAULT_SANDBOX_TIMEOUT_MS;
+    const env: Record<string, string> = {};
+    if (options.secrets && options.secrets.length > 0) {
+      const path = options.secretsFile ?? defaultSecretsFile();
+      const resolution = resolveSecrets(options.secrets, path);
+      if (!resolution.ok) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${resolution.problem}` });
+      for (const value of Object.values(resolution.env)) this.secretValues.add(value);
+      Object.assign(env, resolution.env);
+    }
+    Object.assign(env, options.env ?? {});
+
+    try {
+      await this.#engine.ping();
+      if (options.reapOnStart !== false) await reapOnce(this.#engine);
+      if (options.gpu !== undefined && !(await this.#engine.hasGpuRuntime())) {
+        throw this.error("UNSUPPORTED_CAPABILITY", {
+          message: `provider "${LOCAL_DOCKER_PROVIDER}" cannot honour the "gpu" option: this Docker engine has no GPU runtime (install the NVIDIA container toolkit)`,
+          details: { option: "gpu", capability: "gpu" },
+        });
+      }
+      await this.#engine.ensureImage(imageName, options.onPullProgress);
+      const owner = currentOwner();
+      const labels: Record<string, string> = {
+        [LABELS.managed]: "true",
+        [LABELS.provider]: LOCAL_DOCKER_PROVIDER,
+        [LABELS.app]: appName,
+        [LABELS.ownerHost]: owner.host,
+        [LABELS.ownerPid]: String(owner.pid),
+        [LABELS.ownerStart]: owner.start,
+        [LABELS.expiresAt]: String(Date.now() + lifetimeMs),
+      };
+      if (options.name) labels[LABELS.name] = options.name;
+      const volumes = Object.entries(options.volumes ?? {}).map(([mountPath, volumeName]) => ({ mountPath, volumeName }));
+      for (const volume of volumes) {
+        // Volumes outlive sandboxes on purpose: no owner or expiry labels.
+        await this.#engine.ensureVolume(volume.volumeName, { [LABELS.managed]: "true", [LABELS.provider]: LOCAL_DOCKER_PROVIDER, [LABELS.app]: appName });
+      }
+      this.#container = await this.#engine.createContainer({
+        image: imageName,
+        name: options.name ? `${appName}--${options.name}` : undefined,
+        labels,
+        env,
+        workdir: options.workdir,
+        cpu: options.cpu,
+        memoryMiB: options.memoryMiB,
+        blockNetwork: options.blockNetwork,
+        volumes,
+        lifetimeMs,
+        pidsLimit: options.pidsLimit,
+        runtime: options.runtime,
+        gpu: options.gpu ? parseGpu(options.gpu) : undefined,
+      });
+      return this.#container.id;
+    } catch (error) {
+      if (SandboxError.isInstance(error)) throw error;
+      if (error instanceof EngineError && error.kind === "conflict" && options.name) {
+        throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" already exists in app "${appName}"`, cause: error });
+      }
+      const mapped = fromEngineError(error, "SANDBOX_CREATION_FAILED", `could not create sandbox from image "${imageName}"`);
+      throw this.error(mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+    }
+  }
+
+  protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
+    const container = this.#container!;
+    let exec;
+    try {
+      exec = await container.exec(["sh", "-c", request.command], {
+        env: request.env,
+        cwd: request.cwd,
+        onStdout: request.onStdout,
+        onStderr: request.onStderr,
+      });
+    } catch (error) {
+      throw await this.commandError(error);
+    }
+    const onAbort = () => void exec.kill().catch(() => undefined);
+    if (request.signal.aborted) onAbort();
+    else request.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const { exitCode, killed } = await exec.done;
+      if (killed) {
+        // Settle only once the tree is confirmed gone (kill() resolves after that).
+        await exec.kill().catch(() => undefined);
+        return { exitCode: null };
+      }
+      if (exitCode === 137 && (await this.oomKilledSinceLastCheck())) {
+        throw this.error("RESOURCE_LIMIT_EXCEEDED", {
+          message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
+          details: { exitCode, memoryMiB: this.options.memoryMiB },
+        });
+      }
+      return { exitCode };
+    } catch (error) {
+      if (SandboxError.isInstance(error)) throw error;
+      throw await this.commandError(error);
+    } finally {
+      request.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** A gone container means the sandbox ended (closed elsewhere or expired). */
+  private async commandError(error: unknown): Promise<SandboxError> {
+    if (error instanceof EngineError && error.kind === "not-found") {
+      return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
+    }
+    const mapped = fromEngineError(error, "COMMAND_FAILED", "could not run command");
+    return this.error(mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+  }
+
+  /** Reads the container cgroup's OOM-kill counter (v1 or v2); true when it grew. */
+  private async oomKilledSinceLastCheck(): Promise<boolean> {
+    let text = "";
+    try {
+      const exec = await this.#container!.exec(
+        ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
+        { onStdout: (chunk) => (text += chunk.toString("utf8")) },
+      );
+      await exec.done;
+    } catch {
+      return false;
+    }
+    const match = /oom_kill (\d+)/.exec(text);
+    const count = match ? Number(match[1]) : 0;
+    const grew = count > this.#oomKills;
+    this.#oomKills = count;
+    return grew;
+  }
+
+  protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    try {
+      return await putFiles(this.#container!, files);
+    } catch (error) {
+      throw await this.fileError(error);
+    }
+  }
+
+  protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    try {
+      return await getFiles(this.#container!, paths);
+    } catch (error) {
+      throw await this.fileError(error);
+    }
+  }
+
+  private async fileError(error: unknown): Promise<SandboxError> {
+    if (error instanceof EngineError && error.kind === "not-found" && /container/.test(error.message)) {
+      return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
+    }
+    const mapped = fromEngineError(error, "FILE_OPERATION_FAILED", "file transfer failed");
+    return this.error(mapped.code === "SANDBOX_NOT_FOUND" ? "FILE_OPERATION_FAILED" : mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+  }
+
+  protected async checkRunning(): Promise<boolean> {
+    try {
+      return await this.#container!.isRunning();
+    } catch (error) {
+      throw fromEngineError(error, "PROVIDER_UNAVAILABLE", "could not inspect the sandbox");
+    }
+  }
+
+  protected async release(terminate: boolean): Promise<void> {
+    if (!terminate || !this.#container) return;
+    try {
+      await this.#container.remove();
+    } catch (error) {
+      throw fromEngineError(error, "PROVIDER_UNAVAILABLE", "could not remove the sandbox container");
+    }
+  }
+}
+
+function validateDockerOptions(options: LocalDockerSandboxOptions): void {
+  const fail = (option: string, message: string): never => {
+    throw new LocalDockerSandboxError("INVALID_OPTIONS", { message: `invalid option "${option}": ${message}`, details: { option } });
+  };
+  if (options.appName !== undefined && (typeof options.appName !== "string" || !APP_NAME.test(options.appName))) {
+    fail("appName", "must be 1-63 characters of letters, digits, '.', '_' or '-'");
+  }
+  if (options.runtime !== undefined && (typeof options.runtime !== "string" || options.runtime.trim() === "")) fail("runtime", "must be a runtime name such as \"runsc\"");
+  if (options.pidsLimit !== undefined && (!Number.isInteger(options.pidsLimit) || options.pidsLimit < 8)) fail("pidsLimit", "must be a whole number of at least 8");
+  if (options.secretsFile !== undefined && (typeof options.secretsFile !== "string" || options.secretsFile === "")) fail("secretsFile", "must be a file path");
+  if (options.onPullProgress !== undefined && typeof options.onPullProgress !== "function") fail("onPullProgress", "must be a function");
+  if (options.reapOnStart !== undefined && typeof options.reapOnStart !== "boolean") fail("reapOnStart", "must be a boolean");
+  if (options.docker !== undefined && (typeof options.docker !== "object" || options.docker === null || typeof (options.docker as Docker).ping !== "function")) {
+    fail("docker", "must be a dockerode client");
+  }
+}

@@ -1,0 +1,16 @@
+import type { SandboxProvider } from "@sandbox/core";
+import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
+import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
+
+/**
+ * The registry entry for this adapter. Exporting it registers nothing:
+ * `createSandboxRegistry({ "local-docker": localDockerProvider })`.
+ */
+export const localDockerProvider: SandboxProvider<LocalDockerSandboxOptions, LocalDockerSandbox> = {
+  name: LOCAL_DOCKER_PROVIDER,
+  description: "Containers on a local Docker engine (offline; needs a running engine and a local or pullable image)",
+  capabilities: LOCAL_DOCKER_CAPABILITIES,
+  create: (options) => LocalDockerSandbox.create(options),
+  fromId: (id) => LocalDockerSandbox.fromId(id),
+  fromName: (appName, name) => LocalDockerSandbox.fromName(appName, name),
+};

@@ -1,0 +1,74 @@
+import type Docker from "dockerode";
+import { DockerEngine } from "./engine/docker-engine.js";
+import { LABELS, currentOwner, ownerIsGone, type OwnerIdentity } from "./labels.js";
+import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
+
+/** What {@link reap} removed and why. */
+export interface ReapReport {
+  removed: Array<{ id: string; name: string; reason: "expired" | "owner-gone" | "stopped" }>;
+  /** Sandboxes left alone (alive owner, not expired). */
+  kept: number;
+}
+
+/** Options of {@link reap}. */
+export interface ReapOptions {
+  /** Client to use; default from `DOCKER_HOST` / the local socket. */
+  docker?: Docker;
+  /** Only this app's sandboxes. Default: every app. */
+  appName?: string;
+  /** Current time, for tests. */
+  now?: number;
+  /** Identity judged "self" (never reaped as orphan). */
+  self?: OwnerIdentity;
+}
+
+/**
+ * Removes this adapter's sandboxes that are expired (past their lifetime
+ * label), stopped, or whose owner process is provably gone (same host, and
+ * the pid is dead or belongs to a newer process). Sandboxes of live owners
+ * and of other hosts are kept until they expire. Volumes are never reaped:
+ * they are meant to outlive sandboxes.
+ */
+export async function reap(options: ReapOptions = {}): Promise<ReapReport> {
+  return reapWith(new DockerEngine({ docker: options.docker }), options);
+}
+
+export async function reapWith(engine: DockerEngine, options: ReapOptions = {}): Promise<ReapReport> {
+  const now = options.now ?? Date.now();
+  const self = options.self ?? currentOwner();
+  const filter: Record<string, string> = { [LABELS.managed]: "true", [LABELS.provider]: LOCAL_DOCKER_PROVIDER };
+  if (options.appName) filter[LABELS.app] = options.appName;
+  const containers = await engine.listContainers(filter);
+  const report: ReapReport = { removed: [], kept: 0 };
+  await Promise.all(
+    containers.map(async (container) => {
+      const expiresAt = Number(container.labels[LABELS.expiresAt]);
+      const reason =
+        container.state !== "running" && container.state !== "created" && container.state !== "restarting"
+          ? "stopped"
+          : Number.isFinite(expiresAt) && expiresAt <= now
+            ? "expired"
+            : ownerIsGone(container.labels, self)
+              ? "owner-gone"
+              : undefined;
+      if (!reason) {
+        report.kept += 1;
+        return;
+      }
+      await engine.container(container.id).remove();
+      report.removed.push({ id: container.id, name: container.name, reason });
+    }),
+  );
+  return report;
+}
+
+const reapedEngines = new WeakSet<DockerEngine>();
+let reapedDefault = false;
+
+/** The start-up reap: once per process (per client), errors ignored so creation is never blocked by it. */
+export async function reapOnce(engine: DockerEngine): Promise<void> {
+  if (reapedDefault || reapedEngines.has(engine)) return;
+  reapedDefault = true;
+  reapedEngines.add(engine);
+  await reapWith(engine).catch(() => undefined);
+}
