@@ -1,0 +1,344 @@
+import { StringDecoder } from "node:string_decoder";
+import { type CallContext, ServerError, Status } from "nice-grpc";
+import type { TokenAuthority } from "./auth-tokens.js";
+import type { EmulatorState } from "./emulator-state.js";
+import type {
+  ControlPlaneMethodName,
+  ControlPlaneRequest,
+  ControlPlaneResponse,
+  ControlPlaneStreamRequest,
+  DeepPartial,
+} from "./modal-sdk-definitions.js";
+import { mintObjectId } from "./object-ids.js";
+import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
+
+type Handler<Name extends ControlPlaneMethodName> = (
+  request: ControlPlaneRequest<Name>,
+  context: CallContext,
+) => Promise<DeepPartial<ControlPlaneResponse<Name>>>;
+
+/** The image builder version reported to the SDK (any non-empty value works). */
+export const IMAGE_BUILDER_VERSION = "2024.10";
+/** Longest a `SandboxWait` long poll is held, seconds (the SDK asks for 10). */
+const MAX_SANDBOX_WAIT_SECONDS = 50;
+/** Page size of `SandboxList`. */
+const SANDBOX_LIST_PAGE_SIZE = 100;
+/** How long one `SandboxGetLogs` stream stays open before the SDK reopens it (it asks for 55 s). */
+const LOGS_STREAM_MAX_MS = 50_000;
+
+/** Options of {@link createControlPlaneHandlers}. */
+export interface ControlPlaneOptions {
+  state: EmulatorState;
+  tokens: TokenAuthority;
+  /** The router URL handed to the SDK (`https://127.0.0.1:PORT`; the SDK dials loopback without TLS). */
+  routerUrl: () => string;
+}
+
+function resultMessage(sandbox: SandboxRecord): DeepPartial<ControlPlaneResponse<"sandboxWait">>["result"] {
+  const result = sandbox.result;
+  return result ? { status: result.status, exitcode: result.exitcode, exception: result.exception } : undefined;
+}
+
+function tagsList(tags: Record<string, string>): Array<{ tagName: string; tagValue: string }> {
+  return Object.entries(tags).map(([tagName, tagValue]) => ({ tagName, tagValue }));
+}
+
+/**
+ * The control-plane (`modal.client.ModalClient`) methods the emulator
+ * implements, as nice-grpc handlers. Everything else answers UNIMPLEMENTED.
+ */
+export function createControlPlaneHandlers(options: ControlPlaneOptions): Record<string, unknown> {
+  const { state, tokens } = options;
+
+  const routerAccess = (sandbox: SandboxRecord): { url: string; jwt: string } => ({
+    url: options.routerUrl(),
+    jwt: tokens.mint("command-router", sandbox.taskId, sandbox.sandboxId),
+  });
+
+  const requireFamily = (sandboxId: string, family: SandboxFamily): SandboxRecord => {
+    const sandbox = state.requireSandbox(sandboxId);
+    if (sandbox.family !== family) {
+      throw new ServerError(
+        Status.INVALID_ARGUMENT,
+        `Sandbox ${sandboxId} is a ${sandbox.family.toUpperCase()} sandbox; use the ${sandbox.family.toUpperCase()} RPCs`,
+      );
+    }
+    return sandbox;
+  };
+
+  const createSandbox = async (family: SandboxFamily, request: ControlPlaneRequest<"sandboxCreate"> | ControlPlaneRequest<"sandboxCreateV2">) =>
+    state.createSandbox(family, request);
+
+  const getTaskId = (sandboxId: string): DeepPartial<ControlPlaneResponse<"sandboxGetTaskId">> => {
+    const sandbox = state.requireSandbox(sandboxId);
+    // A finished sandbox reports its result and no task, so a fresh handle
+    // (fromId, fromName) learns it has ended instead of exec'ing into it.
+    if (!sandbox.running) return { taskResult: resultMessage(sandbox) };
+    return { taskId: sandbox.taskId };
+  };
+
+  const wait = async (sandboxId: string, timeoutSeconds: number, context: CallContext) => {
+    const sandbox = state.requireSandbox(sandboxId);
+    const timeoutMs = Math.min(Math.max(timeoutSeconds, 0), MAX_SANDBOX_WAIT_SECONDS) * 1000;
+    await sandbox.waitForResult(timeoutMs, context.signal);
+    return { result: resultMessage(sandbox), metadata: { appId: sandbox.appId, result: resultMessage(sandbox) } };
+  };
+
+  const terminate = async (sandboxId: string) => {
+    const sandbox = state.requireSandbox(sandboxId);
+    const existing = sandbox.result ? resultMessage(sandbox) : undefined;
+    await state.terminate(sandbox);
+    return { existingResult: existing };
+  };
+
+  const fromName = (
+    request: ControlPlaneRequest<"sandboxGetFromNameV2">,
+    family: SandboxFamily,
+  ): DeepPartial<ControlPlaneResponse<"sandboxGetFromNameV2">> => {
+    const app = state.appByName(request.appName ?? "", request.environmentName);
+    if (!app) throw new ServerError(Status.NOT_FOUND, `App '${request.appName}' not found`);
+    const sandbox = state.sandboxByName(app.appId, request.sandboxName ?? "", family, request.includeTerminated ?? false);
+    if (!sandbox) {
+      throw new ServerError(Status.NOT_FOUND, `Sandbox with name '${request.sandboxName}' not found in App '${request.appName}'`);
+    }
+    return { sandboxId: sandbox.sandboxId, metadata: { appId: sandbox.appId, result: resultMessage(sandbox) } };
+  };
+
+  const list = (request: ControlPlaneRequest<"sandboxListV2">, families: SandboxFamily[]) => {
+    const wantedTags = Object.fromEntries((request.tags ?? []).map((tag) => [tag.tagName ?? "", tag.tagValue ?? ""]));
+    const before = request.beforeTimestamp || Number.POSITIVE_INFINITY;
+    const sandboxes = state
+      .sandboxes()
+      .filter(
+        (sandbox) =>
+          families.includes(sandbox.family) &&
+          (!request.appId || sandbox.appId === request.appId) &&
+          (request.includeFinished || sandbox.running) &&
+          sandbox.createdAtSeconds < before &&
+          Object.entries(wantedTags).every(([name, value]) => sandbox.tags[name] === value),
+      )
+      .sort((left, right) => right.createdAtSeconds - left.createdAtSeconds)
+      .slice(0, SANDBOX_LIST_PAGE_SIZE);
+    return {
+      sandboxes: sandboxes.map((sandbox) => ({
+        id: sandbox.sandboxId,
+        createdAt: sandbox.createdAtSeconds,
+        appId: sandbox.appId,
+        name: sandbox.name ?? "",
+        imageId: sandbox.imageId,
+        tags: tagsList(sandbox.tags),
+        timeoutSecs: sandbox.timeoutSecs,
+        taskInfo: {
+          id: sandbox.taskId,
+          startedAt: sandbox.createdAtSeconds,
+          finishedAt: sandbox.finishedAtSeconds ?? 0,
+          result: resultMessage(sandbox),
+          sandboxId: sandbox.sandboxId,
+        },
+        metadata: { appId: sandbox.appId, result: resultMessage(sandbox) },
+      })),
+    };
+  };
+
+  const setTags = (sandboxId: string, tags: Array<{ tagName?: string; tagValue?: string }> | undefined) => {
+    const sandbox = state.requireSandbox(sandboxId);
+    for (const tag of tags ?? []) {
+      if (!tag.tagName) throw new ServerError(Status.INVALID_ARGUMENT, "Tag names must be non-empty");
+    }
+    sandbox.tags = Object.fromEntries((tags ?? []).map((tag) => [tag.tagName ?? "", tag.tagValue ?? ""]));
+    return {};
+  };
+
+  const handlers = {
+    authTokenGet: (async () => ({ token: tokens.mint("control-plane", "client") })) satisfies Handler<"authTokenGet">,
+
+    environmentGetOrCreate: (async (request) => ({
+      environmentId: mintObjectId("environment"),
+      metadata: {
+        name: request.deploymentName || "main",
+        settings: { imageBuilderVersion: IMAGE_BUILDER_VERSION, webhookSuffix: "modal-emulator.local" },
+      },
+    })) satisfies Handler<"environmentGetOrCreate">,
+
+    appGetOrCreate: (async (request) => {
+      const createIfMissing = request.objectCreationType === 1 || request.objectCreationType === 5;
+      const app = state.appGetOrCreate(request.appName ?? "", request.environmentName, createIfMissing);
+      if (!app) throw new ServerError(Status.NOT_FOUND, `App '${request.appName}' not found`);
+      return {
+        appId: app.appId,
+        handleMetadata: {
+          appId: app.appId,
+          environmentName: app.environmentName,
+          lifecycle: { appState: 2, createdAt: app.createdAtSeconds },
+        },
+      };
+    }) satisfies Handler<"appGetOrCreate">,
+
+    imageGetOrCreate: (async (request) => {
+      const image = request.image ?? {};
+      const buildEnv = state.resolveEnvironment(image.secretIds ?? [], undefined);
+      const gpuConfig = image.gpuConfig;
+      if (gpuConfig && (gpuConfig.count || gpuConfig.gpuType)) {
+        // A GPU build layer only changes where Modal builds; locally it builds the same.
+      }
+      const resolution = await state.images.resolve(
+        (image.dockerfileCommands ?? []).filter((command): command is string => typeof command === "string"),
+        (image.baseImages ?? []).map((base) => ({ dockerTag: base.dockerTag ?? "", imageId: base.imageId ?? "" })),
+        buildEnv,
+      );
+      if (!resolution.ok) {
+        return { imageId: resolution.imageId, result: { status: GenericStatus.failure, exception: resolution.message } };
+      }
+      return {
+        imageId: resolution.image.imageId,
+        result: { status: GenericStatus.success },
+        metadata: { imageBuilderVersion: IMAGE_BUILDER_VERSION },
+      };
+    }) satisfies Handler<"imageGetOrCreate">,
+
+    imageFromId: (async (request) => {
+      const image = state.images.get(request.imageId ?? "");
+      if (!image) throw new ServerError(Status.NOT_FOUND, `Could not find image with ID ${request.imageId}`);
+      return { imageId: image.imageId, metadata: { imageBuilderVersion: IMAGE_BUILDER_VERSION } };
+    }) satisfies Handler<"imageFromId">,
+
+    secretGetOrCreate: (async (request) => ({ secretId: state.secretGetOrCreate(request) })) satisfies Handler<"secretGetOrCreate">,
+
+    secretDelete: (async (request) => {
+      state.deleteSecret(request.secretId ?? "");
+      return {};
+    }) satisfies Handler<"secretDelete">,
+
+    volumeGetOrCreate: (async (request) => {
+      const volume = await state.volumeGetOrCreate(request);
+      return { volumeId: volume.volumeId, version: 1, metadata: { name: volume.name ?? "", version: 1 } };
+    }) satisfies Handler<"volumeGetOrCreate">,
+
+    volumeHeartbeat: (async (request) => {
+      if (!state.volume(request.volumeId ?? "")) throw new ServerError(Status.NOT_FOUND, `Volume ${request.volumeId} not found`);
+      return {};
+    }) satisfies Handler<"volumeHeartbeat">,
+
+    volumeDelete: (async (request) => {
+      await state.deleteVolume(request.volumeId ?? "");
+      return {};
+    }) satisfies Handler<"volumeDelete">,
+
+    sandboxCreate: (async (request) => {
+      const sandbox = await createSandbox("v1", request);
+      return { sandboxId: sandbox.sandboxId, metadata: { appId: sandbox.appId } };
+    }) satisfies Handler<"sandboxCreate">,
+
+    sandboxCreateV2: (async (request) => {
+      const sandbox = await createSandbox("v2", request);
+      // Task id and router access ride on the create response, so the SDK
+      // needs no further lookups before its first exec.
+      return {
+        sandboxId: sandbox.sandboxId,
+        taskId: sandbox.taskId,
+        commandRouterAccess: routerAccess(sandbox),
+        metadata: { appId: sandbox.appId },
+      };
+    }) satisfies Handler<"sandboxCreateV2">,
+
+    sandboxGetTaskId: (async (request) => getTaskId(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTaskId">,
+    sandboxGetTaskIdV2: (async (request) => getTaskId(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTaskIdV2">,
+
+    taskGetCommandRouterAccess: (async (request) => {
+      const sandbox = state.sandboxByTask(request.taskId ?? "");
+      if (!sandbox) throw new ServerError(Status.NOT_FOUND, `Task ${request.taskId} not found`);
+      return routerAccess(sandbox);
+    }) satisfies Handler<"taskGetCommandRouterAccess">,
+
+    sandboxGetCommandRouterAccess: (async (request) => {
+      const sandbox = request.sandboxId
+        ? state.requireSandbox(request.sandboxId)
+        : state.sandboxByTask(request.taskId ?? "");
+      if (!sandbox) throw new ServerError(Status.NOT_FOUND, `Task ${request.taskId} not found`);
+      return routerAccess(sandbox);
+    }) satisfies Handler<"sandboxGetCommandRouterAccess">,
+
+    sandboxWait: (async (request, context) => {
+      requireFamily(request.sandboxId ?? "", "v1");
+      return wait(request.sandboxId ?? "", request.timeout ?? 0, context);
+    }) satisfies Handler<"sandboxWait">,
+    sandboxWaitV2: (async (request, context) => wait(request.sandboxId ?? "", request.timeout ?? 0, context)) satisfies Handler<"sandboxWaitV2">,
+
+    sandboxTerminate: (async (request) => terminate(request.sandboxId ?? "")) satisfies Handler<"sandboxTerminate">,
+    sandboxTerminateV2: (async (request) => terminate(request.sandboxId ?? "")) satisfies Handler<"sandboxTerminateV2">,
+
+    sandboxGetFromName: (async (request) => fromName({ ...request, includeTerminated: false }, "v1")) satisfies Handler<"sandboxGetFromName">,
+    sandboxGetFromNameV2: (async (request) => fromName(request, "v2")) satisfies Handler<"sandboxGetFromNameV2">,
+
+    // V1 listing does not return V2 sandboxes, as on Modal; V2 listing returns both.
+    sandboxList: (async (request) => list(request, ["v1"])) satisfies Handler<"sandboxList">,
+    sandboxListV2: (async (request) => list(request, ["v1", "v2"])) satisfies Handler<"sandboxListV2">,
+
+    sandboxTagsSet: (async (request) => setTags(request.sandboxId ?? "", request.tags)) satisfies Handler<"sandboxTagsSet">,
+    sandboxTagsSetV2: (async (request) => setTags(request.sandboxId ?? "", request.tags)) satisfies Handler<"sandboxTagsSetV2">,
+    sandboxTagsGet: (async (request) => ({ tags: tagsList(state.requireSandbox(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGet">,
+    sandboxTagsGetV2: (async (request) => ({ tags: tagsList(state.requireSandbox(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGetV2">,
+
+    // No ports can be opened (creates asking for them are refused), so there are no tunnels.
+    sandboxGetTunnels: (async (request) => {
+      state.requireSandbox(request.sandboxId ?? "");
+      return { tunnels: [] };
+    }) satisfies Handler<"sandboxGetTunnels">,
+    sandboxGetTunnelsV2: (async (request) => {
+      state.requireSandbox(request.sandboxId ?? "");
+      return { tunnels: [] };
+    }) satisfies Handler<"sandboxGetTunnelsV2">,
+
+    sandboxStdinWrite: (async (request) => {
+      const sandbox = requireFamily(request.sandboxId ?? "", "v1");
+      const index = request.index ?? 0;
+      // Indexes are 1-based and increase by one per write: a repeated index is a retry.
+      if (index < sandbox.v1StdinNextIndex) return {};
+      sandbox.v1StdinNextIndex = index + 1;
+      const entrypoint = sandbox.entrypoint;
+      if (!entrypoint || entrypoint.status) return {};
+      const data = Buffer.from(request.input ?? new Uint8Array());
+      await entrypoint.writeStdin(entrypoint.stdinBytesWritten, data, request.eof ?? false).catch(() => undefined);
+      return {};
+    }) satisfies Handler<"sandboxStdinWrite">,
+
+    /** V1 entrypoint output: batches of text entries, resumable by `lastEntryId` (a byte offset). */
+    async *sandboxGetLogs(request: ControlPlaneStreamRequest<"sandboxGetLogs">, context: CallContext) {
+      const sandbox = requireFamily(request.sandboxId ?? "", "v1");
+      const buffer = request.fileDescriptor === 2 ? sandbox.entrypointStderr : sandbox.entrypointStdout;
+      const lastEntryId = request.lastEntryId ?? "";
+      let offset = /^\d+$/.test(lastEntryId) ? Number(lastEntryId) : 0;
+      const deadline = AbortSignal.any([context.signal, AbortSignal.timeout(LOGS_STREAM_MAX_MS)]);
+      const decoder = new StringDecoder("utf8");
+      for await (const chunk of buffer.read(offset, 64 * 1024, deadline)) {
+        offset += chunk.length;
+        const text = decoder.write(chunk);
+        if (text.length === 0) continue;
+        yield {
+          entryId: String(offset),
+          items: [{ data: text, fileDescriptor: request.fileDescriptor, timestamp: Date.now() / 1000 }],
+          sandboxId: sandbox.sandboxId,
+          taskId: sandbox.taskId,
+        };
+      }
+      if (buffer.closed && offset >= buffer.length) {
+        const rest = decoder.end();
+        yield {
+          entryId: String(offset),
+          items: rest ? [{ data: rest, fileDescriptor: request.fileDescriptor }] : [],
+          eof: true,
+          sandboxId: sandbox.sandboxId,
+        };
+      }
+    },
+
+    /** Images are built inside `ImageGetOrCreate`, so joining reports the final result at once. */
+    async *imageJoinStreaming(request: ControlPlaneStreamRequest<"imageJoinStreaming">) {
+      const image = state.images.get(request.imageId ?? "");
+      yield image
+        ? { result: { status: GenericStatus.success }, entryId: "1", eof: true }
+        : { result: { status: GenericStatus.failure, exception: `Unknown image ${request.imageId}` }, entryId: "1", eof: true };
+    },
+  };
+  return handlers;
+}

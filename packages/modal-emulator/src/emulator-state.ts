@@ -1,0 +1,546 @@
+import { Status, ServerError } from "nice-grpc";
+import type { ContainerSpec, DockerEngine } from "./docker-engine.js";
+import { ExecSession } from "./exec-session.js";
+import { FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
+import { ImageResolver } from "./image-resolver.js";
+import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { mintObjectId, mintSandboxId } from "./object-ids.js";
+import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
+
+/** `ObjectCreationType` values the SDK sends. */
+const ObjectCreationType = { unspecified: 0, createIfMissing: 1, ephemeral: 5 } as const;
+/** `NetworkAccess.NetworkAccessType` values. */
+const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
+/** `TaskExecStdoutConfig` / `TaskExecStderrConfig`: 1 means pipe. */
+const STDIO_PIPE = 1;
+const DEFAULT_ENVIRONMENT = "main";
+/** Extra life given to the container past the sandbox timeout, so the emulator's own timer decides. */
+const CONTAINER_LIFETIME_GRACE_MS = 30_000;
+
+/** A create request as the emulator received it, for tests to assert on. */
+export interface RecordedSandboxCreate {
+  family: SandboxFamily;
+  /** The decoded request message (`SandboxCreateRequest` or `SandboxCreateV2Request`). */
+  request: ControlPlaneRequest<"sandboxCreate"> | ControlPlaneRequest<"sandboxCreateV2">;
+  /** The id minted for it, when the create succeeded. */
+  sandboxId?: string;
+  /** Why it was refused, when it was. */
+  refusedReason?: string;
+  atMs: number;
+}
+
+/** An exec start as received, for inspection. */
+export interface RecordedExecStart {
+  taskId: string;
+  execId: string;
+  commandArgs: string[];
+  /** True when the emulator served it host-side (the filesystem helper). */
+  hostSide: boolean;
+  atMs: number;
+}
+
+/** A named or ephemeral secret. */
+interface SecretRecord {
+  secretId: string;
+  name: string | undefined;
+  values: Record<string, string>;
+}
+
+/** A Modal volume, backed by one Docker volume. */
+export interface VolumeRecord {
+  volumeId: string;
+  name: string | undefined;
+  environmentName: string;
+  dockerVolumeName: string;
+}
+
+interface AppRecord {
+  appId: string;
+  name: string;
+  environmentName: string;
+  createdAtSeconds: number;
+}
+
+/** What {@link EmulatorState} needs to run. */
+export interface EmulatorStateOptions {
+  engine: DockerEngine;
+  instanceId: string;
+  /** Labels on every container, volume and image the emulator creates. */
+  labels: Record<string, string>;
+  imageAliases: Record<string, string>;
+  secrets: Record<string, Record<string, string>>;
+  /** Pass GPU requests to the engine instead of refusing them. */
+  gpuAvailable: boolean;
+  onProgress?: (line: string) => void;
+}
+
+function fail(code: Status, message: string): never {
+  throw new ServerError(code, message);
+}
+
+function assignDefined(target: Record<string, string>, values: Record<string, string | undefined>): void {
+  for (const [key, value] of Object.entries(values)) if (value !== undefined) target[key] = value;
+}
+
+function normalizeEnvironment(name: string | undefined): string {
+  return name && name !== "" ? name : DEFAULT_ENVIRONMENT;
+}
+
+/**
+ * Everything the emulator knows: apps, images, secrets, volumes, sandboxes
+ * and their execs, and the Docker resources behind them. The gRPC services
+ * are thin translations onto this.
+ */
+export class EmulatorState {
+  readonly engine: DockerEngine;
+  readonly images: ImageResolver;
+  readonly sandboxCreates: RecordedSandboxCreate[] = [];
+  readonly execStarts: RecordedExecStart[] = [];
+  readonly #options: EmulatorStateOptions;
+  readonly #apps = new Map<string, AppRecord>();
+  readonly #appsById = new Map<string, AppRecord>();
+  readonly #secrets = new Map<string, SecretRecord>();
+  readonly #secretIdsByName = new Map<string, string>();
+  readonly #volumes = new Map<string, VolumeRecord>();
+  readonly #volumeIdsByName = new Map<string, string>();
+  readonly #sandboxes = new Map<string, SandboxRecord>();
+  readonly #sandboxesByTask = new Map<string, SandboxRecord>();
+  /** Names being claimed by creates in flight, so two concurrent creates cannot both win. */
+  readonly #pendingNames = new Set<string>();
+  readonly #filesystemTools = new FilesystemToolServer();
+  #lastCreatedAtSeconds = 0;
+
+  constructor(options: EmulatorStateOptions) {
+    this.#options = options;
+    this.engine = options.engine;
+    this.images = new ImageResolver({
+      engine: options.engine,
+      aliases: options.imageAliases,
+      labels: options.labels,
+      imageRepository: `modal-emulator-image-${options.instanceId.toLowerCase()}`,
+      onProgress: options.onProgress,
+    });
+    for (const [name, values] of Object.entries(options.secrets)) this.putNamedSecret(name, values);
+  }
+
+  /* ----------------------------------------------------------------- apps */
+
+  /** Returns the app's id, creating the app when asked; `undefined` when missing. */
+  appGetOrCreate(name: string, environmentName: string | undefined, createIfMissing: boolean): AppRecord | undefined {
+    const environment = normalizeEnvironment(environmentName);
+    const key = `${environment}/${name}`;
+    let app = this.#apps.get(key);
+    if (!app && createIfMissing) {
+      app = { appId: mintObjectId("app"), name, environmentName: environment, createdAtSeconds: Date.now() / 1000 };
+      this.#apps.set(key, app);
+      this.#appsById.set(app.appId, app);
+    }
+    return app;
+  }
+
+  app(appId: string): AppRecord | undefined {
+    return this.#appsById.get(appId);
+  }
+
+  appByName(name: string, environmentName: string | undefined): AppRecord | undefined {
+    return this.#apps.get(`${normalizeEnvironment(environmentName)}/${name}`);
+  }
+
+  /* -------------------------------------------------------------- secrets */
+
+  /** Adds or replaces a named secret (the seed file and the library API use this). */
+  putNamedSecret(name: string, values: Record<string, string>): string {
+    const existingId = this.#secretIdsByName.get(name);
+    const secretId = existingId ?? mintObjectId("secret");
+    this.#secrets.set(secretId, { secretId, name, values: { ...values } });
+    this.#secretIdsByName.set(name, secretId);
+    return secretId;
+  }
+
+  secretGetOrCreate(request: ControlPlaneRequest<"secretGetOrCreate">): string {
+    const creationType = request.objectCreationType ?? 0;
+    if (creationType === ObjectCreationType.ephemeral) {
+      const secretId = mintObjectId("secret");
+      const values: Record<string, string> = {};
+      assignDefined(values, request.envDict ?? {});
+      this.#secrets.set(secretId, { secretId, name: undefined, values });
+      return secretId;
+    }
+    const name = request.deploymentName ?? "";
+    const secretId = this.#secretIdsByName.get(name);
+    if (!secretId) {
+      if (creationType !== ObjectCreationType.unspecified && request.envDict) {
+        const values: Record<string, string> = {};
+        assignDefined(values, request.envDict);
+        return this.putNamedSecret(name, values);
+      }
+      fail(
+        Status.NOT_FOUND,
+        `Secret '${name}' not found. modal-emulator serves named secrets from its seed (secrets option or --secrets-file).`,
+      );
+    }
+    const values = this.#secrets.get(secretId)!.values;
+    const missing = (request.requiredKeys ?? []).filter((key) => !(key in values));
+    if (missing.length > 0) {
+      fail(Status.FAILED_PRECONDITION, `Secret is missing key(s): ${missing.join(", ")}`);
+    }
+    return secretId;
+  }
+
+  deleteSecret(secretId: string): void {
+    const secret = this.#secrets.get(secretId);
+    if (!secret) fail(Status.NOT_FOUND, `Secret ${secretId} not found`);
+    this.#secrets.delete(secretId);
+    if (secret.name) this.#secretIdsByName.delete(secret.name);
+  }
+
+  /** Merges secrets and inline env in order (later wins), as the sandbox or exec sees them. */
+  resolveEnvironment(
+    secretIds: readonly string[] | undefined,
+    secretSources: ReadonlyArray<{ secretId?: string | undefined; env?: { contents?: Record<string, string | undefined> } | undefined }> | undefined,
+    inlineEnv?: Record<string, string | undefined>,
+  ): Record<string, string> {
+    const environment: Record<string, string> = {};
+    for (const secretId of secretIds ?? []) Object.assign(environment, this.#secretValues(secretId));
+    for (const source of secretSources ?? []) {
+      if (source.secretId) Object.assign(environment, this.#secretValues(source.secretId));
+      else if (source.env?.contents) assignDefined(environment, source.env.contents);
+    }
+    assignDefined(environment, inlineEnv ?? {});
+    return environment;
+  }
+
+  #secretValues(secretId: string): Record<string, string> {
+    const secret = this.#secrets.get(secretId);
+    if (!secret) fail(Status.NOT_FOUND, `Secret ${secretId} not found`);
+    return secret.values;
+  }
+
+  /* -------------------------------------------------------------- volumes */
+
+  async volumeGetOrCreate(request: ControlPlaneRequest<"volumeGetOrCreate">): Promise<VolumeRecord> {
+    const creationType = request.objectCreationType ?? 0;
+    const environmentName = normalizeEnvironment(request.environmentName);
+    if (creationType !== ObjectCreationType.ephemeral) {
+      const name = request.deploymentName ?? "";
+      const existing = this.#volumeIdsByName.get(`${environmentName}/${name}`);
+      if (existing) return this.#volumes.get(existing)!;
+      if (creationType !== ObjectCreationType.createIfMissing) {
+        fail(Status.NOT_FOUND, `Volume '${name}' not found in environment '${environmentName}'`);
+      }
+      return this.#createVolume(name, environmentName);
+    }
+    return this.#createVolume(undefined, environmentName);
+  }
+
+  async #createVolume(name: string | undefined, environmentName: string): Promise<VolumeRecord> {
+    const volumeId = mintObjectId("volume");
+    const volume: VolumeRecord = {
+      volumeId,
+      name,
+      environmentName,
+      dockerVolumeName: `modal-emulator-${this.#options.instanceId.toLowerCase()}-${volumeId.toLowerCase()}`,
+    };
+    await this.engine.ensureVolume(volume.dockerVolumeName, {
+      ...this.#options.labels,
+      "dev.sandbox.modal-emulator.volume-id": volumeId,
+      ...(name ? { "dev.sandbox.modal-emulator.volume-name": name } : {}),
+    });
+    this.#volumes.set(volumeId, volume);
+    if (name) this.#volumeIdsByName.set(`${environmentName}/${name}`, volumeId);
+    return volume;
+  }
+
+  volume(volumeId: string): VolumeRecord | undefined {
+    return this.#volumes.get(volumeId);
+  }
+
+  async deleteVolume(volumeId: string): Promise<void> {
+    const volume = this.#volumes.get(volumeId);
+    if (!volume) fail(Status.NOT_FOUND, `Volume ${volumeId} not found`);
+    const inUse = [...this.#sandboxes.values()].some(
+      (sandbox) => sandbox.running && sandbox.volumeIds.includes(volumeId),
+    );
+    if (inUse) fail(Status.FAILED_PRECONDITION, `Volume ${volume.name ?? volumeId} is mounted by a running sandbox`);
+    await this.engine.removeVolume(volume.dockerVolumeName);
+    this.#volumes.delete(volumeId);
+    if (volume.name) this.#volumeIdsByName.delete(`${volume.environmentName}/${volume.name}`);
+  }
+
+  /* ------------------------------------------------------------ sandboxes */
+
+  sandbox(sandboxId: string): SandboxRecord | undefined {
+    return this.#sandboxes.get(sandboxId);
+  }
+
+  /** The sandbox with this id, or NOT_FOUND. */
+  requireSandbox(sandboxId: string): SandboxRecord {
+    const sandbox = this.#sandboxes.get(sandboxId);
+    if (!sandbox) fail(Status.NOT_FOUND, `Sandbox ${sandboxId} not found`);
+    return sandbox;
+  }
+
+  sandboxByTask(taskId: string): SandboxRecord | undefined {
+    return this.#sandboxesByTask.get(taskId);
+  }
+
+  sandboxes(): SandboxRecord[] {
+    return [...this.#sandboxes.values()];
+  }
+
+  /** Finds a running sandbox by app and name (or the latest finished one when asked). */
+  sandboxByName(appId: string, name: string, family: SandboxFamily | undefined, includeTerminated: boolean): SandboxRecord | undefined {
+    const matches = [...this.#sandboxes.values()]
+      .filter((sandbox) => sandbox.appId === appId && sandbox.name === name && (!family || sandbox.family === family))
+      .sort((left, right) => right.createdAtSeconds - left.createdAtSeconds);
+    return matches.find((sandbox) => sandbox.running) ?? (includeTerminated ? matches[0] : undefined);
+  }
+
+  /**
+   * Creates a sandbox: validates the definition, starts a container through
+   * the engine, and starts the entrypoint (if any) as an exec.
+   */
+  async createSandbox(
+    family: SandboxFamily,
+    request: ControlPlaneRequest<"sandboxCreate"> | ControlPlaneRequest<"sandboxCreateV2">,
+  ): Promise<SandboxRecord> {
+    const recorded: RecordedSandboxCreate = { family, request, atMs: Date.now() };
+    this.sandboxCreates.push(recorded);
+    let claimedName: string | undefined;
+    try {
+      const definition = (request.definition ?? {}) as Partial<SandboxDefinition>;
+      const app = this.app(request.appId ?? "");
+      if (!app) fail(Status.NOT_FOUND, `App ${request.appId} not found`);
+      const image = this.images.get(definition.imageId ?? "");
+      if (!image) fail(Status.NOT_FOUND, `Image ${definition.imageId} not found`);
+
+      const gpuConfig = definition.resources?.gpuConfig;
+      const gpuCount = gpuConfig ? (gpuConfig.count || (gpuConfig.gpuType ? 1 : 0)) : 0;
+      if (gpuCount > 0 && !this.#options.gpuAvailable) {
+        fail(
+          Status.RESOURCE_EXHAUSTED,
+          `GPU ${gpuConfig?.gpuType || "any"}:${gpuCount} requested, but this modal-emulator host has no GPU ` +
+            "(start the emulator with gpuAvailable on a host whose Docker engine exposes GPUs).",
+        );
+      }
+      const networkType = definition.networkAccess?.networkAccessType ?? NetworkAccessType.open;
+      if (networkType === NetworkAccessType.allowlist) {
+        fail(
+          Status.INVALID_ARGUMENT,
+          "modal-emulator cannot enforce outbound CIDR or domain allowlists; use blockNetwork or open networking",
+        );
+      }
+      if ((definition.openPorts?.ports?.length ?? 0) > 0) {
+        fail(Status.INVALID_ARGUMENT, "modal-emulator does not provide tunnels (encryptedPorts, h2Ports, unencryptedPorts)");
+      }
+      if ((definition.cloudBucketMounts?.length ?? 0) > 0) {
+        fail(Status.INVALID_ARGUMENT, "modal-emulator does not support cloud bucket mounts");
+      }
+      const ptyInfo = (definition as { ptyInfo?: { enabled?: boolean } }).ptyInfo;
+      if (ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support a PTY for sandboxes");
+
+      const volumes: NonNullable<ContainerSpec["volumes"]> = [];
+      const volumeIds: string[] = [];
+      for (const mount of definition.volumeMounts ?? []) {
+        const volume = this.#volumes.get(mount.volumeId ?? "");
+        if (!volume) fail(Status.NOT_FOUND, `Volume ${mount.volumeId} not found`);
+        if (mount.subPath) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support volume subPath mounts");
+        volumes.push({ volumeName: volume.dockerVolumeName, mountPath: mount.mountPath ?? "", readOnly: mount.readOnly ?? false });
+        volumeIds.push(volume.volumeId);
+      }
+
+      const secretSources = "secretSources" in request ? request.secretSources : undefined;
+      const environment = this.resolveEnvironment(definition.secretIds, secretSources);
+
+      const name = definition.name || undefined;
+      if (name) {
+        const key = `${app.appId}/${name}`;
+        if (this.#pendingNames.has(key) || this.sandboxByName(app.appId, name, undefined, false)) {
+          fail(Status.ALREADY_EXISTS, `Sandbox with name '${name}' already exists in App '${app.name}'`);
+        }
+        this.#pendingNames.add(key);
+        claimedName = key;
+      }
+
+      const sandboxId = mintSandboxId(family);
+      const taskId = mintObjectId("task");
+      const timeoutSecs = definition.timeoutSecs && definition.timeoutSecs > 0 ? definition.timeoutSecs : 300;
+      const resources = definition.resources;
+      const milliCpu = resources?.milliCpuMax || resources?.milliCpu || 0;
+      const memoryMb = resources?.memoryMbMax || resources?.memoryMb || 0;
+      const tags = Object.fromEntries((request.tags ?? []).map((tag) => [tag.tagName ?? "", tag.tagValue ?? ""]));
+      const spec: ContainerSpec = {
+        image: image.dockerImage,
+        name: `modal-emulator-${sandboxId}`,
+        labels: {
+          ...this.#options.labels,
+          "dev.sandbox.modal-emulator.sandbox-id": sandboxId,
+          "dev.sandbox.modal-emulator.app-id": app.appId,
+          "dev.sandbox.expires-at": new Date(Date.now() + timeoutSecs * 1000).toISOString(),
+        },
+        env: environment,
+        ...(definition.workdir ? { workdir: definition.workdir } : {}),
+        ...(milliCpu > 0 ? { cpu: milliCpu / 1000 } : {}),
+        ...(memoryMb > 0 ? { memoryMiB: memoryMb } : {}),
+        blockNetwork: networkType === NetworkAccessType.blocked,
+        volumes,
+        lifetimeMs: timeoutSecs * 1000 + CONTAINER_LIFETIME_GRACE_MS,
+        ...(gpuCount > 0 ? { gpu: { count: gpuCount, ...(gpuConfig?.gpuType ? { type: gpuConfig.gpuType } : {}) } } : {}),
+      };
+      const container = await this.engine.createContainer(spec);
+      // Strictly increasing creation times keep `beforeTimestamp` paging exact.
+      const createdAtSeconds = Math.max(Date.now() / 1000, this.#lastCreatedAtSeconds + 0.000001);
+      this.#lastCreatedAtSeconds = createdAtSeconds;
+      const sandbox = new SandboxRecord({
+        sandboxId,
+        taskId,
+        family,
+        appId: app.appId,
+        imageId: image.imageId,
+        name,
+        tags,
+        timeoutSecs,
+        createdAtSeconds,
+        container,
+        volumeIds,
+      });
+      this.#sandboxes.set(sandboxId, sandbox);
+      this.#sandboxesByTask.set(taskId, sandbox);
+      sandbox.armLifetime();
+      const entrypointArgs = definition.entrypointArgs ?? [];
+      if (entrypointArgs.length > 0) await this.#startEntrypoint(sandbox, entrypointArgs);
+      recorded.sandboxId = sandboxId;
+      return sandbox;
+    } catch (error) {
+      recorded.refusedReason = error instanceof Error ? error.message : String(error);
+      throw error;
+    } finally {
+      if (claimedName) this.#pendingNames.delete(claimedName);
+    }
+  }
+
+  async #startEntrypoint(sandbox: SandboxRecord, argv: string[]): Promise<void> {
+    const session = new ExecSession({
+      execId: "entrypoint",
+      keepStdout: true,
+      keepStderr: true,
+      stdout: sandbox.entrypointStdout,
+      stderr: sandbox.entrypointStderr,
+    });
+    sandbox.entrypoint = session;
+    try {
+      const engineExec = await sandbox.container.exec(argv, {
+        stdin: true,
+        onStdout: (chunk) => session.appendStdout(chunk),
+        onStderr: (chunk) => session.appendStderr(chunk),
+      });
+      session.attachEngineExec(engineExec);
+    } catch (error) {
+      session.appendStderr(Buffer.from(`modal-emulator: could not start the entrypoint: ${(error as Error).message}\n`));
+      session.finish({ code: 127 });
+    }
+    void session.finished.then((status) => {
+      if (!sandbox.running) return;
+      const exitcode = status.code ?? 128 + (status.signal ?? 9);
+      void sandbox.finish({
+        status: exitcode === 0 ? GenericStatus.success : GenericStatus.failure,
+        exitcode,
+        exception: exitcode === 0 ? "" : `Sandbox entrypoint exited with code ${exitcode}`,
+      });
+    });
+  }
+
+  /** Ends a sandbox as TERMINATED (idempotent: a finished sandbox keeps its result). */
+  async terminate(sandbox: SandboxRecord): Promise<void> {
+    await sandbox.finish({ status: GenericStatus.terminated, exitcode: 0, exception: "Sandbox was terminated" });
+  }
+
+  /* ---------------------------------------------------------------- execs */
+
+  /**
+   * Starts an exec, idempotently per exec id (the SDK retries `TaskExecStart`
+   * with the same id). The filesystem helper argv is served host-side.
+   */
+  async startExec(request: TaskExecStartRequest): Promise<ExecSession> {
+    const sandbox = this.sandboxByTask(request.taskId);
+    if (!sandbox) fail(Status.NOT_FOUND, `Task ${request.taskId} not found`);
+    const existing = sandbox.execs.get(request.execId);
+    if (existing) return existing;
+    if (!sandbox.running) {
+      fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished; its task accepts no more execs`);
+    }
+    if (request.ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support PTY execs");
+    if (request.containerId) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support sidecar containers");
+    const fsRequest = parseFilesystemToolArgv(request.commandArgs);
+    this.execStarts.push({
+      taskId: request.taskId,
+      execId: request.execId,
+      commandArgs: [...request.commandArgs],
+      hostSide: fsRequest !== undefined,
+      atMs: Date.now(),
+    });
+    const session = new ExecSession({
+      execId: request.execId,
+      keepStdout: request.stdoutConfig === STDIO_PIPE,
+      keepStderr: request.stderrConfig === STDIO_PIPE,
+      ...(request.timeoutSecs ? { timeoutMs: request.timeoutSecs * 1000 } : {}),
+    });
+    sandbox.execs.set(request.execId, session);
+    if (fsRequest) {
+      this.#filesystemTools.run(sandbox.container, session, fsRequest);
+      return session;
+    }
+    const environment = this.resolveEnvironment(request.secretIds, request.secretSources, request.env);
+    try {
+      const engineExec = await sandbox.container.exec(request.commandArgs, {
+        env: environment,
+        ...(request.workdir ? { cwd: request.workdir } : {}),
+        stdin: true,
+        onStdout: (chunk) => session.appendStdout(chunk),
+        onStderr: (chunk) => session.appendStderr(chunk),
+      });
+      session.attachEngineExec(engineExec);
+    } catch (error) {
+      const message = (error as Error).message ?? String(error);
+      session.appendStderr(Buffer.from(`modal-emulator: could not start ${JSON.stringify(request.commandArgs[0])}: ${message}\n`));
+      session.finish({ code: /not found|no such file/i.test(message) ? 127 : 126 });
+    }
+    return session;
+  }
+
+  /** The exec with this id in this task, or NOT_FOUND. */
+  requireExec(taskId: string, execId: string): ExecSession {
+    const sandbox = this.sandboxByTask(taskId);
+    if (!sandbox) fail(Status.NOT_FOUND, `Task ${taskId} not found`);
+    const session = sandbox.execs.get(execId);
+    if (!session) fail(Status.NOT_FOUND, `Exec ${execId} not found in task ${taskId}`);
+    return session;
+  }
+
+  /* ------------------------------------------------------------- shutdown */
+
+  /** Ends every sandbox and removes every container, volume and image this emulator created. */
+  async shutdown(): Promise<void> {
+    await Promise.all(this.sandboxes().map((sandbox) => this.terminate(sandbox)));
+    const leftovers = await this.engine
+      .listContainers({ "dev.sandbox.modal-emulator.instance": this.#options.instanceId })
+      .catch(() => []);
+    await Promise.all(
+      leftovers.map(async (container) => {
+        const handle = this.engine.container(container.id);
+        await handle.stop().catch(() => undefined);
+        await handle.remove().catch(() => undefined);
+      }),
+    );
+    for (const volume of this.#volumes.values()) {
+      await this.engine.removeVolume(volume.dockerVolumeName).catch(() => undefined);
+    }
+    this.#volumes.clear();
+    for (const image of this.images.builtImages()) {
+      await this.engine.docker
+        .getImage(image.dockerImage)
+        .remove({ force: true })
+        .catch(() => undefined);
+    }
+  }
+}

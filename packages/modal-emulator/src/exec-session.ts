@@ -1,0 +1,200 @@
+import type { EngineContainer, EngineExec } from "./docker-engine.js";
+import { OutputBuffer } from "./output-buffer.js";
+
+/** How an exec ended, in the router's terms: an exit code or a signal number. */
+export interface ExecExitStatus {
+  code?: number;
+  signal?: number;
+}
+
+/** Where an exec's stdin bytes go. */
+export interface StdinSink {
+  write(chunk: Buffer): Promise<void>;
+  end(): void;
+}
+
+/** Options for {@link ExecSession}. */
+export interface ExecSessionOptions {
+  execId: string;
+  /** Keep stdout (`true`) or drop it, as `TASK_EXEC_STDOUT_CONFIG_DEVNULL` asks. */
+  keepStdout: boolean;
+  keepStderr: boolean;
+  /** Kill the process after this long; `undefined` means no exec timeout (the SDK default). */
+  timeoutMs?: number;
+  /** Output logs to write into, when they must outlive or be shared with the session (the entrypoint's). */
+  stdout?: OutputBuffer;
+  stderr?: OutputBuffer;
+}
+
+const SIGKILL = 9;
+
+/**
+ * One exec inside a sandbox: its output logs (offset-addressed, readable after
+ * exit), its stdin with offset bookkeeping, and its exit status.
+ *
+ * The process behind it is either an engine exec (a real process in the
+ * container) or a host-side operation (the filesystem helper), attached with
+ * {@link attachEngineExec} or {@link attachHostOperation}.
+ */
+export class ExecSession {
+  readonly execId: string;
+  readonly stdout: OutputBuffer;
+  readonly stderr: OutputBuffer;
+  readonly startedAtMs = Date.now();
+  readonly #keepStdout: boolean;
+  readonly #keepStderr: boolean;
+  readonly #timeoutMs: number | undefined;
+  #stdinBytesWritten = 0;
+  #stdinClosed = false;
+  #stdinSink: StdinSink | undefined;
+  #stdinQueue: Promise<void> = Promise.resolve();
+  #status: ExecExitStatus | undefined;
+  #timedOut = false;
+  #timeoutTimer: NodeJS.Timeout | undefined;
+  #kill: (() => Promise<void>) | undefined;
+  readonly #finished: Promise<ExecExitStatus>;
+  #resolveFinished!: (status: ExecExitStatus) => void;
+
+  constructor(options: ExecSessionOptions) {
+    this.execId = options.execId;
+    this.stdout = options.stdout ?? new OutputBuffer();
+    this.stderr = options.stderr ?? new OutputBuffer();
+    this.#keepStdout = options.keepStdout;
+    this.#keepStderr = options.keepStderr;
+    this.#timeoutMs = options.timeoutMs;
+    this.#finished = new Promise((resolve) => {
+      this.#resolveFinished = resolve;
+    });
+  }
+
+  /** Resolves with the exit status once the process is gone and output is complete. */
+  get finished(): Promise<ExecExitStatus> {
+    return this.#finished;
+  }
+
+  /** The exit status, or `undefined` while running. */
+  get status(): ExecExitStatus | undefined {
+    return this.#status;
+  }
+
+  /** True when the exec was killed by its own timeout. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  get stdinBytesWritten(): number {
+    return this.#stdinBytesWritten;
+  }
+
+  get stdinClosed(): boolean {
+    return this.#stdinClosed;
+  }
+
+  /** Appends process output, honouring the devnull configuration. */
+  appendStdout(chunk: Buffer): void {
+    if (this.#keepStdout) this.stdout.append(chunk);
+  }
+
+  appendStderr(chunk: Buffer): void {
+    if (this.#keepStderr) this.stderr.append(chunk);
+  }
+
+  /** Wires a started engine exec to this session. */
+  attachEngineExec(engineExec: EngineExec): void {
+    const stdin = engineExec.stdin;
+    this.#stdinSink = stdin
+      ? {
+          write: (chunk) =>
+            new Promise<void>((resolve, reject) => {
+              const flushed = stdin.write(chunk, (error?: Error | null) => (error ? reject(error) : undefined));
+              if (flushed) resolve();
+              else stdin.once("drain", () => resolve());
+            }),
+          end: () => {
+            stdin.end();
+          },
+        }
+      : undefined;
+    this.#kill = () => engineExec.kill();
+    this.#armTimeout();
+    engineExec.done.then(
+      ({ exitCode, killed }) => {
+        if (this.#timedOut || killed || exitCode === null) this.finish({ signal: SIGKILL });
+        else this.finish({ code: exitCode });
+      },
+      (error: unknown) => {
+        this.appendStderr(Buffer.from(`modal-emulator: exec failed: ${String(error)}\n`));
+        this.finish({ code: 126 });
+      },
+    );
+  }
+
+  /** Wires a host-side operation (no process in the container) to this session. */
+  attachHostOperation(stdinSink: StdinSink | undefined, kill?: () => Promise<void>): void {
+    this.#stdinSink = stdinSink;
+    this.#kill = kill;
+    this.#armTimeout();
+  }
+
+  /**
+   * Writes stdin bytes that start at `offset` in the exec's stdin stream.
+   *
+   * Bytes before the number already written are dropped, so a client that
+   * retries a write (or resumes a stream) never duplicates input.
+   *
+   * @throws Error with `code: "EXITED"` when the exec has finished, `"CLOSED"` after EOF.
+   */
+  writeStdin(offset: number, data: Buffer, eof: boolean): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.#status) throw Object.assign(new Error(`exec ${this.execId} has already exited`), { code: "EXITED" });
+      if (data.length > 0) {
+        if (this.#stdinClosed) throw Object.assign(new Error(`stdin of exec ${this.execId} is closed`), { code: "CLOSED" });
+        const skip = this.#stdinBytesWritten - offset;
+        if (skip < 0) {
+          throw Object.assign(
+            new Error(`stdin write at offset ${offset} leaves a gap: ${this.#stdinBytesWritten} bytes written so far`),
+            { code: "GAP" },
+          );
+        }
+        const fresh = skip > 0 ? data.subarray(Math.min(skip, data.length)) : data;
+        if (fresh.length > 0) {
+          this.#stdinBytesWritten += fresh.length;
+          await this.#stdinSink?.write(fresh).catch(() => undefined);
+        }
+      }
+      if (eof && !this.#stdinClosed) {
+        this.#stdinClosed = true;
+        this.#stdinSink?.end();
+      }
+    };
+    // Writes are applied strictly in arrival order even when calls overlap.
+    const next = this.#stdinQueue.then(run, run);
+    this.#stdinQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Kills the process (tree) behind the exec; resolves when the kill was delivered. */
+  async kill(): Promise<void> {
+    if (this.#status) return;
+    await this.#kill?.();
+  }
+
+  /** Records the exit status and closes the output logs. Later calls are ignored. */
+  finish(status: ExecExitStatus): void {
+    if (this.#status) return;
+    this.#status = status;
+    if (this.#timeoutTimer) clearTimeout(this.#timeoutTimer);
+    this.stdout.close();
+    this.stderr.close();
+    this.#resolveFinished(status);
+  }
+
+  #armTimeout(): void {
+    if (this.#timeoutMs === undefined || this.#timeoutMs <= 0) return;
+    this.#timeoutTimer = setTimeout(() => {
+      this.#timedOut = true;
+      void this.kill().catch(() => undefined);
+    }, this.#timeoutMs);
+    this.#timeoutTimer.unref();
+  }
+}

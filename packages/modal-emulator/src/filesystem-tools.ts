@@ -1,0 +1,456 @@
+import { posix } from "node:path";
+import { Readable } from "node:stream";
+import * as tar from "tar-stream";
+import type { EngineContainer } from "./docker-engine.js";
+import type { ExecSession, StdinSink } from "./exec-session.js";
+
+/** The argv[0] the SDK execs for every `sandbox.filesystem` call. */
+export const FILESYSTEM_TOOL_PATH = "/__modal/.bin/modal-sandbox-fs-tools";
+
+/** One request of the filesystem helper protocol (argv[1], JSON). */
+export type FilesystemToolRequest =
+  | { ReadFile: { path: string } }
+  | { WriteFile: { path: string } }
+  | { ListFiles: { path: string } }
+  | { Stat: { path: string } }
+  | { MakeDirectory: { path: string; parents?: boolean } }
+  | { Remove: { path: string; recursive?: boolean } }
+  | { Watch: { path: string } };
+
+/** The error kinds the SDK maps to its `SandboxFilesystem*Error` classes. */
+export type FilesystemErrorKind =
+  | "NotFound"
+  | "IsDirectory"
+  | "NotDirectory"
+  | "PermissionDenied"
+  | "FileTooLarge"
+  | "PathAlreadyExists"
+  | "DirectoryNotEmpty"
+  | "NotSupported"
+  | "Other";
+
+class FilesystemToolError extends Error {
+  constructor(
+    readonly kind: FilesystemErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Returns the parsed request when `argv` is a filesystem-helper call, else `undefined`. */
+export function parseFilesystemToolArgv(argv: readonly string[]): FilesystemToolRequest | undefined {
+  if (argv.length !== 2 || argv[0] !== FILESYSTEM_TOOL_PATH) return undefined;
+  try {
+    const parsed = JSON.parse(argv[1]!) as unknown;
+    if (typeof parsed === "object" && parsed !== null && Object.keys(parsed).length === 1) {
+      return parsed as FilesystemToolRequest;
+    }
+  } catch {
+    // Not JSON: fall through and let the exec run (and fail) like any other argv.
+  }
+  return undefined;
+}
+
+/** What one archive entry header tells about a path. */
+interface PathInfo {
+  type: "file" | "directory" | "symlink";
+  size: number;
+  permissionBits: number;
+  uid: number;
+  gid: number;
+  ownerName: string;
+  groupName: string;
+  modifiedTimeSeconds: number;
+  symlinkTarget: string | null;
+}
+
+const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as const;
+const MAX_SYMLINK_HOPS = 16;
+const FILE_MODE_DEFAULT = 0o644;
+const DIRECTORY_MODE_DEFAULT = 0o755;
+
+function infoFromHeader(header: tar.Header): PathInfo {
+  const type = header.type === "directory" ? "directory" : header.type === "symlink" ? "symlink" : "file";
+  return {
+    type,
+    size: type === "file" ? (header.size ?? 0) : type === "symlink" ? Buffer.byteLength(header.linkname ?? "") : 4096,
+    permissionBits: (header.mode ?? 0) & 0o7777,
+    uid: header.uid ?? 0,
+    gid: header.gid ?? 0,
+    ownerName: header.uname ?? "",
+    groupName: header.gname ?? "",
+    modifiedTimeSeconds: Math.floor((header.mtime?.getTime() ?? 0) / 1000),
+    symlinkTarget: type === "symlink" ? (header.linkname ?? "") : null,
+  };
+}
+
+function permissionString(type: PathInfo["type"], bits: number): string {
+  const letters = "rwxrwxrwx";
+  let result = type === "directory" ? "d" : type === "symlink" ? "l" : "-";
+  for (let index = 0; index < 9; index++) result += bits & (1 << (8 - index)) ? letters[index] : "-";
+  return result;
+}
+
+function isNotFound(error: unknown): boolean {
+  const statusCode = (error as { statusCode?: number } | null)?.statusCode;
+  return statusCode === 404 || /no such file|not found/i.test(String((error as Error)?.message ?? error));
+}
+
+function isNotDirectory(error: unknown): boolean {
+  return /not a directory/i.test(String((error as Error)?.message ?? error));
+}
+
+/**
+ * Serves the SDK's filesystem helper host-side through the Docker archive API,
+ * so `sandbox.filesystem` works in any image, even one without a shell.
+ *
+ * Why host-side: real Modal mounts a static helper binary at
+ * `/__modal/.bin/`; the emulator has no such binary for arbitrary images, and
+ * the archive API already gives binary-safe reads and writes with parents
+ * created. Only `Remove` needs a process in the container (`rm`/`rmdir`),
+ * because the archive API cannot delete.
+ */
+export class FilesystemToolServer {
+  readonly #accountNames = new Map<string, Promise<{ users: Map<number, string>; groups: Map<number, string> }>>();
+
+  /**
+   * Runs one helper request as the given exec session: payload to its stdout,
+   * a JSON error record to its stderr, exit code 0 or 1.
+   */
+  run(container: EngineContainer, session: ExecSession, request: FilesystemToolRequest): void {
+    let stdinSink: StdinSink | undefined;
+    let stdinDone: Promise<Buffer[]> | undefined;
+    if ("WriteFile" in request) {
+      const chunks: Buffer[] = [];
+      let resolveDone!: (chunks: Buffer[]) => void;
+      stdinDone = new Promise((resolve) => {
+        resolveDone = resolve;
+      });
+      stdinSink = {
+        write: async (chunk) => {
+          chunks.push(Buffer.from(chunk));
+        },
+        end: () => resolveDone(chunks),
+      };
+    }
+    const abort = new AbortController();
+    session.attachHostOperation(stdinSink, async () => {
+      abort.abort();
+      session.finish({ signal: 9 });
+    });
+    void this.#dispatch(container, session, request, stdinDone, abort.signal).then(
+      () => session.finish({ code: 0 }),
+      (error: unknown) => {
+        const kind = error instanceof FilesystemToolError ? error.kind : "Other";
+        const message = error instanceof Error ? error.message : String(error);
+        session.appendStderr(Buffer.from(JSON.stringify({ version: 1, error_kind: kind, message })));
+        session.finish({ code: 1 });
+      },
+    );
+  }
+
+  async #dispatch(
+    container: EngineContainer,
+    session: ExecSession,
+    request: FilesystemToolRequest,
+    stdinDone: Promise<Buffer[]> | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
+    if ("ReadFile" in request) return this.#readFile(container, session, request.ReadFile.path, signal);
+    if ("WriteFile" in request) return this.#writeFile(container, request.WriteFile.path, stdinDone!);
+    if ("ListFiles" in request) {
+      const entries = await this.#listFiles(container, request.ListFiles.path);
+      session.appendStdout(Buffer.from(JSON.stringify(entries)));
+      return;
+    }
+    if ("Stat" in request) {
+      const entry = await this.#stat(container, request.Stat.path);
+      session.appendStdout(Buffer.from(JSON.stringify(entry)));
+      return;
+    }
+    if ("MakeDirectory" in request) {
+      return this.#makeDirectory(container, request.MakeDirectory.path, request.MakeDirectory.parents ?? true);
+    }
+    if ("Remove" in request) return this.#remove(container, request.Remove.path, request.Remove.recursive ?? false);
+    if ("Watch" in request) {
+      throw new FilesystemToolError("NotSupported", "modal-emulator does not implement filesystem watch");
+    }
+    throw new FilesystemToolError("NotSupported", `unknown filesystem operation ${Object.keys(request)[0]}`);
+  }
+
+  /** Reads the archive of `path` and hands entries to `visit` until it returns false. */
+  async #walkArchive(
+    container: EngineContainer,
+    path: string,
+    visit: (header: tar.Header, body: Readable) => Promise<boolean>,
+  ): Promise<void> {
+    let source: NodeJS.ReadableStream;
+    try {
+      source = await container.getArchive(path);
+    } catch (error) {
+      if (isNotDirectory(error)) throw new FilesystemToolError("NotDirectory", "Not a directory");
+      if (isNotFound(error)) throw new FilesystemToolError("NotFound", "No such file or directory");
+      throw error;
+    }
+    const extract = tar.extract();
+    const readable = source as unknown as Readable;
+    readable.on("error", (error: Error) => extract.destroy(error));
+    readable.pipe(extract);
+    try {
+      for await (const entry of extract) {
+        const keepGoing = await visit(entry.header, entry as unknown as Readable);
+        if (!keepGoing) break;
+        entry.resume();
+      }
+    } finally {
+      readable.unpipe(extract);
+      readable.destroy?.();
+      extract.destroy();
+    }
+  }
+
+  /** Describes `path` itself (a symlink is not followed), or throws NotFound. */
+  async #pathInfo(container: EngineContainer, path: string): Promise<PathInfo> {
+    let info: PathInfo | undefined;
+    await this.#walkArchive(container, path, async (header) => {
+      info = infoFromHeader(header);
+      return false;
+    });
+    if (!info) throw new FilesystemToolError("NotFound", "No such file or directory");
+    return info;
+  }
+
+  async #pathInfoOrUndefined(container: EngineContainer, path: string): Promise<PathInfo | undefined> {
+    try {
+      return await this.#pathInfo(container, path);
+    } catch (error) {
+      if (error instanceof FilesystemToolError && error.kind === "NotFound") return undefined;
+      throw error;
+    }
+  }
+
+  async #names(container: EngineContainer): Promise<{ users: Map<number, string>; groups: Map<number, string> }> {
+    let pending = this.#accountNames.get(container.id);
+    if (!pending) {
+      pending = (async () => {
+        const parse = async (file: string): Promise<Map<number, string>> => {
+          const names = new Map<number, string>();
+          const text = await this.#readSmallFile(container, file).catch(() => "");
+          for (const line of text.split("\n")) {
+            const fields = line.split(":");
+            if (fields.length >= 3 && fields[0]) names.set(Number(fields[2]), fields[0]);
+          }
+          return names;
+        };
+        return { users: await parse("/etc/passwd"), groups: await parse("/etc/group") };
+      })();
+      this.#accountNames.set(container.id, pending);
+    }
+    return pending;
+  }
+
+  async #readSmallFile(container: EngineContainer, path: string): Promise<string> {
+    const chunks: Buffer[] = [];
+    await this.#walkArchive(container, path, async (_header, body) => {
+      for await (const chunk of body) chunks.push(chunk as Buffer);
+      return false;
+    });
+    return Buffer.concat(chunks).toString("utf8");
+  }
+
+  async #entryJson(container: EngineContainer, path: string, info: PathInfo): Promise<Record<string, unknown>> {
+    const names = await this.#names(container);
+    const entry: Record<string, unknown> = {
+      name: path === "/" ? "/" : posix.basename(path),
+      path,
+      type: info.type,
+      size: info.size,
+      mode: TYPE_BITS[info.type] | info.permissionBits,
+      permissions: permissionString(info.type, info.permissionBits),
+      owner: info.ownerName || names.users.get(info.uid) || String(info.uid),
+      group: info.groupName || names.groups.get(info.gid) || String(info.gid),
+      modified_time: info.modifiedTimeSeconds,
+    };
+    if (info.symlinkTarget !== null) entry.symlink_target = info.symlinkTarget;
+    return entry;
+  }
+
+  async #stat(container: EngineContainer, path: string): Promise<Record<string, unknown>> {
+    const normalized = posix.normalize(path);
+    return this.#entryJson(container, normalized, await this.#pathInfo(container, normalized));
+  }
+
+  async #listFiles(container: EngineContainer, path: string): Promise<Array<Record<string, unknown>>> {
+    const directory = await this.#resolveSymlinks(container, posix.normalize(path));
+    if (directory.info.type !== "directory") throw new FilesystemToolError("NotDirectory", "Not a directory");
+    const children: Array<{ name: string; info: PathInfo }> = [];
+    let rootName: string | undefined;
+    await this.#walkArchive(container, directory.path, async (header) => {
+      const name = header.name.replace(/\/+$/, "");
+      if (rootName === undefined) {
+        rootName = name;
+        return true;
+      }
+      const relative = name.startsWith(`${rootName}/`) ? name.slice(rootName.length + 1) : name;
+      if (relative && !relative.includes("/")) children.push({ name: relative, info: infoFromHeader(header) });
+      return true;
+    });
+    children.sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
+    const result: Array<Record<string, unknown>> = [];
+    for (const child of children) {
+      result.push(await this.#entryJson(container, posix.join(path, child.name), child.info));
+    }
+    return result;
+  }
+
+  /** Follows symlinks at `path` (the last component) to the real path and its info. */
+  async #resolveSymlinks(container: EngineContainer, path: string): Promise<{ path: string; info: PathInfo }> {
+    let current = path;
+    for (let hop = 0; hop < MAX_SYMLINK_HOPS; hop++) {
+      const info = await this.#pathInfo(container, current);
+      if (info.type !== "symlink") return { path: current, info };
+      current = posix.resolve(posix.dirname(current), info.symlinkTarget ?? "");
+    }
+    throw new FilesystemToolError("Other", "Too many levels of symbolic links");
+  }
+
+  async #readFile(container: EngineContainer, session: ExecSession, path: string, signal: AbortSignal): Promise<void> {
+    const target = await this.#resolveSymlinks(container, posix.normalize(path));
+    if (target.info.type === "directory") throw new FilesystemToolError("IsDirectory", "Is a directory");
+    await this.#walkArchive(container, target.path, async (_header, body) => {
+      for await (const chunk of body) {
+        if (signal.aborted) break;
+        session.appendStdout(chunk as Buffer);
+      }
+      return false;
+    });
+  }
+
+  /** Finds the deepest existing ancestor of `path`, checking that it is a directory. */
+  async #existingAncestor(container: EngineContainer, path: string): Promise<{ path: string; missing: string[] }> {
+    const missing: string[] = [];
+    let current = path;
+    while (current !== "/") {
+      const parent = posix.dirname(current);
+      missing.unshift(posix.basename(current));
+      const info = await this.#pathInfoOrUndefined(container, parent).catch((error: unknown) => {
+        if (error instanceof FilesystemToolError && error.kind === "NotDirectory") throw error;
+        throw error;
+      });
+      if (info) {
+        if (info.type === "directory") return { path: parent, missing };
+        if (info.type === "symlink") {
+          const resolved = await this.#resolveSymlinks(container, parent);
+          if (resolved.info.type === "directory") return { path: parent, missing };
+        }
+        throw new FilesystemToolError("NotDirectory", "Not a directory");
+      }
+      current = parent;
+    }
+    return { path: "/", missing };
+  }
+
+  async #writeFile(container: EngineContainer, path: string, stdinDone: Promise<Buffer[]>): Promise<void> {
+    const normalized = posix.normalize(path);
+    const existing = await this.#pathInfoOrUndefined(container, normalized).catch((error: unknown) => {
+      if (error instanceof FilesystemToolError && error.kind === "NotDirectory") throw error;
+      throw error;
+    });
+    let mode = FILE_MODE_DEFAULT;
+    if (existing) {
+      const resolved = existing.type === "symlink" ? (await this.#resolveSymlinks(container, normalized)).info : existing;
+      if (resolved.type === "directory") throw new FilesystemToolError("IsDirectory", "Is a directory");
+      mode = resolved.permissionBits || FILE_MODE_DEFAULT;
+    }
+    const ancestor = await this.#existingAncestor(container, normalized);
+    const content = Buffer.concat(await stdinDone);
+    const pack = tar.pack();
+    const now = new Date();
+    let prefix = "";
+    for (const directory of ancestor.missing.slice(0, -1)) {
+      prefix = prefix ? `${prefix}/${directory}` : directory;
+      pack.entry({ name: `${prefix}/`, type: "directory", mode: DIRECTORY_MODE_DEFAULT, mtime: now, uid: 0, gid: 0 });
+    }
+    const fileName = prefix ? `${prefix}/${ancestor.missing.at(-1)}` : ancestor.missing.at(-1)!;
+    pack.entry({ name: fileName, type: "file", mode, size: content.length, mtime: now, uid: 0, gid: 0 }, content);
+    pack.finalize();
+    await this.#putArchive(container, pack, ancestor.path);
+  }
+
+  async #putArchive(container: EngineContainer, pack: tar.Pack, directory: string): Promise<void> {
+    try {
+      await container.putArchive(pack as unknown as NodeJS.ReadableStream, directory);
+    } catch (error) {
+      if (/read-only/i.test(String((error as Error)?.message))) {
+        throw new FilesystemToolError("PermissionDenied", "Read-only file system");
+      }
+      if (/permission denied/i.test(String((error as Error)?.message))) {
+        throw new FilesystemToolError("PermissionDenied", "Permission denied");
+      }
+      throw error;
+    }
+  }
+
+  async #makeDirectory(container: EngineContainer, path: string, parents: boolean): Promise<void> {
+    const normalized = posix.normalize(path);
+    const existing = await this.#pathInfoOrUndefined(container, normalized);
+    if (existing) {
+      const resolved = existing.type === "symlink" ? (await this.#resolveSymlinks(container, normalized)).info : existing;
+      if (parents && resolved.type === "directory") return;
+      throw new FilesystemToolError("PathAlreadyExists", "File exists");
+    }
+    const ancestor = await this.#existingAncestor(container, normalized);
+    if (!parents && ancestor.missing.length > 1) throw new FilesystemToolError("NotFound", "No such file or directory");
+    const pack = tar.pack();
+    const now = new Date();
+    let prefix = "";
+    for (const directory of ancestor.missing) {
+      prefix = prefix ? `${prefix}/${directory}` : directory;
+      pack.entry({ name: `${prefix}/`, type: "directory", mode: DIRECTORY_MODE_DEFAULT, mtime: now, uid: 0, gid: 0 });
+    }
+    pack.finalize();
+    await this.#putArchive(container, pack, ancestor.path);
+  }
+
+  async #remove(container: EngineContainer, path: string, recursive: boolean): Promise<void> {
+    const normalized = posix.normalize(path);
+    if (normalized === "/") throw new FilesystemToolError("PermissionDenied", "Refusing to remove /");
+    const info = await this.#pathInfo(container, normalized);
+    let argv: string[];
+    if (info.type === "directory") {
+      if (recursive) argv = ["rm", "-rf", "--", normalized];
+      else {
+        let childCount = 0;
+        await this.#walkArchive(container, normalized, async () => {
+          childCount++;
+          return childCount < 2;
+        });
+        if (childCount > 1) throw new FilesystemToolError("DirectoryNotEmpty", "Directory not empty");
+        argv = ["rmdir", "--", normalized];
+      }
+    } else {
+      argv = ["rm", "-f", "--", normalized];
+    }
+    const stderr: Buffer[] = [];
+    let outcome: { exitCode: number | null };
+    try {
+      const exec = await container.exec(argv, { onStderr: (chunk) => stderr.push(chunk) });
+      outcome = await exec.done;
+    } catch (error) {
+      throw new FilesystemToolError(
+        "Other",
+        `modal-emulator removes files with \`${argv[0]}\` inside the sandbox, which failed in this image: ${String(error)}`,
+      );
+    }
+    if (outcome.exitCode !== 0) {
+      const text = Buffer.concat(stderr).toString("utf8").trim();
+      if (/permission denied|read-only/i.test(text)) throw new FilesystemToolError("PermissionDenied", text);
+      throw new FilesystemToolError(
+        "Other",
+        text ||
+          `\`${argv.join(" ")}\` exited with ${outcome.exitCode}; modal-emulator needs \`${argv[0]}\` in the image to remove files`,
+      );
+    }
+  }
+}

@@ -1,0 +1,16 @@
+export {
+  COMPONENT_LABEL,
+  INSTANCE_LABEL,
+  MANAGED_LABEL,
+  startModalEmulator,
+  type ModalEmulator,
+  type ModalEmulatorInspector,
+  type ModalEmulatorOptions,
+  type RecordedCall,
+  type SandboxSummary,
+} from "./modal-emulator.js";
+export type { RecordedExecStart, RecordedSandboxCreate } from "./emulator-state.js";
+export { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
+export { FILESYSTEM_TOOL_PATH } from "./filesystem-tools.js";
+export { PINNED_MODAL_SDK_VERSION } from "./modal-sdk-definitions.js";
+export type { SandboxFamily, SandboxResult } from "./sandbox-record.js";

@@ -1,0 +1,288 @@
+import { hostname } from "node:os";
+import { DockerEngine } from "@sandbox/local-docker/engine";
+import { type CallContext, createServer, type ServerMiddlewareCall, ServerError, Status } from "nice-grpc";
+import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
+import { createCommandRouterHandlers } from "./command-router-service.js";
+import { createControlPlaneHandlers } from "./control-plane-service.js";
+import { EmulatorState, type RecordedExecStart, type RecordedSandboxCreate } from "./emulator-state.js";
+import { toServerError } from "./grpc-errors.js";
+import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
+import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
+import { randomBase62 } from "./object-ids.js";
+import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
+
+/** Label every emulator container, volume and image carries. */
+export const MANAGED_LABEL = "dev.sandbox.managed";
+/** Label naming the component that created a resource. */
+export const COMPONENT_LABEL = "dev.sandbox.component";
+/** Label naming the emulator instance that owns a resource (what `stop()` removes). */
+export const INSTANCE_LABEL = "dev.sandbox.modal-emulator.instance";
+const OWNER_PID_LABEL = "dev.sandbox.owner-pid";
+const OWNER_HOST_LABEL = "dev.sandbox.owner-host";
+const COMPONENT_NAME = "modal-emulator";
+const CONTROL_PLANE_PREFIX = "/modal.client.ModalClient/";
+const AUTH_TOKEN_GET_PATH = `${CONTROL_PLANE_PREFIX}AuthTokenGet`;
+/** Largest gRPC message accepted or sent; the SDK allows 100 MiB. */
+const MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
+/** Options of {@link startModalEmulator}. */
+export interface ModalEmulatorOptions {
+  /** TCP port; `0` (default) picks a free one. */
+  port?: number;
+  /**
+   * Loopback host to bind, `"127.0.0.1"` (default) or `"localhost"`. The SDK
+   * dials the command router without TLS only for these control-plane hosts.
+   */
+  host?: "127.0.0.1" | "localhost";
+  /** The token id clients must send (`MODAL_TOKEN_ID`). */
+  tokenId: string;
+  /** The token secret clients must send (`MODAL_TOKEN_SECRET`). */
+  tokenSecret: string;
+  /** Named secrets served to `secrets.fromName`, name -> key/value pairs. */
+  secrets?: Record<string, Record<string, string>>;
+  /**
+   * Registry tag -> local image, merged over {@link DEFAULT_IMAGE_ALIASES}.
+   * Keys may end in `:*` to match every tag of a repository.
+   */
+  imageAliases?: Record<string, string>;
+  /** Use {@link DEFAULT_IMAGE_ALIASES} under `imageAliases`. Default true. */
+  defaultImageAliases?: boolean;
+  /** The Docker engine layer to use; default: a new `DockerEngine()` (DOCKER_HOST or the local socket). */
+  engine?: DockerEngine;
+  /**
+   * Pass GPU requests to the engine instead of refusing them. Default false:
+   * every GPU request is recorded and refused with RESOURCE_EXHAUSTED.
+   */
+  gpuAvailable?: boolean;
+  /** Receives image pull and build progress lines. */
+  onLog?: (line: string) => void;
+}
+
+/** One RPC the emulator received. */
+export interface RecordedCall {
+  /** Full method path, e.g. `/modal.client.ModalClient/SandboxCreateV2`. */
+  path: string;
+  /** gRPC status name it ended with; `OK` on success. */
+  status: string;
+  atMs: number;
+}
+
+/** A sandbox as the emulator sees it. */
+export interface SandboxSummary {
+  sandboxId: string;
+  taskId: string;
+  family: SandboxFamily;
+  appId: string;
+  name: string | undefined;
+  tags: Readonly<Record<string, string>>;
+  containerId: string;
+  result: SandboxResult | undefined;
+}
+
+/** What tests can ask an emulator about the traffic it served. */
+export interface ModalEmulatorInspector {
+  /** Every sandbox create request received (V1 and V2), refused ones included, in order. */
+  sandboxCreates(): ReadonlyArray<RecordedSandboxCreate>;
+  /** Every exec started, in order. */
+  execStarts(): ReadonlyArray<RecordedExecStart>;
+  /** Every RPC received, in order. */
+  calls(): ReadonlyArray<RecordedCall>;
+  /** Methods called that the emulator does not implement. */
+  unimplementedCalls(): ReadonlyArray<RecordedCall>;
+  /** Every sandbox created, running or finished. */
+  sandboxes(): ReadonlyArray<SandboxSummary>;
+}
+
+/** A running emulator. */
+export interface ModalEmulator {
+  /** Control-plane URL for `MODAL_SERVER_URL`, e.g. `http://127.0.0.1:43117`. */
+  readonly url: string;
+  readonly port: number;
+  /** Environment a client process needs: `MODAL_SERVER_URL`, `MODAL_TOKEN_ID`, `MODAL_TOKEN_SECRET`. */
+  readonly environment: Readonly<Record<string, string>>;
+  /** The labels on every container and volume this emulator creates. */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly inspect: ModalEmulatorInspector;
+  /** Adds or replaces a named secret. */
+  putSecret(name: string, values: Record<string, string>): void;
+  /**
+   * Stops serving, terminates every sandbox and removes every container,
+   * volume and built image this emulator created. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Removes containers and volumes of emulators on this host whose process is gone. */
+async function reapOrphans(engine: DockerEngine): Promise<void> {
+  const selector = { [COMPONENT_LABEL]: COMPONENT_NAME, [OWNER_HOST_LABEL]: hostname() };
+  const isOrphan = (labels: Record<string, string>): boolean => {
+    const pid = Number(labels[OWNER_PID_LABEL]);
+    return Number.isInteger(pid) && pid > 0 && !isAlive(pid);
+  };
+  const containers = await engine.listContainers(selector).catch(() => []);
+  await Promise.all(
+    containers.filter((container) => isOrphan(container.labels)).map((container) => engine.container(container.id).remove().catch(() => undefined)),
+  );
+  const volumes = await engine.listVolumes(selector).catch(() => []);
+  await Promise.all(volumes.filter((volume) => isOrphan(volume.labels)).map((volume) => engine.removeVolume(volume.name).catch(() => undefined)));
+}
+
+function withUnimplemented(definition: ServiceDefinition, handlers: Record<string, unknown>, onMissing: () => void): Record<string, unknown> {
+  const complete: Record<string, unknown> = { ...handlers };
+  for (const [key, method] of Object.entries(definition.methods)) {
+    if (key in complete) continue;
+    const message = `modal-emulator does not implement ${definition.fullName}/${method.name}`;
+    complete[key] = method.responseStream
+      ? async function* unimplemented(): AsyncGenerator<never> {
+          onMissing();
+          throw new ServerError(Status.UNIMPLEMENTED, message);
+        }
+      : async () => {
+          onMissing();
+          throw new ServerError(Status.UNIMPLEMENTED, message);
+        };
+  }
+  return complete;
+}
+
+/**
+ * Starts an offline Modal: the control plane and the task command router of
+ * `modal@0.11.1` on one loopback port (plaintext HTTP/2 gRPC), with sandboxes
+ * as Docker containers.
+ *
+ * @throws EngineError("engine-unavailable") when no Docker engine answers.
+ * @returns the running emulator; the caller owns it and must `stop()` it.
+ */
+export async function startModalEmulator(options: ModalEmulatorOptions): Promise<ModalEmulator> {
+  if (!options.tokenId || !options.tokenSecret) throw new Error("startModalEmulator needs a tokenId and a tokenSecret");
+  const host = options.host ?? "127.0.0.1";
+  const engine = options.engine ?? new DockerEngine();
+  await engine.ping();
+  await reapOrphans(engine);
+  const definitions = loadModalSdkDefinitions();
+  const instanceId = randomBase62(12);
+  const labels: Record<string, string> = {
+    [MANAGED_LABEL]: "true",
+    [COMPONENT_LABEL]: COMPONENT_NAME,
+    [INSTANCE_LABEL]: instanceId,
+    [OWNER_PID_LABEL]: String(process.pid),
+    [OWNER_HOST_LABEL]: hostname(),
+  };
+  const state = new EmulatorState({
+    engine,
+    instanceId,
+    labels,
+    imageAliases: { ...(options.defaultImageAliases === false ? {} : DEFAULT_IMAGE_ALIASES), ...(options.imageAliases ?? {}) },
+    secrets: options.secrets ?? {},
+    gpuAvailable: options.gpuAvailable ?? false,
+    ...(options.onLog ? { onProgress: options.onLog } : {}),
+  });
+  const tokens = new TokenAuthority();
+  const calls: RecordedCall[] = [];
+  let routerUrl = "";
+
+  async function* authenticate<Request, Response>(
+    call: ServerMiddlewareCall<Request, Response>,
+    context: CallContext,
+  ): AsyncGenerator<Response, Response | void, undefined> {
+    const record: RecordedCall = { path: call.method.path, status: "OK", atMs: Date.now() };
+    calls.push(record);
+    try {
+      if (call.method.path.startsWith(CONTROL_PLANE_PREFIX)) {
+        const tokenId = context.metadata.get("x-modal-token-id");
+        const tokenSecret = context.metadata.get("x-modal-token-secret");
+        if (!secretsEqual(tokenId, options.tokenId) || !secretsEqual(tokenSecret, options.tokenSecret)) {
+          throw new ServerError(Status.UNAUTHENTICATED, "Token missing or invalid: the token id or secret is not the one this modal-emulator was started with");
+        }
+        const authToken = context.metadata.get("x-modal-auth-token");
+        if (call.method.path !== AUTH_TOKEN_GET_PATH && authToken !== undefined && tokens.verify(authToken)?.scope !== "control-plane") {
+          throw new ServerError(Status.UNAUTHENTICATED, "x-modal-auth-token is invalid or expired");
+        }
+      } else {
+        const authorization = context.metadata.get("authorization") ?? "";
+        const claims = authorization.startsWith("Bearer ") ? tokens.verify(authorization.slice("Bearer ".length)) : undefined;
+        if (!claims || claims.scope !== "command-router") {
+          throw new ServerError(Status.UNAUTHENTICATED, "command router token missing, invalid or expired");
+        }
+        const taskId = (call.request as { taskId?: unknown } | undefined)?.taskId;
+        if (!call.requestStream && typeof taskId === "string" && taskId !== claims.subject) {
+          throw new ServerError(Status.PERMISSION_DENIED, `the router token is for task ${claims.subject}, not ${taskId}`);
+        }
+      }
+      return yield* call.next(call.request, context);
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      const serverError = toServerError(error);
+      record.status = Status[serverError.code] ?? String(serverError.code);
+      throw serverError;
+    }
+  }
+
+  const channelOptions = {
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
+  };
+  const server = createServer(channelOptions).use(authenticate);
+  const controlPlane = withUnimplemented(
+    definitions.controlPlane,
+    createControlPlaneHandlers({ state, tokens, routerUrl: () => routerUrl }),
+    () => undefined,
+  );
+  const commandRouter = withUnimplemented(definitions.commandRouter, createCommandRouterHandlers(state), () => undefined);
+  // The loaded definitions are ts-proto generic definitions; nice-grpc's
+  // static types cannot see that through the untyped bundle boundary.
+  server.add(definitions.controlPlane as never, controlPlane as never);
+  server.add(definitions.commandRouter as never, commandRouter as never);
+  const port = await server.listen(`${host}:${options.port ?? 0}`);
+  const url = `http://${host}:${port}`;
+  // The SDK insists on https:// for the router but dials it without TLS
+  // when the control plane is on localhost/127.0.0.1, as here.
+  routerUrl = `https://${host}:${port}`;
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    environment: { MODAL_SERVER_URL: url, MODAL_TOKEN_ID: options.tokenId, MODAL_TOKEN_SECRET: options.tokenSecret },
+    labels,
+    inspect: {
+      sandboxCreates: () => state.sandboxCreates,
+      execStarts: () => state.execStarts,
+      calls: () => calls,
+      unimplementedCalls: () => calls.filter((call) => call.status === "UNIMPLEMENTED"),
+      sandboxes: () =>
+        state.sandboxes().map((sandbox) => ({
+          sandboxId: sandbox.sandboxId,
+          taskId: sandbox.taskId,
+          family: sandbox.family,
+          appId: sandbox.appId,
+          name: sandbox.name,
+          tags: sandbox.tags,
+          containerId: sandbox.container.id,
+          result: sandbox.result,
+        })),
+    },
+    putSecret: (name, values) => {
+      state.putNamedSecret(name, values);
+    },
+    stop: () => {
+      stopping ??= (async () => {
+        // Ending sandboxes first wakes every long poll, so the server can close at once.
+        await state.shutdown();
+        server.forceShutdown();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * An append-only byte log addressed by offset, readable any number of times,
+ * during and after the writer's life.
+ *
+ * Why: the SDK reopens stdio streams after transient errors at
+ * `offset = bytes already received`, and reads an exec's output after the exec
+ * has exited (filesystem reads call `wait()` first). So output is kept, not
+ * piped through once.
+ */
+export class OutputBuffer {
+  readonly #chunks: Buffer[] = [];
+  /** Start offset of each chunk, parallel to `#chunks`, for binary search. */
+  readonly #chunkOffsets: number[] = [];
+  #length = 0;
+  #closed = false;
+  #waiters: Array<() => void> = [];
+
+  /** Total bytes appended so far. */
+  get length(): number {
+    return this.#length;
+  }
+
+  /** True once {@link close} was called: no more bytes will come. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Appends bytes; ignored after close. */
+  append(chunk: Buffer): void {
+    if (this.#closed || chunk.length === 0) return;
+    this.#chunkOffsets.push(this.#length);
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+    this.#wake();
+  }
+
+  /** Marks the end of the data; readers drain what is left and finish. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#wake();
+  }
+
+  /** All bytes appended so far, as one buffer. */
+  contents(): Buffer {
+    return Buffer.concat(this.#chunks, this.#length);
+  }
+
+  /**
+   * Yields the bytes from `offset` on, in pieces of at most `maxChunkBytes`,
+   * waiting for more until the buffer is closed or `signal` aborts.
+   */
+  async *read(offset: number, maxChunkBytes: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    let position = Math.max(0, offset);
+    while (true) {
+      if (signal?.aborted) return;
+      if (position < this.#length) {
+        const piece = this.#slice(position, maxChunkBytes);
+        position += piece.length;
+        yield piece;
+        continue;
+      }
+      if (this.#closed) return;
+      await this.#waitForChange(signal);
+    }
+  }
+
+  #slice(position: number, maxBytes: number): Buffer {
+    let low = 0;
+    let high = this.#chunkOffsets.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.#chunkOffsets[middle]! <= position) low = middle;
+      else high = middle - 1;
+    }
+    const pieces: Buffer[] = [];
+    let collected = 0;
+    for (let index = low; index < this.#chunks.length && collected < maxBytes; index++) {
+      const chunk = this.#chunks[index]!;
+      const start = index === low ? position - this.#chunkOffsets[index]! : 0;
+      const piece = chunk.subarray(start, start + (maxBytes - collected));
+      pieces.push(piece);
+      collected += piece.length;
+    }
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, collected);
+  }
+
+  #waitForChange(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const onAbort = (): void => resolve();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter();
+  }
+}

@@ -1,0 +1,150 @@
+import type { EngineContainer } from "./docker-engine.js";
+import { ExecSession } from "./exec-session.js";
+import { OutputBuffer } from "./output-buffer.js";
+
+/** The RPC family a sandbox was created with; its id shape tells the SDK which one to use. */
+export type SandboxFamily = "v1" | "v2";
+
+/** `GenericResult.status` values the sandbox RPCs report. */
+export const GenericStatus = {
+  running: 0,
+  success: 1,
+  failure: 2,
+  terminated: 3,
+  timeout: 4,
+} as const;
+
+/** The part of `GenericResult` the emulator fills in. */
+export interface SandboxResult {
+  status: (typeof GenericStatus)[keyof typeof GenericStatus];
+  exitcode: number;
+  exception: string;
+}
+
+/** What a sandbox was created with, kept for listing and inspection. */
+export interface SandboxRecordInit {
+  sandboxId: string;
+  taskId: string;
+  family: SandboxFamily;
+  appId: string;
+  imageId: string;
+  name: string | undefined;
+  tags: Record<string, string>;
+  timeoutSecs: number;
+  createdAtSeconds: number;
+  container: EngineContainer;
+  /** Volumes mounted, so a mounted volume is not deleted under a running sandbox. */
+  volumeIds: string[];
+}
+
+/**
+ * One sandbox: its container, its execs, its entrypoint output, its tags and
+ * name, and how it ended. The record outlives the container so `wait`,
+ * `poll` and lookups keep answering after the sandbox finished.
+ */
+export class SandboxRecord {
+  readonly sandboxId: string;
+  readonly taskId: string;
+  readonly family: SandboxFamily;
+  readonly appId: string;
+  readonly imageId: string;
+  readonly timeoutSecs: number;
+  readonly createdAtSeconds: number;
+  readonly container: EngineContainer;
+  readonly volumeIds: string[];
+  name: string | undefined;
+  tags: Record<string, string>;
+  readonly execs = new Map<string, ExecSession>();
+  /** Entrypoint output: what V1 `SandboxGetLogs` and V2 `SandboxStdioReadV2` serve. */
+  readonly entrypointStdout = new OutputBuffer();
+  readonly entrypointStderr = new OutputBuffer();
+  entrypoint: ExecSession | undefined;
+  /** Next expected 1-based index of V1 `SandboxStdinWrite`, for de-duplicating retries. */
+  v1StdinNextIndex = 1;
+  #result: SandboxResult | undefined;
+  #finishedAtSeconds: number | undefined;
+  #waiters: Array<() => void> = [];
+  #lifetimeTimer: NodeJS.Timeout | undefined;
+  #cleanup: Promise<void> | undefined;
+
+  constructor(init: SandboxRecordInit) {
+    this.sandboxId = init.sandboxId;
+    this.taskId = init.taskId;
+    this.family = init.family;
+    this.appId = init.appId;
+    this.imageId = init.imageId;
+    this.name = init.name;
+    this.tags = init.tags;
+    this.timeoutSecs = init.timeoutSecs;
+    this.createdAtSeconds = init.createdAtSeconds;
+    this.container = init.container;
+    this.volumeIds = init.volumeIds;
+  }
+
+  /** How the sandbox ended, or `undefined` while it runs. */
+  get result(): SandboxResult | undefined {
+    return this.#result;
+  }
+
+  get finishedAtSeconds(): number | undefined {
+    return this.#finishedAtSeconds;
+  }
+
+  get running(): boolean {
+    return this.#result === undefined;
+  }
+
+  /** Arms the lifetime: at `timeoutSecs` the sandbox ends with status TIMEOUT. */
+  armLifetime(): void {
+    this.#lifetimeTimer = setTimeout(() => {
+      void this.finish({ status: GenericStatus.timeout, exitcode: 0, exception: "Sandbox timed out" });
+    }, this.timeoutSecs * 1000);
+    this.#lifetimeTimer.unref();
+  }
+
+  /**
+   * Resolves with the result once finished, or with `undefined` after
+   * `timeoutMs` (a long poll) or when `signal` aborts.
+   */
+  waitForResult(timeoutMs: number, signal?: AbortSignal): Promise<SandboxResult | undefined> {
+    if (this.#result || timeoutMs <= 0) return Promise.resolve(this.#result);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        this.#waiters = this.#waiters.filter((waiter) => waiter !== done);
+        resolve(this.#result);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener("abort", done, { once: true });
+      this.#waiters.push(done);
+    });
+  }
+
+  /**
+   * Ends the sandbox with `result` (first caller wins): kills every exec,
+   * closes the entrypoint output, then stops and removes the container.
+   * Resolves when the container is gone.
+   */
+  finish(result: SandboxResult): Promise<void> {
+    if (!this.#result) {
+      this.#result = result;
+      this.#finishedAtSeconds = Date.now() / 1000;
+      if (this.#lifetimeTimer) clearTimeout(this.#lifetimeTimer);
+      for (const exec of this.execs.values()) {
+        if (!exec.status) exec.finish({ signal: 9 });
+      }
+      if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: 9 });
+      this.entrypointStdout.close();
+      this.entrypointStderr.close();
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const waiter of waiters) waiter();
+      this.#cleanup = (async () => {
+        await this.container.stop().catch(() => undefined);
+        await this.container.remove().catch(() => undefined);
+      })();
+    }
+    return this.#cleanup ?? Promise.resolve();
+  }
+}
