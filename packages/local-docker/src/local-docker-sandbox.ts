@@ -58,11 +58,12 @@ const EXTRA_OPTION_KEYS = [
 
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-/** What this adapter supports. `gpu` is true only where the engine has a GPU runtime. */
-export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze({
-  ...allCapabilities(true),
-  gpu: false,
-});
+/**
+ * What this adapter supports. `gpu` means GPU requests are passed to the
+ * engine as device requests; on an engine without a GPU runtime, creating
+ * with `gpu` fails with `UNSUPPORTED_CAPABILITY` saying so.
+ */
+export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze(allCapabilities(true));
 
 /**
  * A sandbox in a container of a real local Docker engine, through the Engine

@@ -62,6 +62,9 @@ export class SandboxError extends DeepAgentsSandboxError {
     const text = options.message ?? entry.message;
     const cause = options.cause instanceof Error ? options.cause : options.cause === undefined ? undefined : new Error(String(options.cause));
     super(`[${provider}] ${text}`, code, cause);
+    // deepagents' constructor resets the prototype to its own class, which
+    // would break `instanceof` for this class and every provider subclass.
+    Object.setPrototypeOf(this, new.target.prototype);
     // The parent declares `name` read-only; subclasses get their own class name.
     Object.defineProperty(this, "name", { value: new.target.name, configurable: true, writable: true, enumerable: false });
     this.provider = provider;

@@ -1,0 +1,54 @@
+import { SandboxError } from "@sandbox/core";
+import { describe, expect, it } from "vitest";
+import { fileErrorOf } from "./archive-files.js";
+import { EngineError, type EngineErrorKind } from "./engine/engine-errors.js";
+import { LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
+
+describe("engine error mapping", () => {
+  const cases: Array<[EngineErrorKind, string]> = [
+    ["engine-unavailable", "PROVIDER_UNAVAILABLE"],
+    ["image-unavailable", "SANDBOX_CREATION_FAILED"],
+    ["not-found", "SANDBOX_NOT_FOUND"],
+    ["resource-limit", "RESOURCE_LIMIT_EXCEEDED"],
+    ["gpu-unavailable", "RESOURCE_LIMIT_EXCEEDED"],
+    ["volume", "VOLUME_ERROR"],
+    ["exec-failed", "COMMAND_FAILED"],
+    ["unknown", "COMMAND_FAILED"],
+  ];
+  it.each(cases)("maps %s to %s, keeping the cause", (kind, code) => {
+    const cause = new EngineError(kind, "engine said no");
+    const error = fromEngineError(cause, "COMMAND_FAILED", "doing a thing");
+    expect(error).toBeInstanceOf(LocalDockerSandboxError);
+    expect(error).toBeInstanceOf(SandboxError);
+    expect(SandboxError.isInstance(error)).toBe(true);
+    expect(error.code).toBe(code);
+    expect(error.provider).toBe("local-docker");
+    expect(error.cause).toBe(cause);
+    expect(error.message).toBe("[local-docker] doing a thing: engine said no");
+  });
+
+  it("says how to start an engine when the socket refuses", () => {
+    const error = fromEngineError(new Error("connect ECONNREFUSED /var/run/docker.sock"), "SANDBOX_CREATION_FAILED", "could not create");
+    expect(error.code).toBe("PROVIDER_UNAVAILABLE");
+    expect(error.message).toMatch(/start-docker-engine\.sh|DOCKER_HOST/);
+  });
+
+  it("passes SandboxErrors through untouched", () => {
+    const original = new LocalDockerSandboxError("COMMAND_TIMEOUT");
+    expect(fromEngineError(original, "COMMAND_FAILED", "x")).toBe(original);
+  });
+});
+
+describe("per-file archive error mapping", () => {
+  it.each([
+    [new EngineError("not-found", "/x: no such file or directory", { statusCode: 404 }), "file_not_found"],
+    [new Error("open /proc/x: permission denied"), "permission_denied"],
+    [new Error("mkdir /ro/x: read-only file system"), "permission_denied"],
+    [new Error("open /etc/passwd/x: not a directory"), "invalid_path"],
+    [new Error("write /tmp: is a directory"), "is_directory"],
+    [new Error("something else entirely"), null],
+    [new EngineError("not-found", "container abc not found", { statusCode: 404 }), null],
+  ])("%s -> %s", (error, code) => {
+    expect(fileErrorOf(error)).toBe(code);
+  });
+});

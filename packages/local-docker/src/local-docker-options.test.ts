@@ -1,0 +1,45 @@
+import { SandboxError } from "@sandbox/core";
+import { describe, expect, it } from "vitest";
+import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox } from "./local-docker-sandbox.js";
+
+function thrown(action: () => unknown): SandboxError {
+  try {
+    action();
+  } catch (error) {
+    if (SandboxError.isInstance(error)) return error;
+    throw error;
+  }
+  throw new Error("expected a SandboxError");
+}
+
+describe("LocalDockerSandbox options (checked before any engine call)", () => {
+  it("accepts the common and the Docker-specific options", () => {
+    const sandbox = new LocalDockerSandbox({ imageName: "x:1", appName: "my-app", runtime: "runsc", pidsLimit: 64, cpu: 0.5, memoryMiB: 256, name: "n1", commandTimeoutMs: 1000, maxOutputBytes: 10 });
+    expect(sandbox.isInitialized).toBe(false);
+    expect(sandbox.provider).toBe("local-docker");
+    expect(sandbox.capabilities).toEqual(LOCAL_DOCKER_CAPABILITIES);
+  });
+
+  it.each([
+    [{ appName: "bad name" }, "appName"],
+    [{ pidsLimit: 2 }, "pidsLimit"],
+    [{ runtime: "" }, "runtime"],
+    [{ secretsFile: "" }, "secretsFile"],
+    [{ reapOnStart: "yes" }, "reapOnStart"],
+    [{ docker: {} }, "docker"],
+    [{ cpu: -1 }, "cpu"],
+    [{ workdir: "relative/dir" }, "workdir"],
+    [{ timeoutMs: 1500 }, "timeoutMs"],
+    [{ imagename: "typo" }, "imagename"],
+    [{ commandTimeoutMs: 0 }, "commandTimeoutMs"],
+  ])("rejects %j naming %s", (options, option) => {
+    const error = thrown(() => new LocalDockerSandbox(options as never));
+    expect(error.code).toBe("INVALID_OPTIONS");
+    expect(error.provider).toBe("local-docker");
+    expect(error.message).toContain(option);
+  });
+
+  it("reads no id before initialization", () => {
+    expect(thrown(() => new LocalDockerSandbox().id).code).toBe("NOT_INITIALIZED");
+  });
+});
