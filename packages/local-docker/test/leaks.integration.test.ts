@@ -1,0 +1,102 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { DockerEngine } from "../src/engine/index.js";
+import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, reap } from "../src/index.js";
+import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
+
+const available = await engineAvailable();
+const engine = new DockerEngine();
+
+async function containerExists(id: string): Promise<boolean> {
+  return engine.container(id).inspect().then(
+    () => true,
+    () => false,
+  );
+}
+
+describe.runIf(available)("leak prevention on a real engine (skipped when no Docker engine answers)", () => {
+  it("reap() removes the sandbox of an owner that was SIGKILLed", async () => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/create-and-hang.mjs", import.meta.url)), BUSYBOX_IMAGE], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.setEncoding("utf8");
+    const id = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (chunk: string) => {
+        output += chunk;
+        if (output.includes("\n")) resolve(output.trim());
+      });
+      child.on("exit", (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    child.kill("SIGKILL");
+    await once(child, "exit");
+    expect(await containerExists(id), "the killed owner's container is still there before reaping").toBe(true);
+    const info = await engine.container(id).inspect();
+    expect(info.Config.Labels[LOCAL_DOCKER_LABELS.ownerPid]).toBe(String(child.pid));
+
+    const report = await reap();
+    expect(report.removed).toContainEqual(expect.objectContaining({ id, reason: "owner-gone" }));
+    expect(await containerExists(id)).toBe(false);
+  });
+
+  it("keeps the sandboxes of a live owner", async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: 60_000 });
+    try {
+      const report = await reap();
+      expect(report.removed.map((entry) => entry.id)).not.toContain(sandbox.id);
+      expect(await sandbox.isRunning()).toBe(true);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it("reaps a sandbox whose expiry label has passed", async () => {
+    // Scoped to an app of its own: other tests' sandboxes run concurrently.
+    const appName = `reap-expiry-${process.pid}`;
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: 60_000, appName });
+    const id = sandbox.id;
+    try {
+      const report = await reap({ now: Date.now() + 61_000, appName });
+      expect(report.removed).toContainEqual(expect.objectContaining({ id, reason: "expired" }));
+      expect(await containerExists(id)).toBe(false);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it("a sandbox with a 5 s lifetime is gone after it, without close()", async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: 5_000 });
+    const id = sandbox.id;
+    try {
+      expect(await containerExists(id)).toBe(true);
+      const deadline = Date.now() + 15_000;
+      while ((await containerExists(id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(await containerExists(id), "container still exists 15 s after a 5 s lifetime").toBe(false);
+      expect(await sandbox.isRunning()).toBe(false);
+      await expect(sandbox.execute("true")).rejects.toMatchObject({ code: "SANDBOX_NOT_FOUND" });
+    } finally {
+      await sandbox.close();
+    }
+  }, 30_000);
+
+  it("close() leaves no container, and volumes survive the sandbox", async () => {
+    const volume = `sandbox-test-volume-${process.pid}`;
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, volumes: { "/data": volume } });
+    const id = sandbox.id;
+    await sandbox.execute("echo kept > /data/file");
+    await sandbox.close();
+    try {
+      expect(await containerExists(id)).toBe(false);
+      const second = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, volumes: { "/data": volume } });
+      try {
+        expect((await second.execute("cat /data/file")).output).toBe("kept\n");
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await engine.removeVolume(volume);
+    }
+  });
+});

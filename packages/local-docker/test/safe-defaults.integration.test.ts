@@ -1,0 +1,87 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_PIDS_LIMIT } from "../src/engine/index.js";
+import { LocalDockerSandbox } from "../src/index.js";
+import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
+
+const available = await engineAvailable();
+
+describe.runIf(available)("safe defaults on a real engine (skipped when no Docker engine answers)", () => {
+  let sandbox: LocalDockerSandbox;
+  const secretsFile = join(mkdtempSync(join(tmpdir(), "sandbox-secrets-")), "secrets.json");
+  writeFileSync(secretsFile, JSON.stringify({ "test-keys": { API_TOKEN: "tok-9f8e7d6c5b4a" } }));
+
+  beforeAll(async () => {
+    sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, secrets: ["test-keys"], secretsFile, name: `defaults-${process.pid}`, appName: "sandbox-tests" });
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+
+  it("runs with an init, no new privileges, a PID limit, no host mounts and no stdin", async () => {
+    const info = await sandbox.container.inspect();
+    expect(info.HostConfig.Init).toBe(true);
+    expect(info.HostConfig.SecurityOpt).toContain("no-new-privileges");
+    expect(info.HostConfig.PidsLimit).toBe(DEFAULT_PIDS_LIMIT);
+    expect(info.HostConfig.Binds ?? []).toEqual([]);
+    expect(info.HostConfig.Privileged).toBe(false);
+    expect(info.Config.OpenStdin).toBe(false);
+    const started = Date.now();
+    expect(await sandbox.execute("cat; echo after-cat")).toMatchObject({ exitCode: 0, output: "after-cat\n" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("injects secrets as environment but never into labels or errors", async () => {
+    expect((await sandbox.execute("echo $API_TOKEN")).output).toBe("tok-9f8e7d6c5b4a\n");
+    const info = await sandbox.container.inspect();
+    expect(JSON.stringify(info.Config.Labels)).not.toContain("tok-9f8e7d6c5b4a");
+    const error = await sandbox.execute("x", { env: { "BAD NAME": "tok-9f8e7d6c5b4a" } }).catch((caught: unknown) => caught);
+    expect(String((error as Error).message)).not.toContain("tok-9f8e7d6c5b4a");
+  });
+
+  it("refuses a second sandbox with the same name in the same app", async () => {
+    await expect(
+      LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, name: `defaults-${process.pid}`, appName: "sandbox-tests" }),
+    ).rejects.toMatchObject({ code: "SANDBOX_CREATION_FAILED", message: expect.stringContaining("already exists") });
+  });
+
+  it("finds the sandbox by app and name", async () => {
+    const again = await LocalDockerSandbox.fromName("sandbox-tests", `defaults-${process.pid}`);
+    expect(again.id).toBe(sandbox.id);
+    await again.detach();
+  });
+
+  it("names the missing secret and the store when a secret cannot be resolved", async () => {
+    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, secrets: ["nope"], secretsFile })).rejects.toMatchObject({
+      code: "SANDBOX_CREATION_FAILED",
+      message: expect.stringContaining('secret "nope"'),
+    });
+  });
+
+  it("says clearly when the host has no GPU runtime", async () => {
+    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, gpu: "T4" })).rejects.toMatchObject({
+      code: "UNSUPPORTED_CAPABILITY",
+      message: expect.stringMatching(/local-docker.*gpu.*no GPU runtime/),
+    });
+  });
+
+  it("reports an engine that does not answer as PROVIDER_UNAVAILABLE with what to do", async () => {
+    const Docker = (await import("dockerode")).default;
+    const nowhere = new Docker({ socketPath: "/nonexistent/docker.sock" });
+    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, docker: nowhere })).rejects.toMatchObject({
+      code: "PROVIDER_UNAVAILABLE",
+      message: expect.stringMatching(/start-docker-engine|DOCKER_HOST/),
+    });
+  });
+
+  it("kills the whole process tree of a timed-out command (checked with ps)", async () => {
+    const error = await sandbox
+      .execute("sh -c 'sleep 8123 & sleep 8124 & wait' & sleep 8125; echo never", { timeoutMs: 700 })
+      .catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: "COMMAND_TIMEOUT" });
+    const ps = await sandbox.execute("ps -o pid,args | grep 812[345] || true");
+    expect(ps.output, `processes left after the kill:\n${ps.output}`).toBe("");
+  });
+});
