@@ -2,6 +2,9 @@ import type { EngineContainer } from "./docker-engine.js";
 import { ExecSession } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
 
+/** How long finishing a sandbox waits for its container to disappear. */
+const CONTAINER_GONE_TIMEOUT_MS = 10_000;
+
 /** The RPC family a sandbox was created with; its id shape tells the SDK which one to use. */
 export type SandboxFamily = "v1" | "v2";
 
@@ -143,6 +146,16 @@ export class SandboxRecord {
       this.#cleanup = (async () => {
         await this.container.stop().catch(() => undefined);
         await this.container.remove().catch(() => undefined);
+        // Auto-removal finishes after the kill returns; volumes stay "in use" until it has.
+        const deadline = Date.now() + CONTAINER_GONE_TIMEOUT_MS;
+        while (Date.now() < deadline) {
+          const gone = await this.container.inspect().then(
+            () => false,
+            (error: unknown) => (error as { kind?: string }).kind === "not-found",
+          );
+          if (gone) break;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
       })();
     }
     return this.#cleanup ?? Promise.resolve();
