@@ -142,20 +142,22 @@ describe("SandboxError.isInstance", () => {
   });
 });
 
-// KNOWN BUG (reported): deepagents' SandboxError constructor runs
-// `Object.setPrototypeOf(this, SandboxError.prototype)` with ITS class, which
-// demotes every instance of our class (and of adapter subclasses) to a plain
-// deepagents SandboxError. `error instanceof ModalSandboxError`, the check the
-// seed API documents, is then always false. Fix in sandbox-error.ts: call
-// `Object.setPrototypeOf(this, new.target.prototype)` right after `super(...)`.
-// These are `it.fails` so the suite stays green; drop `.fails` with the fix.
+// deepagents' SandboxError constructor runs `Object.setPrototypeOf(this,
+// SandboxError.prototype)` with ITS class; without restoring
+// `new.target.prototype` no provider error is `instanceof` its own class, the
+// check the seed API documents (`error instanceof ModalSandboxError`).
 describe("instanceof within one copy", () => {
-  it.fails("an error is an instance of SandboxError (BUG: prototype reset by deepagents' constructor)", () => {
-    expect(new SandboxError("COMMAND_FAILED")).toBeInstanceOf(SandboxError);
+  it("an error is an instance of SandboxError and of deepagents' SandboxError", () => {
+    const error = new SandboxError("COMMAND_FAILED");
+    expect(error).toBeInstanceOf(SandboxError);
+    expect(error).toBeInstanceOf(DeepAgentsSandboxError);
+    expect(Object.getPrototypeOf(error)).toBe(SandboxError.prototype);
   });
 
-  it.fails("a subclass error is an instance of its subclass (BUG: same cause)", () => {
-    expect(new ExampleProviderSandboxError("COMMAND_FAILED")).toBeInstanceOf(ExampleProviderSandboxError);
+  it("a subclass error is an instance of its subclass and of SandboxError", () => {
+    const error = new ExampleProviderSandboxError("COMMAND_FAILED");
+    expect(error).toBeInstanceOf(ExampleProviderSandboxError);
+    expect(error).toBeInstanceOf(SandboxError);
   });
 });
 
