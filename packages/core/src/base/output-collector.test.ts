@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { OutputCollector } from "./output-collector.js";
+
+const encoder = new TextEncoder();
+const bytes = (text: string) => encoder.encode(text);
+
+describe("OutputCollector", () => {
+  it("keeps chunks in arrival order", () => {
+    const collector = new OutputCollector(1024);
+    for (const chunk of ["out1 ", "err1 ", "out2 ", "ü€😀"]) collector.push(bytes(chunk));
+    expect(collector.text()).toBe("out1 err1 out2 ü€😀");
+    expect(collector.truncated).toBe(false);
+  });
+
+  it("is empty and not truncated before anything arrives", () => {
+    const collector = new OutputCollector(10);
+    expect(collector.text()).toBe("");
+    expect(collector.truncated).toBe(false);
+    expect(collector.totalBytes).toBe(0);
+  });
+
+  it("keeps exactly maxBytes without flagging truncation, and flags the first byte over", () => {
+    const collector = new OutputCollector(8);
+    expect(collector.push(bytes("12345678"))).toBe(8);
+    expect(collector.truncated).toBe(false);
+    expect(collector.push(bytes("9"))).toBe(0);
+    expect(collector.truncated).toBe(true);
+    expect(collector.text()).toBe("12345678");
+    expect(collector.totalBytes).toBe(9);
+  });
+
+  it("cuts the chunk that crosses the cap and drops later chunks", () => {
+    const collector = new OutputCollector(5);
+    expect(collector.push(bytes("abc"))).toBe(3);
+    expect(collector.push(bytes("defgh"))).toBe(2);
+    expect(collector.push(bytes("ijk"))).toBe(0);
+    expect(collector.text()).toBe("abcde");
+    expect(collector.truncated).toBe(true);
+    expect(collector.totalBytes).toBe(11);
+  });
+
+  it("stays bounded when fed 20 MiB in 64 KiB chunks", () => {
+    const cap = 1024 * 1024;
+    const collector = new OutputCollector(cap);
+    const chunk = new Uint8Array(64 * 1024).fill(0x78);
+    for (let index = 0; index < 320; index += 1) collector.push(chunk);
+    const text = collector.text();
+    expect(text.length).toBe(cap);
+    expect(collector.truncated).toBe(true);
+    expect(collector.totalBytes).toBe(20 * 1024 * 1024);
+  });
+
+  it("copies chunks, so a provider reusing its buffer does not corrupt kept output", () => {
+    const collector = new OutputCollector(100);
+    const buffer = bytes("aaaa");
+    collector.push(buffer);
+    buffer.fill(0x62);
+    collector.push(buffer);
+    expect(collector.text()).toBe("aaaabbbb");
+  });
+
+  it("turns invalid UTF-8 into U+FFFD instead of throwing", () => {
+    const collector = new OutputCollector(100);
+    collector.push(new Uint8Array([0x6f, 0x6b, 0xff, 0xfe, 0x20]));
+    collector.push(new Uint8Array([0xc3])); // a lone lead byte at the end
+    expect(collector.text()).toBe("ok\uFFFD\uFFFD \uFFFD");
+  });
+
+  it("joins a multi-byte character split across chunks", () => {
+    const collector = new OutputCollector(100);
+    const euro = bytes("€"); // e2 82 ac
+    collector.push(euro.subarray(0, 1));
+    collector.push(euro.subarray(1));
+    expect(collector.text()).toBe("€");
+  });
+
+  it("never throws when the cap cuts a multi-byte character; the text stays within the cap", () => {
+    const collector = new OutputCollector(4);
+    collector.push(bytes("ab€"));
+    const text = collector.text();
+    expect(text.startsWith("ab")).toBe(true);
+    expect(text.length).toBeLessThanOrEqual(4);
+    expect(collector.truncated).toBe(true);
+  });
+});
