@@ -37,6 +37,32 @@ async function putOne(container: EngineContainer, files: Array<[string, Uint8Arr
 }
 
 /**
+ * Kernel pseudo-filesystems are mounted only inside the container's mount
+ * namespace; the archive API would write beneath them into the image layer
+ * and report success while the file never appears. Writes there are refused,
+ * reads go through `cat` in the container.
+ */
+const PSEUDO_FILESYSTEMS = ["/proc", "/sys", "/dev"];
+
+function onPseudoFilesystem(path: string): boolean {
+  const normalized = posix.normalize(path);
+  return PSEUDO_FILESYSTEMS.some((root) => normalized === root || normalized.startsWith(`${root}/`));
+}
+
+async function readThroughCat(container: EngineContainer, path: string): Promise<FileDownloadResponse> {
+  const chunks: Buffer[] = [];
+  let stderr = "";
+  const exec = await container.exec(["cat", "--", path], {
+    onStdout: (chunk) => chunks.push(Buffer.from(chunk)),
+    onStderr: (chunk) => (stderr += chunk.toString("utf8")),
+  });
+  const { exitCode } = await exec.done;
+  if (exitCode === 0) return { path, content: new Uint8Array(Buffer.concat(chunks)), error: null };
+  const code = /no such file/i.test(stderr) ? "file_not_found" : /is a directory/i.test(stderr) ? "is_directory" : /permission denied/i.test(stderr) ? "permission_denied" : "invalid_path";
+  return { path, content: null, error: code };
+}
+
+/**
  * Writes files. A path that is an existing directory is `is_directory` (the
  * engine would otherwise replace the directory with the file). All other
  * files go in one archive; when that fails, each file is retried alone so
@@ -44,10 +70,14 @@ async function putOne(container: EngineContainer, files: Array<[string, Uint8Arr
  */
 export async function putFiles(container: EngineContainer, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
   const results: FileUploadResponse[] = files.map(([path]) => ({ path, error: null }));
-  const stats = await Promise.all(files.map(([path]) => container.stat(path).catch((error: unknown) => error)));
+  const stats = await Promise.all(
+    files.map(([path]) => (onPseudoFilesystem(path) ? Promise.resolve(null) : container.stat(path).catch((error: unknown) => error))),
+  );
   const batch: number[] = [];
   stats.forEach((stat: unknown, index) => {
-    if (stat instanceof Error) {
+    if (onPseudoFilesystem(files[index]![0])) {
+      results[index]!.error = "permission_denied";
+    } else if (stat instanceof Error) {
       // A HEAD request carries no error text; let the write itself say what is wrong.
       const code = fileErrorOf(stat);
       if (code === null) batch.push(index);
@@ -126,6 +156,7 @@ export async function getFiles(container: EngineContainer, paths: string[]): Pro
   return Promise.all(
     paths.map(async (path): Promise<FileDownloadResponse> => {
       try {
+        if (onPseudoFilesystem(path)) return await readThroughCat(container, path);
         const { path: target, stat } = await resolveLinks(container, path);
         if (stat === null) return { path, content: null, error: "file_not_found" };
         if (stat.isDirectory) return { path, content: null, error: "is_directory" };

@@ -2,6 +2,6 @@ export { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox, type LocalDockerSandboxO
 export { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 export { createLocalDockerSandboxFactory, createLocalDockerSandboxFactoryFromSandbox } from "./factories.js";
 export { localDockerProvider } from "./provider.js";
-export { reap, type ReapOptions, type ReapReport } from "./reaper.js";
+export { localDockerSandboxExists, reap, type ReapOptions, type ReapReport } from "./reaper.js";
 export { LABELS as LOCAL_DOCKER_LABELS } from "./labels.js";
 export { defaultSecretsFile } from "./secret-store.js";

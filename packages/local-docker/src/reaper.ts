@@ -72,3 +72,18 @@ export async function reapOnce(engine: DockerEngine): Promise<void> {
   reapedEngines.add(engine);
   await reapWith(engine).catch(() => undefined);
 }
+
+/**
+ * Provider probe for tests and leak checks: does a container with this id
+ * still exist (running or not)? Goes to the engine directly, not through a
+ * sandbox handle.
+ */
+export async function localDockerSandboxExists(id: string, docker?: Docker): Promise<boolean> {
+  try {
+    await new DockerEngine({ docker }).container(id).inspect();
+    return true;
+  } catch (error) {
+    if ((error as { kind?: string }).kind === "not-found") return false;
+    throw error;
+  }
+}
