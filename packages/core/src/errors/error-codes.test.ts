@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SANDBOX_ERROR_CODES, isSandboxErrorCode, sandboxErrorCodes } from "./error-codes.js";
 
@@ -67,5 +68,15 @@ describe("sandboxErrorCodes / isSandboxErrorCode", () => {
     for (const value of ["", "command_timeout", "toString", "__proto__", "hasOwnProperty", 42, null, undefined, {}]) {
       expect(isSandboxErrorCode(value), String(value)).toBe(false);
     }
+  });
+});
+
+describe("README error table", () => {
+  const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+
+  it.each(sandboxErrorCodes)("documents %s with its retryable flag", (code) => {
+    const row = readme.split("\n").find((line) => line.startsWith(`| \`${code}\` |`));
+    expect(row, `no row for ${code} in packages/core/README.md`).toBeDefined();
+    expect(row!.trim().endsWith(SANDBOX_ERROR_CODES[code].retryable ? "| yes |" : "| no |")).toBe(true);
   });
 });
