@@ -60,7 +60,9 @@ async function run(sandbox: Sandbox, argv: string[], params: SandboxExecParams =
   return { stdout, stderr, exitCode };
 }
 
-describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs a reachable Docker engine and the offline images)", () => {
+// Timeouts are set here, not only in vitest.config.ts, so the file behaves the
+// same when run from the repository root.
+describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs a reachable Docker engine and the offline images)", { timeout: TEST_TIMEOUT_MS }, () => {
   let emulator: ModalEmulator;
   let modal: ModalClient;
   let app: App;

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { OutputBuffer } from "./output-buffer.js";
+
+async function collect(buffer: OutputBuffer, offset: number, maxChunkBytes = 1024): Promise<string> {
+  const pieces: Buffer[] = [];
+  for await (const piece of buffer.read(offset, maxChunkBytes)) pieces.push(piece);
+  return Buffer.concat(pieces).toString("utf8");
+}
+
+describe("OutputBuffer", () => {
+  it("replays from any offset after it is closed", async () => {
+    const buffer = new OutputBuffer();
+    buffer.append(Buffer.from("hello "));
+    buffer.append(Buffer.from("world"));
+    buffer.close();
+    expect(await collect(buffer, 0)).toBe("hello world");
+    expect(await collect(buffer, 3)).toBe("lo world");
+    expect(await collect(buffer, 6)).toBe("world");
+    expect(await collect(buffer, 11)).toBe("");
+    expect(await collect(buffer, 99)).toBe("");
+  });
+
+  it("splits reads at the chunk limit and across appended chunks", async () => {
+    const buffer = new OutputBuffer();
+    for (const part of ["ab", "cde", "f", "ghij"]) buffer.append(Buffer.from(part));
+    buffer.close();
+    const pieces: string[] = [];
+    for await (const piece of buffer.read(1, 3)) pieces.push(piece.toString());
+    expect(pieces).toEqual(["bcd", "efg", "hij"]);
+  });
+
+  it("waits for data until closed, and ignores appends after close", async () => {
+    const buffer = new OutputBuffer();
+    const reading = collect(buffer, 0);
+    buffer.append(Buffer.from("late"));
+    setTimeout(() => {
+      buffer.append(Buffer.from(" data"));
+      buffer.close();
+      buffer.append(Buffer.from(" ignored"));
+    }, 10);
+    expect(await reading).toBe("late data");
+    expect(buffer.length).toBe(9);
+  });
+
+  it("stops a waiting reader when its signal aborts", async () => {
+    const buffer = new OutputBuffer();
+    const controller = new AbortController();
+    const pieces: Buffer[] = [];
+    const reading = (async () => {
+      for await (const piece of buffer.read(0, 10, controller.signal)) pieces.push(piece);
+    })();
+    buffer.append(Buffer.from("x"));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    controller.abort();
+    await reading;
+    expect(Buffer.concat(pieces).toString()).toBe("x");
+  });
+});
