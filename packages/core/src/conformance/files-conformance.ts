@@ -1,0 +1,243 @@
+import { randomFillSync } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import type { ConformanceTarget } from "./conformance-target.js";
+import {
+  allByteValues,
+  downloadFiles,
+  downloadOne,
+  parseSha256sum,
+  sameBytes,
+  sha256Hex,
+  uploadFiles,
+  uploadOne,
+} from "./file-transfer.js";
+import { shellQuote } from "./sandbox-probes.js";
+import { SuiteContext, randomSuffix } from "./suite-context.js";
+
+const MIB = 1024 * 1024;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Runs a command that must succeed and returns its output. */
+async function run(sandbox: SandboxBackend, command: string, timeoutMs = 60_000): Promise<string> {
+  const result = await sandbox.execute(command, { timeoutMs });
+  if (result.exitCode !== 0) throw new Error(`helper command failed with exit ${result.exitCode}: ${command}\n${result.output.slice(0, 1000)}`);
+  return result.output;
+}
+
+/**
+ * uploadFiles / downloadFiles: binary safety, sizes from zero to 100 MiB
+ * with checksums on both sides, parents, overwrite, odd names, partial
+ * success in input order, and each per-file error code.
+ */
+export function filesConformance<S extends SandboxBackend>(target: ConformanceTarget<S>): void {
+  describe(SuiteContext.title(target, "files"), () => {
+    const context = new SuiteContext(target, "files");
+    const directory = context.scratch;
+    const shared = () => context.shared();
+    const budget = (extraMs = 30_000) => context.budget(1, extraMs);
+    const transferBudget = budget(context.timeouts.transferMs);
+
+    describe("content", () => {
+      it("round-trips all 256 byte values, byte for byte, as seen by commands too", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const bytes = allByteValues();
+        const path = `${directory}/all-bytes.bin`;
+        await uploadOne(sandbox, path, bytes);
+        const size = await run(sandbox, `wc -c < ${shellQuote(path)}`);
+        expect(size.trim(), "the sandbox sees a different size than was uploaded").toBe("256");
+        const inside = parseSha256sum(await run(sandbox, `sha256sum ${shellQuote(path)}`));
+        expect(inside, "the sandbox's sha256sum differs from the bytes uploaded (upload is not binary-safe)").toBe(sha256Hex(bytes));
+        const downloaded = await downloadOne(sandbox, path);
+        expect(downloaded instanceof Uint8Array, "downloaded content must be a Uint8Array").toBe(true);
+        expect(sameBytes(downloaded, bytes), `download of the 256 byte values came back different (${downloaded.byteLength} bytes)`).toBe(true);
+      });
+
+      it("round-trips a zero-length file", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const path = `${directory}/empty.bin`;
+        await uploadOne(sandbox, path, new Uint8Array(0));
+        expect((await run(sandbox, `test -f ${shellQuote(path)} && wc -c < ${shellQuote(path)}`)).trim(), "an empty upload did not create an empty file").toBe("0");
+        const [result] = await downloadFiles(sandbox, [path]);
+        expect(result?.error ?? null, "downloading an empty file must succeed").toBeNull();
+        expect(result?.content, "an empty file must download as an empty Uint8Array, not null").toBeInstanceOf(Uint8Array);
+        expect(result?.content?.byteLength).toBe(0);
+      });
+
+      it("uploads 100 MiB of random bytes intact (sha256 inside the sandbox equals the host's)", { timeout: transferBudget }, async () => {
+        const sandbox = await shared();
+        const bytes = randomFillSync(Buffer.allocUnsafe(100 * MIB));
+        const expected = sha256Hex(bytes);
+        const path = `${directory}/upload-100mib.bin`;
+        try {
+          await uploadOne(sandbox, path, bytes);
+          const size = (await run(sandbox, `wc -c < ${shellQuote(path)}`, context.timeouts.transferMs)).trim();
+          expect(size, "the uploaded 100 MiB file has the wrong size in the sandbox").toBe(String(100 * MIB));
+          const inside = parseSha256sum(await run(sandbox, `sha256sum ${shellQuote(path)}`, context.timeouts.transferMs));
+          expect(inside, "the 100 MiB upload arrived corrupted: sha256 inside the sandbox differs from the host's").toBe(expected);
+        } finally {
+          await sandbox.execute(`rm -f ${shellQuote(path)}`).catch(() => undefined);
+        }
+      });
+
+      it("downloads 100 MiB written by a command intact (host sha256 equals the sandbox's)", { timeout: transferBudget }, async () => {
+        const sandbox = await shared();
+        const path = `${directory}/download-100mib.bin`;
+        try {
+          await run(sandbox, `dd if=/dev/urandom of=${shellQuote(path)} bs=1048576 count=100 2>/dev/null`, context.timeouts.transferMs);
+          const inside = parseSha256sum(await run(sandbox, `sha256sum ${shellQuote(path)}`, context.timeouts.transferMs));
+          expect(inside, "sha256sum printed no hash").not.toBeNull();
+          const downloaded = await downloadOne(sandbox, path);
+          expect(downloaded.byteLength, "the 100 MiB download has the wrong size").toBe(100 * MIB);
+          expect(sha256Hex(downloaded), "the 100 MiB download arrived corrupted: host sha256 differs from the sandbox's").toBe(inside);
+        } finally {
+          await sandbox.execute(`rm -f ${shellQuote(path)}`).catch(() => undefined);
+        }
+      });
+
+      it("overwrites an existing file completely (no tail of the old content survives)", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const path = `${directory}/overwrite.txt`;
+        await uploadOne(sandbox, path, "a long first version of the file");
+        await uploadOne(sandbox, path, "short");
+        expect(decoder.decode(await downloadOne(sandbox, path))).toBe("short");
+        expect(await run(sandbox, `cat ${shellQuote(path)}`)).toBe("short");
+      });
+
+      it("makes uploads visible to commands and command output visible to downloads", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const uploaded = `${directory}/from-host.txt`;
+        const written = `${directory}/from-command.txt`;
+        await uploadOne(sandbox, uploaded, "from host\n");
+        expect(await run(sandbox, `cat ${shellQuote(uploaded)}`)).toBe("from host\n");
+        const appended = await sandbox.execute(`echo appended >> ${shellQuote(uploaded)}`);
+        expect(appended.exitCode, "a command cannot modify an uploaded file (ownership or mode of uploads is wrong)").toBe(0);
+        expect(decoder.decode(await downloadOne(sandbox, uploaded))).toBe("from host\nappended\n");
+        await run(sandbox, `printf 'from command' > ${shellQuote(written)}`);
+        expect(decoder.decode(await downloadOne(sandbox, written))).toBe("from command");
+      });
+    });
+
+    describe("paths", () => {
+      it("creates missing parent directories", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const path = `${directory}/new/parents/deep/down/file.txt`;
+        await uploadOne(sandbox, path, "nested");
+        expect(await run(sandbox, `cat ${shellQuote(path)}`)).toBe("nested");
+      });
+
+      it("handles spaces in directory and file names", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const path = `${directory}/dir with spaces/file with spaces.txt`;
+        await uploadOne(sandbox, path, "spaced");
+        expect(await run(sandbox, `cat ${shellQuote(path)}`)).toBe("spaced");
+        expect(decoder.decode(await downloadOne(sandbox, path))).toBe("spaced");
+      });
+
+      it("handles unicode in directory and file names", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const path = `${directory}/ünïcødé-目录/файл-🎉.txt`;
+        await uploadOne(sandbox, path, "unicode name");
+        expect(await run(sandbox, `cat ${shellQuote(path)}`)).toBe("unicode name");
+        expect(decoder.decode(await downloadOne(sandbox, path))).toBe("unicode name");
+      });
+
+      it("uploads and downloads a batch of 50 files, results in input order", { timeout: budget(60_000) }, async () => {
+        const sandbox = await shared();
+        const files = Array.from({ length: 50 }, (_, index) => [`${directory}/batch/${String(index).padStart(2, "0")}-${randomSuffix()}.txt`, encoder.encode(`file ${index}`)] as [string, Uint8Array]);
+        const uploaded = await uploadFiles(sandbox, files);
+        uploaded.forEach((result, index) => {
+          expect(result.path, `upload result ${index} is for another path`).toBe(files[index]![0]);
+          expect(result.error, `upload of ${result.path} failed`).toBeNull();
+        });
+        const paths = [...files.map(([path]) => path)].reverse();
+        const downloaded = await downloadFiles(sandbox, paths);
+        downloaded.forEach((result, index) => {
+          expect(result.path, `download result ${index} is for another path: results must follow input order`).toBe(paths[index]);
+          expect(decoder.decode(result.content ?? new Uint8Array()), `download result ${index} has another file's content`).toBe(`file ${49 - index}`);
+        });
+      });
+    });
+
+    describe("partial success and per-file errors", () => {
+      it("uploads report partial success in input order", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        await run(sandbox, `mkdir -p ${shellQuote(`${directory}/upload-is-dir`)}`);
+        const files: Array<[string, Uint8Array]> = [
+          [`${directory}/partial-ok-1.txt`, encoder.encode("one")],
+          ["relative/partial.txt", encoder.encode("relative")],
+          [`${directory}/upload-is-dir`, encoder.encode("over a directory")],
+          [`${directory}/partial-ok-2.txt`, encoder.encode("two")],
+        ];
+        const results = await uploadFiles(sandbox, files);
+        expect(results.map((result) => result.path), "upload results must carry the requested paths in input order").toEqual(files.map(([path]) => path));
+        expect(results.map((result) => result.error), "per-file upload errors are wrong or out of order").toEqual([null, "invalid_path", "is_directory", null]);
+        expect(await run(sandbox, `cat ${shellQuote(`${directory}/partial-ok-1.txt`)} ${shellQuote(`${directory}/partial-ok-2.txt`)}`)).toBe("onetwo");
+      });
+
+      it("downloads report partial success in input order", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        await uploadOne(sandbox, `${directory}/partial-a.txt`, "a");
+        await uploadOne(sandbox, `${directory}/partial-b.txt`, "b");
+        const paths = [`${directory}/partial-a.txt`, `${directory}/missing-${randomSuffix()}.txt`, "relative.txt", directory, `${directory}/partial-b.txt`];
+        const results = await downloadFiles(sandbox, paths);
+        expect(results.map((result) => result.path), "download results must carry the requested paths in input order").toEqual(paths);
+        expect(results.map((result) => result.error), "per-file download errors are wrong or out of order").toEqual([null, "file_not_found", "invalid_path", "is_directory", null]);
+        expect(results.map((result) => (result.content ? decoder.decode(result.content) : null)), "failed downloads must have content null").toEqual(["a", null, null, null, "b"]);
+      });
+
+      it("file_not_found: downloading a missing file, or one under a missing directory", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const results = await downloadFiles(sandbox, [`${directory}/no-such-file.txt`, `${directory}/no-such-dir-${randomSuffix()}/file.txt`]);
+        expect(results.map((result) => result.error), "a missing file must map to exactly file_not_found (deepagents' memory loader depends on it)").toEqual(["file_not_found", "file_not_found"]);
+      });
+
+      it("is_directory: downloading a directory", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const [result] = await downloadFiles(sandbox, [directory]);
+        expect(result?.error).toBe("is_directory");
+        expect(result?.content ?? null).toBeNull();
+      });
+
+      it("is_directory: uploading over an existing directory, which stays a directory", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const existing = `${directory}/existing-dir`;
+        await run(sandbox, `mkdir -p ${shellQuote(`${existing}/child`)}`);
+        const [result] = await uploadFiles(sandbox, [[existing, encoder.encode("not a directory")]]);
+        expect(result?.error).toBe("is_directory");
+        expect((await run(sandbox, `test -d ${shellQuote(`${existing}/child`)} && echo intact`)).trim(), "the failed upload damaged the directory").toBe("intact");
+      });
+
+      it("permission_denied: uploading where even root may not write, and nothing is reported written", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const path = target.paths?.permissionDenied ?? `/sys/conformance-denied-${randomSuffix()}.txt`;
+        const [result] = await uploadFiles(sandbox, [[path, encoder.encode("denied")]]);
+        const visible = await sandbox.execute(`cat ${shellQuote(path)}`);
+        expect(
+          result?.error,
+          `uploading ${path} reported ${String(result?.error)} ` +
+            (visible.exitCode === 0 ? "and the file IS readable inside" : "but the file is NOT readable inside (the upload wrote somewhere commands cannot see)") +
+            "; expected permission_denied",
+        ).toBe("permission_denied");
+      });
+
+      it("never reports success for an upload under a regular file", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        await uploadOne(sandbox, `${directory}/plain-file`, "i am a file");
+        const path = `${directory}/plain-file/child.txt`;
+        const [result] = await uploadFiles(sandbox, [[path, encoder.encode("child")]]);
+        expect(result?.error ?? null, `uploading ${path} (its parent is a regular file) reported success`).not.toBeNull();
+        expect(await run(sandbox, `cat ${shellQuote(`${directory}/plain-file`)}`), "the failed upload damaged the regular file").toBe("i am a file");
+      });
+
+      it("invalid_path: relative paths, for upload and download", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const uploaded = await uploadFiles(sandbox, [["relative.txt", encoder.encode("x")], ["./dot/relative.txt", encoder.encode("x")]]);
+        expect(uploaded.map((result) => result.error)).toEqual(["invalid_path", "invalid_path"]);
+        const downloaded = await downloadFiles(sandbox, ["relative.txt", "../escape.txt"]);
+        expect(downloaded.map((result) => result.error)).toEqual(["invalid_path", "invalid_path"]);
+      });
+    });
+  });
+}
