@@ -1,0 +1,376 @@
+import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_SANDBOX_TIMEOUT_MS,
+  SandboxAdapter,
+  SandboxError,
+  allCapabilities,
+  type CommandOutcome,
+  type CommandRequest,
+  type ExecuteOptions,
+  type ExecuteResult,
+  type SandboxCapabilities,
+  type SandboxErrorCode,
+  type SandboxErrorOptions,
+} from "@sandbox/core";
+import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
+import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
+import { CREDENTIALS_HINT, isModalErrorNamed, mapModalError, type ModalOperation } from "./error-mapping.js";
+import {
+  DEFAULT_MODAL_APP_NAME,
+  MODAL_EXTRA_OPTION_KEYS,
+  imageNameOf,
+  toSandboxCreateParams,
+  validateModalOptions,
+  type ModalSandboxOptions,
+} from "./modal-options.js";
+import { MODAL_PROVIDER, ModalSandboxError } from "./modal-sandbox-error.js";
+import { ownerTags } from "./owner-tags.js";
+import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
+import { readFiles, writeFiles } from "./sandbox-files.js";
+
+/** Options of {@link ModalSandbox.fromId} and {@link ModalSandbox.fromName}. */
+export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | "commandTimeoutMs" | "maxOutputBytes">;
+
+/**
+ * What Modal supports. Every flag is true: GPUs, volumes, named secrets,
+ * `blockNetwork`, enforced cpu/memory limits, reconnect by id and by name, a
+ * lifetime enforced by Modal, streaming output and killing a command's tree.
+ * (An environment without GPUs, such as the emulator, refuses `gpu` with
+ * `RESOURCE_LIMIT_EXCEEDED`.)
+ */
+export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze(allCapabilities(true));
+
+/**
+ * A Modal sandbox through the official `modal` SDK (pinned `0.11.1`), with
+ * the documented `@langchain/modal` API on top of the `@sandbox/core`
+ * contract. It is a deepagents backend: `createDeepAgent({ backend: sandbox })`.
+ *
+ * Ownership: whoever creates or reconnects a handle calls `close()`, which
+ * terminates the sandbox and closes the `ModalClient` this handle created
+ * (never a client passed in through `client`).
+ *
+ * @example
+ * ```ts
+ * const sandbox = await ModalSandbox.create({ imageName: "python:3.12-slim", timeoutMs: 600_000 });
+ * try {
+ *   const result = await sandbox.execute("python --version");
+ *   console.log(result.output);
+ * } finally {
+ *   await sandbox.close();
+ * }
+ * ```
+ */
+export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
+  #client: ModalClient | undefined;
+  #ownsClient = false;
+  #instance: Sandbox | undefined;
+  #oomKills = 0;
+  readonly #commandTimeoutMs: number;
+  #nextCommandTimeoutMs: number | undefined;
+
+  /**
+   * Validates options (throws `INVALID_OPTIONS` at once, before any network
+   * call); call `initialize()` to create the sandbox.
+   */
+  constructor(options: ModalSandboxOptions = {}) {
+    super(options, {
+      provider: MODAL_PROVIDER,
+      capabilities: MODAL_CAPABILITIES,
+      extraOptionKeys: MODAL_EXTRA_OPTION_KEYS,
+      commandTimeoutMs: options?.commandTimeoutMs,
+      maxOutputBytes: options?.maxOutputBytes,
+    });
+    validateModalOptions(this.options);
+    this.#commandTimeoutMs = this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    if (this.options.auth) {
+      this.secretValues.add(this.options.auth.tokenId);
+      this.secretValues.add(this.options.auth.tokenSecret);
+    }
+  }
+
+  /**
+   * Creates and initializes a sandbox.
+   * @throws `INVALID_OPTIONS` for bad options (before any network call),
+   *   `AUTHENTICATION_FAILED`, `SANDBOX_CREATION_FAILED`, `VOLUME_ERROR`,
+   *   `RESOURCE_LIMIT_EXCEEDED`, `PROVIDER_UNAVAILABLE`, `FILE_OPERATION_FAILED` (initial files).
+   */
+  static async create(options: ModalSandboxOptions = {}): Promise<ModalSandbox> {
+    const sandbox = new ModalSandbox(options);
+    await sandbox.initialize();
+    return sandbox;
+  }
+
+  /**
+   * A live handle on a running sandbox, e.g. from another process. The SDK's
+   * `fromId` makes no call, so existence is checked with one cheap `poll()`.
+   * @throws `SANDBOX_NOT_FOUND` when no running sandbox has this id.
+   */
+  static async fromId(id: string, options: ModalConnectOptions = {}): Promise<ModalSandbox> {
+    const sandbox = new ModalSandbox(options);
+    if (typeof id !== "string" || !/^[A-Za-z0-9_.-]{1,128}$/.test(id)) {
+      throw new ModalSandboxError("SANDBOX_NOT_FOUND", { message: `no sandbox with id "${String(id).slice(0, 128)}"` });
+    }
+    await sandbox.#adopt(`no running sandbox with id "${id}"`, async (client) => {
+      const instance = await client.sandboxes.fromId(id);
+      const exitCode = await instance.poll();
+      if (exitCode !== null) {
+        instance.detach();
+        throw new ModalSandboxError("SANDBOX_NOT_FOUND", { message: `sandbox "${id}" has already finished (exit code ${exitCode})`, details: { exitCode } });
+      }
+      return instance;
+    });
+    return sandbox;
+  }
+
+  /**
+   * A live handle on the running sandbox named `name` in the Modal App `appName`.
+   * @throws `SANDBOX_NOT_FOUND` when there is none.
+   */
+  static async fromName(appName: string, name: string, options: ModalConnectOptions = {}): Promise<ModalSandbox> {
+    const sandbox = new ModalSandbox(options);
+    if (typeof appName !== "string" || appName === "" || typeof name !== "string" || name === "") {
+      throw new ModalSandboxError("SANDBOX_NOT_FOUND", { message: "fromName needs a non-empty app name and sandbox name" });
+    }
+    await sandbox.#adopt(`no running sandbox named "${name}" in app "${appName}"`, (client) => client.sandboxes.fromName(appName, name));
+    return sandbox;
+  }
+
+  /** The `ModalClient` this handle uses. @throws `NOT_INITIALIZED` before initialization. */
+  get client(): ModalClient {
+    this.assertReady();
+    return this.#client!;
+  }
+
+  /** The SDK `Sandbox`, for anything this adapter does not expose. @throws `NOT_INITIALIZED` before initialization. */
+  get instance(): Sandbox {
+    this.assertReady();
+    return this.#instance!;
+  }
+
+  /**
+   * Runs `command` through `sh -c`; see `@sandbox/core`'s `ExecuteOptions`.
+   * The per-call timeout is also handed to Modal as the exec's own timeout
+   * (plus a minute), so the command ends even if this process dies first.
+   */
+  override async execute(command: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
+    // Read synchronously by runCommand, which core calls before its first await.
+    this.#nextCommandTimeoutMs = options?.timeoutMs;
+    return super.execute(command, options);
+  }
+
+  protected override error(code: SandboxErrorCode, options: SandboxErrorOptions = {}): SandboxError {
+    return new ModalSandboxError(code, this.scrub(options));
+  }
+
+  /** Wraps an SDK failure in this adapter's error, message scrubbed, original as `cause`. */
+  private mapError(error: unknown, operation: ModalOperation, context: string, details?: Record<string, unknown>): SandboxError {
+    if (SandboxError.isInstance(error)) return error;
+    const mapped = mapModalError(error, operation, context);
+    return this.error(mapped.code, {
+      message: mapped.message,
+      cause: error,
+      ...(mapped.retryable !== undefined ? { retryable: mapped.retryable } : {}),
+      ...(details ? { details } : {}),
+    });
+  }
+
+  /**
+   * The client to use: the one passed in, or a new one built with `auth`
+   * (else the environment / profile). Checks that credentials exist, without
+   * any network call.
+   */
+  #openClient(): ModalClient {
+    let client: ModalClient;
+    if (this.options.client) {
+      client = this.options.client;
+      this.#ownsClient = false;
+    } else {
+      const auth = this.options.auth;
+      try {
+        client = new ModalClient(auth ? { tokenId: auth.tokenId, tokenSecret: auth.tokenSecret } : undefined);
+      } catch (error) {
+        throw this.error("AUTHENTICATION_FAILED", { message: `could not configure the Modal client (${(error as Error).message}); ${CREDENTIALS_HINT}`, cause: error });
+      }
+      this.#ownsClient = true;
+    }
+    const profile = client.profile ?? {};
+    for (const value of [profile.tokenId, profile.tokenSecret, profile.oauthClientSecret, profile.oauthRefreshToken]) {
+      if (typeof value === "string" && value.length > 0) this.secretValues.add(value);
+    }
+    const hasTokens = Boolean(profile.tokenId && profile.tokenSecret);
+    const hasOAuth = Boolean(profile.oauthRefreshToken && profile.oauthClientId);
+    if (!hasTokens && !hasOAuth) {
+      if (this.#ownsClient) client.close();
+      throw this.error("AUTHENTICATION_FAILED", { message: `no Modal credentials found; ${CREDENTIALS_HINT}` });
+    }
+    this.#client = client;
+    return client;
+  }
+
+  #releaseClient(): void {
+    if (this.#ownsClient) this.#client?.close();
+    this.#client = undefined;
+    this.#ownsClient = false;
+  }
+
+  async #adopt(notFound: string, find: (client: ModalClient) => Promise<Sandbox>): Promise<void> {
+    await this.start(async () => {
+      const client = this.#openClient();
+      try {
+        this.#instance = await find(client);
+        return this.#instance.sandboxId;
+      } catch (error) {
+        this.#releaseClient();
+        throw this.mapError(error, "connect", notFound);
+      }
+    });
+  }
+
+  protected async provision(): Promise<string> {
+    const options = this.options;
+    const appName = options.appName ?? DEFAULT_MODAL_APP_NAME;
+    const imageName = imageNameOf(options);
+    const client = this.#openClient();
+    try {
+      const [app, volumes, secrets] = await Promise.all([
+        client.apps.fromName(appName, { createIfMissing: true }).catch((error: unknown) => {
+          throw this.mapError(error, "create", `could not open the Modal App "${appName}"`);
+        }),
+        this.#lookupVolumes(client),
+        this.#lookupSecrets(client),
+      ]);
+      const image = client.images.fromRegistry(imageName);
+      const params = toSandboxCreateParams(options, { volumes, secrets }, ownerTags(appName, options.timeoutMs ?? DEFAULT_SANDBOX_TIMEOUT_MS));
+      try {
+        this.#instance = await client.sandboxes.create(app, image, params);
+      } catch (error) {
+        const context = options.gpu !== undefined ? `could not create sandbox from image "${imageName}" with gpu "${options.gpu}"` : `could not create sandbox from image "${imageName}"`;
+        const mapped = this.mapError(error, "create", context, options.gpu !== undefined ? { option: "gpu", gpu: options.gpu } : undefined);
+        if (mapped.code === "SANDBOX_CREATION_FAILED" && options.name !== undefined && isModalErrorNamed(error, "AlreadyExistsError")) {
+          throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" is already running in app "${appName}"`, cause: error, retryable: false });
+        }
+        throw mapped;
+      }
+      return this.#instance.sandboxId;
+    } catch (error) {
+      this.#releaseClient();
+      throw this.mapError(error, "create", `could not create sandbox from image "${imageName}"`);
+    }
+  }
+
+  /** Looks up every volume by name; volumes must exist (they are never created here). */
+  async #lookupVolumes(client: ModalClient): Promise<Record<string, Volume>> {
+    const entries = Object.entries(this.options.volumes ?? {});
+    const looked = await Promise.all(
+      entries.map(async ([mountPath, volumeName]) => {
+        try {
+          return [mountPath, await client.volumes.fromName(volumeName)] as const;
+        } catch (error) {
+          const mapped = mapModalError(error, "create", "");
+          if (mapped.code === "AUTHENTICATION_FAILED" || mapped.code === "PROVIDER_UNAVAILABLE") throw this.mapError(error, "create", `could not look up the Modal Volume "${volumeName}"`);
+          const missing = isModalErrorNamed(error, "NotFoundError");
+          throw this.error("VOLUME_ERROR", {
+            message: missing
+              ? `the Modal Volume "${volumeName}" (for ${mountPath}) does not exist; create it first (modal volume create ${volumeName})`
+              : `could not look up the Modal Volume "${volumeName}" (for ${mountPath}): ${(error as Error)?.message ?? String(error)}`,
+            cause: error,
+            details: { option: "volumes", volume: volumeName, mountPath },
+          });
+        }
+      }),
+    );
+    return Object.fromEntries(looked);
+  }
+
+  /** Looks up every named Modal Secret; a missing one fails creation. */
+  async #lookupSecrets(client: ModalClient): Promise<Secret[]> {
+    return Promise.all(
+      (this.options.secrets ?? []).map(async (secretName) => {
+        try {
+          return await client.secrets.fromName(secretName);
+        } catch (error) {
+          if (isModalErrorNamed(error, "NotFoundError")) {
+            throw this.error("SANDBOX_CREATION_FAILED", {
+              message: `the Modal Secret "${secretName}" does not exist; create it in Modal first`,
+              cause: error,
+              retryable: false,
+              details: { option: "secrets", secret: secretName },
+            });
+          }
+          throw this.mapError(error, "create", `could not look up the Modal Secret "${secretName}"`);
+        }
+      }),
+    );
+  }
+
+  protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
+    const timeoutMs = this.#nextCommandTimeoutMs ?? this.#commandTimeoutMs;
+    this.#nextCommandTimeoutMs = undefined;
+    const instance = this.#instance!;
+    try {
+      const outcome = await runInSandbox(instance, request, timeoutMs);
+      if (outcome.killed) return { exitCode: null };
+      if (outcome.exitCode === 137 && (await this.#oomKilledSinceLastCheck(instance))) {
+        throw this.error("RESOURCE_LIMIT_EXCEEDED", {
+          message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "Modal default"} MiB)`,
+          details: { exitCode: 137, memoryMiB: this.options.memoryMiB, reason: "out-of-memory" },
+        });
+      }
+      return { exitCode: outcome.exitCode };
+    } catch (error) {
+      throw this.mapError(error, "exec", "could not run command");
+    }
+  }
+
+  /** True when the sandbox cgroup's OOM-kill counter grew since the last check. */
+  async #oomKilledSinceLastCheck(instance: Sandbox): Promise<boolean> {
+    const count = await readOomKillCount(instance).catch(() => undefined);
+    if (count === undefined) return false;
+    const grew = count > this.#oomKills;
+    this.#oomKills = count;
+    return grew;
+  }
+
+  protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    try {
+      return await writeFiles(this.#instance!, files);
+    } catch (error) {
+      throw this.mapError(error, "files", "could not write files");
+    }
+  }
+
+  protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    try {
+      return await readFiles(this.#instance!, paths);
+    } catch (error) {
+      throw this.mapError(error, "files", "could not read files");
+    }
+  }
+
+  protected async checkRunning(): Promise<boolean> {
+    try {
+      return (await this.#instance!.poll()) === null;
+    } catch (error) {
+      const mapped = this.mapError(error, "lifecycle", "could not check the sandbox");
+      if (mapped.code === "SANDBOX_NOT_FOUND") return false;
+      throw mapped;
+    }
+  }
+
+  protected async release(terminate: boolean): Promise<void> {
+    const instance = this.#instance;
+    try {
+      if (terminate && instance) {
+        await instance.terminate().catch((error: unknown) => {
+          const mapped = this.mapError(error, "lifecycle", "could not terminate the sandbox");
+          // Already gone (terminated elsewhere or expired): nothing left to release.
+          if (mapped.code !== "SANDBOX_NOT_FOUND") throw mapped;
+        });
+      }
+    } finally {
+      // Closes the command-router channel; the sandbox itself is not affected.
+      instance?.detach();
+      this.#releaseClient();
+    }
+  }
+}

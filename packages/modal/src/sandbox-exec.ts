@@ -1,0 +1,143 @@
+import { randomUUID } from "node:crypto";
+import type { CommandRequest } from "@sandbox/core";
+import type { ContainerProcess, Sandbox } from "modal";
+
+/**
+ * Environment variable that marks every process of one command (children
+ * inherit it), so a second exec can find and kill the whole tree:
+ * `ContainerProcess` has no `kill()` in `modal@0.11.1`.
+ */
+export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_MARKER";
+
+/** How long after the kill is confirmed the command's own exit is awaited before settling anyway. */
+const EXIT_AFTER_KILL_GRACE_MS = 2_000;
+
+/** The SDK exec timeout of the kill command itself. */
+const KILL_EXEC_TIMEOUT_MS = 30_000;
+
+/**
+ * Kills every process whose environment carries the marker, until none is
+ * left; exit 1 when some survive 10 rounds. POSIX sh, `tr` and `grep` only
+ * (busybox has them), so it works in any image with a shell.
+ */
+export const KILL_SCRIPT = [
+  'marker="$1"',
+  "for attempt in 1 2 3 4 5 6 7 8 9 10; do",
+  "  found=",
+  "  for dir in /proc/[0-9]*; do",
+  '    if tr "\\000" "\\n" < "$dir/environ" 2>/dev/null | grep -qx "$marker"; then',
+  '      kill -9 "${dir#/proc/}" 2>/dev/null && found=1',
+  "    fi",
+  "  done",
+  '  [ -z "$found" ] && exit 0',
+  "  sleep 0.05",
+  "done",
+  "exit 1",
+].join("\n");
+
+/** What {@link runInSandbox} reports. */
+export interface SandboxCommandOutcome {
+  /** Exit code; `null` when the command was killed on abort. */
+  exitCode: number | null;
+  /** True when the signal fired and the tree was killed. */
+  killed: boolean;
+}
+
+/**
+ * The SDK exec timeout used as a backstop behind core's own timer: whole
+ * seconds, a minute past the command timeout, so the command still ends if
+ * this process dies before it can kill it.
+ */
+export function backstopTimeoutMs(commandTimeoutMs: number): number {
+  return Math.ceil(commandTimeoutMs / 1000) * 1000 + 60_000;
+}
+
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, sink: (chunk: Uint8Array) => void): Promise<void> {
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (value && value.byteLength > 0) sink(value);
+    if (done) return;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+}
+
+/**
+ * Runs `request.command` through `sh -c` in the sandbox: stdout and stderr
+ * are read concurrently and fed to the request's callbacks as they arrive,
+ * then the exit code is awaited. On abort the command's process tree is
+ * killed by a second exec, and the call settles once that kill is done.
+ *
+ * @throws whatever the SDK throws (the caller maps it), or an Error when
+ *   processes survived the kill.
+ */
+export async function runInSandbox(instance: Sandbox, request: CommandRequest, commandTimeoutMs: number): Promise<SandboxCommandOutcome> {
+  const marker = `${EXEC_MARKER_VARIABLE}=${randomUUID()}`;
+  const env = { ...request.env, [EXEC_MARKER_VARIABLE]: marker.slice(EXEC_MARKER_VARIABLE.length + 1) };
+  if (request.signal.aborted) return { exitCode: null, killed: true };
+  const process: ContainerProcess<Uint8Array> = await instance.exec(["sh", "-c", request.command], {
+    mode: "binary",
+    stdout: "pipe",
+    stderr: "pipe",
+    env,
+    ...(request.cwd !== undefined ? { workdir: request.cwd } : {}),
+    timeoutMs: backstopTimeoutMs(commandTimeoutMs),
+  });
+
+  const stdout = process.stdout.getReader();
+  const stderr = process.stderr.getReader();
+  const completion = Promise.all([process.wait(), drain(stdout, request.onStdout), drain(stderr, request.onStderr)]).then(([exitCode]) => exitCode);
+  // Once aborted, a late failure of the abandoned reads must not surface as unhandled.
+  completion.catch(() => undefined);
+
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<"aborted">((resolve) => {
+    onAbort = () => resolve("aborted");
+    if (request.signal.aborted) onAbort();
+    else request.signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    const first = await Promise.race([completion, aborted]);
+    if (first !== "aborted") return { exitCode: first, killed: false };
+  } finally {
+    if (onAbort) request.signal.removeEventListener("abort", onAbort);
+  }
+
+  const survivors = await killMarked(instance, marker).catch(() => false);
+  // The command's own exit is the proof it is gone; wait for it briefly, then stop reading.
+  await Promise.race([completion.catch(() => undefined), delay(EXIT_AFTER_KILL_GRACE_MS)]);
+  for (const reader of [stdout, stderr]) void reader.cancel().catch(() => undefined);
+  if (survivors) throw new Error("processes of the timed-out command survived kill -9");
+  return { exitCode: null, killed: true };
+}
+
+/**
+ * Kills every process carrying `marker` in its environment, by a second exec.
+ * @returns true when some processes survived.
+ */
+async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
+  const killer = await instance.exec(["sh", "-c", KILL_SCRIPT, "sandbox-kill", marker], {
+    mode: "binary",
+    stdout: "ignore",
+    stderr: "ignore",
+    timeoutMs: KILL_EXEC_TIMEOUT_MS,
+  });
+  const exitCode = await killer.wait();
+  return exitCode !== 0;
+}
+
+/**
+ * Reads the sandbox cgroup's OOM-kill counter (cgroup v2 `memory.events` or
+ * v1 `memory.oom_control`); `undefined` when neither is readable.
+ */
+export async function readOomKillCount(instance: Sandbox): Promise<number | undefined> {
+  const reader = await instance.exec(
+    ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
+    { mode: "text", stdout: "pipe", stderr: "ignore", timeoutMs: 30_000 },
+  );
+  const [text] = await Promise.all([reader.stdout.readText(), reader.wait()]);
+  const match = /oom_kill (\d+)/.exec(text);
+  return match ? Number(match[1]) : undefined;
+}

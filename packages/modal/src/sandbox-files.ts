@@ -1,0 +1,95 @@
+import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
+import type { Sandbox } from "modal";
+import { isModalErrorNamed } from "./error-mapping.js";
+
+/** Files transferred at once per batch call; each transfer is one exec in the sandbox. */
+export const FILE_TRANSFER_CONCURRENCY = 4;
+
+/**
+ * The deepagents per-file error an SDK filesystem error stands for, or
+ * `undefined` when it is not a per-file problem (the sandbox is gone, the
+ * tool failed, ...) and the whole call must fail.
+ *
+ * Writes: `SandboxFilesystemIsADirectoryError` -> `is_directory`,
+ * `SandboxFilesystemPermissionError` -> `permission_denied`,
+ * `SandboxFilesystemNotADirectoryError` (a parent is a file) -> `invalid_path`.
+ * Reads: `SandboxFilesystemNotFoundError` and `...NotADirectoryError` (a
+ * parent is a file, so the file does not exist) -> `file_not_found`,
+ * `...IsADirectoryError` -> `is_directory`, `...PermissionError` -> `permission_denied`.
+ */
+export function fileErrorOf(error: unknown, direction: "read" | "write"): FileOperationError | undefined {
+  if (isModalErrorNamed(error, "SandboxFilesystemIsADirectoryError")) return "is_directory";
+  if (isModalErrorNamed(error, "SandboxFilesystemPermissionError")) return "permission_denied";
+  if (direction === "read" && isModalErrorNamed(error, "SandboxFilesystemNotFoundError", "SandboxFilesystemNotADirectoryError")) return "file_not_found";
+  if (direction === "write" && isModalErrorNamed(error, "SandboxFilesystemNotADirectoryError", "SandboxFilesystemNotFoundError", "SandboxFilesystemPathAlreadyExistsError")) {
+    return "invalid_path";
+  }
+  return undefined;
+}
+
+/** Runs `task` over `items` with at most `limit` in flight; results in input order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (next < items.length && !failure) {
+      const index = next++;
+      try {
+        results[index] = await task(items[index]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
+  return results;
+}
+
+/**
+ * Writes files through `sandbox.filesystem.writeBytes` (parents created,
+ * existing files replaced). Per-file problems become per-file errors; any
+ * other failure rejects the whole call (the caller maps it).
+ */
+export function writeFiles(instance: Sandbox, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+  return mapLimited(files, FILE_TRANSFER_CONCURRENCY, async ([path, content]) => {
+    try {
+      await instance.filesystem.writeBytes(content, path);
+      return { path, error: null };
+    } catch (error) {
+      const fileError = fileErrorOf(error, "write");
+      if (fileError) return { path, error: fileError };
+      throw error;
+    }
+  });
+}
+
+/**
+ * Reads files through `sandbox.filesystem.readBytes`. A file past the SDK's
+ * read size limit is read again through `cat` on an exec (binary mode).
+ */
+export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
+  return mapLimited(paths, FILE_TRANSFER_CONCURRENCY, async (path) => {
+    try {
+      const content = await instance.filesystem.readBytes(path);
+      return { path, content, error: null };
+    } catch (error) {
+      if (isModalErrorNamed(error, "SandboxFilesystemFileTooLargeError")) {
+        return { path, content: await readThroughExec(instance, path), error: null };
+      }
+      const fileError = fileErrorOf(error, "read");
+      if (fileError) return { path, content: null, error: fileError };
+      throw error;
+    }
+  });
+}
+
+async function readThroughExec(instance: Sandbox, path: string): Promise<Uint8Array> {
+  const process = await instance.exec(["cat", "--", path], { mode: "binary", stdout: "pipe", stderr: "pipe" });
+  const [content, stderr, exitCode] = await Promise.all([process.stdout.readBytes(), process.stderr.readBytes(), process.wait()]);
+  if (exitCode !== 0) {
+    throw new Error(`reading the large file ${path} through cat failed with exit code ${exitCode}: ${new TextDecoder().decode(stderr).slice(0, 500)}`);
+  }
+  return content;
+}
