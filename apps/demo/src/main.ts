@@ -1,0 +1,77 @@
+/**
+ * The demo's command line: `pnpm --filter @sandbox/demo start` (or
+ * `bash scripts/demo.sh`, which also prepares the machine).
+ *
+ * Exit codes: 0 done, 1 failed (one sentence on stderr says what to do),
+ * 130 interrupted by Ctrl-C or SIGTERM (after the sandbox was closed).
+ */
+import { DEFAULT_PROVIDER, PROVIDER_VARIABLE } from "./demo-config.js";
+import { explainError, type FailureContext } from "./explain-error.js";
+import { createTranscript } from "./print-events.js";
+import { runDemo, type DemoEvent } from "./run-demo.js";
+
+const EXIT_INTERRUPTED = 130;
+/** After a first Ctrl-C, how long cleanup may take before we give up waiting. */
+const CLEANUP_GRACE_MS = 30_000;
+
+async function main(): Promise<number> {
+  const transcript = createTranscript();
+  const controller = new AbortController();
+  let interruptedBy: NodeJS.Signals | undefined;
+  // Refined by the "start" event; used to word the one-sentence error.
+  const context: FailureContext = { provider: process.env[PROVIDER_VARIABLE]?.trim() || DEFAULT_PROVIDER, environment: process.env };
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interruptedBy) {
+      process.stderr.write(`\n${signal} again: exiting without waiting; the sandbox still ends by itself when its lifetime runs out.\n`);
+      process.exit(EXIT_INTERRUPTED);
+    }
+    interruptedBy = signal;
+    process.stderr.write(`\n${signal}: stopping the agent and closing the sandbox (press Ctrl-C again to exit at once)...\n`);
+    controller.abort(new Error(`interrupted by ${signal}`));
+    setTimeout(() => {
+      process.stderr.write("cleanup is taking too long; exiting. The sandbox ends by itself when its lifetime runs out.\n");
+      process.exit(EXIT_INTERRUPTED);
+    }, CLEANUP_GRACE_MS).unref();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const onEvent = (event: DemoEvent): void => {
+    if (event.type === "start") Object.assign(context, { provider: event.provider, imageName: event.imageName });
+    transcript.onEvent(event);
+  };
+
+  try {
+    const result = await runDemo({ signal: controller.signal, onEvent });
+    transcript.summary(result);
+    return 0;
+  } catch (error) {
+    if (interruptedBy) {
+      process.stderr.write(`interrupted by ${interruptedBy}; the sandbox was closed.\n`);
+      return EXIT_INTERRUPTED;
+    }
+    process.stderr.write(`\nerror: ${explainError(error, context)}\n`);
+    if (process.env.DEMO_DEBUG) process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n${describeCause(error)}`);
+    return 1;
+  }
+}
+
+function describeCause(error: unknown): string {
+  let text = "";
+  let cause = (error as { cause?: unknown } | null)?.cause;
+  while (cause !== undefined && cause !== null) {
+    text += `caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return text;
+}
+
+// Exit explicitly: SDK clients (HTTP keep-alive agents, gRPC channels) must not keep a finished demo alive.
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`error: ${explainError(error)}\n`);
+    process.exit(1);
+  },
+);
