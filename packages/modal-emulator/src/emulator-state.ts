@@ -14,8 +14,18 @@ const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
 /** `TaskExecStdoutConfig` / `TaskExecStderrConfig`: 1 means pipe. */
 const STDIO_PIPE = 1;
 const DEFAULT_ENVIRONMENT = "main";
-/** Extra life given to the container past the sandbox timeout, so the emulator's own timer decides. */
-const CONTAINER_LIFETIME_GRACE_MS = 30_000;
+/**
+ * Extra life given to the container past the sandbox timeout: the emulator's
+ * own timer normally ends the sandbox (and reports TIMEOUT) first, while the
+ * container still ends by itself, this little later, if the emulator died.
+ */
+const CONTAINER_LIFETIME_GRACE_MS = 2_000;
+/**
+ * How long a finished exec's output stays readable. The SDK reads output
+ * right after `wait()`; dropping it later keeps a long-lived sandbox (many
+ * large filesystem reads) from holding every byte it ever produced.
+ */
+export const FINISHED_EXEC_RETENTION_MS = 5 * 60_000;
 
 /** A create request as the emulator received it, for tests to assert on. */
 export interface RecordedSandboxCreate {
@@ -400,6 +410,7 @@ export class EmulatorState {
         name,
         tags,
         timeoutSecs,
+        idleTimeoutSecs: definition.idleTimeoutSecs && definition.idleTimeoutSecs > 0 ? definition.idleTimeoutSecs : undefined,
         createdAtSeconds,
         container,
         volumeIds,
@@ -486,6 +497,12 @@ export class EmulatorState {
       ...(request.timeoutSecs ? { timeoutMs: request.timeoutSecs * 1000 } : {}),
     });
     sandbox.execs.set(request.execId, session);
+    sandbox.touch();
+    void session.finished.then(() => {
+      sandbox.touch();
+      const timer = setTimeout(() => sandbox.execs.delete(request.execId), FINISHED_EXEC_RETENTION_MS);
+      timer.unref();
+    });
     if (fsRequest) {
       this.#filesystemTools.run(sandbox.container, session, fsRequest);
       return session;
@@ -502,6 +519,12 @@ export class EmulatorState {
       session.attachEngineExec(engineExec);
     } catch (error) {
       const message = (error as Error).message ?? String(error);
+      if ((error as { kind?: string }).kind === "not-found") {
+        // The container is gone (killed from outside, or out of memory): the sandbox has ended.
+        session.finish({ signal: 9 });
+        void sandbox.finish({ status: GenericStatus.failure, exitcode: 137, exception: `The sandbox's container is gone: ${message}` });
+        fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished: its container is gone`);
+      }
       session.appendStderr(Buffer.from(`modal-emulator: could not start ${JSON.stringify(request.commandArgs[0])}: ${message}\n`));
       session.finish({ code: /not found|no such file/i.test(message) ? 127 : 126 });
     }

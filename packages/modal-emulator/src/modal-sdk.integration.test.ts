@@ -412,6 +412,28 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
       await expect(sb.filesystem.readText("/etc/hostname")).rejects.toBeInstanceOf(NotFoundError);
     });
 
+    it("ends an idle sandbox at its idle timeout", async () => {
+      const sb = await modal.sandboxes.create(app, alpine, { idleTimeoutMs: 2000 });
+      sandboxes.push(sb);
+      // A running exec keeps it alive past the idle timeout.
+      expect((await run(sb, ["sleep", "3"])).exitCode).toBe(0);
+      expect(await sb.poll()).toBeNull();
+      expect(await sb.wait()).toBe(124);
+    });
+
+    it("snapshots a sandbox's filesystem into an image that starts new sandboxes", async () => {
+      const sb = await modal.sandboxes.create(app, alpine);
+      sandboxes.push(sb);
+      await sb.filesystem.writeText("kept in the snapshot", "/snapshot/marker.txt");
+      const snapshot = await sb.snapshotFilesystem();
+      expect(snapshot.imageId).toMatch(/^im-/);
+      await sb.terminate();
+      const restored = await modal.sandboxes.create(app, snapshot);
+      sandboxes.push(restored);
+      expect(await restored.filesystem.readText("/snapshot/marker.txt")).toBe("kept in the snapshot");
+      await restored.terminate();
+    });
+
     it("ends a sandbox at its lifetime with exit code 124 and removes its container", async () => {
       const sb = await modal.sandboxes.create(app, alpine, { timeoutMs: 2000 });
       sandboxes.push(sb);

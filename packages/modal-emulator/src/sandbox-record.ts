@@ -34,6 +34,8 @@ export interface SandboxRecordInit {
   name: string | undefined;
   tags: Record<string, string>;
   timeoutSecs: number;
+  /** End the sandbox after this long with no exec running; `undefined`: never. */
+  idleTimeoutSecs: number | undefined;
   createdAtSeconds: number;
   container: EngineContainer;
   /** Volumes mounted, so a mounted volume is not deleted under a running sandbox. */
@@ -52,6 +54,7 @@ export class SandboxRecord {
   readonly appId: string;
   readonly imageId: string;
   readonly timeoutSecs: number;
+  readonly idleTimeoutSecs: number | undefined;
   readonly createdAtSeconds: number;
   readonly container: EngineContainer;
   readonly volumeIds: string[];
@@ -68,6 +71,7 @@ export class SandboxRecord {
   #finishedAtSeconds: number | undefined;
   #waiters: Array<() => void> = [];
   #lifetimeTimer: NodeJS.Timeout | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
   #cleanup: Promise<void> | undefined;
 
   constructor(init: SandboxRecordInit) {
@@ -79,6 +83,7 @@ export class SandboxRecord {
     this.name = init.name;
     this.tags = init.tags;
     this.timeoutSecs = init.timeoutSecs;
+    this.idleTimeoutSecs = init.idleTimeoutSecs;
     this.createdAtSeconds = init.createdAtSeconds;
     this.container = init.container;
     this.volumeIds = init.volumeIds;
@@ -103,6 +108,22 @@ export class SandboxRecord {
       void this.finish({ status: GenericStatus.timeout, exitcode: 0, exception: "Sandbox timed out" });
     }, this.timeoutSecs * 1000);
     this.#lifetimeTimer.unref();
+    this.touch();
+  }
+
+  /**
+   * Records activity for the idle timeout: the sandbox is idle when no exec
+   * is running, and ends (TIMEOUT) after `idleTimeoutSecs` of that.
+   */
+  touch(): void {
+    if (this.idleTimeoutSecs === undefined || this.#result) return;
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      const busy = [...this.execs.values()].some((exec) => !exec.status);
+      if (busy) return this.touch();
+      void this.finish({ status: GenericStatus.timeout, exitcode: 0, exception: "Sandbox idle timeout" });
+    }, this.idleTimeoutSecs * 1000);
+    this.#idleTimer.unref();
   }
 
   /**
@@ -134,6 +155,7 @@ export class SandboxRecord {
       this.#result = result;
       this.#finishedAtSeconds = Date.now() / 1000;
       if (this.#lifetimeTimer) clearTimeout(this.#lifetimeTimer);
+      if (this.#idleTimer) clearTimeout(this.#idleTimer);
       for (const exec of this.execs.values()) {
         if (!exec.status) exec.finish({ signal: 9 });
       }
