@@ -77,6 +77,16 @@ function isNotFound(error: unknown, status: { code: number } | undefined): boole
   return isModalErrorNamed(error, "NotFoundError") || status?.code === GrpcStatus.NOT_FOUND;
 }
 
+/** The SDK's `NotFoundError`, or a raw gRPC NOT_FOUND it did not translate. */
+export function isNotFoundFailure(error: unknown): boolean {
+  return isNotFound(error, grpcStatusOf(error));
+}
+
+/** The SDK's `AlreadyExistsError`, or a raw gRPC ALREADY_EXISTS. */
+export function isAlreadyExistsFailure(error: unknown): boolean {
+  return isModalErrorNamed(error, "AlreadyExistsError") || grpcStatusOf(error)?.code === GrpcStatus.ALREADY_EXISTS;
+}
+
 function isConnectionFailure(error: unknown, status: { code: number } | undefined): boolean {
   if (status && (status.code === GrpcStatus.UNAVAILABLE || status.code === GrpcStatus.DEADLINE_EXCEEDED)) return true;
   const text = error instanceof Error ? `${error.message} ${(error as { code?: unknown }).code ?? ""}` : String(error);

@@ -4,6 +4,8 @@ import {
   SandboxAdapter,
   SandboxError,
   allCapabilities,
+  assertOptionsSupported,
+  validateSandboxOptions,
   type CommandOutcome,
   type CommandRequest,
   type ExecuteOptions,
@@ -14,7 +16,7 @@ import {
 } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
-import { CREDENTIALS_HINT, isModalErrorNamed, mapModalError, type ModalOperation } from "./error-mapping.js";
+import { CREDENTIALS_HINT, isAlreadyExistsFailure, isNotFoundFailure, mapModalError, type ModalOperation } from "./error-mapping.js";
 import {
   DEFAULT_MODAL_APP_NAME,
   MODAL_EXTRA_OPTION_KEYS,
@@ -23,7 +25,7 @@ import {
   validateModalOptions,
   type ModalSandboxOptions,
 } from "./modal-options.js";
-import { MODAL_PROVIDER, ModalSandboxError } from "./modal-sandbox-error.js";
+import { MODAL_PROVIDER, ModalSandboxError, asModalSandboxError } from "./modal-sandbox-error.js";
 import { ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
@@ -73,7 +75,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
    * call); call `initialize()` to create the sandbox.
    */
   constructor(options: ModalSandboxOptions = {}) {
-    super(options, {
+    super(checkedOptions(options), {
       provider: MODAL_PROVIDER,
       capabilities: MODAL_CAPABILITIES,
       extraOptionKeys: MODAL_EXTRA_OPTION_KEYS,
@@ -155,7 +157,11 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   override async execute(command: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
     // Read synchronously by runCommand, which core calls before its first await.
     this.#nextCommandTimeoutMs = options?.timeoutMs;
-    return super.execute(command, options);
+    try {
+      return await super.execute(command, options);
+    } catch (error) {
+      throw asModalSandboxError(error);
+    }
   }
 
   protected override error(code: SandboxErrorCode, options: SandboxErrorOptions = {}): SandboxError {
@@ -246,7 +252,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       } catch (error) {
         const context = options.gpu !== undefined ? `could not create sandbox from image "${imageName}" with gpu "${options.gpu}"` : `could not create sandbox from image "${imageName}"`;
         const mapped = this.mapError(error, "create", context, options.gpu !== undefined ? { option: "gpu", gpu: options.gpu } : undefined);
-        if (mapped.code === "SANDBOX_CREATION_FAILED" && options.name !== undefined && isModalErrorNamed(error, "AlreadyExistsError")) {
+        if (mapped.code === "SANDBOX_CREATION_FAILED" && options.name !== undefined && isAlreadyExistsFailure(error)) {
           throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" is already running in app "${appName}"`, cause: error, retryable: false });
         }
         throw mapped;
@@ -268,7 +274,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
         } catch (error) {
           const mapped = mapModalError(error, "create", "");
           if (mapped.code === "AUTHENTICATION_FAILED" || mapped.code === "PROVIDER_UNAVAILABLE") throw this.mapError(error, "create", `could not look up the Modal Volume "${volumeName}"`);
-          const missing = isModalErrorNamed(error, "NotFoundError");
+          const missing = isNotFoundFailure(error);
           throw this.error("VOLUME_ERROR", {
             message: missing
               ? `the Modal Volume "${volumeName}" (for ${mountPath}) does not exist; create it first (modal volume create ${volumeName})`
@@ -289,7 +295,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
         try {
           return await client.secrets.fromName(secretName);
         } catch (error) {
-          if (isModalErrorNamed(error, "NotFoundError")) {
+          if (isNotFoundFailure(error)) {
             throw this.error("SANDBOX_CREATION_FAILED", {
               message: `the Modal Secret "${secretName}" does not exist; create it in Modal first`,
               cause: error,
@@ -372,5 +378,25 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       instance?.detach();
       this.#releaseClient();
     }
+  }
+}
+
+/**
+ * Runs core's option checks first so that their errors are
+ * `ModalSandboxError`s too; core's constructor then re-checks cheaply.
+ */
+function checkedOptions(options: ModalSandboxOptions | undefined): ModalSandboxOptions | undefined {
+  try {
+    const checked = validateSandboxOptions(options, { provider: MODAL_PROVIDER, extraKeys: MODAL_EXTRA_OPTION_KEYS }) as ModalSandboxOptions;
+    assertOptionsSupported(checked, MODAL_PROVIDER, MODAL_CAPABILITIES);
+    for (const key of ["commandTimeoutMs", "maxOutputBytes"] as const) {
+      const value = checked[key];
+      if (value !== undefined && (typeof value !== "number" || !Number.isInteger(value) || value <= 0)) {
+        throw new ModalSandboxError("INVALID_OPTIONS", { message: `invalid option "${key}": must be a positive whole number, got ${String(value)}`, details: { option: key } });
+      }
+    }
+    return options;
+  } catch (error) {
+    throw asModalSandboxError(error);
   }
 }

@@ -1,0 +1,186 @@
+import { SandboxError } from "@sandbox/core";
+import type { Secret, Volume } from "modal";
+import { afterEach, describe, expect, it } from "vitest";
+import { V1_SANDBOX_ID, V2_SANDBOX_ID, stubModalClient } from "../test/support/stub-control-plane.js";
+import { DEFAULT_MODAL_APP_NAME, toSandboxCreateParams } from "./modal-options.js";
+import { ModalSandbox } from "./modal-sandbox.js";
+import { ModalSandboxError } from "./modal-sandbox-error.js";
+import { MODAL_TAGS } from "./owner-tags.js";
+
+const none = { volumes: {}, secrets: [] };
+
+function rejected(action: () => unknown): SandboxError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ModalSandboxError);
+    return error as SandboxError;
+  }
+  throw new Error("expected the call to throw");
+}
+
+describe("toSandboxCreateParams: documented options -> SDK create parameters", () => {
+  it("defaults the lifetime to 300000 ms and passes the tags", () => {
+    const params = toSandboxCreateParams({}, none, { a: "b" });
+    expect(params).toEqual({ timeoutMs: 300_000, tags: { a: "b" } });
+  });
+
+  it("keeps timeoutMs as the sandbox lifetime", () => {
+    expect(toSandboxCreateParams({ timeoutMs: 600_000 }, none, {}).timeoutMs).toBe(600_000);
+  });
+
+  it.each([
+    ["T4", "T4"],
+    ["l4", "L4"],
+    ["A10G", "A10G"],
+    ["A100", "A100"],
+    ["A100:2", "A100:2"],
+    ["a100-80gb:4", "A100-80GB:4"],
+    ["H100:1", "H100"],
+  ])("maps gpu %s to %s", (gpu, expected) => {
+    expect(toSandboxCreateParams({ gpu }, none, {}).gpu).toBe(expected);
+  });
+
+  it("maps fractional cpu to an enforced request + limit", () => {
+    const params = toSandboxCreateParams({ cpu: 0.5 }, none, {});
+    expect(params.cpu).toBe(0.5);
+    expect(params.cpuLimit).toBe(0.5);
+  });
+
+  it("maps memoryMiB to an enforced request + limit", () => {
+    const params = toSandboxCreateParams({ memoryMiB: 512 }, none, {});
+    expect(params.memoryMiB).toBe(512);
+    expect(params.memoryLimitMiB).toBe(512);
+  });
+
+  it("passes looked-up volumes by mount path and secrets in order", () => {
+    const data = { volumeId: "vo-1" } as Volume;
+    const models = { volumeId: "vo-2" } as Volume;
+    const keys = { secretId: "st-1" } as unknown as Secret;
+    const params = toSandboxCreateParams({}, { volumes: { "/data": data, "/models": models }, secrets: [keys] }, {});
+    expect(params.volumes).toEqual({ "/data": data, "/models": models });
+    expect(params.secrets).toEqual([keys]);
+  });
+
+  it("passes env, workdir, blockNetwork and name as they are; blockNetwork false asks for nothing", () => {
+    const params = toSandboxCreateParams({ env: { A: "1" }, workdir: "/app", blockNetwork: true, name: "my-sandbox" }, none, {});
+    expect(params).toMatchObject({ env: { A: "1" }, workdir: "/app", blockNetwork: true, name: "my-sandbox" });
+    expect(toSandboxCreateParams({ blockNetwork: false }, none, {}).blockNetwork).toBeUndefined();
+  });
+});
+
+describe("options are checked before any network call", () => {
+  it.each([
+    [{ timeoutMs: 1500 }, "timeoutMs"],
+    [{ timeoutMs: 0 }, "timeoutMs"],
+    [{ timeoutMs: 90_000_000 }, "timeoutMs"],
+    [{ cpu: -1 }, "cpu"],
+    [{ memoryMiB: 1.5 }, "memoryMiB"],
+    [{ gpu: "A100:x" }, "gpu"],
+    [{ gpu: "A100:9" }, "gpu"],
+    [{ volumes: { data: "v" } }, "volumes"],
+    [{ secrets: ["bad name"] }, "secrets"],
+    [{ workdir: "app" }, "workdir"],
+    [{ name: "has space" }, "name"],
+    [{ appName: "bad/app" }, "appName"],
+    [{ auth: { tokenId: "ak-1" } }, "auth"],
+    [{ auth: { tokenId: "ak-1", tokenSecret: "" } }, "auth"],
+    [{ client: {} }, "client"],
+    [{ imageName: "" }, "imageName"],
+    [{ unknownOption: true }, "unknownOption"],
+  ])("%j -> INVALID_OPTIONS naming %s", (options, option) => {
+    const { client, calls } = stubModalClient();
+    const error = rejected(() => new ModalSandbox({ ...(options as object), ...(option === "client" || option === "auth" ? {} : { client }) }));
+    expect(error.code).toBe("INVALID_OPTIONS");
+    expect(error.details.option).toBe(option);
+    expect(error.message).toMatch(/^\[modal\] invalid option/);
+    expect(calls).toEqual([]);
+  });
+
+  it("says why a timeoutMs that is not whole seconds is refused", () => {
+    expect(rejected(() => new ModalSandbox({ timeoutMs: 1500 })).message).toContain("whole number of seconds");
+  });
+
+  it("never quotes a token value", () => {
+    const error = rejected(() => new ModalSandbox({ auth: { tokenId: "ak-visible", tokenSecret: "as secret with spaces" } }));
+    expect(error.message).not.toContain("as secret");
+  });
+
+  it("refuses auth together with client", () => {
+    const { client } = stubModalClient();
+    expect(rejected(() => new ModalSandbox({ client, auth: { tokenId: "ak-1", tokenSecret: "as-1" } })).details.option).toBe("auth");
+  });
+});
+
+describe("create through the real SDK: what reaches the wire (stubbed control plane)", () => {
+  const opened: ModalSandbox[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
+  });
+
+  it("sends gpu A100:2 as gpuConfig { gpuType A100, count 2 } on the V1 family, with cpu, memory and lifetime", async () => {
+    const { client, calls } = stubModalClient();
+    const sandbox = new ModalSandbox({ client, gpu: "A100:2", cpu: 0.25, memoryMiB: 768, timeoutMs: 600_000 });
+    opened.push(sandbox);
+    await sandbox.initialize();
+    expect(sandbox.id).toBe(V1_SANDBOX_ID);
+    const create = calls.find((call) => call.method === "sandboxCreate");
+    expect(create, "GPU sandboxes use the V1 create RPC").toBeDefined();
+    expect(calls.some((call) => call.method === "sandboxCreateV2")).toBe(false);
+    const definition = create!.request.definition;
+    expect(definition.resources.gpuConfig).toMatchObject({ gpuType: "A100", count: 2 });
+    expect(definition.resources).toMatchObject({ milliCpu: 250, milliCpuMax: 250, memoryMb: 768, memoryMbMax: 768 });
+    expect(definition.timeoutSecs).toBe(600);
+  });
+
+  it("creates without a GPU on the V2 family: image, workdir, env, blockNetwork, name, volumes, secrets, tags", async () => {
+    const { client, calls } = stubModalClient();
+    const sandbox = new ModalSandbox({
+      client,
+      imageName: "python:3.12-slim",
+      workdir: "/app",
+      env: { GREETING: "hi" },
+      blockNetwork: true,
+      name: "named-one",
+      volumes: { "/data": "my-data-volume" },
+      secrets: ["my-api-keys"],
+    });
+    opened.push(sandbox);
+    await sandbox.initialize();
+    expect(sandbox.id).toBe(V2_SANDBOX_ID);
+    expect(calls.find((call) => call.method === "appGetOrCreate")!.request).toMatchObject({ appName: DEFAULT_MODAL_APP_NAME, objectCreationType: 1 });
+    expect(calls.find((call) => call.method === "imageGetOrCreate")!.request.image.dockerfileCommands).toEqual(["FROM python:3.12-slim"]);
+    const volumeLookup = calls.find((call) => call.method === "volumeGetOrCreate")!.request;
+    expect(volumeLookup).toMatchObject({ deploymentName: "my-data-volume", objectCreationType: 0 });
+    const create = calls.find((call) => call.method === "sandboxCreateV2")!.request;
+    expect(create.definition).toMatchObject({
+      workdir: "/app",
+      name: "named-one",
+      timeoutSecs: 300,
+      networkAccess: { networkAccessType: 2 },
+      volumeMounts: [{ volumeId: "vo-my-data-volume", mountPath: "/data" }],
+    });
+    expect(create.secretSources).toEqual(
+      expect.arrayContaining([expect.objectContaining({ secretId: "st-my-api-keys" }), expect.objectContaining({ env: { contents: { GREETING: "hi" } } })]),
+    );
+    const tags = Object.fromEntries(create.tags.map((tag: { tagName: string; tagValue: string }) => [tag.tagName, tag.tagValue]));
+    expect(tags).toMatchObject({ [MODAL_TAGS.managed]: "true", [MODAL_TAGS.provider]: "modal", [MODAL_TAGS.app]: DEFAULT_MODAL_APP_NAME, [MODAL_TAGS.ownerPid]: String(process.pid) });
+    expect(Number(tags[MODAL_TAGS.expiresAt])).toBeGreaterThan(Date.now());
+    expect(tags[MODAL_TAGS.runId]).toBeTruthy();
+  });
+
+  it("close() terminates the sandbox and leaves a client passed in open", async () => {
+    const { client, calls } = stubModalClient();
+    const closed: string[] = [];
+    const originalClose = client.close.bind(client);
+    client.close = () => {
+      closed.push("client");
+      originalClose();
+    };
+    const sandbox = new ModalSandbox({ client });
+    await sandbox.initialize();
+    await sandbox.close();
+    expect(calls.some((call) => call.method === "sandboxTerminateV2")).toBe(true);
+    expect(closed).toEqual([]);
+  });
+});

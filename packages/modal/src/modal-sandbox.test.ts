@@ -1,0 +1,392 @@
+import { SandboxError } from "@sandbox/core";
+import {
+  ModalClient,
+  NotFoundError,
+  SandboxFilesystemError,
+  SandboxFilesystemFileTooLargeError,
+  SandboxFilesystemIsADirectoryError,
+  SandboxFilesystemNotADirectoryError,
+  SandboxFilesystemNotFoundError,
+  SandboxFilesystemPermissionError,
+  type Sandbox,
+} from "modal";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { grpcError, stubModalClient, type StubHandlers } from "../test/support/stub-control-plane.js";
+import { GrpcStatus } from "./error-mapping.js";
+import { ModalSandbox } from "./modal-sandbox.js";
+import { ModalSandboxError } from "./modal-sandbox-error.js";
+import { EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
+
+// Unit tests: the SDK is stubbed (its control plane, or a fake `Sandbox`) to
+// reach error branches. Behaviour against a real server is proven by
+// test/modal.conformance.test.ts and test/seed-snippets.integration.test.ts.
+
+const encoder = new TextEncoder();
+
+async function rejection(promise: Promise<unknown>): Promise<SandboxError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(ModalSandboxError);
+    expect(error).toBeInstanceOf(SandboxError);
+    expect(SandboxError.isInstance(error)).toBe(true);
+    return error as SandboxError;
+  }
+  throw new Error("expected a rejection");
+}
+
+/** A finished fake process: the given output and exit code. */
+function finishedProcess(exitCode: number, stdout = "", stderr = "") {
+  return {
+    stdout: ReadableStream.from(stdout ? [encoder.encode(stdout)] : []),
+    stderr: ReadableStream.from(stderr ? [encoder.encode(stderr)] : []),
+    wait: async () => exitCode,
+  };
+}
+
+/** A process that runs until `end(code)` is called. */
+function runningProcess() {
+  const controllers: ReadableStreamDefaultController<Uint8Array>[] = [];
+  let resolveExit!: (code: number) => void;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  const stream = () => new ReadableStream<Uint8Array>({ start: (controller) => void controllers.push(controller) });
+  const process = { stdout: stream(), stderr: stream(), wait: () => exited };
+  return {
+    process,
+    write: (text: string) => controllers[0]!.enqueue(encoder.encode(text)),
+    end: (code: number) => {
+      for (const controller of controllers) controller.close();
+      resolveExit(code);
+    },
+  };
+}
+
+type FakeSandbox = Sandbox & { exec: ReturnType<typeof vi.fn>; terminate: ReturnType<typeof vi.fn>; detach: ReturnType<typeof vi.fn> };
+
+/** A ModalSandbox whose SDK `Sandbox` is a fake with the given parts. */
+async function sandboxWith(parts: Partial<Record<keyof Sandbox, unknown>>): Promise<{ sandbox: ModalSandbox; fake: FakeSandbox }> {
+  const fake = {
+    sandboxId: "sb-v2-fake",
+    exec: vi.fn(),
+    poll: vi.fn(async () => null),
+    terminate: vi.fn(async () => undefined),
+    detach: vi.fn(),
+    filesystem: {},
+    ...parts,
+  } as unknown as FakeSandbox;
+  const { client } = stubModalClient();
+  client.sandboxes.create = async () => fake;
+  const sandbox = await ModalSandbox.create({ client });
+  return { sandbox, fake };
+}
+
+const opened: ModalSandbox[] = [];
+afterEach(async () => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+  await Promise.all(opened.splice(0).map((sandbox) => sandbox.close().catch(() => undefined)));
+});
+
+describe("lifecycle errors", () => {
+  it("NOT_INITIALIZED for id, client, instance and execute before initialize()", async () => {
+    const { client } = stubModalClient();
+    const sandbox = new ModalSandbox({ client });
+    for (const read of [() => sandbox.id, () => sandbox.client, () => sandbox.instance]) {
+      expect(() => read()).toThrowError(expect.objectContaining({ code: "NOT_INITIALIZED" }));
+    }
+    expect(() => sandbox.client).toThrow(ModalSandboxError);
+    expect((await rejection(sandbox.execute("true"))).code).toBe("NOT_INITIALIZED");
+  });
+
+  it("ALREADY_INITIALIZED on a second initialize(), SANDBOX_CLOSED after close()", async () => {
+    const { client } = stubModalClient();
+    const sandbox = new ModalSandbox({ client });
+    opened.push(sandbox);
+    await sandbox.initialize();
+    expect(sandbox.client).toBe(client);
+    expect(sandbox.instance.sandboxId).toBe(sandbox.id);
+    expect((await rejection(sandbox.initialize())).code).toBe("ALREADY_INITIALIZED");
+    await sandbox.close();
+    await sandbox.close();
+    expect((await rejection(sandbox.execute("true"))).code).toBe("SANDBOX_CLOSED");
+  });
+
+  it("argument errors from core's execute are ModalSandboxErrors too", async () => {
+    const { sandbox } = await sandboxWith({});
+    opened.push(sandbox);
+    expect((await rejection(sandbox.execute("true", { timeoutMs: -1 }))).code).toBe("INVALID_ARGUMENT");
+    expect((await rejection(sandbox.execute("true", { env: { "1BAD": "x" } }))).code).toBe("INVALID_ARGUMENT");
+  });
+});
+
+describe("authentication", () => {
+  it("AUTHENTICATION_FAILED without any credentials, before any network call, saying where they are read from", async () => {
+    vi.stubEnv("MODAL_TOKEN_ID", "");
+    vi.stubEnv("MODAL_TOKEN_SECRET", "");
+    vi.stubEnv("MODAL_SERVER_URL", "http://127.0.0.1:1");
+    const error = await rejection(ModalSandbox.create());
+    expect(error.code).toBe("AUTHENTICATION_FAILED");
+    expect(error.message).toContain("MODAL_TOKEN_ID");
+    expect(error.message).toContain("MODAL_TOKEN_SECRET");
+    expect(error.message).toContain("auth");
+  });
+
+  it("passes auth to the ModalClient it creates", async () => {
+    vi.stubEnv("MODAL_TOKEN_ID", "");
+    vi.stubEnv("MODAL_TOKEN_SECRET", "");
+    vi.stubEnv("MODAL_SERVER_URL", "http://127.0.0.1:1");
+    const seen: Array<{ tokenId?: string; tokenSecret?: string }> = [];
+    vi.spyOn(ModalClient.prototype, "environmentName").mockImplementation(function (this: ModalClient) {
+      seen.push({ tokenId: this.profile.tokenId, tokenSecret: this.profile.tokenSecret });
+      return "";
+    });
+    // Nothing listens on port 1: the call fails as unreachable, not as missing credentials.
+    const error = await rejection(ModalSandbox.create({ auth: { tokenId: "ak-from-option", tokenSecret: "as-from-option" } }));
+    expect(error.code).toBe("PROVIDER_UNAVAILABLE");
+    expect(seen[0]).toEqual({ tokenId: "ak-from-option", tokenSecret: "as-from-option" });
+    expect(error.message).not.toContain("as-from-option");
+  });
+
+  it("AUTHENTICATION_FAILED when Modal refuses the token; the secret never appears", async () => {
+    const { client } = stubModalClient({
+      appGetOrCreate: () => {
+        throw grpcError(GrpcStatus.UNAUTHENTICATED, "token ak-stub-id / as-stub-secret is not valid");
+      },
+    });
+    const error = await rejection(ModalSandbox.create({ client }));
+    expect(error.code).toBe("AUTHENTICATION_FAILED");
+    expect(error.message).toContain("MODAL_TOKEN_SECRET");
+    expect(error.message).not.toContain("as-stub-secret");
+    expect(error.message).not.toContain("ak-stub-id");
+  });
+
+  it("closes the client it created when creation fails, never a client passed in", async () => {
+    vi.stubEnv("MODAL_SERVER_URL", "http://127.0.0.1:1");
+    const close = vi.spyOn(ModalClient.prototype, "close");
+    await rejection(ModalSandbox.create({ auth: { tokenId: "ak-1", tokenSecret: "as-1" } }));
+    expect(close).toHaveBeenCalledTimes(1);
+    close.mockClear();
+    const { client } = stubModalClient({ appGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.INTERNAL, "boom")) });
+    await rejection(ModalSandbox.create({ client }));
+    expect(close).not.toHaveBeenCalled();
+  });
+});
+
+describe("creation errors", () => {
+  const cases: Array<[string, StubHandlers, object, string, RegExp]> = [
+    ["a missing volume", { volumeGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Volume 'nope' not found")) }, { volumes: { "/data": "nope" } }, "VOLUME_ERROR", /Volume "nope" \(for \/data\) does not exist/],
+    ["a missing secret", { secretGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Secret 'nope' not found")) }, { secrets: ["nope"] }, "SANDBOX_CREATION_FAILED", /Secret "nope" does not exist/],
+    ["no GPU capacity", { sandboxCreate: () => Promise.reject(grpcError(GrpcStatus.RESOURCE_EXHAUSTED, "GPU A100:2 requested, but this host has no GPU")) }, { gpu: "A100:2" }, "RESOURCE_LIMIT_EXCEEDED", /gpu "A100:2"/],
+    ["a taken name", { sandboxCreateV2: () => Promise.reject(grpcError(GrpcStatus.ALREADY_EXISTS, "Sandbox with name 'n' already exists")) }, { name: "n" }, "SANDBOX_CREATION_FAILED", /named "n" is already running in app "sandbox"/],
+    ["an image that cannot be built", { imageGetOrCreate: () => ({ imageId: "im-1", result: { status: 2, exception: "pull access denied" } }) }, { imageName: "nope:1" }, "SANDBOX_CREATION_FAILED", /image "nope:1".*pull access denied/s],
+    ["an unreachable server", { appGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.UNAVAILABLE, "No connection established")) }, {}, "PROVIDER_UNAVAILABLE", /could not be reached/],
+  ];
+
+  it.each(cases)("%s", async (_label, handlers, options, code, message) => {
+    const { client, calls } = stubModalClient(handlers);
+    const error = await rejection(ModalSandbox.create({ client, ...options }));
+    expect(error.code).toBe(code);
+    expect(error.message).toMatch(message);
+    expect(error.cause).toBeDefined();
+    if (code !== "RESOURCE_LIMIT_EXCEEDED" && code !== "SANDBOX_CREATION_FAILED") {
+      expect(calls.some((call) => call.method.startsWith("sandboxCreate"))).toBe(false);
+    }
+  });
+
+  it("names the gpu option when GPUs are refused", async () => {
+    const { client } = stubModalClient({ sandboxCreate: () => Promise.reject(grpcError(GrpcStatus.RESOURCE_EXHAUSTED, "no GPU")) });
+    const error = await rejection(ModalSandbox.create({ client, gpu: "T4" }));
+    expect(error.details.option).toBe("gpu");
+    expect(error.message).toMatch(/^\[modal\] /);
+  });
+});
+
+describe("execute on the SDK", () => {
+  it("runs sh -c with the env marker, cwd and a whole-second backstop timeout; stdout and stderr combined and streamed", async () => {
+    const { sandbox, fake } = await sandboxWith({});
+    opened.push(sandbox);
+    fake.exec.mockResolvedValueOnce(finishedProcess(3, "out\n", "err\n"));
+    const streamed: string[] = [];
+    const result = await sandbox.execute("echo hi", { cwd: "/work", env: { A: "1" }, timeoutMs: 1500, onStdout: (chunk) => streamed.push(chunk) });
+    expect(result).toEqual({ output: expect.stringContaining("out\n"), exitCode: 3, truncated: false });
+    expect(result.output).toContain("err\n");
+    expect(streamed).toEqual(["out\n"]);
+    const [argv, params] = fake.exec.mock.calls[0]!;
+    expect(argv).toEqual(["sh", "-c", "echo hi"]);
+    expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
+    expect(params.env[EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(params.timeoutMs % 1000).toBe(0);
+    expect(params.timeoutMs).toBeGreaterThanOrEqual(1500);
+  });
+
+  it("caps the output and reports truncated", async () => {
+    const { sandbox, fake } = await sandboxWith({});
+    opened.push(sandbox);
+    fake.exec.mockResolvedValueOnce(finishedProcess(0, "x".repeat(5000)));
+    const result = await sandbox.execute("yes", { maxOutputBytes: 100 });
+    expect(result.truncated).toBe(true);
+    expect(result.output.length).toBeLessThanOrEqual(100);
+  });
+
+  it("kills the command's tree by its marker on timeout, then rejects with COMMAND_TIMEOUT and the partial output", async () => {
+    const { sandbox, fake } = await sandboxWith({});
+    opened.push(sandbox);
+    const command = runningProcess();
+    fake.exec.mockResolvedValueOnce(command.process);
+    fake.exec.mockImplementationOnce(async () => {
+      command.end(137);
+      return finishedProcess(0);
+    });
+    const pending = sandbox.execute("sleep 100", { timeoutMs: 300 });
+    await vi.waitFor(() => expect(fake.exec).toHaveBeenCalledTimes(1));
+    command.write("partial");
+    const error = await rejection(pending);
+    expect(error.code).toBe("COMMAND_TIMEOUT");
+    expect(error.output).toBe("partial");
+    expect(error.details).toMatchObject({ reason: "timeout", killConfirmed: true });
+    const marker = fake.exec.mock.calls[0]![1].env[EXEC_MARKER_VARIABLE];
+    const [killArgv] = fake.exec.mock.calls[1]!;
+    expect(killArgv.slice(0, 2)).toEqual(["sh", "-c"]);
+    expect(killArgv.at(-1)).toBe(`${EXEC_MARKER_VARIABLE}=${marker}`);
+  });
+
+  it("RESOURCE_LIMIT_EXCEEDED for exit 137 with an OOM kill in the cgroup; a plain exit 137 stays a result", async () => {
+    const { sandbox, fake } = await sandboxWith({});
+    opened.push(sandbox);
+    fake.exec
+      .mockResolvedValueOnce(finishedProcess(137))
+      .mockResolvedValueOnce({ stdout: { readText: async () => "oom 1\noom_kill 1\n" }, wait: async () => 0 })
+      .mockResolvedValueOnce(finishedProcess(137))
+      .mockResolvedValueOnce({ stdout: { readText: async () => "oom 1\noom_kill 1\n" }, wait: async () => 0 });
+    const error = await rejection(sandbox.execute("eat-memory"));
+    expect(error.code).toBe("RESOURCE_LIMIT_EXCEEDED");
+    expect(error.details.reason).toBe("out-of-memory");
+    expect((await sandbox.execute("kill -9 $$")).exitCode).toBe(137);
+  });
+
+  it("SANDBOX_NOT_FOUND when the sandbox is gone, COMMAND_FAILED when the exec cannot run", async () => {
+    const { sandbox, fake } = await sandboxWith({});
+    opened.push(sandbox);
+    fake.exec.mockRejectedValueOnce(grpcError(GrpcStatus.NOT_FOUND, "Sandbox has already finished; its task accepts no more execs"));
+    expect((await rejection(sandbox.execute("true"))).code).toBe("SANDBOX_NOT_FOUND");
+    fake.exec.mockRejectedValueOnce(new Error("Command router access is not available for this sandbox"));
+    const failed = await rejection(sandbox.execute("true"));
+    expect(failed.code).toBe("COMMAND_FAILED");
+    expect(failed.message).toContain("Command router access");
+  });
+});
+
+describe("files through sandbox.filesystem", () => {
+  it("maps the SDK's typed errors to per-file codes, in input order", async () => {
+    const readErrors: Record<string, Error> = {
+      "/missing": new SandboxFilesystemNotFoundError("No such file"),
+      "/dir": new SandboxFilesystemIsADirectoryError("Is a directory"),
+      "/secret": new SandboxFilesystemPermissionError("Permission denied"),
+      "/file/child": new SandboxFilesystemNotADirectoryError("Not a directory"),
+    };
+    const writeErrors: Record<string, Error> = {
+      "/dir": new SandboxFilesystemIsADirectoryError("Is a directory"),
+      "/sys/x": new SandboxFilesystemPermissionError("Read-only file system"),
+      "/file/child": new SandboxFilesystemNotADirectoryError("Not a directory"),
+    };
+    const { sandbox } = await sandboxWith({
+      filesystem: {
+        readBytes: async (path: string) => {
+          if (readErrors[path]) throw readErrors[path];
+          return encoder.encode(`content of ${path}`);
+        },
+        writeBytes: async (_data: Uint8Array, path: string) => {
+          if (writeErrors[path]) throw writeErrors[path];
+        },
+      } as never,
+    });
+    opened.push(sandbox);
+    const read = await sandbox.downloadFiles(["/ok", "/missing", "/dir", "/secret", "/file/child", "relative"]);
+    expect(read.map((entry) => [entry.path, entry.error])).toEqual([
+      ["/ok", null],
+      ["/missing", "file_not_found"],
+      ["/dir", "is_directory"],
+      ["/secret", "permission_denied"],
+      ["/file/child", "file_not_found"],
+      ["relative", "invalid_path"],
+    ]);
+    expect(new TextDecoder().decode(read[0]!.content!)).toBe("content of /ok");
+    const written = await sandbox.uploadFiles([
+      ["/ok", encoder.encode("x")],
+      ["/dir", encoder.encode("x")],
+      ["/sys/x", encoder.encode("x")],
+      ["/file/child", encoder.encode("x")],
+    ]);
+    expect(written.map((entry) => entry.error)).toEqual([null, "is_directory", "permission_denied", "invalid_path"]);
+  });
+
+  it("reads a file past the SDK's read limit through cat", async () => {
+    const { sandbox, fake } = await sandboxWith({
+      filesystem: { readBytes: async () => Promise.reject(new SandboxFilesystemFileTooLargeError("too large")) } as never,
+    });
+    opened.push(sandbox);
+    fake.exec.mockResolvedValueOnce({ stdout: { readBytes: async () => encoder.encode("big") }, stderr: { readBytes: async () => new Uint8Array() }, wait: async () => 0 });
+    const [entry] = await sandbox.downloadFiles(["/big"]);
+    expect(new TextDecoder().decode(entry!.content!)).toBe("big");
+    expect(fake.exec.mock.calls[0]![0]).toEqual(["cat", "--", "/big"]);
+  });
+
+  it("FILE_OPERATION_FAILED when the file tool fails; SANDBOX_NOT_FOUND when the sandbox is gone", async () => {
+    const failures = [new SandboxFilesystemError("An unexpected error occurred"), new NotFoundError("The Sandbox is unavailable.")];
+    const { sandbox } = await sandboxWith({
+      filesystem: { readBytes: async () => Promise.reject(failures.shift()), writeBytes: async () => Promise.reject(new SandboxFilesystemError("tool crashed")) } as never,
+    });
+    opened.push(sandbox);
+    expect((await rejection(sandbox.downloadFiles(["/a"]))).code).toBe("FILE_OPERATION_FAILED");
+    expect((await rejection(sandbox.downloadFiles(["/a"]))).code).toBe("SANDBOX_NOT_FOUND");
+    expect((await rejection(sandbox.uploadFiles([["/a", encoder.encode("x")]]))).code).toBe("FILE_OPERATION_FAILED");
+  });
+
+  it("FILE_OPERATION_FAILED from initialize() when an initial file cannot be written, and the sandbox is terminated", async () => {
+    const fake = {
+      sandboxId: "sb-v2-fake",
+      poll: async () => null,
+      terminate: vi.fn(async () => undefined),
+      detach: vi.fn(),
+      filesystem: { writeBytes: async () => Promise.reject(new SandboxFilesystemIsADirectoryError("Is a directory")) },
+    };
+    const { client } = stubModalClient();
+    client.sandboxes.create = async () => fake as unknown as Sandbox;
+    const error = await rejection(ModalSandbox.create({ client, initialFiles: { "/app": "x" } }));
+    expect(error.code).toBe("FILE_OPERATION_FAILED");
+    expect(fake.terminate).toHaveBeenCalled();
+  });
+});
+
+describe("reconnect", () => {
+  it("fromId checks existence with one poll: unknown or finished -> SANDBOX_NOT_FOUND", async () => {
+    const unknown = stubModalClient({ sandboxWaitV2: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Sandbox sb-v2-x not found")) });
+    expect((await rejection(ModalSandbox.fromId("sb-v2-x", { client: unknown.client }))).code).toBe("SANDBOX_NOT_FOUND");
+    const finished = stubModalClient({ sandboxWaitV2: () => ({ result: { status: 1, exitcode: 0 } }) });
+    const error = await rejection(ModalSandbox.fromId("sb-v2-x", { client: finished.client }));
+    expect(error.code).toBe("SANDBOX_NOT_FOUND");
+    expect(error.message).toContain("already finished");
+  });
+
+  it("fromId refuses a malformed id without any call", async () => {
+    const { client, calls } = stubModalClient();
+    expect((await rejection(ModalSandbox.fromId("not an id", { client }))).code).toBe("SANDBOX_NOT_FOUND");
+    expect(calls).toEqual([]);
+  });
+
+  it("fromId of a running sandbox gives a ready handle", async () => {
+    const { client } = stubModalClient();
+    const sandbox = await ModalSandbox.fromId("sb-v2-running", { client });
+    opened.push(sandbox);
+    expect(sandbox.id).toBe("sb-v2-running");
+    expect(await sandbox.isRunning()).toBe(true);
+  });
+
+  it("fromName of an unknown name -> SANDBOX_NOT_FOUND", async () => {
+    const notFound = () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Sandbox with name 'x' not found in App 'y'"));
+    const { client } = stubModalClient({ sandboxGetFromNameV2: notFound, sandboxGetFromName: notFound });
+    const error = await rejection(ModalSandbox.fromName("y", "x", { client }));
+    expect(error.code).toBe("SANDBOX_NOT_FOUND");
+    expect(error.message).toContain('no running sandbox named "x" in app "y"');
+  });
+});
