@@ -279,6 +279,12 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     sandboxTagsGet: (async (request) => ({ tags: tagsList(state.requireSandbox(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGet">,
     sandboxTagsGetV2: (async (request) => ({ tags: tagsList(state.requireSandbox(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGetV2">,
 
+    sandboxSetName: (async (request) => {
+      const sandbox = requireFamily(request.sandboxId ?? "", "v2");
+      state.setSandboxName(sandbox, request.name ?? "");
+      return {};
+    }) satisfies Handler<"sandboxSetName">,
+
     // No ports can be opened (creates asking for them are refused), so there are no tunnels.
     sandboxGetTunnels: (async (request) => {
       state.requireSandbox(request.sandboxId ?? "");

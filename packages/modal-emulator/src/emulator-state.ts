@@ -461,6 +461,22 @@ export class EmulatorState {
     });
   }
 
+  /**
+   * Names a running sandbox that has never had a name (`experimentalSetName`).
+   * @throws ALREADY_EXISTS when a running sandbox of the app holds the name,
+   *   FAILED_PRECONDITION when this one is named or finished.
+   */
+  setSandboxName(sandbox: SandboxRecord, name: string): void {
+    if (!name) fail(Status.INVALID_ARGUMENT, "Sandbox names must be non-empty");
+    if (sandbox.name) fail(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} already has the name '${sandbox.name}'`);
+    if (!sandbox.running) fail(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} is no longer running`);
+    const key = `${sandbox.appId}/${name}`;
+    if (this.#pendingNames.has(key) || this.sandboxByName(sandbox.appId, name, undefined, false)) {
+      fail(Status.ALREADY_EXISTS, `Sandbox with name '${name}' already exists in App '${this.app(sandbox.appId)?.name}'`);
+    }
+    sandbox.name = name;
+  }
+
   /** Ends a sandbox as TERMINATED (idempotent: a finished sandbox keeps its result). */
   async terminate(sandbox: SandboxRecord): Promise<void> {
     await sandbox.finish({ status: GenericStatus.terminated, exitcode: 0, exception: "Sandbox was terminated" });

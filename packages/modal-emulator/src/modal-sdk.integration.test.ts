@@ -364,7 +364,15 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
       // The name is free again once the holder has finished.
       const reused = await modal.sandboxes.create(app, alpine, { name: "emulator-named" });
       sandboxes.push(reused);
+      // A V2 sandbox created without a name can take one later, once.
+      const unnamed = await modal.sandboxes.create(app, alpine);
+      sandboxes.push(unnamed);
+      await expect(unnamed.experimentalSetName("emulator-named")).rejects.toBeInstanceOf(AlreadyExistsError);
+      await unnamed.experimentalSetName("emulator-renamed");
+      await expect(unnamed.experimentalSetName("emulator-other")).rejects.toBeInstanceOf(ConflictError);
+      expect((await other.sandboxes.fromName("emulator-integration", "emulator-renamed")).sandboxId).toBe(unnamed.sandboxId);
       await reused.terminate();
+      await unnamed.terminate();
     });
 
     it("sets and gets tags, and lists by tag", async () => {
