@@ -15,6 +15,7 @@ export function packageBuild(entry: Record<string, string>, external: string[] =
     platform: "node",
     splitting: true,
     treeshake: true,
+    keepNames: true,
     external,
   };
 }

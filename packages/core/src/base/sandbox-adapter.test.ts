@@ -331,7 +331,7 @@ describe("SandboxAdapter lifecycle", () => {
   // lifetime). Fix in sandbox-adapter.ts `start()`/`finish()`: remember the
   // in-flight connect; `finish` awaits it before calling release, and `start`
   // rejects with SANDBOX_CLOSED when the state became closed meanwhile.
-  it.fails("close during initialize releases after provisioning and initialize rejects SANDBOX_CLOSED (BUG: leak)", async () => {
+  it("close during initialize releases after provisioning and initialize rejects SANDBOX_CLOSED", async () => {
     const adapter = new MemoryAdapter();
     let finish!: (id: string) => void;
     adapter.provisionWith = () => new Promise((resolve) => (finish = resolve));
@@ -390,7 +390,7 @@ describe("SandboxAdapter initialFiles", () => {
   // to call close(). Fix in sandbox-adapter.ts initialize(): wrap the upload
   // in try/catch and `await this.close().catch(() => undefined)` before
   // rethrowing.
-  it.fails("a transfer exception also closes the sandbox (BUG: left running)", async () => {
+  it("a transfer exception also closes the sandbox", async () => {
     const adapter = new MemoryAdapter({ initialFiles: { "/a.txt": "a" } });
     adapter.putWith = async () => Promise.reject(new Error("connection reset"));
     await rejection(adapter.initialize());
@@ -483,7 +483,7 @@ describe("SandboxAdapter.execute: results", () => {
   // host process alive) and the caller's abort listener registered. Fix in
   // sandbox-adapter.ts around lines 269-276: start the run inside the try, e.g.
   // `const run = (async () => this.runCommand({...}))();`.
-  it.fails("a synchronous throw from runCommand is COMMAND_FAILED and leaves no timer (BUG)", async () => {
+  it("a synchronous throw from runCommand is COMMAND_FAILED and leaves no timer", async () => {
     vi.useFakeTimers();
     const adapter = await ready();
     const failure = new Error("client is closed");
@@ -532,7 +532,7 @@ describe("SandboxAdapter.execute: invalid arguments never reach the provider", (
   // sandbox-adapter.ts execute() (and the commandTimeoutMs setting): reject
   // timeoutMs > MAX_SANDBOX_TIMEOUT_MS (24 h; a command cannot outlive its
   // sandbox) with INVALID_ARGUMENT.
-  it.fails("a timeoutMs above 2^31-1 is either refused or honoured, never fired at once (BUG)", async () => {
+  it("a timeoutMs above 2^31-1 is either refused or honoured, never fired at once", async () => {
     const adapter = await ready();
     adapter.behaviour = (request) =>
       new Promise((resolve) => {
@@ -759,7 +759,7 @@ describe("SandboxAdapter.execute: streaming", () => {
   // the result (as U+FFFD) but never the callback. Fix in sandbox-adapter.ts
   // execute(): keep the decoders and, once the run settled, deliver
   // `decoder.decode()` when it is non-empty.
-  it.fails("streamed text and the result agree when a stream ends mid-character (BUG: tail dropped)", async () => {
+  it("streamed text and the result agree when a stream ends mid-character", async () => {
     const adapter = await ready();
     adapter.behaviour = exits(0, new Uint8Array([0x61, 0xc3]));
     let streamed = "";
@@ -847,5 +847,21 @@ describe("SandboxAdapter files", () => {
     expect(await adapter.write("/notes/todo.txt", "buy milk")).toMatchObject({ path: "/notes/todo.txt" });
     expect(adapter.files.get("/notes/todo.txt")).toEqual(bytes("buy milk"));
     expect(await adapter.write("notes.txt", "x")).toEqual({ error: "Failed to write to notes.txt: invalid_path" });
+  });
+});
+
+describe("SandboxAdapter secret scrubbing", () => {
+  it("redacts known secrets from the message and from the cause's message", async () => {
+    const adapter = await ready();
+    adapter.addSecret("tok-live-5e6f7a8b");
+    adapter.behaviour = async () => {
+      throw new TypeError("provider said: 401 for token tok-live-5e6f7a8b");
+    };
+    const error = await rejection(adapter.execute("echo"));
+    expect(error.code).toBe("COMMAND_FAILED");
+    expect(error.message).not.toContain("tok-live-5e6f7a8b");
+    expect(error.message).toContain("[redacted]");
+    expect((error.cause as Error).message).toBe("provider said: 401 for token [redacted]");
+    expect((error.cause as Error).name).toBe("TypeError");
   });
 });

@@ -5,7 +5,7 @@ import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
-import type { SandboxOptions } from "../options/sandbox-options.js";
+import { MAX_SANDBOX_TIMEOUT_MS, type SandboxOptions } from "../options/sandbox-options.js";
 import { assertOptionsSupported, isAbsoluteSandboxPath, validateEnv, validateSandboxOptions } from "../options/validate-options.js";
 import { OutputCollector } from "./output-collector.js";
 
@@ -77,6 +77,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   readonly #commandTimeoutMs: number;
   readonly #maxOutputBytes: number;
   #closing: Promise<void> | undefined;
+  #starting: Promise<unknown> | undefined;
   /** Secret values to scrub from any message this adapter produces. */
   protected readonly secretValues = new Set<string>();
 
@@ -94,6 +95,9 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     this.#commandTimeoutMs = settings.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#maxOutputBytes = settings.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
     assertPositiveInteger(this.#commandTimeoutMs, "commandTimeoutMs", this.provider, "INVALID_OPTIONS");
+    if (this.#commandTimeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
+      throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: `invalid option "commandTimeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours)`, details: { option: "commandTimeoutMs" } });
+    }
     assertPositiveInteger(this.#maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_OPTIONS");
   }
 
@@ -147,7 +151,13 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       const files = Object.entries(initialFiles).map(
         ([path, content]) => [path, typeof content === "string" ? encoder.encode(content) : content] as [string, Uint8Array],
       );
-      const results = await this.uploadFiles(files);
+      let results: FileUploadResponse[];
+      try {
+        results = await this.uploadFiles(files);
+      } catch (error) {
+        await this.close().catch(() => undefined);
+        throw error;
+      }
       const failed = results.filter((result) => result.error !== null);
       if (failed.length > 0) {
         await this.close().catch(() => undefined);
@@ -168,13 +178,16 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     if (this.#state === "closed") throw this.error("SANDBOX_CLOSED");
     if (this.#state !== "new") throw this.error("ALREADY_INITIALIZED");
     this.#state = "initializing";
+    const attempt = (async () => connect())();
+    this.#starting = attempt.catch(() => undefined);
     try {
-      const id = await connect();
+      const id = await attempt;
       if (typeof id !== "string" || id.length === 0) {
         throw this.error("SANDBOX_CREATION_FAILED", { message: "provider returned an empty sandbox id" });
       }
+      if ((this.#state as SandboxState) === "closed") throw this.error("SANDBOX_CLOSED", { message: "closed while initializing; the sandbox was released" });
       this.#id = id;
-      if (this.#state === "initializing") this.#state = "ready";
+      this.#state = "ready";
     } catch (error) {
       if (this.#state === "initializing") this.#state = "new";
       throw error;
@@ -199,7 +212,8 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     if (this.#closing) return this.#closing;
     const wasStarted = this.#state === "ready" || this.#state === "initializing";
     this.#state = "closed";
-    this.#closing = wasStarted ? this.release(terminate) : Promise.resolve();
+    const starting = this.#starting ?? Promise.resolve();
+    this.#closing = wasStarted ? starting.then(() => this.release(terminate)) : Promise.resolve();
     return this.#closing;
   }
 
@@ -219,6 +233,9 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     const timeoutMs = options.timeoutMs ?? this.#commandTimeoutMs;
     const maxOutputBytes = options.maxOutputBytes ?? this.#maxOutputBytes;
     assertPositiveInteger(timeoutMs, "timeoutMs", this.provider, "INVALID_ARGUMENT");
+    if (timeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
+      throw this.error("INVALID_ARGUMENT", { message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${timeoutMs}`, details: { option: "timeoutMs" } });
+    }
     assertPositiveInteger(maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_ARGUMENT");
     if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
       throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"` });
@@ -250,9 +267,18 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     options.signal?.addEventListener("abort", onCallerAbort, { once: true });
     const timer = setTimeout(() => abort("timeout"), timeoutMs);
     let callbackError: unknown;
+    const flushes: Array<() => void> = [];
     const stream = (callback: ((chunk: string) => void) | undefined) => {
       if (!callback) return (chunk: Uint8Array) => void collector.push(chunk);
       const decoder = new TextDecoder("utf-8", { fatal: false });
+      flushes.push(() => {
+        try {
+          const tail = decoder.decode();
+          if (tail.length > 0) callback(tail);
+        } catch (error) {
+          callbackError ??= error;
+        }
+      });
       return (chunk: Uint8Array) => {
         collector.push(chunk);
         try {
@@ -266,14 +292,14 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       };
     };
 
-    const run = this.runCommand({
+    const run = (async () => this.runCommand({
       command,
       cwd: options.cwd,
       env: options.env ?? EMPTY_ENV,
       signal: controller.signal,
       onStdout: stream(options.onStdout),
       onStderr: stream(options.onStderr),
-    });
+    }))();
 
     try {
       let outcome: CommandOutcome;
@@ -285,6 +311,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
         throw this.error("COMMAND_FAILED", { cause: error, message: `could not run command: ${describe(error)}` });
       }
       if (reason) throw this.timeoutError(reason, timeoutMs, collector, undefined, outcome);
+      for (const flush of flushes) flush();
       if (callbackError !== undefined) throw callbackError;
       if (typeof outcome.exitCode !== "number") {
         throw this.error("COMMAND_FAILED", { message: "provider reported no exit code", output: collector.text() });
@@ -391,11 +418,23 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     return new SandboxError(code, this.scrub({ ...options, provider: this.provider }));
   }
 
-  /** Removes registered secret values from message and output of error options. */
+  /**
+   * Removes registered secret values from the message and from the cause's
+   * message (loggers print cause chains). A cause whose message held a secret
+   * is replaced by a plain `Error` with the redacted text and the same name.
+   */
   protected scrub(options: SandboxErrorOptions): SandboxErrorOptions {
     if (this.secretValues.size === 0) return options;
     const scrubbed = { ...options };
     if (scrubbed.message) scrubbed.message = redactSecrets(scrubbed.message, this.secretValues);
+    if (scrubbed.cause instanceof Error) {
+      const redacted = redactSecrets(scrubbed.cause.message, this.secretValues);
+      if (redacted !== scrubbed.cause.message) {
+        const replacement = new Error(redacted);
+        replacement.name = scrubbed.cause.name;
+        scrubbed.cause = replacement;
+      }
+    }
     return scrubbed;
   }
 }

@@ -8,7 +8,8 @@
  */
 export function redactSecrets(text: string, secrets: Iterable<string>): string {
   let result = text;
-  for (const secret of secrets) {
+  const ordered = [...secrets].filter((secret) => typeof secret === "string").sort((a, b) => b.length - a.length);
+  for (const secret of ordered) {
     if (typeof secret !== "string" || secret.length < 4) continue;
     result = result.split(secret).join("[redacted]");
   }

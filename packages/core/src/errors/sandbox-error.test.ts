@@ -167,7 +167,7 @@ describe("instanceof within one copy", () => {
 // package see `_SandboxError: [modal] ...`. Fix: `keepNames: true` in
 // tsup.shared.ts, or name the base explicitly in the constructor.
 describe("name in the built package", () => {
-  it.fails("dist SandboxError is named SandboxError (BUG: `_SandboxError`)", async () => {
+  it("dist SandboxError is named SandboxError", async () => {
     const distEntry = fileURLToPath(new URL("../../dist/index.js", import.meta.url));
     const built = (await import(/* @vite-ignore */ distEntry)) as PackageModule;
     expect(new built.SandboxError("COMMAND_FAILED").name).toBe("SandboxError");
