@@ -202,6 +202,32 @@ describe("createSandboxRegistry: lazy entries", () => {
     expect(modal.calls).toEqual([{ imageName: "alpine:3.21" }]);
   });
 
+  it("loads a lazy provider once, and retries a load that failed", async () => {
+    const modal = fakeProvider("modal");
+    let attempts = 0;
+    const registry = createSandboxRegistry(
+      {
+        modal: async () => {
+          attempts += 1;
+          if (attempts === 1) throw new Error("transient");
+          return modal.provider;
+        },
+      },
+      { environment: {} },
+    );
+    await expect(registry.get("modal")).rejects.toThrow("transient");
+    expect(await registry.get("modal")).toBe(modal.provider);
+    expect(await registry.get("modal")).toBe(modal.provider);
+    expect(attempts).toBe(2);
+  });
+
+  it("refuses providerOptions that repeat a common option", async () => {
+    const local = fakeProvider("local-docker");
+    const registry = createSandboxRegistry({ "local-docker": local.provider }, { defaultProvider: "local-docker", environment: {} });
+    await expect(registry.create({ imageName: "a:1", providerOptions: { imageName: "b:2" } })).rejects.toMatchObject({ code: "INVALID_OPTIONS" });
+    expect(local.calls).toEqual([]);
+  });
+
   it("accepts a synchronous loader", async () => {
     const modal = fakeProvider("modal");
     const registry = createSandboxRegistry({ modal: () => modal.provider }, { environment: { SANDBOX_PROVIDER: "modal" } });

@@ -79,6 +79,7 @@ export function createSandboxRegistry(
   settings: SandboxRegistrySettings = {},
 ): SandboxRegistry {
   const entries = new Map<string, SandboxProviderEntry>();
+  const loaded = new Map<string, Promise<SandboxProvider<any, any>>>();
   const variable = settings.environmentVariable ?? "SANDBOX_PROVIDER";
   const environment = () => settings.environment ?? process.env;
 
@@ -110,10 +111,25 @@ export function createSandboxRegistry(
           details: { provider: key, registered: registry.names() },
         });
       }
-      return typeof entry === "function" ? await entry() : entry;
+      if (typeof entry !== "function") return entry;
+      // A lazy entry is loaded once; a failed load is retried on the next call.
+      let loading = loaded.get(key);
+      if (!loading) {
+        loading = Promise.resolve().then(entry);
+        loaded.set(key, loading);
+        loading.catch(() => loaded.delete(key));
+      }
+      return loading;
     },
     async create(options = {}) {
       const { provider: explicit, providerOptions, ...common } = options;
+      const clash = Object.keys(providerOptions ?? {}).filter((key) => key in common);
+      if (clash.length > 0) {
+        throw new SandboxError("INVALID_OPTIONS", {
+          message: `providerOptions repeats common option(s) ${clash.join(", ")}; set each option once`,
+          details: { option: clash[0] },
+        });
+      }
       const provider = await registry.get(explicit);
       return provider.create({ ...common, ...(providerOptions ?? {}) });
     },
