@@ -26,6 +26,16 @@ const CONTAINER_LIFETIME_GRACE_MS = 2_000;
  * large filesystem reads) from holding every byte it ever produced.
  */
 export const FINISHED_EXEC_RETENTION_MS = 5 * 60_000;
+/** How long a finished sandbox stays known (for `wait`, `poll`, `fromName` with terminated ones). */
+export const FINISHED_SANDBOX_RETENTION_MS = 30 * 60_000;
+/** Most entries each inspection log keeps; older ones are dropped so a long-running emulator stays bounded. */
+export const INSPECTION_LOG_LIMIT = 10_000;
+
+/** Appends to an inspection log, dropping the oldest entry past the limit. */
+export function appendBounded<Entry>(log: Entry[], entry: Entry): void {
+  log.push(entry);
+  if (log.length > INSPECTION_LOG_LIMIT) log.splice(0, log.length - INSPECTION_LOG_LIMIT);
+}
 
 /** A create request as the emulator received it, for tests to assert on. */
 export interface RecordedSandboxCreate {
@@ -315,7 +325,7 @@ export class EmulatorState {
     request: ControlPlaneRequest<"sandboxCreate"> | ControlPlaneRequest<"sandboxCreateV2">,
   ): Promise<SandboxRecord> {
     const recorded: RecordedSandboxCreate = { family, request, atMs: Date.now() };
-    this.sandboxCreates.push(recorded);
+    appendBounded(this.sandboxCreates, recorded);
     let claimedName: string | undefined;
     try {
       const definition = (request.definition ?? {}) as Partial<SandboxDefinition>;
@@ -418,6 +428,13 @@ export class EmulatorState {
       this.#sandboxes.set(sandboxId, sandbox);
       this.#sandboxesByTask.set(taskId, sandbox);
       sandbox.armLifetime();
+      void sandbox.ended.then(() => {
+        const timer = setTimeout(() => {
+          this.#sandboxes.delete(sandboxId);
+          this.#sandboxesByTask.delete(taskId);
+        }, FINISHED_SANDBOX_RETENTION_MS);
+        timer.unref();
+      });
       const entrypointArgs = definition.entrypointArgs ?? [];
       if (entrypointArgs.length > 0) await this.#startEntrypoint(sandbox, entrypointArgs);
       recorded.sandboxId = sandboxId;
@@ -499,7 +516,7 @@ export class EmulatorState {
     if (request.ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support PTY execs");
     if (request.containerId) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support sidecar containers");
     const fsRequest = parseFilesystemToolArgv(request.commandArgs);
-    this.execStarts.push({
+    appendBounded(this.execStarts, {
       taskId: request.taskId,
       execId: request.execId,
       commandArgs: [...request.commandArgs],

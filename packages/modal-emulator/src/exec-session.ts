@@ -190,7 +190,8 @@ export class ExecSession {
   }
 
   #armTimeout(): void {
-    if (this.#timeoutMs === undefined || this.#timeoutMs <= 0) return;
+    // Node fires timers longer than 2^31-1 ms at once; such a timeout is "never" in practice.
+    if (this.#timeoutMs === undefined || this.#timeoutMs <= 0 || this.#timeoutMs > 2 ** 31 - 1) return;
     this.#timeoutTimer = setTimeout(() => {
       this.#timedOut = true;
       void this.kill().catch(() => undefined);

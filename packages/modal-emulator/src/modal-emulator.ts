@@ -4,7 +4,7 @@ import { type CallContext, createServer, type ServerMiddlewareCall, ServerError,
 import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
 import { createCommandRouterHandlers } from "./command-router-service.js";
 import { createControlPlaneHandlers } from "./control-plane-service.js";
-import { EmulatorState, type RecordedExecStart, type RecordedSandboxCreate } from "./emulator-state.js";
+import { appendBounded, EmulatorState, type RecordedExecStart, type RecordedSandboxCreate } from "./emulator-state.js";
 import { toServerError } from "./grpc-errors.js";
 import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
@@ -195,7 +195,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
     const record: RecordedCall = { path: call.method.path, status: "OK", atMs: Date.now() };
-    calls.push(record);
+    appendBounded(calls, record);
     try {
       if (call.method.path.startsWith(CONTROL_PLANE_PREFIX)) {
         const tokenId = context.metadata.get("x-modal-token-id");

@@ -73,6 +73,11 @@ export class SandboxRecord {
   #lifetimeTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #cleanup: Promise<void> | undefined;
+  #resolveEnded!: (result: SandboxResult) => void;
+  /** Resolves with the result when the sandbox ends, however it ends. */
+  readonly ended: Promise<SandboxResult> = new Promise((resolve) => {
+    this.#resolveEnded = resolve;
+  });
 
   constructor(init: SandboxRecordInit) {
     this.sandboxId = init.sandboxId;
@@ -162,6 +167,7 @@ export class SandboxRecord {
       if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: 9 });
       this.entrypointStdout.close();
       this.entrypointStderr.close();
+      this.#resolveEnded(result);
       const waiters = this.#waiters;
       this.#waiters = [];
       for (const waiter of waiters) waiter();
