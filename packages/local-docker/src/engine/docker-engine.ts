@@ -272,7 +272,12 @@ function labelFilters(labels: Record<string, string>): string[] {
 
 function classifyCreateError(error: unknown, spec: ContainerSpec): EngineError {
   const status = statusOf(error);
-  const message = engineMessage(error);
+  // Engine paths of the container's root say nothing to the caller.
+  const message = engineMessage(error).replace(/\/var\/lib\/docker\/[^\s]*?\/merged(?=\/)/g, "");
+  const volumeTarget = (spec.volumes ?? []).find((volume) => message.includes(volume.mountPath));
+  if (volumeTarget) {
+    return new EngineError("volume", `could not mount volume "${volumeTarget.volumeName}" at ${volumeTarget.mountPath}: ${message}`, { cause: error, statusCode: status });
+  }
   if (status === 404 && /image/i.test(message)) {
     return new EngineError("image-unavailable", `image "${spec.image}" is not available locally: ${message}`, { cause: error, statusCode: status });
   }
