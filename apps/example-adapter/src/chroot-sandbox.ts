@@ -236,7 +236,7 @@ export class ChrootSandbox extends SandboxAdapter<ChrootSandboxOptions> {
       env: { PATH: STANDARD_PATH, HOME: "/root", ...record.env, ...request.env },
     });
     // Killed on our request: core turns this into COMMAND_TIMEOUT.
-    if (request.signal.aborted) return { exitCode: end.exitCode };
+    if (request.signal.aborted) return { exitCode: null };
     if (end.toolErrors !== "" || end.signal !== null) {
       this.assertAlive(); // The sandbox ended under the command (close elsewhere, lifetime).
       if (end.toolErrors !== "") {
