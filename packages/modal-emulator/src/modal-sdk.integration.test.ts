@@ -19,8 +19,10 @@ import {
   SandboxFilesystemNotFoundError,
   SandboxFilesystemPathAlreadyExistsError,
 } from "modal";
+import { ChannelCredentials, createChannel, createClient, Metadata } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INSTANCE_LABEL, startModalEmulator, type ModalEmulator } from "./index.js";
+import { loadModalSdkDefinitions } from "./modal-sdk-definitions.js";
 
 /*
  * Drives the REAL modal@0.11.1 SDK, over real gRPC, against the emulator and
@@ -112,6 +114,56 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
         code: 12,
         details: expect.stringContaining("modal.client.ModalClient/QueueGetOrCreate"),
       });
+    });
+  });
+
+  describe("command router protocol, as the SDK relies on it", () => {
+    // The SDK retries TaskExecStart with the same exec id and reopens stdio at
+    // an offset; neither is easy to provoke through its public API, so these
+    // speak the router protocol directly with the SDK's own definitions.
+    async function routerFor(target: Sandbox, jwtOverride?: string) {
+      const access = await modal.cpClient.sandboxGetCommandRouterAccess({ sandboxId: target.sandboxId });
+      expect(access.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const taskId = (await modal.cpClient.sandboxGetTaskIdV2({ sandboxId: target.sandboxId })).taskId!;
+      const channel = createChannel(access.url.replace("https://", ""), ChannelCredentials.createInsecure());
+      const router = createClient(loadModalSdkDefinitions().commandRouter as never, channel, {
+        "*": { metadata: Metadata({ authorization: `Bearer ${jwtOverride ?? access.jwt}` }) },
+      }) as unknown as Record<string, (request: object) => Promise<Record<string, unknown>> & AsyncIterable<{ data: Uint8Array }>>;
+      return { router, taskId, close: () => channel.close() };
+    }
+
+    it("runs a repeated TaskExecStart once and replays stdio from any offset after exit", async () => {
+      const { router, taskId, close } = await routerFor(sandbox);
+      try {
+        const start = {
+          taskId,
+          execId: "repeated-exec-id",
+          commandArgs: ["sh", "-c", "echo once >> /tmp/idempotent.txt; printf 0123456789"],
+          stdoutConfig: 1,
+          stderrConfig: 1,
+        };
+        await router.taskExecStart!(start);
+        await router.taskExecStart!(start);
+        expect(await router.taskExecWait!({ taskId, execId: "repeated-exec-id" })).toMatchObject({ code: 0 });
+        await router.taskExecStart!(start);
+        const chunks: Buffer[] = [];
+        for await (const message of router.taskExecStdioRead!({ taskId, execId: "repeated-exec-id", offset: 4, fileDescriptor: 0 })) {
+          chunks.push(Buffer.from(message.data));
+        }
+        expect(Buffer.concat(chunks).toString()).toBe("456789");
+        expect((await run(sandbox, ["cat", "/tmp/idempotent.txt"])).stdout).toBe("once\n");
+      } finally {
+        close();
+      }
+    });
+
+    it("refuses router calls without a valid token for the task", async () => {
+      const { router, taskId, close } = await routerFor(sandbox, "not-a-jwt");
+      try {
+        await expect(router.taskExecPoll!({ taskId, execId: "x" })).rejects.toMatchObject({ code: 16 });
+      } finally {
+        close();
+      }
     });
   });
 
