@@ -104,14 +104,15 @@ export class ExecSession {
     const stdin = engineExec.stdin;
     this.#stdinSink = stdin
       ? {
+          // Resolving on the write callback gives backpressure per chunk, and
+          // a stream destroyed under us (the process exited) still calls it.
           write: (chunk) =>
-            new Promise<void>((resolve, reject) => {
-              const flushed = stdin.write(chunk, (error?: Error | null) => (error ? reject(error) : undefined));
-              if (flushed) resolve();
-              else stdin.once("drain", () => resolve());
+            new Promise<void>((resolve) => {
+              if (stdin.destroyed || stdin.writableEnded) return resolve();
+              stdin.write(chunk, () => resolve());
             }),
           end: () => {
-            stdin.end();
+            if (!stdin.destroyed && !stdin.writableEnded) stdin.end();
           },
         }
       : undefined;
@@ -194,7 +195,13 @@ export class ExecSession {
     if (this.#timeoutMs === undefined || this.#timeoutMs <= 0 || this.#timeoutMs > 2 ** 31 - 1) return;
     this.#timeoutTimer = setTimeout(() => {
       this.#timedOut = true;
-      void this.kill().catch(() => undefined);
+      void this.kill().catch((error: unknown) => {
+        // The engine kills process trees with `sh` inside the container; an
+        // image without one cannot be cleaned up. Say so, and still end the
+        // exec for the client, whose deadline has passed.
+        this.appendStderr(Buffer.from(`modal-emulator: could not kill the timed-out exec: ${String(error)}\n`));
+        this.finish({ signal: SIGKILL });
+      });
     }, this.#timeoutMs);
     this.#timeoutTimer.unref();
   }

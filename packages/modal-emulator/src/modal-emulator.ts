@@ -230,8 +230,6 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
   const channelOptions = {
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
-    "grpc.keepalive_permit_without_calls": 1,
-    "grpc.http2.min_ping_interval_without_data_ms": 5_000,
   };
   const server = createServer(channelOptions).use(authenticate);
   const controlPlane = withUnimplemented(
