@@ -22,5 +22,8 @@ export async function chooseImage(provider: string, environment: Record<string, 
     if (present) return { imageName: OFFLINE_PYTHON_IMAGE, reason: "offline image, built by scripts/build-offline-images.sh" };
     return { imageName: PUBLIC_PYTHON_IMAGE, reason: `${OFFLINE_PYTHON_IMAGE} not found; pulled when missing` };
   }
+  if (provider === "modal" && environment.MODAL_SERVER_URL?.trim()) {
+    return { imageName: PUBLIC_PYTHON_IMAGE, reason: `the Modal emulator maps python:* to ${OFFLINE_PYTHON_IMAGE}` };
+  }
   return { imageName: PUBLIC_PYTHON_IMAGE, reason: "default" };
 }

@@ -26,8 +26,11 @@ export async function chooseModel(choice: ModelChoice = "auto", environment: Rec
   const apiKey = environment.ANTHROPIC_API_KEY?.trim();
   const useAnthropic = requested === "anthropic" || (requested === "auto" && Boolean(apiKey));
   if (!useAnthropic) {
+    const delay = environment.DEMO_SCRIPTED_DELAY_MS?.trim();
+    const replyDelayMs = delay ? Number(delay) : 0;
+    if (!Number.isInteger(replyDelayMs) || replyDelayMs < 0) throw new Error(`DEMO_SCRIPTED_DELAY_MS must be a whole number of milliseconds, not "${delay}"`);
     return {
-      model: new ScriptedChatModel(),
+      model: new ScriptedChatModel({ replyDelayMs }),
       kind: "scripted",
       label:
         "SCRIPTED (offline stand-in for an LLM: fixed plan, decisions read the real tool results; " +

@@ -146,6 +146,21 @@ export function planNextTurn(messages: BaseMessage[]): ScriptedTurn {
   );
 }
 
+function pause(milliseconds: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, milliseconds);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 function toolName(tool: BindToolsInput): string | undefined {
   const candidate = tool as { name?: unknown; function?: { name?: unknown } };
   if (typeof candidate.name === "string") return candidate.name;
@@ -157,6 +172,11 @@ function toolName(tool: BindToolsInput): string | undefined {
 export interface ScriptedChatModelFields extends BaseChatModelParams {
   /** Names of the tools bound by `bindTools` (set by `bindTools`, not by callers). */
   boundToolNames?: readonly string[];
+  /**
+   * Pause before each reply, in milliseconds, to watch the run live (and to
+   * have time to press Ctrl-C). Default 0. An abort ends the pause at once.
+   */
+  replyDelayMs?: number;
 }
 
 /**
@@ -172,10 +192,12 @@ export interface ScriptedChatModelFields extends BaseChatModelParams {
  */
 export class ScriptedChatModel extends BaseChatModel {
   readonly boundToolNames: readonly string[];
+  readonly replyDelayMs: number;
 
   constructor(fields: ScriptedChatModelFields = {}) {
     super(fields);
     this.boundToolNames = fields.boundToolNames ?? [];
+    this.replyDelayMs = fields.replyDelayMs ?? 0;
   }
 
   static override lc_name(): string {
@@ -188,10 +210,11 @@ export class ScriptedChatModel extends BaseChatModel {
 
   override bindTools(tools: BindToolsInput[]): ScriptedChatModel {
     const names = tools.map(toolName).filter((name): name is string => name !== undefined);
-    return new ScriptedChatModel({ boundToolNames: [...new Set([...this.boundToolNames, ...names])] });
+    return new ScriptedChatModel({ boundToolNames: [...new Set([...this.boundToolNames, ...names])], replyDelayMs: this.replyDelayMs });
   }
 
-  async _generate(messages: BaseMessage[], _options: this["ParsedCallOptions"], _runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
+  async _generate(messages: BaseMessage[], options: this["ParsedCallOptions"], _runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
+    if (this.replyDelayMs > 0) await pause(this.replyDelayMs, options.signal);
     const turn = planNextTurn(messages);
     if (turn.toolCall && !this.boundToolNames.includes(turn.toolCall.name)) {
       throw new Error(
