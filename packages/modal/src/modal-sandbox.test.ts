@@ -212,7 +212,7 @@ describe("execute on the SDK", () => {
     expect(result.output).toContain("err\n");
     expect(streamed).toEqual(["out\n"]);
     const [argv, params] = fake.exec.mock.calls[0]!;
-    expect(argv).toEqual(["sh", "-c", "echo hi"]);
+    expect(argv).toEqual(["sh", "-c", "exec </dev/null; echo hi"]);
     expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
     expect(params.env[EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
     expect(params.timeoutMs % 1000).toBe(0);

@@ -35,6 +35,19 @@ export const KILL_SCRIPT = [
   "exit 1",
 ].join("\n");
 
+/**
+ * Prefixed to every command: the SDK leaves an exec's stdin open, so a
+ * command reading stdin (`cat`, `read`) would wait forever. Redirecting the
+ * shell's own stdin from /dev/null costs no extra process or RPC, and stays
+ * on line 1 so error messages keep their line numbers.
+ */
+export const EMPTY_STDIN_PREFIX = "exec </dev/null; ";
+
+/** The argv that runs `command` through `sh -c` with an empty stdin. */
+export function shellArgv(command: string): string[] {
+  return ["sh", "-c", `${EMPTY_STDIN_PREFIX}${command}`];
+}
+
 /** What {@link runInSandbox} reports. */
 export interface SandboxCommandOutcome {
   /** Exit code; `null` when the command was killed on abort. */
@@ -77,7 +90,7 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
   const marker = `${EXEC_MARKER_VARIABLE}=${randomUUID()}`;
   const env = { ...request.env, [EXEC_MARKER_VARIABLE]: marker.slice(EXEC_MARKER_VARIABLE.length + 1) };
   if (request.signal.aborted) return { exitCode: null, killed: true };
-  const process: ContainerProcess<Uint8Array> = await instance.exec(["sh", "-c", request.command], {
+  const process: ContainerProcess<Uint8Array> = await instance.exec(shellArgv(request.command), {
     mode: "binary",
     stdout: "pipe",
     stderr: "pipe",

@@ -48,12 +48,33 @@ async function mapLimited<T, R>(items: readonly T[], limit: number, task: (item:
 }
 
 /**
+ * Whether the writes of a batch can run in any order: no path repeats and
+ * none lies under another (a file written under a path the same batch writes
+ * as a file must fail, as it would one after the other).
+ */
+export function independentPaths(paths: readonly string[]): boolean {
+  const seen = new Set<string>();
+  for (const path of paths) {
+    if (seen.has(path)) return false;
+    seen.add(path);
+  }
+  for (const path of paths) {
+    for (let cut = path.lastIndexOf("/"); cut > 0; cut = path.lastIndexOf("/", cut - 1)) {
+      if (seen.has(path.slice(0, cut))) return false;
+    }
+  }
+  return true;
+}
+
+/**
  * Writes files through `sandbox.filesystem.writeBytes` (parents created,
- * existing files replaced). Per-file problems become per-file errors; any
+ * existing files replaced), in input order semantics: concurrently only when
+ * the paths are independent. Per-file problems become per-file errors; any
  * other failure rejects the whole call (the caller maps it).
  */
 export function writeFiles(instance: Sandbox, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
-  return mapLimited(files, FILE_TRANSFER_CONCURRENCY, async ([path, content]) => {
+  const concurrency = independentPaths(files.map(([path]) => path)) ? FILE_TRANSFER_CONCURRENCY : 1;
+  return mapLimited(files, concurrency, async ([path, content]) => {
     try {
       await instance.filesystem.writeBytes(content, path);
       return { path, error: null };
