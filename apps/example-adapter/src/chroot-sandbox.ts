@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, relative } from "node:path";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import {
   DEFAULT_SANDBOX_TIMEOUT_MS,
   SandboxAdapter,
@@ -75,11 +75,14 @@ interface SandboxRecord {
   expiresAt: string;
 }
 
-/** The registry directory, created when missing (absolute and without symlinks). */
+/**
+ * The registry directory, as an absolute path without symlinks (processes
+ * are matched by their root's exact path). Created with the first sandbox and
+ * removed with the last, so nothing stays behind.
+ */
 async function registryDirectory(baseDir: string | undefined): Promise<string> {
   const directory = baseDir ?? process.env.CHROOT_SANDBOX_DIR ?? join(tmpdir(), "chroot-sandboxes");
-  await mkdir(directory, { recursive: true, mode: 0o700 });
-  return realpath(directory);
+  return join(await realpath(dirname(directory)), basename(directory));
 }
 
 /**
@@ -178,7 +181,7 @@ export class ChrootSandbox extends SandboxAdapter<ChrootSandboxOptions> {
     let initPid: number | undefined;
     try {
       this.#dir = join(await registryDirectory(this.options.baseDir), id);
-      await mkdir(this.#dir, { mode: 0o700 });
+      await mkdir(this.#dir, { recursive: true, mode: 0o700 }); // and the registry directory
       await mkdir(this.root);
       await fillRoot(this.root);
       await makeDirectoryInRoot(this.root, workdir);

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
-import { open, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { open, rm, rmdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { ChrootSandboxError } from "./chroot-error.js";
 import { STANDARD_PATH } from "./host-tools.js";
 import { childrenOf, delay, killQuietly, processesRootedAt, rootOf } from "./host-processes.js";
@@ -102,8 +102,9 @@ export function isKeeperAlive(initPid: number, root: string): boolean {
 }
 
 /**
- * Ends a sandbox and deletes its files; resolves once no process is left in
- * it and the directory is gone. Safe to call for a sandbox that already
+ * Ends a sandbox and deletes its files (and the registry directory when it
+ * was the last); resolves once no process is left in it and the directory is
+ * gone. Safe to call for a sandbox that already
  * ended (closed elsewhere, or its lifetime ran out).
  */
 export async function stopKeeper(initPid: number | undefined, dir: string): Promise<void> {
@@ -122,4 +123,6 @@ export async function stopKeeper(initPid: number | undefined, dir: string): Prom
   }
   // The supervisor deletes the directory too; whoever comes first wins.
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  // The registry directory goes with its last sandbox (rmdir refuses while others remain).
+  await rmdir(dirname(dir)).catch(() => undefined);
 }
