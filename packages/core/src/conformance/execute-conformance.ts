@@ -3,7 +3,7 @@ import { KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { DID_NOT_THROW, assertSandboxError, expectSandboxError, mustResolve, outcomeOf } from "./expect-sandbox-error.js";
-import { measureRetainedMemory } from "./host-memory.js";
+import { garbageCollector, measureRetainedMemory } from "./host-memory.js";
 import { PROCESS_LIST_COMMAND, parseProcessList, shellQuote, sleepMarker, uniqueSleepSeconds } from "./sandbox-probes.js";
 import { SuiteContext, delay, waitFor } from "./suite-context.js";
 
@@ -139,18 +139,25 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         expect(result.output.startsWith("x".repeat(1023) + "\n"), "the kept output must be the beginning of what the command printed").toBe(true);
       });
 
-      it("keeps host memory bounded while a command prints 20 MiB", { timeout: budget(120_000) }, async () => {
+      // Without a forced collection, garbage chunks would be counted as kept: no honest measurement.
+      const memoryTitle = garbageCollector()
+        ? "keeps host memory bounded while a command prints 20 MiB"
+        : "keeps host memory bounded while a command prints 20 MiB (skipped: this runtime refuses to expose gc(), so retained memory cannot be told from garbage)";
+      it.skipIf(!garbageCollector())(memoryTitle, { timeout: budget(120_000) }, async () => {
         const sandbox = await shared();
-        // Two bursts with pauses, so the sampler sees what the host holds mid-command.
-        const command = `${kibibyteLines(10 * 1024)}; sleep 1; ${kibibyteLines(10 * 1024)}; sleep 1`;
+        // Two bursts, each followed by a pause during which the sampler reads
+        // what the host still holds (an adapter that keeps output holds 10, then 20 MiB).
+        const command = `${kibibyteLines(10 * 1024)}; sleep 3; ${kibibyteLines(10 * 1024)}; sleep 3`;
         const measured = await measureRetainedMemory(() => sandbox.execute(command, { timeoutMs: 120_000, maxOutputBytes: MIB }));
         expect(measured.result.truncated).toBe(true);
         const growthMiB = measured.peakGrowthBytes / MIB;
-        const limitMiB = 12;
+        // A 1 MiB cap plus stream buffers stays far below this; keeping either
+        // 10 MiB burst (or both) does not.
+        const limitMiB = 8;
         expect(
           growthMiB,
           `live host memory grew by ${growthMiB.toFixed(1)} MiB while the command printed 20 MiB with a 1 MiB cap ` +
-            `(${measured.samples} samples, ${measured.collected ? "after forced GC" : "without forced GC"}): ` +
+            `(${measured.samples} samples after forced collections): ` +
             "the adapter keeps output it should drop as it arrives",
         ).toBeLessThan(limitMiB);
       });

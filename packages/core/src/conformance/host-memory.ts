@@ -28,6 +28,26 @@ function liveBytes(): number {
   return usage.heapUsed + usage.external;
 }
 
+const wait = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Live memory after two full collections, read without giving the event loop
+ * a turn in between. One collection is not enough: V8 frees the backing
+ * stores of dead ArrayBuffers (every output chunk) on a background sweeper and
+ * accounts for them later, so memory read right after one `gc()` can still
+ * count megabytes of dead buffers; the second collection first completes the
+ * first one's sweep. Letting the event loop run in between (a timer) does not
+ * work either: new output chunks arrive and count until the next collection.
+ * Without a collector, plain live memory (garbage included).
+ */
+function settledLiveBytes(gc: CollectGarbage | null): number {
+  if (gc) {
+    gc();
+    gc();
+  }
+  return liveBytes();
+}
+
 /** What {@link measureRetainedMemory} saw. */
 export interface RetainedMemory<T> {
   result: T;
@@ -40,28 +60,36 @@ export interface RetainedMemory<T> {
 
 /**
  * Runs `action` while sampling how much memory the host keeps alive. Each
- * sample first forces a full garbage collection (when available), so garbage
- * chunks that an adapter already dropped do not count: only what it retains
- * does. That makes "the host kept the whole output" visible without being
- * fooled by the collector's timing.
+ * sample first forces a full garbage collection (when available) and lets the
+ * sweep of dead buffers settle, so output chunks an adapter already dropped do
+ * not count: only what it retains does. That makes "the host kept the whole
+ * output" visible without being fooled by the collector's timing.
+ *
+ * Two full collections block the event loop (up to a second on a large test
+ * heap), so samples are sparse: the command under test should hold still for
+ * seconds at the moments that matter (e.g. `sleep 3` after each burst), and
+ * each such pause must be longer than `intervalMs` plus one sample.
  */
-export async function measureRetainedMemory<T>(action: () => Promise<T>, intervalMs = 50): Promise<RetainedMemory<T>> {
+export async function measureRetainedMemory<T>(action: () => Promise<T>, intervalMs = 1_000): Promise<RetainedMemory<T>> {
   const gc = garbageCollector();
-  const sample = () => {
-    gc?.();
-    return liveBytes();
-  };
-  const baseline = sample();
+  const baseline = settledLiveBytes(gc);
   let peak = baseline;
   let samples = 0;
-  const timer = setInterval(() => {
-    samples += 1;
-    peak = Math.max(peak, sample());
-  }, intervalMs);
+  let done = false;
+  const sampling = (async () => {
+    while (!done) {
+      await wait(intervalMs);
+      if (done) break;
+      const bytes = settledLiveBytes(gc);
+      samples += 1;
+      peak = Math.max(peak, bytes);
+    }
+  })();
   try {
     const result = await action();
     return { result, peakGrowthBytes: Math.max(0, peak - baseline), collected: gc !== null, samples };
   } finally {
-    clearInterval(timer);
+    done = true;
+    await sampling;
   }
 }

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { SandboxError } from "../errors/sandbox-error.js";
+import { DID_NOT_THROW, allErrorText, assertSandboxError, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
+
+describe("outcomeOf", () => {
+  it("treats a synchronous throw like a rejection and reports no throw", async () => {
+    const error = new Error("sync");
+    expect(
+      await outcomeOf(() => {
+        throw error;
+      }),
+    ).toBe(error);
+    expect(await outcomeOf(async () => "fine")).toBe(DID_NOT_THROW);
+  });
+});
+
+describe("assertSandboxError", () => {
+  const good = new SandboxError("COMMAND_TIMEOUT", { provider: "example", message: "timed out" });
+
+  it("accepts a well-formed error of the expected code and provider", async () => {
+    expect(await expectSandboxError(() => Promise.reject(good), "COMMAND_TIMEOUT", "example", "running")).toBe(good);
+  });
+
+  it("explains what the adapter did instead", () => {
+    expect(() => assertSandboxError(DID_NOT_THROW, "COMMAND_TIMEOUT", "example", "running")).toThrow(/running: .*did not throw/);
+    expect(() => assertSandboxError(new Error("raw"), "COMMAND_TIMEOUT", "example", "running")).toThrow(/does not recognise: Error: raw/);
+    expect(() => assertSandboxError(good, "SANDBOX_CLOSED", "example", "running")).toThrow(/threw code COMMAND_TIMEOUT/);
+    expect(() => assertSandboxError(good, "COMMAND_TIMEOUT", "other", "running")).toThrow(/its provider is "example"/);
+  });
+});
+
+describe("allErrorText", () => {
+  it("includes message, details, output and the cause chain", () => {
+    const error = new SandboxError("SANDBOX_CREATION_FAILED", {
+      provider: "example",
+      message: "outer",
+      output: "partial output",
+      details: { hint: "in details" },
+      cause: new Error("inner", { cause: new Error("innermost") }),
+    });
+    const text = allErrorText(error);
+    for (const part of ["outer", "partial output", "in details", "inner", "innermost"]) expect(text).toContain(part);
+  });
+});
