@@ -176,11 +176,9 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
 
     imageGetOrCreate: (async (request) => {
       const image = request.image ?? {};
+      // Layer env and secrets arrive as secret ids; a layer's `gpuConfig` only
+      // changes where Modal builds, so it is ignored here.
       const buildEnv = state.resolveEnvironment(image.secretIds ?? [], undefined);
-      const gpuConfig = image.gpuConfig;
-      if (gpuConfig && (gpuConfig.count || gpuConfig.gpuType)) {
-        // A GPU build layer only changes where Modal builds; locally it builds the same.
-      }
       const resolution = await state.images.resolve(
         (image.dockerfileCommands ?? []).filter((command): command is string => typeof command === "string"),
         (image.baseImages ?? []).map((base) => ({ dockerTag: base.dockerTag ?? "", imageId: base.imageId ?? "" })),

@@ -92,6 +92,26 @@ function permissionString(type: PathInfo["type"], bits: number): string {
   return result;
 }
 
+/**
+ * Roots of the kernel and tmpfs mounts every Docker container gets. The
+ * archive API reads and writes the image layers *beneath* these mounts, so a
+ * write there would "succeed" invisibly (and a read see stale or empty files):
+ * paths under them go through a process in the sandbox instead, where the
+ * kernel answers as it would for the sandbox itself.
+ */
+const KERNEL_MOUNT_ROOTS = ["/proc", "/sys", "/dev"];
+
+/** Files Docker bind-mounts into every container: the archive API cannot replace them (the mount is busy). */
+const BIND_MOUNTED_FILES = new Set(["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]);
+
+function onKernelMount(path: string): boolean {
+  const normalized = posix.normalize(path);
+  return (
+    BIND_MOUNTED_FILES.has(normalized) ||
+    KERNEL_MOUNT_ROOTS.some((root) => normalized === root || normalized.startsWith(`${root}/`))
+  );
+}
+
 function isNotFound(error: unknown): boolean {
   const statusCode = (error as { statusCode?: number } | null)?.statusCode;
   return statusCode === 404 || /no such file|not found/i.test(String((error as Error)?.message ?? error));
@@ -157,8 +177,14 @@ export class FilesystemToolServer {
     stdinDone: Promise<Buffer[]> | undefined,
     signal: AbortSignal,
   ): Promise<void> {
-    if ("ReadFile" in request) return this.#readFile(container, session, request.ReadFile.path, signal);
-    if ("WriteFile" in request) return this.#writeFile(container, request.WriteFile.path, stdinDone!);
+    if ("ReadFile" in request) {
+      if (onKernelMount(request.ReadFile.path)) return this.#readViaProcess(container, session, request.ReadFile.path);
+      return this.#readFile(container, session, request.ReadFile.path, signal);
+    }
+    if ("WriteFile" in request) {
+      if (onKernelMount(request.WriteFile.path)) return this.#writeViaProcess(container, request.WriteFile.path, stdinDone!);
+      return this.#writeFile(container, request.WriteFile.path, stdinDone!);
+    }
     if ("ListFiles" in request) {
       const entries = await this.#listFiles(container, request.ListFiles.path);
       session.appendStdout(Buffer.from(JSON.stringify(entries)));
@@ -170,6 +196,11 @@ export class FilesystemToolServer {
       return;
     }
     if ("MakeDirectory" in request) {
+      if (onKernelMount(request.MakeDirectory.path)) {
+        const parents = request.MakeDirectory.parents ?? true;
+        await this.#runInSandbox(container, parents ? ["mkdir", "-p", request.MakeDirectory.path] : ["mkdir", request.MakeDirectory.path]);
+        return;
+      }
       return this.#makeDirectory(container, request.MakeDirectory.path, request.MakeDirectory.parents ?? true);
     }
     if ("Remove" in request) return this.#remove(container, request.Remove.path, request.Remove.recursive ?? false);
@@ -411,6 +442,47 @@ export class FilesystemToolServer {
     }
     pack.finalize();
     await this.#putArchive(container, pack, ancestor.path);
+  }
+
+  /**
+   * Runs `argv` in the sandbox and maps a failure's message to an error kind.
+   * @returns the command's stdout.
+   */
+  async #runInSandbox(container: EngineContainer, argv: string[], stdin?: Buffer, onStdout?: (chunk: Buffer) => void): Promise<void> {
+    const stderr: Buffer[] = [];
+    let outcome: { exitCode: number | null };
+    try {
+      const exec = await container.exec(argv, {
+        stdin: stdin !== undefined,
+        ...(onStdout ? { onStdout } : {}),
+        onStderr: (chunk) => stderr.push(chunk),
+      });
+      if (stdin !== undefined && exec.stdin) {
+        const input = exec.stdin;
+        await new Promise<void>((resolve) => input.end(stdin, () => resolve()));
+      }
+      outcome = await exec.done;
+    } catch (error) {
+      throw new FilesystemToolError("Other", `modal-emulator runs \`${argv[0]}\` in the sandbox for this path, which failed: ${String(error)}`);
+    }
+    if (outcome.exitCode === 0) return;
+    const text = Buffer.concat(stderr).toString("utf8").trim();
+    if (/read-only|permission denied|operation not permitted/i.test(text)) throw new FilesystemToolError("PermissionDenied", text);
+    if (/is a directory/i.test(text)) throw new FilesystemToolError("IsDirectory", text);
+    if (/not a directory/i.test(text)) throw new FilesystemToolError("NotDirectory", text);
+    if (/file exists/i.test(text)) throw new FilesystemToolError("PathAlreadyExists", text);
+    if (/no such file|nonexistent|not found/i.test(text)) throw new FilesystemToolError("NotFound", text);
+    throw new FilesystemToolError("Other", text || `\`${argv.join(" ")}\` exited with ${outcome.exitCode}`);
+  }
+
+  async #readViaProcess(container: EngineContainer, session: ExecSession, path: string): Promise<void> {
+    await this.#runInSandbox(container, ["cat", posix.normalize(path)], undefined, (chunk) => session.appendStdout(chunk));
+  }
+
+  async #writeViaProcess(container: EngineContainer, path: string, stdinDone: Promise<Buffer[]>): Promise<void> {
+    const content = Buffer.concat(await stdinDone);
+    const script = 'mkdir -p "$(dirname "$1")" && cat > "$1"';
+    await this.#runInSandbox(container, ["sh", "-c", script, "modal-sandbox-fs-tools", posix.normalize(path)], content);
   }
 
   async #remove(container: EngineContainer, path: string, recursive: boolean): Promise<void> {

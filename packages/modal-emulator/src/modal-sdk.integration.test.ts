@@ -18,6 +18,7 @@ import {
   SandboxFilesystemNotADirectoryError,
   SandboxFilesystemNotFoundError,
   SandboxFilesystemPathAlreadyExistsError,
+  SandboxFilesystemPermissionError,
 } from "modal";
 import { ChannelCredentials, createChannel, createClient, Metadata } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -366,6 +367,13 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
       await expect(sandbox.filesystem.listFiles("/etc/passwd")).rejects.toBeInstanceOf(SandboxFilesystemNotADirectoryError);
       await expect(sandbox.filesystem.listFiles("/no/such/dir")).rejects.toBeInstanceOf(SandboxFilesystemNotFoundError);
       await expect(sandbox.filesystem.readText("relative/path")).rejects.toBeInstanceOf(InvalidError);
+      // Kernel mounts are not in the image layers the archive API sees: these go through the sandbox's kernel.
+      await expect(sandbox.filesystem.writeText("x", "/sys/emulator-denied.txt")).rejects.toBeInstanceOf(SandboxFilesystemPermissionError);
+      expect(await sandbox.filesystem.readText("/proc/1/cmdline")).toContain("sleep");
+      await sandbox.filesystem.writeText("127.0.0.1 emulator-alias\n", "/etc/hosts");
+      expect((await run(sandbox, ["cat", "/etc/hosts"])).stdout).toBe("127.0.0.1 emulator-alias\n");
+      await sandbox.filesystem.writeText("in tmpfs", "/dev/shm/emulator.txt");
+      expect((await run(sandbox, ["cat", "/dev/shm/emulator.txt"])).stdout).toBe("in tmpfs");
     });
 
     it("copies files to and from the local disk", async () => {
@@ -450,6 +458,8 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
       await run(writer, ["sh", "-c", "echo across > /mnt/shared/note.txt"]);
       expect((await run(reader, ["cat", "/data/note.txt"])).stdout).toBe("across\n");
       expect((await run(reader, ["sh", "-c", "echo no > /data/other.txt"])).exitCode).not.toBe(0);
+      await expect(reader.filesystem.writeText("no", "/data/other.txt")).rejects.toBeInstanceOf(SandboxFilesystemPermissionError);
+      expect(await reader.filesystem.readText("/data/note.txt")).toBe("across\n");
       await writer.terminate();
       await reader.terminate();
       await modal.volumes.delete("emulator-shared");
