@@ -39,7 +39,7 @@ describe("explainError: one sentence with what to do", () => {
     const error = new SandboxError("AUTHENTICATION_FAILED", { provider: "modal" });
     const real = explainError(error, { provider: "modal", environment: {} });
     expectOneSentence(real);
-    expect(real).toContain("MODAL_TOKEN_ID and MODAL_TOKEN_SECRET");
+    expect(real).toContain("missing or were rejected: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET");
     const emulated = explainError(error, { provider: "modal", environment: { MODAL_SERVER_URL: "http://127.0.0.1:1234" } });
     expect(emulated).toContain("the values the emulator printed");
   });

@@ -45,14 +45,14 @@ export function explainError(error: unknown, context: FailureContext = {}): stri
       case "PROVIDER_UNAVAILABLE":
         if (provider === "modal") {
           return emulatorUrl
-            ? `The Modal emulator at MODAL_SERVER_URL=${emulatorUrl} does not answer: start it (pnpm --filter @sandbox/modal-emulator exec modal-emulator) and export the variables it prints, or unset MODAL_SERVER_URL to use real Modal.`
+            ? `The Modal emulator at MODAL_SERVER_URL=${emulatorUrl} does not answer: start it with "pnpm --filter @sandbox/demo emulator" and export the variables it prints, or unset MODAL_SERVER_URL to use real Modal.`
             : "Modal could not be reached: check your network connection, or run offline against the emulator by setting MODAL_SERVER_URL (see apps/demo/README.md).";
         }
         return "No Docker engine answers: start one with `bash scripts/start-docker-engine.sh` (or point DOCKER_HOST at a running engine) and run the demo again.";
       case "AUTHENTICATION_FAILED":
         return emulatorUrl
           ? `The Modal emulator at ${emulatorUrl} rejected the token: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET to the values the emulator printed.`
-          : "Modal rejected the credentials: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET to a token from https://modal.com/settings/tokens (or use SANDBOX_PROVIDER=local-docker).";
+          : "Modal credentials are missing or were rejected: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET to a token from https://modal.com/settings/tokens (or use SANDBOX_PROVIDER=local-docker).";
       case "SANDBOX_CREATION_FAILED":
         if (/image|pull/i.test(reason)) {
           const image = context.imageName ? `"${context.imageName}"` : "The sandbox image";

@@ -108,6 +108,8 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<DemoResult>
 
   const registry = createDemoRegistry(environment);
   const provider = registry.resolveName(options.provider);
+  // Load the provider now (modal's SDK only when chosen): an unknown name or an unbuilt adapter fails before anything starts.
+  await registry.get(provider);
   const image = options.imageName ? { imageName: options.imageName, reason: "from runDemo options" } : await chooseImage(provider, environment);
   const chosen =
     typeof options.model === "object"
