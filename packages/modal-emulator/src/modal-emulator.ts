@@ -1,4 +1,3 @@
-import { hostname } from "node:os";
 import { DockerEngine } from "@sandbox/local-docker/engine";
 import { type CallContext, createServer, type ServerMiddlewareCall, ServerError, Status } from "nice-grpc";
 import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
@@ -9,6 +8,7 @@ import { toServerError } from "./grpc-errors.js";
 import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
 import { randomBase62 } from "./object-ids.js";
+import { currentOwnerLabels, ownerIsGone } from "./owner-labels.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
 
 /** Label every emulator container, volume and image carries. */
@@ -17,8 +17,6 @@ export const MANAGED_LABEL = "dev.sandbox.managed";
 export const COMPONENT_LABEL = "dev.sandbox.component";
 /** Label naming the emulator instance that owns a resource (what `stop()` removes). */
 export const INSTANCE_LABEL = "dev.sandbox.modal-emulator.instance";
-const OWNER_PID_LABEL = "dev.sandbox.owner-pid";
-const OWNER_HOST_LABEL = "dev.sandbox.owner-host";
 const COMPONENT_NAME = "modal-emulator";
 const CONTROL_PLANE_PREFIX = "/modal.client.ModalClient/";
 const AUTH_TOKEN_GET_PATH = `${CONTROL_PLANE_PREFIX}AuthTokenGet`;
@@ -112,28 +110,23 @@ export interface ModalEmulator {
   stop(): Promise<void>;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Removes containers and volumes of emulators on this host whose process is gone. */
+/**
+ * Removes containers and volumes of emulators whose owner process is provably
+ * gone (see {@link ownerIsGone}); containers also end by themselves at their
+ * lifetime, this only makes the clean-up prompt.
+ */
 async function reapOrphans(engine: DockerEngine): Promise<void> {
-  const selector = { [COMPONENT_LABEL]: COMPONENT_NAME, [OWNER_HOST_LABEL]: hostname() };
-  const isOrphan = (labels: Record<string, string>): boolean => {
-    const pid = Number(labels[OWNER_PID_LABEL]);
-    return Number.isInteger(pid) && pid > 0 && !isAlive(pid);
-  };
+  const selector = { [COMPONENT_LABEL]: COMPONENT_NAME };
   const containers = await engine.listContainers(selector).catch(() => []);
   await Promise.all(
-    containers.filter((container) => isOrphan(container.labels)).map((container) => engine.container(container.id).remove().catch(() => undefined)),
+    containers
+      .filter((container) => ownerIsGone(container.labels))
+      .map((container) => engine.container(container.id).remove().catch(() => undefined)),
   );
   const volumes = await engine.listVolumes(selector).catch(() => []);
-  await Promise.all(volumes.filter((volume) => isOrphan(volume.labels)).map((volume) => engine.removeVolume(volume.name).catch(() => undefined)));
+  await Promise.all(
+    volumes.filter((volume) => ownerIsGone(volume.labels)).map((volume) => engine.removeVolume(volume.name).catch(() => undefined)),
+  );
 }
 
 function withUnimplemented(definition: ServiceDefinition, handlers: Record<string, unknown>, onMissing: () => void): Record<string, unknown> {
@@ -174,8 +167,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     [MANAGED_LABEL]: "true",
     [COMPONENT_LABEL]: COMPONENT_NAME,
     [INSTANCE_LABEL]: instanceId,
-    [OWNER_PID_LABEL]: String(process.pid),
-    [OWNER_HOST_LABEL]: hostname(),
+    ...currentOwnerLabels(),
   };
   const state = new EmulatorState({
     engine,

@@ -118,6 +118,30 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
     });
   });
 
+  describe("leaks", () => {
+    it("removes, at start-up, containers left by an emulator whose process is gone", async () => {
+      const orphan = await engine.createContainer({
+        image: "sandbox-busybox:latest",
+        labels: {
+          ...emulator.labels,
+          [INSTANCE_LABEL]: "crashed-emulator",
+          // A pid no live process has: the owner is provably gone.
+          "dev.sandbox.owner.pid": String(2 ** 22 + 7),
+        },
+        lifetimeMs: 60_000,
+      });
+      const second = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
+      try {
+        await expect.poll(() => orphan.isRunning(), { timeout: 10_000 }).toBe(false);
+        // Containers of live emulators (this suite's) are left alone.
+        expect(await engine.container(emulator.inspect.sandboxes()[0]!.containerId).isRunning()).toBe(true);
+      } finally {
+        await second.stop();
+        await orphan.remove();
+      }
+    });
+  });
+
   describe("command router protocol, as the SDK relies on it", () => {
     // The SDK retries TaskExecStart with the same exec id and reopens stdio at
     // an offset; neither is easy to provoke through its public API, so these
