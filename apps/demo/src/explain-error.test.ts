@@ -58,3 +58,33 @@ describe("explainError: one sentence with what to do", () => {
     expect(other).toContain("something odd");
   });
 });
+
+describe("explainError looks through LangChain's wrappers", () => {
+  /** LangChain's agent wraps a failure once per middleware, keeping it as `cause`. */
+  function wrapped(inner: unknown, times = 3): Error {
+    let error: unknown = inner;
+    for (let index = 0; index < times; index += 1) error = new Error("Connection error.", { cause: error });
+    return error as Error;
+  }
+
+  it("finds a SandboxError several causes deep", () => {
+    const text = explainError(wrapped(new SandboxError("PROVIDER_UNAVAILABLE", { provider: "local-docker" })), { provider: "local-docker" });
+    expect(text).toContain("No Docker engine answers");
+  });
+
+  it("tells an unreachable Anthropic API from a rejected key", () => {
+    class APIConnectionError extends Error {}
+    class AuthenticationError extends Error {
+      readonly status = 401;
+    }
+    expect(explainError(wrapped(new APIConnectionError("Connection error.")))).toContain("could not be reached");
+    expect(explainError(wrapped(new AuthenticationError("invalid x-api-key")))).toContain("rejected ANTHROPIC_API_KEY");
+  });
+
+  it("survives a cause cycle", () => {
+    const first = new Error("a");
+    const second = new Error("b", { cause: first });
+    Object.assign(first, { cause: second });
+    expectOneSentence(explainError(first));
+  });
+});

@@ -19,9 +19,38 @@ function isModuleNotFound(error: unknown, specifier: string): boolean {
   return (code === "ERR_MODULE_NOT_FOUND" || code === "MODULE_NOT_FOUND") && message.includes(specifier);
 }
 
+/**
+ * The error and its causes, outermost first (cycle-safe, bounded). LangChain
+ * wraps a failure once per agent middleware, so the informative error is
+ * often several `cause`s deep.
+ */
+export function errorChain(error: unknown, limit = 16): unknown[] {
+  const chain: unknown[] = [];
+  let current: unknown = error;
+  while (current !== undefined && current !== null && chain.length < limit && !chain.includes(current)) {
+    chain.push(current);
+    current = (current as { cause?: unknown }).cause;
+  }
+  return chain;
+}
+
+function className(error: unknown): string | undefined {
+  const name = (error as { constructor?: { name?: unknown } } | null)?.constructor?.name;
+  return typeof name === "string" ? name : undefined;
+}
+
 function isAnthropicAuthFailure(error: unknown): boolean {
   const candidate = error as { status?: unknown; lc_error_code?: unknown; name?: unknown } | null;
-  return candidate?.status === 401 || candidate?.lc_error_code === "MODEL_AUTHENTICATION" || candidate?.name === "AuthenticationError";
+  return (
+    candidate?.status === 401 ||
+    candidate?.lc_error_code === "MODEL_AUTHENTICATION" ||
+    candidate?.name === "AuthenticationError" ||
+    className(error) === "AuthenticationError"
+  );
+}
+
+function isModelConnectionFailure(error: unknown): boolean {
+  return className(error) === "APIConnectionError" || className(error) === "APIConnectionTimeoutError";
 }
 
 /**
@@ -29,7 +58,10 @@ function isAnthropicAuthFailure(error: unknown): boolean {
  * and what to do. Switches on `SandboxError` codes, never on provider text,
  * except to tell an unavailable image from other creation failures.
  */
-export function explainError(error: unknown, context: FailureContext = {}): string {
+export function explainError(thrown: unknown, context: FailureContext = {}): string {
+  const chain = errorChain(thrown);
+  // A sandbox failure inside an agent step arrives wrapped by LangChain: explain the SandboxError itself.
+  const error = chain.find((entry) => SandboxError.isInstance(entry)) ?? thrown;
   const environment = context.environment ?? process.env;
   const provider = context.provider ?? (SandboxError.isInstance(error) ? error.provider : undefined);
   const emulatorUrl = environment.MODAL_SERVER_URL?.trim();
@@ -72,8 +104,11 @@ export function explainError(error: unknown, context: FailureContext = {}): stri
   if (isModuleNotFound(error, "@sandbox/modal")) {
     return "The Modal adapter is not built: run `pnpm turbo run build --filter @sandbox/demo...` (bash scripts/demo.sh does it) and try again.";
   }
-  if (isAnthropicAuthFailure(error)) {
+  if (chain.some(isAnthropicAuthFailure)) {
     return "Anthropic rejected ANTHROPIC_API_KEY: set a valid key, or unset it (or set DEMO_MODEL=scripted) to run with the offline scripted model.";
+  }
+  if (chain.some(isModelConnectionFailure)) {
+    return "The Anthropic API could not be reached: check your network, or unset ANTHROPIC_API_KEY (or set DEMO_MODEL=scripted) to run offline with the scripted model.";
   }
   const message = error instanceof Error ? error.message : String(error);
   return `The demo failed: ${firstLine(message)} (set DEMO_DEBUG=1 to see the full error).`;

@@ -6,7 +6,7 @@
  * 130 interrupted by Ctrl-C or SIGTERM (after the sandbox was closed).
  */
 import { DEFAULT_PROVIDER, PROVIDER_VARIABLE } from "./demo-config.js";
-import { explainError, type FailureContext } from "./explain-error.js";
+import { errorChain, explainError, type FailureContext } from "./explain-error.js";
 import { createTranscript } from "./print-events.js";
 import { runDemo, type DemoEvent } from "./run-demo.js";
 
@@ -57,14 +57,14 @@ async function main(): Promise<number> {
   }
 }
 
+/** The causes, one line each, skipping the identical wrappers LangChain adds per middleware. */
 function describeCause(error: unknown): string {
-  let text = "";
-  let cause = (error as { cause?: unknown } | null)?.cause;
-  while (cause !== undefined && cause !== null) {
-    text += `caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}\n`;
-    cause = (cause as { cause?: unknown }).cause;
+  const lines: string[] = [];
+  for (const cause of errorChain(error).slice(1)) {
+    const line = `caused by: ${cause instanceof Error ? `${cause.constructor.name}: ${cause.message}` : String(cause)}`;
+    if (lines.at(-1) !== line) lines.push(line);
   }
-  return text;
+  return lines.map((line) => `${line}\n`).join("");
 }
 
 // Exit explicitly: SDK clients (HTTP keep-alive agents, gRPC channels) must not keep a finished demo alive.
