@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
+import { LOCAL_DOCKER_LABELS } from "@sandbox/local-docker";
 import { DockerEngine } from "@sandbox/local-docker/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_OUTPUT, FIXED_PROGRAM, PROGRAM_PATH } from "../src/demo-task.js";
@@ -19,7 +20,7 @@ import { runDemo, type DemoEvent, type DemoResult } from "../src/run-demo.js";
  */
 
 const DEMO_DIRECTORY = fileURLToPath(new URL("..", import.meta.url));
-const OWNER_PID_LABEL = "dev.sandbox.owner.pid";
+const OWNER_PID_LABEL = LOCAL_DOCKER_LABELS.ownerPid;
 const RUN_TIMEOUT_MS = 180_000;
 const isCI = process.env.CI === "true" || process.env.CI === "1";
 
