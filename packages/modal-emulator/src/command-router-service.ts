@@ -122,8 +122,9 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       const buffer = request.fileDescriptor === STDERR_DESCRIPTOR ? sandbox.entrypointStderr : sandbox.entrypointStdout;
       let first = true;
       for await (const data of buffer.read(request.offset, STDIO_MESSAGE_BYTES, context.signal)) {
-        // `startingOffset` on the first message tells the SDK where this stream resumed.
-        yield first ? { data, startingOffset: request.offset } : { data };
+        // `startingOffset` on the first message tells the SDK where this stream
+        // resumed (later than asked when the replay window dropped those bytes).
+        yield first ? { data, startingOffset: Math.max(request.offset, buffer.firstKeptOffset) } : { data };
         first = false;
       }
     },

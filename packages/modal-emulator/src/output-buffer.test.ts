@@ -55,4 +55,17 @@ describe("OutputBuffer", () => {
     await reading;
     expect(Buffer.concat(pieces).toString()).toBe("x");
   });
+
+  it("keeps memory bounded for output that is read, and never drops unread bytes", async () => {
+    const buffer = new OutputBuffer(10);
+    for (let index = 0; index < 10; index++) buffer.append(Buffer.from("0123456789"));
+    // Nothing read yet: everything is kept.
+    expect(buffer.firstKeptOffset).toBe(0);
+    buffer.close();
+    // Once a reader has received everything, only the window behind its position stays.
+    expect(await collect(buffer, 0)).toBe("0123456789".repeat(10));
+    expect(buffer.firstKeptOffset).toBe(90);
+    // A re-read from a dropped offset resumes at the first kept byte.
+    expect(await collect(buffer, 5)).toBe("0123456789");
+  });
 });

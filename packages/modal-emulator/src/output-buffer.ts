@@ -1,23 +1,48 @@
 /**
+ * How many bytes behind the furthest point already delivered to a reader are
+ * kept for re-reads. The SDK only re-reads after a broken stream, from the
+ * last offset it received, so a window this size never loses data in
+ * practice, while a command printing without end keeps bounded memory as long
+ * as somebody reads it.
+ */
+export const DEFAULT_REPLAY_WINDOW_BYTES = 64 * 1024 * 1024;
+
+/**
  * An append-only byte log addressed by offset, readable any number of times,
  * during and after the writer's life.
  *
  * Why: the SDK reopens stdio streams after transient errors at
  * `offset = bytes already received`, and reads an exec's output after the exec
  * has exited (filesystem reads call `wait()` first). So output is kept, not
- * piped through once.
+ * piped through once. Bytes no reader has received are never dropped; bytes
+ * further than the replay window behind the furthest delivered offset are.
  */
 export class OutputBuffer {
   readonly #chunks: Buffer[] = [];
   /** Start offset of each chunk, parallel to `#chunks`, for binary search. */
   readonly #chunkOffsets: number[] = [];
+  readonly #replayWindowBytes: number;
   #length = 0;
+  /** Offset of the first byte still kept. */
+  #firstKeptOffset = 0;
+  /** Furthest offset any reader has been given. */
+  #deliveredOffset = 0;
   #closed = false;
   #waiters: Array<() => void> = [];
+
+  /** @param replayWindowBytes bytes kept behind the furthest delivered offset; default {@link DEFAULT_REPLAY_WINDOW_BYTES}. */
+  constructor(replayWindowBytes = DEFAULT_REPLAY_WINDOW_BYTES) {
+    this.#replayWindowBytes = replayWindowBytes;
+  }
 
   /** Total bytes appended so far. */
   get length(): number {
     return this.#length;
+  }
+
+  /** Offset of the first byte still kept (0 until the replay window drops some). */
+  get firstKeptOffset(): number {
+    return this.#firstKeptOffset;
   }
 
   /** True once {@link close} was called: no more bytes will come. */
@@ -41,22 +66,24 @@ export class OutputBuffer {
     this.#wake();
   }
 
-  /** All bytes appended so far, as one buffer. */
-  contents(): Buffer {
-    return Buffer.concat(this.#chunks, this.#length);
-  }
-
   /**
-   * Yields the bytes from `offset` on, in pieces of at most `maxChunkBytes`,
-   * waiting for more until the buffer is closed or `signal` aborts.
+   * Yields the bytes from `offset` on (or from the first kept byte, if the
+   * replay window has dropped `offset`), in pieces of at most
+   * `maxChunkBytes`, waiting for more until the buffer is closed or `signal`
+   * aborts.
    */
   async *read(offset: number, maxChunkBytes: number, signal?: AbortSignal): AsyncGenerator<Buffer> {
     let position = Math.max(0, offset);
     while (true) {
       if (signal?.aborted) return;
+      position = Math.max(position, this.#firstKeptOffset);
       if (position < this.#length) {
         const piece = this.#slice(position, maxChunkBytes);
         position += piece.length;
+        if (position > this.#deliveredOffset) {
+          this.#deliveredOffset = position;
+          this.#dropBehindWindow();
+        }
         yield piece;
         continue;
       }
@@ -83,6 +110,16 @@ export class OutputBuffer {
       collected += piece.length;
     }
     return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, collected);
+  }
+
+  #dropBehindWindow(): void {
+    const keepFrom = this.#deliveredOffset - this.#replayWindowBytes;
+    let drop = 0;
+    while (drop < this.#chunks.length && this.#chunkOffsets[drop]! + this.#chunks[drop]!.length <= keepFrom) drop++;
+    if (drop === 0) return;
+    this.#chunks.splice(0, drop);
+    this.#chunkOffsets.splice(0, drop);
+    this.#firstKeptOffset = this.#chunkOffsets[0] ?? this.#length;
   }
 
   #waitForChange(signal?: AbortSignal): Promise<void> {
