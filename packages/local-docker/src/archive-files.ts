@@ -110,13 +110,13 @@ export async function putFiles(container: EngineContainer, files: Array<[string,
 
 /** Follows symlinks (at most 16 hops) so reading a link reads its target, as `cat` would. */
 async function resolveLinks(container: EngineContainer, path: string) {
-  let current = path;
+  let current = posix.normalize(path);
   for (let hop = 0; hop < 16; hop += 1) {
     const stat = await container.stat(current);
-    if (stat === null || stat.linkTarget === "" || stat.isDirectory) return { path: current, stat };
+    if (stat === null || stat.linkTarget === "" || stat.isDirectory) return { target: current, stat };
     current = posix.resolve(posix.dirname(current), stat.linkTarget);
   }
-  return { path: current, stat: null };
+  return { target: current, stat: null };
 }
 
 async function readRegularFile(container: EngineContainer, path: string, expectedSize: number): Promise<Uint8Array> {
@@ -151,17 +151,90 @@ async function readRegularFile(container: EngineContainer, path: string, expecte
   });
 }
 
+/**
+ * The engine serialises archive reads per container (about 100-150 ms each),
+ * so several regular files are read with one `tar -c` exec instead; a single
+ * file, or an image without `tar`, uses the archive API.
+ */
+const BATCH_READ_MIN_FILES = 2;
+const BATCH_READ_MAX_FILES = 256;
+
+async function readManyThroughTar(container: EngineContainer, targets: string[]): Promise<Map<string, Uint8Array> | null> {
+  const extract = tar.extract();
+  const contents = new Map<string, Uint8Array>();
+  const finished = new Promise<void>((resolve, reject) => {
+    extract.on("entry", (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: unknown) => {
+        if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
+      });
+      stream.on("end", () => {
+        if (header.type === "file") contents.set(`/${posix.normalize(header.name).replace(/^\/+/, "")}`, new Uint8Array(Buffer.concat(chunks)));
+        next();
+      });
+      stream.on("error", reject);
+    });
+    extract.on("finish", resolve);
+    extract.on("error", reject);
+  });
+  let exec;
+  try {
+    exec = await container.exec(["tar", "-cf", "-", "--", ...targets], { onStdout: (chunk) => extract.write(chunk) });
+  } catch {
+    return null;
+  }
+  const { exitCode } = await exec.done;
+  extract.end(undefined as never);
+  await finished.catch(() => undefined);
+  if (exitCode !== 0) return null;
+  return contents;
+}
+
+type ResolvedRead =
+  | { path: string; kind: "pseudo" }
+  | { path: string; kind: "failed"; error: FileOperationError }
+  | { path: string; kind: "missing" }
+  | { path: string; kind: "directory" }
+  | { path: string; kind: "file"; target: string; size: number };
+
+async function resolveRead(container: EngineContainer, path: string): Promise<ResolvedRead> {
+  if (onPseudoFilesystem(path)) return { path, kind: "pseudo" };
+  try {
+    const { target, stat } = await resolveLinks(container, path);
+    if (stat === null) return { path, kind: "missing" };
+    if (stat.isDirectory) return { path, kind: "directory" };
+    return { path, kind: "file", target, size: stat.size };
+  } catch (error) {
+    const code = fileErrorOf(error);
+    if (code === null) throw error;
+    return { path, kind: "failed", error: code };
+  }
+}
+
 /** Reads files; per-file `file_not_found`, `is_directory`, `invalid_path`, `permission_denied`. */
 export async function getFiles(container: EngineContainer, paths: string[]): Promise<FileDownloadResponse[]> {
+  const resolved = await Promise.all(paths.map((path) => resolveRead(container, path)));
+  const targets = [...new Set(resolved.flatMap((entry) => (entry.kind === "file" ? [entry.target] : [])))];
+  const batch =
+    targets.length >= BATCH_READ_MIN_FILES && targets.length <= BATCH_READ_MAX_FILES ? await readManyThroughTar(container, targets) : null;
   return Promise.all(
-    paths.map(async (path): Promise<FileDownloadResponse> => {
+    resolved.map(async (entry): Promise<FileDownloadResponse> => {
+      const path = entry.path;
       try {
-        if (onPseudoFilesystem(path)) return await readThroughCat(container, path);
-        const { path: target, stat } = await resolveLinks(container, path);
-        if (stat === null) return { path, content: null, error: "file_not_found" };
-        if (stat.isDirectory) return { path, content: null, error: "is_directory" };
-        const content = await readRegularFile(container, target, stat.size);
-        return { path, content, error: null };
+        switch (entry.kind) {
+          case "pseudo":
+            return await readThroughCat(container, path);
+          case "failed":
+            return { path, content: null, error: entry.error };
+          case "missing":
+            return { path, content: null, error: "file_not_found" };
+          case "directory":
+            return { path, content: null, error: "is_directory" };
+          case "file": {
+            const content = batch?.get(entry.target) ?? (await readRegularFile(container, entry.target, entry.size));
+            return { path, content, error: null };
+          }
+        }
       } catch (error) {
         const code = fileErrorOf(error);
         if (code === null) throw error;

@@ -25,7 +25,7 @@ describe("secret store", () => {
   });
 
   it("reports a missing store file and invalid entries", () => {
-    expect(resolveSecrets(["keys"], join(directory, "none.json"))).toEqual({ ok: false, problem: expect.stringContaining("does not exist") });
+    expect(resolveSecrets(["keys"], join(directory, "none.json"))).toEqual({ ok: false, problem: expect.stringMatching(/"keys" cannot be read: .*does not exist/) });
     expect(resolveSecrets(["bad"], file)).toEqual({ ok: false, problem: expect.stringContaining('invalid entry "1X"') });
   });
 });

@@ -25,7 +25,7 @@ export function resolveSecrets(names: readonly string[], path: string): SecretRe
     store = JSON.parse(readFileSync(path, "utf8"));
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "is not valid JSON";
-    return { ok: false, problem: `the secret store ${path} ${reason}` };
+    return { ok: false, problem: `secret(s) ${names.map((name) => `"${name}"`).join(", ")} cannot be read: the secret store ${path} ${reason}` };
   }
   if (typeof store !== "object" || store === null || Array.isArray(store)) {
     return { ok: false, problem: `the secret store ${path} must be a JSON object of secret name -> { VARIABLE: value }` };
