@@ -262,6 +262,24 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         expect(error.output).not.toContain("after-timeout");
       });
 
+      // Without this, an adapter whose commands cannot see each other's
+      // processes (a pid namespace per command) would pass the kill checks
+      // below while killing nothing.
+      const visible = context.gated("ps lists a command that is running right now (so the kill checks below can fail)", "processKill");
+      it.skipIf(visible.skip)(visible.title, { timeout: budget(killBudgetMs) }, async () => {
+        const sandbox = await shared();
+        const seconds = uniqueSleepSeconds();
+        const controller = new AbortController();
+        const running = sandbox.execute(`sleep ${seconds}`, { signal: controller.signal, timeoutMs: 60_000 }).catch(() => undefined);
+        try {
+          const seen = await waitFor(async () => (await processesMatching(sandbox, sleepMarker(seconds))).length > 0, 10_000, 200);
+          expect(seen, "ps in a second command does not list a command running right now: the kill checks would prove nothing").toBe(true);
+        } finally {
+          controller.abort();
+          await running;
+        }
+      });
+
       const killed = context.gated("leaves no process of a timed-out command in the sandbox (checked with ps)", "processKill");
       it.skipIf(killed.skip)(killed.title, { timeout: budget(killBudgetMs) }, async () => {
         const sandbox = await shared();

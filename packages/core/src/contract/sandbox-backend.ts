@@ -1,4 +1,4 @@
-import type { ExecuteResponse, SandboxBackendProtocolV2 } from "deepagents";
+import type { ExecuteResponse, FileDownloadResponse, FileUploadResponse, SandboxBackendProtocolV2 } from "deepagents";
 import type { SandboxCapabilities } from "./capabilities.js";
 
 /**
@@ -38,7 +38,8 @@ export interface ExecuteOptions {
 
 /**
  * The result of a command. A non-zero exit code is a result, not an error.
- * `output` is stdout and stderr combined in arrival order.
+ * `output` is stdout and stderr combined in arrival order; bytes that are not
+ * valid UTF-8 become U+FFFD, never an exception.
  */
 export interface ExecuteResult extends ExecuteResponse {
   exitCode: number;
@@ -78,12 +79,46 @@ export interface SandboxBackend extends SandboxBackendProtocolV2 {
   /** Whether the sandbox is still alive at the provider (false after close or expiry). */
   isRunning(): Promise<boolean>;
   /**
+   * Releases this handle's client resources and leaves the sandbox running
+   * until its lifetime ends (for a process that reconnects later with the
+   * adapter's `fromId`). Idempotent; after it every call rejects with
+   * `SANDBOX_CLOSED`, and `close()` does nothing.
+   */
+  detach(): Promise<void>;
+  /**
    * Runs `command` through `sh -c` with empty stdin. See {@link ExecuteOptions}
    * for timeouts, abort, streaming and the output cap.
    *
+   * Where a capability is missing the semantics still hold as far as they can,
+   * and say so: without `streaming`, `onStdout` / `onStderr` are called once the
+   * output is available rather than as it arrives; without `processKill`, a
+   * timeout still rejects with `COMMAND_TIMEOUT` but `details.killConfirmed` is
+   * `false` (something may still run until the sandbox ends).
+   *
    * @throws `COMMAND_TIMEOUT` on timeout or abort (after the process tree is killed),
+   *   `RESOURCE_LIMIT_EXCEEDED` when the command was killed for exceeding the
+   *   sandbox's memory limit,
+   *   `SANDBOX_NOT_FOUND` when the sandbox ended (lifetime over, terminated elsewhere),
    *   `COMMAND_FAILED` when the provider could not run the command,
-   *   `NOT_INITIALIZED` / `SANDBOX_CLOSED` outside the sandbox's life.
+   *   `INVALID_ARGUMENT` for bad options (nothing runs),
+   *   `NOT_INITIALIZED` / `SANDBOX_CLOSED` outside the handle's life.
    */
   execute(command: string, options?: ExecuteOptions): Promise<ExecuteResult>;
+  /**
+   * Writes files (required here, optional in deepagents). Parents are created,
+   * existing files overwritten. Partial success: one result per input, in input
+   * order, each with `error: null` or one of deepagents' codes: `invalid_path`
+   * (not absolute, contains `..`, or a parent is a regular file),
+   * `is_directory` (the path is a directory), `permission_denied`.
+   * @throws `FILE_OPERATION_FAILED` only when the transfer as a whole failed.
+   */
+  uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]>;
+  /**
+   * Reads files (required here, optional in deepagents). Partial success in
+   * input order; `file_not_found` for a missing file (deepagents' memory loader
+   * relies on exactly this code), `is_directory`, `permission_denied`,
+   * `invalid_path`. Symlinks are followed.
+   * @throws `FILE_OPERATION_FAILED` only when the transfer as a whole failed.
+   */
+  downloadFiles(paths: string[]): Promise<FileDownloadResponse[]>;
 }
