@@ -65,6 +65,16 @@ interface PathInfo {
   symlinkTarget: string | null;
 }
 
+/** Type, permissions and link target: what existence and type checks need. */
+interface QuickInfo {
+  type: PathInfo["type"];
+  permissionBits: number;
+  symlinkTarget: string | null;
+}
+
+/** Go's `os.ModeSymlink`, as Docker reports modes in its stat header. */
+const GO_MODE_SYMLINK = 1 << 27;
+
 const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as const;
 const MAX_SYMLINK_HOPS = 16;
 const FILE_MODE_DEFAULT = 0o644;
@@ -252,13 +262,39 @@ export class FilesystemToolServer {
     return info;
   }
 
-  async #pathInfoOrUndefined(container: EngineContainer, path: string): Promise<PathInfo | undefined> {
+  /**
+   * Type, permission bits and link target of `path` through the engine's
+   * `stat` (a HEAD request, far cheaper than reading an archive), or
+   * `undefined` when it does not exist. A symlink is not followed.
+   */
+  async #quickStat(container: EngineContainer, path: string): Promise<QuickInfo | undefined> {
+    let stat;
     try {
-      return await this.#pathInfo(container, path);
+      stat = await container.stat(path);
     } catch (error) {
-      if (error instanceof FilesystemToolError && error.kind === "NotFound") return undefined;
+      if (isNotDirectory(error)) throw new FilesystemToolError("NotDirectory", "Not a directory");
+      if (isNotFound(error)) return undefined;
+      // A HEAD answer carries no message: ask the archive API, whose error says why.
+      const info = await this.#pathInfo(container, path).catch((archiveError: unknown) => {
+        if (archiveError instanceof FilesystemToolError && archiveError.kind === "NotFound") return undefined;
+        throw archiveError;
+      });
+      if (!info) return undefined;
       throw error;
     }
+    if (!stat) return undefined;
+    const isSymlink = (stat.mode & GO_MODE_SYMLINK) !== 0 || stat.linkTarget !== "";
+    return {
+      type: stat.isDirectory ? "directory" : isSymlink ? "symlink" : "file",
+      permissionBits: stat.mode & 0o777,
+      symlinkTarget: isSymlink ? stat.linkTarget : null,
+    };
+  }
+
+  async #quickStatOrThrow(container: EngineContainer, path: string): Promise<QuickInfo> {
+    const info = await this.#quickStat(container, path);
+    if (!info) throw new FilesystemToolError("NotFound", "No such file or directory");
+    return info;
   }
 
   async #names(container: EngineContainer): Promise<{ users: Map<number, string>; groups: Map<number, string> }> {
@@ -336,10 +372,10 @@ export class FilesystemToolServer {
   }
 
   /** Follows symlinks at `path` (the last component) to the real path and its info. */
-  async #resolveSymlinks(container: EngineContainer, path: string): Promise<{ path: string; info: PathInfo }> {
+  async #resolveSymlinks(container: EngineContainer, path: string): Promise<{ path: string; info: QuickInfo }> {
     let current = path;
     for (let hop = 0; hop < MAX_SYMLINK_HOPS; hop++) {
-      const info = await this.#pathInfo(container, current);
+      const info = await this.#quickStatOrThrow(container, current);
       if (info.type !== "symlink") return { path: current, info };
       current = posix.resolve(posix.dirname(current), info.symlinkTarget ?? "");
     }
@@ -365,10 +401,7 @@ export class FilesystemToolServer {
     while (current !== "/") {
       const parent = posix.dirname(current);
       missing.unshift(posix.basename(current));
-      const info = await this.#pathInfoOrUndefined(container, parent).catch((error: unknown) => {
-        if (error instanceof FilesystemToolError && error.kind === "NotDirectory") throw error;
-        throw error;
-      });
+      const info = await this.#quickStat(container, parent);
       if (info) {
         if (info.type === "directory") return { path: parent, missing };
         if (info.type === "symlink") {
@@ -384,10 +417,7 @@ export class FilesystemToolServer {
 
   async #writeFile(container: EngineContainer, path: string, stdinDone: Promise<Buffer[]>): Promise<void> {
     const normalized = posix.normalize(path);
-    const existing = await this.#pathInfoOrUndefined(container, normalized).catch((error: unknown) => {
-      if (error instanceof FilesystemToolError && error.kind === "NotDirectory") throw error;
-      throw error;
-    });
+    const existing = await this.#quickStat(container, normalized);
     let mode = FILE_MODE_DEFAULT;
     if (existing) {
       const resolved = existing.type === "symlink" ? (await this.#resolveSymlinks(container, normalized)).info : existing;
@@ -425,7 +455,7 @@ export class FilesystemToolServer {
 
   async #makeDirectory(container: EngineContainer, path: string, parents: boolean): Promise<void> {
     const normalized = posix.normalize(path);
-    const existing = await this.#pathInfoOrUndefined(container, normalized);
+    const existing = await this.#quickStat(container, normalized);
     if (existing) {
       const resolved = existing.type === "symlink" ? (await this.#resolveSymlinks(container, normalized)).info : existing;
       if (parents && resolved.type === "directory") return;
@@ -488,7 +518,7 @@ export class FilesystemToolServer {
   async #remove(container: EngineContainer, path: string, recursive: boolean): Promise<void> {
     const normalized = posix.normalize(path);
     if (normalized === "/") throw new FilesystemToolError("PermissionDenied", "Refusing to remove /");
-    const info = await this.#pathInfo(container, normalized);
+    const info = await this.#quickStatOrThrow(container, normalized);
     let argv: string[];
     if (info.type === "directory") {
       if (recursive) argv = ["rm", "-rf", "--", normalized];
