@@ -320,6 +320,26 @@ describe("files through sandbox.filesystem", () => {
     expect(written.map((entry) => entry.error)).toEqual([null, "is_directory", "permission_denied", "invalid_path"]);
   });
 
+  it("writes a batch whose paths depend on each other one after the other, independent ones concurrently", async () => {
+    const events: string[] = [];
+    const { sandbox } = await sandboxWith({
+      filesystem: {
+        writeBytes: async (_data: Uint8Array, path: string) => {
+          events.push(`start ${path}`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          events.push(`end ${path}`);
+        },
+      } as never,
+    });
+    opened.push(sandbox);
+    const bytes = encoder.encode("x");
+    await sandbox.uploadFiles([["/a/file", bytes], ["/a/file/child", bytes]]);
+    expect(events).toEqual(["start /a/file", "end /a/file", "start /a/file/child", "end /a/file/child"]);
+    events.length = 0;
+    await sandbox.uploadFiles([["/a/one", bytes], ["/a/two", bytes]]);
+    expect(events.slice(0, 2)).toEqual(["start /a/one", "start /a/two"]);
+  });
+
   it("reads a file past the SDK's read limit through cat", async () => {
     const { sandbox, fake } = await sandboxWith({
       filesystem: { readBytes: async () => Promise.reject(new SandboxFilesystemFileTooLargeError("too large")) } as never,
