@@ -77,6 +77,21 @@ const GO_MODE_SYMLINK = 1 << 27;
 
 const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as const;
 const MAX_SYMLINK_HOPS = 16;
+/**
+ * Lists the direct children of "$1": per entry, a `stat` line, the name, NUL,
+ * the link target (if any), NUL. Names may hold newlines; the stat line cannot.
+ */
+const LIST_SCRIPT = [
+  'cd -- "$1" || exit 3',
+  "for f in * .[!.]* ..?*; do",
+  '  if [ -e "$f" ] || [ -L "$f" ]; then',
+  "    stat -c '%f %s %u %g %Y %U %G' -- \"$f\" || exit 4",
+  "    printf '%s\\0' \"$f\"",
+  '    if [ -L "$f" ]; then readlink -- "$f"; fi',
+  "    printf '\\0'",
+  "  fi",
+  "done",
+].join("\n");
 const FILE_MODE_DEFAULT = 0o644;
 const DIRECTORY_MODE_DEFAULT = 0o755;
 
@@ -351,7 +366,9 @@ export class FilesystemToolServer {
   async #listFiles(container: EngineContainer, path: string): Promise<Array<Record<string, unknown>>> {
     const directory = await this.#resolveSymlinks(container, posix.normalize(path));
     if (directory.info.type !== "directory") throw new FilesystemToolError("NotDirectory", "Not a directory");
-    const children: Array<{ name: string; info: PathInfo }> = [];
+    const listed = await this.#listWithShell(container, directory.path);
+    const children: Array<{ name: string; info: PathInfo }> = listed ?? [];
+    if (listed) return this.#entriesJson(container, path, children);
     let rootName: string | undefined;
     await this.#walkArchive(container, directory.path, async (header) => {
       const name = header.name.replace(/\/+$/, "");
@@ -363,12 +380,67 @@ export class FilesystemToolServer {
       if (relative && !relative.includes("/")) children.push({ name: relative, info: infoFromHeader(header) });
       return true;
     });
+    return this.#entriesJson(container, path, children);
+  }
+
+  async #entriesJson(
+    container: EngineContainer,
+    path: string,
+    children: Array<{ name: string; info: PathInfo }>,
+  ): Promise<Array<Record<string, unknown>>> {
     children.sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
     const result: Array<Record<string, unknown>> = [];
     for (const child of children) {
       result.push(await this.#entryJson(container, posix.join(path, child.name), child.info));
     }
     return result;
+  }
+
+  /**
+   * Lists a directory's direct children with `sh` and `stat` inside the
+   * sandbox. Why: the archive of a directory holds its whole subtree, so
+   * listing `/` that way reads the entire filesystem (seconds). Returns
+   * `undefined` when the image has no shell or `stat`, and the caller falls
+   * back to the archive.
+   */
+  async #listWithShell(container: EngineContainer, directory: string): Promise<Array<{ name: string; info: PathInfo }> | undefined> {
+    const stdout: Buffer[] = [];
+    let exitCode: number | null;
+    try {
+      const exec = await container.exec(["sh", "-c", LIST_SCRIPT, "modal-sandbox-fs-tools", directory], {
+        onStdout: (chunk) => stdout.push(chunk),
+      });
+      exitCode = (await exec.done).exitCode;
+    } catch {
+      return undefined;
+    }
+    if (exitCode !== 0) return undefined;
+    const fields = Buffer.concat(stdout).toString("utf8").split("\0");
+    const children: Array<{ name: string; info: PathInfo }> = [];
+    for (let index = 0; index + 1 < fields.length; index += 2) {
+      const record = fields[index]!;
+      const newline = record.indexOf("\n");
+      const [rawMode, size, uid, gid, mtime, owner, group] = record.slice(0, newline).split(" ");
+      const mode = Number.parseInt(rawMode ?? "", 16);
+      if (newline < 0 || !Number.isFinite(mode)) return undefined;
+      const typeBits = mode & 0o170000;
+      const type = typeBits === TYPE_BITS.directory ? "directory" : typeBits === TYPE_BITS.symlink ? "symlink" : "file";
+      children.push({
+        name: record.slice(newline + 1),
+        info: {
+          type,
+          size: Number(size),
+          permissionBits: mode & 0o7777,
+          uid: Number(uid),
+          gid: Number(gid),
+          ownerName: owner === "UNKNOWN" ? "" : (owner ?? ""),
+          groupName: group === "UNKNOWN" ? "" : (group ?? ""),
+          modifiedTimeSeconds: Number(mtime),
+          symlinkTarget: type === "symlink" ? (fields[index + 1] ?? "").replace(/\n$/, "") : null,
+        },
+      });
+    }
+    return children;
   }
 
   /** Follows symlinks at `path` (the last component) to the real path and its info. */
