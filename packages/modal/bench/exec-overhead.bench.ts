@@ -11,8 +11,9 @@
  *   - uploadFiles([[p, 4 KiB]]) vs instance.filesystem.writeBytes(4 KiB, p)
  *   - downloadFiles([p])       vs instance.filesystem.readBytes(p)
  *
- * Prints median, p90 and mean per side and the ratio of medians
- * (adapter / raw). The target is a ratio of at most 1.05.
+ * Prints median, p90 and mean per side, the ratio of medians (adapter / raw;
+ * the target is at most 1.05), and the client-side CPU time per call of each
+ * side (what the adapter itself costs, whatever the server's load).
  *
  * Environment: BENCH_ITERATIONS (default 150 per side and pair), BENCH_WARMUP (default 15).
  */
@@ -55,23 +56,34 @@ async function rawExec(instance: Sandbox, command: string): Promise<{ output: st
   return { output, exitCode };
 }
 
-async function measure(pair: Pair): Promise<{ adapter: number[]; raw: number[] }> {
+interface Samples {
+  adapter: number[];
+  raw: number[];
+  /** Client-side CPU time (user + system) per call in this process, in ms: independent of server load. */
+  adapterCpu: number[];
+  rawCpu: number[];
+}
+
+async function measure(pair: Pair): Promise<Samples> {
   for (let index = 0; index < WARMUP; index++) {
     await pair.adapter();
     await pair.raw();
   }
-  const adapter: number[] = [];
-  const raw: number[] = [];
+  const samples: Samples = { adapter: [], raw: [], adapterCpu: [], rawCpu: [] };
   for (let index = 0; index < ITERATIONS; index++) {
     // Alternate which side goes first, so neither always follows the other.
     const order = index % 2 === 0 ? (["adapter", "raw"] as const) : (["raw", "adapter"] as const);
     for (const side of order) {
+      const cpu = process.cpuUsage();
       const start = performance.now();
       await pair[side]();
-      (side === "adapter" ? adapter : raw).push(performance.now() - start);
+      const elapsed = performance.now() - start;
+      const used = process.cpuUsage(cpu);
+      samples[side].push(elapsed);
+      samples[side === "adapter" ? "adapterCpu" : "rawCpu"].push((used.user + used.system) / 1000);
     }
   }
-  return { adapter, raw };
+  return samples;
 }
 
 if (!(await dockerAvailable())) {
@@ -105,7 +117,9 @@ try {
   ];
 
   console.log(`@sandbox/modal vs raw modal@0.11.1 SDK through @sandbox/modal-emulator: ${ITERATIONS} interleaved calls per side (+${WARMUP} warm-up)\n`);
-  console.log(["call".padEnd(26), "adapter median/p90/mean ms".padEnd(30), "raw median/p90/mean ms".padEnd(28), "ratio (medians)"].join(" "));
+  console.log(
+    ["call".padEnd(26), "adapter median/p90/mean ms".padEnd(30), "raw median/p90/mean ms".padEnd(28), "ratio (medians)".padEnd(16), "client CPU ms/call adapter vs raw"].join(" "),
+  );
   let worst = 0;
   for (const pair of pairs) {
     const samples = await measure(pair);
@@ -114,7 +128,8 @@ try {
     const ratio = adapter.median / raw.median;
     worst = Math.max(worst, ratio);
     const cell = (stats: ReturnType<typeof summary>) => `${stats.median.toFixed(2)} / ${stats.p90.toFixed(2)} / ${stats.mean.toFixed(2)}`;
-    console.log([pair.name.padEnd(26), cell(adapter).padEnd(30), cell(raw).padEnd(28), ratio.toFixed(3)].join(" "));
+    const cpu = `${summary(samples.adapterCpu).mean.toFixed(2)} vs ${summary(samples.rawCpu).mean.toFixed(2)}`;
+    console.log([pair.name.padEnd(26), cell(adapter).padEnd(30), cell(raw).padEnd(28), ratio.toFixed(3).padEnd(16), cpu].join(" "));
   }
   console.log(`\nworst ratio ${worst.toFixed(3)} (target <= ${TARGET_RATIO}): ${worst <= TARGET_RATIO ? "within target" : "ABOVE TARGET"}`);
 } finally {
