@@ -1,7 +1,9 @@
+import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { DockerEngine } from "@sandbox/local-docker/engine";
 import {
   AlreadyExistsError,
@@ -115,6 +117,44 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
         code: 12,
         details: expect.stringContaining("modal.client.ModalClient/QueueGetOrCreate"),
       });
+    });
+  });
+
+  describe("bin", () => {
+    it("prints the URL and environment, serves the SDK, and cleans up on SIGTERM", async () => {
+      const directory = await mkdtemp(path.join(tmpdir(), "modal-emulator-bin-"));
+      const secretsFile = path.join(directory, "secrets.json");
+      await writeFile(secretsFile, JSON.stringify({ "bin-secret": { FROM_FILE: "yes" } }));
+      const binPath = fileURLToPath(new URL("./bin.ts", import.meta.url));
+      const child = spawn(
+        process.execPath,
+        ["--import", "tsx", binPath, "--port", "0", "--token-id", "ak-bin", "--token-secret", "as-bin", "--secrets-file", secretsFile],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      try {
+        let stdout = "";
+        const printed = await new Promise<string>((resolve, reject) => {
+          child.stdout.on("data", (chunk: Buffer) => {
+            stdout += chunk.toString();
+            if (stdout.includes("MODAL_TOKEN_SECRET=")) resolve(stdout);
+          });
+          child.on("exit", (code) => reject(new Error(`bin exited with ${code} before printing its URL`)));
+        });
+        const url = /export MODAL_SERVER_URL=(\S+)/.exec(printed)?.[1];
+        expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+        expect(printed).toContain("export MODAL_TOKEN_ID=ak-bin");
+        const binClient = clientWith({ MODAL_SERVER_URL: url }, { tokenId: "ak-bin", tokenSecret: "as-bin" });
+        clients.push(binClient);
+        const binApp = await binClient.apps.fromName("from-bin", { createIfMissing: true });
+        expect(binApp.appId).toMatch(/^ap-/);
+        expect((await binClient.secrets.fromName("bin-secret")).secretId).toMatch(/^st-/);
+        const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+        child.kill("SIGTERM");
+        expect(await exited).toBe(0);
+      } finally {
+        child.kill("SIGKILL");
+        await rm(directory, { recursive: true, force: true });
+      }
     });
   });
 
