@@ -271,11 +271,13 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
     it("creates, execs, waits and lists V1 sandboxes when MODAL_SANDBOX_V2=0", async () => {
       const v1Client = clientWith({ MODAL_SERVER_URL: emulator.url, MODAL_SANDBOX_V2: "0" });
       clients.push(v1Client);
-      const sb = await v1Client.sandboxes.create(app, alpine, { tags: { family: "v1" } });
+      const named = await v1Client.secrets.fromName("emulator-test-secret");
+      // V1 carries env as an ephemeral secret (SecretGetOrCreate), not inline.
+      const sb = await v1Client.sandboxes.create(app, alpine, { tags: { family: "v1" }, env: { V1_ENV: "v1-env" }, secrets: [named] });
       sandboxes.push(sb);
       expect(sb.sandboxId).toMatch(/^sb-[0-9A-Za-z]{22}$/);
-      const result = await run(sb, ["echo", "v1 exec"]);
-      expect(result).toEqual({ stdout: "v1 exec\n", stderr: "", exitCode: 0 });
+      const result = await run(sb, ["sh", "-c", 'echo "v1 exec $V1_ENV $SHARED"']);
+      expect(result).toEqual({ stdout: "v1 exec v1-env from-secret\n", stderr: "", exitCode: 0 });
       const listed: string[] = [];
       for await (const item of v1Client.sandboxes.list({ appId: app.appId })) listed.push(item.sandboxId);
       expect(listed).toContain(sb.sandboxId);
