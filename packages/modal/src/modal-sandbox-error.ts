@@ -23,23 +23,3 @@ export class ModalSandboxError extends SandboxError {
     super(code, { ...options, provider: MODAL_PROVIDER });
   }
 }
-
-/**
- * Re-issues a core `SandboxError` (core validates options and arguments
- * before the adapter sees them) as a {@link ModalSandboxError}, so every
- * error of this package passes `instanceof ModalSandboxError`. Anything else
- * is returned unchanged.
- */
-export function asModalSandboxError(error: unknown): unknown {
-  if (!SandboxError.isInstance(error) || error instanceof ModalSandboxError) return error;
-  const prefix = `[${error.provider}] `;
-  const message = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-  return new ModalSandboxError(error.code, {
-    message,
-    retryable: error.retryable,
-    cause: error.cause,
-    details: error.details,
-    ...(error.output !== undefined ? { output: error.output } : {}),
-    ...(error.truncated !== undefined ? { truncated: error.truncated } : {}),
-  });
-}

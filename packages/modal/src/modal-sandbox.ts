@@ -1,15 +1,10 @@
 import {
-  DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   SandboxAdapter,
   SandboxError,
   allCapabilities,
-  assertOptionsSupported,
-  validateSandboxOptions,
   type CommandOutcome,
   type CommandRequest,
-  type ExecuteOptions,
-  type ExecuteResult,
   type SandboxCapabilities,
   type SandboxErrorCode,
   type SandboxErrorOptions,
@@ -25,7 +20,7 @@ import {
   validateModalOptions,
   type ModalSandboxOptions,
 } from "./modal-options.js";
-import { MODAL_PROVIDER, ModalSandboxError, asModalSandboxError } from "./modal-sandbox-error.js";
+import { MODAL_PROVIDER, ModalSandboxError } from "./modal-sandbox-error.js";
 import { ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
@@ -67,15 +62,13 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   #ownsClient = false;
   #instance: Sandbox | undefined;
   #oomKills = 0;
-  readonly #commandTimeoutMs: number;
-  #nextCommandTimeoutMs: number | undefined;
 
   /**
    * Validates options (throws `INVALID_OPTIONS` at once, before any network
    * call); call `initialize()` to create the sandbox.
    */
   constructor(options: ModalSandboxOptions = {}) {
-    super(checkedOptions(options), {
+    super(options, {
       provider: MODAL_PROVIDER,
       capabilities: MODAL_CAPABILITIES,
       extraOptionKeys: MODAL_EXTRA_OPTION_KEYS,
@@ -83,7 +76,6 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       maxOutputBytes: options?.maxOutputBytes,
     });
     validateModalOptions(this.options);
-    this.#commandTimeoutMs = this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     if (this.options.auth) {
       this.secretValues.add(this.options.auth.tokenId);
       this.secretValues.add(this.options.auth.tokenSecret);
@@ -147,21 +139,6 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   get instance(): Sandbox {
     this.assertReady();
     return this.#instance!;
-  }
-
-  /**
-   * Runs `command` through `sh -c`; see `@sandbox/core`'s `ExecuteOptions`.
-   * The per-call timeout is also handed to Modal as the exec's own timeout
-   * (plus a minute), so the command ends even if this process dies first.
-   */
-  override async execute(command: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
-    // Read synchronously by runCommand, which core calls before its first await.
-    this.#nextCommandTimeoutMs = options?.timeoutMs;
-    try {
-      return await super.execute(command, options);
-    } catch (error) {
-      throw asModalSandboxError(error);
-    }
   }
 
   protected override error(code: SandboxErrorCode, options: SandboxErrorOptions = {}): SandboxError {
@@ -310,11 +287,9 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   }
 
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
-    const timeoutMs = this.#nextCommandTimeoutMs ?? this.#commandTimeoutMs;
-    this.#nextCommandTimeoutMs = undefined;
     const instance = this.#instance!;
     try {
-      const outcome = await runInSandbox(instance, request, timeoutMs);
+      const outcome = await runInSandbox(instance, request, request.timeoutMs);
       if (outcome.killed) return { exitCode: null };
       if (outcome.exitCode === 137 && (await this.#oomKilledSinceLastCheck(instance))) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
@@ -381,22 +356,3 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   }
 }
 
-/**
- * Runs core's option checks first so that their errors are
- * `ModalSandboxError`s too; core's constructor then re-checks cheaply.
- */
-function checkedOptions(options: ModalSandboxOptions | undefined): ModalSandboxOptions | undefined {
-  try {
-    const checked = validateSandboxOptions(options, { provider: MODAL_PROVIDER, extraKeys: MODAL_EXTRA_OPTION_KEYS }) as ModalSandboxOptions;
-    assertOptionsSupported(checked, MODAL_PROVIDER, MODAL_CAPABILITIES);
-    for (const key of ["commandTimeoutMs", "maxOutputBytes"] as const) {
-      const value = checked[key];
-      if (value !== undefined && (typeof value !== "number" || !Number.isInteger(value) || value <= 0)) {
-        throw new ModalSandboxError("INVALID_OPTIONS", { message: `invalid option "${key}": must be a positive whole number, got ${String(value)}`, details: { option: key } });
-      }
-    }
-    return options;
-  } catch (error) {
-    throw asModalSandboxError(error);
-  }
-}

@@ -865,3 +865,29 @@ describe("SandboxAdapter secret scrubbing", () => {
     expect((error.cause as Error).name).toBe("TypeError");
   });
 });
+
+describe("SandboxAdapter errors come in the adapter's own class", () => {
+  it("INVALID_OPTIONS from the constructor is the adapter's subclass", () => {
+    const error = thrown(() => new MemoryAdapter({ cpu: -1 }));
+    expect(error).toBeInstanceOf(MemorySandboxError);
+    expect(error.code).toBe("INVALID_OPTIONS");
+    expect(error.message).toBe('[memory] invalid option "cpu": must be a number of cores greater than 0');
+    expect(error.details).toEqual({ option: "cpu" });
+  });
+
+  it("INVALID_ARGUMENT from execute() validation is the adapter's subclass", async () => {
+    const adapter = await ready();
+    for (const options of [{ timeoutMs: 0 }, { maxOutputBytes: -1 }, { env: { "1BAD": "x" } }, { cwd: "relative" }]) {
+      const error = await rejection(adapter.execute("echo", options));
+      expect(error, JSON.stringify(options)).toBeInstanceOf(MemorySandboxError);
+      expect(error.code).toBe("INVALID_ARGUMENT");
+    }
+  });
+
+  it("hands the effective timeout to runCommand", async () => {
+    const adapter = await ready(undefined, { commandTimeoutMs: 42_000 });
+    await adapter.execute("echo");
+    await adapter.execute("echo", { timeoutMs: 1_000 });
+    expect(adapter.requests.map((request) => request.timeoutMs)).toEqual([42_000, 1_000]);
+  });
+});

@@ -26,6 +26,12 @@ export interface CommandRequest {
    * reject) once it is gone; core turns that into `COMMAND_TIMEOUT`.
    */
   signal: AbortSignal;
+  /**
+   * The effective timeout core enforces (ms). Core aborts `signal` when it
+   * passes; adapters may also hand it to the provider as a backstop that holds
+   * even if the host process dies.
+   */
+  timeoutMs: number;
   onStdout(chunk: Uint8Array): void;
   onStderr(chunk: Uint8Array): void;
 }
@@ -90,15 +96,33 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     this.provider = settings.provider;
     this.capabilities = Object.freeze({ ...settings.capabilities });
     const context = { provider: settings.provider, extraKeys: settings.extraOptionKeys ?? [] };
-    this.options = validateSandboxOptions(options, context) as Options;
-    assertOptionsSupported(this.options, this.provider, this.capabilities);
     this.#commandTimeoutMs = settings.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.#maxOutputBytes = settings.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
-    assertPositiveInteger(this.#commandTimeoutMs, "commandTimeoutMs", this.provider, "INVALID_OPTIONS");
-    if (this.#commandTimeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
-      throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: `invalid option "commandTimeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours)`, details: { option: "commandTimeoutMs" } });
+    try {
+      this.options = validateSandboxOptions(options, context) as Options;
+      assertOptionsSupported(this.options, this.provider, this.capabilities);
+      assertPositiveInteger(this.#commandTimeoutMs, "commandTimeoutMs", this.provider, "INVALID_OPTIONS");
+      if (this.#commandTimeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
+        throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: `invalid option "commandTimeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours)`, details: { option: "commandTimeoutMs" } });
+      }
+      assertPositiveInteger(this.#maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_OPTIONS");
+    } catch (error) {
+      throw this.ownError(error);
     }
-    assertPositiveInteger(this.#maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_OPTIONS");
+  }
+
+  /**
+   * Re-issues a core validation error as this adapter's own error class
+   * (`instanceof ModalSandboxError` holds for `INVALID_OPTIONS` too).
+   */
+  private ownError(error: unknown): unknown {
+    if (!SandboxError.isInstance(error) || error.constructor !== SandboxError) return error;
+    return this.error(error.code, {
+      message: error.message.replace(/^\[[^\]]*\] /, ""),
+      retryable: error.retryable,
+      details: error.details,
+      ...(error.cause === undefined ? {} : { cause: error.cause }),
+    });
   }
 
   // ---- primitives an adapter supplies -------------------------------------
@@ -232,15 +256,19 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     if (command.includes("\0")) throw this.error("INVALID_ARGUMENT", { message: "command contains a NUL byte" });
     const timeoutMs = options.timeoutMs ?? this.#commandTimeoutMs;
     const maxOutputBytes = options.maxOutputBytes ?? this.#maxOutputBytes;
-    assertPositiveInteger(timeoutMs, "timeoutMs", this.provider, "INVALID_ARGUMENT");
+    try {
+      assertPositiveInteger(timeoutMs, "timeoutMs", this.provider, "INVALID_ARGUMENT");
+      assertPositiveInteger(maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_ARGUMENT");
+      if (options.env !== undefined) validateEnv(options.env, { provider: this.provider }, "env", "INVALID_ARGUMENT");
+    } catch (error) {
+      throw this.ownError(error);
+    }
     if (timeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
       throw this.error("INVALID_ARGUMENT", { message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${timeoutMs}`, details: { option: "timeoutMs" } });
     }
-    assertPositiveInteger(maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_ARGUMENT");
     if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
       throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"` });
     }
-    if (options.env !== undefined) validateEnv(options.env, { provider: this.provider }, "env", "INVALID_ARGUMENT");
     for (const name of ["onStdout", "onStderr"] as const) {
       if (options[name] !== undefined && typeof options[name] !== "function") {
         throw this.error("INVALID_ARGUMENT", { message: `invalid option "${name}": must be a function` });
@@ -297,6 +325,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       cwd: options.cwd,
       env: options.env ?? EMPTY_ENV,
       signal: controller.signal,
+      timeoutMs,
       onStdout: stream(options.onStdout),
       onStderr: stream(options.onStderr),
     }))();
