@@ -17,7 +17,7 @@ import type Docker from "dockerode";
 import { getFiles, putFiles } from "./archive-files.js";
 import { DockerEngine, type EngineContainer } from "./engine/docker-engine.js";
 import { EngineError } from "./engine/engine-errors.js";
-import { LABELS, currentOwner } from "./labels.js";
+import { LABELS, currentOwner } from "./engine/owner-labels.js";
 import { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
 import { reapOnce } from "./reaper.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
 import { DockerEngine } from "./engine/docker-engine.js";
-import { LABELS, currentOwner, ownerIsGone, type OwnerIdentity } from "./labels.js";
+import { LABELS, currentOwner, ownerIsGone, type OwnerIdentity } from "./engine/owner-labels.js";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 
 /** What {@link reap} removed and why. */

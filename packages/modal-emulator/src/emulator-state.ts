@@ -5,7 +5,7 @@ import { FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tool
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { mintObjectId, mintSandboxId } from "./object-ids.js";
-import { OWNER_LABELS } from "./owner-labels.js";
+import { LABELS } from "@sandbox/local-docker/engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
 /** `ObjectCreationType` values the SDK sends. */
@@ -397,7 +397,7 @@ export class EmulatorState {
           ...this.#options.labels,
           "dev.sandbox.modal-emulator.sandbox-id": sandboxId,
           "dev.sandbox.modal-emulator.app-id": app.appId,
-          [OWNER_LABELS.expiresAt]: String(Date.now() + timeoutSecs * 1000 + CONTAINER_LIFETIME_GRACE_MS),
+          [LABELS.expiresAt]: String(Date.now() + timeoutSecs * 1000 + CONTAINER_LIFETIME_GRACE_MS),
         },
         env: environment,
         ...(definition.workdir ? { workdir: definition.workdir } : {}),

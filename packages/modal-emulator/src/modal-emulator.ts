@@ -1,4 +1,4 @@
-import { DockerEngine } from "@sandbox/local-docker/engine";
+import { DockerEngine, currentOwnerLabels, ownerIsGone } from "@sandbox/local-docker/engine";
 import { type CallContext, createServer, type ServerMiddlewareCall, ServerError, Status } from "nice-grpc";
 import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
 import { createCommandRouterHandlers } from "./command-router-service.js";
@@ -8,7 +8,6 @@ import { toServerError } from "./grpc-errors.js";
 import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
 import { randomBase62 } from "./object-ids.js";
-import { currentOwnerLabels, ownerIsGone } from "./owner-labels.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
 
 /** Label every emulator container, volume and image carries. */

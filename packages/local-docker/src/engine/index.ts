@@ -11,3 +11,11 @@ export {
 } from "./docker-engine.js";
 export { EngineError, type EngineErrorKind } from "./engine-errors.js";
 export { DockerStreamDemuxer } from "./demux-stream.js";
+export {
+  LABELS,
+  currentOwner,
+  currentOwnerLabels,
+  ownerIsGone,
+  processStart,
+  type OwnerIdentity,
+} from "./owner-labels.js";

@@ -1,7 +1,11 @@
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 
-/** Label keys on every container and volume this adapter creates. */
+/**
+ * Label keys on every container and volume of this project (local-docker
+ * sandboxes and the Modal emulator's containers alike), so one leak check and
+ * one reading of "whose is this?" covers both.
+ */
 export const LABELS = {
   /** `"true"` on everything of this project; what leak checks look for. */
   managed: "dev.sandbox.managed",
@@ -75,4 +79,10 @@ export function ownerIsGone(labels: Record<string, string>, self: OwnerIdentity 
   if (start === null) return true;
   if (start === "" || recordedStart === "") return false;
   return start !== recordedStart;
+}
+
+/** The owner labels of this process, ready to put on a container or volume. */
+export function currentOwnerLabels(): Record<string, string> {
+  const owner = currentOwner();
+  return { [LABELS.ownerHost]: owner.host, [LABELS.ownerPid]: String(owner.pid), [LABELS.ownerStart]: owner.start };
 }

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { LABELS, currentOwner, ownerIsGone, processStart } from "./labels.js";
+import { LABELS, currentOwner, ownerIsGone, processStart } from "./owner-labels.js";
 
 const self = currentOwner();
 const labelsFor = (pid: number, start: string, host = self.host) => ({
