@@ -38,3 +38,5 @@ export {
   type SandboxRegistry,
   type SandboxRegistrySettings,
 } from "./registry/sandbox-registry.js";
+export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
+export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";

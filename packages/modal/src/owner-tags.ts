@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { hostname } from "node:os";
+import { currentOwner, ownerIsGone as isOwnerGone, type OwnerIdentity } from "@sandbox/core";
+
+export { currentOwner, type OwnerIdentity };
 
 /**
  * Tag names on every sandbox this adapter creates. Plain snake_case keys:
@@ -20,46 +21,6 @@ export const MODAL_TAGS = {
   /** Epoch milliseconds after which the sandbox has outlived its lifetime. */
   expiresAt: "sandbox_expires_at",
 } as const;
-
-/** Who owns a sandbox: enough to prove later that the owner is gone. */
-export interface OwnerIdentity {
-  host: string;
-  pid: number;
-  /** `<boot id>:<start time in clock ticks since boot>`, or `""` where /proc is absent. */
-  start: string;
-}
-
-let cachedBootId: string | undefined;
-function bootId(): string {
-  if (cachedBootId === undefined) {
-    try {
-      cachedBootId = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
-    } catch {
-      cachedBootId = "";
-    }
-  }
-  return cachedBootId;
-}
-
-/** Start identity of process `pid`: `""` when unknown, `null` when no such process exists. */
-export function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // Field 22 (starttime) follows the parenthesised command name, which may contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return `${bootId()}:${fields[19] ?? ""}`;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    return "";
-  }
-}
-
-let cachedOwner: OwnerIdentity | undefined;
-/** This process's identity, computed once. */
-export function currentOwner(): OwnerIdentity {
-  cachedOwner ??= { host: hostname(), pid: process.pid, start: processStart(process.pid) ?? "" };
-  return cachedOwner;
-}
 
 let cachedRunId: string | undefined;
 /** `SANDBOX_RUN_ID` when set, else a random id fixed for this process. */
@@ -85,22 +46,7 @@ export function ownerTags(appName: string, lifetimeMs: number, now: number = Dat
   };
 }
 
-/**
- * Whether the owner recorded in `tags` is provably gone: same host, and the
- * machine rebooted since, or no process has that pid, or the pid now belongs
- * to a process that started at another time. Owners on other hosts are never
- * judged gone (their sandboxes end at their lifetime).
- */
+/** Whether the owner recorded in `tags` is provably gone (see core's `ownerIsGone`). */
 export function ownerIsGone(tags: Record<string, string>, self: OwnerIdentity = currentOwner()): boolean {
-  if (tags[MODAL_TAGS.ownerHost] !== self.host) return false;
-  const pid = Number(tags[MODAL_TAGS.ownerPid]);
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  const recordedStart = tags[MODAL_TAGS.ownerStart] ?? "";
-  const recordedBoot = recordedStart.split(":")[0];
-  const currentBoot = self.start.split(":")[0];
-  if (recordedBoot && currentBoot && recordedBoot !== currentBoot) return true;
-  const start = processStart(pid);
-  if (start === null) return true;
-  if (start === "" || recordedStart === "") return false;
-  return start !== recordedStart;
+  return isOwnerGone({ host: tags[MODAL_TAGS.ownerHost], pid: tags[MODAL_TAGS.ownerPid], start: tags[MODAL_TAGS.ownerStart] }, self);
 }

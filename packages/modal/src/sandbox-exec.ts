@@ -1,39 +1,19 @@
 import { randomUUID } from "node:crypto";
-import type { CommandRequest } from "@sandbox/core";
+import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT, type CommandRequest } from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
 /**
- * Environment variable that marks every process of one command (children
+ * Every process of one command carries core's marker variable (children
  * inherit it), so a second exec can find and kill the whole tree:
  * `ContainerProcess` has no `kill()` in `modal@0.11.1`.
  */
-export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_MARKER";
+export { EXEC_MARKER_VARIABLE };
 
 /** How long after the kill is confirmed the command's own exit is awaited before settling anyway. */
 const EXIT_AFTER_KILL_GRACE_MS = 2_000;
 
 /** The SDK exec timeout of the kill command itself. */
 const KILL_EXEC_TIMEOUT_MS = 30_000;
-
-/**
- * Kills every process whose environment carries the marker, until none is
- * left; exit 1 when some survive 10 rounds. POSIX sh, `tr` and `grep` only
- * (busybox has them), so it works in any image with a shell.
- */
-export const KILL_SCRIPT = [
-  'marker="$1"',
-  "for attempt in 1 2 3 4 5 6 7 8 9 10; do",
-  "  found=",
-  "  for dir in /proc/[0-9]*; do",
-  '    if tr "\\000" "\\n" < "$dir/environ" 2>/dev/null | grep -qx "$marker"; then',
-  '      kill -9 "${dir#/proc/}" 2>/dev/null && found=1',
-  "    fi",
-  "  done",
-  '  [ -z "$found" ] && exit 0',
-  "  sleep 0.05",
-  "done",
-  "exit 1",
-].join("\n");
 
 /**
  * Prefixed to every command: the SDK leaves an exec's stdin open, so a
@@ -131,7 +111,7 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
  * @returns true when some processes survived.
  */
 async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
-  const killer = await instance.exec(["sh", "-c", KILL_SCRIPT, "sandbox-kill", marker], {
+  const killer = await instance.exec(["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", marker], {
     mode: "binary",
     stdout: "ignore",
     stderr: "ignore",

@@ -1,11 +1,11 @@
 import { randomUUID } from "node:crypto";
 import type { Duplex, Readable, Writable } from "node:stream";
+import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core";
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
 import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
 
-/** The environment variable that marks every process of one exec (see {@link EngineExec.kill}). */
-export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_ID";
+export { EXEC_MARKER_VARIABLE };
 
 /** Default PID limit of a container: enough for builds, fatal to fork bombs. */
 export const DEFAULT_PIDS_LIMIT = 1024;
@@ -291,23 +291,6 @@ function classifyCreateError(error: unknown, spec: ContainerSpec): EngineError {
   return new EngineError("unknown", message, { cause: error, statusCode: status });
 }
 
-// Kills every process whose environment carries the marker, until none is
-// left. Runs as a separate exec; POSIX sh, tr and grep (busybox has them).
-const KILL_SCRIPT = [
-  'marker="$1"',
-  "for attempt in 1 2 3 4 5 6 7 8 9 10; do",
-  "  found=",
-  "  for dir in /proc/[0-9]*; do",
-  '    if tr "\\000" "\\n" < "$dir/environ" 2>/dev/null | grep -qx "$marker"; then',
-  '      kill -9 "${dir#/proc/}" 2>/dev/null && found=1',
-  "    fi",
-  "  done",
-  '  [ -z "$found" ] && exit 0',
-  "  sleep 0.05",
-  "done",
-  "exit 1",
-].join("\n");
-
 /** A container, addressed by id. */
 export class EngineContainer {
   constructor(
@@ -409,7 +392,7 @@ export class EngineContainer {
   /** Kills every process carrying the exec marker; throws when some survive. */
   private async killMarked(marker: string): Promise<void> {
     const killer = await this.raw.exec({
-      Cmd: ["sh", "-c", KILL_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`],
+      Cmd: ["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`],
       AttachStdout: true,
       AttachStderr: true,
     });

@@ -1,13 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import { LABELS, currentOwner, ownerIsGone, processStart } from "./owner-labels.js";
+import { currentOwner, ownerIsGone, processStart } from "./owner-identity.js";
 
 const self = currentOwner();
-const labelsFor = (pid: number, start: string, host = self.host) => ({
-  [LABELS.ownerHost]: host,
-  [LABELS.ownerPid]: String(pid),
-  [LABELS.ownerStart]: start,
-});
+const labelsFor = (pid: number, start: string, host = self.host) => ({ host, pid: String(pid), start });
 
 describe("owner identity", () => {
   it("records host, pid and a boot-qualified start time", () => {
@@ -41,6 +37,6 @@ describe("owner identity", () => {
   });
 
   it("keeps sandboxes whose labels say nothing provable", () => {
-    expect(ownerIsGone({ [LABELS.ownerHost]: self.host, [LABELS.ownerPid]: "not-a-pid" })).toBe(false);
+    expect(ownerIsGone({ host: self.host, pid: "not-a-pid" })).toBe(false);
   });
 });
