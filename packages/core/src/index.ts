@@ -40,3 +40,4 @@ export {
 } from "./registry/sandbox-registry.js";
 export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
 export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
+export { memoizedSandboxFactory } from "./base/memoized-factory.js";

@@ -1,3 +1,4 @@
+import { memoizedSandboxFactory } from "@sandbox/core";
 import { LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
 
 /**
@@ -7,14 +8,9 @@ import { LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-dock
  * The caller closes it: `(await factory()).close()`.
  */
 export function createLocalDockerSandboxFactory(options: LocalDockerSandboxOptions = {}): () => Promise<LocalDockerSandbox> {
-  let sandbox: Promise<LocalDockerSandbox> | undefined;
-  return () => {
-    sandbox ??= LocalDockerSandbox.create(options).catch((error: unknown) => {
-      sandbox = undefined;
-      throw error;
-    });
-    return sandbox;
-  };
+  // Validate now, so a bad option fails where the factory is made.
+  new LocalDockerSandbox(options);
+  return memoizedSandboxFactory(() => LocalDockerSandbox.create(options));
 }
 
 /** A factory that always returns `sandbox`, for reuse across invocations. */

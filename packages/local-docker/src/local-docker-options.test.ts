@@ -43,3 +43,10 @@ describe("LocalDockerSandbox options (checked before any engine call)", () => {
     expect(thrown(() => new LocalDockerSandbox().id).code).toBe("NOT_INITIALIZED");
   });
 });
+
+describe("createLocalDockerSandboxFactory", () => {
+  it("validates options where the factory is made, before any engine call", async () => {
+    const { createLocalDockerSandboxFactory } = await import("./factories.js");
+    expect(thrown(() => createLocalDockerSandboxFactory({ cpu: 0 })).code).toBe("INVALID_OPTIONS");
+  });
+});

@@ -85,3 +85,18 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
     expect(ps.output, `processes left after the kill:\n${ps.output}`).toBe("");
   });
 });
+
+describe.runIf(available)("factories on a real engine (skipped when no Docker engine answers)", () => {
+  it("a factory creates one sandbox however often deepagents resolves it", async () => {
+    const { createLocalDockerSandboxFactory, createLocalDockerSandboxFactoryFromSandbox } = await import("../src/index.js");
+    const factory = createLocalDockerSandboxFactory({ imageName: BUSYBOX_IMAGE });
+    const [first, second] = await Promise.all([factory(), factory()]);
+    try {
+      expect(second).toBe(first);
+      expect(await factory()).toBe(first);
+      expect(await createLocalDockerSandboxFactoryFromSandbox(first)()).toBe(first);
+    } finally {
+      await first.close();
+    }
+  });
+});

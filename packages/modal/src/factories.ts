@@ -1,3 +1,4 @@
+import { memoizedSandboxFactory } from "@sandbox/core";
 import type { ModalSandboxOptions } from "./modal-options.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 
@@ -23,14 +24,7 @@ import { ModalSandbox } from "./modal-sandbox.js";
 export function createModalSandboxFactory(options: ModalSandboxOptions = {}): () => Promise<ModalSandbox> {
   // Validate now, so a bad option fails where the factory is made.
   new ModalSandbox(options);
-  let sandbox: Promise<ModalSandbox> | undefined;
-  return () => {
-    sandbox ??= ModalSandbox.create(options).catch((error: unknown) => {
-      sandbox = undefined;
-      throw error;
-    });
-    return sandbox;
-  };
+  return memoizedSandboxFactory(() => ModalSandbox.create(options));
 }
 
 /**

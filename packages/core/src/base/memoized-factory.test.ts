@@ -1,0 +1,25 @@
+import { describe, expect, it } from "vitest";
+import { memoizedSandboxFactory } from "./memoized-factory.js";
+
+describe("memoizedSandboxFactory", () => {
+  it("creates once and returns the same sandbox to every caller, concurrent ones included", async () => {
+    let created = 0;
+    const factory = memoizedSandboxFactory(async () => ({ id: ++created }));
+    const [first, second] = await Promise.all([factory(), factory()]);
+    expect(first).toBe(second);
+    expect(await factory()).toBe(first);
+    expect(created).toBe(1);
+  });
+
+  it("retries after a failed creation instead of caching the failure", async () => {
+    let attempts = 0;
+    const factory = memoizedSandboxFactory(async () => {
+      attempts += 1;
+      if (attempts === 1) throw new Error("capacity");
+      return { attempts };
+    });
+    await expect(factory()).rejects.toThrow("capacity");
+    expect(await factory()).toEqual({ attempts: 2 });
+    expect(await factory()).toEqual({ attempts: 2 });
+  });
+});
