@@ -16,6 +16,7 @@ import { GrpcStatus } from "./error-mapping.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
 import { EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
+import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE } from "@sandbox/core";
 
 // Unit tests: the SDK is stubbed (its control plane, or a fake `Sandbox`) to
 // reach error branches. Behaviour against a real server is proven by
@@ -215,6 +216,9 @@ describe("execute on the SDK", () => {
     expect(argv).toEqual(["sh", "-c", "exec </dev/null; echo hi"]);
     expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
     expect(params.env[EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
+    // A backend that marks its own execs with core's variable (the emulator's
+    // engine layer does) must not overwrite the adapter's marker.
+    expect(EXEC_MARKER_VARIABLE).not.toBe(CORE_EXEC_MARKER_VARIABLE);
     expect(params.timeoutMs % 1000).toBe(0);
     expect(params.timeoutMs).toBeGreaterThanOrEqual(1500);
   });

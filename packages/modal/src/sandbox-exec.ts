@@ -1,13 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT, type CommandRequest } from "@sandbox/core";
+import { KILL_BY_MARKER_SCRIPT, type CommandRequest } from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
 /**
- * Every process of one command carries core's marker variable (children
- * inherit it), so a second exec can find and kill the whole tree:
- * `ContainerProcess` has no `kill()` in `modal@0.11.1`.
+ * Environment variable that marks every process of one command (children
+ * inherit it), so a second exec running core's `KILL_BY_MARKER_SCRIPT` can
+ * find and kill the whole tree: `ContainerProcess` has no `kill()` in
+ * `modal@0.11.1`. Deliberately not core's `EXEC_MARKER_VARIABLE`: a backend
+ * may mark its own execs with that one (the emulator's engine layer does),
+ * and it would overwrite ours.
  */
-export { EXEC_MARKER_VARIABLE };
+export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_MARKER";
 
 /** How long after the kill is confirmed the command's own exit is awaited before settling anyway. */
 const EXIT_AFTER_KILL_GRACE_MS = 2_000;
