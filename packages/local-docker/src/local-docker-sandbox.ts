@@ -259,8 +259,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       const { exitCode, killed } = await exec.done;
       if (killed) {
         // Settle only once the tree is confirmed gone (kill() resolves after that).
-        await exec.kill().catch(() => undefined);
-        return { exitCode: null };
+        const killConfirmed = await exec.kill().then(
+          () => true,
+          () => false,
+        );
+        return { exitCode: null, killConfirmed };
       }
       if (exitCode === 137 && (await this.oomKilledSinceLastCheck())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {

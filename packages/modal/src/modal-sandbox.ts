@@ -290,7 +290,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     const instance = this.#instance!;
     try {
       const outcome = await runInSandbox(instance, request, request.timeoutMs);
-      if (outcome.killed) return { exitCode: null };
+      if (outcome.killed) return { exitCode: null, killConfirmed: outcome.killConfirmed !== false };
       if (outcome.exitCode === 137 && (await this.#oomKilledSinceLastCheck(instance))) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "Modal default"} MiB)`,

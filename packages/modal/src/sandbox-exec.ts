@@ -35,8 +35,10 @@ export function shellArgv(command: string): string[] {
 export interface SandboxCommandOutcome {
   /** Exit code; `null` when the command was killed on abort. */
   exitCode: number | null;
-  /** True when the signal fired and the tree was killed. */
+  /** True when the signal fired and the command was killed. */
   killed: boolean;
+  /** After a kill: false when survivors were seen or the command did not exit. */
+  killConfirmed?: boolean;
 }
 
 /**
@@ -101,12 +103,18 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
     if (onAbort) request.signal.removeEventListener("abort", onAbort);
   }
 
-  const survivors = await killMarked(instance, marker).catch(() => false);
+  // A kill exec that failed proves nothing: count it as survivors.
+  const survivors = await killMarked(instance, marker).catch(() => true);
   // The command's own exit is the proof it is gone; wait for it briefly, then stop reading.
-  await Promise.race([completion.catch(() => undefined), delay(EXIT_AFTER_KILL_GRACE_MS)]);
+  const exited = await Promise.race([
+    completion.then(
+      () => true,
+      () => true,
+    ),
+    delay(EXIT_AFTER_KILL_GRACE_MS).then(() => false),
+  ]);
   for (const reader of [stdout, stderr]) void reader.cancel().catch(() => undefined);
-  if (survivors) throw new Error("processes of the timed-out command survived kill -9");
-  return { exitCode: null, killed: true };
+  return { exitCode: null, killed: true, killConfirmed: !survivors && exited };
 }
 
 /**

@@ -601,7 +601,17 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.output).toBe("x");
     expect((error.cause as Error).message).toBe("exec stream closed");
-    expect(error.details.killConfirmed).toBe(true);
+    // A rejection proves nothing about the processes: not confirmed.
+    expect(error.details.killConfirmed).toBe(false);
+  });
+
+  it("an adapter that resolves with killConfirmed false is reported as such", async () => {
+    const adapter = await ready();
+    adapter.behaviour = (request) =>
+      new Promise((resolve) => request.signal.addEventListener("abort", () => resolve({ exitCode: null, killConfirmed: false })));
+    const error = await rejection(adapter.execute("sleep 100", { timeoutMs: 20 }));
+    expect(error.code).toBe("COMMAND_TIMEOUT");
+    expect(error.details.killConfirmed).toBe(false);
   });
 
   it("abort via AbortSignal kills and rejects COMMAND_TIMEOUT with details.reason 'aborted'", async () => {

@@ -22,8 +22,10 @@ export interface CommandRequest {
   env: Record<string, string>;
   /**
    * Aborted on timeout or caller abort. The adapter must then kill the
-   * command's whole process tree inside the sandbox and settle (resolve or
-   * reject) once it is gone; core turns that into `COMMAND_TIMEOUT`.
+   * command's whole process tree inside the sandbox and resolve once it is
+   * gone (with `killConfirmed: false` when it could not make sure); core
+   * turns that into `COMMAND_TIMEOUT`. Rejecting after the abort is reported
+   * as an unconfirmed kill.
    */
   signal: AbortSignal;
   /**
@@ -40,6 +42,12 @@ export interface CommandRequest {
 export interface CommandOutcome {
   /** Exit code; `null` only when the process was killed and no code exists. */
   exitCode: number | null;
+  /**
+   * After an abort: `false` when the adapter could not confirm that every
+   * process of the command is gone (core then reports
+   * `details.killConfirmed: false`). Leave it out otherwise.
+   */
+  killConfirmed?: boolean;
 }
 
 /** Lifecycle state of an adapter handle. */
@@ -353,7 +361,9 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   }
 
   private timeoutError(reason: "timeout" | "aborted", timeoutMs: number, collector: OutputCollector, cause: unknown, outcome?: CommandOutcome): SandboxError {
-    const killConfirmed = !(cause instanceof KillNotConfirmed);
+    // A run that rejected after the abort, or never settled, or said so
+    // itself, did not prove the command's processes are gone.
+    const killConfirmed = cause === undefined && outcome?.killConfirmed !== false;
     return this.error("COMMAND_TIMEOUT", {
       message: reason === "timeout" ? `command timed out after ${timeoutMs} ms and was killed` : "command aborted by the caller and was killed",
       output: collector.text(),

@@ -377,14 +377,19 @@ export class EngineContainer {
     // Callers that only use kill() should not see an unhandled rejection.
     done.catch(noop);
     const container = this;
+    let killing: Promise<void> | undefined;
     return {
       id: exec.id,
       stdin: options.stdin === true ? stream : null,
       done,
-      async kill() {
-        killed = true;
-        await container.killMarked(marker);
-        await done.catch(noop);
+      kill() {
+        // One kill per exec, however many callers ask for it.
+        killing ??= (async () => {
+          killed = true;
+          await container.killMarked(marker);
+          await done.catch(noop);
+        })();
+        return killing;
       },
     };
   }
