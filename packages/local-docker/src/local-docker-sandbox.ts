@@ -19,7 +19,7 @@ import { DockerEngine, type EngineContainer } from "./engine/docker-engine.js";
 import { EngineError } from "./engine/engine-errors.js";
 import { LABELS, currentOwner } from "./engine/owner-labels.js";
 import { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
-import { reapOnce } from "./reaper.js";
+import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
 
 /** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
@@ -341,7 +341,13 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   protected async release(terminate: boolean): Promise<void> {
-    if (!terminate || !this.#container) return;
+    if (!this.#container) return;
+    if (!terminate) {
+      // Container labels cannot change: mark the detachment inside, so reap()
+      // leaves the sandbox to its lifetime for whoever reconnects.
+      await putFiles(this.#container, [[DETACHED_MARKER_PATH, new Uint8Array(0)]]).catch(() => undefined);
+      return;
+    }
     try {
       await this.#container.remove();
     } catch (error) {

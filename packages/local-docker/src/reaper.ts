@@ -3,6 +3,13 @@ import { DockerEngine } from "./engine/docker-engine.js";
 import { LABELS, currentOwner, ownerIsGone, type OwnerIdentity } from "./engine/owner-labels.js";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 
+/**
+ * Written by `detach()`: the sandbox is meant to outlive its creator and be
+ * picked up by another process, so it is never reaped as orphaned, only at
+ * its expiry. (Container labels are immutable, hence a file.)
+ */
+export const DETACHED_MARKER_PATH = "/.sandbox-detached";
+
 /** What {@link reap} removed and why. */
 export interface ReapReport {
   removed: Array<{ id: string; name: string; reason: "expired" | "owner-gone" | "stopped" }>;
@@ -48,7 +55,7 @@ export async function reapWith(engine: DockerEngine, options: ReapOptions = {}):
           ? "stopped"
           : Number.isFinite(expiresAt) && expiresAt <= now
             ? "expired"
-            : ownerIsGone(container.labels, self)
+            : ownerIsGone(container.labels, self) && !(await isDetached(engine, container.id))
               ? "owner-gone"
               : undefined;
       if (!reason) {
@@ -60,6 +67,10 @@ export async function reapWith(engine: DockerEngine, options: ReapOptions = {}):
     }),
   );
   return report;
+}
+
+async function isDetached(engine: DockerEngine, id: string): Promise<boolean> {
+  return (await engine.container(id).stat(DETACHED_MARKER_PATH).catch(() => null)) !== null;
 }
 
 const reapedEngines = new WeakSet<DockerEngine>();

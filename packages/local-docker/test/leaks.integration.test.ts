@@ -41,6 +41,27 @@ describe.runIf(available)("leak prevention on a real engine (skipped when no Doc
     expect(await containerExists(id)).toBe(false);
   });
 
+  it("keeps a detached sandbox after its creator exits, for the process that reconnects", async () => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/create-and-detach.mjs", import.meta.url)), BUSYBOX_IMAGE], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => (output += chunk));
+    const [code] = (await once(child, "exit")) as [number];
+    expect(code).toBe(0);
+    const id = output.trim();
+    const report = await reap();
+    expect(report.removed.map((entry) => entry.id)).not.toContain(id);
+    const again = await LocalDockerSandbox.fromId(id);
+    try {
+      expect((await again.execute("cat /tmp/handoff")).output).toBe("from-the-creator\n");
+    } finally {
+      await again.close();
+    }
+    expect(await containerExists(id)).toBe(false);
+  });
+
   it("keeps the sandboxes of a live owner", async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: 60_000 });
     try {

@@ -21,7 +21,7 @@ import {
   type ModalSandboxOptions,
 } from "./modal-options.js";
 import { MODAL_PROVIDER, ModalSandboxError } from "./modal-sandbox-error.js";
-import { ownerTags } from "./owner-tags.js";
+import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
 
@@ -341,6 +341,12 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   protected async release(terminate: boolean): Promise<void> {
     const instance = this.#instance;
     try {
+      if (!terminate && instance) {
+        // A detached sandbox is meant to be picked up by another process:
+        // drop the owner pid so reap() leaves it to its lifetime.
+        const tags = await instance.getTags().catch(() => undefined);
+        if (tags) await instance.setTags({ ...tags, [MODAL_TAGS.ownerPid]: DETACHED_OWNER }).catch(() => undefined);
+      }
       if (terminate && instance) {
         await instance.terminate().catch((error: unknown) => {
           const mapped = this.mapError(error, "lifecycle", "could not terminate the sandbox");

@@ -46,6 +46,13 @@ export function ownerTags(appName: string, lifetimeMs: number, now: number = Dat
   };
 }
 
+/**
+ * Owner pid recorded by `detach()`: the sandbox is meant to outlive its
+ * creator and be picked up by another process, so it is never judged
+ * orphaned; it ends at its lifetime.
+ */
+export const DETACHED_OWNER = "detached";
+
 /** Whether the owner recorded in `tags` is provably gone (see core's `ownerIsGone`). */
 export function ownerIsGone(tags: Record<string, string>, self: OwnerIdentity = currentOwner()): boolean {
   return isOwnerGone({ host: tags[MODAL_TAGS.ownerHost], pid: tags[MODAL_TAGS.ownerPid], start: tags[MODAL_TAGS.ownerStart] }, self);

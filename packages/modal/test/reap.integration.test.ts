@@ -2,7 +2,7 @@ import { spawnSync } from "node:child_process";
 import { ModalClient, type Sandbox } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODAL_TAGS, ModalSandbox, reap } from "../src/index.js";
-import { currentOwner, ownerTags } from "../src/owner-tags.js";
+import { DETACHED_OWNER, currentOwner, ownerTags } from "../src/owner-tags.js";
 import { dockerAvailable, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
 
 /*
@@ -45,6 +45,24 @@ describe.runIf(withDocker)("tags and reap() through @sandbox/modal-emulator (nee
     opened.push(sandbox);
     return sandbox;
   }
+
+  it("detach() hands the sandbox over: reap() keeps it once the owner is gone, until it expires", async () => {
+    const sandbox = await ModalSandbox.create({ appName, timeoutMs: 120_000 });
+    const id = sandbox.id;
+    // Stand in for a creator process that detaches and then exits.
+    await sandbox.instance.setTags({ ...(await sandbox.instance.getTags()), [MODAL_TAGS.ownerPid]: String(deadPid()) });
+    await sandbox.detach();
+    const again = await ModalSandbox.fromId(id);
+    try {
+      const tags = await again.instance.getTags();
+      expect(tags[MODAL_TAGS.ownerPid]).toBe(DETACHED_OWNER);
+      const report = await reap({ appName });
+      expect(report.terminated.map((entry: { id: string }) => entry.id)).not.toContain(id);
+      expect((await again.execute("echo still-here")).output).toBe("still-here\n");
+    } finally {
+      await again.close();
+    }
+  });
 
   it("tags every sandbox with owner, run and expiry", async () => {
     const sandbox = await ModalSandbox.create({ appName, timeoutMs: 120_000 });
