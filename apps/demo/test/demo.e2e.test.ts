@@ -133,6 +133,9 @@ describe("prerequisites", () => {
   it.runIf(isCI)("a Docker engine answers (CI=true: the end-to-end tests must run, not skip)", () => {
     expect(engineProblem, "no Docker engine answers under CI=true; start it with bash scripts/start-docker-engine.sh").toBeUndefined();
   });
+  it.runIf(isCI)("@sandbox/modal and @sandbox/modal-emulator load (CI=true: the Modal end-to-end test must run, not skip)", () => {
+    expect(modalProblem, "the Modal adapter or the emulator could not be loaded under CI=true; build them (pnpm build)").toBeUndefined();
+  });
 });
 
 describe.runIf(engineReachable)(engineReachable ? "demo on local-docker (SANDBOX_PROVIDER unset: the default)" : `demo on local-docker: ${SKIP_NO_ENGINE}`, () => {
@@ -148,6 +151,27 @@ describe.runIf(engineReachable)(engineReachable ? "demo on local-docker (SANDBOX
       const run = await runScriptedDemo(undefined);
       expectTheAgentFixedTheProgram(run, "local-docker");
       expect(await containerGone(run.result.sandboxId)).toBe(true);
+    },
+    RUN_TIMEOUT_MS,
+  );
+
+  it(
+    "the real command line (what scripts/demo.sh runs) finishes with exit 0 and leaves no container",
+    async () => {
+      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+        cwd: DEMO_DIRECTORY,
+        env: { ...process.env, SANDBOX_PROVIDER: "local-docker", DEMO_MODEL: "scripted", NO_COLOR: "1" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (exitCode) => resolve(exitCode)));
+      expect(code, output).toBe(0);
+      expect(output).toContain("Answer:");
+      expect(output).toContain("total words: 11");
+      expect(output).toMatch(/done: \d+ tool calls on local-docker/);
+      expect(await engine.listContainers({ [OWNER_PID_LABEL]: String(child.pid) })).toEqual([]);
     },
     RUN_TIMEOUT_MS,
   );
