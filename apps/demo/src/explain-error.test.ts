@@ -27,12 +27,25 @@ describe("explainError: one sentence with what to do", () => {
 
   it("no image, on the engine or at the emulator", () => {
     const local = explainError(
-      new SandboxError("SANDBOX_CREATION_FAILED", { provider: "local-docker", message: 'could not create sandbox: image "python:3.12-slim" is not available locally and could not be pulled' }),
+      new SandboxError("SANDBOX_CREATION_FAILED", {
+        provider: "local-docker",
+        message: 'could not create sandbox: image "python:3.12-slim" is not available locally and could not be pulled',
+        details: { reason: "image-unavailable", imageName: "python:3.12-slim" },
+      }),
       { provider: "local-docker", imageName: "python:3.12-slim" },
     );
     expectOneSentence(local);
     expect(local).toContain("bash scripts/build-offline-images.sh --only python");
     expect(local).toContain('"python:3.12-slim"');
+  });
+
+  it("another creation failure that mentions the image is not called a missing image", () => {
+    const text = explainError(
+      new SandboxError("SANDBOX_CREATION_FAILED", { provider: "modal", message: 'could not create sandbox from image "python:3.12-slim": a sandbox named "x" is already running' }),
+      { provider: "modal", imageName: "python:3.12-slim" },
+    );
+    expect(text).not.toContain("build-offline-images");
+    expect(text).toContain("already running");
   });
 
   it("bad Modal credentials, for real Modal and for the emulator", () => {

@@ -86,7 +86,9 @@ export function explainError(thrown: unknown, context: FailureContext = {}): str
           ? `The Modal emulator at ${emulatorUrl} rejected the token: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET to the values the emulator printed.`
           : "Modal credentials are missing or were rejected: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET to a token from https://modal.com/settings/tokens (or use SANDBOX_PROVIDER=local-docker).";
       case "SANDBOX_CREATION_FAILED":
-        if (/image|pull/i.test(reason)) {
+        // Adapters flag a missing image in details; other creation failures
+        // (duplicate names, disk full) mention the image too and must not match.
+        if (error.details?.reason === "image-unavailable") {
           const image = context.imageName ? `"${context.imageName}"` : "The sandbox image";
           return (
             `The image ${image} is not available and could not be pulled: build the offline one with ` +

@@ -235,7 +235,12 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" already exists in app "${appName}"`, cause: error });
       }
       const mapped = fromEngineError(error, "SANDBOX_CREATION_FAILED", `could not create sandbox from image "${imageName}"`);
-      throw this.error(mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+      const imageMissing = error instanceof EngineError && error.kind === "image-unavailable";
+      throw this.error(mapped.code, {
+        message: mapped.message.replace(/^\[local-docker\] /, ""),
+        cause: error,
+        ...(imageMissing ? { details: { reason: "image-unavailable", imageName } } : {}),
+      });
     }
   }
 

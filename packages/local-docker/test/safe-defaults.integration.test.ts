@@ -60,6 +60,14 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
     });
   });
 
+  it("flags a missing image in details, naming it, so callers need not parse text", async () => {
+    await expect(LocalDockerSandbox.create({ imageName: "sandbox-no-such-image:0" })).rejects.toMatchObject({
+      code: "SANDBOX_CREATION_FAILED",
+      details: { reason: "image-unavailable", imageName: "sandbox-no-such-image:0" },
+      message: expect.stringContaining("sandbox-no-such-image:0"),
+    });
+  });
+
   it("says clearly when the host has no GPU runtime", async () => {
     await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, gpu: "T4" })).rejects.toMatchObject({
       code: "UNSUPPORTED_CAPABILITY",

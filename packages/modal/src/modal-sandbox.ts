@@ -228,7 +228,10 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
         this.#instance = await client.sandboxes.create(app, image, params);
       } catch (error) {
         const context = options.gpu !== undefined ? `could not create sandbox from image "${imageName}" with gpu "${options.gpu}"` : `could not create sandbox from image "${imageName}"`;
-        const mapped = this.mapError(error, "create", context, options.gpu !== undefined ? { option: "gpu", gpu: options.gpu } : undefined);
+        const details: Record<string, unknown> = options.gpu !== undefined ? { option: "gpu", gpu: options.gpu } : {};
+        // The SDK builds the image inside create(); say so when that is what failed.
+        if (isImageBuildFailure(error)) Object.assign(details, { reason: "image-unavailable", imageName });
+        const mapped = this.mapError(error, "create", context, Object.keys(details).length > 0 ? details : undefined);
         if (mapped.code === "SANDBOX_CREATION_FAILED" && options.name !== undefined && isAlreadyExistsFailure(error)) {
           throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" is already running in app "${appName}"`, cause: error, retryable: false });
         }
@@ -362,3 +365,9 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   }
 }
 
+
+/** Whether a create failure came from building or resolving the image (the SDK raises plain errors for it). */
+function isImageBuildFailure(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  return /image build|build of image|image .*(not found|unavailable|could not be resolved)|no local image/i.test(message);
+}
