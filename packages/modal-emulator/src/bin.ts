@@ -53,10 +53,7 @@ async function main(): Promise<void> {
     if (separator <= 0) throw new Error(`--image-alias expects tag=local-image, got ${alias}`);
     imageAliases[alias.slice(0, separator)] = alias.slice(separator + 1);
   }
-  let secrets: Record<string, Record<string, string>> = {};
-  if (values["secrets-file"]) {
-    secrets = JSON.parse(await readFile(values["secrets-file"], "utf8")) as typeof secrets;
-  }
+  const secrets = values["secrets-file"] ? await readSecretsFile(values["secrets-file"]) : {};
   const tokenId = values["token-id"] ?? `ak-${randomBytes(12).toString("hex")}`;
   const tokenSecret = values["token-secret"] ?? `as-${randomBytes(24).toString("hex")}`;
   const emulator = await startModalEmulator({
@@ -71,7 +68,11 @@ async function main(): Promise<void> {
     onLog: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`modal-emulator listening on ${emulator.url}\n`);
-  for (const [name, value] of Object.entries(emulator.environment)) process.stdout.write(`export ${name}=${value}\n`);
+  for (const [name, value] of Object.entries(emulator.environment)) {
+    // A secret the caller chose is theirs already: never echo it into logs.
+    const shown = name === "MODAL_TOKEN_SECRET" && values["token-secret"] !== undefined ? "<the value of --token-secret>" : value;
+    process.stdout.write(`export ${name}=${shown}\n`);
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -87,6 +88,26 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+/** Reads `{ "secret-name": { "VARIABLE": "value" } }`; errors name the file and the bad entry, never a value. */
+async function readSecretsFile(path: string): Promise<Record<string, Record<string, string>>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(path, "utf8"));
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not valid JSON";
+    throw new Error(`--secrets-file ${path}: ${reason}`);
+  }
+  const shape = 'an object of secret name -> { "VARIABLE": "string value" }';
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error(`--secrets-file ${path}: expected ${shape}`);
+  for (const [name, values] of Object.entries(parsed)) {
+    if (typeof values !== "object" || values === null || Array.isArray(values)) throw new Error(`--secrets-file ${path}: secret "${name}" must be ${shape}`);
+    for (const [key, value] of Object.entries(values)) {
+      if (typeof value !== "string") throw new Error(`--secrets-file ${path}: secret "${name}", variable "${key}" must be a string`);
+    }
+  }
+  return parsed as Record<string, Record<string, string>>;
 }
 
 main().catch((error: unknown) => {

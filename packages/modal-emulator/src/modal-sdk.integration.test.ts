@@ -148,6 +148,7 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
         const url = /export MODAL_SERVER_URL=(\S+)/.exec(printed)?.[1];
         expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
         expect(printed).toContain("export MODAL_TOKEN_ID=ak-bin");
+        expect(printed, "the bin must not echo a secret the caller passed").not.toContain("as-bin");
         const binClient = clientWith({ MODAL_SERVER_URL: url }, { tokenId: "ak-bin", tokenSecret: "as-bin" });
         clients.push(binClient);
         const binApp = await binClient.apps.fromName("from-bin", { createIfMissing: true });
@@ -390,6 +391,7 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
     it("answers an argv that cannot start with a non-zero exit and a message", async () => {
       const result = await run(sandbox, ["/no/such/binary"]);
       expect(result.exitCode).not.toBe(0);
+      expect(`${result.stdout}${result.stderr}`).toMatch(/\/no\/such\/binary/);
     });
   });
 

@@ -4,7 +4,7 @@ import { memoizedSandboxFactory } from "./memoized-factory.js";
 describe("memoizedSandboxFactory", () => {
   it("creates once and returns the same sandbox to every caller, concurrent ones included", async () => {
     let created = 0;
-    const factory = memoizedSandboxFactory(async () => ({ id: ++created }));
+    const factory = memoizedSandboxFactory(async () => ({ id: ++created, isInitialized: true }));
     const [first, second] = await Promise.all([factory(), factory()]);
     expect(first).toBe(second);
     expect(await factory()).toBe(first);
@@ -16,10 +16,21 @@ describe("memoizedSandboxFactory", () => {
     const factory = memoizedSandboxFactory(async () => {
       attempts += 1;
       if (attempts === 1) throw new Error("capacity");
-      return { attempts };
+      return { attempts, isInitialized: true };
     });
     await expect(factory()).rejects.toThrow("capacity");
-    expect(await factory()).toEqual({ attempts: 2 });
-    expect(await factory()).toEqual({ attempts: 2 });
+    expect(await factory()).toEqual({ attempts: 2, isInitialized: true });
+    expect(await factory()).toEqual({ attempts: 2, isInitialized: true });
+  });
+
+  it("replaces a sandbox that was closed instead of handing it out dead", async () => {
+    let created = 0;
+    const factory = memoizedSandboxFactory(async () => ({ id: ++created, isInitialized: true as boolean }));
+    const first = await factory();
+    first.isInitialized = false;
+    const second = await factory();
+    expect(second).not.toBe(first);
+    expect(second.id).toBe(2);
+    expect(await factory()).toBe(second);
   });
 });
