@@ -147,13 +147,15 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
 
   it("Standalone usage: prints the Python version, then close() terminates the sandbox", async () => {
     const printed: unknown[] = [];
+    const before = new Set((await session.sandboxes()).map((entry) => entry.sandboxId));
     const { sandbox, result } = await standalone({ log: (...values: unknown[]) => void printed.push(...values) });
     expect(result).toMatchObject({ exitCode: 0, truncated: false });
     expect(String(printed[0])).toMatch(/^Python 3\.\d+\.\d+/);
     expect(sandbox.state).toBe("closed");
-    const records = await session.sandboxes();
-    const record = records.find((entry) => entry.tags.sandbox_managed === "true" && entry.result !== undefined);
-    expect(record, "a terminated sandbox").toBeDefined();
+    const created = (await session.sandboxes()).filter((entry) => !before.has(entry.sandboxId));
+    expect(created, "the snippet creates exactly one sandbox").toHaveLength(1);
+    // GenericResult status 3: TERMINATED, what close() asks for.
+    expect(created[0]!.result?.status, "close() must terminate the snippet's sandbox").toBe(3);
   });
 
   it("Standalone usage in its own process: after close() the process exits by itself (the client is released)", { timeout: 90_000 }, async () => {
