@@ -106,8 +106,14 @@ export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownl
   });
 }
 
+/**
+ * Backstop for a large read through `cat`: generous for gigabytes, finite so
+ * a path that never ends (a FIFO, a device) cannot hang the caller forever.
+ */
+const LARGE_READ_TIMEOUT_MS = 600_000;
+
 async function readThroughExec(instance: Sandbox, path: string): Promise<Uint8Array> {
-  const process = await instance.exec(["cat", "--", path], { mode: "binary", stdout: "pipe", stderr: "pipe" });
+  const process = await instance.exec(["cat", "--", path], { mode: "binary", stdout: "pipe", stderr: "pipe", timeoutMs: LARGE_READ_TIMEOUT_MS });
   const [content, stderr, exitCode] = await Promise.all([process.stdout.readBytes(), process.stderr.readBytes(), process.wait()]);
   if (exitCode !== 0) {
     throw new Error(`reading the large file ${path} through cat failed with exit code ${exitCode}: ${new TextDecoder().decode(stderr).slice(0, 500)}`);
