@@ -158,6 +158,11 @@ async function readRegularFile(container: EngineContainer, path: string, expecte
  */
 const BATCH_READ_MIN_FILES = 2;
 const BATCH_READ_MAX_FILES = 256;
+/**
+ * Larger files skip the batch: the tar exec gathers chunks and joins them (two
+ * copies), while the archive API reads into one buffer of the announced size.
+ */
+const BATCH_READ_MAX_FILE_BYTES = 8 * 1024 * 1024;
 
 async function readManyThroughTar(container: EngineContainer, targets: string[]): Promise<Map<string, Uint8Array> | null> {
   const extract = tar.extract();
@@ -214,7 +219,9 @@ async function resolveRead(container: EngineContainer, path: string): Promise<Re
 /** Reads files; per-file `file_not_found`, `is_directory`, `invalid_path`, `permission_denied`. */
 export async function getFiles(container: EngineContainer, paths: string[]): Promise<FileDownloadResponse[]> {
   const resolved = await Promise.all(paths.map((path) => resolveRead(container, path)));
-  const targets = [...new Set(resolved.flatMap((entry) => (entry.kind === "file" ? [entry.target] : [])))];
+  const targets = [
+    ...new Set(resolved.flatMap((entry) => (entry.kind === "file" && entry.size <= BATCH_READ_MAX_FILE_BYTES ? [entry.target] : []))),
+  ];
   const batch =
     targets.length >= BATCH_READ_MIN_FILES && targets.length <= BATCH_READ_MAX_FILES ? await readManyThroughTar(container, targets) : null;
   return Promise.all(

@@ -255,7 +255,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         onStderr: request.onStderr,
       });
     } catch (error) {
-      throw await this.commandError(error);
+      throw this.commandError(error);
     }
     const onAbort = () => void exec.kill().catch(() => undefined);
     if (request.signal.aborted) onAbort();
@@ -279,14 +279,14 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       return { exitCode };
     } catch (error) {
       if (SandboxError.isInstance(error)) throw error;
-      throw await this.commandError(error);
+      throw this.commandError(error);
     } finally {
       request.signal.removeEventListener("abort", onAbort);
     }
   }
 
   /** A gone container means the sandbox ended (closed elsewhere or expired). */
-  private async commandError(error: unknown): Promise<SandboxError> {
+  private commandError(error: unknown): SandboxError {
     if (error instanceof EngineError && error.kind === "not-found") {
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
@@ -317,7 +317,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     try {
       return await putFiles(this.#container!, files);
     } catch (error) {
-      throw await this.fileError(error);
+      throw this.fileError(error);
     }
   }
 
@@ -325,11 +325,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     try {
       return await getFiles(this.#container!, paths);
     } catch (error) {
-      throw await this.fileError(error);
+      throw this.fileError(error);
     }
   }
 
-  private async fileError(error: unknown): Promise<SandboxError> {
+  private fileError(error: unknown): SandboxError {
     if (error instanceof EngineError && error.kind === "not-found" && /container/.test(error.message)) {
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
