@@ -67,7 +67,8 @@ describe.runIf(available)("leak prevention on a real engine (skipped when no Doc
     try {
       const report = await reap();
       expect(report.removed.map((entry) => entry.id)).not.toContain(sandbox.id);
-      expect(await sandbox.isRunning()).toBe(true);
+      expect(sandbox.isRunning).toBe(true);
+      expect(await sandbox.isAlive()).toBe(true);
     } finally {
       await sandbox.close();
     }
@@ -95,7 +96,8 @@ describe.runIf(available)("leak prevention on a real engine (skipped when no Doc
       const deadline = Date.now() + 15_000;
       while ((await containerExists(id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
       expect(await containerExists(id), "container still exists 15 s after a 5 s lifetime").toBe(false);
-      expect(await sandbox.isRunning()).toBe(false);
+      expect(await sandbox.isAlive()).toBe(false);
+      expect(sandbox.isRunning, "isAlive() found the sandbox ended").toBe(false);
       await expect(sandbox.execute("true")).rejects.toMatchObject({ code: "SANDBOX_NOT_FOUND" });
     } finally {
       await sandbox.close();

@@ -403,7 +403,8 @@ describe("reconnect", () => {
     const sandbox = await ModalSandbox.fromId("sb-v2-running", { client });
     opened.push(sandbox);
     expect(sandbox.id).toBe("sb-v2-running");
-    expect(await sandbox.isRunning()).toBe(true);
+    expect(sandbox.isRunning).toBe(true);
+    expect(await sandbox.isAlive()).toBe(true);
   });
 
   it("fromName of an unknown name -> SANDBOX_NOT_FOUND", async () => {

@@ -244,7 +244,8 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
     expect((await reconnected2.execute("cat /tmp/reconnect.txt")).output).toBe("same sandbox");
     await reconnected.detach();
     await reconnected2.detach();
-    expect(await original.isRunning()).toBe(true);
+    expect(original.isRunning).toBe(true);
+    expect(await original.isAlive()).toBe(true);
     const id = original.id;
     await original.close();
     await expect(ModalSandbox.fromId(id)).rejects.toMatchObject({ code: "SANDBOX_NOT_FOUND" });

@@ -211,7 +211,8 @@ describe("SandboxAdapter lifecycle", () => {
     expect((await rejection(adapter.execute("true"))).code).toBe("NOT_INITIALIZED");
     expect((await rejection(adapter.uploadFiles([["/a", bytes("x")]]))).code).toBe("NOT_INITIALIZED");
     expect((await rejection(adapter.downloadFiles(["/a"]))).code).toBe("NOT_INITIALIZED");
-    expect(await adapter.isRunning()).toBe(false);
+    expect(adapter.isRunning).toBe(false);
+    expect(await adapter.isAlive()).toBe(false);
     expect(adapter.checkRunningCalls).toBe(0);
     expect(adapter.requests).toHaveLength(0);
   });
@@ -266,12 +267,54 @@ describe("SandboxAdapter lifecycle", () => {
     expect(adapter.state).toBe("new");
   });
 
-  it("isRunning asks the provider while ready", async () => {
+  it("isRunning is a synchronous boolean (LangChain's shape): false before initialize, true once ready, no provider call", async () => {
+    const adapter = new MemoryAdapter();
+    expect(adapter.isRunning).toBe(false);
+    // The pattern code written for LangChain sandboxes uses.
+    if (!adapter.isRunning) await adapter.initialize();
+    expect(adapter.isRunning).toBe(true);
+    expect(typeof Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Object.getPrototypeOf(adapter)), "isRunning")?.get).toBe("function");
+    expect(adapter.checkRunningCalls).toBe(0);
+  });
+
+  it("isAlive asks the provider while ready; a false answer turns isRunning false for good", async () => {
     const adapter = await ready();
-    expect(await adapter.isRunning()).toBe(true);
+    expect(await adapter.isAlive()).toBe(true);
+    expect(adapter.isRunning).toBe(true);
     adapter.alive = false;
-    expect(await adapter.isRunning()).toBe(false);
+    expect(await adapter.isAlive()).toBe(false);
+    expect(adapter.isRunning).toBe(false);
+    adapter.alive = true;
+    expect(await adapter.isAlive(), "an ended sandbox does not come back").toBe(false);
     expect(adapter.checkRunningCalls).toBe(2);
+  });
+
+  it("a call that finds the sandbox gone (SANDBOX_NOT_FOUND) turns isRunning false", async () => {
+    const adapter = await ready();
+    adapter.behaviour = async () => {
+      throw new SandboxError("SANDBOX_NOT_FOUND", { provider: "memory" });
+    };
+    expect((await rejection(adapter.execute("true"))).code).toBe("SANDBOX_NOT_FOUND");
+    expect(adapter.isRunning).toBe(false);
+    expect(adapter.isInitialized, "the handle itself is still open until close()").toBe(true);
+  });
+
+  it("a file call that finds the sandbox gone turns isRunning false too", async () => {
+    const adapter = await ready();
+    adapter.getWith = async () => {
+      throw new SandboxError("SANDBOX_NOT_FOUND", { provider: "memory" });
+    };
+    expect((await rejection(adapter.downloadFiles(["/a"]))).code).toBe("SANDBOX_NOT_FOUND");
+    expect(adapter.isRunning).toBe(false);
+  });
+
+  it("other failures leave isRunning true", async () => {
+    const adapter = await ready();
+    adapter.behaviour = async () => {
+      throw new SandboxError("COMMAND_FAILED", { provider: "memory" });
+    };
+    expect((await rejection(adapter.execute("true"))).code).toBe("COMMAND_FAILED");
+    expect(adapter.isRunning).toBe(true);
   });
 
   it("close terminates once; later and concurrent closes resolve without releasing again", async () => {
@@ -293,7 +336,8 @@ describe("SandboxAdapter lifecycle", () => {
     expect((await rejection(adapter.uploadFiles([["/a", bytes("x")]]))).code).toBe("SANDBOX_CLOSED");
     expect((await rejection(adapter.downloadFiles(["/a"]))).code).toBe("SANDBOX_CLOSED");
     expect((await rejection(adapter.initialize())).code).toBe("SANDBOX_CLOSED");
-    expect(await adapter.isRunning()).toBe(false);
+    expect(adapter.isRunning).toBe(false);
+    expect(await adapter.isAlive()).toBe(false);
     expect(adapter.checkRunningCalls).toBe(0);
     expect(adapter.requests).toHaveLength(0);
   });

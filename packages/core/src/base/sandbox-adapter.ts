@@ -76,7 +76,7 @@ const EMPTY_ENV: Record<string, string> = Object.freeze({}) as Record<string, st
  *
  * An adapter supplies only the provider primitives: {@link provision},
  * {@link runCommand}, {@link putFiles}, {@link getFiles},
- * {@link checkRunning} and {@link release}.
+ * {@link checkRunning} (behind {@link isAlive}) and {@link release}.
  */
 export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOptions>
   extends BaseSandbox
@@ -87,6 +87,8 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   /** The validated options this handle was built with. */
   protected readonly options: Options;
   #state: SandboxState = "new";
+  /** Set once a call proved the sandbox gone (ended, terminated elsewhere). */
+  #ended = false;
   #id: string | undefined;
   readonly #commandTimeoutMs: number;
   readonly #maxOutputBytes: number;
@@ -249,9 +251,25 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     return this.#closing;
   }
 
-  async isRunning(): Promise<boolean> {
-    if (this.#state !== "ready") return false;
-    return this.checkRunning();
+  /**
+   * LangChain's shape: a synchronous flag, true while the handle is ready and
+   * the sandbox is not known to have ended. No provider call.
+   */
+  get isRunning(): boolean {
+    return this.#state === "ready" && !this.#ended;
+  }
+
+  /** Asks the provider; a `false` answer also turns {@link isRunning} false. */
+  async isAlive(): Promise<boolean> {
+    if (this.#state !== "ready" || this.#ended) return false;
+    const alive = await this.checkRunning();
+    if (!alive && this.#state === "ready") this.#ended = true;
+    return alive;
+  }
+
+  /** Records that the sandbox is gone when a call failed with `SANDBOX_NOT_FOUND`. */
+  private noteEnded(error: unknown): void {
+    if (SandboxError.isInstance(error) && error.code === "SANDBOX_NOT_FOUND") this.#ended = true;
   }
 
   // ---- execute -------------------------------------------------------------
@@ -344,6 +362,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
         outcome = await raceKillGrace(run, controller.signal);
       } catch (error) {
         if (reason) throw this.timeoutError(reason, timeoutMs, collector, error);
+        this.noteEnded(error);
         if (SandboxError.isInstance(error)) throw error;
         throw this.error("COMMAND_FAILED", { cause: error, message: `could not run command: ${describe(error)}` });
       }
@@ -435,6 +454,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     try {
       return await operation();
     } catch (error) {
+      this.noteEnded(error);
       if (SandboxError.isInstance(error)) throw error;
       throw this.error("FILE_OPERATION_FAILED", { cause: error, message: `file transfer failed: ${describe(error)}` });
     }

@@ -11,7 +11,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
- * Lifecycle: create, id, isRunning, the two-step path and its errors,
+ * Lifecycle: create, id, isRunning (a boolean) and isAlive(), the two-step path and its errors,
  * idempotent close, use after close, reconnect by id and by name, not-found,
  * the lifetime, and the provider probe showing nothing left after close.
  */
@@ -51,9 +51,23 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       }
     });
 
-    it("isRunning() is true while the sandbox lives", { timeout: context.budget(1) }, async () => {
+    it("isRunning is a boolean property (LangChain's shape), true while the sandbox lives; isAlive() asks the provider", { timeout: context.budget(1) }, async () => {
       const sandbox = await shared();
-      expect(await sandbox.isRunning(), "isRunning() returned false for a sandbox that was just created").toBe(true);
+      expect(typeof sandbox.isRunning, "isRunning must be a boolean property (a getter), not a method: `if (!sandbox.isRunning)` would never be true for a function").toBe("boolean");
+      expect(sandbox.isRunning, "isRunning was false for a sandbox that was just created").toBe(true);
+      expect(await sandbox.isAlive(), "isAlive() returned false for a sandbox that was just created").toBe(true);
+      expect(sandbox.isRunning, "isAlive() answering true must leave isRunning true").toBe(true);
+    });
+
+    it("has the instance shape LangChain's sandbox tests expect: id, isRunning, execute, uploadFiles, downloadFiles, initialize, close", { timeout: context.budget(1) }, async () => {
+      const sandbox = await shared();
+      expect(sandbox.isRunning === true, "an external suite checks `sandbox.isRunning === true`").toBe(true);
+      expect(typeof sandbox.id).toBe("string");
+      for (const method of ["execute", "uploadFiles", "downloadFiles", "initialize", "close", "isAlive"] as const) {
+        expect(typeof sandbox[method], `${method} must be a method`).toBe("function");
+      }
+      const result = await sandbox.execute("echo shape");
+      expect(result).toMatchObject({ output: "shape\n", exitCode: 0, truncated: false });
     });
 
     it("the target's exists(id) probe sees a live sandbox (sanity check of the probe itself)", { timeout: context.budget(1) }, async () => {
@@ -65,10 +79,11 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
     });
 
     describe("two-step construct() + initialize()", () => {
-      it("before initialize(): isInitialized and isRunning() are false, id and every call fail with NOT_INITIALIZED", { timeout: 30_000 }, async () => {
+      it("before initialize(): isInitialized and isRunning are false, id and every call fail with NOT_INITIALIZED", { timeout: 30_000 }, async () => {
         const handle = context.construct();
         expect(handle.isInitialized, "isInitialized must be false before initialize()").toBe(false);
-        expect(await handle.isRunning(), "isRunning() must be false before initialize()").toBe(false);
+        expect(handle.isRunning, "isRunning must be false (a boolean) before initialize()").toBe(false);
+        expect(await handle.isAlive(), "isAlive() must be false before initialize()").toBe(false);
         await expectSandboxError(() => handle.id, "NOT_INITIALIZED", provider, "reading id before initialize()");
         await expectSandboxError(() => handle.execute("echo never"), "NOT_INITIALIZED", provider, "execute() before initialize()");
         await expectSandboxError(() => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]), "NOT_INITIALIZED", provider, "uploadFiles() before initialize()");
@@ -83,7 +98,18 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
           expect(handle.id.length, "id must be non-empty after initialize()").toBeGreaterThan(0);
           const result = await handle.execute("echo two-step");
           expect(result.output.trim()).toBe("two-step");
-          expect(await handle.isRunning()).toBe(true);
+          expect(handle.isRunning).toBe(true);
+        } finally {
+          await handle.close();
+        }
+      });
+
+      it("`if (!sandbox.isRunning) await sandbox.initialize()` (the LangChain idiom) initializes a new handle", { timeout: context.budget(1) }, async () => {
+        const handle = context.construct();
+        try {
+          if (!handle.isRunning) await context.initialize(handle);
+          expect(handle.isRunning, "the idiom left the handle uninitialized").toBe(true);
+          expect((await handle.execute("echo idiom")).output.trim()).toBe("idiom");
         } finally {
           await handle.close();
         }
@@ -111,11 +137,12 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
     });
 
     describe("close()", () => {
-      it("is idempotent: sequential and concurrent calls resolve, isRunning() and isInitialized turn false", { timeout: context.budget(1) }, async () => {
+      it("is idempotent: sequential and concurrent calls resolve, isRunning and isInitialized turn false", { timeout: context.budget(1) }, async () => {
         const sandbox = await context.create();
         await Promise.all([sandbox.close(), sandbox.close()]);
         await sandbox.close();
-        expect(await sandbox.isRunning(), "isRunning() must be false after close()").toBe(false);
+        expect(sandbox.isRunning, "isRunning must be false after close()").toBe(false);
+        expect(await sandbox.isAlive(), "isAlive() must be false after close()").toBe(false);
         expect(sandbox.isInitialized, "isInitialized must be false after close()").toBe(false);
       });
 
@@ -259,13 +286,13 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         const outcome = await outcomeOf(async () => context.track(await context.create({ name })));
         expect(outcome, `creating a second sandbox named "${name}" succeeded: names must be unique within an app`).not.toBe(DID_NOT_THROW);
         expect(describeThrown(outcome), "the refusal must be a SandboxError").toMatch(/^SandboxError /);
-        expect(await first.isRunning(), "the refused duplicate stopped the first sandbox").toBe(true);
+        expect(await first.isAlive(), "the refused duplicate stopped the first sandbox").toBe(true);
       });
     });
 
     describe("lifetime", () => {
       const lifetimeMs = context.timeouts.lifetimeMs;
-      const ends = context.gated(`a sandbox created with timeoutMs ${lifetimeMs} ends by itself: exists(id) and isRunning() turn false`, "lifetime");
+      const ends = context.gated(`a sandbox created with timeoutMs ${lifetimeMs} ends by itself: exists(id), isAlive() and isRunning turn false`, "lifetime");
       it.skipIf(ends.skip)(ends.title, { timeout: context.budget(1, lifetimeMs + context.timeouts.teardownMs + 30_000) }, async () => {
         const sandbox = await context.create({ timeoutMs: lifetimeMs });
         const createdAt = Date.now();
@@ -276,7 +303,9 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         const elapsed = Date.now() - createdAt;
         expect(gone, `sandbox ${id} still existed ${elapsed} ms after creation with timeoutMs ${lifetimeMs}`).toBe(true);
         expect(elapsed, `sandbox ${id} disappeared after ${elapsed} ms, long before its lifetime of ${lifetimeMs} ms`).toBeGreaterThanOrEqual(lifetimeMs * 0.5);
-        expect(await sandbox.isRunning(), "isRunning() still returned true after the sandbox's lifetime ended").toBe(false);
+        expect(sandbox.isRunning, "isRunning is a local flag: nothing has told the handle yet").toBe(true);
+        expect(await sandbox.isAlive(), "isAlive() still returned true after the sandbox's lifetime ended").toBe(false);
+        expect(sandbox.isRunning, "isRunning stayed true after isAlive() found the sandbox ended").toBe(false);
       });
 
       const afterExpiry = context.gated("after the lifetime ends, execute() rejects with a SandboxError and close() still resolves", "lifetime");
@@ -286,6 +315,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         await waitFor(async () => !(await context.exists(id)), lifetimeMs + context.timeouts.teardownMs, 500);
         const outcome = await outcomeOf(() => sandbox.execute("echo too-late", { timeoutMs: 30_000 }));
         expect(describeThrown(outcome), "execute() on an expired sandbox must reject with a SandboxError").toMatch(/^SandboxError /);
+        expect(sandbox.isRunning, "isRunning stayed true after execute() found the sandbox gone").toBe(false);
         await withTimeout(sandbox.close(), context.timeouts.teardownMs, "close() of an expired sandbox");
       });
     });

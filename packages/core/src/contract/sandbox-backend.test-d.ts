@@ -4,6 +4,7 @@ import type {
   ExecuteResponse,
   FileDownloadResponse,
   FileUploadResponse,
+  LangSmithSandbox,
   SandboxBackendProtocolV2,
   createDeepAgent,
 } from "deepagents";
@@ -67,7 +68,26 @@ describe("SandboxBackend is a deepagents backend", () => {
     expectTypeOf<SandboxBackend["capabilities"]>().toEqualTypeOf<SandboxCapabilities>();
     expectTypeOf<SandboxBackend["initialize"]>().returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf<SandboxBackend["close"]>().returns.toEqualTypeOf<Promise<void>>();
-    expectTypeOf<SandboxBackend["isRunning"]>().returns.toEqualTypeOf<Promise<boolean>>();
+    expectTypeOf<SandboxBackend["isRunning"]>().toEqualTypeOf<boolean>();
+    expectTypeOf<SandboxBackend["isAlive"]>().returns.toEqualTypeOf<Promise<boolean>>();
+  });
+
+  it("has the shape LangChain's sandbox tests and deepagents' own sandboxes expect of an instance", () => {
+    // What code written for LangChain sandbox providers reads: `isRunning` is a
+    // boolean, not a method (a method would always be truthy).
+    interface LangChainSandboxInstance {
+      readonly id: string;
+      readonly isRunning: boolean;
+      execute(command: string): Promise<{ output: string; exitCode: number | null; truncated: boolean }>;
+      uploadFiles(files: Array<[string, Uint8Array]>): Promise<Array<{ path: string; error: unknown }>>;
+      downloadFiles(paths: string[]): Promise<Array<{ path: string; content: Uint8Array | null; error: unknown }>>;
+      initialize(): Promise<void>;
+      close(): Promise<void>;
+    }
+    expectTypeOf<SandboxBackend>().toExtend<LangChainSandboxInstance>();
+    expectTypeOf<TypeOnlyAdapter>().toExtend<LangChainSandboxInstance>();
+    expectTypeOf<{ isRunning(): Promise<boolean> }>().not.toExtend<Pick<LangChainSandboxInstance, "isRunning">>();
+    expectTypeOf<Pick<LangSmithSandbox, "isRunning" | "id">>().toEqualTypeOf<Pick<SandboxBackend, "isRunning" | "id">>();
   });
 
   it("the check has teeth: a backend without execute is not a SandboxBackend", () => {

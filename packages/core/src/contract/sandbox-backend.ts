@@ -76,8 +76,21 @@ export interface SandboxBackend extends SandboxBackendProtocolV2 {
    * every call rejects with `SANDBOX_CLOSED`.
    */
   close(): Promise<void>;
-  /** Whether the sandbox is still alive at the provider (false after close or expiry). */
-  isRunning(): Promise<boolean>;
+  /**
+   * Synchronous, as in deepagents' own sandboxes and every LangChain sandbox
+   * provider (`if (!sandbox.isRunning) await sandbox.initialize()`): true when
+   * the handle is initialized, not closed or detached, and not known to have
+   * ended (a call that found the sandbox gone, or {@link isAlive} answering
+   * `false`, turns it false for good). It makes no provider call; use
+   * {@link isAlive} to ask the provider.
+   */
+  readonly isRunning: boolean;
+  /**
+   * Asks the provider whether the sandbox is still alive (false before
+   * initialization, after close or detach, and once it has ended). A `false`
+   * answer also turns {@link isRunning} false.
+   */
+  isAlive(): Promise<boolean>;
   /**
    * Releases this handle's client resources and leaves the sandbox running
    * until its lifetime ends (for a process that reconnects later with the
