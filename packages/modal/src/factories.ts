@@ -135,7 +135,7 @@ export function createModalSandboxFactory(options: ModalSandboxOptions = {}): Mo
   const factory = (async (runtime?: unknown): Promise<ModalSandbox> => {
     if (typeof runtime !== "object" || runtime === null) return create();
     const key = invocationKey(runtime);
-    if (typeof key === "object") return memoized(() => byObject.get(key), (value) => (value ? byObject.set(key, value) : byObject.delete(key)));
+    if (key !== undefined && typeof key !== "string") return memoized(() => byObject.get(key), (value) => (value ? byObject.set(key, value) : byObject.delete(key)));
     if (typeof key === "string") return memoized(() => byString.get(key), (value) => (value ? byString.set(key, value) : byString.delete(key)));
     return memoized(() => shared, (value) => (shared = value));
   }) as ModalSandboxFactory;
