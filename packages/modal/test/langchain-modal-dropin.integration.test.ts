@@ -183,6 +183,23 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
       for (const id of ids) expect(await session.exists(id), `factory.close() left ${id}`).toBe(false);
     });
 
+    it("a subagent started through the task tool works in the invocation's sandbox", { timeout: 300_000 }, async () => {
+      const app = freshApp();
+      factory = createModalSandboxFactory({ appName: app, imageName: IMAGE });
+      // The subagent runs on the same scripted model; its conversation starts with the task description.
+      const model = new ToolScriptModel(
+        [
+          [{ name: "write_file", args: { file_path: "/tmp/handover.txt", content: "left by the main agent" } }],
+          [{ name: "task", args: { description: "SUBAGENT: read the handover file", subagent_type: "general-purpose" } }],
+        ],
+        { whenHumanIncludes: { SUBAGENT: [[{ name: "execute", args: { command: "cat /tmp/handover.txt" } }]] } },
+      );
+      const agent = createDeepAgent({ model, backend: asDeepAgentBackend(factory) });
+      const result = await agent.invoke({ messages: [{ role: "user", content: "hand over" }] });
+      expect(toolOutputs(result as never).join("\n"), "the subagent's result carries the file the main agent wrote").toContain("left by the main agent");
+      expect((await sandboxesOf(app)).length, "main agent and subagent share one sandbox").toBe(1);
+    });
+
     it("two invocations on the same thread id still get a sandbox each", { timeout: 300_000 }, async () => {
       const app = freshApp();
       factory = createModalSandboxFactory({ appName: app, imageName: IMAGE });
