@@ -99,6 +99,33 @@ function fail(code: Status, message: string): never {
   throw new ServerError(code, message);
 }
 
+/**
+ * Sandbox create parameters the emulator cannot honour, each refused with
+ * INVALID_ARGUMENT naming the SDK parameter, so none is silently dropped.
+ * (Honoured: command, timeoutMs, idleTimeoutMs, workdir, env, secrets,
+ * volumes, cpu/cpuLimit, memoryMiB/memoryLimitMiB, blockNetwork, name, tags;
+ * refused above or elsewhere: gpu, allowlists, ports, cloudBucketMounts, pty.)
+ */
+function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>): void {
+  const refuse = (parameter: string, why: string): never => fail(Status.INVALID_ARGUMENT, `modal-emulator does not support ${parameter}: ${why}`);
+  const nonEmpty = (value: unknown) => (Array.isArray(value) ? value.length > 0 : typeof value === "string" ? value !== "" : value !== undefined && value !== null);
+  if (nonEmpty(definition.runtime)) refuse("runtime", "sandboxes run as Docker containers with the engine's default runtime");
+  if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
+  if (nonEmpty(definition.inboundCidrAllowlist)) refuse("inboundCidrAllowlist", "it provides no inbound connections (tunnels) to filter");
+  if (definition.i6pnEnabled === true) refuse("i6pn", "there is no private IPv6 network between sandboxes");
+  if (nonEmpty(definition.cloudProviderStr)) refuse("cloud", "everything runs on the local Docker engine");
+  const regions = (definition.schedulerPlacement as { regions?: unknown[] } | undefined)?.regions;
+  if (nonEmpty(regions)) refuse("regions", "everything runs on the local Docker engine");
+  if (definition.verbose === true) refuse("verbose", "it has no verbose sandbox logging");
+  if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
+  if (nonEmpty(definition.readinessProbe)) refuse("readinessProbe", "it does not run readiness probes");
+  const experimental = definition.experimentalOptionsV2 as Record<string, unknown> | undefined;
+  if (experimental && Object.keys(experimental).length > 0) refuse(`experimentalOptions (${Object.keys(experimental).join(", ")})`, "it knows no experimental options");
+  if (nonEmpty(definition.customDomain)) refuse("customDomain", "it serves no domains");
+  if (definition.includeOidcIdentityToken === true) refuse("includeOidcIdentityToken", "it issues no OIDC identity tokens");
+  if (definition.enableSnapshot === true) refuse("experimentalEnableSnapshot", "it has no memory snapshots");
+}
+
 function assignDefined(target: Record<string, string>, values: Record<string, string | undefined>): void {
   for (const [key, value] of Object.entries(values)) if (value !== undefined) target[key] = value;
 }
@@ -348,17 +375,18 @@ export class EmulatorState {
       if (networkType === NetworkAccessType.allowlist) {
         fail(
           Status.INVALID_ARGUMENT,
-          "modal-emulator cannot enforce outbound CIDR or domain allowlists; use blockNetwork or open networking",
+          "modal-emulator cannot enforce outbound CIDR or domain allowlists (outboundCidrAllowlist, outboundDomainAllowlist); use blockNetwork or open networking",
         );
       }
       if ((definition.openPorts?.ports?.length ?? 0) > 0) {
         fail(Status.INVALID_ARGUMENT, "modal-emulator does not provide tunnels (encryptedPorts, h2Ports, unencryptedPorts)");
       }
       if ((definition.cloudBucketMounts?.length ?? 0) > 0) {
-        fail(Status.INVALID_ARGUMENT, "modal-emulator does not support cloud bucket mounts");
+        fail(Status.INVALID_ARGUMENT, "modal-emulator does not support cloud bucket mounts (cloudBucketMounts)");
       }
       const ptyInfo = (definition as { ptyInfo?: { enabled?: boolean } }).ptyInfo;
-      if (ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support a PTY for sandboxes");
+      if (ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support a PTY for sandboxes (pty)");
+      refuseUnsupportedDefinitionFields(definition as Record<string, unknown>);
 
       const volumes: NonNullable<ContainerSpec["volumes"]> = [];
       const volumeIds: string[] = [];

@@ -1,4 +1,4 @@
-import type { SandboxErrorCode } from "@sandbox/core";
+import type { ModalSandboxErrorCode as SandboxErrorCode } from "./modal-sandbox-error.js";
 
 /** Which adapter step failed; decides the code of failures that are not self-explanatory. */
 export type ModalOperation = "create" | "connect" | "exec" | "files" | "lifecycle" | "reap";

@@ -83,7 +83,52 @@ describe("options are checked before any network call", () => {
     [{ workdir: "app" }, "workdir"],
     [{ name: "has space" }, "name"],
     [{ appName: "bad/app" }, "appName"],
-    [{ auth: { tokenId: "ak-1" } }, "auth"],
+    [{ auth: { tokenId: 1 } }, "auth"],
+    [{ auth: { tokenSecret: "as 1" } }, "auth"],
+    [{ auth: { extra: "x" } }, "auth"],
+    [{ cpuLimit: 2 }, "cpuLimit"],
+    [{ cpu: 2, cpuLimit: 1 }, "cpuLimit"],
+    [{ cpu: 1, cpuLimit: "2" }, "cpuLimit"],
+    [{ memoryLimitMiB: 512 }, "memoryLimitMiB"],
+    [{ memoryMiB: 512, memoryLimitMiB: 256 }, "memoryLimitMiB"],
+    [{ memoryMiB: 512, memoryLimitMiB: 600.5 }, "memoryLimitMiB"],
+    [{ runtime: "runc" }, "runtime"],
+    [{ idleTimeoutMs: 1500 }, "idleTimeoutMs"],
+    [{ idleTimeoutMs: -1000 }, "idleTimeoutMs"],
+    [{ command: [] }, "command"],
+    [{ command: "sleep 10" }, "command"],
+    [{ command: ["sleep", 10] }, "command"],
+    [{ cloudBucketMounts: { bucket: { bucketName: "b" } } }, "cloudBucketMounts"],
+    [{ cloudBucketMounts: { "/bucket": "b" } }, "cloudBucketMounts"],
+    [{ pty: "yes" }, "pty"],
+    [{ encryptedPorts: [0] }, "encryptedPorts"],
+    [{ h2Ports: [70000] }, "h2Ports"],
+    [{ unencryptedPorts: ["80"] }, "unencryptedPorts"],
+    [{ outboundCidrAllowlist: ["not a cidr"] }, "outboundCidrAllowlist"],
+    [{ cidrAllowlist: "10.0.0.0/8" }, "cidrAllowlist"],
+    [{ cidrAllowlist: ["10.0.0.0/8"], outboundCidrAllowlist: ["10.0.0.0/8"] }, "cidrAllowlist"],
+    [{ outboundDomainAllowlist: ["exa mple.com"] }, "outboundDomainAllowlist"],
+    [{ inboundCidrAllowlist: [42] }, "inboundCidrAllowlist"],
+    [{ blockNetwork: true, outboundCidrAllowlist: ["10.0.0.0/8"] }, "outboundCidrAllowlist"],
+    [{ blockNetwork: true, inboundCidrAllowlist: ["10.0.0.0/8"] }, "inboundCidrAllowlist"],
+    [{ blockNetwork: true, i6pn: true }, "i6pn"],
+    [{ experimentalOutboundPolicy: {} }, "experimentalOutboundPolicy"],
+    [{ i6pn: 1 }, "i6pn"],
+    [{ cloud: "" }, "cloud"],
+    [{ regions: [] }, "regions"],
+    [{ regions: "us-east-1" }, "regions"],
+    [{ verbose: "true" }, "verbose"],
+    [{ proxy: "pr-1" }, "proxy"],
+    [{ readinessProbe: { tcpPort: 80 } }, "readinessProbe"],
+    [{ tags: ["a"] }, "tags"],
+    [{ tags: { team: 1 } }, "tags"],
+    [{ tags: { sandbox_managed: "false" } }, "tags"],
+    [{ tags: { sandbox_owner_pid: "1" } }, "tags"],
+    [{ experimentalOptions: { flag: 1 } }, "experimentalOptions"],
+    [{ customDomain: 5 }, "customDomain"],
+    [{ includeOidcIdentityToken: "yes" }, "includeOidcIdentityToken"],
+    [{ experimentalEnableSnapshot: 1 }, "experimentalEnableSnapshot"],
+    [{ experimentalEnableSnapshot: true, gpu: "T4" }, "experimentalEnableSnapshot"],
     [{ auth: { tokenId: "ak-1", tokenSecret: "" } }, "auth"],
     [{ client: {} }, "client"],
     [{ imageName: "" }, "imageName"],
@@ -109,6 +154,50 @@ describe("options are checked before any network call", () => {
   it("refuses auth together with client", () => {
     const { client } = stubModalClient();
     expect(rejected(() => new ModalSandbox({ client, auth: { tokenId: "ak-1", tokenSecret: "as-1" } })).details.option).toBe("auth");
+  });
+});
+
+describe("toSandboxCreateParams: SDK create parameters and overlaps", () => {
+  it("an explicit cpuLimit / memoryLimitMiB is the hard limit; cpu / memoryMiB alone is also the limit", () => {
+    expect(toSandboxCreateParams({ cpu: 0.5, cpuLimit: 2, memoryMiB: 256, memoryLimitMiB: 1024 }, none, {})).toMatchObject({ cpu: 0.5, cpuLimit: 2, memoryMiB: 256, memoryLimitMiB: 1024 });
+    expect(toSandboxCreateParams({ cpu: 0.5, memoryMiB: 256 }, none, {})).toMatchObject({ cpu: 0.5, cpuLimit: 0.5, memoryMiB: 256, memoryLimitMiB: 256 });
+  });
+
+  it("adds the user's tags to the owner tags, owner tags last", () => {
+    const params = toSandboxCreateParams({ tags: { team: "agents" } }, none, { [MODAL_TAGS.managed]: "true" });
+    expect(params.tags).toEqual({ team: "agents", [MODAL_TAGS.managed]: "true" });
+  });
+
+  it("passes cidrAllowlist as outboundCidrAllowlist", () => {
+    expect(toSandboxCreateParams({ cidrAllowlist: ["10.0.0.0/8"] }, none, {}).outboundCidrAllowlist).toEqual(["10.0.0.0/8"]);
+  });
+
+  it("passes every other SDK parameter as given", () => {
+    const given = {
+      runtime: "gvisor", idleTimeoutMs: 60_000, command: ["sleep", "60"], pty: true, encryptedPorts: [443], h2Ports: [8443], unencryptedPorts: [80],
+      outboundCidrAllowlist: ["10.0.0.0/8"], outboundDomainAllowlist: ["*.example.com"], inboundCidrAllowlist: ["192.168.0.0/16"], i6pn: true,
+      cloud: "aws", regions: ["us-east-1"], verbose: true, experimentalOptions: { flag: true }, customDomain: "example.com",
+      includeOidcIdentityToken: true, experimentalEnableSnapshot: true,
+    } as const;
+    expect(toSandboxCreateParams({ ...given, regions: [...given.regions] } as never, none, {})).toMatchObject(given);
+  });
+});
+
+describe("SDK create parameters on the wire (stubbed control plane)", () => {
+  it("reaches the create request: idle timeout, command, regions, cloud, limits, tags", async () => {
+    const { client, calls } = stubModalClient();
+    const sandbox = new ModalSandbox({ client, idleTimeoutMs: 60_000, command: ["sleep", "60"], regions: ["us-east-1"], cloud: "aws", cpu: 0.5, cpuLimit: 1, memoryMiB: 256, memoryLimitMiB: 512, tags: { team: "agents" }, verbose: true, customDomain: "example.com" });
+    await sandbox.initialize();
+    try {
+      const create = calls.find((call) => call.method === "sandboxCreate" || call.method === "sandboxCreateV2")!;
+      const definition = create.request.definition;
+      expect(definition).toMatchObject({ idleTimeoutSecs: 60, entrypointArgs: ["sleep", "60"], cloudProviderStr: "aws", verbose: true, customDomain: "example.com" });
+      expect(definition.schedulerPlacement.regions).toEqual(["us-east-1"]);
+      expect(definition.resources).toMatchObject({ milliCpu: 500, milliCpuMax: 1000, memoryMb: 256, memoryMbMax: 512 });
+      expect(create.request.tags).toEqual(expect.arrayContaining([{ tagName: "team", tagValue: "agents" }, { tagName: MODAL_TAGS.managed, tagValue: "true" }]));
+    } finally {
+      await sandbox.close();
+    }
   });
 });
 

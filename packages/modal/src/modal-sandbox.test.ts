@@ -89,10 +89,16 @@ afterEach(async () => {
 });
 
 describe("lifecycle errors", () => {
-  it("NOT_INITIALIZED for id, client, instance and execute before initialize()", async () => {
+  it("NOT_INITIALIZED for client, instance, execute, terminate, stop, poll and wait before initialize(); id is provisional", async () => {
     const { client } = stubModalClient();
     const sandbox = new ModalSandbox({ client });
-    for (const read of [() => sandbox.id, () => sandbox.client, () => sandbox.instance]) {
+    expect(sandbox.id).toMatch(/^modal-pending-[0-9a-f]{16}$/);
+    expect(sandbox.id, "the provisional id is stable").toBe(sandbox.id);
+    expect(new ModalSandbox({ client }).id, "each handle has its own provisional id").not.toBe(sandbox.id);
+    for (const call of [() => sandbox.terminate(), () => sandbox.stop(), () => sandbox.poll(), () => sandbox.wait()]) {
+      expect((await rejection(call())).code).toBe("NOT_INITIALIZED");
+    }
+    for (const read of [() => sandbox.client, () => sandbox.instance]) {
       expect(() => read()).toThrowError(expect.objectContaining({ code: "NOT_INITIALIZED" }));
     }
     expect(() => sandbox.client).toThrow(ModalSandboxError);
@@ -178,7 +184,7 @@ describe("creation errors", () => {
     ["a missing volume", { volumeGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Volume 'nope' not found")) }, { volumes: { "/data": "nope" } }, "VOLUME_ERROR", /Volume "nope" \(for \/data\) does not exist/],
     ["a missing secret", { secretGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Secret 'nope' not found")) }, { secrets: ["nope"] }, "SANDBOX_CREATION_FAILED", /Secret "nope" does not exist/],
     ["no GPU capacity", { sandboxCreate: () => Promise.reject(grpcError(GrpcStatus.RESOURCE_EXHAUSTED, "GPU A100:2 requested, but this host has no GPU")) }, { gpu: "A100:2" }, "RESOURCE_LIMIT_EXCEEDED", /gpu "A100:2"/],
-    ["a taken name", { sandboxCreateV2: () => Promise.reject(grpcError(GrpcStatus.ALREADY_EXISTS, "Sandbox with name 'n' already exists")) }, { name: "n" }, "SANDBOX_CREATION_FAILED", /named "n" is already running in app "sandbox"/],
+    ["a taken name", { sandboxCreateV2: () => Promise.reject(grpcError(GrpcStatus.ALREADY_EXISTS, "Sandbox with name 'n' already exists")) }, { name: "n" }, "SANDBOX_CREATION_FAILED", /named "n" is already running in app "deepagents-sandbox"/],
     ["an image that cannot be built", { imageGetOrCreate: () => ({ imageId: "im-1", result: { status: 2, exception: "pull access denied" } }) }, { imageName: "nope:1" }, "SANDBOX_CREATION_FAILED", /image "nope:1".*pull access denied/s],
     ["an unreachable server", { appGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.UNAVAILABLE, "No connection established")) }, {}, "PROVIDER_UNAVAILABLE", /could not be reached/],
   ];

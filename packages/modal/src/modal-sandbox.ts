@@ -9,8 +9,10 @@ import {
   type SandboxErrorCode,
   type SandboxErrorOptions,
 } from "@sandbox/core";
+import { randomBytes } from "node:crypto";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
+import { getAuthCredentials } from "./credentials.js";
 import { CREDENTIALS_HINT, isAlreadyExistsFailure, isNotFoundFailure, mapModalError, type ModalOperation } from "./error-mapping.js";
 import {
   DEFAULT_MODAL_APP_NAME,
@@ -20,7 +22,7 @@ import {
   validateModalOptions,
   type ModalSandboxOptions,
 } from "./modal-options.js";
-import { MODAL_PROVIDER, ModalSandboxError } from "./modal-sandbox-error.js";
+import { MODAL_PROVIDER, ModalSandboxError, type ModalSandboxErrorCode } from "./modal-sandbox-error.js";
 import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
@@ -62,6 +64,12 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   #ownsClient = false;
   #instance: Sandbox | undefined;
   #oomKills = 0;
+  /** Handed out as `id` before initialization (see {@link ModalSandbox.id}). */
+  readonly #provisionalId = `modal-pending-${randomBytes(8).toString("hex")}`;
+  /** Exit code of the sandbox once known (from poll(), wait() or terminate()). */
+  #exitCode: number | undefined;
+  /** Set by terminate(): release() then waits for the exit code. */
+  #terminating = false;
 
   /**
    * Validates options (throws `INVALID_OPTIONS` at once, before any network
@@ -76,9 +84,8 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       maxOutputBytes: options?.maxOutputBytes,
     });
     validateModalOptions(this.options);
-    if (this.options.auth) {
-      this.secretValues.add(this.options.auth.tokenId);
-      this.secretValues.add(this.options.auth.tokenSecret);
+    for (const value of [this.options.auth?.tokenId, this.options.auth?.tokenSecret]) {
+      if (typeof value === "string" && value.length > 0) this.secretValues.add(value);
     }
   }
 
@@ -129,6 +136,97 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     return sandbox;
   }
 
+  /**
+   * The sandbox id. Before `initialize()` it is a provisional id
+   * (`modal-pending-<random>`), as `@langchain/modal` hands out, so
+   * `createDeepAgent({ backend: new ModalSandbox(options) })` works before
+   * `await sandbox.initialize()` (deepagents reads `id` when it builds the
+   * agent). From initialization on it is Modal's sandbox id (`sb-...`); the
+   * provisional one never names a sandbox at Modal.
+   * @throws `SANDBOX_CLOSED` after `close()`.
+   */
+  override get id(): string {
+    if (this.state === "new" || this.state === "initializing") return this.#provisionalId;
+    return super.id;
+  }
+
+  /**
+   * Ends the sandbox at Modal (the SDK's `Sandbox.terminate()`), waits for its
+   * exit code, and closes this handle (its client too, unless passed in).
+   * Afterwards `poll()` and `wait()` resolve that exit code, everything else
+   * throws `SANDBOX_CLOSED`. Same as `close()` apart from remembering the exit
+   * code; idempotent (resolves on a closed handle).
+   * @throws `NOT_INITIALIZED` before initialization.
+   */
+  async terminate(): Promise<void> {
+    if (this.state === "new" || this.state === "initializing") throw this.error("NOT_INITIALIZED");
+    if (this.state === "ready") this.#terminating = true;
+    await this.close();
+  }
+
+  /**
+   * Stops the sandbox: the same as {@link terminate}. A Modal sandbox cannot
+   * be paused and started again (deepagents' `LangSmithSandbox.stop()` keeps
+   * the files for a later `start()`; Modal has no such state), so stopping
+   * ends it and its files are gone; keep data in `volumes`. Billing stops too.
+   * @throws `NOT_INITIALIZED` before initialization.
+   */
+  async stop(): Promise<void> {
+    await this.terminate();
+  }
+
+  /**
+   * The SDK's `Sandbox.poll()`: `null` while the sandbox runs, else its exit
+   * code (e.g. after its main `command` exited, its `timeoutMs` lifetime
+   * passed, or it was terminated elsewhere). After `terminate()` it resolves
+   * the exit code terminate() saw.
+   * @throws `NOT_INITIALIZED` before initialization, `SANDBOX_CLOSED` on a
+   *   handle closed without a known exit code.
+   */
+  async poll(): Promise<number | null> {
+    const instance = this.#liveInstance();
+    if (instance === undefined) return this.#exitCode!;
+    let code: number | null;
+    try {
+      code = await instance.poll();
+    } catch (error) {
+      throw this.mapError(error, "lifecycle", "could not poll the sandbox");
+    }
+    if (code !== null) {
+      this.#exitCode = code;
+      this.markEnded();
+    }
+    return code;
+  }
+
+  /**
+   * The SDK's `Sandbox.wait()`: resolves the sandbox's exit code once it has
+   * finished (its main `command` exited, its lifetime passed or it was
+   * terminated). It does not end the sandbox; a sandbox without a `command`
+   * runs until its `timeoutMs`. After `terminate()` it resolves at once.
+   * @throws `NOT_INITIALIZED` before initialization, `SANDBOX_CLOSED` on a
+   *   handle closed without a known exit code.
+   */
+  async wait(): Promise<number> {
+    const instance = this.#liveInstance();
+    if (instance === undefined) return this.#exitCode!;
+    try {
+      this.#exitCode = await instance.wait();
+      this.markEnded();
+      return this.#exitCode;
+    } catch (error) {
+      if (this.#exitCode !== undefined) return this.#exitCode;
+      throw this.mapError(error, "lifecycle", "could not wait for the sandbox");
+    }
+  }
+
+  /** The SDK sandbox of a ready handle, or undefined when the handle is closed with a known exit code. */
+  #liveInstance(): Sandbox | undefined {
+    if (this.state === "closed" && this.#exitCode !== undefined) return undefined;
+    this.assertReady();
+    return this.#instance!;
+  }
+
   /** The `ModalClient` this handle uses. @throws `NOT_INITIALIZED` before initialization. */
   get client(): ModalClient {
     this.assertReady();
@@ -142,7 +240,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   }
 
   protected override error(code: SandboxErrorCode, options: SandboxErrorOptions = {}): SandboxError {
-    return new ModalSandboxError(code, this.scrub(options));
+    return new ModalSandboxError(code as ModalSandboxErrorCode, this.scrub(options));
   }
 
   /** Wraps an SDK failure in this adapter's error, message scrubbed, original as `cause`. */
@@ -168,9 +266,10 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       client = this.options.client;
       this.#ownsClient = false;
     } else {
-      const auth = this.options.auth;
+      // A partial auth takes the missing field from the environment.
+      const auth = this.options.auth ? getAuthCredentials(this.options.auth) : undefined;
       try {
-        client = new ModalClient(auth ? { tokenId: auth.tokenId, tokenSecret: auth.tokenSecret } : undefined);
+        client = new ModalClient(auth);
       } catch (error) {
         throw this.error("AUTHENTICATION_FAILED", { message: `could not configure the Modal client (${(error as Error).message}); ${CREDENTIALS_HINT}`, cause: error });
       }
@@ -350,7 +449,13 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
         const tags = await instance.getTags().catch(() => undefined);
         if (tags) await instance.setTags({ ...tags, [MODAL_TAGS.ownerPid]: DETACHED_OWNER }).catch(() => undefined);
       }
-      if (terminate && instance) {
+      if (terminate && instance && this.#terminating) {
+        this.#exitCode = await terminateAndWait(instance).catch((error: unknown) => {
+          const mapped = this.mapError(error, "lifecycle", "could not terminate the sandbox");
+          if (mapped.code !== "SANDBOX_NOT_FOUND") throw mapped;
+          return undefined;
+        });
+      } else if (terminate && instance) {
         await instance.terminate().catch((error: unknown) => {
           const mapped = this.mapError(error, "lifecycle", "could not terminate the sandbox");
           // Already gone (terminated elsewhere or expired): nothing left to release.
@@ -365,6 +470,23 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   }
 }
 
+
+/** How long terminate() waits for the exit code after ending the sandbox. */
+const TERMINATE_WAIT_MS = 30_000;
+
+/** Ends the sandbox and resolves its exit code (undefined when Modal does not report one in time). */
+async function terminateAndWait(instance: Sandbox): Promise<number | undefined> {
+  await instance.terminate();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), TERMINATE_WAIT_MS);
+  });
+  try {
+    return await Promise.race([instance.wait(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Whether a create failure came from building or resolving the image (the SDK raises plain errors for it). */
 function isImageBuildFailure(error: unknown): boolean {

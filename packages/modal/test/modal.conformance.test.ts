@@ -58,6 +58,8 @@ describe.runIf(withDocker)("@sandbox/modal through @sandbox/modal-emulator (need
       createWithMissingVolume: () => ModalSandbox.create(options({ volumes: { "/data": `missing-volume-${process.pid}` } })),
     },
     unavailable: { gpu: "the emulator has no GPUs (it refuses GPU requests with RESOURCE_EXHAUSTED)" },
+    // As @langchain/modal: id is a provisional placeholder until initialize().
+    idBeforeInitialize: "provisional",
     // Ten seconds: a lifetime the emulator enforces with room for container start on a busy 2-core machine.
     timeouts: { createMs: 60_000, lifetimeMs: 10_000, teardownMs: 30_000 },
   });
@@ -102,6 +104,7 @@ describe.runIf(realModal)("@sandbox/modal against real Modal (MODAL_TOKEN_ID and
       secrets: "named Modal Secrets cannot be created from the JS SDK, so the suite cannot seed one",
     },
     timeouts: { createMs: 120_000, lifetimeMs: 10_000, teardownMs: 60_000 },
+    idBeforeInitialize: "provisional",
   });
 });
 

@@ -251,16 +251,17 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
     await expect(ModalSandbox.fromId(id)).rejects.toMatchObject({ code: "SANDBOX_NOT_FOUND" });
   });
 
-  it("Factory functions: the factory creates one sandbox and returns it on every call; the reuse factory returns the given one", async () => {
+  it("Factory functions: every factory() call creates a new sandbox (\"Create new sandbox per invocation\"); the reuse factory returns the given one", async () => {
     const before = (await session.sandboxes()).length;
     const { factory, sandbox, reuseFactory } = await factories();
     track(sandbox);
-    const first = track(await factory());
-    const again = await Promise.all([factory(), factory(), factory()]);
-    expect(again.every((each) => each === first)).toBe(true);
+    const made = (await Promise.all([factory(), factory()])).map(track);
+    expect(made[0]).not.toBe(made[1]);
+    expect(made[0]!.id).not.toBe(made[1]!.id);
     expect(await reuseFactory()).toBe(sandbox);
-    expect((await session.sandboxes()).length - before, "one sandbox for the snippet's create() plus one for the factory").toBe(2);
-    await first.close();
+    expect(await reuseFactory()).toBe(sandbox);
+    expect((await session.sandboxes()).length - before, "one sandbox for the snippet's create() plus one per factory() call").toBe(3);
+    await Promise.all(made.map((each) => each.close()));
     await sandbox.close();
   });
 

@@ -263,13 +263,22 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   async isAlive(): Promise<boolean> {
     if (this.#state !== "ready" || this.#ended) return false;
     const alive = await this.checkRunning();
-    if (!alive && this.#state === "ready") this.#ended = true;
+    if (!alive) this.markEnded();
     return alive;
   }
 
   /** Records that the sandbox is gone when a call failed with `SANDBOX_NOT_FOUND`. */
   private noteEnded(error: unknown): void {
-    if (SandboxError.isInstance(error) && error.code === "SANDBOX_NOT_FOUND") this.#ended = true;
+    if (SandboxError.isInstance(error) && error.code === "SANDBOX_NOT_FOUND") this.markEnded();
+  }
+
+  /**
+   * For adapters: the provider said the sandbox has ended (e.g. an exit code
+   * from a poll), so {@link isRunning} turns false for good. The handle stays
+   * open until `close()`.
+   */
+  protected markEnded(): void {
+    if (this.#state === "ready") this.#ended = true;
   }
 
   // ---- execute -------------------------------------------------------------

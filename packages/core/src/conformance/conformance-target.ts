@@ -150,6 +150,14 @@ export interface ConformanceTarget<S extends SandboxBackend = SandboxBackend> {
   paths?: ConformancePaths;
   /** GPU spec for the `gpu` case when the GPU capability is available. Default `"T4"`. */
   gpuType?: string;
+  /**
+   * How `id` behaves before `initialize()`. Default `"throws"`: reading it
+   * fails with `NOT_INITIALIZED`. `"provisional"`: it is a non-empty
+   * placeholder string, stable across reads, that `initialize()` replaces with
+   * the real id (what `@langchain/modal` does, so `createDeepAgent` can take
+   * an uninitialized sandbox); the suite then checks exactly that instead.
+   */
+  idBeforeInitialize?: "throws" | "provisional";
 }
 
 /** {@link ConformanceTimeouts} with every default filled in. */

@@ -84,7 +84,13 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         expect(handle.isInitialized, "isInitialized must be false before initialize()").toBe(false);
         expect(handle.isRunning, "isRunning must be false (a boolean) before initialize()").toBe(false);
         expect(await handle.isAlive(), "isAlive() must be false before initialize()").toBe(false);
-        await expectSandboxError(() => handle.id, "NOT_INITIALIZED", provider, "reading id before initialize()");
+        if (target.idBeforeInitialize === "provisional") {
+          const provisional = handle.id;
+          expect(typeof provisional === "string" && provisional.length > 0, "a provisional id must be a non-empty string").toBe(true);
+          expect(handle.id, "the provisional id changed between two reads").toBe(provisional);
+        } else {
+          await expectSandboxError(() => handle.id, "NOT_INITIALIZED", provider, "reading id before initialize()");
+        }
         await expectSandboxError(() => handle.execute("echo never"), "NOT_INITIALIZED", provider, "execute() before initialize()");
         await expectSandboxError(() => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]), "NOT_INITIALIZED", provider, "uploadFiles() before initialize()");
         await expectSandboxError(() => downloadFiles(handle, ["/tmp/never.txt"]), "NOT_INITIALIZED", provider, "downloadFiles() before initialize()");
@@ -92,10 +98,12 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
 
       it("initialize() makes the handle usable", { timeout: context.budget(1) }, async () => {
         const handle = context.construct();
+        const provisional = target.idBeforeInitialize === "provisional" ? handle.id : undefined;
         await context.initialize(handle);
         try {
           expect(handle.isInitialized, "isInitialized must be true after initialize()").toBe(true);
           expect(handle.id.length, "id must be non-empty after initialize()").toBeGreaterThan(0);
+          if (provisional !== undefined) expect(handle.id, "initialize() must replace the provisional id with the real one").not.toBe(provisional);
           const result = await handle.execute("echo two-step");
           expect(result.output.trim()).toBe("two-step");
           expect(handle.isRunning).toBe(true);

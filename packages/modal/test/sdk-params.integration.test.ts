@@ -1,0 +1,127 @@
+import { CloudBucketMount, ExperimentalOutboundPolicy, Probe, Proxy as ModalProxy } from "modal";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MODAL_SDK_PARAM_KEYS, MODAL_TAGS, ModalSandbox, ModalSandboxError, type ModalSandboxOptions } from "../src/index.js";
+import { dockerAvailable, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
+
+/*
+ * Every sandbox create parameter of the pinned modal SDK that ModalSandboxOptions
+ * passes through is either honoured by the emulator (and the effect is checked
+ * in the container) or refused with a typed error naming the parameter. Real
+ * SDK, real gRPC, real containers; no vi.mock.
+ */
+
+const withDocker = await dockerAvailable();
+const appName = `sdk-params-${process.pid}`;
+const IMAGE = "sandbox-busybox:latest";
+
+describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulator (needs a Docker engine)", () => {
+  let session: EmulatorSession;
+  beforeAll(async () => {
+    session = await startEmulatorSession();
+  }, 120_000);
+  afterAll(async () => {
+    await session?.stop();
+  }, 120_000);
+
+  const create = (extra: ModalSandboxOptions) => ModalSandbox.create({ appName, imageName: IMAGE, ...extra });
+  const run = async (sandbox: ModalSandbox, command: string) => (await sandbox.execute(command)).output.trim();
+  // cgroup v2 files, else the v1 ones (the Docker engine of this machine may use either).
+  const CPU_QUOTA = "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo \"$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)\"";
+  const MEMORY_LIMIT = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+
+  // Parameters the emulator honours, each with a check of its effect.
+  const honoured: Record<string, { options: ModalSandboxOptions; check(sandbox: ModalSandbox): Promise<void> }> = {
+    cpuLimit: {
+      options: { cpu: 0.5, cpuLimit: 1 },
+      // The hard limit wins over the reservation: 1 core = quota 100000 per period 100000.
+      check: async (sandbox) => expect(await run(sandbox, CPU_QUOTA)).toBe("100000 100000"),
+    },
+    memoryLimitMiB: {
+      options: { memoryMiB: 256, memoryLimitMiB: 512 },
+      check: async (sandbox) => expect(await run(sandbox, MEMORY_LIMIT)).toBe(String(512 * 1024 * 1024)),
+    },
+    tags: {
+      options: { tags: { team: "agents", purpose: "sdk-params" } },
+      async check(sandbox) {
+        const record = (await session.sandboxes()).find((entry) => entry.sandboxId === sandbox.id)!;
+        expect(record.tags).toMatchObject({ team: "agents", purpose: "sdk-params", [MODAL_TAGS.managed]: "true", [MODAL_TAGS.ownerPid]: String(process.pid) });
+        expect(await sandbox.instance.getTags()).toMatchObject({ team: "agents", [MODAL_TAGS.managed]: "true" });
+      },
+    },
+    command: {
+      options: { command: ["sh", "-c", "echo started > /tmp/entrypoint.txt; sleep 2; exit 7"] },
+      async check(sandbox) {
+        expect(await sandbox.wait(), "wait() resolves the exit code of the sandbox's main command").toBe(7);
+        expect(await sandbox.poll()).toBe(7);
+      },
+    },
+    idleTimeoutMs: {
+      options: { idleTimeoutMs: 2_000, timeoutMs: 120_000 },
+      async check(sandbox) {
+        const started = Date.now();
+        const code = await sandbox.wait();
+        expect(typeof code).toBe("number");
+        expect(Date.now() - started, "the idle timeout ended the sandbox long before its lifetime").toBeLessThan(60_000);
+      },
+    },
+    "pty: false, verbose: false, i6pn: false, includeOidcIdentityToken: false, experimentalEnableSnapshot: false": {
+      options: { pty: false, verbose: false, i6pn: false, includeOidcIdentityToken: false, experimentalEnableSnapshot: false },
+      check: async (sandbox) => expect((await sandbox.execute("echo ok")).output).toBe("ok\n"),
+    },
+  };
+
+  for (const [name, { options, check }] of Object.entries(honoured)) {
+    it(`honours ${name}`, { timeout: 120_000 }, async () => {
+      const sandbox = await create(options);
+      const id = sandbox.id;
+      try {
+        await check(sandbox);
+      } finally {
+        await sandbox.close();
+      }
+      expect(await session.exists(id)).toBe(false);
+    });
+  }
+
+  // Parameters the emulator cannot honour: refused, by name, never dropped.
+  const refused: Array<[string, ModalSandboxOptions, RegExp]> = [
+    ["runtime", { runtime: "gvisor" }, /runtime/],
+    ["cloudBucketMounts", { cloudBucketMounts: { "/bucket": new CloudBucketMount("my-bucket", undefined, true, false, undefined, undefined, undefined, 1 as never) } }, /cloudBucketMounts/],
+    ["pty", { pty: true }, /\(pty\)/],
+    ["encryptedPorts", { encryptedPorts: [8080] }, /encryptedPorts/],
+    ["h2Ports", { h2Ports: [8080] }, /h2Ports/],
+    ["unencryptedPorts", { unencryptedPorts: [8080] }, /unencryptedPorts/],
+    ["outboundCidrAllowlist", { outboundCidrAllowlist: ["10.0.0.0/8"] }, /outboundCidrAllowlist/],
+    ["cidrAllowlist (former name of outboundCidrAllowlist)", { cidrAllowlist: ["10.0.0.0/8"] }, /outboundCidrAllowlist/],
+    ["outboundDomainAllowlist", { outboundDomainAllowlist: ["example.com"] }, /outboundDomainAllowlist/],
+    ["experimentalOutboundPolicy", { experimentalOutboundPolicy: new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "api.example.com", headers: { "x-api-key": "placeholder" } }) }, /experimentalOutboundPolicy/],
+    ["inboundCidrAllowlist", { inboundCidrAllowlist: ["10.0.0.0/8"] }, /inboundCidrAllowlist/],
+    ["i6pn", { i6pn: true }, /i6pn/],
+    ["cloud", { cloud: "aws" }, /\bcloud\b/],
+    ["regions", { regions: ["us-east-1"] }, /regions/],
+    ["verbose", { verbose: true }, /verbose/],
+    ["proxy", { proxy: new ModalProxy("pr-emulator-has-none") }, /proxy/],
+    ["readinessProbe", { readinessProbe: Probe.withTcp(8080) }, /readinessProbe/],
+    ["experimentalOptions", { experimentalOptions: { enable_gpu_snapshot: true } }, /experimentalOptions \(enable_gpu_snapshot\)/],
+    ["customDomain", { customDomain: "sandboxes.example.com" }, /customDomain/],
+    ["includeOidcIdentityToken", { includeOidcIdentityToken: true }, /includeOidcIdentityToken/],
+    ["experimentalEnableSnapshot", { experimentalEnableSnapshot: true }, /experimentalEnableSnapshot/],
+  ];
+
+  it.each(refused)("refuses %s with a typed error naming it, and creates nothing", { timeout: 60_000 }, async (_name, options, named) => {
+    const before = (await session.sandboxes()).length;
+    const error = await create(options).then(
+      (sandbox) => sandbox.close().then(() => undefined),
+      (reason: unknown) => reason,
+    );
+    expect(error, "the emulator accepted a parameter it cannot honour").toBeInstanceOf(ModalSandboxError);
+    expect((error as ModalSandboxError).code).toBe("SANDBOX_CREATION_FAILED");
+    expect((error as ModalSandboxError).message).toMatch(named);
+    expect((await session.sandboxes()).length, "a refused create left a sandbox").toBe(before);
+  });
+
+  it("covers every SDK parameter ModalSandboxOptions passes through", () => {
+    const covered = new Set([...Object.keys(honoured).flatMap((name) => name.split(/[,:] ?/).map((part) => part.trim())), ...refused.map(([name]) => name.split(" ")[0]!)]);
+    expect(MODAL_SDK_PARAM_KEYS.filter((key) => !covered.has(key))).toEqual([]);
+  });
+});
