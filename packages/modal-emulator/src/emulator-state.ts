@@ -1,7 +1,7 @@
 import { Status, ServerError } from "nice-grpc";
 import type { ContainerSpec, DockerEngine } from "./docker-engine.js";
 import { ExecSession } from "./exec-session.js";
-import { FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
+import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { mintObjectId, mintSandboxId } from "./object-ids.js";
@@ -92,6 +92,8 @@ export interface EmulatorStateOptions {
   secrets: Record<string, Record<string, string>>;
   /** Pass GPU requests to the engine instead of refusing them. */
   gpuAvailable: boolean;
+  /** Largest file `sandbox.filesystem` reads return; default {@link DEFAULT_MAX_READ_FILE_BYTES}. */
+  maxReadFileBytes?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -128,12 +130,13 @@ export class EmulatorState {
   readonly #sandboxesByTask = new Map<string, SandboxRecord>();
   /** Names being claimed by creates in flight, so two concurrent creates cannot both win. */
   readonly #pendingNames = new Set<string>();
-  readonly #filesystemTools = new FilesystemToolServer();
+  readonly #filesystemTools: FilesystemToolServer;
   #lastCreatedAtSeconds = 0;
 
   constructor(options: EmulatorStateOptions) {
     this.#options = options;
     this.engine = options.engine;
+    this.#filesystemTools = new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES);
     this.images = new ImageResolver({
       engine: options.engine,
       aliases: options.imageAliases,

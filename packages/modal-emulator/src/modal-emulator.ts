@@ -6,6 +6,8 @@ import { createControlPlaneHandlers } from "./control-plane-service.js";
 import { appendBounded, EmulatorState, type RecordedExecStart, type RecordedSandboxCreate } from "./emulator-state.js";
 import { toServerError } from "./grpc-errors.js";
 import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- named in the docs
+import type { DEFAULT_MAX_READ_FILE_BYTES } from "./filesystem-tools.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
 import { randomBase62 } from "./object-ids.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
@@ -51,6 +53,12 @@ export interface ModalEmulatorOptions {
    * every GPU request is recorded and refused with RESOURCE_EXHAUSTED.
    */
   gpuAvailable?: boolean;
+  /**
+   * Largest file a `sandbox.filesystem` read returns; a larger one answers
+   * `FileTooLarge` (the SDK's `SandboxFilesystemFileTooLargeError`), as on
+   * Modal. Default {@link DEFAULT_MAX_READ_FILE_BYTES} (5 GiB).
+   */
+  maxReadFileBytes?: number;
   /** Receives image pull and build progress lines. */
   onLog?: (line: string) => void;
 }
@@ -175,6 +183,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     imageAliases: { ...(options.defaultImageAliases === false ? {} : DEFAULT_IMAGE_ALIASES), ...(options.imageAliases ?? {}) },
     secrets: options.secrets ?? {},
     gpuAvailable: options.gpuAvailable ?? false,
+    ...(options.maxReadFileBytes !== undefined ? { maxReadFileBytes: options.maxReadFileBytes } : {}),
     ...(options.onLog ? { onProgress: options.onLog } : {}),
   });
   const tokens = new TokenAuthority();

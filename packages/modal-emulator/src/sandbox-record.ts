@@ -163,6 +163,8 @@ export class SandboxRecord {
       if (this.#idleTimer) clearTimeout(this.#idleTimer);
       for (const exec of this.execs.values()) {
         if (!exec.status) exec.finish({ signal: 9 });
+        // A filesystem read may still be streaming after its exit: it ends with the sandbox.
+        exec.stdout.close();
       }
       if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: 9 });
       this.entrypointStdout.close();
