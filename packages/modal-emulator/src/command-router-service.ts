@@ -137,6 +137,13 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       return {};
     },
 
+    /** `waitUntilReady()`: held until the readiness probe passes, at most the request's `timeout` (and 50 s). */
+    async sandboxWaitUntilReady(request: { taskId: string; timeout: number }, context: CallContext) {
+      const sandbox = entrypointOf(request.taskId);
+      const timeoutMs = Math.min(MAX_EXEC_WAIT_MS, (request.timeout || 0) * 1000);
+      return { readyAt: await state.waitUntilReady(sandbox, timeoutMs, context.signal) };
+    },
+
     /** Docker volumes are shared live between containers: there is nothing to reload. */
     async taskReloadVolumes(request: { taskId: string }) {
       entrypointOf(request.taskId);

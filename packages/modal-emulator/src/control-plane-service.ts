@@ -262,6 +262,12 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     }) satisfies Handler<"sandboxWait">,
     sandboxWaitV2: (async (request, context) => wait(request.sandboxId ?? "", request.timeout ?? 0, context)) satisfies Handler<"sandboxWaitV2">,
 
+    /** The control-plane form of `waitUntilReady` (the SDK uses the router's); same semantics. */
+    sandboxWaitUntilReady: (async (request, context) => {
+      const sandbox = state.requireSandbox(request.sandboxId ?? "");
+      return { readyAt: await state.waitUntilReady(sandbox, Math.min(50_000, (request.timeout ?? 0) * 1000), context.signal) };
+    }) satisfies Handler<"sandboxWaitUntilReady">,
+
     sandboxTerminate: (async (request) => terminate(request.sandboxId ?? "")) satisfies Handler<"sandboxTerminate">,
     sandboxTerminateV2: (async (request) => terminate(request.sandboxId ?? "")) satisfies Handler<"sandboxTerminateV2">,
 

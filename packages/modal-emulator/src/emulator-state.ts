@@ -4,7 +4,10 @@ import { ExecSession } from "./exec-session.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
-import { mintObjectId, mintSandboxId } from "./object-ids.js";
+import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
+import { OidcTokenIssuer } from "./oidc-tokens.js";
+import { type ProbeDefinition, runReadinessProbe } from "./readiness-probe.js";
+import { validatePlacementAndOptions } from "./sandbox-options.js";
 import { LABELS } from "@sandbox/local-docker/engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
@@ -131,6 +134,10 @@ export class EmulatorState {
   /** Names being claimed by creates in flight, so two concurrent creates cannot both win. */
   readonly #pendingNames = new Set<string>();
   readonly #filesystemTools: FilesystemToolServer;
+  /** Signs the `MODAL_IDENTITY_TOKEN` of sandboxes created with `includeOidcIdentityToken`. */
+  readonly oidc = new OidcTokenIssuer();
+  /** The workspace id identity tokens name (one per emulator, Modal's `ac-` shape). */
+  readonly workspaceId = `ac-${randomBase62(22)}`;
   #lastCreatedAtSeconds = 0;
 
   constructor(options: EmulatorStateOptions) {
@@ -360,6 +367,11 @@ export class EmulatorState {
       if ((definition.cloudBucketMounts?.length ?? 0) > 0) {
         fail(Status.INVALID_ARGUMENT, "modal-emulator does not support cloud bucket mounts");
       }
+      validatePlacementAndOptions(definition);
+      const readinessProbe = definition.readinessProbe as ProbeDefinition | undefined;
+      if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !(readinessProbe.execCommand?.argv?.length)) {
+        fail(Status.INVALID_ARGUMENT, "readinessProbe needs a TCP port or an exec command");
+      }
       const ptyInfo = (definition as { ptyInfo?: { enabled?: boolean } }).ptyInfo;
       if (ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support a PTY for sandboxes");
 
@@ -393,6 +405,16 @@ export class EmulatorState {
       const milliCpu = resources?.milliCpuMax || resources?.milliCpu || 0;
       const memoryMb = resources?.memoryMbMax || resources?.memoryMb || 0;
       const tags = Object.fromEntries((request.tags ?? []).map((tag) => [tag.tagName ?? "", tag.tagValue ?? ""]));
+      if (definition.includeOidcIdentityToken) {
+        environment.MODAL_IDENTITY_TOKEN = this.oidc.mint({
+          workspaceId: this.workspaceId,
+          environmentName: app.environmentName,
+          appId: app.appId,
+          appName: app.name,
+          sandboxId,
+          lifetimeSeconds: timeoutSecs,
+        });
+      }
       const spec: ContainerSpec = {
         image: image.dockerImage,
         name: `modal-emulator-${sandboxId}`,
@@ -432,6 +454,11 @@ export class EmulatorState {
       this.#sandboxes.set(sandboxId, sandbox);
       this.#sandboxesByTask.set(taskId, sandbox);
       sandbox.armLifetime();
+      if (readinessProbe) {
+        const stopProbe = new AbortController();
+        void sandbox.ended.then(() => stopProbe.abort());
+        sandbox.readiness = runReadinessProbe(container, readinessProbe, stopProbe.signal);
+      }
       void sandbox.ended.then(() => {
         const timer = setTimeout(() => {
           this.#sandboxes.delete(sandboxId);
@@ -496,6 +523,32 @@ export class EmulatorState {
       fail(Status.ALREADY_EXISTS, `Sandbox with name '${name}' already exists in App '${this.app(sandbox.appId)?.name}'`);
     }
     sandbox.name = name;
+  }
+
+  /**
+   * Waits until the sandbox's readiness probe passes (`SandboxWaitUntilReady`),
+   * at most `timeoutMs`.
+   * @returns when it became ready (epoch seconds).
+   * @throws FAILED_PRECONDITION without a probe or when the sandbox ends first,
+   *   DEADLINE_EXCEEDED at the timeout (the SDK retries until its own deadline,
+   *   then raises `TimeoutError`).
+   */
+  async waitUntilReady(sandbox: SandboxRecord, timeoutMs: number, signal: AbortSignal): Promise<number> {
+    if (!sandbox.readiness) {
+      fail(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} has no readiness probe: create it with readinessProbe to wait until it is ready`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      sandbox.readiness.then((readyAt) => (readyAt === undefined ? ("ended" as const) : readyAt)),
+      sandbox.ended.then(() => "ended" as const),
+      new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), Math.max(0, timeoutMs));
+        signal.addEventListener("abort", () => resolve("timeout"), { once: true });
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (typeof outcome === "number") return outcome;
+    if (outcome === "ended") fail(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} finished before its readiness probe passed`);
+    fail(Status.DEADLINE_EXCEEDED, `Sandbox ${sandbox.sandboxId} is not ready yet`);
   }
 
   /** Ends a sandbox as TERMINATED (idempotent: a finished sandbox keeps its result). */

@@ -108,6 +108,11 @@ export interface ModalEmulator {
   /** The labels on every container and volume this emulator creates. */
   readonly labels: Readonly<Record<string, string>>;
   readonly inspect: ModalEmulatorInspector;
+  /**
+   * The public key of this emulator's identity-token issuer (JWKS), to verify
+   * the `MODAL_IDENTITY_TOKEN` of sandboxes created with `includeOidcIdentityToken`.
+   */
+  readonly oidcJwks: { keys: ReadonlyArray<Record<string, unknown>> };
   /** Adds or replaces a named secret. */
   putSecret(name: string, values: Record<string, string>): void;
   /**
@@ -271,6 +276,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
           result: sandbox.result,
         })),
     },
+    oidcJwks: state.oidc.jwks as { keys: Array<Record<string, unknown>> },
     putSecret: (name, values) => {
       state.putNamedSecret(name, values);
     },

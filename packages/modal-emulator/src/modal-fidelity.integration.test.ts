@@ -1,13 +1,17 @@
-import { createHash } from "node:crypto";
+import { createHash, createPublicKey, verify } from "node:crypto";
 import { DockerEngine } from "@sandbox/local-docker/engine";
 import {
   type App,
   type Image,
+  InvalidError,
   ModalClient,
+  Probe,
   type Sandbox,
   type SandboxExecParams,
   SandboxFilesystemFileTooLargeError,
+  TimeoutError,
 } from "modal";
+import { Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INSTANCE_LABEL, MAX_PROCESS_READ_BYTES, startModalEmulator, type ModalEmulator } from "./index.js";
 
@@ -116,6 +120,74 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       console.log(`80 MiB read in ${Date.now() - started} ms`);
       expect(bytes.length).toBe(80 * 1024 * 1024);
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(digest);
+    });
+  });
+
+  describe("create options", () => {
+    it("refuses an unknown cloud or region with INVALID_ARGUMENT, as Modal does, and accepts Modal's values", async () => {
+      const refusal = (error: unknown): { name: string; code: number | undefined; message: string } => ({ name: (error as Error).constructor.name, code: (error as { code?: number }).code, message: String((error as Error).message) });
+      const cloud = await modal.sandboxes.create(app, alpine, { cloud: "invalid-cloud" }).then(() => refusal(new Error("created")), refusal);
+      expect(cloud).toMatchObject({ message: expect.stringMatching(/invalid-cloud.*aws, gcp, oci, auto/) });
+      expect(cloud.name === "InvalidError" || cloud.code === Status.INVALID_ARGUMENT).toBe(true);
+      const region = await modal.sandboxes.create(app, alpine, { regions: ["us-east-1", "invalid-region"] }).then(() => refusal(new Error("created")), refusal);
+      expect(region).toMatchObject({ message: expect.stringContaining("'invalid-region'") });
+      expect(region.name === "InvalidError" || region.code === Status.INVALID_ARGUMENT).toBe(true);
+      const placed = await modal.sandboxes.create(app, alpine, { cloud: "aws", regions: ["us-east-1", "eu"] });
+      sandboxes.push(placed);
+      await placed.terminate();
+    });
+
+    it("refuses Docker-in-sandbox by name", async () => {
+      await expect(modal.sandboxes.create(app, alpine, { experimentalOptions: { enable_docker: true } })).rejects.toThrow(/enable_docker.*privileged/);
+    });
+
+    it("puts a locally signed RS256 identity token in MODAL_IDENTITY_TOKEN with Modal's claims", async () => {
+      const sb = await modal.sandboxes.create(app, alpine, { includeOidcIdentityToken: true, timeoutMs: 120_000 });
+      sandboxes.push(sb);
+      const token = (await run(sb, ["sh", "-c", 'echo "$MODAL_IDENTITY_TOKEN"'])).stdout.trim();
+      const [header, payload, signature] = token.split(".");
+      expect(JSON.parse(Buffer.from(header!, "base64url").toString())).toMatchObject({ alg: "RS256", typ: "JWT" });
+      const claims = JSON.parse(Buffer.from(payload!, "base64url").toString());
+      expect(claims).toMatchObject({
+        iss: "https://oidc.modal.com",
+        aud: "oidc.modal.com",
+        sub: expect.stringContaining(`sandbox_id:${sb.sandboxId}`),
+        sandbox_id: sb.sandboxId,
+        app_id: app.appId,
+        app_name: "emulator-fidelity",
+        workspace_id: expect.stringMatching(/^ac-/),
+      });
+      expect(claims.exp - claims.iat).toBe(120);
+      const key = createPublicKey({ key: emulator.oidcJwks.keys[0] as never, format: "jwk" });
+      expect(verify("sha256", Buffer.from(`${header}.${payload}`), key, Buffer.from(signature!, "base64url"))).toBe(true);
+      // Without the option there is no token.
+      expect((await run(sandbox, ["sh", "-c", 'test -z "${MODAL_IDENTITY_TOKEN+set}"'])).exitCode).toBe(0);
+      await sb.terminate();
+    });
+
+    it("runs a TCP readiness probe for real: waitUntilReady returns once the port listens", async () => {
+      const sb = await modal.sandboxes.create(app, alpine, {
+        command: ["sh", "-c", "sleep 2; nc -ll -p 8123 -e true"],
+        readinessProbe: Probe.withTcp(8123, { intervalMs: 200 }),
+      });
+      sandboxes.push(sb);
+      const started = Date.now();
+      await sb.waitUntilReady(30_000);
+      expect(Date.now() - started).toBeGreaterThan(1000);
+      expect((await run(sb, ["sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 | grep -c ':1FBB [0:]* 0A'"])).stdout.trim()).toBe("1");
+      await sb.terminate();
+    });
+
+    it("runs an exec readiness probe, and raises TimeoutError when it never passes", async () => {
+      const sb = await modal.sandboxes.create(app, alpine, { readinessProbe: Probe.withExec(["test", "-f", "/tmp/ready"], { intervalMs: 100 }) });
+      sandboxes.push(sb);
+      await expect(sb.waitUntilReady(2000)).rejects.toBeInstanceOf(TimeoutError);
+      await run(sb, ["touch", "/tmp/ready"]);
+      await sb.waitUntilReady(10_000);
+      await sb.terminate();
+      // A sandbox without a probe cannot be waited on.
+      await expect(sandbox.waitUntilReady(2000)).rejects.toThrow(/no readiness probe/);
+      expect(InvalidError).toBeDefined();
     });
   });
 });

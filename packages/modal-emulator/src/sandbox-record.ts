@@ -65,6 +65,8 @@ export class SandboxRecord {
   readonly entrypointStdout = new OutputBuffer();
   readonly entrypointStderr = new OutputBuffer();
   entrypoint: ExecSession | undefined;
+  /** Resolves with when the readiness probe passed (epoch seconds), `undefined` if the sandbox ended first; unset without a probe. */
+  readiness: Promise<number | undefined> | undefined;
   /** Next expected 1-based index of V1 `SandboxStdinWrite`, for de-duplicating retries. */
   v1StdinNextIndex = 1;
   #result: SandboxResult | undefined;
