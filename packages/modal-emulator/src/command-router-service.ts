@@ -144,9 +144,11 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       return { readyAt: await state.waitUntilReady(sandbox, timeoutMs, context.signal) };
     },
 
-    /** Docker volumes are shared live between containers: there is nothing to reload. */
+    /** `reloadVolumes()`: the sandbox's volume copies are replaced with the volumes' committed state. */
     async taskReloadVolumes(request: { taskId: string }) {
-      entrypointOf(request.taskId);
+      const sandbox = entrypointOf(request.taskId);
+      if (!sandbox.running) throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished`);
+      await state.reloadVolumes(sandbox);
       return {};
     },
 

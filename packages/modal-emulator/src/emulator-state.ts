@@ -8,6 +8,7 @@ import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
 import { type ProbeDefinition, runReadinessProbe } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
+import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
 import { LABELS } from "@sandbox/local-docker/engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
@@ -15,6 +16,8 @@ import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-reco
 const ObjectCreationType = { unspecified: 0, createIfMissing: 1, ephemeral: 5 } as const;
 /** `NetworkAccess.NetworkAccessType` values. */
 const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
+/** A command line that runs `sync`: in a sandbox with volumes, it commits them (see `#runSyncCommit`). */
+const SYNC_COMMAND = /(^|[\s;&|/(])sync(\s|$|[;&|)])/;
 /** `TaskExecStdoutConfig` / `TaskExecStderrConfig`: 1 means pipe. */
 const STDIO_PIPE = 1;
 const DEFAULT_ENVIRONMENT = "main";
@@ -95,6 +98,8 @@ export interface EmulatorStateOptions {
   secrets: Record<string, Record<string, string>>;
   /** Pass GPU requests to the engine instead of refusing them. */
   gpuAvailable: boolean;
+  /** Image of the helper containers that copy volumes on mount, commit and reload; default `sandbox-busybox:latest`. */
+  volumeHelperImage?: string;
   /** Largest file `sandbox.filesystem` reads return; default {@link DEFAULT_MAX_READ_FILE_BYTES}. */
   maxReadFileBytes?: number;
   onProgress?: (line: string) => void;
@@ -134,6 +139,9 @@ export class EmulatorState {
   /** Names being claimed by creates in flight, so two concurrent creates cannot both win. */
   readonly #pendingNames = new Set<string>();
   readonly #filesystemTools: FilesystemToolServer;
+  readonly #volumeSync: VolumeSync;
+  /** Commits and private-copy removals of ended sandboxes still running; shutdown waits for them. */
+  readonly #volumeFinalizers = new Map<Promise<void>, SandboxRecord>();
   /** Signs the `MODAL_IDENTITY_TOKEN` of sandboxes created with `includeOidcIdentityToken`. */
   readonly oidc = new OidcTokenIssuer();
   /** The workspace id identity tokens name (one per emulator, Modal's `ac-` shape). */
@@ -144,6 +152,7 @@ export class EmulatorState {
     this.#options = options;
     this.engine = options.engine;
     this.#filesystemTools = new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES);
+    this.#volumeSync = new VolumeSync(options.engine, options.labels, options.volumeHelperImage);
     this.images = new ImageResolver({
       engine: options.engine,
       aliases: options.imageAliases,
@@ -293,6 +302,8 @@ export class EmulatorState {
       (sandbox) => sandbox.running && sandbox.volumeIds.includes(volumeId),
     );
     if (inUse) fail(Status.FAILED_PRECONDITION, `Volume ${volume.name ?? volumeId} is mounted by a running sandbox`);
+    // Ended sandboxes may still be committing to it.
+    await Promise.all([...this.#volumeFinalizers].filter(([, sandbox]) => sandbox.volumeIds.includes(volumeId)).map(([finalizer]) => finalizer));
     await this.engine.removeVolume(volume.dockerVolumeName);
     this.#volumes.delete(volumeId);
     if (volume.name) this.#volumeIdsByName.delete(`${volume.environmentName}/${volume.name}`);
@@ -377,11 +388,15 @@ export class EmulatorState {
 
       const volumes: NonNullable<ContainerSpec["volumes"]> = [];
       const volumeIds: string[] = [];
+      const plannedMounts: Array<{ volume: VolumeRecord; mountPath: string; readOnly: boolean; subPath: string }> = [];
       for (const mount of definition.volumeMounts ?? []) {
         const volume = this.#volumes.get(mount.volumeId ?? "");
         if (!volume) fail(Status.NOT_FOUND, `Volume ${mount.volumeId} not found`);
-        if (mount.subPath) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support volume subPath mounts");
-        volumes.push({ volumeName: volume.dockerVolumeName, mountPath: mount.mountPath ?? "", readOnly: mount.readOnly ?? false });
+        const subPath = (mount.subPath ?? "").replace(/^\/+|\/+$/g, "");
+        if (subPath.split("/").some((part) => part === ".." || part === ".")) {
+          fail(Status.INVALID_ARGUMENT, `Volume subPath '${mount.subPath}' must be a relative path inside the volume, without '.' or '..'`);
+        }
+        plannedMounts.push({ volume, mountPath: mount.mountPath ?? "", readOnly: mount.readOnly ?? false, subPath });
         volumeIds.push(volume.volumeId);
       }
 
@@ -433,7 +448,27 @@ export class EmulatorState {
         lifetimeMs: timeoutSecs * 1000 + CONTAINER_LIFETIME_GRACE_MS,
         ...(gpuCount > 0 ? { gpu: { count: gpuCount, ...(gpuConfig?.gpuType ? { type: gpuConfig.gpuType } : {}) } } : {}),
       };
-      const container = await this.engine.createContainer(spec);
+      // Each sandbox works on its own copy of each volume (Modal's commit/reload visibility; see VolumeSync).
+      const volumeMounts: SandboxVolumeMount[] = [];
+      let container: Awaited<ReturnType<DockerEngine["createContainer"]>>;
+      try {
+        for (const [index, planned] of plannedMounts.entries()) {
+          const mount = await this.#volumeSync.mount({
+            volumeId: planned.volume.volumeId,
+            centralVolumeName: planned.volume.dockerVolumeName,
+            privateVolumeName: `modal-emulator-${this.#options.instanceId.toLowerCase()}-${sandboxId.toLowerCase()}-${index}`,
+            mountPath: planned.mountPath,
+            readOnly: planned.readOnly,
+            subPath: planned.subPath,
+          });
+          volumeMounts.push(mount);
+          volumes.push({ volumeName: mount.privateVolumeName, mountPath: mount.mountPath, readOnly: mount.readOnly });
+        }
+        container = await this.engine.createContainer(spec);
+      } catch (error) {
+        await Promise.all(volumeMounts.map((mount) => this.#volumeSync.unmount(mount)));
+        throw error;
+      }
       // Strictly increasing creation times keep `beforeTimestamp` paging exact.
       const createdAtSeconds = Math.max(Date.now() / 1000, this.#lastCreatedAtSeconds + 0.000001);
       this.#lastCreatedAtSeconds = createdAtSeconds;
@@ -451,8 +486,20 @@ export class EmulatorState {
         container,
         volumeIds,
       });
+      sandbox.volumeMounts = volumeMounts;
       this.#sandboxes.set(sandboxId, sandbox);
       this.#sandboxesByTask.set(taskId, sandbox);
+      if (volumeMounts.length > 0) {
+        // Modal commits a sandbox's volume writes when it ends; then its copy goes.
+        const finalizer = sandbox.ended.then(async (result) => {
+          // Queued at once (before a later create's mount can queue), so a terminate-then-create sees the commit.
+          await Promise.all(volumeMounts.map((mount) => this.#volumeSync.commit(mount).catch(() => undefined)));
+          await sandbox.finish(result);
+          for (const mount of volumeMounts) await this.#volumeSync.unmount(mount);
+        });
+        this.#volumeFinalizers.set(finalizer, sandbox);
+        void finalizer.finally(() => this.#volumeFinalizers.delete(finalizer));
+      }
       sandbox.armLifetime();
       if (readinessProbe) {
         const stopProbe = new AbortController();
@@ -551,6 +598,16 @@ export class EmulatorState {
     fail(Status.DEADLINE_EXCEEDED, `Sandbox ${sandbox.sandboxId} is not ready yet`);
   }
 
+  /** Publishes the sandbox's writes to its (writable) volumes: `sync` in the sandbox. */
+  async commitVolumes(sandbox: SandboxRecord): Promise<void> {
+    for (const mount of sandbox.volumeMounts) await this.#volumeSync.commit(mount);
+  }
+
+  /** Replaces the sandbox's copies of its volumes with their committed state (`reloadVolumes()`). */
+  async reloadVolumes(sandbox: SandboxRecord): Promise<void> {
+    for (const mount of sandbox.volumeMounts) await this.#volumeSync.reload(mount);
+  }
+
   /** Ends a sandbox as TERMINATED (idempotent: a finished sandbox keeps its result). */
   async terminate(sandbox: SandboxRecord): Promise<void> {
     await sandbox.finish({ status: GenericStatus.terminated, exitcode: 0, exception: "Sandbox was terminated" });
@@ -598,6 +655,10 @@ export class EmulatorState {
       return session;
     }
     const environment = this.resolveEnvironment(request.secretIds, request.secretSources, request.env);
+    if (sandbox.volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
+      this.#runSyncCommit(sandbox, session, request, environment);
+      return session;
+    }
     try {
       const engineExec = await sandbox.container.exec(request.commandArgs, {
         env: environment,
@@ -621,6 +682,47 @@ export class EmulatorState {
     return session;
   }
 
+  /**
+   * `sync` in a sandbox with volumes is how Modal commits them from inside.
+   * The emulator cannot see a `sync` system call, so an exec whose command
+   * line names `sync` (`["sync", "/vol"]`, or `sh -c "... && sync /vol"`)
+   * runs, then the volumes are committed before it reports its exit.
+   */
+  #runSyncCommit(sandbox: SandboxRecord, session: ExecSession, request: TaskExecStartRequest, environment: Record<string, string>): void {
+    void (async () => {
+      try {
+        const started = await sandbox.container.exec(request.commandArgs, {
+          env: environment,
+          ...(request.workdir ? { cwd: request.workdir } : {}),
+          stdin: true,
+          onStdout: (chunk) => session.appendStdout(chunk),
+          onStderr: (chunk) => session.appendStderr(chunk),
+        });
+        const stdin = started.stdin;
+        session.attachHostOperation(
+          stdin
+            ? {
+                write: (chunk) => new Promise<void>((resolve) => (stdin.destroyed || stdin.writableEnded ? resolve() : stdin.write(chunk, () => resolve()))),
+                end: () => {
+                  if (!stdin.destroyed && !stdin.writableEnded) stdin.end();
+                },
+              }
+            : undefined,
+          async () => {
+            await started.kill();
+            session.finish({ signal: 9 });
+          },
+        );
+        const { exitCode } = await started.done;
+        if (exitCode === 0) await this.commitVolumes(sandbox);
+        session.finish(exitCode === null ? { signal: 9 } : { code: exitCode });
+      } catch (error) {
+        session.appendStderr(Buffer.from(`sync: ${(error as Error).message ?? String(error)}\n`));
+        session.finish({ code: 1 });
+      }
+    })();
+  }
+
   /** The exec with this id in this task, or NOT_FOUND. */
   requireExec(taskId: string, execId: string): ExecSession {
     const sandbox = this.sandboxByTask(taskId);
@@ -635,6 +737,7 @@ export class EmulatorState {
   /** Ends every sandbox and removes every container, volume and image this emulator created. */
   async shutdown(): Promise<void> {
     await Promise.all(this.sandboxes().map((sandbox) => this.terminate(sandbox)));
+    await Promise.all([...this.#volumeFinalizers.keys()]);
     const leftovers = await this.engine
       .listContainers({ "dev.sandbox.modal-emulator.instance": this.#options.instanceId })
       .catch(() => []);
@@ -648,6 +751,9 @@ export class EmulatorState {
     for (const volume of this.#volumes.values()) {
       await this.engine.removeVolume(volume.dockerVolumeName).catch(() => undefined);
     }
+    // Sandboxes' private volume copies left by a failed clean-up.
+    const leftoverVolumes = await this.engine.listVolumes({ "dev.sandbox.modal-emulator.instance": this.#options.instanceId }).catch(() => []);
+    await Promise.all(leftoverVolumes.map((volume) => this.engine.removeVolume(volume.name).catch(() => undefined)));
     this.#volumes.clear();
     for (const image of this.images.builtImages()) {
       await this.engine.docker

@@ -190,4 +190,43 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       expect(InvalidError).toBeDefined();
     });
   });
+
+  describe("volumes: commit and reload visibility", () => {
+    it("hides a sandbox's writes from another until committed and reloaded, and commits when a sandbox ends", async () => {
+      const volume = await modal.volumes.fromName("fidelity-commit-reload", { createIfMissing: true });
+      const writer = await modal.sandboxes.create(app, alpine, { volumes: { "/vol": volume } });
+      const reader = await modal.sandboxes.create(app, alpine, { volumes: { "/vol": volume } });
+      sandboxes.push(writer, reader);
+      await run(writer, ["sh", "-c", "echo one > /vol/a.txt && mkdir -p /vol/dir && echo deep > /vol/dir/b.txt"]);
+      // Not committed: the reader does not see it, even after a reload.
+      expect((await run(reader, ["cat", "/vol/a.txt"])).exitCode).not.toBe(0);
+      await reader.reloadVolumes();
+      expect((await run(reader, ["cat", "/vol/a.txt"])).exitCode).not.toBe(0);
+      // Committed but not reloaded: still not seen.
+      expect((await run(writer, ["sync", "/vol"])).exitCode).toBe(0);
+      expect((await run(reader, ["cat", "/vol/a.txt"])).exitCode).not.toBe(0);
+      await reader.reloadVolumes();
+      expect((await run(reader, ["cat", "/vol/a.txt", "/vol/dir/b.txt"])).stdout).toBe("one\ndeep\n");
+      // The reader's commit of files it did not change never overwrites newer ones; its deletions propagate.
+      await run(writer, ["sh", "-c", "echo two > /vol/a.txt && sync /vol"]);
+      await run(reader, ["sh", "-c", "rm /vol/dir/b.txt && echo from-reader > /vol/c.txt"]);
+      expect((await run(reader, ["sync"])).exitCode).toBe(0);
+      // A sandbox's writes are committed when it ends.
+      await run(writer, ["sh", "-c", "echo at-exit > /vol/d.txt"]);
+      await writer.terminate();
+      await writer.wait();
+      const late = await modal.sandboxes.create(app, alpine, { volumes: { "/vol": volume } });
+      sandboxes.push(late);
+      await expect.poll(async () => (await run(late, ["sh", "-c", "cat /vol/d.txt 2>/dev/null; true"])).stdout, { timeout: 15_000 }).toBe("at-exit\n");
+      expect((await run(late, ["sh", "-c", "cat /vol/a.txt /vol/c.txt; ls /vol/dir"])).stdout).toBe("two\nfrom-reader\n");
+      // A subPath mount sees only that directory of the volume.
+      const sub = await modal.sandboxes.create(app, alpine, { volumes: { "/sub": volume.withMountOptions({ subPath: "dir2" }) } });
+      sandboxes.push(sub);
+      await run(sub, ["sh", "-c", "echo in-sub > /sub/e.txt && sync /sub"]);
+      await late.reloadVolumes();
+      expect((await run(late, ["cat", "/vol/dir2/e.txt"])).stdout).toBe("in-sub\n");
+      expect((await run(sub, ["ls", "/sub"])).stdout).toBe("e.txt\n");
+      await Promise.all([reader.terminate(), late.terminate(), sub.terminate()]);
+    });
+  });
 });
