@@ -15,7 +15,7 @@ export type FilesystemToolRequest =
   | { Stat: { path: string } }
   | { MakeDirectory: { path: string; parents?: boolean } }
   | { Remove: { path: string; recursive?: boolean } }
-  | { Watch: { path: string } };
+  | { Watch: { path: string; recursive?: boolean; filter?: string[] | null; timeout_secs?: number | null } };
 
 /** The error kinds the SDK maps to its `SandboxFilesystem*Error` classes. */
 export type FilesystemErrorKind =
@@ -109,6 +109,8 @@ export const MAX_PROCESS_READ_BYTES = 64 * 1024 * 1024;
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 /** A streamed read whose client takes nothing for this long is abandoned (its stdout closed). */
 const READER_STALL_MS = 120_000;
+/** How often a `watch` polls the watched tree in the sandbox. */
+const WATCH_POLL_MS = 250;
 const FILE_MODE_DEFAULT = 0o644;
 const DIRECTORY_MODE_DEFAULT = 0o755;
 
@@ -201,6 +203,10 @@ export class FilesystemToolServer {
       };
     }
     const abort = new AbortController();
+    if ("Watch" in request) {
+      // The SDK ends a watch by closing its stdin.
+      stdinSink = { write: async () => undefined, end: () => abort.abort() };
+    }
     session.attachHostOperation(stdinSink, async () => {
       abort.abort();
       session.finish({ signal: 9 });
@@ -255,9 +261,7 @@ export class FilesystemToolServer {
       return this.#makeDirectory(container, request.MakeDirectory.path, request.MakeDirectory.parents ?? true);
     }
     if ("Remove" in request) return this.#remove(container, request.Remove.path, request.Remove.recursive ?? false);
-    if ("Watch" in request) {
-      throw new FilesystemToolError("NotSupported", "modal-emulator does not implement filesystem watch");
-    }
+    if ("Watch" in request) return this.#watch(container, session, request.Watch, signal);
     throw new FilesystemToolError("NotSupported", `unknown filesystem operation ${Object.keys(request)[0]}`);
   }
 
@@ -519,6 +523,81 @@ export class FilesystemToolServer {
     const what = size === undefined ? "File is larger than" : `File is too large (${size} bytes); the read limit is`;
     const limit = size === undefined ? MAX_PROCESS_READ_BYTES : this.#maxReadFileBytes;
     return new FilesystemToolError("FileTooLarge", `${what} ${limit} bytes`);
+  }
+
+  /**
+   * `watch()`: reports changes under `path` as the helper does, one JSON line
+   * per event (`{"event_type":"Create|Modify|Remove","paths":[...]}`), until
+   * the timeout, the client closes stdin, or the sandbox ends.
+   *
+   * How: the emulator polls the tree in the sandbox every
+   * {@link WATCH_POLL_MS} (`find` + `stat`, the images have no inotify tool)
+   * and reports the differences, so changes that undo themselves within one
+   * poll are not seen and events arrive up to one poll late.
+   */
+  async #watch(
+    container: EngineContainer,
+    session: ExecSession,
+    watch: { path: string; recursive?: boolean; filter?: string[] | null; timeout_secs?: number | null },
+    stop: AbortSignal,
+  ): Promise<void> {
+    const target = await this.#resolveSymlinks(container, posix.normalize(watch.path));
+    const signals = [stop];
+    if (watch.timeout_secs) signals.push(AbortSignal.timeout(watch.timeout_secs * 1000));
+    const done = AbortSignal.any(signals);
+    const wanted = watch.filter ? new Set(watch.filter) : undefined;
+    const depth = target.info.type !== "directory" ? ["-maxdepth", "0"] : watch.recursive ? ["-mindepth", "1"] : ["-mindepth", "1", "-maxdepth", "1"];
+    const snapshot = async (): Promise<Map<string, string> | undefined> => {
+      const chunks: Buffer[] = [];
+      try {
+        const exec = await container.exec(["find", target.path, ...depth, "-exec", "stat", "-c", "%s|%f|%y|%n", "{}", "+"], {
+          onStdout: (chunk) => chunks.push(chunk),
+        });
+        await exec.done;
+      } catch {
+        return undefined;
+      }
+      const entries = new Map<string, string>();
+      for (const line of Buffer.concat(chunks).toString("utf8").split("\n")) {
+        const parts = line.split("|");
+        if (parts.length >= 4) entries.set(parts.slice(3).join("|"), parts.slice(0, 3).join("|"));
+      }
+      return entries;
+    };
+    const emit = (eventType: string, paths: string[]): void => {
+      if (paths.length === 0 || (wanted && !wanted.has(eventType))) return;
+      session.appendStdout(Buffer.from(`${JSON.stringify({ event_type: eventType, paths })}\n`));
+    };
+    let previous = await snapshot();
+    if (!previous) throw new FilesystemToolError("Other", "modal-emulator watches paths with `find` and `stat` in the sandbox, which this image lacks");
+    while (!done.aborted && !session.status) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, WATCH_POLL_MS);
+        done.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+      if (done.aborted || session.status) break;
+      const current = await snapshot();
+      if (!current) break;
+      const isDirectory = (signature: string): boolean => (Number.parseInt(signature.split("|")[1] ?? "0", 16) & 0o170000) === TYPE_BITS.directory;
+      const created: string[] = [];
+      const modified: string[] = [];
+      const removed: string[] = [];
+      for (const [path, signature] of current) {
+        const before = previous.get(path);
+        if (before === undefined) created.push(path);
+        // A directory's own mtime moves with its entries, which are reported themselves.
+        else if (before !== signature && !isDirectory(signature)) modified.push(path);
+      }
+      for (const path of previous.keys()) if (!current.has(path)) removed.push(path);
+      emit("Create", created);
+      emit("Modify", modified);
+      emit("Remove", removed);
+      previous = current;
+      if (target.info.type !== "directory" && !current.has(target.path)) break;
+    }
   }
 
   /** Finds the deepest existing ancestor of `path`, checking that it is a directory. */

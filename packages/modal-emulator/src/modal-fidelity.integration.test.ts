@@ -9,6 +9,7 @@ import {
   type Sandbox,
   type SandboxExecParams,
   SandboxFilesystemFileTooLargeError,
+  SandboxFilesystemNotFoundError,
   TimeoutError,
 } from "modal";
 import { Status } from "nice-grpc";
@@ -100,6 +101,7 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       await expect(sandbox.filesystem.readText("/sparse.bin")).rejects.toBeInstanceOf(SandboxFilesystemFileTooLargeError);
       await expect(sandbox.filesystem.copyToLocal("/sparse.bin", "/tmp/never-written.bin")).rejects.toBeInstanceOf(
         SandboxFilesystemFileTooLargeError,
+  SandboxFilesystemNotFoundError,
       );
       expect(Date.now() - started).toBeLessThan(20_000);
     });
@@ -227,6 +229,48 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       expect((await run(late, ["cat", "/vol/dir2/e.txt"])).stdout).toBe("in-sub\n");
       expect((await run(sub, ["ls", "/sub"])).stdout).toBe("e.txt\n");
       await Promise.all([reader.terminate(), late.terminate(), sub.terminate()]);
+    });
+  });
+
+  describe("filesystem watch", () => {
+    it("reports creates, modifications and removals under a directory until its timeout", async () => {
+      await sandbox.filesystem.makeDirectory("/watched/sub");
+      const events: Array<{ eventType: string; paths: string[] }> = [];
+      const watching = (async () => {
+        for await (const event of sandbox.filesystem.watch("/watched", { timeoutMs: 6000 })) events.push(event);
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await run(sandbox, ["sh", "-c", "echo 1 > /watched/a.txt"]);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await run(sandbox, ["sh", "-c", "echo 22 >> /watched/a.txt"]);
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      await run(sandbox, ["sh", "-c", "rm /watched/a.txt && echo deep > /watched/sub/not-recursive.txt"]);
+      await watching;
+      expect(events).toEqual([
+        { eventType: "Create", paths: ["/watched/a.txt"] },
+        { eventType: "Modify", paths: ["/watched/a.txt"] },
+        { eventType: "Remove", paths: ["/watched/a.txt"] },
+      ]);
+    });
+
+    it("watches recursively with a filter, and stops when the iterator is closed", async () => {
+      await sandbox.filesystem.makeDirectory("/watched2/sub");
+      const seen: Array<{ eventType: string; paths: string[] }> = [];
+      const iterator = sandbox.filesystem.watch("/watched2", { recursive: true, filter: ["Create"] });
+      const next = iterator.next();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await run(sandbox, ["sh", "-c", "echo x > /watched2/sub/deep.txt && rm /watched2/sub/deep.txt; echo y > /watched2/sub/kept.txt"]);
+      const first = await next;
+      seen.push(first.value as { eventType: string; paths: string[] });
+      await iterator.return(undefined);
+      expect(seen[0]).toEqual({ eventType: "Create", paths: ["/watched2/sub/kept.txt"] });
+    });
+
+    it("raises the SDK's not-found error for a missing path", async () => {
+      const watch = async () => {
+        for await (const _event of sandbox.filesystem.watch("/no/such/watched/path", { timeoutMs: 2000 })) void _event;
+      };
+      await expect(watch()).rejects.toBeInstanceOf(SandboxFilesystemNotFoundError);
     });
   });
 });
