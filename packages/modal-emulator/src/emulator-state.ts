@@ -8,6 +8,7 @@ import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
 import { type ProbeDefinition, runReadinessProbe } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
+import { allowlistUnsupportedReason, enforceAllowlist, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
 import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
 import { LABELS } from "@sandbox/local-docker/engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
@@ -366,11 +367,14 @@ export class EmulatorState {
         );
       }
       const networkType = definition.networkAccess?.networkAccessType ?? NetworkAccessType.open;
+      let allowlist: OutboundAllowlist | undefined;
       if (networkType === NetworkAccessType.allowlist) {
-        fail(
-          Status.INVALID_ARGUMENT,
-          "modal-emulator cannot enforce outbound CIDR or domain allowlists; use blockNetwork or open networking",
-        );
+        allowlist = { cidrs: definition.networkAccess?.allowedCidrs ?? [], domains: definition.networkAccess?.allowedDomains ?? [] };
+        validateCidrs(allowlist.cidrs);
+        const unsupported = await allowlistUnsupportedReason();
+        if (unsupported) {
+          fail(Status.FAILED_PRECONDITION, `modal-emulator enforces outbound allowlists with iptables in the sandbox's network namespace, but ${unsupported}`);
+        }
       }
       if ((definition.openPorts?.ports?.length ?? 0) > 0) {
         fail(Status.INVALID_ARGUMENT, "modal-emulator does not provide tunnels (encryptedPorts, h2Ports, unencryptedPorts)");
@@ -465,6 +469,13 @@ export class EmulatorState {
           volumes.push({ volumeName: mount.privateVolumeName, mountPath: mount.mountPath, readOnly: mount.readOnly });
         }
         container = await this.engine.createContainer(spec);
+        if (allowlist) {
+          const created = container;
+          await enforceAllowlist(created, allowlist).catch(async (error: unknown) => {
+            await created.remove().catch(() => undefined);
+            throw error;
+          });
+        }
       } catch (error) {
         await Promise.all(volumeMounts.map((mount) => this.#volumeSync.unmount(mount)));
         throw error;
