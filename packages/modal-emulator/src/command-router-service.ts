@@ -2,6 +2,7 @@ import { type CallContext, ServerError, Status } from "nice-grpc";
 import type { EmulatorState } from "./emulator-state.js";
 import type { ExecExitStatus, ExecSession } from "./exec-session.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { REFUSALS, refuse } from "./refusals.js";
 
 /** Largest `data` of one stdio message: well under the SDK's 100 MiB message limit. */
 const STDIO_MESSAGE_BYTES = 1024 * 1024;
@@ -143,6 +144,15 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       const timeoutMs = Math.min(MAX_EXEC_WAIT_MS, (request.timeout || 0) * 1000);
       return { readyAt: await state.waitUntilReady(sandbox, timeoutMs, context.signal) };
     },
+
+    taskContainerCreate: async () => refuse("TaskContainerCreate", REFUSALS.sidecars),
+    taskContainerGet: async () => refuse("TaskContainerGet", REFUSALS.sidecars),
+    taskContainerList: async () => refuse("TaskContainerList", REFUSALS.sidecars),
+    taskContainerTerminate: async () => refuse("TaskContainerTerminate", REFUSALS.sidecars),
+    taskContainerWait: async () => refuse("TaskContainerWait", REFUSALS.sidecars),
+    taskMountDirectory: async () => refuse("TaskMountDirectory", REFUSALS.mountDirectory),
+    taskUnmountDirectory: async () => refuse("TaskUnmountDirectory", REFUSALS.mountDirectory),
+    taskSnapshotDirectory: async () => refuse("TaskSnapshotDirectory", REFUSALS.snapshotDirectory),
 
     /** `reloadVolumes()`: the sandbox's volume copies are replaced with the volumes' committed state. */
     async taskReloadVolumes(request: { taskId: string }) {

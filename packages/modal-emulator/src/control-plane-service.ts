@@ -10,6 +10,7 @@ import type {
   DeepPartial,
 } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
+import { REFUSALS, refuse } from "./refusals.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
@@ -199,6 +200,18 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       if (!image) throw new ServerError(Status.NOT_FOUND, `Could not find image with ID ${request.imageId}`);
       return { imageId: image.imageId, metadata: { imageBuilderVersion: IMAGE_BUILDER_VERSION } };
     }) satisfies Handler<"imageFromId">,
+
+    imageDelete: (async (request) => {
+      if (!(await state.images.delete(request.imageId ?? ""))) {
+        throw new ServerError(Status.NOT_FOUND, `Could not find image with ID ${request.imageId}`);
+      }
+      return {};
+    }) satisfies Handler<"imageDelete">,
+
+    sandboxCreateConnectToken: (async () => refuse("SandboxCreateConnectToken", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectToken">,
+    sandboxCreateConnectTokenV2: (async () => refuse("SandboxCreateConnectTokenV2", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectTokenV2">,
+
+    sandboxContainerCreateV2: (async () => refuse("SandboxContainerCreateV2", REFUSALS.sidecars)) satisfies Handler<"sandboxContainerCreateV2">,
 
     secretGetOrCreate: (async (request) => ({ secretId: state.secretGetOrCreate(request) })) satisfies Handler<"secretGetOrCreate">,
 
