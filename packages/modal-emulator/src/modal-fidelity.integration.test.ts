@@ -148,7 +148,7 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
     it("puts a locally signed RS256 identity token in MODAL_IDENTITY_TOKEN with Modal's claims", async () => {
       const sb = await modal.sandboxes.create(app, alpine, { includeOidcIdentityToken: true, timeoutMs: 120_000 });
       sandboxes.push(sb);
-      const token = (await run(sb, ["sh", "-c", 'echo "$MODAL_IDENTITY_TOKEN"'])).stdout.trim();
+      const token = (await run(sb, ["printenv", "MODAL_IDENTITY_TOKEN"])).stdout.trim();
       const [header, payload, signature] = token.split(".");
       expect(JSON.parse(Buffer.from(header!, "base64url").toString())).toMatchObject({ alg: "RS256", typ: "JWT" });
       const claims = JSON.parse(Buffer.from(payload!, "base64url").toString());
@@ -337,6 +337,16 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       await expect(sandbox.experimentalSidecars.create("helper", alpine)).rejects.toThrow(/(SandboxContainerCreateV2|TaskContainerCreate): sidecar/);
       await expect(sandbox.mountImage("/mnt/image", alpine)).rejects.toThrow(/TaskMountDirectory: Docker cannot add a mount/);
       await expect(sandbox.snapshotDirectory("/etc")).rejects.toThrow(/TaskSnapshotDirectory: directory snapshots/);
+    });
+  });
+
+  describe("the stand-in image for alpine:3.21", () => {
+    it("carries Alpine's everyday busybox tools", async () => {
+      const tools = ["printenv", "env", "wget", "sha256sum", "pgrep", "pkill", "nohup", "install", "split", "cksum", "comm", "hd", "base64", "nc", "timeout", "xargs", "awk", "sed", "find", "tar", "gzip", "ps", "stat"];
+      const missing = await run(sandbox, ["sh", "-c", `for t in ${tools.join(" ")}; do command -v "$t" >/dev/null || echo "$t"; done`]);
+      expect(missing.stdout).toBe("");
+      expect((await run(sandbox, ["printenv", "GREETING"], { env: { GREETING: "from printenv" } })).stdout).toBe("from printenv\n");
+      expect((await run(sandbox, ["sh", "-c", "sleep 30 & pgrep -x sleep >/dev/null && pkill -x sleep && echo killed"])).stdout).toBe("killed\n");
     });
   });
 });
