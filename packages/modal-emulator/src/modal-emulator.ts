@@ -59,6 +59,12 @@ export interface ModalEmulatorOptions {
    * Modal. Default {@link DEFAULT_MAX_READ_FILE_BYTES} (5 GiB).
    */
   maxReadFileBytes?: number;
+  /**
+   * Image of the helper containers that copy volumes between their committed
+   * state and each sandbox's copy (needs `sh`, `find`, `cp`, `stat`, `xargs`).
+   * Default `sandbox-busybox:latest`.
+   */
+  volumeHelperImage?: string;
   /** Receives image pull and build progress lines. */
   onLog?: (line: string) => void;
 }
@@ -189,6 +195,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     secrets: options.secrets ?? {},
     gpuAvailable: options.gpuAvailable ?? false,
     ...(options.maxReadFileBytes !== undefined ? { maxReadFileBytes: options.maxReadFileBytes } : {}),
+    ...(options.volumeHelperImage !== undefined ? { volumeHelperImage: options.volumeHelperImage } : {}),
     ...(options.onLog ? { onProgress: options.onLog } : {}),
   });
   const tokens = new TokenAuthority();
