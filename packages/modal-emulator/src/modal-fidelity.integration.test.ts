@@ -308,6 +308,10 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
         expect(refused.stdout).toContain("rc=1");
         // The sandbox cannot lift its own firewall.
         expect((await run(limited, ["sh", "-c", "iptables -F OUTPUT 2>&1; echo rc=$?"])).stdout).not.toMatch(/rc=0/);
+        // updateNetworkPolicy replaces the allowlist on the running sandbox.
+        await limited.updateNetworkPolicy({ outboundCidrAllowlist: [`${other}/32`], outboundDomainAllowlist: [] });
+        expect((await run(limited, ["sh", "-c", probe(forbidden, other!)])).stdout).toContain(`hello from ${other}`);
+        expect((await run(limited, ["sh", "-c", probe(allowed, gateway)])).stdout).not.toContain("hello");
         await limited.terminate();
       } finally {
         allowed.close();
@@ -346,7 +350,9 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       const missing = await run(sandbox, ["sh", "-c", `for t in ${tools.join(" ")}; do command -v "$t" >/dev/null || echo "$t"; done`]);
       expect(missing.stdout).toBe("");
       expect((await run(sandbox, ["printenv", "GREETING"], { env: { GREETING: "from printenv" } })).stdout).toBe("from printenv\n");
-      expect((await run(sandbox, ["sh", "-c", "sleep 30 & pgrep -x sleep >/dev/null && pkill -x sleep && echo killed"])).stdout).toBe("killed\n");
+      // (Not `sleep`: the container's PID 1 is the engine's `sleep`.)
+      const script = "printf '#!/bin/sh\\nsleep 30\\n' > /tmp/napper && chmod +x /tmp/napper && /tmp/napper & sleep 1; pgrep -x napper >/dev/null && pkill -x napper && echo killed";
+      expect((await run(sandbox, ["sh", "-c", script])).stdout).toBe("killed\n");
     });
   });
 });

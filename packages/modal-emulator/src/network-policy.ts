@@ -83,13 +83,15 @@ async function nameservers(container: EngineContainer): Promise<string[]> {
  *
  * @throws ServerError FAILED_PRECONDITION when the rules cannot be installed.
  */
-export async function enforceAllowlist(container: EngineContainer, allowlist: OutboundAllowlist): Promise<void> {
+export async function enforceAllowlist(container: EngineContainer, allowlist: OutboundAllowlist, options: { replace?: boolean } = {}): Promise<void> {
   const pid = (await container.inspect()).State?.Pid;
   if (!pid) throw new ServerError(Status.FAILED_PRECONDITION, "modal-emulator could not find the sandbox's process to program its firewall");
   const allowed = [...allowlist.cidrs, ...(await resolveDomains(allowlist.domains))];
   const resolvers = await nameservers(container);
   for (const [tool, family] of [["iptables", 4], ["ip6tables", 6]] as const) {
     const rules: string[][] = [
+      // Replacing a policy (`updateNetworkPolicy`) starts from an empty chain.
+      ...(options.replace ? [["-F", "OUTPUT"]] : []),
       ["-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT"],
       ["-A", "OUTPUT", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
     ];
