@@ -110,6 +110,20 @@ function fail(code: Status, message: string): never {
   throw new ServerError(code, message);
 }
 
+/**
+ * Docker's counterparts of Modal's resource requests: `cpu` becomes CPU
+ * shares (1024 per core: a relative weight under contention, no cap) and
+ * `memoryMiB` a memory reservation (a soft limit the kernel reclaims towards
+ * under memory pressure). Docker refuses a reservation not below the hard
+ * limit, so one equal to `memoryLimitMiB` is left to the limit.
+ */
+function reservationOf(milliCpu: number, memoryMb: number, memoryLimitMb: number): { CpuShares?: number; MemoryReservation?: number } | undefined {
+  const update: { CpuShares?: number; MemoryReservation?: number } = {};
+  if (milliCpu > 0) update.CpuShares = Math.max(2, Math.round((milliCpu * 1024) / 1000));
+  if (memoryMb > 0 && (memoryLimitMb === 0 || memoryMb < memoryLimitMb)) update.MemoryReservation = memoryMb * 1024 * 1024;
+  return Object.keys(update).length > 0 ? update : undefined;
+}
+
 function assignDefined(target: Record<string, string>, values: Record<string, string | undefined>): void {
   for (const [key, value] of Object.entries(values)) if (value !== undefined) target[key] = value;
 }
@@ -421,8 +435,10 @@ export class EmulatorState {
       const taskId = mintObjectId("task");
       const timeoutSecs = definition.timeoutSecs && definition.timeoutSecs > 0 ? definition.timeoutSecs : 300;
       const resources = definition.resources;
-      const milliCpu = resources?.milliCpuMax || resources?.milliCpu || 0;
-      const memoryMb = resources?.memoryMbMax || resources?.memoryMb || 0;
+      // Limits are hard limits; `cpu` and `memoryMiB` are reservations, as on Modal (set below, after create).
+      const milliCpu = resources?.milliCpuMax || 0;
+      const memoryMb = resources?.memoryMbMax || 0;
+      const reservation = reservationOf(resources?.milliCpu ?? 0, resources?.memoryMb ?? 0, memoryMb);
       const tags = Object.fromEntries((request.tags ?? []).map((tag) => [tag.tagName ?? "", tag.tagValue ?? ""]));
       if (definition.includeOidcIdentityToken) {
         environment.MODAL_IDENTITY_TOKEN = this.oidc.mint({
@@ -469,6 +485,13 @@ export class EmulatorState {
           volumes.push({ volumeName: mount.privateVolumeName, mountPath: mount.mountPath, readOnly: mount.readOnly });
         }
         container = await this.engine.createContainer(spec);
+        if (reservation) {
+          const created = container;
+          await created.raw.update(reservation).catch(async (error: unknown) => {
+            await created.remove().catch(() => undefined);
+            throw error;
+          });
+        }
         if (allowlist) {
           const created = container;
           await enforceAllowlist(created, allowlist).catch(async (error: unknown) => {

@@ -141,6 +141,20 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       await placed.terminate();
     });
 
+    it("treats cpu and memoryMiB as reservations and cpuLimit / memoryLimitMiB as hard limits, as Modal does", async () => {
+      const hostConfig = async (sb: Sandbox) => {
+        const summary = emulator.inspect.sandboxes().find((entry) => entry.sandboxId === sb.sandboxId)!;
+        return (await engine.container(summary.containerId).inspect()).HostConfig;
+      };
+      const requested = await modal.sandboxes.create(app, alpine, { cpu: 0.5, memoryMiB: 64 });
+      sandboxes.push(requested);
+      expect(await hostConfig(requested)).toMatchObject({ CpuShares: 512, NanoCpus: 0, MemoryReservation: 64 * 1024 * 1024, Memory: 0 });
+      const limited = await modal.sandboxes.create(app, alpine, { cpu: 0.25, cpuLimit: 1, memoryMiB: 64, memoryLimitMiB: 128 });
+      sandboxes.push(limited);
+      expect(await hostConfig(limited)).toMatchObject({ CpuShares: 256, NanoCpus: 1e9, MemoryReservation: 64 * 1024 * 1024, Memory: 128 * 1024 * 1024 });
+      await Promise.all([requested.terminate(), limited.terminate()]);
+    });
+
     it("refuses Docker-in-sandbox by name", async () => {
       await expect(modal.sandboxes.create(app, alpine, { experimentalOptions: { enable_docker: true } })).rejects.toThrow(/enable_docker.*privileged/);
     });
