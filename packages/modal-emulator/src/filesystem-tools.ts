@@ -498,7 +498,8 @@ export class FilesystemToolServer {
   async #readFile(container: EngineContainer, session: ExecSession, path: string): Promise<() => Promise<void>> {
     const target = await this.#resolveSymlinks(container, posix.normalize(path));
     if (target.info.type === "directory") throw new FilesystemToolError("IsDirectory", "Is a directory");
-    const size = (await container.stat(target.path).catch(() => null))?.size ?? 0;
+    // The engine's stat is a HEAD request; without it, the archive's first header says the size.
+    const size = (await container.stat(target.path).catch(() => null))?.size ?? (await this.#pathInfo(container, target.path)).size;
     if (size > this.#maxReadFileBytes) throw this.#tooLarge(size);
     // The archive API is opened now, so a file that cannot be read fails the exec, not the stream.
     const source = await this.#openArchive(container, target.path);

@@ -327,6 +327,13 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
         expect((await run(limited, ["sh", "-c", probe(forbidden, other!)])).stdout).toContain(`hello from ${other}`);
         expect((await run(limited, ["sh", "-c", probe(allowed, gateway)])).stdout).not.toContain("hello");
         await limited.terminate();
+        // Allowed domains are allowed as what they resolve to on this machine (an address resolves to itself;
+        // no test may depend on outside DNS).
+        const byDomain = await modal.sandboxes.create(app, alpine, { outboundDomainAllowlist: [gateway] });
+        sandboxes.push(byDomain);
+        expect((await run(byDomain, ["sh", "-c", probe(allowed, gateway)])).stdout).toContain(`hello from ${gateway}`);
+        expect((await run(byDomain, ["sh", "-c", probe(forbidden, other!)])).stdout).not.toContain("hello");
+        await byDomain.terminate();
       } finally {
         allowed.close();
         forbidden.close();
