@@ -5,7 +5,6 @@ import { DockerEngine } from "@sandbox/local-docker/engine";
 import {
   type App,
   type Image,
-  InvalidError,
   NotFoundError,
   ModalClient,
   Probe,
@@ -119,9 +118,7 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
     it("streams a file larger than its read-ahead to the client intact", async () => {
       expect((await run(sandbox, ["sh", "-c", "dd if=/dev/urandom of=/big.bin bs=1M count=80 2>/dev/null"])).exitCode).toBe(0);
       const digest = (await run(sandbox, ["sha256sum", "/big.bin"])).stdout.split(" ")[0];
-      const started = Date.now();
       const bytes = await sandbox.filesystem.readBytes("/big.bin");
-      console.log(`80 MiB read in ${Date.now() - started} ms`);
       expect(bytes.length).toBe(80 * 1024 * 1024);
       expect(createHash("sha256").update(bytes).digest("hex")).toBe(digest);
     });
@@ -132,10 +129,11 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       const refusal = (error: unknown): { name: string; code: number | undefined; message: string } => ({ name: (error as Error).constructor.name, code: (error as { code?: number }).code, message: String((error as Error).message) });
       const cloud = await modal.sandboxes.create(app, alpine, { cloud: "invalid-cloud" }).then(() => refusal(new Error("created")), refusal);
       expect(cloud).toMatchObject({ message: expect.stringMatching(/invalid-cloud.*aws, gcp, oci, auto/) });
-      expect(cloud.name === "InvalidError" || cloud.code === Status.INVALID_ARGUMENT).toBe(true);
+      // The SDK passes a create's INVALID_ARGUMENT through as nice-grpc's ClientError.
+      expect(cloud.code).toBe(Status.INVALID_ARGUMENT);
       const region = await modal.sandboxes.create(app, alpine, { regions: ["us-east-1", "invalid-region"] }).then(() => refusal(new Error("created")), refusal);
       expect(region).toMatchObject({ message: expect.stringContaining("'invalid-region'") });
-      expect(region.name === "InvalidError" || region.code === Status.INVALID_ARGUMENT).toBe(true);
+      expect(region.code).toBe(Status.INVALID_ARGUMENT);
       const placed = await modal.sandboxes.create(app, alpine, { cloud: "aws", regions: ["us-east-1", "eu"] });
       sandboxes.push(placed);
       await placed.terminate();
@@ -205,7 +203,6 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       await sb.terminate();
       // A sandbox without a probe cannot be waited on.
       await expect(sandbox.waitUntilReady(2000)).rejects.toThrow(/no readiness probe/);
-      expect(InvalidError).toBeDefined();
     });
   });
 
