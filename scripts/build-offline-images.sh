@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the local container images the tests use, without any registry.
 #
-#   sandbox-busybox:latest   static busybox from Debian's busybox-static (seconds)
+#   sandbox-busybox:latest   static busybox from Debian's busybox-static, plus the Debian tools
+#                            for the applets Alpine's busybox has and Debian's lacks (printenv, pgrep, ...)
 #   sandbox-python:bookworm  debootstrap --variant=minbase bookworm + python3, procps (~1 min)
 #
 # Both are made with `docker import` from a root directory built here, and
@@ -13,14 +14,15 @@
 #
 # Needs a running engine (scripts/start-docker-engine.sh) and root. Optional
 # environment: DEBIAN_MIRROR (overrides the mirror read from the apt sources),
-# TMPDIR (where the temporary roots are built; default /var/tmp).
+# TMPDIR (where the temporary roots are built; default /var/tmp),
+# OFFLINE_BUSYBOX_IMAGE (tag of the busybox image; default sandbox-busybox:latest).
 set -euo pipefail
 
 export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}"
 export DEBIAN_FRONTEND=noninteractive
 export NEEDRESTART_SUSPEND=1 # no service restarts from apt hooks
 
-BUSYBOX_IMAGE=sandbox-busybox:latest
+BUSYBOX_IMAGE=${OFFLINE_BUSYBOX_IMAGE:-sandbox-busybox:latest}
 PYTHON_IMAGE=sandbox-python:bookworm
 SUITE=bookworm
 LABEL_CHANGE='LABEL dev.sandbox.offline-image=true'
@@ -139,7 +141,10 @@ pkg_installed() {
 need_pkgs=()
 for name in "${todo[@]}"; do
   case $name in
-    busybox) pkg_installed busybox-static || need_pkgs+=(busybox-static) ;;
+    busybox)
+      pkg_installed busybox-static || need_pkgs+=(busybox-static)
+      for pkg in coreutils procps psmisc util-linux; do pkg_installed "$pkg" || need_pkgs+=("$pkg"); done
+      ;;
     python) command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap) ;;
   esac
 done
@@ -191,6 +196,43 @@ verify() {
 }
 
 # --- sandbox-busybox:latest ----------------------------------------------------
+# Applets of Alpine's busybox that Debian's busybox-static lacks, provided by
+# Debian packages (coreutils, procps, psmisc, util-linux) as real programs.
+ALPINE_EXTRA_TOOLS=(printenv nohup pgrep pkill pwdx pmap install split sum cksum comm nice tsort base32 pstree fuser flock mountpoint)
+
+# copy_with_libs ROOT PATH: the binary at the same path under ROOT, plus every
+# shared library ldd names (dereferenced), so it runs in the image.
+copy_with_libs() {
+  local root=$1 path=$2 lib
+  mkdir -p "$root$(dirname "$path")"
+  cp -L "$path" "$root$path"
+  while IFS= read -r lib; do
+    [[ -e $root$lib ]] && continue
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+  done < <(ldd "$path" 2>/dev/null | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }')
+}
+
+add_alpine_extras() {
+  local root=$1 tool path added=()
+  for tool in "${ALPINE_EXTRA_TOOLS[@]}"; do
+    # An applet of the same name wins (it is what Alpine runs).
+    [[ -e $root/bin/$tool ]] && continue
+    path=""
+    for candidate in "/usr/bin/$tool" "/bin/$tool"; do
+      # Packages register either path (merged /usr); dpkg -S proves it is Debian's.
+      if [[ -x $candidate ]] && dpkg -S "$candidate" >/dev/null 2>&1; then path=$candidate; break; fi
+    done
+    [[ -n $path ]] || die "'$tool' (for the Alpine applet set) is not installed from a Debian package on this machine"
+    copy_with_libs "$root" "$path"
+    added+=("$tool")
+  done
+  # busybox's `hd` applet is exactly `hexdump -C`.
+  printf '#!/bin/sh\nexec hexdump -C "$@"\n' >"$root/usr/bin/hd"
+  chmod 0755 "$root/usr/bin/hd"
+  say "added Alpine applets as Debian tools: ${added[*]} hd"
+}
+
 build_busybox() {
   local t root bb applet path n=0
   t=$(now)
@@ -218,6 +260,11 @@ build_busybox() {
     ln -s /bin/busybox "$root/$path"
   done < <("$root/bin/busybox" --list-full)
 
+  # Alpine's busybox carries everyday applets Debian's build leaves out
+  # (printenv, pgrep, nohup, ...). Add the real Debian tools of those names,
+  # with the shared libraries they load, from this (Debian) machine.
+  add_alpine_extras "$root"
+
   cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/bin/false
@@ -231,7 +278,7 @@ EOF
 
   import_root "$root" "$BUSYBOX_IMAGE" 'CMD ["/bin/sh"]'
   say "imported $BUSYBOX_IMAGE ($n applets, $(image_size "$BUSYBOX_IMAGE")); verifying"
-  verify "$BUSYBOX_IMAGE" sh -c 'echo ok && ps && id'
+  verify "$BUSYBOX_IMAGE" sh -c 'echo ok && ps && id && FOO=bar printenv FOO && pgrep -x sh >/dev/null && nohup true 2>/dev/null && echo alpine extras ok'
   say "$BUSYBOX_IMAGE ready in $(since "$t")"
 }
 

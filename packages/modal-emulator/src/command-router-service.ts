@@ -2,6 +2,8 @@ import { type CallContext, ServerError, Status } from "nice-grpc";
 import type { EmulatorState } from "./emulator-state.js";
 import type { ExecExitStatus, ExecSession } from "./exec-session.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { REFUSALS, refuse } from "./refusals.js";
+import { allowlistUnsupportedReason, enforceAllowlist, validateCidrs } from "./network-policy.js";
 
 /** Largest `data` of one stdio message: well under the SDK's 100 MiB message limit. */
 const STDIO_MESSAGE_BYTES = 1024 * 1024;
@@ -137,9 +139,44 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       return {};
     },
 
-    /** Docker volumes are shared live between containers: there is nothing to reload. */
+    /** `waitUntilReady()`: held until the readiness probe passes, at most the request's `timeout` (and 50 s). */
+    async sandboxWaitUntilReady(request: { taskId: string; timeout: number }, context: CallContext) {
+      const sandbox = entrypointOf(request.taskId);
+      const timeoutMs = Math.min(MAX_EXEC_WAIT_MS, (request.timeout || 0) * 1000);
+      return { readyAt: await state.waitUntilReady(sandbox, timeoutMs, context.signal) };
+    },
+
+    /** `updateNetworkPolicy()`: replaces the sandbox's outbound allowlist (the same iptables rules as at create). */
+    async taskSetNetworkAccess(request: { taskId: string; networkAccess?: { allowedCidrs?: string[]; allowedDomains?: string[] } }) {
+      const sandbox = entrypointOf(request.taskId);
+      if (!sandbox.running) throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished`);
+      const allowlist = { cidrs: request.networkAccess?.allowedCidrs ?? [], domains: request.networkAccess?.allowedDomains ?? [] };
+      validateCidrs(allowlist.cidrs);
+      const unsupported = await allowlistUnsupportedReason();
+      if (unsupported) {
+        throw new ServerError(Status.FAILED_PRECONDITION, `modal-emulator enforces outbound allowlists with iptables in the sandbox's network namespace, but ${unsupported}`);
+      }
+      if ((await sandbox.container.inspect()).HostConfig?.NetworkMode === "none") {
+        throw new ServerError(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} was created with blockNetwork: it has no network to allow traffic on`);
+      }
+      await enforceAllowlist(sandbox.container, allowlist, { replace: true });
+      return {};
+    },
+
+    taskContainerCreate: async () => refuse("TaskContainerCreate", REFUSALS.sidecars),
+    taskContainerGet: async () => refuse("TaskContainerGet", REFUSALS.sidecars),
+    taskContainerList: async () => refuse("TaskContainerList", REFUSALS.sidecars),
+    taskContainerTerminate: async () => refuse("TaskContainerTerminate", REFUSALS.sidecars),
+    taskContainerWait: async () => refuse("TaskContainerWait", REFUSALS.sidecars),
+    taskMountDirectory: async () => refuse("TaskMountDirectory", REFUSALS.mountDirectory),
+    taskUnmountDirectory: async () => refuse("TaskUnmountDirectory", REFUSALS.mountDirectory),
+    taskSnapshotDirectory: async () => refuse("TaskSnapshotDirectory", REFUSALS.snapshotDirectory),
+
+    /** `reloadVolumes()`: the sandbox's volume copies are replaced with the volumes' committed state. */
     async taskReloadVolumes(request: { taskId: string }) {
-      entrypointOf(request.taskId);
+      const sandbox = entrypointOf(request.taskId);
+      if (!sandbox.running) throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished`);
+      await state.reloadVolumes(sandbox);
       return {};
     },
 

@@ -10,6 +10,7 @@ import type {
   DeepPartial,
 } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
+import { REFUSALS, refuse } from "./refusals.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
@@ -200,6 +201,18 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return { imageId: image.imageId, metadata: { imageBuilderVersion: IMAGE_BUILDER_VERSION } };
     }) satisfies Handler<"imageFromId">,
 
+    imageDelete: (async (request) => {
+      if (!(await state.images.delete(request.imageId ?? ""))) {
+        throw new ServerError(Status.NOT_FOUND, `Could not find image with ID ${request.imageId}`);
+      }
+      return {};
+    }) satisfies Handler<"imageDelete">,
+
+    sandboxCreateConnectToken: (async () => refuse("SandboxCreateConnectToken", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectToken">,
+    sandboxCreateConnectTokenV2: (async () => refuse("SandboxCreateConnectTokenV2", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectTokenV2">,
+
+    sandboxContainerCreateV2: (async () => refuse("SandboxContainerCreateV2", REFUSALS.sidecars)) satisfies Handler<"sandboxContainerCreateV2">,
+
     secretGetOrCreate: (async (request) => ({ secretId: state.secretGetOrCreate(request) })) satisfies Handler<"secretGetOrCreate">,
 
     secretDelete: (async (request) => {
@@ -261,6 +274,12 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return wait(request.sandboxId ?? "", request.timeout ?? 0, context);
     }) satisfies Handler<"sandboxWait">,
     sandboxWaitV2: (async (request, context) => wait(request.sandboxId ?? "", request.timeout ?? 0, context)) satisfies Handler<"sandboxWaitV2">,
+
+    /** The control-plane form of `waitUntilReady` (the SDK uses the router's); same semantics. */
+    sandboxWaitUntilReady: (async (request, context) => {
+      const sandbox = state.requireSandbox(request.sandboxId ?? "");
+      return { readyAt: await state.waitUntilReady(sandbox, Math.min(50_000, (request.timeout ?? 0) * 1000), context.signal) };
+    }) satisfies Handler<"sandboxWaitUntilReady">,
 
     sandboxTerminate: (async (request) => terminate(request.sandboxId ?? "")) satisfies Handler<"sandboxTerminate">,
     sandboxTerminateV2: (async (request) => terminate(request.sandboxId ?? "")) satisfies Handler<"sandboxTerminateV2">,

@@ -1,10 +1,15 @@
 import { Status, ServerError } from "nice-grpc";
 import type { ContainerSpec, DockerEngine } from "./docker-engine.js";
 import { ExecSession } from "./exec-session.js";
-import { FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
+import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
-import { mintObjectId, mintSandboxId } from "./object-ids.js";
+import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
+import { OidcTokenIssuer } from "./oidc-tokens.js";
+import { type ProbeDefinition, runReadinessProbe } from "./readiness-probe.js";
+import { validatePlacementAndOptions } from "./sandbox-options.js";
+import { allowlistUnsupportedReason, enforceAllowlist, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
+import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
 import { LABELS } from "@sandbox/local-docker/engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
@@ -12,6 +17,8 @@ import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-reco
 const ObjectCreationType = { unspecified: 0, createIfMissing: 1, ephemeral: 5 } as const;
 /** `NetworkAccess.NetworkAccessType` values. */
 const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
+/** A command line that runs `sync`: in a sandbox with volumes, it commits them (see `#runSyncCommit`). */
+const SYNC_COMMAND = /(^|[\s;&|/(])sync(\s|$|[;&|)])/;
 /** `TaskExecStdoutConfig` / `TaskExecStderrConfig`: 1 means pipe. */
 const STDIO_PIPE = 1;
 const DEFAULT_ENVIRONMENT = "main";
@@ -92,6 +99,10 @@ export interface EmulatorStateOptions {
   secrets: Record<string, Record<string, string>>;
   /** Pass GPU requests to the engine instead of refusing them. */
   gpuAvailable: boolean;
+  /** Image of the helper containers that copy volumes on mount, commit and reload; default `sandbox-busybox:latest`. */
+  volumeHelperImage?: string;
+  /** Largest file `sandbox.filesystem` reads return; default {@link DEFAULT_MAX_READ_FILE_BYTES}. */
+  maxReadFileBytes?: number;
   onProgress?: (line: string) => void;
 }
 
@@ -103,8 +114,10 @@ function fail(code: Status, message: string): never {
  * Sandbox create parameters the emulator cannot honour, each refused with
  * INVALID_ARGUMENT naming the SDK parameter, so none is silently dropped.
  * (Honoured: command, timeoutMs, idleTimeoutMs, workdir, env, secrets,
- * volumes, cpu/cpuLimit, memoryMiB/memoryLimitMiB, blockNetwork, name, tags;
- * refused above or elsewhere: gpu, allowlists, ports, cloudBucketMounts, pty.)
+ * volumes, cpu/cpuLimit, memoryMiB/memoryLimitMiB, blockNetwork, name, tags,
+ * cloud/regions (validated), readinessProbe, includeOidcIdentityToken,
+ * allowlists; refused elsewhere: gpu, ports, cloudBucketMounts, pty, and
+ * experimental options such as enable_docker.)
  */
 function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>): void {
   const refuse = (parameter: string, why: string): never => fail(Status.INVALID_ARGUMENT, `modal-emulator does not support ${parameter}: ${why}`);
@@ -113,17 +126,26 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
   if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
   if (nonEmpty(definition.inboundCidrAllowlist)) refuse("inboundCidrAllowlist", "it provides no inbound connections (tunnels) to filter");
   if (definition.i6pnEnabled === true) refuse("i6pn", "there is no private IPv6 network between sandboxes");
-  if (nonEmpty(definition.cloudProviderStr)) refuse("cloud", "everything runs on the local Docker engine");
-  const regions = (definition.schedulerPlacement as { regions?: unknown[] } | undefined)?.regions;
-  if (nonEmpty(regions)) refuse("regions", "everything runs on the local Docker engine");
   if (definition.verbose === true) refuse("verbose", "it has no verbose sandbox logging");
   if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
-  if (nonEmpty(definition.readinessProbe)) refuse("readinessProbe", "it does not run readiness probes");
   const experimental = definition.experimentalOptionsV2 as Record<string, unknown> | undefined;
-  if (experimental && Object.keys(experimental).length > 0) refuse(`experimentalOptions (${Object.keys(experimental).join(", ")})`, "it knows no experimental options");
+  if (experimental && Object.keys(experimental).length > 0) refuse(`experimentalOptions (${Object.keys(experimental).join(", ")})`, "it knows no other experimental options");
   if (nonEmpty(definition.customDomain)) refuse("customDomain", "it serves no domains");
-  if (definition.includeOidcIdentityToken === true) refuse("includeOidcIdentityToken", "it issues no OIDC identity tokens");
   if (definition.enableSnapshot === true) refuse("experimentalEnableSnapshot", "it has no memory snapshots");
+}
+
+/**
+ * Docker's counterparts of Modal's resource requests: `cpu` becomes CPU
+ * shares (1024 per core: a relative weight under contention, no cap) and
+ * `memoryMiB` a memory reservation (a soft limit the kernel reclaims towards
+ * under memory pressure). Docker refuses a reservation not below the hard
+ * limit, so one equal to `memoryLimitMiB` is left to the limit.
+ */
+function reservationOf(milliCpu: number, memoryMb: number, memoryLimitMb: number): { CpuShares?: number; MemoryReservation?: number } | undefined {
+  const update: { CpuShares?: number; MemoryReservation?: number } = {};
+  if (milliCpu > 0) update.CpuShares = Math.max(2, Math.round((milliCpu * 1024) / 1000));
+  if (memoryMb > 0 && (memoryLimitMb === 0 || memoryMb < memoryLimitMb)) update.MemoryReservation = memoryMb * 1024 * 1024;
+  return Object.keys(update).length > 0 ? update : undefined;
 }
 
 function assignDefined(target: Record<string, string>, values: Record<string, string | undefined>): void {
@@ -155,12 +177,21 @@ export class EmulatorState {
   readonly #sandboxesByTask = new Map<string, SandboxRecord>();
   /** Names being claimed by creates in flight, so two concurrent creates cannot both win. */
   readonly #pendingNames = new Set<string>();
-  readonly #filesystemTools = new FilesystemToolServer();
+  readonly #filesystemTools: FilesystemToolServer;
+  readonly #volumeSync: VolumeSync;
+  /** Commits and private-copy removals of ended sandboxes still running; shutdown waits for them. */
+  readonly #volumeFinalizers = new Map<Promise<void>, SandboxRecord>();
+  /** Signs the `MODAL_IDENTITY_TOKEN` of sandboxes created with `includeOidcIdentityToken`. */
+  readonly oidc = new OidcTokenIssuer();
+  /** The workspace id identity tokens name (one per emulator, Modal's `ac-` shape). */
+  readonly workspaceId = `ac-${randomBase62(22)}`;
   #lastCreatedAtSeconds = 0;
 
   constructor(options: EmulatorStateOptions) {
     this.#options = options;
     this.engine = options.engine;
+    this.#filesystemTools = new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES);
+    this.#volumeSync = new VolumeSync(options.engine, options.labels, options.volumeHelperImage);
     this.images = new ImageResolver({
       engine: options.engine,
       aliases: options.imageAliases,
@@ -310,6 +341,8 @@ export class EmulatorState {
       (sandbox) => sandbox.running && sandbox.volumeIds.includes(volumeId),
     );
     if (inUse) fail(Status.FAILED_PRECONDITION, `Volume ${volume.name ?? volumeId} is mounted by a running sandbox`);
+    // Ended sandboxes may still be committing to it.
+    await Promise.all([...this.#volumeFinalizers].filter(([, sandbox]) => sandbox.volumeIds.includes(volumeId)).map(([finalizer]) => finalizer));
     await this.engine.removeVolume(volume.dockerVolumeName);
     this.#volumes.delete(volumeId);
     if (volume.name) this.#volumeIdsByName.delete(`${volume.environmentName}/${volume.name}`);
@@ -372,11 +405,14 @@ export class EmulatorState {
         );
       }
       const networkType = definition.networkAccess?.networkAccessType ?? NetworkAccessType.open;
+      let allowlist: OutboundAllowlist | undefined;
       if (networkType === NetworkAccessType.allowlist) {
-        fail(
-          Status.INVALID_ARGUMENT,
-          "modal-emulator cannot enforce outbound CIDR or domain allowlists (outboundCidrAllowlist, outboundDomainAllowlist); use blockNetwork or open networking",
-        );
+        allowlist = { cidrs: definition.networkAccess?.allowedCidrs ?? [], domains: definition.networkAccess?.allowedDomains ?? [] };
+        validateCidrs(allowlist.cidrs);
+        const unsupported = await allowlistUnsupportedReason();
+        if (unsupported) {
+          fail(Status.FAILED_PRECONDITION, `modal-emulator enforces outbound allowlists with iptables in the sandbox's network namespace, but ${unsupported}`);
+        }
       }
       if ((definition.openPorts?.ports?.length ?? 0) > 0) {
         fail(Status.INVALID_ARGUMENT, "modal-emulator does not provide tunnels (encryptedPorts, h2Ports, unencryptedPorts)");
@@ -384,17 +420,26 @@ export class EmulatorState {
       if ((definition.cloudBucketMounts?.length ?? 0) > 0) {
         fail(Status.INVALID_ARGUMENT, "modal-emulator does not support cloud bucket mounts (cloudBucketMounts)");
       }
+      validatePlacementAndOptions(definition);
+      const readinessProbe = definition.readinessProbe as ProbeDefinition | undefined;
+      if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !(readinessProbe.execCommand?.argv?.length)) {
+        fail(Status.INVALID_ARGUMENT, "readinessProbe needs a TCP port or an exec command");
+      }
       const ptyInfo = (definition as { ptyInfo?: { enabled?: boolean } }).ptyInfo;
       if (ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support a PTY for sandboxes (pty)");
       refuseUnsupportedDefinitionFields(definition as Record<string, unknown>);
 
       const volumes: NonNullable<ContainerSpec["volumes"]> = [];
       const volumeIds: string[] = [];
+      const plannedMounts: Array<{ volume: VolumeRecord; mountPath: string; readOnly: boolean; subPath: string }> = [];
       for (const mount of definition.volumeMounts ?? []) {
         const volume = this.#volumes.get(mount.volumeId ?? "");
         if (!volume) fail(Status.NOT_FOUND, `Volume ${mount.volumeId} not found`);
-        if (mount.subPath) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support volume subPath mounts");
-        volumes.push({ volumeName: volume.dockerVolumeName, mountPath: mount.mountPath ?? "", readOnly: mount.readOnly ?? false });
+        const subPath = (mount.subPath ?? "").replace(/^\/+|\/+$/g, "");
+        if (subPath.split("/").some((part) => part === ".." || part === ".")) {
+          fail(Status.INVALID_ARGUMENT, `Volume subPath '${mount.subPath}' must be a relative path inside the volume, without '.' or '..'`);
+        }
+        plannedMounts.push({ volume, mountPath: mount.mountPath ?? "", readOnly: mount.readOnly ?? false, subPath });
         volumeIds.push(volume.volumeId);
       }
 
@@ -415,9 +460,21 @@ export class EmulatorState {
       const taskId = mintObjectId("task");
       const timeoutSecs = definition.timeoutSecs && definition.timeoutSecs > 0 ? definition.timeoutSecs : 300;
       const resources = definition.resources;
-      const milliCpu = resources?.milliCpuMax || resources?.milliCpu || 0;
-      const memoryMb = resources?.memoryMbMax || resources?.memoryMb || 0;
+      // Limits are hard limits; `cpu` and `memoryMiB` are reservations, as on Modal (set below, after create).
+      const milliCpu = resources?.milliCpuMax || 0;
+      const memoryMb = resources?.memoryMbMax || 0;
+      const reservation = reservationOf(resources?.milliCpu ?? 0, resources?.memoryMb ?? 0, memoryMb);
       const tags = Object.fromEntries((request.tags ?? []).map((tag) => [tag.tagName ?? "", tag.tagValue ?? ""]));
+      if (definition.includeOidcIdentityToken) {
+        environment.MODAL_IDENTITY_TOKEN = this.oidc.mint({
+          workspaceId: this.workspaceId,
+          environmentName: app.environmentName,
+          appId: app.appId,
+          appName: app.name,
+          sandboxId,
+          lifetimeSeconds: timeoutSecs,
+        });
+      }
       const spec: ContainerSpec = {
         image: image.dockerImage,
         name: `modal-emulator-${sandboxId}`,
@@ -436,7 +493,41 @@ export class EmulatorState {
         lifetimeMs: timeoutSecs * 1000 + CONTAINER_LIFETIME_GRACE_MS,
         ...(gpuCount > 0 ? { gpu: { count: gpuCount, ...(gpuConfig?.gpuType ? { type: gpuConfig.gpuType } : {}) } } : {}),
       };
-      const container = await this.engine.createContainer(spec);
+      // Each sandbox works on its own copy of each volume (Modal's commit/reload visibility; see VolumeSync).
+      const volumeMounts: SandboxVolumeMount[] = [];
+      let container: Awaited<ReturnType<DockerEngine["createContainer"]>>;
+      try {
+        for (const [index, planned] of plannedMounts.entries()) {
+          const mount = await this.#volumeSync.mount({
+            volumeId: planned.volume.volumeId,
+            centralVolumeName: planned.volume.dockerVolumeName,
+            privateVolumeName: `modal-emulator-${this.#options.instanceId.toLowerCase()}-${sandboxId.toLowerCase()}-${index}`,
+            mountPath: planned.mountPath,
+            readOnly: planned.readOnly,
+            subPath: planned.subPath,
+          });
+          volumeMounts.push(mount);
+          volumes.push({ volumeName: mount.privateVolumeName, mountPath: mount.mountPath, readOnly: mount.readOnly });
+        }
+        container = await this.engine.createContainer(spec);
+        if (reservation) {
+          const created = container;
+          await created.raw.update(reservation).catch(async (error: unknown) => {
+            await created.remove().catch(() => undefined);
+            throw error;
+          });
+        }
+        if (allowlist) {
+          const created = container;
+          await enforceAllowlist(created, allowlist).catch(async (error: unknown) => {
+            await created.remove().catch(() => undefined);
+            throw error;
+          });
+        }
+      } catch (error) {
+        await Promise.all(volumeMounts.map((mount) => this.#volumeSync.unmount(mount)));
+        throw error;
+      }
       // Strictly increasing creation times keep `beforeTimestamp` paging exact.
       const createdAtSeconds = Math.max(Date.now() / 1000, this.#lastCreatedAtSeconds + 0.000001);
       this.#lastCreatedAtSeconds = createdAtSeconds;
@@ -454,9 +545,26 @@ export class EmulatorState {
         container,
         volumeIds,
       });
+      sandbox.volumeMounts = volumeMounts;
       this.#sandboxes.set(sandboxId, sandbox);
       this.#sandboxesByTask.set(taskId, sandbox);
+      if (volumeMounts.length > 0) {
+        // Modal commits a sandbox's volume writes when it ends; then its copy goes.
+        const finalizer = sandbox.ended.then(async (result) => {
+          // Queued at once (before a later create's mount can queue), so a terminate-then-create sees the commit.
+          await Promise.all(volumeMounts.map((mount) => this.#volumeSync.commit(mount).catch(() => undefined)));
+          await sandbox.finish(result);
+          for (const mount of volumeMounts) await this.#volumeSync.unmount(mount);
+        });
+        this.#volumeFinalizers.set(finalizer, sandbox);
+        void finalizer.finally(() => this.#volumeFinalizers.delete(finalizer));
+      }
       sandbox.armLifetime();
+      if (readinessProbe) {
+        const stopProbe = new AbortController();
+        void sandbox.ended.then(() => stopProbe.abort());
+        sandbox.readiness = runReadinessProbe(container, readinessProbe, stopProbe.signal);
+      }
       void sandbox.ended.then(() => {
         const timer = setTimeout(() => {
           this.#sandboxes.delete(sandboxId);
@@ -523,6 +631,42 @@ export class EmulatorState {
     sandbox.name = name;
   }
 
+  /**
+   * Waits until the sandbox's readiness probe passes (`SandboxWaitUntilReady`),
+   * at most `timeoutMs`.
+   * @returns when it became ready (epoch seconds).
+   * @throws FAILED_PRECONDITION without a probe or when the sandbox ends first,
+   *   DEADLINE_EXCEEDED at the timeout (the SDK retries until its own deadline,
+   *   then raises `TimeoutError`).
+   */
+  async waitUntilReady(sandbox: SandboxRecord, timeoutMs: number, signal: AbortSignal): Promise<number> {
+    if (!sandbox.readiness) {
+      fail(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} has no readiness probe: create it with readinessProbe to wait until it is ready`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      sandbox.readiness.then((readyAt) => (readyAt === undefined ? ("ended" as const) : readyAt)),
+      sandbox.ended.then(() => "ended" as const),
+      new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), Math.max(0, timeoutMs));
+        signal.addEventListener("abort", () => resolve("timeout"), { once: true });
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (typeof outcome === "number") return outcome;
+    if (outcome === "ended") fail(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} finished before its readiness probe passed`);
+    fail(Status.DEADLINE_EXCEEDED, `Sandbox ${sandbox.sandboxId} is not ready yet`);
+  }
+
+  /** Publishes the sandbox's writes to its (writable) volumes: `sync` in the sandbox. */
+  async commitVolumes(sandbox: SandboxRecord): Promise<void> {
+    for (const mount of sandbox.volumeMounts) await this.#volumeSync.commit(mount);
+  }
+
+  /** Replaces the sandbox's copies of its volumes with their committed state (`reloadVolumes()`). */
+  async reloadVolumes(sandbox: SandboxRecord): Promise<void> {
+    for (const mount of sandbox.volumeMounts) await this.#volumeSync.reload(mount);
+  }
+
   /** Ends a sandbox as TERMINATED (idempotent: a finished sandbox keeps its result). */
   async terminate(sandbox: SandboxRecord): Promise<void> {
     await sandbox.finish({ status: GenericStatus.terminated, exitcode: 0, exception: "Sandbox was terminated" });
@@ -570,6 +714,10 @@ export class EmulatorState {
       return session;
     }
     const environment = this.resolveEnvironment(request.secretIds, request.secretSources, request.env);
+    if (sandbox.volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
+      this.#runSyncCommit(sandbox, session, request, environment);
+      return session;
+    }
     try {
       const engineExec = await sandbox.container.exec(request.commandArgs, {
         env: environment,
@@ -593,6 +741,47 @@ export class EmulatorState {
     return session;
   }
 
+  /**
+   * `sync` in a sandbox with volumes is how Modal commits them from inside.
+   * The emulator cannot see a `sync` system call, so an exec whose command
+   * line names `sync` (`["sync", "/vol"]`, or `sh -c "... && sync /vol"`)
+   * runs, then the volumes are committed before it reports its exit.
+   */
+  #runSyncCommit(sandbox: SandboxRecord, session: ExecSession, request: TaskExecStartRequest, environment: Record<string, string>): void {
+    void (async () => {
+      try {
+        const started = await sandbox.container.exec(request.commandArgs, {
+          env: environment,
+          ...(request.workdir ? { cwd: request.workdir } : {}),
+          stdin: true,
+          onStdout: (chunk) => session.appendStdout(chunk),
+          onStderr: (chunk) => session.appendStderr(chunk),
+        });
+        const stdin = started.stdin;
+        session.attachHostOperation(
+          stdin
+            ? {
+                write: (chunk) => new Promise<void>((resolve) => (stdin.destroyed || stdin.writableEnded ? resolve() : stdin.write(chunk, () => resolve()))),
+                end: () => {
+                  if (!stdin.destroyed && !stdin.writableEnded) stdin.end();
+                },
+              }
+            : undefined,
+          async () => {
+            await started.kill();
+            session.finish({ signal: 9 });
+          },
+        );
+        const { exitCode } = await started.done;
+        if (exitCode === 0) await this.commitVolumes(sandbox);
+        session.finish(exitCode === null ? { signal: 9 } : { code: exitCode });
+      } catch (error) {
+        session.appendStderr(Buffer.from(`sync: ${(error as Error).message ?? String(error)}\n`));
+        session.finish({ code: 1 });
+      }
+    })();
+  }
+
   /** The exec with this id in this task, or NOT_FOUND. */
   requireExec(taskId: string, execId: string): ExecSession {
     const sandbox = this.sandboxByTask(taskId);
@@ -607,6 +796,7 @@ export class EmulatorState {
   /** Ends every sandbox and removes every container, volume and image this emulator created. */
   async shutdown(): Promise<void> {
     await Promise.all(this.sandboxes().map((sandbox) => this.terminate(sandbox)));
+    await Promise.all([...this.#volumeFinalizers.keys()]);
     const leftovers = await this.engine
       .listContainers({ "dev.sandbox.modal-emulator.instance": this.#options.instanceId })
       .catch(() => []);
@@ -620,6 +810,9 @@ export class EmulatorState {
     for (const volume of this.#volumes.values()) {
       await this.engine.removeVolume(volume.dockerVolumeName).catch(() => undefined);
     }
+    // Sandboxes' private volume copies left by a failed clean-up.
+    const leftoverVolumes = await this.engine.listVolumes({ "dev.sandbox.modal-emulator.instance": this.#options.instanceId }).catch(() => []);
+    await Promise.all(leftoverVolumes.map((volume) => this.engine.removeVolume(volume.name).catch(() => undefined)));
     this.#volumes.clear();
     for (const image of this.images.builtImages()) {
       await this.engine.docker

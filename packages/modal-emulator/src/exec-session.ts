@@ -190,6 +190,21 @@ export class ExecSession {
     this.#resolveFinished(status);
   }
 
+  /**
+   * Records the exit status while stdout keeps filling; the caller closes
+   * `stdout` when its payload is complete. For host-side reads: the SDK waits
+   * for the exit before it reads stdout, so reporting the exit first lets the
+   * payload flow only as fast as the client takes it, instead of the emulator
+   * holding a whole file in memory.
+   */
+  finishBeforeStdout(status: ExecExitStatus): void {
+    if (this.#status) return;
+    this.#status = status;
+    if (this.#timeoutTimer) clearTimeout(this.#timeoutTimer);
+    this.stderr.close();
+    this.#resolveFinished(status);
+  }
+
   #armTimeout(): void {
     // Node fires timers longer than 2^31-1 ms at once; such a timeout is "never" in practice.
     if (this.#timeoutMs === undefined || this.#timeoutMs <= 0 || this.#timeoutMs > 2 ** 31 - 1) return;

@@ -15,7 +15,7 @@ export type FilesystemToolRequest =
   | { Stat: { path: string } }
   | { MakeDirectory: { path: string; parents?: boolean } }
   | { Remove: { path: string; recursive?: boolean } }
-  | { Watch: { path: string } };
+  | { Watch: { path: string; recursive?: boolean; filter?: string[] | null; timeout_secs?: number | null } };
 
 /** The error kinds the SDK maps to its `SandboxFilesystem*Error` classes. */
 export type FilesystemErrorKind =
@@ -92,6 +92,25 @@ const LIST_SCRIPT = [
   "  fi",
   "done",
 ].join("\n");
+/**
+ * Default largest file `sandbox.filesystem` reads return (5 GiB). Modal answers a
+ * read above its limit with `FileTooLarge` (the SDK raises
+ * `SandboxFilesystemFileTooLargeError`); it does not publish the number, and
+ * a 6 GiB file is refused there. Configurable with the `maxReadFileBytes` option.
+ */
+export const DEFAULT_MAX_READ_FILE_BYTES = 5 * 1024 ** 3;
+/**
+ * Largest read of a path under `/proc`, `/sys`, `/dev` (read through `cat` in
+ * the sandbox, whose size is unknown until read: `/dev/zero` never ends). The
+ * reader is killed past this, and the read answers `FileTooLarge`.
+ */
+export const MAX_PROCESS_READ_BYTES = 64 * 1024 * 1024;
+/** Unread bytes a streamed read may get ahead of its client before it pauses. */
+const READ_AHEAD_BYTES = 32 * 1024 * 1024;
+/** A streamed read whose client takes nothing for this long is abandoned (its stdout closed). */
+const READER_STALL_MS = 120_000;
+/** How often a `watch` polls the watched tree in the sandbox. */
+const WATCH_POLL_MS = 250;
 const FILE_MODE_DEFAULT = 0o644;
 const DIRECTORY_MODE_DEFAULT = 0o755;
 
@@ -110,11 +129,9 @@ function infoFromHeader(header: tar.Header): PathInfo {
   };
 }
 
-function permissionString(type: PathInfo["type"], bits: number): string {
-  const letters = "rwxrwxrwx";
-  let result = type === "directory" ? "d" : type === "symlink" ? "l" : "-";
-  for (let index = 0; index < 9; index++) result += bits & (1 << (8 - index)) ? letters[index] : "-";
-  return result;
+/** Permission bits as Modal reports them: `stat -c %a` zero-padded to 4 octal digits ("0644", "4755"). */
+function permissionString(bits: number): string {
+  return (bits & 0o7777).toString(8).padStart(4, "0");
 }
 
 /**
@@ -157,7 +174,13 @@ function isNotDirectory(error: unknown): boolean {
  * because the archive API cannot delete.
  */
 export class FilesystemToolServer {
+  readonly #maxReadFileBytes: number;
   readonly #accountNames = new Map<string, Promise<{ users: Map<number, string>; groups: Map<number, string> }>>();
+
+  /** @param maxReadFileBytes largest file a read returns; larger ones answer `FileTooLarge`. */
+  constructor(maxReadFileBytes = DEFAULT_MAX_READ_FILE_BYTES) {
+    this.#maxReadFileBytes = maxReadFileBytes;
+  }
 
   /**
    * Runs one helper request as the given exec session: payload to its stdout,
@@ -180,12 +203,21 @@ export class FilesystemToolServer {
       };
     }
     const abort = new AbortController();
+    if ("Watch" in request) {
+      // The SDK ends a watch by closing its stdin.
+      stdinSink = { write: async () => undefined, end: () => abort.abort() };
+    }
     session.attachHostOperation(stdinSink, async () => {
       abort.abort();
       session.finish({ signal: 9 });
     });
     void this.#dispatch(container, session, request, stdinDone, abort.signal).then(
-      () => session.finish({ code: 0 }),
+      (streamPayload) => {
+        if (!streamPayload) return session.finish({ code: 0 });
+        // The exit is known; the payload follows as fast as the client reads it.
+        session.finishBeforeStdout({ code: 0 });
+        void streamPayload().finally(() => session.stdout.close());
+      },
       (error: unknown) => {
         const kind = error instanceof FilesystemToolError ? error.kind : "Other";
         const message = error instanceof Error ? error.message : String(error);
@@ -201,10 +233,10 @@ export class FilesystemToolServer {
     request: FilesystemToolRequest,
     stdinDone: Promise<Buffer[]> | undefined,
     signal: AbortSignal,
-  ): Promise<void> {
+  ): Promise<void | (() => Promise<void>)> {
     if ("ReadFile" in request) {
       if (onKernelMount(request.ReadFile.path)) return this.#readViaProcess(container, session, request.ReadFile.path);
-      return this.#readFile(container, session, request.ReadFile.path, signal);
+      return this.#readFile(container, session, request.ReadFile.path);
     }
     if ("WriteFile" in request) {
       if (onKernelMount(request.WriteFile.path)) return this.#writeViaProcess(container, request.WriteFile.path, stdinDone!);
@@ -229,9 +261,7 @@ export class FilesystemToolServer {
       return this.#makeDirectory(container, request.MakeDirectory.path, request.MakeDirectory.parents ?? true);
     }
     if ("Remove" in request) return this.#remove(container, request.Remove.path, request.Remove.recursive ?? false);
-    if ("Watch" in request) {
-      throw new FilesystemToolError("NotSupported", "modal-emulator does not implement filesystem watch");
-    }
+    if ("Watch" in request) return this.#watch(container, session, request.Watch, signal);
     throw new FilesystemToolError("NotSupported", `unknown filesystem operation ${Object.keys(request)[0]}`);
   }
 
@@ -241,14 +271,20 @@ export class FilesystemToolServer {
     path: string,
     visit: (header: tar.Header, body: Readable) => Promise<boolean>,
   ): Promise<void> {
-    let source: NodeJS.ReadableStream;
+    await this.#visitArchive(await this.#openArchive(container, path), visit);
+  }
+
+  async #openArchive(container: EngineContainer, path: string): Promise<NodeJS.ReadableStream> {
     try {
-      source = await container.getArchive(path);
+      return await container.getArchive(path);
     } catch (error) {
       if (isNotDirectory(error)) throw new FilesystemToolError("NotDirectory", "Not a directory");
       if (isNotFound(error)) throw new FilesystemToolError("NotFound", "No such file or directory");
       throw error;
     }
+  }
+
+  async #visitArchive(source: NodeJS.ReadableStream, visit: (header: tar.Header, body: Readable) => Promise<boolean>): Promise<void> {
     const extract = tar.extract();
     const readable = source as unknown as Readable;
     readable.on("error", (error: Error) => extract.destroy(error));
@@ -349,7 +385,7 @@ export class FilesystemToolServer {
       type: info.type,
       size: info.size,
       mode: TYPE_BITS[info.type] | info.permissionBits,
-      permissions: permissionString(info.type, info.permissionBits),
+      permissions: permissionString(info.permissionBits),
       owner: info.ownerName || names.users.get(info.uid) || String(info.uid),
       group: info.groupName || names.groups.get(info.gid) || String(info.gid),
       modified_time: info.modifiedTimeSeconds,
@@ -454,16 +490,115 @@ export class FilesystemToolServer {
     throw new FilesystemToolError("Other", "Too many levels of symbolic links");
   }
 
-  async #readFile(container: EngineContainer, session: ExecSession, path: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Checks the file and its size, then returns the streamer of its content,
+   * which runs after the exit is reported and pauses whenever the client is
+   * {@link READ_AHEAD_BYTES} behind (a file larger than memory never sits in it).
+   */
+  async #readFile(container: EngineContainer, session: ExecSession, path: string): Promise<() => Promise<void>> {
     const target = await this.#resolveSymlinks(container, posix.normalize(path));
     if (target.info.type === "directory") throw new FilesystemToolError("IsDirectory", "Is a directory");
-    await this.#walkArchive(container, target.path, async (_header, body) => {
-      for await (const chunk of body) {
-        if (signal.aborted) break;
-        session.appendStdout(chunk as Buffer);
+    // The engine's stat is a HEAD request; without it, the archive's first header says the size.
+    const size = (await container.stat(target.path).catch(() => null))?.size ?? (await this.#pathInfo(container, target.path)).size;
+    if (size > this.#maxReadFileBytes) throw this.#tooLarge(size);
+    // The archive API is opened now, so a file that cannot be read fails the exec, not the stream.
+    const source = await this.#openArchive(container, target.path);
+    return async () => {
+      await this.#visitArchive(source, async (header, body) => {
+        if ((header.size ?? 0) > this.#maxReadFileBytes) return false;
+        for await (const chunk of body) {
+          if (session.stdout.closed) break;
+          session.appendStdout(chunk as Buffer);
+          if (session.stdout.undeliveredBytes <= READ_AHEAD_BYTES) continue;
+          // Resume at half the read-ahead, so the archive stream moves in large steps.
+          const stall = AbortSignal.timeout(READER_STALL_MS);
+          await session.stdout.waitForReader(READ_AHEAD_BYTES / 2, stall);
+          if (stall.aborted && session.stdout.undeliveredBytes > READ_AHEAD_BYTES / 2) break;
+        }
+        return false;
+      });
+    };
+  }
+
+  #tooLarge(size: number | undefined): FilesystemToolError {
+    const what = size === undefined ? "File is larger than" : `File is too large (${size} bytes); the read limit is`;
+    const limit = size === undefined ? MAX_PROCESS_READ_BYTES : this.#maxReadFileBytes;
+    return new FilesystemToolError("FileTooLarge", `${what} ${limit} bytes`);
+  }
+
+  /**
+   * `watch()`: reports changes under `path` as the helper does, one JSON line
+   * per event (`{"event_type":"Create|Modify|Remove","paths":[...]}`), until
+   * the timeout, the client closes stdin, or the sandbox ends.
+   *
+   * How: the emulator polls the tree in the sandbox every
+   * {@link WATCH_POLL_MS} (`find` + `stat`, the images have no inotify tool)
+   * and reports the differences, so changes that undo themselves within one
+   * poll are not seen and events arrive up to one poll late.
+   */
+  async #watch(
+    container: EngineContainer,
+    session: ExecSession,
+    watch: { path: string; recursive?: boolean; filter?: string[] | null; timeout_secs?: number | null },
+    stop: AbortSignal,
+  ): Promise<void> {
+    const target = await this.#resolveSymlinks(container, posix.normalize(watch.path));
+    const signals = [stop];
+    if (watch.timeout_secs) signals.push(AbortSignal.timeout(watch.timeout_secs * 1000));
+    const done = AbortSignal.any(signals);
+    const wanted = watch.filter ? new Set(watch.filter) : undefined;
+    const depth = target.info.type !== "directory" ? ["-maxdepth", "0"] : watch.recursive ? ["-mindepth", "1"] : ["-mindepth", "1", "-maxdepth", "1"];
+    const snapshot = async (): Promise<Map<string, string> | undefined> => {
+      const chunks: Buffer[] = [];
+      try {
+        const exec = await container.exec(["find", target.path, ...depth, "-exec", "stat", "-c", "%s|%f|%y|%n", "{}", "+"], {
+          onStdout: (chunk) => chunks.push(chunk),
+        });
+        await exec.done;
+      } catch {
+        return undefined;
       }
-      return false;
-    });
+      const entries = new Map<string, string>();
+      for (const line of Buffer.concat(chunks).toString("utf8").split("\n")) {
+        const parts = line.split("|");
+        if (parts.length >= 4) entries.set(parts.slice(3).join("|"), parts.slice(0, 3).join("|"));
+      }
+      return entries;
+    };
+    const emit = (eventType: string, paths: string[]): void => {
+      if (paths.length === 0 || (wanted && !wanted.has(eventType))) return;
+      session.appendStdout(Buffer.from(`${JSON.stringify({ event_type: eventType, paths })}\n`));
+    };
+    let previous = await snapshot();
+    if (!previous) throw new FilesystemToolError("Other", "modal-emulator watches paths with `find` and `stat` in the sandbox, which this image lacks");
+    while (!done.aborted && !session.status) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, WATCH_POLL_MS);
+        done.addEventListener("abort", () => {
+          clearTimeout(timer);
+          resolve();
+        }, { once: true });
+      });
+      if (done.aborted || session.status) break;
+      const current = await snapshot();
+      if (!current) break;
+      const isDirectory = (signature: string): boolean => (Number.parseInt(signature.split("|")[1] ?? "0", 16) & 0o170000) === TYPE_BITS.directory;
+      const created: string[] = [];
+      const modified: string[] = [];
+      const removed: string[] = [];
+      for (const [path, signature] of current) {
+        const before = previous.get(path);
+        if (before === undefined) created.push(path);
+        // A directory's own mtime moves with its entries, which are reported themselves.
+        else if (before !== signature && !isDirectory(signature)) modified.push(path);
+      }
+      for (const path of previous.keys()) if (!current.has(path)) removed.push(path);
+      emit("Create", created);
+      emit("Modify", modified);
+      emit("Remove", removed);
+      previous = current;
+      if (target.info.type !== "directory" && !current.has(target.path)) break;
+    }
   }
 
   /** Finds the deepest existing ancestor of `path`, checking that it is a directory. */
@@ -550,7 +685,13 @@ export class FilesystemToolServer {
    * Runs `argv` in the sandbox and maps a failure's message to an error kind.
    * @returns the command's stdout.
    */
-  async #runInSandbox(container: EngineContainer, argv: string[], stdin?: Buffer, onStdout?: (chunk: Buffer) => void): Promise<void> {
+  async #runInSandbox(
+    container: EngineContainer,
+    argv: string[],
+    stdin?: Buffer,
+    onStdout?: (chunk: Buffer) => void,
+    onStarted?: (exec: { kill(): Promise<void> }) => void,
+  ): Promise<void> {
     const stderr: Buffer[] = [];
     let outcome: { exitCode: number | null };
     try {
@@ -559,6 +700,7 @@ export class FilesystemToolServer {
         ...(onStdout ? { onStdout } : {}),
         onStderr: (chunk) => stderr.push(chunk),
       });
+      onStarted?.(exec);
       if (stdin !== undefined && exec.stdin) {
         const input = exec.stdin;
         await new Promise<void>((resolve) => input.end(stdin, () => resolve()));
@@ -577,8 +719,34 @@ export class FilesystemToolServer {
     throw new FilesystemToolError("Other", text || `\`${argv.join(" ")}\` exited with ${outcome.exitCode}`);
   }
 
+  /**
+   * Reads a kernel-mount path with `cat` in the sandbox, at most
+   * {@link MAX_PROCESS_READ_BYTES} (or the file limit, if lower): past that the
+   * reader is killed inside the sandbox and the read answers `FileTooLarge`.
+   */
   async #readViaProcess(container: EngineContainer, session: ExecSession, path: string): Promise<void> {
-    await this.#runInSandbox(container, ["cat", posix.normalize(path)], undefined, (chunk) => session.appendStdout(chunk));
+    const limit = Math.min(MAX_PROCESS_READ_BYTES, this.#maxReadFileBytes);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let exceeded = false;
+    let reader: { kill(): Promise<void> } | undefined;
+    await this.#runInSandbox(container, ["cat", posix.normalize(path)], undefined, (chunk) => {
+      if (exceeded) return;
+      total += chunk.length;
+      if (total > limit) {
+        exceeded = true;
+        chunks.length = 0;
+        void reader?.kill().catch(() => undefined);
+        return;
+      }
+      chunks.push(chunk);
+    }, (exec) => {
+      reader = exec;
+    }).catch((error: unknown) => {
+      if (!exceeded) throw error;
+    });
+    if (exceeded) throw this.#tooLarge(undefined);
+    for (const chunk of chunks) session.appendStdout(chunk);
   }
 
   async #writeViaProcess(container: EngineContainer, path: string, stdinDone: Promise<Buffer[]>): Promise<void> {

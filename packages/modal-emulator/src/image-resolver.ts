@@ -195,6 +195,35 @@ export class ImageResolver {
     });
   }
 
+  /**
+   * Forgets an image (`images.delete`): its id no longer resolves, the same
+   * layers build a new id, and an image the emulator built is removed from
+   * the engine once no container uses it (else at `stop()`).
+   * @returns false when the id is unknown.
+   */
+  async delete(imageId: string): Promise<boolean> {
+    const image = this.#images.get(imageId);
+    if (!image) return false;
+    this.#images.delete(imageId);
+    for (const [key, pending] of this.#byContent) {
+      const resolution = await pending.catch(() => undefined);
+      if (resolution?.ok && resolution.image.imageId === imageId) this.#byContent.delete(key);
+    }
+    const stillUsed = [...this.#images.values()].some((other) => other.dockerImage === image.dockerImage);
+    if (image.built && !stillUsed) {
+      const removed = await this.#options.engine.docker
+        .getImage(image.dockerImage)
+        .remove()
+        .then(
+          () => true,
+          () => false,
+        );
+      // In use by a running sandbox: keep it listed so stop() removes it.
+      if (!removed) this.#images.set(`deleted:${imageId}`, image);
+    }
+    return true;
+  }
+
   /** Registers an image id for an existing Docker image (for snapshots). */
   register(dockerImage: string, built: boolean): ImageRecord {
     const image: ImageRecord = { imageId: mintObjectId("image"), dockerImage, dockerfileCommands: [], built };

@@ -6,6 +6,8 @@ import { createControlPlaneHandlers } from "./control-plane-service.js";
 import { appendBounded, EmulatorState, type RecordedExecStart, type RecordedSandboxCreate } from "./emulator-state.js";
 import { toServerError } from "./grpc-errors.js";
 import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- named in the docs
+import type { DEFAULT_MAX_READ_FILE_BYTES } from "./filesystem-tools.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
 import { randomBase62 } from "./object-ids.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
@@ -51,6 +53,18 @@ export interface ModalEmulatorOptions {
    * every GPU request is recorded and refused with RESOURCE_EXHAUSTED.
    */
   gpuAvailable?: boolean;
+  /**
+   * Largest file a `sandbox.filesystem` read returns; a larger one answers
+   * `FileTooLarge` (the SDK's `SandboxFilesystemFileTooLargeError`), as on
+   * Modal. Default {@link DEFAULT_MAX_READ_FILE_BYTES} (5 GiB).
+   */
+  maxReadFileBytes?: number;
+  /**
+   * Image of the helper containers that copy volumes between their committed
+   * state and each sandbox's copy (needs `sh`, `find`, `cp`, `stat`, `xargs`).
+   * Default `sandbox-busybox:latest`.
+   */
+  volumeHelperImage?: string;
   /** Receives image pull and build progress lines. */
   onLog?: (line: string) => void;
 }
@@ -100,6 +114,11 @@ export interface ModalEmulator {
   /** The labels on every container and volume this emulator creates. */
   readonly labels: Readonly<Record<string, string>>;
   readonly inspect: ModalEmulatorInspector;
+  /**
+   * The public key of this emulator's identity-token issuer (JWKS), to verify
+   * the `MODAL_IDENTITY_TOKEN` of sandboxes created with `includeOidcIdentityToken`.
+   */
+  readonly oidcJwks: { keys: ReadonlyArray<Record<string, unknown>> };
   /** Adds or replaces a named secret. */
   putSecret(name: string, values: Record<string, string>): void;
   /**
@@ -175,6 +194,8 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     imageAliases: { ...(options.defaultImageAliases === false ? {} : DEFAULT_IMAGE_ALIASES), ...(options.imageAliases ?? {}) },
     secrets: options.secrets ?? {},
     gpuAvailable: options.gpuAvailable ?? false,
+    ...(options.maxReadFileBytes !== undefined ? { maxReadFileBytes: options.maxReadFileBytes } : {}),
+    ...(options.volumeHelperImage !== undefined ? { volumeHelperImage: options.volumeHelperImage } : {}),
     ...(options.onLog ? { onProgress: options.onLog } : {}),
   });
   const tokens = new TokenAuthority();
@@ -262,6 +283,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
           result: sandbox.result,
         })),
     },
+    oidcJwks: state.oidc.jwks as { keys: Array<Record<string, unknown>> },
     putSecret: (name, values) => {
       state.putNamedSecret(name, values);
     },

@@ -529,6 +529,9 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK against modal-emulator (needs 
       const reader = await modal.sandboxes.create(app, alpine, { volumes: { "/data": volume.withMountOptions({ readOnly: true }) } });
       sandboxes.push(writer, reader);
       await run(writer, ["sh", "-c", "echo across > /mnt/shared/note.txt"]);
+      // As on Modal: visible to another sandbox once committed (`sync`) and reloaded.
+      expect((await run(writer, ["sync", "/mnt/shared"])).exitCode).toBe(0);
+      await reader.reloadVolumes();
       expect((await run(reader, ["cat", "/data/note.txt"])).stdout).toBe("across\n");
       expect((await run(reader, ["sh", "-c", "echo no > /data/other.txt"])).exitCode).not.toBe(0);
       await expect(reader.filesystem.writeText("no", "/data/other.txt")).rejects.toBeInstanceOf(SandboxFilesystemPermissionError);

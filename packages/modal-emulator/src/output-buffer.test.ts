@@ -68,4 +68,25 @@ describe("OutputBuffer", () => {
     // A re-read from a dropped offset resumes at the first kept byte.
     expect(await collect(buffer, 5)).toBe("0123456789");
   });
+
+  it("holds a producer back until its reader is within the read-ahead, so memory stays bounded", async () => {
+    const buffer = new OutputBuffer(0);
+    buffer.append(Buffer.alloc(10));
+    let released = false;
+    const producer = buffer.waitForReader(4).then(() => {
+      released = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(released).toBe(false);
+    expect(buffer.undeliveredBytes).toBe(10);
+    const reader = buffer.read(0, 8);
+    expect((await reader.next()).value?.length).toBe(8);
+    await producer;
+    expect(released).toBe(true);
+    expect(buffer.undeliveredBytes).toBe(2);
+    // With no replay window, delivered bytes are dropped: only the unread ones are held.
+    expect(buffer.firstKeptOffset).toBe(0);
+    buffer.close();
+    await buffer.waitForReader(0);
+  });
 });

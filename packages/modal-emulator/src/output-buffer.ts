@@ -50,6 +50,19 @@ export class OutputBuffer {
     return this.#closed;
   }
 
+  /** Bytes appended that no reader has been given yet. */
+  get undeliveredBytes(): number {
+    return this.#length - this.#deliveredOffset;
+  }
+
+  /**
+   * Resolves once at most `maxBytes` are undelivered, the buffer is closed,
+   * or `signal` aborts: lets a producer go only as fast as its reader.
+   */
+  async waitForReader(maxBytes: number, signal?: AbortSignal): Promise<void> {
+    while (!this.#closed && !signal?.aborted && this.undeliveredBytes > maxBytes) await this.#waitForChange(signal);
+  }
+
   /** Appends bytes; ignored after close. */
   append(chunk: Buffer): void {
     if (this.#closed || chunk.length === 0) return;
@@ -83,6 +96,8 @@ export class OutputBuffer {
         if (position > this.#deliveredOffset) {
           this.#deliveredOffset = position;
           this.#dropBehindWindow();
+          // A producer may be waiting for the reader to catch up (waitForReader).
+          this.#wake();
         }
         yield piece;
         continue;

@@ -1,6 +1,7 @@
 import type { EngineContainer } from "./docker-engine.js";
 import { ExecSession } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
+import type { SandboxVolumeMount } from "./volume-sync.js";
 
 /** How long finishing a sandbox waits for its container to disappear. */
 const CONTAINER_GONE_TIMEOUT_MS = 10_000;
@@ -65,6 +66,10 @@ export class SandboxRecord {
   readonly entrypointStdout = new OutputBuffer();
   readonly entrypointStderr = new OutputBuffer();
   entrypoint: ExecSession | undefined;
+  /** The sandbox's private copies of its volumes (see `VolumeSync`). */
+  volumeMounts: SandboxVolumeMount[] = [];
+  /** Resolves with when the readiness probe passed (epoch seconds), `undefined` if the sandbox ended first; unset without a probe. */
+  readiness: Promise<number | undefined> | undefined;
   /** Next expected 1-based index of V1 `SandboxStdinWrite`, for de-duplicating retries. */
   v1StdinNextIndex = 1;
   #result: SandboxResult | undefined;
@@ -163,6 +168,8 @@ export class SandboxRecord {
       if (this.#idleTimer) clearTimeout(this.#idleTimer);
       for (const exec of this.execs.values()) {
         if (!exec.status) exec.finish({ signal: 9 });
+        // A filesystem read may still be streaming after its exit: it ends with the sandbox.
+        exec.stdout.close();
       }
       if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: 9 });
       this.entrypointStdout.close();

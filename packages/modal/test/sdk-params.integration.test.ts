@@ -64,8 +64,43 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
         expect(Date.now() - started, "the idle timeout ended the sandbox long before its lifetime").toBeLessThan(60_000);
       },
     },
-    "pty: false, verbose: false, i6pn: false, includeOidcIdentityToken: false, experimentalEnableSnapshot: false": {
-      options: { pty: false, verbose: false, i6pn: false, includeOidcIdentityToken: false, experimentalEnableSnapshot: false },
+    cloud: {
+      options: { cloud: "aws" },
+      check: async (sandbox) => expect((await sandbox.execute("echo placed")).output).toBe("placed\n"),
+    },
+    regions: {
+      options: { regions: ["us-east-1"] },
+      check: async (sandbox) => expect((await sandbox.execute("echo placed")).output).toBe("placed\n"),
+    },
+    readinessProbe: {
+      options: { readinessProbe: Probe.withExec(["sh", "-c", "test -e /tmp/ready"]) },
+      async check(sandbox) {
+        await sandbox.execute("touch /tmp/ready");
+        await sandbox.instance.waitUntilReady(30_000);
+      },
+    },
+    includeOidcIdentityToken: {
+      options: { includeOidcIdentityToken: true },
+      // A JWT: three base64url parts.
+      check: async (sandbox) => expect((await sandbox.execute("printenv MODAL_IDENTITY_TOKEN")).output.trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/),
+    },
+    outboundCidrAllowlist: {
+      // Enforcement itself (an allowed listener reached, a forbidden one not) is
+      // tested in @sandbox/modal-emulator's fidelity suite; here: accepted and working.
+      options: { outboundCidrAllowlist: ["10.0.0.0/8"] },
+      check: async (sandbox) => expect((await sandbox.execute("echo allowlisted")).output).toBe("allowlisted\n"),
+    },
+    // The former name of outboundCidrAllowlist.
+    cidrAllowlist: {
+      options: { cidrAllowlist: ["10.0.0.0/8"] },
+      check: async (sandbox) => expect((await sandbox.execute("echo allowlisted")).output).toBe("allowlisted\n"),
+    },
+    outboundDomainAllowlist: {
+      options: { outboundDomainAllowlist: ["localhost"] },
+      check: async (sandbox) => expect((await sandbox.execute("echo allowlisted")).output).toBe("allowlisted\n"),
+    },
+    "pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false": {
+      options: { pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false },
       check: async (sandbox) => expect((await sandbox.execute("echo ok")).output).toBe("ok\n"),
     },
   };
@@ -91,20 +126,16 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
     ["encryptedPorts", { encryptedPorts: [8080] }, /encryptedPorts/],
     ["h2Ports", { h2Ports: [8080] }, /h2Ports/],
     ["unencryptedPorts", { unencryptedPorts: [8080] }, /unencryptedPorts/],
-    ["outboundCidrAllowlist", { outboundCidrAllowlist: ["10.0.0.0/8"] }, /outboundCidrAllowlist/],
-    ["cidrAllowlist (former name of outboundCidrAllowlist)", { cidrAllowlist: ["10.0.0.0/8"] }, /outboundCidrAllowlist/],
-    ["outboundDomainAllowlist", { outboundDomainAllowlist: ["example.com"] }, /outboundDomainAllowlist/],
     ["experimentalOutboundPolicy", { experimentalOutboundPolicy: new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "api.example.com", headers: { "x-api-key": "placeholder" } }) }, /experimentalOutboundPolicy/],
     ["inboundCidrAllowlist", { inboundCidrAllowlist: ["10.0.0.0/8"] }, /inboundCidrAllowlist/],
     ["i6pn", { i6pn: true }, /i6pn/],
-    ["cloud", { cloud: "aws" }, /\bcloud\b/],
-    ["regions", { regions: ["us-east-1"] }, /regions/],
+    ["cloud (a value Modal refuses)", { cloud: "invalid-cloud" }, /cloud/],
+    ["regions (a value Modal refuses)", { regions: ["invalid-region"] }, /region/],
     ["verbose", { verbose: true }, /verbose/],
     ["proxy", { proxy: new ModalProxy("pr-emulator-has-none") }, /proxy/],
-    ["readinessProbe", { readinessProbe: Probe.withTcp(8080) }, /readinessProbe/],
     ["experimentalOptions", { experimentalOptions: { enable_gpu_snapshot: true } }, /experimentalOptions \(enable_gpu_snapshot\)/],
+    ["experimentalOptions (enable_docker: Docker in the sandbox)", { experimentalOptions: { enable_docker: true } }, /enable_docker/],
     ["customDomain", { customDomain: "sandboxes.example.com" }, /customDomain/],
-    ["includeOidcIdentityToken", { includeOidcIdentityToken: true }, /includeOidcIdentityToken/],
     ["experimentalEnableSnapshot", { experimentalEnableSnapshot: true }, /experimentalEnableSnapshot/],
   ];
 
