@@ -63,7 +63,7 @@ const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
  * engine as device requests; on an engine without a GPU runtime, creating
  * with `gpu` fails with `UNSUPPORTED_CAPABILITY` saying so.
  */
-export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze(allCapabilities(true));
+export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze({ ...allCapabilities(true), processes: false, processReattach: false, pty: false, ports: false, portsAtRuntime: false });
 
 /**
  * A sandbox in a container of a real local Docker engine, through the Engine
