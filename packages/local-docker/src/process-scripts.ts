@@ -88,8 +88,9 @@ echo "$d"
  * Streams one output stream from byte `$3` (`$1` id, `$2` `out` / `err`) to
  * stdout: what is retained, then live, until the stream ended. Reports
  * skipped bytes as `dropped <n>` lines on stderr. Each segment is opened
+ * (as a redirection of a compound command, whose failure is not fatal)
  * before it is measured and read, so a segment deleted meanwhile is still
- * read whole.
+ * read whole, and one deleted before is reported as dropped.
  */
 export const READ_SCRIPT = `
 ${FIND_DIRECTORY}
@@ -100,15 +101,17 @@ while :; do
     if [ "$start" -le "$pos" ]; then cur=$start; elif [ -z "$next" ]; then next=$start; fi
   done
   if [ -z "$cur" ] && [ -n "$next" ]; then echo "dropped $((next - pos))" >&2; pos=$next; continue; fi
-  if [ -n "$cur" ] && exec 4< "$d/$s.$cur" 2>/dev/null; then
-    size=$(wc -c < /dev/fd/4)
-    if [ $((cur + size)) -gt "$pos" ]; then
-      tail -c +$((pos - cur + 1)) /dev/fd/4 | head -c $((cur + size - pos)) || exit 1
-      exec 4<&-
-      pos=$((cur + size)); continue
-    fi
-    exec 4<&-
+  moved=
+  if [ -n "$cur" ]; then
+    {
+      size=$(wc -c < /dev/fd/4)
+      if [ $((cur + size)) -gt "$pos" ]; then
+        tail -c +$((pos - cur + 1)) /dev/fd/4 | head -c $((cur + size - pos)) || exit 1
+        pos=$((cur + size)); moved=1
+      fi
+    } 2>/dev/null 4< "$d/$s.$cur"
   fi
+  [ -n "$moved" ] && continue
   if [ -e "$d/$s.end" ]; then
     [ "$pos" -ge "$(cat "$d/$s.end")" ] && exit 0
     continue
