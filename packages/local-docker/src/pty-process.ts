@@ -13,6 +13,19 @@ import type { ProcessHost } from "./sandbox-processes.js";
 const HIGH_WATER_BYTES = 1_048_576;
 
 /**
+ * Docker sizes an exec's terminal only after the process started (the
+ * resize call comes after the start), so the command waits up to 1 s for a
+ * size before it runs: a program that reads its size at once sees the one
+ * asked for. Images without `stty` skip the wait.
+ */
+const WAIT_FOR_SIZE = [
+  "command -v stty >/dev/null 2>&1 && i=0 && while [ $i -lt 50 ]; do",
+  '  case "$(stty size 2>/dev/null)" in ""|"0 0") sleep 0.02; i=$((i + 1));; *) break;; esac',
+  "done",
+  'exec sh -c "$1"',
+].join("\n");
+
+/**
  * A process under a pseudo-terminal: a Docker exec with `Tty: true`, sized
  * with the exec resize API. The terminal lives in this handle's connection,
  * so a PTY process cannot be reattached from another handle (it is not in
@@ -27,7 +40,7 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
   let exec: Awaited<ReturnType<typeof raw.exec>>;
   try {
     exec = await raw.exec({
-      Cmd: ["sh", "-c", request.command],
+      Cmd: ["sh", "-c", WAIT_FOR_SIZE, "sandbox-pty", request.command],
       Env: [...Object.entries(request.env).map(([key, value]) => `${key}=${value}`), marker, "TERM=xterm"],
       WorkingDir: request.cwd,
       AttachStdin: true,

@@ -110,10 +110,16 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
 
       spawnCase("returns a handle at once; stdout and stderr are exact bytes; wait() gives the exit code", 30_000, async () => {
         const sandbox = await shared();
-        const started = Date.now();
-        const process = await sandbox.spawn("printf 'out-1\\n'; printf 'err-1\\n' >&2; sleep 2; printf 'out-2'; exit 7");
-        expect(Date.now() - started, "spawn() must return before the command ends (it sleeps 2 s)").toBeLessThan(2_000);
+        // The command waits for a file only the test creates after spawn()
+        // returned: a spawn that waited for the end would never return.
+        const gate = `${context.scratch}/spawn-gate-${Date.now()}`;
+        const process = await withTimeout(
+          sandbox.spawn(`printf 'out-1\\n'; printf 'err-1\\n' >&2; while [ ! -e ${shellQuote(gate)} ]; do sleep 0.1; done; printf 'out-2'; exit 7`),
+          30_000,
+          "spawn() of a command that waits for the test",
+        );
         expect(typeof process.id === "string" && process.id.length > 0, "the handle needs a non-empty id").toBe(true);
+        expect((await sandbox.execute(`touch ${shellQuote(gate)}`)).exitCode).toBe(0);
         const [stdout, stderr] = await Promise.all([collectBytes(process.stdout), process.stderr.readText()]);
         expect(new TextDecoder().decode(stdout)).toBe("out-1\nout-2");
         expect(stderr).toBe("err-1\n");
@@ -319,6 +325,8 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         const reading = (async () => {
           for await (const text of process.stdout.text()) seen += text;
         })();
+        // Observed below; a failure before that must not become an unhandled rejection.
+        reading.catch(() => undefined);
         expect(await waitFor(async () => seen.includes("30 100"), 10_000, 100), `stty size printed ${JSON.stringify(seen)} instead of "30 100"`).toBe(true);
         await process.resize(120, 40);
         await process.stdin.write("go\r");
