@@ -84,7 +84,8 @@ async function runScript(host: ProcessHost, script: string, args: string[], inpu
 }
 
 function notFound(host: ProcessHost, id: string): SandboxError {
-  return host.error("INVALID_ARGUMENT", { message: `no process with id "${id}" in this sandbox`, details: { reason: "process-not-found", id } });
+  const hint = id.startsWith("t-") ? " (a PTY process cannot be reattached: its terminal lives in the handle that spawned it)" : "";
+  return host.error("INVALID_ARGUMENT", { message: `no process with id "${id}" in this sandbox${hint}`, details: { reason: "process-not-found", id } });
 }
 
 /** Starts a background process (no terminal) under the supervisor. */
