@@ -337,19 +337,15 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
     });
 
     describe("ports", () => {
-      const { title, skip } = context.gated("a server started with spawn is reachable through its port URL", "ports");
-      it.skipIf(skip)(title, { timeout: budget(60_000) }, async () => {
-        const port = 8080;
-        const sandbox = await context.create({ ports: [port] });
-        const directory = `/tmp/conformance-www-${Date.now()}`;
+      /** Serves a page on `port` with spawn and fetches it through `url` (loopback only); returns the server. */
+      const serveAndFetch = async (sandbox: S, port: number, url: string): Promise<SandboxProcess> => {
+        expect(url, "the port URL must be an http(s) URL").toMatch(/^https?:\/\//);
+        expect(isLoopback(url), `the suite only connects to loopback addresses; ${url} is not one`).toBe(true);
+        const directory = `/tmp/conformance-www-${port}-${Date.now()}`;
         const body = `conformance port ok ${Date.now()}`;
         const prepared = await sandbox.execute(`mkdir -p ${shellQuote(directory)} && printf '%s' ${shellQuote(body)} > ${shellQuote(directory)}/index.html`);
         expect(prepared.exitCode).toBe(0);
         const server = await sandbox.spawn((target.fixtures?.httpServerCommand ?? DEFAULT_HTTP_SERVER)(port, directory));
-        const url = await sandbox.portUrl(port);
-        expect(url, "portUrl() must return an http(s) URL").toMatch(/^https?:\/\//);
-        expect(await sandbox.portUrls()).toEqual({ [port]: url });
-        expect(isLoopback(url), `the suite only connects to loopback addresses; ${url} is not one`).toBe(true);
         let text = "";
         const reached = await waitFor(async () => {
           try {
@@ -362,7 +358,27 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         }, 20_000, 300);
         expect(reached, `${url} never answered with the page`).toBe(true);
         expect(text).toBe(body);
+        return server;
+      };
+
+      const declared = context.gated("a server started with spawn is reachable through the URL of a port declared at create time", "ports");
+      it.skipIf(declared.skip)(declared.title, { timeout: budget(60_000) }, async () => {
+        const port = 8080;
+        const sandbox = await context.create({ ports: [port] });
+        const url = await sandbox.portUrl(port);
+        expect(await sandbox.portUrls()).toEqual({ [port]: url });
+        const server = await serveAndFetch(sandbox, port, url);
         assertSandboxError(await outcomeOf(() => sandbox.portUrl(port + 1)), "INVALID_ARGUMENT", provider, "portUrl() of a port that was not declared");
+        expect((await server.kill()).killConfirmed).toBe(true);
+      });
+
+      const runtime = context.gated("exposePort() on a running sandbox gives a URL that reaches a server started with spawn", "portsAtRuntime");
+      it.skipIf(runtime.skip)(runtime.title, { timeout: budget(60_000) }, async () => {
+        const port = 8081;
+        const sandbox = await shared();
+        const url = await sandbox.exposePort(port);
+        expect(await sandbox.portUrl(port), "portUrl() of an exposed port must give the same URL").toBe(url);
+        const server = await serveAndFetch(sandbox, port, url);
         expect((await server.kill()).killConfirmed).toBe(true);
       });
     });
