@@ -63,8 +63,8 @@ export const CHROOT_CAPABILITIES: SandboxCapabilities = Object.freeze({
   lifetime: true, // a sleep inside the sandbox is its pid 1's lifetime; the host may die meanwhile
   streaming: true, // output is read from pipes as it comes
   processKill: true, // each command is a pid namespace, killed whole
-  // gpu, volumes, secrets, resourceLimits (cpu, memoryMiB) and reconnectByName
-  // (name) are not implemented: asking for them throws UNSUPPORTED_CAPABILITY.
+  // gpu, volumes, secrets, resourceLimits (cpu, memoryMiB), reconnectByName
+  // (name), processes, processReattach, pty, ports and portsAtRuntime are not implemented: asking for them throws UNSUPPORTED_CAPABILITY.
 });
 
 /** What a sandbox directory records for handles created later by `fromId`. */

@@ -4,10 +4,24 @@ export {
   DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_IMAGE_NAME,
   DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   KILL_CONFIRMATION_GRACE_MS,
 } from "./contract/defaults.js";
 export type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./contract/sandbox-backend.js";
+export type {
+  AttachProcessOptions,
+  ProcessExit,
+  ProcessInfo,
+  ProcessInput,
+  ProcessKillResult,
+  ProcessOutputStream,
+  ProcessStreamState,
+  SandboxProcess,
+  SpawnOptions,
+  TerminalSize,
+} from "./contract/process-handle.js";
+export { createProcessOutputStream, type OutputReadContext } from "./base/process-output-stream.js";
 // deepagents' per-file result types, so adapters need no direct deepagents dependency for them.
 export type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 export { SANDBOX_ERROR_CODES, isSandboxErrorCode, sandboxErrorCodes, type SandboxErrorCode } from "./errors/error-codes.js";
@@ -17,6 +31,7 @@ export { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type GpuRequest, type Sand
 export {
   assertOptionsSupported,
   isAbsoluteSandboxPath,
+  isPortNumber,
   parseGpu,
   validateEnv,
   validateSandboxOptions,
@@ -27,6 +42,7 @@ export {
   SandboxAdapter,
   type CommandOutcome,
   type CommandRequest,
+  type ProcessRequest,
   type SandboxAdapterSettings,
   type SandboxState,
 } from "./base/sandbox-adapter.js";

@@ -1,5 +1,6 @@
 import {
   DEFAULT_IMAGE_NAME,
+  DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   SandboxAdapter,
   SandboxError,
@@ -7,6 +8,9 @@ import {
   parseGpu,
   type CommandOutcome,
   type CommandRequest,
+  type ProcessInfo,
+  type ProcessRequest,
+  type SandboxProcess,
   type SandboxCapabilities,
   type SandboxErrorCode,
   type SandboxErrorOptions,
@@ -21,6 +25,10 @@ import { LABELS, currentOwner } from "./engine/owner-labels.js";
 import { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
+import { startPtyProcess } from "./pty-process.js";
+import { SEGMENT_BYTES } from "./process-scripts.js";
+import { listProcesses, openProcess, startProcess, type ProcessHost } from "./sandbox-processes.js";
+import { portUrls } from "./sandbox-ports.js";
 
 /** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
 export interface LocalDockerSandboxOptions extends SandboxOptions {
@@ -42,6 +50,11 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
   onPullProgress?: (line: string) => void;
   /** Reap expired and orphaned sandboxes before creating (cheap; once per process). Default true. */
   reapOnStart?: boolean;
+  /**
+   * Output of a `spawn`ed process kept in the sandbox for replay, per stream,
+   * in bytes (at least 1 MiB). Default `DEFAULT_PROCESS_RETAINED_BYTES` (16 MiB).
+   */
+  processRetainedBytes?: number;
 }
 
 const EXTRA_OPTION_KEYS = [
@@ -54,6 +67,7 @@ const EXTRA_OPTION_KEYS = [
   "secretsFile",
   "onPullProgress",
   "reapOnStart",
+  "processRetainedBytes",
 ] as const;
 
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -61,9 +75,12 @@ const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 /**
  * What this adapter supports. `gpu` means GPU requests are passed to the
  * engine as device requests; on an engine without a GPU runtime, creating
- * with `gpu` fails with `UNSUPPORTED_CAPABILITY` saying so.
+ * with `gpu` fails with `UNSUPPORTED_CAPABILITY` saying so. Ports are
+ * published at create time only (Docker cannot add a binding to a running
+ * container), so `portsAtRuntime` is false. PTY processes are not
+ * reattachable (the terminal lives in the spawning handle's connection).
  */
-export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze(allCapabilities(true));
+export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze({ ...allCapabilities(true), portsAtRuntime: false });
 
 /**
  * A sandbox in a container of a real local Docker engine, through the Engine
@@ -227,6 +244,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         pidsLimit: options.pidsLimit,
         runtime: options.runtime,
         gpu: options.gpu ? parseGpu(options.gpu) : undefined,
+        ports: options.ports,
       });
       return this.#container.id;
     } catch (error) {
@@ -359,6 +377,41 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       throw fromEngineError(error, "PROVIDER_UNAVAILABLE", "could not remove the sandbox container");
     }
   }
+
+  // ---- processes and ports (logic in sandbox-processes.ts, pty-process.ts, sandbox-ports.ts)
+
+  private get processHost(): ProcessHost {
+    return { container: this.#container!, error: (code, options) => this.error(code, options), commandError: (error) => this.commandError(error) };
+  }
+
+  protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
+    if (request.pty) return startPtyProcess(this.processHost, request);
+    return startProcess(this.processHost, request, this.options.processRetainedBytes ?? DEFAULT_PROCESS_RETAINED_BYTES);
+  }
+
+  protected override listProcessRecords(): Promise<ProcessInfo[]> {
+    return listProcesses(this.processHost);
+  }
+
+  protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
+    return openProcess(this.processHost, id, fromOffset);
+  }
+
+  protected override async resolvePortUrl(port: number): Promise<string> {
+    const url = (await this.resolvePortUrls())[port];
+    if (url === undefined) {
+      throw this.error("INVALID_ARGUMENT", { message: `port ${port} was not published: pass it in the "ports" option when creating the sandbox`, details: { option: "port", port } });
+    }
+    return url;
+  }
+
+  protected override async resolvePortUrls(): Promise<Record<number, string>> {
+    try {
+      return await portUrls(this.#container!);
+    } catch (error) {
+      throw this.commandError(error);
+    }
+  }
 }
 
 function validateDockerOptions(options: LocalDockerSandboxOptions): void {
@@ -373,6 +426,10 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   if (options.secretsFile !== undefined && (typeof options.secretsFile !== "string" || options.secretsFile === "")) fail("secretsFile", "must be a file path");
   if (options.onPullProgress !== undefined && typeof options.onPullProgress !== "function") fail("onPullProgress", "must be a function");
   if (options.reapOnStart !== undefined && typeof options.reapOnStart !== "boolean") fail("reapOnStart", "must be a boolean");
+  if (options.processRetainedBytes !== undefined && (!Number.isInteger(options.processRetainedBytes) || options.processRetainedBytes < SEGMENT_BYTES)) {
+    fail("processRetainedBytes", `must be a whole number of bytes, at least ${SEGMENT_BYTES} (1 MiB)`);
+  }
+  if (options.blockNetwork === true && options.ports !== undefined && options.ports.length > 0) fail("ports", "cannot publish ports of a sandbox created with blockNetwork: true");
   if (options.docker !== undefined && (typeof options.docker !== "object" || options.docker === null || typeof (options.docker as Docker).ping !== "function")) {
     fail("docker", "must be a dockerode client");
   }

@@ -28,6 +28,7 @@ runConformanceSuite({
   appName,
   baseOptions: { imageName: BUSYBOX_IMAGE },
   exists: (id) => localDockerSandboxExists(id),
+  killFromOutside: (id) => engine.container(id).stop(),
   fixtures: {
     deleteVolume: (name) => engine.removeVolume(name),
     // Volumes are created on demand here, so the VOLUME_ERROR case mounts one

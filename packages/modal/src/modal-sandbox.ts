@@ -31,13 +31,18 @@ import { readFiles, writeFiles } from "./sandbox-files.js";
 export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | "commandTimeoutMs" | "maxOutputBytes">;
 
 /**
- * What Modal supports. Every flag is true: GPUs, volumes, named secrets,
+ * What Modal supports. True: GPUs, volumes, named secrets,
  * `blockNetwork`, enforced cpu/memory limits, reconnect by id and by name, a
  * lifetime enforced by Modal, streaming output and killing a command's tree.
  * (An environment without GPUs, such as the emulator, refuses `gpu` with
- * `RESOURCE_LIMIT_EXCEEDED`.)
+ * `RESOURCE_LIMIT_EXCEEDED`.) Background processes (`spawn`), reattach, PTY
+ * and ports are not implemented yet: those calls and the `ports` option throw
+ * `UNSUPPORTED_CAPABILITY`.
  */
-export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze(allCapabilities(true));
+export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze({
+  ...allCapabilities(true),
+  processes: false, processReattach: false, pty: false, ports: false, portsAtRuntime: false,
+});
 
 /**
  * A Modal sandbox through the official `modal` SDK (pinned `0.11.1`), with

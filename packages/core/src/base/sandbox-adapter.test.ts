@@ -945,3 +945,59 @@ describe("SandboxAdapter errors come in the adapter's own class", () => {
     expect(adapter.requests.map((request) => request.timeoutMs)).toEqual([42_000, 1_000]);
   });
 });
+
+describe("SandboxAdapter processes and ports: defaults fail loudly", () => {
+  const calls: Array<[string, (adapter: MemoryAdapter) => Promise<unknown>, string]> = [
+    ["spawn()", (adapter) => adapter.spawn("echo hi"), "processes"],
+    ["listProcesses()", (adapter) => adapter.listProcesses(), "processReattach"],
+    ["attachProcess()", (adapter) => adapter.attachProcess("p1"), "processReattach"],
+    ["portUrl()", (adapter) => adapter.portUrl(8080), "ports"],
+    ["exposePort()", (adapter) => adapter.exposePort(8080), "portsAtRuntime"],
+  ];
+
+  it.each(calls)("%s without the capability rejects UNSUPPORTED_CAPABILITY naming provider, call and capability", async (call, invoke, capability) => {
+    const adapter = new MemoryAdapter(undefined, { capabilities: allCapabilities(false) });
+    await adapter.initialize();
+    const error = await invoke(adapter).then(() => undefined, (thrown: unknown) => thrown);
+    expect(SandboxError.isInstance(error) && error.code).toBe("UNSUPPORTED_CAPABILITY");
+    expect((error as SandboxError).message).toContain('"memory"');
+    expect((error as SandboxError).message).toContain(call);
+    expect((error as SandboxError).details).toEqual({ call, capability });
+  });
+
+  it.each(calls)("%s declared but not implemented by the adapter still rejects UNSUPPORTED_CAPABILITY", async (_call, invoke) => {
+    const adapter = new MemoryAdapter();
+    await adapter.initialize();
+    const error = await invoke(adapter).then(() => undefined, (thrown: unknown) => thrown);
+    expect(SandboxError.isInstance(error) && error.code).toBe("UNSUPPORTED_CAPABILITY");
+  });
+
+  it("spawn with a pty needs the pty capability", async () => {
+    const adapter = new MemoryAdapter(undefined, { capabilities: { ...allCapabilities(true), pty: false } });
+    await adapter.initialize();
+    const error = await adapter.spawn("sh", { pty: { cols: 80, rows: 24 } }).then(() => undefined, (thrown: unknown) => thrown);
+    expect((error as SandboxError).details).toEqual({ call: "spawn() with a pty", capability: "pty" });
+  });
+
+  it.each([
+    ["", {}],
+    ["echo", { cwd: "relative" }],
+    ["echo", { timeoutMs: 0 }],
+    ["echo", { env: { "BAD NAME": "x" } }],
+    ["echo", { pty: { cols: 0, rows: 24 } }],
+  ] as const)("spawn(%j, %j) rejects INVALID_ARGUMENT", async (command, options) => {
+    const adapter = new MemoryAdapter();
+    await adapter.initialize();
+    const error = await adapter.spawn(command, options as never).then(() => undefined, (thrown: unknown) => thrown);
+    expect(SandboxError.isInstance(error) && error.code).toBe("INVALID_ARGUMENT");
+  });
+
+  it("attachProcess rejects a negative offset and portUrl a non-port with INVALID_ARGUMENT", async () => {
+    const adapter = new MemoryAdapter();
+    await adapter.initialize();
+    for (const action of [() => adapter.attachProcess("p1", { fromOffset: -1 }), () => adapter.portUrl(70_000)]) {
+      const error = await action().then(() => undefined, (thrown: unknown) => thrown);
+      expect(SandboxError.isInstance(error) && error.code).toBe("INVALID_ARGUMENT");
+    }
+  });
+});

@@ -1,12 +1,13 @@
 import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
-import type { SandboxCapabilities } from "../contract/capabilities.js";
+import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
+import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS, type SandboxOptions } from "../options/sandbox-options.js";
-import { assertOptionsSupported, isAbsoluteSandboxPath, validateEnv, validateSandboxOptions } from "../options/validate-options.js";
+import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateEnv, validateSandboxOptions } from "../options/validate-options.js";
 import { OutputCollector } from "./output-collector.js";
 
 /**
@@ -48,6 +49,21 @@ export interface CommandOutcome {
    * `details.killConfirmed: false`). Leave it out otherwise.
    */
   killConfirmed?: boolean;
+}
+
+/**
+ * What core hands an adapter's {@link SandboxAdapter.startProcess}: a
+ * validated `spawn()` call.
+ */
+export interface ProcessRequest {
+  command: string;
+  /** Absolute working directory, or undefined for the sandbox default. */
+  cwd: string | undefined;
+  env: Record<string, string>;
+  /** Kill the tree after this many ms; undefined = no timeout. */
+  timeoutMs: number | undefined;
+  /** Terminal size, or undefined for plain pipes. */
+  pty: TerminalSize | undefined;
 }
 
 /** Lifecycle state of an adapter handle. */
@@ -504,6 +520,149 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       }
     }
     return scrubbed;
+  }
+
+  // ---- processes and ports -------------------------------------------------
+  // Core validates and checks capabilities; adapters override the protected
+  // primitives below (each defaults to UNSUPPORTED_CAPABILITY, so an adapter
+  // that implements none of them keeps compiling and fails loudly).
+
+  /** See {@link SandboxBackend.spawn}. */
+  async spawn(command: string, options: SpawnOptions = {}): Promise<SandboxProcess> {
+    this.requireCapability("processes", "spawn()");
+    if (options !== null && typeof options === "object" && options.pty !== undefined) this.requireCapability("pty", "spawn() with a pty");
+    this.assertReady();
+    if (typeof command !== "string" || command.length === 0) throw this.error("INVALID_ARGUMENT", { message: "command must be a non-empty string" });
+    if (command.includes("\0")) throw this.error("INVALID_ARGUMENT", { message: "command contains a NUL byte" });
+    if (options === null || typeof options !== "object") throw this.error("INVALID_ARGUMENT", { message: "spawn options must be an object" });
+    try {
+      if (options.timeoutMs !== undefined) assertPositiveInteger(options.timeoutMs, "timeoutMs", this.provider, "INVALID_ARGUMENT");
+      if (options.env !== undefined) validateEnv(options.env, { provider: this.provider }, "env", "INVALID_ARGUMENT");
+    } catch (error) {
+      throw this.ownError(error);
+    }
+    if (options.timeoutMs !== undefined && options.timeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
+      throw this.error("INVALID_ARGUMENT", { message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${options.timeoutMs}`, details: { option: "timeoutMs" } });
+    }
+    if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
+      throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"`, details: { option: "cwd" } });
+    }
+    if (options.pty !== undefined) this.assertTerminalSize(options.pty, "pty");
+    return this.guardProcessCall(() =>
+      this.startProcess({ command, cwd: options.cwd, env: options.env ?? EMPTY_ENV, timeoutMs: options.timeoutMs, pty: options.pty }),
+    "could not start process");
+  }
+
+  /** See {@link SandboxBackend.listProcesses}. */
+  async listProcesses(): Promise<ProcessInfo[]> {
+    this.requireCapability("processReattach", "listProcesses()");
+    this.assertReady();
+    return this.guardProcessCall(() => this.listProcessRecords(), "could not list processes");
+  }
+
+  /** See {@link SandboxBackend.attachProcess}. */
+  async attachProcess(id: string, options: AttachProcessOptions = {}): Promise<SandboxProcess> {
+    this.requireCapability("processReattach", "attachProcess()");
+    this.assertReady();
+    if (typeof id !== "string" || !/^[A-Za-z0-9_.-]{1,128}$/.test(id)) {
+      throw this.error("INVALID_ARGUMENT", { message: `no process with id ${JSON.stringify(id)} in this sandbox`, details: { reason: "process-not-found" } });
+    }
+    const fromOffset = options?.fromOffset ?? 0;
+    if (typeof fromOffset !== "number" || !Number.isSafeInteger(fromOffset) || fromOffset < 0) {
+      throw this.error("INVALID_ARGUMENT", { message: `invalid option "fromOffset": must be a whole number of bytes >= 0, got ${String(fromOffset)}`, details: { option: "fromOffset" } });
+    }
+    return this.guardProcessCall(() => this.openProcess(id, fromOffset), "could not attach to process");
+  }
+
+  /** See {@link SandboxBackend.portUrl}. */
+  async portUrl(port: number): Promise<string> {
+    this.requireCapability("ports", "portUrl()");
+    this.assertReady();
+    this.assertPort(port);
+    return this.guardProcessCall(() => this.resolvePortUrl(port), "could not resolve the port URL");
+  }
+
+  /** See {@link SandboxBackend.portUrls}. */
+  async portUrls(): Promise<Record<number, string>> {
+    this.requireCapability("ports", "portUrls()");
+    this.assertReady();
+    return this.guardProcessCall(() => this.resolvePortUrls(), "could not resolve the port URLs");
+  }
+
+  /** See {@link SandboxBackend.exposePort}. */
+  async exposePort(port: number): Promise<string> {
+    this.requireCapability("portsAtRuntime", "exposePort()");
+    this.assertReady();
+    this.assertPort(port);
+    return this.guardProcessCall(() => this.addPort(port), "could not expose the port");
+  }
+
+  /** Starts a validated `spawn()`. Default: `UNSUPPORTED_CAPABILITY`. */
+  protected startProcess(_request: ProcessRequest): Promise<SandboxProcess> {
+    return Promise.reject(this.unsupportedCall("spawn()", "processes"));
+  }
+
+  /** Lists spawned processes. Default: `UNSUPPORTED_CAPABILITY`. */
+  protected listProcessRecords(): Promise<ProcessInfo[]> {
+    return Promise.reject(this.unsupportedCall("listProcesses()", "processReattach"));
+  }
+
+  /** Opens a handle on process `id` reading from `fromOffset`. Default: `UNSUPPORTED_CAPABILITY`. */
+  protected openProcess(_id: string, _fromOffset: number): Promise<SandboxProcess> {
+    return Promise.reject(this.unsupportedCall("attachProcess()", "processReattach"));
+  }
+
+  /** URL of a declared port. Default: `UNSUPPORTED_CAPABILITY`. */
+  protected resolvePortUrl(_port: number): Promise<string> {
+    return Promise.reject(this.unsupportedCall("portUrl()", "ports"));
+  }
+
+  /** Every declared port's URL. Default: {@link resolvePortUrl} for each port of the `ports` option. */
+  protected async resolvePortUrls(): Promise<Record<number, string>> {
+    const urls: Record<number, string> = {};
+    for (const port of this.options.ports ?? []) urls[port] = await this.resolvePortUrl(port);
+    return urls;
+  }
+
+  /** Publishes a port at run time. Default: `UNSUPPORTED_CAPABILITY`. */
+  protected addPort(_port: number): Promise<string> {
+    return Promise.reject(this.unsupportedCall("exposePort()", "portsAtRuntime"));
+  }
+
+  /** `UNSUPPORTED_CAPABILITY` naming the provider, the call and the capability. */
+  protected unsupportedCall(call: string, capability: SandboxCapability): SandboxError {
+    return this.error("UNSUPPORTED_CAPABILITY", {
+      message: `provider "${this.provider}" does not support ${call} (capability "${capability}")`,
+      details: { call, capability },
+    });
+  }
+
+  /** Throws {@link unsupportedCall} unless the capability is declared. */
+  protected requireCapability(capability: SandboxCapability, call: string): void {
+    if (!this.capabilities[capability]) throw this.unsupportedCall(call, capability);
+  }
+
+  /** Throws `INVALID_ARGUMENT` unless `size` is `{ cols, rows }` of whole numbers 1-1000. */
+  protected assertTerminalSize(size: unknown, option: string): asserts size is TerminalSize {
+    const valid = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 1000;
+    const record = size as Partial<TerminalSize> | null;
+    if (record === null || typeof record !== "object" || !valid(record.cols) || !valid(record.rows)) {
+      throw this.error("INVALID_ARGUMENT", { message: `invalid option "${option}": must be { cols, rows } of whole numbers 1-1000`, details: { option } });
+    }
+  }
+
+  private assertPort(port: unknown): void {
+    if (!isPortNumber(port)) throw this.error("INVALID_ARGUMENT", { message: `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, details: { option: "port" } });
+  }
+
+  private async guardProcessCall<T>(operation: () => Promise<T>, doing: string): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      this.noteEnded(error);
+      if (SandboxError.isInstance(error)) throw error;
+      throw this.error("COMMAND_FAILED", { cause: error, message: `${doing}: ${describe(error)}` });
+    }
   }
 }
 

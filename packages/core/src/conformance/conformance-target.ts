@@ -38,6 +38,12 @@ export interface ConformanceFixtures {
    * where volumes must exist beforehand. Must reject with `VOLUME_ERROR`.
    */
   createWithMissingVolume?(): Promise<unknown>;
+  /**
+   * A shell command that serves HTTP on `port` (all interfaces) and answers
+   * `GET /` with the content of `directory/index.html`. Default: busybox
+   * `httpd`, else `python3 -m http.server`, whichever the image has.
+   */
+  httpServerCommand?(port: number, directory: string): string;
 }
 
 /** Time budgets for slow providers. Every value is in milliseconds. */
@@ -57,7 +63,7 @@ export interface ConformanceTimeouts {
    * `close()` until `exists(id)` turns false. Default 30000.
    */
   teardownMs?: number;
-  /** Budget of one 100 MiB transfer case. Default 240000. */
+  /** Budget of one 100 MiB transfer case (also the 100 MiB process output case). Default 240000. */
   transferMs?: number;
 }
 
@@ -135,6 +141,14 @@ export interface ConformanceTarget<S extends SandboxBackend = SandboxBackend> {
    * stopped)? Used to prove that `close()` and the lifetime leave nothing.
    */
   exists(id: string): Promise<boolean>;
+  /**
+   * Ends the sandbox with this id behind the adapter's back (as an expired
+   * lifetime or a provider-side termination would), e.g. `docker kill`.
+   * Used to prove that process streams and `wait()` end with
+   * `SANDBOX_NOT_FOUND` instead of hanging; without it that case is skipped
+   * with this reason.
+   */
+  killFromOutside?(id: string): Promise<void>;
   /** Provider-specific set-up; see {@link ConformanceFixtures}. */
   fixtures?: ConformanceFixtures;
   /**

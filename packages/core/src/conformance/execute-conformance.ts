@@ -11,12 +11,12 @@ const MIB = 1024 * 1024;
 const encoder = new TextEncoder();
 
 /** Prints `lines` lines of 1023 `x` plus a newline: exactly `lines` KiB. */
-function kibibyteLines(lines: number): string {
+export function kibibyteLines(lines: number): string {
   return `awk 'BEGIN { line = sprintf("%1023s", ""); gsub(/ /, "x", line); for (i = 0; i < ${lines}; i++) print line }'`;
 }
 
 /** Lists the processes whose command line matches `marker`, for "nothing left" checks. */
-async function processesMatching(sandbox: SandboxBackend, marker: RegExp): Promise<string[]> {
+export async function processesMatching(sandbox: SandboxBackend, marker: RegExp): Promise<string[]> {
   const listing = await sandbox.execute(PROCESS_LIST_COMMAND, { timeoutMs: 30_000 });
   const processes = parseProcessList(listing.output);
   if (processes.length === 0) {
@@ -29,7 +29,7 @@ async function processesMatching(sandbox: SandboxBackend, marker: RegExp): Promi
  * Waits up to a second for matching processes to go (a SIGKILL is delivered
  * asynchronously), then returns those still there.
  */
-async function leftoverProcesses(sandbox: SandboxBackend, markers: RegExp[]): Promise<string[]> {
+export async function leftoverProcesses(sandbox: SandboxBackend, markers: RegExp[]): Promise<string[]> {
   let left: string[] = [];
   await waitFor(async () => {
     left = [];

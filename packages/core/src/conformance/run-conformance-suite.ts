@@ -6,6 +6,7 @@ import { fileOperationsConformance } from "./file-operations-conformance.js";
 import { filesConformance } from "./files-conformance.js";
 import { lifecycleConformance } from "./lifecycle-conformance.js";
 import { optionsConformance } from "./options-conformance.js";
+import { processesConformance } from "./processes-conformance.js";
 
 /**
  * Registers the whole conformance suite for `target`: the one call in an
@@ -25,4 +26,5 @@ export function runConformanceSuite<S extends SandboxBackend>(target: Conformanc
   fileOperationsConformance(target);
   optionsConformance(target);
   errorsConformance(target);
+  processesConformance(target);
 }

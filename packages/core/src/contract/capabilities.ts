@@ -24,6 +24,23 @@ export interface SandboxCapabilities {
   readonly streaming: boolean;
   /** A timed-out or aborted command's whole process tree is killed inside the sandbox. */
   readonly processKill: boolean;
+  /**
+   * `spawn()`: background processes with streamed stdout / stderr, stdin,
+   * `wait()`, a confirmed `kill()` of the whole tree, per-process timeout.
+   */
+  readonly processes: boolean;
+  /**
+   * `listProcesses()` and `attachProcess(id, { fromOffset })`, also from a
+   * handle made by `fromId` in another OS process: output replayed exactly
+   * from a byte offset, then live. (Non-PTY processes; see `pty`.)
+   */
+  readonly processReattach: boolean;
+  /** `spawn(command, { pty: { cols, rows } })`: a terminal, `resize()`, raw input. */
+  readonly pty: boolean;
+  /** `ports` option and `portUrl(port)`: a reachable URL for a port declared at create time. */
+  readonly ports: boolean;
+  /** `exposePort(port)`: a port can be added to a running sandbox. */
+  readonly portsAtRuntime: boolean;
 }
 
 /** The names of all capabilities. */
@@ -41,6 +58,11 @@ export const SANDBOX_CAPABILITY_NAMES: readonly SandboxCapability[] = [
   "lifetime",
   "streaming",
   "processKill",
+  "processes",
+  "processReattach",
+  "pty",
+  "ports",
+  "portsAtRuntime",
 ];
 
 /** Capabilities with every flag set to `value`; a starting point for adapters. */

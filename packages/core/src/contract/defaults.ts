@@ -26,3 +26,11 @@ export const DEFAULT_SANDBOX_TIMEOUT_MS = 300_000;
  * `details.killConfirmed: false`).
  */
 export const KILL_CONFIRMATION_GRACE_MS = 15_000;
+
+/**
+ * Output a background process keeps in the sandbox for replay, per stream
+ * (stdout and stderr each): 16 MiB. Older output is dropped in whole segments
+ * and reported (`droppedBytes`, `firstOffset`), never hidden. Adapters may
+ * keep up to one segment (at most 1 MiB) more while a segment is being written.
+ */
+export const DEFAULT_PROCESS_RETAINED_BYTES = 16_777_216;

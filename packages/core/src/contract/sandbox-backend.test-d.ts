@@ -12,6 +12,7 @@ import { describe, expectTypeOf, it } from "vitest";
 import { SandboxAdapter, type CommandOutcome, type CommandRequest } from "../base/sandbox-adapter.js";
 import type { SandboxCapabilities } from "./capabilities.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./sandbox-backend.js";
+import type { ProcessExit, ProcessInfo, SandboxProcess } from "./process-handle.js";
 
 /** The type of `createDeepAgent({ backend })`'s `backend`, read off the function itself. */
 type CreateDeepAgentBackend = NonNullable<NonNullable<Parameters<typeof createDeepAgent>[0]>["backend"]>;
@@ -70,6 +71,17 @@ describe("SandboxBackend is a deepagents backend", () => {
     expectTypeOf<SandboxBackend["close"]>().returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf<SandboxBackend["isRunning"]>().toEqualTypeOf<boolean>();
     expectTypeOf<SandboxBackend["isAlive"]>().returns.toEqualTypeOf<Promise<boolean>>();
+  });
+
+  it("has background processes whose streams are async iterables of bytes, and port URLs", () => {
+    expectTypeOf<SandboxBackend["spawn"]>().returns.toEqualTypeOf<Promise<SandboxProcess>>();
+    expectTypeOf<SandboxBackend["attachProcess"]>().returns.toEqualTypeOf<Promise<SandboxProcess>>();
+    expectTypeOf<SandboxBackend["listProcesses"]>().returns.toEqualTypeOf<Promise<ProcessInfo[]>>();
+    expectTypeOf<SandboxProcess["stdout"]>().toExtend<AsyncIterable<Uint8Array>>();
+    expectTypeOf<SandboxProcess["wait"]>().returns.toEqualTypeOf<Promise<ProcessExit>>();
+    expectTypeOf<SandboxBackend["portUrl"]>().returns.toEqualTypeOf<Promise<string>>();
+    // An adapter that implements none of it still satisfies the contract (the calls throw UNSUPPORTED_CAPABILITY).
+    expectTypeOf<TypeOnlyAdapter>().toExtend<SandboxBackend>();
   });
 
   it("has the shape LangChain's sandbox tests and deepagents' own sandboxes expect of an instance", () => {

@@ -1,5 +1,6 @@
 import type { ExecuteResponse, FileDownloadResponse, FileUploadResponse, SandboxBackendProtocolV2 } from "deepagents";
 import type { SandboxCapabilities } from "./capabilities.js";
+import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions } from "./process-handle.js";
 
 /**
  * Per-call options of {@link SandboxBackend.execute}. Every field is optional;
@@ -134,4 +135,41 @@ export interface SandboxBackend extends SandboxBackendProtocolV2 {
    * @throws `FILE_OPERATION_FAILED` only when the transfer as a whole failed.
    */
   downloadFiles(paths: string[]): Promise<FileDownloadResponse[]>;
+  /**
+   * Starts `command` through `sh -c` in the background and returns its handle
+   * at once (capability `processes`; `pty` for a terminal). The process
+   * outlives the handle; see {@link SandboxProcess}.
+   * @throws `UNSUPPORTED_CAPABILITY` naming provider and call when the
+   *   capability is missing, `INVALID_ARGUMENT` for bad options (nothing
+   *   runs), `SANDBOX_NOT_FOUND` when the sandbox ended, `COMMAND_FAILED`
+   *   when the provider could not start it.
+   */
+  spawn(command: string, options?: SpawnOptions): Promise<SandboxProcess>;
+  /**
+   * Processes started with `spawn` (without a terminal) in this sandbox, by
+   * any handle or OS process, running or ended (capability `processReattach`).
+   */
+  listProcesses(): Promise<ProcessInfo[]>;
+  /**
+   * A handle on a process started earlier, possibly by another OS process
+   * (capability `processReattach`). Its streams replay from `fromOffset`
+   * (default 0), then follow live.
+   * @throws `INVALID_ARGUMENT` when no process has this id (`details.reason:
+   *   "process-not-found"`) or the offset is not a whole number >= 0.
+   */
+  attachProcess(id: string, options?: AttachProcessOptions): Promise<SandboxProcess>;
+  /**
+   * A URL reaching TCP `port` inside the sandbox, for a port given in the
+   * `ports` option (capability `ports`), or added with {@link exposePort}.
+   * @throws `INVALID_ARGUMENT` for a port that was not declared.
+   */
+  portUrl(port: number): Promise<string>;
+  /** Every declared port mapped to its URL (capability `ports`). */
+  portUrls(): Promise<Record<number, string>>;
+  /**
+   * Makes `port` reachable on a running sandbox and returns its URL
+   * (capability `portsAtRuntime`; providers without it need the port in the
+   * `ports` option at create time).
+   */
+  exposePort(port: number): Promise<string>;
 }

@@ -34,6 +34,14 @@ export interface SandboxOptions {
   blockNetwork?: boolean;
   /** Sandbox name, unique within the app; lets `fromName` find it. */
   name?: string;
+  /**
+   * TCP ports inside the sandbox to make reachable from outside, each a whole
+   * number 1-65535, no duplicates. Get the URL with `portUrl(port)`. Needs the
+   * `ports` capability (else `UNSUPPORTED_CAPABILITY`); where it exists the
+   * URL is provider-specific (local-docker: `http://127.0.0.1:<random host
+   * port>`, published on the loopback interface only). Default: none.
+   */
+  ports?: number[];
 }
 
 /** The keys of {@link SandboxOptions}, for validation of unknown keys. */
@@ -50,6 +58,7 @@ export const SANDBOX_OPTION_KEYS = [
   "env",
   "blockNetwork",
   "name",
+  "ports",
 ] as const satisfies ReadonlyArray<keyof SandboxOptions>;
 
 /** Longest lifetime accepted: 24 hours (Modal's maximum). */

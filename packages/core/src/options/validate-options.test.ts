@@ -81,9 +81,9 @@ describe("validateSandboxOptions: documented shapes", () => {
     rejects(options, "auth");
   });
 
-  it("knows exactly the twelve common option keys", () => {
+  it("knows exactly the thirteen common option keys", () => {
     expect([...SANDBOX_OPTION_KEYS].sort()).toEqual(
-      ["blockNetwork", "cpu", "env", "gpu", "imageName", "initialFiles", "memoryMiB", "name", "secrets", "timeoutMs", "volumes", "workdir"],
+      ["blockNetwork", "cpu", "env", "gpu", "imageName", "initialFiles", "memoryMiB", "name", "ports", "secrets", "timeoutMs", "volumes", "workdir"],
     );
   });
 });
@@ -236,6 +236,16 @@ describe("isAbsoluteSandboxPath", () => {
   });
 });
 
+describe("validateSandboxOptions: ports", () => {
+  it("accepts distinct whole port numbers 1-65535", () => {
+    expect(() => validateSandboxOptions({ ports: [1, 8080, 65_535] }, context)).not.toThrow();
+  });
+
+  it.each([[[0]], [[65_536]], [[80.5]], [["80"]], [[80, 80]], ["80"]])("rejects ports %j with INVALID_OPTIONS naming ports", (ports) => {
+    rejects({ ports }, "ports");
+  });
+});
+
 describe("assertOptionsSupported", () => {
   const none: SandboxCapabilities = allCapabilities(false);
 
@@ -247,6 +257,7 @@ describe("assertOptionsSupported", () => {
     ["cpu", { cpu: 1 }, "resourceLimits"],
     ["memoryMiB", { memoryMiB: 256 }, "resourceLimits"],
     ["name", { name: "box" }, "reconnectByName"],
+    ["ports", { ports: [8080] }, "ports"],
   ] as const)("throws UNSUPPORTED_CAPABILITY for %s, naming provider and option", (option, options, capability) => {
     const error = thrown(() => assertOptionsSupported(options as SandboxOptions, "local-docker", none));
     expect(error.code).toBe("UNSUPPORTED_CAPABILITY");

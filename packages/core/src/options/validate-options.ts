@@ -75,7 +75,7 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
     }
   }
   const {
-    imageName, timeoutMs, workdir, gpu, cpu, memoryMiB, volumes, secrets, initialFiles, env, blockNetwork, name,
+    imageName, timeoutMs, workdir, gpu, cpu, memoryMiB, volumes, secrets, initialFiles, env, blockNetwork, name, ports,
   } = record;
   if (imageName !== undefined && (typeof imageName !== "string" || imageName.trim() === "" || /\s/.test(imageName))) {
     invalid(context, "must be a non-empty image reference without spaces", "imageName");
@@ -127,7 +127,21 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
   if (name !== undefined && (typeof name !== "string" || !SANDBOX_NAME.test(name))) {
     invalid(context, "must be 1-63 characters of letters, digits, '.', '_' or '-', starting with a letter or digit", "name");
   }
+  if (ports !== undefined) {
+    if (!Array.isArray(ports)) invalid(context, "must be an array of TCP port numbers", "ports");
+    const seen = new Set<number>();
+    for (const port of ports as unknown[]) {
+      if (!isPortNumber(port)) invalid(context, `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, "ports");
+      if (seen.has(port as number)) invalid(context, `port ${String(port)} is listed twice`, "ports");
+      seen.add(port as number);
+    }
+  }
   return record as SandboxOptions;
+}
+
+/** True for a whole number 1-65535. */
+export function isPortNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 65_535;
 }
 
 const OPTION_CAPABILITY: ReadonlyArray<[keyof SandboxOptions, SandboxCapability]> = [
@@ -138,6 +152,7 @@ const OPTION_CAPABILITY: ReadonlyArray<[keyof SandboxOptions, SandboxCapability]
   ["cpu", "resourceLimits"],
   ["memoryMiB", "resourceLimits"],
   ["name", "reconnectByName"],
+  ["ports", "ports"],
 ];
 
 /**

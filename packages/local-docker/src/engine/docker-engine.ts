@@ -37,6 +37,8 @@ export interface ContainerSpec {
   gpu?: { count: number; type?: string };
   /** Remove the container when it stops. Default true. */
   autoRemove?: boolean;
+  /** TCP ports to publish on the host's 127.0.0.1 only, each on a random free host port. */
+  ports?: number[];
 }
 
 /** Options of {@link EngineContainer.exec}. */
@@ -56,6 +58,8 @@ export interface EngineExec {
   readonly id: string;
   /** Writable stdin when opened with `stdin: true`, else null. */
   readonly stdin: Writable | null;
+  /** The hijacked connection (stdout/stderr in): `pause()` / `resume()` it for flow control. */
+  readonly stream: Duplex;
   /** Settles when the process ends: its exit code, or null when killed without one. */
   readonly done: Promise<{ exitCode: number | null; killed: boolean }>;
   /**
@@ -217,6 +221,12 @@ export class DockerEngine {
       hostConfig.MemorySwap = hostConfig.Memory;
     }
     if (spec.runtime) hostConfig.Runtime = spec.runtime;
+    const exposedPorts: Record<string, Record<string, never>> = {};
+    if (spec.ports && spec.ports.length > 0) {
+      // Loopback only: a sandbox's server is never reachable from the network.
+      hostConfig.PortBindings = Object.fromEntries(spec.ports.map((port) => [`${port}/tcp`, [{ HostIp: "127.0.0.1", HostPort: "" }]]));
+      for (const port of spec.ports) exposedPorts[`${port}/tcp`] = {};
+    }
     if (spec.gpu) {
       hostConfig.DeviceRequests = [{ Driver: "", Count: spec.gpu.count, Capabilities: [["gpu"]], DeviceIDs: undefined as unknown as string[], Options: {} }];
     }
@@ -230,6 +240,7 @@ export class DockerEngine {
         WorkingDir: spec.workdir,
         Entrypoint: ["sleep"],
         Cmd: [String(lifetimeSeconds)],
+        ExposedPorts: exposedPorts,
         Tty: false,
         OpenStdin: false,
         AttachStdin: false,
@@ -381,6 +392,7 @@ export class EngineContainer {
     return {
       id: exec.id,
       stdin: options.stdin === true ? stream : null,
+      stream,
       done,
       kill() {
         // One kill per exec, however many callers ask for it.
