@@ -5,7 +5,7 @@ import { FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tool
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { mintObjectId, mintSandboxId } from "./object-ids.js";
-import { LABELS } from "@sandbox/local-docker/engine";
+import { LABELS } from "@sandbox/docker-engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
 /** `ObjectCreationType` values the SDK sends. */
