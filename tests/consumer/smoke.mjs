@@ -1,6 +1,7 @@
 // Consumer run (ESM): a real local-docker sandbox from the installed tarballs.
 // Creates it, executes, uploads and downloads, closes, and checks that no
-// container is left. Exits non-zero with a message on the first failure.
+// container is left; deepagents' file tools (write/read/ls/grep/glob) work
+// through it. Exits non-zero with a message on the first failure.
 import assert from "node:assert/strict";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { LocalDockerSandbox } from "@sandbox/local-docker";
@@ -22,6 +23,16 @@ try {
   assert.equal(new TextDecoder().decode(downloads[1].content), "hello");
   assert.equal(downloads[2].error, "file_not_found");
   assert.equal((await sandbox.execute("cat /tmp/consumer/hello.txt")).output.trim(), "hello");
+
+  // deepagents' own file tools (BaseSandbox of the installed deepagents) on top of execute.
+  // Result shapes differ between deepagents versions, so only their content is checked.
+  const seen = (value) => JSON.stringify(value);
+  const written = await sandbox.write("/tmp/consumer/notes.txt", "first line\nneedle line\n");
+  assert.ok(!written?.error, `write failed: ${seen(written)}`);
+  assert.match(seen(await sandbox.read("/tmp/consumer/notes.txt")), /needle line/);
+  assert.match(seen(await sandbox.ls("/tmp/consumer")), /notes\.txt/);
+  assert.match(seen(await sandbox.grep("needle", "/tmp/consumer")), /notes\.txt/);
+  assert.match(seen(await sandbox.glob("*.txt", "/tmp/consumer")), /hello\.txt/);
 } finally {
   await sandbox.close();
 }
@@ -35,4 +46,4 @@ for (let attempt = 0; attempt < 50; attempt++) {
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
 assert.deepEqual(left.map((container) => `${container.Id} ${container.State}`), [], "the sandbox's container is still there after close()");
-console.log(`smoke: sandbox ${id.slice(0, 12)} executed, uploaded, downloaded and closed; no container left`);
+console.log(`smoke: sandbox ${id.slice(0, 12)} executed, uploaded, downloaded, used deepagents file tools and closed; no container left`);
