@@ -25,7 +25,10 @@ START=$SECONDS
 PASSED=0
 FAILED=0
 
+declare -A INSTALL_PID=()
 finish() {
+  local pid
+  for pid in "${INSTALL_PID[@]}"; do kill "$pid" 2>/dev/null; done
   if [[ -n ${CONSUMER_KEEP:-} ]]; then echo "[consumer] scratch folder kept: $WORK"; else rm -rf "$WORK"; fi
   echo "[consumer] done in $((SECONDS - START)) s"
   echo "consumer: $PASSED passed, $FAILED failed"
@@ -76,7 +79,7 @@ if [[ -n ${CONSUMER_DEEPAGENTS_VERSIONS:-} ]]; then
 else
   LOWEST=$(node -e 'const m = /^>=\s*(\d+\.\d+\.\d+)/.exec(process.argv[1]); if (!m) process.exit(1); console.log(m[1])' "$RANGE") ||
     fatal "cannot read the lowest version from the deepagents peer range \"$RANGE\""
-  NEWEST=$(npm view "deepagents@$RANGE" version --json 2>/dev/null | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const v = JSON.parse(s); console.log(Array.isArray(v) ? v[v.length - 1] : v); })') ||
+  NEWEST=$(npm view "deepagents@$RANGE" version --json 2>/dev/null | node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => { const v = [JSON.parse(s)].flat(); const key = (x) => x.split(/[.-]/).slice(0, 3).map(Number); v.sort((a, b) => { const [p, q] = [key(a), key(b)]; return p[0] - q[0] || p[1] - q[1] || p[2] - q[2]; }); console.log(v[v.length - 1]); })') ||
     fatal "npm view deepagents@\"$RANGE\" (needs the npm registry)"
   VERSIONS=("$LOWEST" "$NEWEST")
 fi
@@ -114,23 +117,34 @@ packed_sandbox_packages() {
   npm ls --all >/dev/null && [[ $count -eq ${#PACKAGES[@]} ]]
 }
 
+# The installs of all rounds run side by side (they wait on the network more
+# than on the CPU); the checks then run round by round.
 for version in "${VERSIONS[@]}"; do
   app="$WORK/app-deepagents-$version"
   mkdir -p "$app"
   cp "$ROOT"/tests/consumer/*.ts "$ROOT"/tests/consumer/*.cts "$ROOT"/tests/consumer/*.mjs "$ROOT"/tests/consumer/*.cjs "$ROOT"/tests/consumer/tsconfig.json "$app"/
   write_app "$app" "$version"
-  say "=== round: deepagents@$version in $app"
-  (
-    cd "$app" || exit 1
-    check "npm install (deepagents@$version + its LangChain peers + the tarballs)" npm install --no-audit --no-fund --prefer-offline --loglevel=error
-    check "npm ls is clean and every @sandbox package is the packed one" packed_sandbox_packages
-    check "one copy of deepagents, at $version" one_copy_of_deepagents "$version"
-    check "tsc --noEmit (ESM + CommonJS typing, @langchain/modal usage)" npx --no-install tsc --noEmit -p tsconfig.json
-    check "require() every package from CommonJS" node require-all.cjs
-    check "local-docker sandbox smoke (execute, upload/download, close, nothing left)" node smoke.mjs
-    echo "$PASSED $FAILED" >"$WORK/counts"
-  )
-  read -r PASSED FAILED <"$WORK/counts"
+  say "npm install in $app (deepagents@$version, its LangChain peers, the tarballs), in the background"
+  (cd "$app" && npm install --no-audit --no-fund --prefer-offline --loglevel=error) >"$app/install.log" 2>&1 &
+  INSTALL_PID[$version]=$!
+done
+install_finished() { # VERSION: waits for that round's npm install, shows its log, returns its status
+  local status=0
+  wait "${INSTALL_PID[$1]}" || status=$?
+  cat install.log
+  return "$status"
+}
+
+for version in "${VERSIONS[@]}"; do
+  say "=== round: deepagents@$version"
+  cd "$WORK/app-deepagents-$version" || fatal "no app folder for $version"
+  check "npm install (deepagents@$version + its LangChain peers + the tarballs)" install_finished "$version"
+  check "npm ls is clean and every @sandbox package is the packed one" packed_sandbox_packages
+  check "one copy of deepagents, at $version" one_copy_of_deepagents "$version"
+  check "tsc --noEmit (ESM + CommonJS typing, @langchain/modal usage)" npx --no-install tsc --noEmit -p tsconfig.json
+  check "require() every package from CommonJS" node require-all.cjs
+  check "local-docker sandbox smoke (execute, upload/download, file tools, close, nothing left)" node smoke.mjs
+  cd "$ROOT" || exit 1
 done
 
 [[ $FAILED -eq 0 ]]
