@@ -1,8 +1,8 @@
 import { posix } from "node:path";
 import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 import tar from "tar-stream";
-import type { EngineContainer } from "./engine/docker-engine.js";
-import { EngineError } from "./engine/engine-errors.js";
+import type { EngineContainer } from "@sandbox/docker-engine";
+import { EngineError } from "@sandbox/docker-engine";
 
 /**
  * File transfer through the Engine's archive API: binary-safe, no shell

@@ -3,5 +3,5 @@ export { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-e
 export { createLocalDockerSandboxFactory, createLocalDockerSandboxFactoryFromSandbox } from "./factories.js";
 export { localDockerProvider } from "./provider.js";
 export { localDockerSandboxExists, reap, type ReapOptions, type ReapReport } from "./reaper.js";
-export { LABELS as LOCAL_DOCKER_LABELS } from "./engine/owner-labels.js";
+export { LABELS as LOCAL_DOCKER_LABELS } from "@sandbox/docker-engine";
 export { defaultSecretsFile } from "./secret-store.js";

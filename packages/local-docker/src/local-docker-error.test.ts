@@ -1,7 +1,7 @@
 import { SandboxError } from "@sandbox/core";
 import { describe, expect, it } from "vitest";
 import { fileErrorOf } from "./archive-files.js";
-import { EngineError, type EngineErrorKind } from "./engine/engine-errors.js";
+import { EngineError, type EngineErrorKind } from "@sandbox/docker-engine";
 import { LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
 
 describe("engine error mapping", () => {

@@ -1,5 +1,5 @@
 import { SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
-import { EngineError } from "./engine/engine-errors.js";
+import { EngineError } from "@sandbox/docker-engine";
 
 /** Provider name of this adapter. */
 export const LOCAL_DOCKER_PROVIDER = "local-docker";

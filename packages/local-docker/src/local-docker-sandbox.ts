@@ -19,9 +19,9 @@ import {
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
 import { getFiles, putFiles } from "./archive-files.js";
-import { DockerEngine, type EngineContainer } from "./engine/docker-engine.js";
-import { EngineError } from "./engine/engine-errors.js";
-import { LABELS, currentOwner } from "./engine/owner-labels.js";
+import { DockerEngine, type EngineContainer } from "@sandbox/docker-engine";
+import { EngineError } from "@sandbox/docker-engine";
+import { LABELS, currentOwner } from "@sandbox/docker-engine";
 import { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";

@@ -1,6 +1,6 @@
 import type Docker from "dockerode";
-import { DockerEngine } from "./engine/docker-engine.js";
-import { LABELS, currentOwner, ownerIsGone, type OwnerIdentity } from "./engine/owner-labels.js";
+import { DockerEngine } from "@sandbox/docker-engine";
+import { LABELS, currentOwner, ownerIsGone, type OwnerIdentity } from "@sandbox/docker-engine";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 
 /**

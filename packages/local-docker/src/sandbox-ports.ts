@@ -1,4 +1,4 @@
-import type { EngineContainer } from "./engine/docker-engine.js";
+import type { EngineContainer } from "@sandbox/docker-engine";
 
 /**
  * URLs of the ports published at create time, read from the engine (so a

@@ -13,7 +13,7 @@ import {
   type SandboxErrorOptions,
   type SandboxProcess,
 } from "@sandbox/core";
-import type { EngineContainer } from "./engine/docker-engine.js";
+import type { EngineContainer } from "@sandbox/docker-engine";
 import {
   KILL_SCRIPT,
   LIST_SCRIPT,

@@ -1,4 +1,4 @@
-import { DockerEngine } from "../src/engine/index.js";
+import { DockerEngine } from "@sandbox/docker-engine";
 
 /**
  * Whether a Docker engine answers. Integration tests are gated on it and say

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { DockerEngine } from "../src/engine/index.js";
+import { DockerEngine } from "@sandbox/docker-engine";
 import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, reap } from "../src/index.js";
 import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
-import { DockerEngine } from "../src/engine/index.js";
+import { DockerEngine } from "@sandbox/docker-engine";
 import { LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
 import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
 

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_PIDS_LIMIT } from "../src/engine/index.js";
+import { DEFAULT_PIDS_LIMIT } from "@sandbox/docker-engine";
 import { LocalDockerSandbox } from "../src/index.js";
 import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
 

@@ -12,7 +12,7 @@
  * Medians are compared; the two sides alternate so machine drift hits both.
  */
 import type { Duplex } from "node:stream";
-import { DockerEngine } from "@sandbox/local-docker/engine";
+import { DockerEngine } from "@sandbox/docker-engine";
 import { ModalClient, type Sandbox } from "modal";
 import { startModalEmulator } from "../src/index.js";
 

@@ -10,7 +10,7 @@ import { type ProbeDefinition, runReadinessProbe } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
 import { allowlistUnsupportedReason, enforceAllowlist, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
 import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
-import { LABELS } from "@sandbox/local-docker/engine";
+import { LABELS } from "@sandbox/docker-engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
 /** `ObjectCreationType` values the SDK sends. */

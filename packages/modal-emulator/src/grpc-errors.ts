@@ -1,5 +1,5 @@
 import { ServerError, Status } from "nice-grpc";
-import { EngineError } from "@sandbox/local-docker/engine";
+import { EngineError } from "@sandbox/docker-engine";
 
 /**
  * Turns any failure inside a handler into a gRPC status with the message kept.

@@ -1,4 +1,4 @@
-import { DockerEngine, currentOwnerLabels, ownerIsGone } from "@sandbox/local-docker/engine";
+import { DockerEngine, currentOwnerLabels, ownerIsGone } from "@sandbox/docker-engine";
 import { type CallContext, createServer, type ServerMiddlewareCall, ServerError, Status } from "nice-grpc";
 import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
 import { createCommandRouterHandlers } from "./command-router-service.js";

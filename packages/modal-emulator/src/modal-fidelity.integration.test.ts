@@ -1,7 +1,7 @@
 import { createHash, createPublicKey, verify } from "node:crypto";
 import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
-import { DockerEngine } from "@sandbox/local-docker/engine";
+import { DockerEngine } from "@sandbox/docker-engine";
 import {
   type App,
   type Image,

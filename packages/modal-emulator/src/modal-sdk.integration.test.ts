@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { DockerEngine } from "@sandbox/local-docker/engine";
+import { DockerEngine } from "@sandbox/docker-engine";
 import {
   AlreadyExistsError,
   type SandboxExecParams,

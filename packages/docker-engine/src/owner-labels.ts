@@ -1,4 +1,4 @@
-import { currentOwner, ownerIsGone as isOwnerGone, processStart, type OwnerIdentity } from "@sandbox/core";
+import { currentOwner, ownerIsGone as isOwnerGone, processStart, type OwnerIdentity } from "@sandbox/core/process-control";
 
 export { currentOwner, processStart, type OwnerIdentity };
 

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Duplex, Readable, Writable } from "node:stream";
-import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core";
+import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/process-control";
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
 import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
