@@ -246,7 +246,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
     const container = this.#container!;
-    let exec;
+    let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
       exec = await container.exec(["sh", "-c", request.command], {
         env: request.env,

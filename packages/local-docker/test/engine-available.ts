@@ -17,5 +17,3 @@ export async function engineAvailable(): Promise<boolean> {
 
 /** The tiny offline image built by scripts/build-offline-images.sh. */
 export const BUSYBOX_IMAGE = "sandbox-busybox:latest";
-/** The Debian + python3 offline image. */
-export const PYTHON_IMAGE = "sandbox-python:bookworm";

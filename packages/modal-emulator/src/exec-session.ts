@@ -1,4 +1,4 @@
-import type { EngineContainer, EngineExec } from "./docker-engine.js";
+import type { EngineExec } from "./docker-engine.js";
 import { OutputBuffer } from "./output-buffer.js";
 
 /** How an exec ended, in the router's terms: an exit code or a signal number. */
@@ -40,7 +40,6 @@ export class ExecSession {
   readonly execId: string;
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
-  readonly startedAtMs = Date.now();
   readonly #keepStdout: boolean;
   readonly #keepStderr: boolean;
   readonly #timeoutMs: number | undefined;
@@ -75,11 +74,6 @@ export class ExecSession {
   /** The exit status, or `undefined` while running. */
   get status(): ExecExitStatus | undefined {
     return this.#status;
-  }
-
-  /** True when the exec was killed by its own timeout. */
-  get timedOut(): boolean {
-    return this.#timedOut;
   }
 
   get stdinBytesWritten(): number {

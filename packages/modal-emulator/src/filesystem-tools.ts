@@ -1,5 +1,5 @@
 import { posix } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import * as tar from "tar-stream";
 import type { EngineContainer } from "./docker-engine.js";
 import type { ExecSession, StdinSink } from "./exec-session.js";
@@ -283,7 +283,7 @@ export class FilesystemToolServer {
    * `undefined` when it does not exist. A symlink is not followed.
    */
   async #quickStat(container: EngineContainer, path: string): Promise<QuickInfo | undefined> {
-    let stat;
+    let stat: Awaited<ReturnType<EngineContainer["stat"]>>;
     try {
       stat = await container.stat(path);
     } catch (error) {

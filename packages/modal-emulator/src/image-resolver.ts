@@ -165,7 +165,7 @@ export class ImageResolver {
     // Layer env and secrets become build arguments: visible to RUN like on
     // Modal, but not baked into the image's environment.
     const argumentLines = Object.keys(buildEnv).map((name) => `ARG ${name}`);
-    const dockerfile = [`FROM ${baseDockerImage}`, ...argumentLines, ...commands].join("\n") + "\n";
+    const dockerfile = [`FROM ${baseDockerImage}`, ...argumentLines, ...commands, ""].join("\n");
     const pack = tar.pack();
     pack.entry({ name: "Dockerfile", mode: 0o644 }, dockerfile);
     pack.finalize();

@@ -134,7 +134,8 @@ function withUnimplemented(definition: ServiceDefinition, handlers: Record<strin
     if (key in complete) continue;
     const message = `modal-emulator does not implement ${definition.fullName}/${method.name}`;
     complete[key] = method.responseStream
-      ? async function* unimplemented(): AsyncGenerator<never> {
+      ? // biome-ignore lint/correctness/useYield: a server-streaming handler must be an async generator, even one that only throws.
+        async function* unimplemented(): AsyncGenerator<never> {
           onMissing();
           throw new ServerError(Status.UNIMPLEMENTED, message);
         }
@@ -184,6 +185,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
   async function* authenticate<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
+    // biome-ignore lint/suspicious/noConfusingVoidType: nice-grpc's ServerMiddleware return type, spelled as the library spells it.
   ): AsyncGenerator<Response, Response | void, undefined> {
     const record: RecordedCall = { path: call.method.path, status: "OK", atMs: Date.now() };
     appendBounded(calls, record);
@@ -201,7 +203,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
       } else {
         const authorization = context.metadata.get("authorization") ?? "";
         const claims = authorization.startsWith("Bearer ") ? tokens.verify(authorization.slice("Bearer ".length)) : undefined;
-        if (!claims || claims.scope !== "command-router") {
+        if (claims?.scope !== "command-router") {
           throw new ServerError(Status.UNAUTHENTICATED, "command router token missing, invalid or expired");
         }
         const taskId = (call.request as { taskId?: unknown } | undefined)?.taskId;

@@ -135,7 +135,6 @@ type ControlPlaneClient = ModalClient["cpClient"];
 export type ControlPlaneMethodName = {
   [Name in keyof ControlPlaneClient]: ControlPlaneClient[Name] extends (...args: never[]) => Promise<unknown> ? Name : never;
 }[keyof ControlPlaneClient];
-type UnaryMethodNames = ControlPlaneMethodName;
 
 /** The request of a server-streaming control-plane method. */
 export type ControlPlaneStreamRequest<Name extends keyof ControlPlaneClient> = NonNullable<
@@ -143,16 +142,14 @@ export type ControlPlaneStreamRequest<Name extends keyof ControlPlaneClient> = N
 >;
 
 /** The request of a unary control-plane method, as the SDK sends it. */
-export type ControlPlaneRequest<Name extends UnaryMethodNames> = NonNullable<Parameters<ControlPlaneClient[Name]>[0]>;
+export type ControlPlaneRequest<Name extends ControlPlaneMethodName> = NonNullable<Parameters<ControlPlaneClient[Name]>[0]>;
 /** The full response of a unary control-plane method. */
-export type ControlPlaneResponse<Name extends UnaryMethodNames> = Awaited<ReturnType<ControlPlaneClient[Name]>>;
+export type ControlPlaneResponse<Name extends ControlPlaneMethodName> = Awaited<ReturnType<ControlPlaneClient[Name]>>;
 
 /** The SDK's command-router client, whose method signatures name the router messages. */
 export type CommandRouterClient = ConstructorParameters<typeof ContainerProcess>[2];
 /** `TaskExecStartRequest`, as the SDK builds it. */
 export type TaskExecStartRequest = Parameters<CommandRouterClient["execStart"]>[0];
-/** `GenericResult`, the status record of sandboxes and image builds. */
-export type GenericResult = NonNullable<ControlPlaneResponse<"sandboxWait">["result"]>;
 /** A sandbox definition inside a create request. */
 export type SandboxDefinition = NonNullable<ControlPlaneRequest<"sandboxCreate">["definition"]>;
 

@@ -1,5 +1,5 @@
 import type { EngineContainer } from "./docker-engine.js";
-import { ExecSession } from "./exec-session.js";
+import type { ExecSession } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
 
 /** How long finishing a sandbox waits for its container to disappear. */

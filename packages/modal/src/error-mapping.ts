@@ -68,7 +68,7 @@ export function isModalErrorNamed(error: unknown, ...names: string[]): boolean {
 /** The SDK's or server's own words, without the `/modal.client.ModalClient/...` noise. */
 export function detailOf(error: unknown): string {
   const status = grpcStatusOf(error);
-  if (status && status.details) return status.details;
+  if (status?.details) return status.details;
   if (error instanceof Error) return error.message;
   return String(error);
 }

@@ -1,4 +1,4 @@
-import { SandboxError } from "@sandbox/core";
+import type { SandboxError } from "@sandbox/core";
 import type { Secret, Volume } from "modal";
 import { afterEach, describe, expect, it } from "vitest";
 import { V1_SANDBOX_ID, V2_SANDBOX_ID, stubModalClient } from "../test/support/stub-control-plane.js";

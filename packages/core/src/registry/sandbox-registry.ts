@@ -22,8 +22,12 @@ export interface SandboxProvider<Options extends SandboxOptions = SandboxOptions
   readonly capabilities?: SandboxCapabilities;
 }
 
+/** A provider of any option and sandbox types, as a registry holds them. */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds providers of every option type; `create` receives what the caller passed.
+export type AnySandboxProvider = SandboxProvider<any, any>;
+
 /** A provider, or a function that loads one (so heavy SDKs load only when chosen). */
-export type SandboxProviderEntry = SandboxProvider<any, any> | (() => SandboxProvider<any, any> | Promise<SandboxProvider<any, any>>);
+export type SandboxProviderEntry = AnySandboxProvider | (() => AnySandboxProvider | Promise<AnySandboxProvider>);
 
 /** Options of {@link SandboxRegistry.create}: the common options plus the provider choice. */
 export type RegistryCreateOptions = SandboxOptions & {
@@ -56,7 +60,7 @@ export interface SandboxRegistry {
   /** Which provider a call would use: explicit, then environment, then default. */
   resolveName(explicit?: string): string;
   /** Loads a provider. @throws `UNKNOWN_PROVIDER` listing the registered names. */
-  get(name?: string): Promise<SandboxProvider<any, any>>;
+  get(name?: string): Promise<AnySandboxProvider>;
   /** Creates and initializes a sandbox with the chosen provider. */
   create(options?: RegistryCreateOptions): Promise<SandboxBackend>;
 }
@@ -79,7 +83,7 @@ export function createSandboxRegistry(
   settings: SandboxRegistrySettings = {},
 ): SandboxRegistry {
   const entries = new Map<string, SandboxProviderEntry>();
-  const loaded = new Map<string, Promise<SandboxProvider<any, any>>>();
+  const loaded = new Map<string, Promise<AnySandboxProvider>>();
   const variable = settings.environmentVariable ?? "SANDBOX_PROVIDER";
   const environment = () => settings.environment ?? process.env;
 
