@@ -237,7 +237,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       const mapped = fromEngineError(error, "SANDBOX_CREATION_FAILED", `could not create sandbox from image "${imageName}"`);
       const imageMissing = error instanceof EngineError && error.kind === "image-unavailable";
       throw this.error(mapped.code, {
-        message: mapped.message.replace(/^\[local-docker\] /, ""),
+        message: mapped.message,
         cause: error,
         ...(imageMissing ? { details: { reason: "image-unavailable", imageName } } : {}),
       });
@@ -291,7 +291,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
     const mapped = fromEngineError(error, "COMMAND_FAILED", "could not run command");
-    return this.error(mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+    return this.error(mapped.code, { message: mapped.message, cause: error });
   }
 
   /** Reads the container cgroup's OOM-kill counter (v1 or v2); true when it grew. */
@@ -334,7 +334,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
     const mapped = fromEngineError(error, "FILE_OPERATION_FAILED", "file transfer failed");
-    return this.error(mapped.code === "SANDBOX_NOT_FOUND" ? "FILE_OPERATION_FAILED" : mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+    return this.error(mapped.code === "SANDBOX_NOT_FOUND" ? "FILE_OPERATION_FAILED" : mapped.code, { message: mapped.message, cause: error });
   }
 
   protected async checkRunning(): Promise<boolean> {

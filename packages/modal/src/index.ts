@@ -5,4 +5,3 @@ export { createModalSandboxFactory, createModalSandboxFactoryFromSandbox } from 
 export { modalProvider } from "./provider.js";
 export { reap, type ReapOptions, type ReapReport } from "./reaper.js";
 export { MODAL_TAGS } from "./owner-tags.js";
-export { EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";

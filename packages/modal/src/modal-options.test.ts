@@ -93,7 +93,8 @@ describe("options are checked before any network call", () => {
     const error = rejected(() => new ModalSandbox({ ...(options as object), ...(option === "client" || option === "auth" ? {} : { client }) }));
     expect(error.code).toBe("INVALID_OPTIONS");
     expect(error.details.option).toBe(option);
-    expect(error.message).toMatch(/^\[modal\] invalid option/);
+    expect(error.message).toMatch(/^invalid option/);
+    expect(error).toBeInstanceOf(ModalSandboxError);
     expect(calls).toEqual([]);
   });
 

@@ -1,7 +1,10 @@
 import { SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
 
-/** Provider name of this adapter, the `[modal]` prefix of its messages. */
+/** Provider name of this adapter, shown as `[modal]` where its errors are displayed. */
 export const MODAL_PROVIDER = "modal";
+
+/** Marks this package's errors across duplicated package copies (see {@link ModalSandboxError.isInstance}). */
+const MODAL_ERROR_MARKER = Symbol.for("@sandbox/modal/ModalSandboxError");
 
 /**
  * The error every `@sandbox/modal` call throws. Extends core's `SandboxError`:
@@ -19,6 +22,13 @@ export const MODAL_PROVIDER = "modal";
  * ```
  */
 export class ModalSandboxError extends SandboxError {
+  readonly [MODAL_ERROR_MARKER] = true as const;
+
+  /** True only for Modal errors (and subclasses), from any copy of this package; `SandboxError.isInstance` is true for all. */
+  static override isInstance(error: unknown): error is ModalSandboxError {
+    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[MODAL_ERROR_MARKER] === true;
+  }
+
   constructor(code: SandboxErrorCode, options: Omit<SandboxErrorOptions, "provider"> = {}) {
     super(code, { ...options, provider: MODAL_PROVIDER });
   }

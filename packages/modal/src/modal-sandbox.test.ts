@@ -15,7 +15,7 @@ import { grpcError, stubModalClient, type StubHandlers } from "../test/support/s
 import { GrpcStatus } from "./error-mapping.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
-import { EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
+import { MODAL_EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
 import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE } from "@sandbox/core";
 
 // Unit tests: the SDK is stubbed (its control plane, or a fake `Sandbox`) to
@@ -198,7 +198,8 @@ describe("creation errors", () => {
     const { client } = stubModalClient({ sandboxCreate: () => Promise.reject(grpcError(GrpcStatus.RESOURCE_EXHAUSTED, "no GPU")) });
     const error = await rejection(ModalSandbox.create({ client, gpu: "T4" }));
     expect(error.details.option).toBe("gpu");
-    expect(error.message).toMatch(/^\[modal\] /);
+    expect(error.provider).toBe("modal");
+    expect(String(error)).toMatch(/^ModalSandboxError: \[modal\] /);
   });
 });
 
@@ -215,10 +216,10 @@ describe("execute on the SDK", () => {
     const [argv, params] = fake.exec.mock.calls[0]!;
     expect(argv).toEqual(["sh", "-c", "exec </dev/null; echo hi"]);
     expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
-    expect(params.env[EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(params.env[MODAL_EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
     // A backend that marks its own execs with core's variable (the emulator's
     // engine layer does) must not overwrite the adapter's marker.
-    expect(EXEC_MARKER_VARIABLE).not.toBe(CORE_EXEC_MARKER_VARIABLE);
+    expect(MODAL_EXEC_MARKER_VARIABLE).not.toBe(CORE_EXEC_MARKER_VARIABLE);
     expect(params.timeoutMs % 1000).toBe(0);
     expect(params.timeoutMs).toBeGreaterThanOrEqual(1500);
   });
@@ -248,10 +249,10 @@ describe("execute on the SDK", () => {
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.output).toBe("partial");
     expect(error.details).toMatchObject({ reason: "timeout", killConfirmed: true });
-    const marker = fake.exec.mock.calls[0]![1].env[EXEC_MARKER_VARIABLE];
+    const marker = fake.exec.mock.calls[0]![1].env[MODAL_EXEC_MARKER_VARIABLE];
     const [killArgv] = fake.exec.mock.calls[1]!;
     expect(killArgv.slice(0, 2)).toEqual(["sh", "-c"]);
-    expect(killArgv.at(-1)).toBe(`${EXEC_MARKER_VARIABLE}=${marker}`);
+    expect(killArgv.at(-1)).toBe(`${MODAL_EXEC_MARKER_VARIABLE}=${marker}`);
   });
 
   it("RESOURCE_LIMIT_EXCEEDED for exit 137 with an OOM kill in the cgroup; a plain exit 137 stays a result", async () => {

@@ -6,11 +6,11 @@ import type { ContainerProcess, Sandbox } from "modal";
  * Environment variable that marks every process of one command (children
  * inherit it), so a second exec running core's `KILL_BY_MARKER_SCRIPT` can
  * find and kill the whole tree: `ContainerProcess` has no `kill()` in
- * `modal@0.11.1`. Deliberately not core's `EXEC_MARKER_VARIABLE`: a backend
+ * `modal@0.11.1`. Deliberately not core's `EXEC_MARKER_VARIABLE` (`SANDBOX_EXEC_ID`): a backend
  * may mark its own execs with that one (the emulator's engine layer does),
- * and it would overwrite ours.
+ * and it would overwrite ours. Internal: not exported from the package.
  */
-export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_MARKER";
+export const MODAL_EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_MARKER";
 
 /** How long after the kill is confirmed the command's own exit is awaited before settling anyway. */
 const EXIT_AFTER_KILL_GRACE_MS = 2_000;
@@ -72,8 +72,8 @@ function delay(ms: number): Promise<void> {
  *   processes survived the kill.
  */
 export async function runInSandbox(instance: Sandbox, request: CommandRequest, commandTimeoutMs: number): Promise<SandboxCommandOutcome> {
-  const marker = `${EXEC_MARKER_VARIABLE}=${randomUUID()}`;
-  const env = { ...request.env, [EXEC_MARKER_VARIABLE]: marker.slice(EXEC_MARKER_VARIABLE.length + 1) };
+  const marker = `${MODAL_EXEC_MARKER_VARIABLE}=${randomUUID()}`;
+  const env = { ...request.env, [MODAL_EXEC_MARKER_VARIABLE]: marker.slice(MODAL_EXEC_MARKER_VARIABLE.length + 1) };
   if (request.signal.aborted) return { exitCode: null, killed: true };
   const process: ContainerProcess<Uint8Array> = await instance.exec(shellArgv(request.command), {
     mode: "binary",

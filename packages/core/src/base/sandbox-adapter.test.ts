@@ -244,7 +244,7 @@ describe("SandboxAdapter lifecycle", () => {
     const adapter = await ready();
     const error = await rejection(adapter.initialize());
     expect(error.code).toBe("ALREADY_INITIALIZED");
-    expect(error.message).toBe("[memory] Cannot initialize twice");
+    expect(error.message).toBe("Cannot initialize twice");
     expect(adapter.events.filter((event) => event === "provision")).toHaveLength(1);
   });
 
@@ -321,7 +321,7 @@ describe("SandboxAdapter lifecycle", () => {
     const error = await rejection(adapter.execute("true"));
     expect(error.name).toBe("MemorySandboxError");
     expect(error.provider).toBe("memory");
-    expect(error.message).toBe("[memory] Sandbox not initialized - call initialize()");
+    expect(error.message).toBe("Sandbox not initialized - call initialize()");
   });
 
   // KNOWN BUG (reported): close() during initialize() calls release() while
@@ -448,7 +448,7 @@ describe("SandboxAdapter.execute: results", () => {
     const error = await rejection(adapter.execute("true"));
     expect(error.code).toBe("COMMAND_FAILED");
     expect(error.cause).toBe(failure);
-    expect(error.message).toBe("[memory] could not run command: socket hang up");
+    expect(error.message).toBe("could not run command: socket hang up");
     expect(error.retryable).toBe(true);
   });
 
@@ -590,7 +590,7 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
     expect(error.output).toBe("step 1\nstep 2\n");
     expect(error.truncated).toBe(false);
     expect(error.retryable).toBe(true);
-    expect(error.message).toBe("[memory] command timed out after 20 ms and was killed");
+    expect(error.message).toBe("command timed out after 20 ms and was killed");
     expect(error.details).toMatchObject({ reason: "timeout", timeoutMs: 20, killConfirmed: true, exitCode: 137 });
   });
 
@@ -625,7 +625,7 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
     expect(adapter.events.slice(-3)).toEqual(["kill-requested", "killed", "rejected"]);
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.output).toBe("working\n");
-    expect(error.message).toBe("[memory] command aborted by the caller and was killed");
+    expect(error.message).toBe("command aborted by the caller and was killed");
     expect(error.details).toMatchObject({ reason: "aborted", killConfirmed: true });
   });
 
@@ -881,7 +881,7 @@ describe("SandboxAdapter errors come in the adapter's own class", () => {
     const error = thrown(() => new MemoryAdapter({ cpu: -1 }));
     expect(error).toBeInstanceOf(MemorySandboxError);
     expect(error.code).toBe("INVALID_OPTIONS");
-    expect(error.message).toBe('[memory] invalid option "cpu": must be a number of cores greater than 0');
+    expect(error.message).toBe('invalid option "cpu": must be a number of cores greater than 0');
     expect(error.details).toEqual({ option: "cpu" });
   });
 

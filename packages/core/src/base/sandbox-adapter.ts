@@ -126,7 +126,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   private ownError(error: unknown): unknown {
     if (!SandboxError.isInstance(error) || error.constructor !== SandboxError) return error;
     return this.error(error.code, {
-      message: error.message.replace(/^\[[^\]]*\] /, ""),
+      message: error.message,
       retryable: error.retryable,
       details: error.details,
       ...(error.cause === undefined ? {} : { cause: error.cause }),

@@ -26,6 +26,11 @@ describe("assertSandboxError", () => {
     expect(() => assertSandboxError(new Error("raw"), "COMMAND_TIMEOUT", "example", "running")).toThrow(/does not recognise: Error: raw/);
     expect(() => assertSandboxError(good, "SANDBOX_CLOSED", "example", "running")).toThrow(/threw code COMMAND_TIMEOUT/);
     expect(() => assertSandboxError(good, "COMMAND_TIMEOUT", "other", "running")).toThrow(/its provider is "example"/);
+    const prefixed = new SandboxError("COMMAND_TIMEOUT", { provider: "example", message: "[example] timed out" });
+    expect(() => assertSandboxError(prefixed, "COMMAND_TIMEOUT", "example", "running")).toThrow(/repeats the "\[example\]" prefix/);
+    const hidden = new SandboxError("COMMAND_TIMEOUT", { provider: "example", message: "timed out" });
+    hidden.toString = () => "timed out";
+    expect(() => assertSandboxError(hidden, "COMMAND_TIMEOUT", "example", "running")).toThrow(/does not show the provider/);
   });
 });
 

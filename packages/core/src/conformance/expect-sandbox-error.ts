@@ -44,7 +44,8 @@ export function describeThrown(value: unknown): string {
  * Asserts that `thrown` is a well-formed `SandboxError` with `code` raised by
  * `provider`: recognised by `SandboxError.isInstance`, by `instanceof`, and by
  * deepagents' own `SandboxError.isInstance`; `code` known; `retryable` a
- * boolean; the message naming the provider. Throws an `Error` whose message
+ * boolean; the provider shown where the error is displayed (`String(error)`)
+ * and not baked into the raw `message`. Throws an `Error` whose message
  * says what the adapter did instead, so a failing case reads like a bug report.
  */
 export function assertSandboxError(thrown: unknown, code: SandboxErrorCode, provider: string, doing: string): asserts thrown is SandboxError {
@@ -66,8 +67,11 @@ export function assertSandboxError(thrown: unknown, code: SandboxErrorCode, prov
   if (!isSandboxErrorCode(error.code)) fail(`its code ${String(error.code)} is not in SANDBOX_ERROR_CODES`);
   if (error.provider !== provider) fail(`its provider is "${String(error.provider)}" instead of the adapter's "${provider}"`);
   if (typeof error.retryable !== "boolean") fail(`its retryable flag is ${String(error.retryable)} instead of a boolean`);
-  if (typeof error.message !== "string" || !error.message.includes(provider)) {
-    fail(`its message does not name the provider "${provider}": ${JSON.stringify(error.message)}`);
+  if (typeof error.message !== "string" || error.message.startsWith(`[${provider}]`)) {
+    fail(`its message repeats the "[${provider}]" prefix that String(error) adds: ${JSON.stringify(error.message)}`);
+  }
+  if (!String(error).includes(`[${provider}] `)) {
+    fail(`String(error) does not show the provider "[${provider}]": ${JSON.stringify(String(error))}`);
   }
 }
 

@@ -23,7 +23,7 @@ function rejects(options: unknown, option: string, extraKeys?: readonly string[]
   expect(error.code).toBe("INVALID_OPTIONS");
   expect(error.provider).toBe("modal");
   expect(error.details.option).toBe(option);
-  expect(error.message).toContain(`[modal] invalid option "${option}"`);
+  expect(error.message).toContain(`invalid option "${option}"`);
   return error;
 }
 
@@ -210,7 +210,8 @@ describe("parseGpu", () => {
   it("rejects counts outside 1..8 with the provider in the message", () => {
     const error = thrown(() => parseGpu("A100:9", { provider: "modal" }));
     expect(error.code).toBe("INVALID_OPTIONS");
-    expect(error.message).toMatch(/^\[modal\] invalid option "gpu": GPU count must be 1 to 8/);
+    expect(error.provider).toBe("modal");
+    expect(error.message).toMatch(/^invalid option "gpu": GPU count must be 1 to 8/);
   });
 });
 
