@@ -22,8 +22,6 @@ export interface ImageRecord {
   imageId: string;
   /** The local Docker image a sandbox of this image runs. */
   dockerImage: string;
-  /** The `dockerfileCommands` it was created from, for inspection. */
-  dockerfileCommands: string[];
   /** True when the emulator built it (and so removes it on stop). */
   built: boolean;
 }
@@ -111,7 +109,7 @@ export class ImageResolver {
       .digest("hex");
     let pending = this.#byContent.get(key);
     if (!pending) {
-      pending = this.#create(baseDockerImage, fromTag, dockerfileCommands, rest, buildEnv, key);
+      pending = this.#create(baseDockerImage, fromTag, rest, buildEnv, key);
       this.#byContent.set(key, pending);
       // A failure is not cached: the user may build or alias the image and retry.
       pending.then((resolution) => {
@@ -124,7 +122,6 @@ export class ImageResolver {
   async #create(
     baseDockerImage: string,
     fromTag: string,
-    dockerfileCommands: string[],
     rest: string[],
     buildEnv: Record<string, string>,
     key: string,
@@ -132,9 +129,7 @@ export class ImageResolver {
     const imageId = mintObjectId("image");
     const engine = this.#options.engine;
     try {
-      if (!(await engine.imageExists(baseDockerImage))) {
-        await engine.ensureImage(baseDockerImage, this.#options.onProgress);
-      }
+      await engine.ensureImage(baseDockerImage, this.#options.onProgress);
     } catch (error) {
       return {
         ok: false,
@@ -146,7 +141,7 @@ export class ImageResolver {
       };
     }
     if (rest.length === 0) {
-      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, dockerfileCommands, built: false };
+      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, built: false };
       this.#images.set(imageId, image);
       return { ok: true, image };
     }
@@ -156,7 +151,7 @@ export class ImageResolver {
     } catch (error) {
       return { ok: false, imageId, message: `Image build failed: ${error instanceof Error ? error.message : String(error)}` };
     }
-    const image: ImageRecord = { imageId, dockerImage, dockerfileCommands, built: true };
+    const image: ImageRecord = { imageId, dockerImage, built: true };
     this.#images.set(imageId, image);
     return { ok: true, image };
   }
@@ -197,7 +192,7 @@ export class ImageResolver {
 
   /** Registers an image id for an existing Docker image (for snapshots). */
   register(dockerImage: string, built: boolean): ImageRecord {
-    const image: ImageRecord = { imageId: mintObjectId("image"), dockerImage, dockerfileCommands: [], built };
+    const image: ImageRecord = { imageId: mintObjectId("image"), dockerImage, built };
     this.#images.set(image.imageId, image);
     return image;
   }

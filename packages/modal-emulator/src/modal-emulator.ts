@@ -128,7 +128,8 @@ async function reapOrphans(engine: DockerEngine): Promise<void> {
   );
 }
 
-function withUnimplemented(definition: ServiceDefinition, handlers: Record<string, unknown>, onMissing: () => void): Record<string, unknown> {
+/** The handlers, plus one for every other method of the service that answers UNIMPLEMENTED naming it. */
+function withUnimplemented(definition: ServiceDefinition, handlers: Record<string, unknown>): Record<string, unknown> {
   const complete: Record<string, unknown> = { ...handlers };
   for (const [key, method] of Object.entries(definition.methods)) {
     if (key in complete) continue;
@@ -136,11 +137,9 @@ function withUnimplemented(definition: ServiceDefinition, handlers: Record<strin
     complete[key] = method.responseStream
       ? // biome-ignore lint/correctness/useYield: a server-streaming handler must be an async generator, even one that only throws.
         async function* unimplemented(): AsyncGenerator<never> {
-          onMissing();
           throw new ServerError(Status.UNIMPLEMENTED, message);
         }
       : async () => {
-          onMissing();
           throw new ServerError(Status.UNIMPLEMENTED, message);
         };
   }
@@ -225,12 +224,8 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
   };
   const server = createServer(channelOptions).use(authenticate);
-  const controlPlane = withUnimplemented(
-    definitions.controlPlane,
-    createControlPlaneHandlers({ state, tokens, routerUrl: () => routerUrl }),
-    () => undefined,
-  );
-  const commandRouter = withUnimplemented(definitions.commandRouter, createCommandRouterHandlers(state), () => undefined);
+  const controlPlane = withUnimplemented(definitions.controlPlane, createControlPlaneHandlers({ state, tokens, routerUrl: () => routerUrl }));
+  const commandRouter = withUnimplemented(definitions.commandRouter, createCommandRouterHandlers(state));
   // The loaded definitions are ts-proto generic definitions; nice-grpc's
   // static types cannot see that through the untyped bundle boundary.
   server.add(definitions.controlPlane as never, controlPlane as never);

@@ -71,7 +71,7 @@ function delay(ms: number): Promise<void> {
  * @throws whatever the SDK throws (the caller maps it), or an Error when
  *   processes survived the kill.
  */
-export async function runInSandbox(instance: Sandbox, request: CommandRequest, commandTimeoutMs: number): Promise<SandboxCommandOutcome> {
+export async function runInSandbox(instance: Sandbox, request: CommandRequest): Promise<SandboxCommandOutcome> {
   const marker = `${MODAL_EXEC_MARKER_VARIABLE}=${randomUUID()}`;
   const env = { ...request.env, [MODAL_EXEC_MARKER_VARIABLE]: marker.slice(MODAL_EXEC_MARKER_VARIABLE.length + 1) };
   if (request.signal.aborted) return { exitCode: null, killed: true };
@@ -81,7 +81,7 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
     stderr: "pipe",
     env,
     ...(request.cwd !== undefined ? { workdir: request.cwd } : {}),
-    timeoutMs: backstopTimeoutMs(commandTimeoutMs),
+    timeoutMs: backstopTimeoutMs(request.timeoutMs),
   });
 
   const stdout = process.stdout.getReader();

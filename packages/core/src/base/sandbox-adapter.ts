@@ -173,10 +173,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    * the sandbox again and rejects with `FILE_OPERATION_FAILED`).
    */
   async initialize(): Promise<void> {
-    await this.start(async () => {
-      const id = await this.provision();
-      return id;
-    });
+    await this.start(() => this.provision());
     const initialFiles = this.options.initialFiles;
     if (initialFiles && Object.keys(initialFiles).length > 0) {
       const encoder = new TextEncoder();

@@ -110,7 +110,7 @@ export class DockerEngine {
 
   /** Whether the engine has a runtime or device driver able to attach GPUs. */
   async hasGpuRuntime(): Promise<boolean> {
-    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown>; CDISpecDirs?: unknown };
+    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown> };
     return Object.keys(info.Runtimes ?? {}).some((name) => name.includes("nvidia"));
   }
 
