@@ -8,6 +8,7 @@ export {
   KILL_CONFIRMATION_GRACE_MS,
 } from "./contract/defaults.js";
 export type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./contract/sandbox-backend.js";
+export { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "./contract/specification-version.js";
 // deepagents' per-file result types, so adapters need no direct deepagents dependency for them.
 export type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 export { SANDBOX_ERROR_CODES, isSandboxErrorCode, sandboxErrorCodes, type SandboxErrorCode } from "./errors/error-codes.js";

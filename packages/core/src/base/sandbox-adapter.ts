@@ -2,6 +2,7 @@ import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from 
 import type { SandboxCapabilities } from "../contract/capabilities.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
+import { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "../contract/specification-version.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
@@ -83,6 +84,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   implements SandboxBackend
 {
   readonly provider: string;
+  readonly specificationVersion: SandboxSpecificationVersion = SANDBOX_SPECIFICATION_VERSION;
   readonly capabilities: SandboxCapabilities;
   /** The validated options this handle was built with. */
   protected readonly options: Options;

@@ -1,5 +1,6 @@
 import type { ExecuteResponse, FileDownloadResponse, FileUploadResponse, SandboxBackendProtocolV2 } from "deepagents";
 import type { SandboxCapabilities } from "./capabilities.js";
+import type { SandboxSpecificationVersion } from "./specification-version.js";
 
 /**
  * Per-call options of {@link SandboxBackend.execute}. Every field is optional;
@@ -61,6 +62,8 @@ export interface SandboxBackend extends SandboxBackendProtocolV2 {
   readonly id: string;
   /** Provider name, e.g. `"local-docker"`, `"modal"`. */
   readonly provider: string;
+  /** The contract version this backend implements: `"sandbox-v1"`. The registry refuses another. */
+  readonly specificationVersion: SandboxSpecificationVersion;
   /** What this provider supports on this host. */
   readonly capabilities: SandboxCapabilities;
   /** True between a successful `initialize()` and `close()`. */

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import { allCapabilities } from "../contract/capabilities.js";
+import { SANDBOX_SPECIFICATION_VERSION } from "../contract/specification-version.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import { SandboxError } from "../errors/sandbox-error.js";
 import { createSandboxRegistry, type SandboxProvider } from "./sandbox-registry.js";
@@ -9,11 +10,12 @@ function fakeProvider(name: string) {
   const calls: unknown[] = [];
   const provider: SandboxProvider = {
     name,
+    specificationVersion: SANDBOX_SPECIFICATION_VERSION,
     description: `${name} for tests`,
     capabilities: allCapabilities(false),
     async create(options) {
       calls.push(options);
-      return { provider: name } as unknown as SandboxBackend;
+      return { provider: name, specificationVersion: SANDBOX_SPECIFICATION_VERSION } as unknown as SandboxBackend;
     },
   };
   return { provider, calls };
@@ -238,5 +240,48 @@ describe("createSandboxRegistry: lazy entries", () => {
     const failure = new Error("Cannot find package '@sandbox/modal'");
     const registry = createSandboxRegistry({ modal: async () => Promise.reject(failure) }, { environment: {} });
     await expect(registry.get("modal")).rejects.toBe(failure);
+  });
+});
+
+describe("createSandboxRegistry: specificationVersion", () => {
+  /** A provider written for another contract version (or none), as an old or foreign adapter would be. */
+  function providerStating(specificationVersion: unknown): SandboxProvider {
+    return { ...fakeProvider("old").provider, specificationVersion } as unknown as SandboxProvider;
+  }
+
+  it("the contract version is the literal sandbox-v1", () => {
+    expect(SANDBOX_SPECIFICATION_VERSION).toBe("sandbox-v1");
+  });
+
+  it.each([["sandbox-v0"], ["sandbox-v2"], [undefined]])("refuses a provider stating %s when it is registered, with INVALID_ARGUMENT naming both versions", (stated) => {
+    const error = threw(() => createSandboxRegistry({ old: providerStating(stated) }));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toContain('provider "old"');
+    expect(error.message).toContain(stated === undefined ? "no specificationVersion" : `"${stated}"`);
+    expect(error.message).toContain('"sandbox-v1"');
+    expect(error.details).toEqual({ provider: "old", specificationVersion: stated, expected: "sandbox-v1" });
+  });
+
+  it("refuses a lazily loaded provider of another version when it is loaded, and creates nothing", async () => {
+    const old = providerStating("sandbox-v0");
+    const create = vi.spyOn(old, "create");
+    const registry = createSandboxRegistry({ old: async () => old }, { environment: {} });
+    const error = await rejection(registry.create({ provider: "old" }));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.details.specificationVersion).toBe("sandbox-v0");
+    expect(create).not.toHaveBeenCalled();
+  });
+
+  it("closes and refuses a sandbox that states another version", async () => {
+    const close = vi.fn(async () => undefined);
+    const provider: SandboxProvider = {
+      ...fakeProvider("odd").provider,
+      create: async () => ({ provider: "odd", specificationVersion: "sandbox-v9", close }) as unknown as SandboxBackend,
+    };
+    const registry = createSandboxRegistry({ odd: provider }, { environment: {} });
+    const error = await rejection(registry.create({ provider: "odd" }));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toContain('the sandbox of provider "odd" states specificationVersion "sandbox-v9"');
+    expect(close).toHaveBeenCalledTimes(1);
   });
 });
