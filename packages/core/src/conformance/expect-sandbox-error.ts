@@ -87,6 +87,42 @@ export async function expectSandboxError(
   return thrown;
 }
 
+/** An error class with a marker-based `isInstance` (`SandboxError` or a provider's subclass). */
+export interface SandboxErrorClass<ErrorType extends SandboxError> {
+  readonly name: string;
+  isInstance(error: unknown): error is ErrorType;
+}
+
+function sandboxErrorOrFail<ErrorType extends SandboxError>(outcome: unknown, errorClass: SandboxErrorClass<ErrorType>): ErrorType {
+  if (outcome === DID_NOT_THROW) throw new Error(`expected a ${errorClass.name}, but ${describeThrown(outcome)}`);
+  if (!errorClass.isInstance(outcome)) throw new Error(`expected a ${errorClass.name}, got ${describeThrown(outcome)}`);
+  return outcome;
+}
+
+/**
+ * Runs `action` (a sync throw counts like a rejection) and returns the
+ * `SandboxError` it raised, or fails with what it did instead. Pass a
+ * provider class (`ModalSandboxError`) to require that class.
+ */
+export async function sandboxErrorOf(action: () => unknown): Promise<SandboxError>;
+export async function sandboxErrorOf<ErrorType extends SandboxError>(action: () => unknown, errorClass: SandboxErrorClass<ErrorType>): Promise<ErrorType>;
+export async function sandboxErrorOf(action: () => unknown, errorClass: SandboxErrorClass<SandboxError> = SandboxError): Promise<SandboxError> {
+  return sandboxErrorOrFail(await outcomeOf(action), errorClass);
+}
+
+/** The synchronous form of {@link sandboxErrorOf}, for constructors and validators. */
+export function sandboxErrorThrownBy(action: () => unknown): SandboxError;
+export function sandboxErrorThrownBy<ErrorType extends SandboxError>(action: () => unknown, errorClass: SandboxErrorClass<ErrorType>): ErrorType;
+export function sandboxErrorThrownBy(action: () => unknown, errorClass: SandboxErrorClass<SandboxError> = SandboxError): SandboxError {
+  let outcome: unknown = DID_NOT_THROW;
+  try {
+    action();
+  } catch (error) {
+    outcome = error;
+  }
+  return sandboxErrorOrFail(outcome, errorClass);
+}
+
 /**
  * Every piece of text an error exposes: message, stack, details, output, and
  * the same for its `cause` chain. Used to prove a secret appears nowhere.

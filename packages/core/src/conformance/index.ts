@@ -33,4 +33,10 @@ export { filesConformance } from "./files-conformance.js";
 export { fileOperationsConformance } from "./file-operations-conformance.js";
 export { MISSING_IMAGE_NAME, optionsConformance } from "./options-conformance.js";
 export { errorsConformance } from "./errors-conformance.js";
-export { assertSandboxError, expectSandboxError } from "./expect-sandbox-error.js";
+export {
+  assertSandboxError,
+  expectSandboxError,
+  sandboxErrorOf,
+  sandboxErrorThrownBy,
+  type SandboxErrorClass,
+} from "./expect-sandbox-error.js";

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
+import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities } from "../contract/capabilities.js";
 import { SANDBOX_SPECIFICATION_VERSION } from "../contract/specification-version.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
@@ -19,26 +20,6 @@ function fakeProvider(name: string) {
     },
   };
   return { provider, calls };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<SandboxError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(SandboxError.isInstance(error), `expected a SandboxError, got ${String(error)}`).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected a rejection");
-}
-
-function threw(action: () => unknown): SandboxError {
-  try {
-    action();
-  } catch (error) {
-    expect(SandboxError.isInstance(error)).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected a throw");
 }
 
 describe("createSandboxRegistry: one-line switching", () => {
@@ -119,7 +100,7 @@ describe("createSandboxRegistry: unknown and missing providers", () => {
       { modal: fakeProvider("modal").provider, "local-docker": fakeProvider("local-docker").provider },
       { environment: {} },
     );
-    const error = await rejection(registry.create({ provider: "e2b" }));
+    const error = await sandboxErrorOf(() => registry.create({ provider: "e2b" }));
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain('"e2b"');
     expect(error.message).toContain("registered providers: local-docker, modal");
@@ -128,7 +109,7 @@ describe("createSandboxRegistry: unknown and missing providers", () => {
 
   it("names the environment variable's value when that is what is unknown", async () => {
     const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: { SANDBOX_PROVIDER: "modall" } });
-    const error = await rejection(registry.get());
+    const error = await sandboxErrorOf(() => registry.get());
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain('"modall"');
     expect(error.message).toContain("modal");
@@ -136,7 +117,7 @@ describe("createSandboxRegistry: unknown and missing providers", () => {
 
   it("rejects with UNKNOWN_PROVIDER when nothing chooses a provider, saying how to choose", () => {
     const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: {} });
-    const error = threw(() => registry.resolveName());
+    const error = sandboxErrorThrownBy(() => registry.resolveName());
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain("SANDBOX_PROVIDER");
     expect(error.message).toContain("registered providers: modal");
@@ -147,7 +128,7 @@ describe("createSandboxRegistry: registration", () => {
   it("starts empty: importing core registers nothing", async () => {
     const registry = createSandboxRegistry({}, { environment: { SANDBOX_PROVIDER: "local-docker" } });
     expect(registry.names()).toEqual([]);
-    const error = await rejection(registry.get());
+    const error = await sandboxErrorOf(() => registry.get());
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain("registered providers: none");
   });
@@ -175,7 +156,7 @@ describe("createSandboxRegistry: registration", () => {
 
   it("throws on a duplicate name", () => {
     const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: {} });
-    const error = threw(() => registry.register(fakeProvider("modal").provider));
+    const error = sandboxErrorThrownBy(() => registry.register(fakeProvider("modal").provider));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toContain('"modal" is already registered');
     expect(() => registry.register(() => fakeProvider("x").provider, "modal")).toThrow(/already registered/);
@@ -183,7 +164,7 @@ describe("createSandboxRegistry: registration", () => {
 
   it("requires a name for a lazily loaded provider", () => {
     const registry = createSandboxRegistry({}, { environment: {} });
-    expect(threw(() => registry.register(() => fakeProvider("modal").provider)).code).toBe("INVALID_ARGUMENT");
+    expect(sandboxErrorThrownBy(() => registry.register(() => fakeProvider("modal").provider)).code).toBe("INVALID_ARGUMENT");
   });
 });
 
@@ -254,7 +235,7 @@ describe("createSandboxRegistry: specificationVersion", () => {
   });
 
   it.each([["sandbox-v0"], ["sandbox-v2"], [undefined]])("refuses a provider stating %s when it is registered, with INVALID_ARGUMENT naming both versions", (stated) => {
-    const error = threw(() => createSandboxRegistry({ old: providerStating(stated) }));
+    const error = sandboxErrorThrownBy(() => createSandboxRegistry({ old: providerStating(stated) }));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toContain('provider "old"');
     expect(error.message).toContain(stated === undefined ? "no specificationVersion" : `"${stated}"`);
@@ -266,7 +247,7 @@ describe("createSandboxRegistry: specificationVersion", () => {
     const old = providerStating("sandbox-v0");
     const create = vi.spyOn(old, "create");
     const registry = createSandboxRegistry({ old: async () => old }, { environment: {} });
-    const error = await rejection(registry.create({ provider: "old" }));
+    const error = await sandboxErrorOf(() => registry.create({ provider: "old" }));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.details.specificationVersion).toBe("sandbox-v0");
     expect(create).not.toHaveBeenCalled();
@@ -279,7 +260,7 @@ describe("createSandboxRegistry: specificationVersion", () => {
       create: async () => ({ provider: "odd", specificationVersion: "sandbox-v9", close }) as unknown as SandboxBackend,
     };
     const registry = createSandboxRegistry({ odd: provider }, { environment: {} });
-    const error = await rejection(registry.create({ provider: "odd" }));
+    const error = await sandboxErrorOf(() => registry.create({ provider: "odd" }));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toContain('the sandbox of provider "odd" states specificationVersion "sandbox-v9"');
     expect(close).toHaveBeenCalledTimes(1);
