@@ -1,4 +1,3 @@
-import { SandboxError } from "@sandbox/core";
 import { describe, expect, it } from "vitest";
 import { sandboxErrorThrownBy } from "@sandbox/core/conformance";
 import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox } from "./local-docker-sandbox.js";

@@ -1,4 +1,3 @@
-import type { SandboxError } from "@sandbox/core";
 import type { Secret, Volume } from "modal";
 import { afterEach, describe, expect, it } from "vitest";
 import { sandboxErrorThrownBy } from "@sandbox/core/conformance";

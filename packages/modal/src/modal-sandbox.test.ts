@@ -1,4 +1,3 @@
-import { SandboxError } from "@sandbox/core";
 import {
   ModalClient,
   NotFoundError,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities, type SandboxCapabilities } from "../contract/capabilities.js";
-import { SandboxError } from "../errors/sandbox-error.js";
+import type { SandboxError } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./sandbox-options.js";
 import { assertOptionsSupported, isAbsoluteSandboxPath, parseGpu, validateEnv, validateSandboxOptions } from "./validate-options.js";
 

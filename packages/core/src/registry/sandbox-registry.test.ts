@@ -3,7 +3,6 @@ import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sand
 import { allCapabilities } from "../contract/capabilities.js";
 import { SANDBOX_SPECIFICATION_VERSION } from "../contract/specification-version.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
-import { SandboxError } from "../errors/sandbox-error.js";
 import { createSandboxRegistry, type SandboxProvider } from "./sandbox-registry.js";
 
 /** A provider stub that records the options each `create` got. */
