@@ -2,5 +2,5 @@ import { defineConfig } from "tsup";
 import { packageBuild } from "../../tsup.shared.ts";
 
 export default defineConfig(
-  packageBuild({ index: "src/index.ts", bin: "src/bin.ts" }, ["modal", "nice-grpc", "@sandbox/local-docker"]),
+  packageBuild({ index: "src/index.ts", bin: "src/bin.ts" }, ["modal", "nice-grpc", "@sandbox/core", "@sandbox/local-docker"]),
 );

@@ -23,6 +23,7 @@ export {
   validateSandboxOptions,
   type ValidationContext,
 } from "./options/validate-options.js";
+export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, secretVariables, type SecretStoreProblem } from "./options/secret-store.js";
 export { OutputCollector } from "./base/output-collector.js";
 export {
   SandboxAdapter,
