@@ -41,5 +41,6 @@ export {
   type SandboxRegistrySettings,
 } from "./registry/sandbox-registry.js";
 export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
+export { OOM_KILL_COUNT_COMMAND, parseOomKillCount } from "./base/oom-kill-count.js";
 export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
 export { memoizedSandboxFactory } from "./base/memoized-factory.js";

@@ -1,10 +1,12 @@
 import {
   DEFAULT_IMAGE_NAME,
   DEFAULT_SANDBOX_TIMEOUT_MS,
+  OOM_KILL_COUNT_COMMAND,
   SandboxAdapter,
   SandboxError,
   allCapabilities,
   parseGpu,
+  parseOomKillCount,
   type CommandOutcome,
   type CommandRequest,
   type SandboxCapabilities,
@@ -299,15 +301,14 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     let text = "";
     try {
       const exec = await this.#container!.exec(
-        ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
+        ["sh", "-c", OOM_KILL_COUNT_COMMAND],
         { onStdout: (chunk) => (text += chunk.toString("utf8")) },
       );
       await exec.done;
     } catch {
       return false;
     }
-    const match = /oom_kill (\d+)/.exec(text);
-    const count = match ? Number(match[1]) : 0;
+    const count = parseOomKillCount(text) ?? 0;
     const grew = count > this.#oomKills;
     this.#oomKills = count;
     return grew;

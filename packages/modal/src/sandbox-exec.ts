@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { KILL_BY_MARKER_SCRIPT, type CommandRequest } from "@sandbox/core";
+import { KILL_BY_MARKER_SCRIPT, OOM_KILL_COUNT_COMMAND, parseOomKillCount, type CommandRequest } from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
 /**
@@ -138,10 +138,9 @@ async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
  */
 export async function readOomKillCount(instance: Sandbox): Promise<number | undefined> {
   const reader = await instance.exec(
-    ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
+    ["sh", "-c", OOM_KILL_COUNT_COMMAND],
     { mode: "text", stdout: "pipe", stderr: "ignore", timeoutMs: 30_000 },
   );
   const [text] = await Promise.all([reader.stdout.readText(), reader.wait()]);
-  const match = /oom_kill (\d+)/.exec(text);
-  return match ? Number(match[1]) : undefined;
+  return parseOomKillCount(text);
 }

@@ -1,6 +1,6 @@
 import { runConformanceSuite } from "@sandbox/core/conformance";
 import { ModalClient } from "modal";
-import { afterAll, beforeAll, describe, it } from "vitest";
+import { afterAll, beforeAll, describe } from "vitest";
 import { ModalSandbox, type ModalSandboxOptions } from "../src/index.js";
 import { dockerAvailable, isLoopbackUrl, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
 
