@@ -1,15 +1,14 @@
 import { Status, ServerError } from "nice-grpc";
 import type { ContainerSpec, DockerEngine } from "./docker-engine.js";
-import { ExecSession } from "./exec-session.js";
+import { EXIT_COMMAND_NOT_FOUND, EXIT_KILLED, ExecSession, SIGKILL } from "./exec-session.js";
 import { FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { mintObjectId, mintSandboxId } from "./object-ids.js";
+import { ObjectCreationType } from "./protocol-values.js";
 import { LABELS } from "@sandbox/local-docker/engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
-/** `ObjectCreationType` values the SDK sends. */
-const ObjectCreationType = { unspecified: 0, createIfMissing: 1, ephemeral: 5 } as const;
 /** `NetworkAccess.NetworkAccessType` values. */
 const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
 /** `TaskExecStdoutConfig` / `TaskExecStderrConfig`: 1 means pipe. */
@@ -466,7 +465,7 @@ export class EmulatorState {
       session.attachEngineExec(engineExec);
     } catch (error) {
       session.appendStderr(Buffer.from(`modal-emulator: could not start the entrypoint: ${(error as Error).message}\n`));
-      session.finish({ code: 127 });
+      session.finish({ code: EXIT_COMMAND_NOT_FOUND });
     }
     void session.finished.then((status) => {
       if (!sandbox.running) return;
@@ -555,8 +554,8 @@ export class EmulatorState {
       const message = (error as Error).message ?? String(error);
       if ((error as { kind?: string }).kind === "not-found") {
         // The container is gone (killed from outside, or out of memory): the sandbox has ended.
-        session.finish({ signal: 9 });
-        void sandbox.finish({ status: GenericStatus.failure, exitcode: 137, exception: `The sandbox's container is gone: ${message}` });
+        session.finish({ signal: SIGKILL });
+        void sandbox.finish({ status: GenericStatus.failure, exitcode: EXIT_KILLED, exception: `The sandbox's container is gone: ${message}` });
         fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished: its container is gone`);
       }
       session.appendStderr(Buffer.from(`modal-emulator: could not start ${JSON.stringify(request.commandArgs[0])}: ${message}\n`));

@@ -26,7 +26,12 @@ export interface ExecSessionOptions {
   stderr?: OutputBuffer;
 }
 
-const SIGKILL = 9;
+/** The signal number of SIGKILL, as the router reports a killed exec. */
+export const SIGKILL = 9;
+/** Shell exit codes: the command could not be executed, was not found, or was killed by SIGKILL (128 + 9). */
+export const EXIT_CANNOT_EXECUTE = 126;
+export const EXIT_COMMAND_NOT_FOUND = 127;
+export const EXIT_KILLED = 128 + SIGKILL;
 
 /**
  * One exec inside a sandbox: its output logs (offset-addressed, readable after
@@ -119,7 +124,7 @@ export class ExecSession {
       },
       (error: unknown) => {
         this.appendStderr(Buffer.from(`modal-emulator: exec failed: ${String(error)}\n`));
-        this.finish({ code: 126 });
+        this.finish({ code: EXIT_CANNOT_EXECUTE });
       },
     );
   }

@@ -2,7 +2,7 @@ import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import * as tar from "tar-stream";
 import type { EngineContainer } from "./docker-engine.js";
-import type { ExecSession, StdinSink } from "./exec-session.js";
+import { type ExecSession, SIGKILL, type StdinSink } from "./exec-session.js";
 
 /** The argv[0] the SDK execs for every `sandbox.filesystem` call. */
 export const FILESYSTEM_TOOL_PATH = "/__modal/.bin/modal-sandbox-fs-tools";
@@ -182,7 +182,7 @@ export class FilesystemToolServer {
     const abort = new AbortController();
     session.attachHostOperation(stdinSink, async () => {
       abort.abort();
-      session.finish({ signal: 9 });
+      session.finish({ signal: SIGKILL });
     });
     void this.#dispatch(container, session, request, stdinDone, abort.signal).then(
       () => session.finish({ code: 0 }),

@@ -48,7 +48,7 @@ export interface ImageResolverOptions {
 export class ImageResolver {
   readonly #options: ImageResolverOptions;
   readonly #images = new Map<string, ImageRecord>();
-  /** Content key -> image id, so the same layers give the same id (as on Modal). */
+  /** Content key -> the resolution in flight or done, so the same layers give the same image id (as on Modal). */
   readonly #byContent = new Map<string, Promise<ImageResolution>>();
 
   constructor(options: ImageResolverOptions) {

@@ -1,5 +1,5 @@
 import type { EngineContainer } from "./docker-engine.js";
-import type { ExecSession } from "./exec-session.js";
+import { type ExecSession, SIGKILL } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
 
 /** How long finishing a sandbox waits for its container to disappear. */
@@ -162,9 +162,9 @@ export class SandboxRecord {
       if (this.#lifetimeTimer) clearTimeout(this.#lifetimeTimer);
       if (this.#idleTimer) clearTimeout(this.#idleTimer);
       for (const exec of this.execs.values()) {
-        if (!exec.status) exec.finish({ signal: 9 });
+        if (!exec.status) exec.finish({ signal: SIGKILL });
       }
-      if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: 9 });
+      if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: SIGKILL });
       this.entrypointStdout.close();
       this.entrypointStderr.close();
       this.#resolveEnded(result);
