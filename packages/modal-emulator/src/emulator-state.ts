@@ -6,6 +6,7 @@ import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { mintObjectId, mintSandboxId } from "./object-ids.js";
 import { ObjectCreationType } from "./protocol-values.js";
+import { INSTANCE_LABEL, MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 import { LABELS } from "@sandbox/local-docker/engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
@@ -263,8 +264,8 @@ export class EmulatorState {
     };
     await this.engine.ensureVolume(volume.dockerVolumeName, {
       ...this.#options.labels,
-      "dev.sandbox.modal-emulator.volume-id": volumeId,
-      ...(name ? { "dev.sandbox.modal-emulator.volume-name": name } : {}),
+      [MODAL_OBJECT_LABELS.volumeId]: volumeId,
+      ...(name ? { [MODAL_OBJECT_LABELS.volumeName]: name } : {}),
     });
     this.#volumes.set(volumeId, volume);
     if (name) this.#volumeIdsByName.set(`${environmentName}/${name}`, volumeId);
@@ -394,8 +395,8 @@ export class EmulatorState {
         name: `modal-emulator-${sandboxId}`,
         labels: {
           ...this.#options.labels,
-          "dev.sandbox.modal-emulator.sandbox-id": sandboxId,
-          "dev.sandbox.modal-emulator.app-id": app.appId,
+          [MODAL_OBJECT_LABELS.sandboxId]: sandboxId,
+          [MODAL_OBJECT_LABELS.appId]: app.appId,
           [LABELS.expiresAt]: String(Date.now() + timeoutSecs * 1000 + CONTAINER_LIFETIME_GRACE_MS),
         },
         env: environment,
@@ -579,7 +580,7 @@ export class EmulatorState {
   async shutdown(): Promise<void> {
     await Promise.all(this.sandboxes().map((sandbox) => this.terminate(sandbox)));
     const leftovers = await this.engine
-      .listContainers({ "dev.sandbox.modal-emulator.instance": this.#options.instanceId })
+      .listContainers({ [INSTANCE_LABEL]: this.#options.instanceId })
       .catch(() => []);
     await Promise.all(
       leftovers.map(async (container) => {

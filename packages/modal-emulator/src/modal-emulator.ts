@@ -7,15 +7,11 @@ import { appendBounded, EmulatorState, type RecordedExecStart, type RecordedSand
 import { toServerError } from "./grpc-errors.js";
 import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
+import { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
 import { randomBase62 } from "./object-ids.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
 
-/** Label every emulator container, volume and image carries. */
-export const MANAGED_LABEL = "dev.sandbox.managed";
-/** Label naming the component that created a resource. */
-export const COMPONENT_LABEL = "dev.sandbox.component";
-/** Label naming the emulator instance that owns a resource (what `stop()` removes). */
-export const INSTANCE_LABEL = "dev.sandbox.modal-emulator.instance";
+export { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
 const COMPONENT_NAME = "modal-emulator";
 const CONTROL_PLANE_PREFIX = "/modal.client.ModalClient/";
 const AUTH_TOKEN_GET_PATH = `${CONTROL_PLANE_PREFIX}AuthTokenGet`;
