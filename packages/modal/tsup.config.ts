@@ -1,4 +1,4 @@
 import { defineConfig } from "tsup";
 import { packageBuild } from "../../tsup.shared.js";
 
-export default defineConfig(packageBuild({ index: "src/index.ts" }, ["modal", "@sandbox/core", "deepagents"]));
+export default defineConfig(packageBuild({ index: "src/index.ts" }, ["modal", "nice-grpc", "@sandbox/core", "deepagents"]));

@@ -3,7 +3,7 @@
 // deepagents version. Only typechecked (tsc --noEmit), never run.
 import { createDeepAgent, type BackendProtocolV2, type SandboxBackendProtocolV2 } from "deepagents";
 import { SandboxAdapter, SandboxError, createSandboxRegistry, type SandboxBackend, type SandboxOptions } from "@sandbox/core";
-import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT, currentOwner, type OwnerIdentity } from "@sandbox/core/process-control";
+import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT, currentOwner, type OwnerIdentity } from "@sandbox/core/host-tools";
 import { DockerEngine, EngineError, LABELS } from "@sandbox/docker-engine";
 import { DockerEngine as CompatDockerEngine } from "@sandbox/local-docker/engine";
 import { LocalDockerSandbox, LocalDockerSandboxError, localDockerProvider, type LocalDockerSandboxOptions } from "@sandbox/local-docker";

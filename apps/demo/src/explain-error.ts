@@ -67,7 +67,7 @@ export function explainError(thrown: unknown, context: FailureContext = {}): str
   const emulatorUrl = environment.MODAL_SERVER_URL?.trim();
 
   if (SandboxError.isInstance(error)) {
-    const reason = firstLine(error.message.replace(/^\[[^\]]+\]\s*/, ""));
+    const reason = firstLine(error.message);
     switch (error.code) {
       case "UNKNOWN_PROVIDER": {
         const registered = (error.details.registered as string[] | undefined)?.join(", ") ?? "local-docker, modal";
@@ -112,6 +112,6 @@ export function explainError(thrown: unknown, context: FailureContext = {}): str
   if (chain.some(isModelConnectionFailure)) {
     return "The Anthropic API could not be reached: check your network, or unset ANTHROPIC_API_KEY (or set DEMO_MODEL=scripted) to run offline with the scripted model.";
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = SandboxError.isInstance(error) ? `[${error.provider}] ${error.message}` : error instanceof Error ? error.message : String(error);
   return `The demo failed: ${firstLine(message)} (set DEMO_DEBUG=1 to see the full error).`;
 }

@@ -1,3 +1,4 @@
+import { SandboxError } from "@sandbox/core";
 import type { DemoEvent, DemoResult } from "./run-demo.js";
 
 /** Where and how the transcript is written. */
@@ -93,7 +94,7 @@ export function createTranscript(options: TranscriptOptions = {}) {
           line(`${stamp()} sandbox closed ${dim(`(${seconds(event.durationMs)})`)}`);
           return;
         case "close-failed":
-          line(red(`${stamp()} closing the sandbox failed: ${event.error instanceof Error ? event.error.message : String(event.error)}`));
+          line(red(`${stamp()} closing the sandbox failed: ${SandboxError.isInstance(event.error) ? `[${event.error.provider}] ${event.error.message}` : event.error instanceof Error ? event.error.message : String(event.error)}`));
           return;
       }
     },

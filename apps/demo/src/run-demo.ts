@@ -197,6 +197,7 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<DemoResult>
       emit({ type: "sandbox-closed", sandboxId, durationMs: closeMs });
     } catch (closeError) {
       // Never hide the error that brought us here behind a cleanup failure.
+      // biome-ignore lint/correctness/noUnsafeFinally: deliberate: a close failure is the error when nothing else failed.
       if (!failed) throw closeError;
       emit({ type: "close-failed", sandboxId, error: closeError });
     }

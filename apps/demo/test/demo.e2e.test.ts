@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
 import { LOCAL_DOCKER_LABELS } from "@sandbox/local-docker";
 import { DockerEngine } from "@sandbox/local-docker/engine";
+import { dockerEngineProblem, isCI } from "@sandbox/test-support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_OUTPUT, FIXED_PROGRAM, PROGRAM_PATH } from "../src/demo-task.js";
 import { messageText, SCRIPTED_LABEL } from "../src/scripted-chat-model.js";
@@ -22,13 +23,10 @@ import { runDemo, type DemoEvent, type DemoResult } from "../src/run-demo.js";
 const DEMO_DIRECTORY = fileURLToPath(new URL("..", import.meta.url));
 const OWNER_PID_LABEL = LOCAL_DOCKER_LABELS.ownerPid;
 const RUN_TIMEOUT_MS = 180_000;
-const isCI = process.env.CI === "true" || process.env.CI === "1";
+const underCI = isCI();
 
 const engine = new DockerEngine();
-const engineProblem = await engine.ping().then(
-  () => undefined,
-  (error: unknown) => (error instanceof Error ? error.message : String(error)),
-);
+const engineProblem = await dockerEngineProblem();
 const engineReachable = engineProblem === undefined;
 
 /** Whether the Modal adapter and the emulator are built and loadable (they are workspace packages). */
@@ -130,10 +128,10 @@ async function containerGone(id: string): Promise<boolean> {
 }
 
 describe("prerequisites", () => {
-  it.runIf(isCI)("a Docker engine answers (CI=true: the end-to-end tests must run, not skip)", () => {
+  it.runIf(underCI)("a Docker engine answers (CI=true: the end-to-end tests must run, not skip)", () => {
     expect(engineProblem, "no Docker engine answers under CI=true; start it with bash scripts/start-docker-engine.sh").toBeUndefined();
   });
-  it.runIf(isCI)("@sandbox/modal and @sandbox/modal-emulator load (CI=true: the Modal end-to-end test must run, not skip)", () => {
+  it.runIf(underCI)("@sandbox/modal and @sandbox/modal-emulator load (CI=true: the Modal end-to-end test must run, not skip)", () => {
     expect(modalProblem, "the Modal adapter or the emulator could not be loaded under CI=true; build them (pnpm build)").toBeUndefined();
   });
 });

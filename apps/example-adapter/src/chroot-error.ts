@@ -1,7 +1,10 @@
 import { SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
 
-/** Provider name of this adapter: the `[chroot]` prefix of its messages and its registry key. */
+/** Provider name of this adapter: its registry key, shown as `[chroot]` where its errors are displayed. */
 export const CHROOT_PROVIDER = "chroot";
+
+/** Marks this adapter's errors, so `ChrootSandboxError.isInstance` claims only them (across package copies too). */
+const CHROOT_ERROR_MARKER = Symbol.for("@sandbox/example-adapter/ChrootSandboxError");
 
 /**
  * The error every call of this adapter throws. Extends core's `SandboxError`,
@@ -9,7 +12,14 @@ export const CHROOT_PROVIDER = "chroot";
  * `error.code` all work, and the provider is always `"chroot"`.
  */
 export class ChrootSandboxError extends SandboxError {
+  readonly [CHROOT_ERROR_MARKER] = true as const;
+
   constructor(code: SandboxErrorCode, options: Omit<SandboxErrorOptions, "provider"> = {}) {
     super(code, { ...options, provider: CHROOT_PROVIDER });
+  }
+
+  /** True only for this adapter's errors; `SandboxError.isInstance` is true for every adapter's. */
+  static override isInstance(error: unknown): error is ChrootSandboxError {
+    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[CHROOT_ERROR_MARKER] === true;
   }
 }

@@ -1,4 +1,4 @@
-import type { SandboxProvider } from "@sandbox/core";
+import { SANDBOX_SPECIFICATION_VERSION, type SandboxProvider } from "@sandbox/core";
 import { CHROOT_PROVIDER } from "./chroot-error.js";
 import { CHROOT_CAPABILITIES, ChrootSandbox, type ChrootSandboxOptions } from "./chroot-sandbox.js";
 
@@ -9,6 +9,7 @@ import { CHROOT_CAPABILITIES, ChrootSandbox, type ChrootSandboxOptions } from ".
  */
 export const chrootProvider: SandboxProvider<ChrootSandboxOptions, ChrootSandbox> = {
   name: CHROOT_PROVIDER,
+  specificationVersion: SANDBOX_SPECIFICATION_VERSION,
   description: "chroot jails in their own Linux namespaces on this host (needs root, util-linux and busybox-static)",
   capabilities: CHROOT_CAPABILITIES,
   create: (options) => ChrootSandbox.create(options),

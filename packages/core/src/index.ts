@@ -22,6 +22,7 @@ export type {
   TerminalSize,
 } from "./contract/process-handle.js";
 export { createProcessOutputStream, type OutputReadContext } from "./base/process-output-stream.js";
+export { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "./contract/specification-version.js";
 // deepagents' per-file result types, so adapters need no direct deepagents dependency for them.
 export type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 export { SANDBOX_ERROR_CODES, isSandboxErrorCode, sandboxErrorCodes, type SandboxErrorCode } from "./errors/error-codes.js";
@@ -37,6 +38,7 @@ export {
   validateSandboxOptions,
   type ValidationContext,
 } from "./options/validate-options.js";
+export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, secretVariables, type SecretStoreProblem } from "./options/secret-store.js";
 export { OutputCollector } from "./base/output-collector.js";
 export {
   SandboxAdapter,
@@ -55,5 +57,6 @@ export {
   type SandboxRegistrySettings,
 } from "./registry/sandbox-registry.js";
 export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
+export { OOM_KILL_COUNT_COMMAND, parseOomKillCount } from "./base/oom-kill-count.js";
 export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
 export { memoizedSandboxFactory } from "./base/memoized-factory.js";

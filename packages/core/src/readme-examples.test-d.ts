@@ -13,6 +13,7 @@ import {
   SandboxError,
   allCapabilities,
   createSandboxRegistry,
+  SANDBOX_SPECIFICATION_VERSION,
   type CommandOutcome,
   type CommandRequest,
   type SandboxBackend,
@@ -111,6 +112,7 @@ class AcmeSandbox extends SandboxAdapter {
 
 const acmeProvider: SandboxProvider<SandboxOptions, AcmeSandbox> = {
   name: "acme",
+  specificationVersion: SANDBOX_SPECIFICATION_VERSION, // "sandbox-v1": the registry refuses another
   create: (options) => AcmeSandbox.create(options),
   fromId: (id) => AcmeSandbox.fromId(id),
 };

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Duplex, Readable, Writable } from "node:stream";
-import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/process-control";
+import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-tools";
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
 import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
@@ -114,7 +114,7 @@ export class DockerEngine {
 
   /** Whether the engine has a runtime or device driver able to attach GPUs. */
   async hasGpuRuntime(): Promise<boolean> {
-    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown>; CDISpecDirs?: unknown };
+    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown> };
     return Object.keys(info.Runtimes ?? {}).some((name) => name.includes("nvidia"));
   }
 

@@ -1,4 +1,4 @@
-import { currentOwner, ownerIsGone as isOwnerGone, processStart, type OwnerIdentity } from "@sandbox/core/process-control";
+import { currentOwner, ownerIsGone as isOwnerGone, processStart, type OwnerIdentity } from "@sandbox/core/host-tools";
 
 export { currentOwner, processStart, type OwnerIdentity };
 

@@ -182,7 +182,7 @@ async function readManyThroughTar(container: EngineContainer, targets: string[])
     extract.on("finish", resolve);
     extract.on("error", reject);
   });
-  let exec;
+  let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
   try {
     exec = await container.exec(["tar", "-cf", "-", "--", ...targets], { onStdout: (chunk) => extract.write(chunk) });
   } catch {

@@ -1,5 +1,5 @@
 import { SandboxError } from "@sandbox/core";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { fileErrorOf } from "./archive-files.js";
 import { EngineError, type EngineErrorKind } from "@sandbox/docker-engine";
 import { LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
@@ -24,7 +24,8 @@ describe("engine error mapping", () => {
     expect(error.code).toBe(code);
     expect(error.provider).toBe("local-docker");
     expect(error.cause).toBe(cause);
-    expect(error.message).toBe("[local-docker] doing a thing: engine said no");
+    expect(error.message).toBe("doing a thing: engine said no");
+    expect(String(error)).toBe("LocalDockerSandboxError: [local-docker] doing a thing: engine said no");
   });
 
   it("says how to start an engine when the socket refuses", () => {
@@ -50,5 +51,33 @@ describe("per-file archive error mapping", () => {
     [new EngineError("not-found", "container abc not found", { statusCode: 404 }), null],
   ])("%s -> %s", (error, code) => {
     expect(fileErrorOf(error)).toBe(code);
+  });
+});
+
+describe("LocalDockerSandboxError.isInstance", () => {
+  /** Another provider's error class, as an adapter package declares it (e.g. ModalSandboxError). */
+  const OTHER_PROVIDER_MARKER = Symbol.for("@sandbox/other/OtherProviderSandboxError");
+  class OtherProviderSandboxError extends SandboxError {
+    readonly [OTHER_PROVIDER_MARKER] = true as const;
+  }
+
+  it("is true only for local-docker errors and subclasses; SandboxError.isInstance is true for all", () => {
+    class Subclass extends LocalDockerSandboxError {}
+    expect(LocalDockerSandboxError.isInstance(new LocalDockerSandboxError("COMMAND_FAILED"))).toBe(true);
+    expect(LocalDockerSandboxError.isInstance(new Subclass("COMMAND_FAILED"))).toBe(true);
+    for (const error of [new OtherProviderSandboxError("COMMAND_FAILED", { provider: "other" }), new SandboxError("INVALID_OPTIONS")]) {
+      expect(LocalDockerSandboxError.isInstance(error)).toBe(false);
+      expect(SandboxError.isInstance(error)).toBe(true);
+    }
+    expect(LocalDockerSandboxError.isInstance(new Error("x"))).toBe(false);
+  });
+
+  it("works across two copies of the module, where instanceof does not", async () => {
+    vi.resetModules();
+    const copy = (await import("./local-docker-error.js")) as typeof import("./local-docker-error.js");
+    expect(copy.LocalDockerSandboxError).not.toBe(LocalDockerSandboxError);
+    const fromCopy = new copy.LocalDockerSandboxError("SANDBOX_NOT_FOUND");
+    expect(fromCopy instanceof LocalDockerSandboxError).toBe(false);
+    expect(LocalDockerSandboxError.isInstance(fromCopy)).toBe(true);
   });
 });

@@ -4,14 +4,24 @@ import { EngineError } from "@sandbox/docker-engine";
 /** Provider name of this adapter. */
 export const LOCAL_DOCKER_PROVIDER = "local-docker";
 
+/** Marks this package's errors across duplicated package copies (see {@link LocalDockerSandboxError.isInstance}). */
+const LOCAL_DOCKER_ERROR_MARKER = Symbol.for("@sandbox/local-docker/LocalDockerSandboxError");
+
 /**
  * The error every `@sandbox/local-docker` call throws. Extends core's
  * `SandboxError`: `instanceof SandboxError`, `SandboxError.isInstance` and
  * `error.code` all work.
  */
 export class LocalDockerSandboxError extends SandboxError {
+  readonly [LOCAL_DOCKER_ERROR_MARKER] = true as const;
+
   constructor(code: SandboxErrorCode, options: Omit<SandboxErrorOptions, "provider"> = {}) {
     super(code, { ...options, provider: LOCAL_DOCKER_PROVIDER });
+  }
+
+  /** True only for local-docker errors (and subclasses), from any copy of this package; `SandboxError.isInstance` is true for all. */
+  static override isInstance(error: unknown): error is LocalDockerSandboxError {
+    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[LOCAL_DOCKER_ERROR_MARKER] === true;
   }
 }
 

@@ -1,16 +1,6 @@
-import { SandboxError } from "@sandbox/core";
 import { describe, expect, it } from "vitest";
+import { sandboxErrorThrownBy } from "@sandbox/core/conformance";
 import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox } from "./local-docker-sandbox.js";
-
-function thrown(action: () => unknown): SandboxError {
-  try {
-    action();
-  } catch (error) {
-    if (SandboxError.isInstance(error)) return error;
-    throw error;
-  }
-  throw new Error("expected a SandboxError");
-}
 
 describe("LocalDockerSandbox options (checked before any engine call)", () => {
   it("accepts the common and the Docker-specific options", () => {
@@ -36,20 +26,20 @@ describe("LocalDockerSandbox options (checked before any engine call)", () => {
     [{ imagename: "typo" }, "imagename"],
     [{ commandTimeoutMs: 0 }, "commandTimeoutMs"],
   ])("rejects %j naming %s", (options, option) => {
-    const error = thrown(() => new LocalDockerSandbox(options as never));
+    const error = sandboxErrorThrownBy(() => new LocalDockerSandbox(options as never));
     expect(error.code).toBe("INVALID_OPTIONS");
     expect(error.provider).toBe("local-docker");
     expect(error.message).toContain(option);
   });
 
   it("reads no id before initialization", () => {
-    expect(thrown(() => new LocalDockerSandbox().id).code).toBe("NOT_INITIALIZED");
+    expect(sandboxErrorThrownBy(() => new LocalDockerSandbox().id).code).toBe("NOT_INITIALIZED");
   });
 });
 
 describe("createLocalDockerSandboxFactory", () => {
   it("validates options where the factory is made, before any engine call", async () => {
     const { createLocalDockerSandboxFactory } = await import("./factories.js");
-    expect(thrown(() => createLocalDockerSandboxFactory({ cpu: 0 })).code).toBe("INVALID_OPTIONS");
+    expect(sandboxErrorThrownBy(() => createLocalDockerSandboxFactory({ cpu: 0 })).code).toBe("INVALID_OPTIONS");
   });
 });

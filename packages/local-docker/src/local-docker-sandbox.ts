@@ -2,10 +2,12 @@ import {
   DEFAULT_IMAGE_NAME,
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
+  OOM_KILL_COUNT_COMMAND,
   SandboxAdapter,
   SandboxError,
   allCapabilities,
   parseGpu,
+  parseOomKillCount,
   type CommandOutcome,
   type CommandRequest,
   type ProcessInfo,
@@ -255,7 +257,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       const mapped = fromEngineError(error, "SANDBOX_CREATION_FAILED", `could not create sandbox from image "${imageName}"`);
       const imageMissing = error instanceof EngineError && error.kind === "image-unavailable";
       throw this.error(mapped.code, {
-        message: mapped.message.replace(/^\[local-docker\] /, ""),
+        message: mapped.message,
         cause: error,
         ...(imageMissing ? { details: { reason: "image-unavailable", imageName } } : {}),
       });
@@ -264,7 +266,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
     const container = this.#container!;
-    let exec;
+    let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
       exec = await container.exec(["sh", "-c", request.command], {
         env: request.env,
@@ -309,7 +311,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
     const mapped = fromEngineError(error, "COMMAND_FAILED", "could not run command");
-    return this.error(mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+    return this.error(mapped.code, { message: mapped.message, cause: error });
   }
 
   /** Reads the container cgroup's OOM-kill counter (v1 or v2); true when it grew. */
@@ -317,15 +319,14 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     let text = "";
     try {
       const exec = await this.#container!.exec(
-        ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
+        ["sh", "-c", OOM_KILL_COUNT_COMMAND],
         { onStdout: (chunk) => (text += chunk.toString("utf8")) },
       );
       await exec.done;
     } catch {
       return false;
     }
-    const match = /oom_kill (\d+)/.exec(text);
-    const count = match ? Number(match[1]) : 0;
+    const count = parseOomKillCount(text) ?? 0;
     const grew = count > this.#oomKills;
     this.#oomKills = count;
     return grew;
@@ -352,7 +353,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
     const mapped = fromEngineError(error, "FILE_OPERATION_FAILED", "file transfer failed");
-    return this.error(mapped.code === "SANDBOX_NOT_FOUND" ? "FILE_OPERATION_FAILED" : mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
+    return this.error(mapped.code === "SANDBOX_NOT_FOUND" ? "FILE_OPERATION_FAILED" : mapped.code, { message: mapped.message, cause: error });
   }
 
   protected async checkRunning(): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { SandboxProvider } from "@sandbox/core";
+import { SANDBOX_SPECIFICATION_VERSION, type SandboxProvider } from "@sandbox/core";
 import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 
@@ -8,6 +8,7 @@ import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
  */
 export const localDockerProvider: SandboxProvider<LocalDockerSandboxOptions, LocalDockerSandbox> = {
   name: LOCAL_DOCKER_PROVIDER,
+  specificationVersion: SANDBOX_SPECIFICATION_VERSION,
   description: "Containers on a local Docker engine (offline; needs a running engine and a local or pullable image)",
   capabilities: LOCAL_DOCKER_CAPABILITIES,
   create: (options) => LocalDockerSandbox.create(options),

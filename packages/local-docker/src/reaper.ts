@@ -73,14 +73,16 @@ async function isDetached(engine: DockerEngine, id: string): Promise<boolean> {
   return (await engine.container(id).stat(DETACHED_MARKER_PATH).catch(() => null)) !== null;
 }
 
-const reapedEngines = new WeakSet<DockerEngine>();
-let reapedDefault = false;
+let reapedThisProcess = false;
 
-/** The start-up reap: once per process (per client), errors ignored so creation is never blocked by it. */
+/**
+ * The start-up reap: once per process, with the engine of the first sandbox
+ * created (later engines are not reaped again), errors ignored so creation is
+ * never blocked by it.
+ */
 export async function reapOnce(engine: DockerEngine): Promise<void> {
-  if (reapedDefault || reapedEngines.has(engine)) return;
-  reapedDefault = true;
-  reapedEngines.add(engine);
+  if (reapedThisProcess) return;
+  reapedThisProcess = true;
   await reapWith(engine).catch(() => undefined);
 }
 

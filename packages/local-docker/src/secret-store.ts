@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { parseSecretStore, secretVariables } from "@sandbox/core";
 
 /**
  * Where named secrets come from: a JSON file mapping secret name to
@@ -20,29 +21,20 @@ export type SecretResolution =
 
 /** Resolves `names` from the store at `path`. Later secrets override earlier ones. */
 export function resolveSecrets(names: readonly string[], path: string): SecretResolution {
-  let store: unknown;
+  let text: string;
   try {
-    store = JSON.parse(readFileSync(path, "utf8"));
+    text = readFileSync(path, "utf8");
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "is not valid JSON";
+    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : "cannot be read";
     return { ok: false, problem: `secret(s) ${names.map((name) => `"${name}"`).join(", ")} cannot be read: the secret store ${path} ${reason}` };
   }
-  if (typeof store !== "object" || store === null || Array.isArray(store)) {
-    return { ok: false, problem: `the secret store ${path} must be a JSON object of secret name -> { VARIABLE: value }` };
-  }
+  const store = parseSecretStore(text, path);
+  if (!store.ok) return store;
   const env: Record<string, string> = {};
   for (const name of names) {
-    const secret = (store as Record<string, unknown>)[name];
-    if (secret === undefined) return { ok: false, problem: `secret "${name}" is not in the secret store ${path}` };
-    if (typeof secret !== "object" || secret === null || Array.isArray(secret)) {
-      return { ok: false, problem: `secret "${name}" in ${path} must be an object of VARIABLE -> string` };
-    }
-    for (const [key, value] of Object.entries(secret as Record<string, unknown>)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key) || typeof value !== "string") {
-        return { ok: false, problem: `secret "${name}" in ${path} has an invalid entry "${key}" (names must be variable names, values strings)` };
-      }
-      env[key] = value;
-    }
+    const secret = secretVariables(store.secrets, name, path);
+    if (!secret.ok) return secret;
+    Object.assign(env, secret.env);
   }
   return { ok: true, env };
 }

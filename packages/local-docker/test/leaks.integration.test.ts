@@ -4,9 +4,9 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, reap } from "../src/index.js";
-import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
 
-const available = await engineAvailable();
+const available = await dockerEngineAvailable();
 const engine = new DockerEngine();
 
 async function containerExists(id: string): Promise<boolean> {

@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { afterAll } from "vitest";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
-import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
 
 // The whole core suite against a real Docker engine. Under CI a missing
 // engine fails here instead of skipping.
-await engineAvailable();
+await dockerEngineAvailable();
 
 const appName = `conformance-${process.pid}`;
 const secretsDirectory = mkdtempSync(join(tmpdir(), "sandbox-conformance-secrets-"));

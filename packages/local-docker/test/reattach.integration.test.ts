@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { LocalDockerSandbox } from "../src/index.js";
-import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 
 const available = await engineAvailable();
 

@@ -4,9 +4,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_PIDS_LIMIT } from "@sandbox/docker-engine";
 import { LocalDockerSandbox } from "../src/index.js";
-import { BUSYBOX_IMAGE, engineAvailable } from "./engine-available.js";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
 
-const available = await engineAvailable();
+const available = await dockerEngineAvailable();
 
 describe.runIf(available)("safe defaults on a real engine (skipped when no Docker engine answers)", () => {
   let sandbox: LocalDockerSandbox;

@@ -15,6 +15,7 @@ import type { Duplex } from "node:stream";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { ModalClient, type Sandbox } from "modal";
 import { startModalEmulator } from "../src/index.js";
+import { COMPONENT_LABEL, MANAGED_LABEL } from "../src/emulator-labels.js";
 
 const IMAGE = "sandbox-busybox:latest";
 const EXEC_ITERATIONS = Number(process.env.BENCH_EXEC_ITERATIONS ?? 40);
@@ -22,7 +23,7 @@ const CREATE_ITERATIONS = Number(process.env.BENCH_CREATE_ITERATIONS ?? 8);
 const WARMUP_ITERATIONS = 5;
 type Docker = DockerEngine["docker"];
 type Container = ReturnType<Docker["getContainer"]>;
-const LABELS = { "dev.sandbox.managed": "true", "dev.sandbox.component": "modal-emulator-bench" };
+const LABELS = { [MANAGED_LABEL]: "true", [COMPONENT_LABEL]: "modal-emulator-bench" };
 
 function median(values: number[]): number {
   const sorted = [...values].sort((left, right) => left - right);

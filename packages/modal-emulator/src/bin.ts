@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
+import { parseSecretStore, secretVariables } from "@sandbox/core/host-tools";
 import { startModalEmulator } from "./modal-emulator.js";
 
 const USAGE = `Usage: modal-emulator [options]
@@ -92,22 +93,21 @@ async function main(): Promise<void> {
 
 /** Reads `{ "secret-name": { "VARIABLE": "value" } }`; errors name the file and the bad entry, never a value. */
 async function readSecretsFile(path: string): Promise<Record<string, Record<string, string>>> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(await readFile(path, "utf8"));
+    text = await readFile(path, "utf8");
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "not valid JSON";
-    throw new Error(`--secrets-file ${path}: ${reason}`);
+    throw new Error(`--secrets-file ${path}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : "cannot be read"}`);
   }
-  const shape = 'an object of secret name -> { "VARIABLE": "string value" }';
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error(`--secrets-file ${path}: expected ${shape}`);
-  for (const [name, values] of Object.entries(parsed)) {
-    if (typeof values !== "object" || values === null || Array.isArray(values)) throw new Error(`--secrets-file ${path}: secret "${name}" must be ${shape}`);
-    for (const [key, value] of Object.entries(values)) {
-      if (typeof value !== "string") throw new Error(`--secrets-file ${path}: secret "${name}", variable "${key}" must be a string`);
-    }
+  const store = parseSecretStore(text, path);
+  if (!store.ok) throw new Error(`--secrets-file: ${store.problem}`);
+  const secrets: Record<string, Record<string, string>> = {};
+  for (const name of Object.keys(store.secrets)) {
+    const secret = secretVariables(store.secrets, name, path);
+    if (!secret.ok) throw new Error(`--secrets-file: ${secret.problem}`);
+    secrets[name] = secret.env;
   }
-  return parsed as Record<string, Record<string, string>>;
+  return secrets;
 }
 
 main().catch((error: unknown) => {

@@ -11,6 +11,7 @@ import type {
 } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
 import { REFUSALS, refuse } from "./refusals.js";
+import { FileDescriptor, createsWhenMissing } from "./protocol-values.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
@@ -162,7 +163,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     })) satisfies Handler<"environmentGetOrCreate">,
 
     appGetOrCreate: (async (request) => {
-      const createIfMissing = request.objectCreationType === 1 || request.objectCreationType === 5;
+      const createIfMissing = createsWhenMissing(request.objectCreationType);
       const app = state.appGetOrCreate(request.appName ?? "", request.environmentName, createIfMissing);
       if (!app) throw new ServerError(Status.NOT_FOUND, `App '${request.appName}' not found`);
       return {
@@ -328,7 +329,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     /** V1 entrypoint output: batches of text entries, resumable by `lastEntryId` (a byte offset). */
     async *sandboxGetLogs(request: ControlPlaneStreamRequest<"sandboxGetLogs">, context: CallContext) {
       const sandbox = requireFamily(request.sandboxId ?? "", "v1");
-      const buffer = request.fileDescriptor === 2 ? sandbox.entrypointStderr : sandbox.entrypointStdout;
+      const buffer = request.fileDescriptor === FileDescriptor.stderr ? sandbox.entrypointStderr : sandbox.entrypointStdout;
       const lastEntryId = request.lastEntryId ?? "";
       let offset = /^\d+$/.test(lastEntryId) ? Number(lastEntryId) : 0;
       const deadline = AbortSignal.any([context.signal, AbortSignal.timeout(LOGS_STREAM_MAX_MS)]);

@@ -1,6 +1,6 @@
 import { Status, ServerError } from "nice-grpc";
 import type { ContainerSpec, DockerEngine } from "./docker-engine.js";
-import { ExecSession } from "./exec-session.js";
+import { EXIT_COMMAND_NOT_FOUND, EXIT_KILLED, ExecSession, SIGKILL } from "./exec-session.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
@@ -10,11 +10,11 @@ import { type ProbeDefinition, runReadinessProbe } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
 import { allowlistUnsupportedReason, enforceAllowlist, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
 import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
+import { ObjectCreationType } from "./protocol-values.js";
+import { INSTANCE_LABEL, MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 import { LABELS } from "@sandbox/docker-engine";
 import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
-/** `ObjectCreationType` values the SDK sends. */
-const ObjectCreationType = { unspecified: 0, createIfMissing: 1, ephemeral: 5 } as const;
 /** `NetworkAccess.NetworkAccessType` values. */
 const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
 /** A command line that runs `sync`: in a sandbox with volumes, it commits them (see `#runSyncCommit`). */
@@ -322,8 +322,8 @@ export class EmulatorState {
     };
     await this.engine.ensureVolume(volume.dockerVolumeName, {
       ...this.#options.labels,
-      "dev.sandbox.modal-emulator.volume-id": volumeId,
-      ...(name ? { "dev.sandbox.modal-emulator.volume-name": name } : {}),
+      [MODAL_OBJECT_LABELS.volumeId]: volumeId,
+      ...(name ? { [MODAL_OBJECT_LABELS.volumeName]: name } : {}),
     });
     this.#volumes.set(volumeId, volume);
     if (name) this.#volumeIdsByName.set(`${environmentName}/${name}`, volumeId);
@@ -480,8 +480,8 @@ export class EmulatorState {
         name: `modal-emulator-${sandboxId}`,
         labels: {
           ...this.#options.labels,
-          "dev.sandbox.modal-emulator.sandbox-id": sandboxId,
-          "dev.sandbox.modal-emulator.app-id": app.appId,
+          [MODAL_OBJECT_LABELS.sandboxId]: sandboxId,
+          [MODAL_OBJECT_LABELS.appId]: app.appId,
           [LABELS.expiresAt]: String(Date.now() + timeoutSecs * 1000 + CONTAINER_LIFETIME_GRACE_MS),
         },
         env: environment,
@@ -602,7 +602,7 @@ export class EmulatorState {
       session.attachEngineExec(engineExec);
     } catch (error) {
       session.appendStderr(Buffer.from(`modal-emulator: could not start the entrypoint: ${(error as Error).message}\n`));
-      session.finish({ code: 127 });
+      session.finish({ code: EXIT_COMMAND_NOT_FOUND });
     }
     void session.finished.then((status) => {
       if (!sandbox.running) return;
@@ -731,8 +731,8 @@ export class EmulatorState {
       const message = (error as Error).message ?? String(error);
       if ((error as { kind?: string }).kind === "not-found") {
         // The container is gone (killed from outside, or out of memory): the sandbox has ended.
-        session.finish({ signal: 9 });
-        void sandbox.finish({ status: GenericStatus.failure, exitcode: 137, exception: `The sandbox's container is gone: ${message}` });
+        session.finish({ signal: SIGKILL });
+        void sandbox.finish({ status: GenericStatus.failure, exitcode: EXIT_KILLED, exception: `The sandbox's container is gone: ${message}` });
         fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished: its container is gone`);
       }
       session.appendStderr(Buffer.from(`modal-emulator: could not start ${JSON.stringify(request.commandArgs[0])}: ${message}\n`));
@@ -798,7 +798,7 @@ export class EmulatorState {
     await Promise.all(this.sandboxes().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);
     const leftovers = await this.engine
-      .listContainers({ "dev.sandbox.modal-emulator.instance": this.#options.instanceId })
+      .listContainers({ [INSTANCE_LABEL]: this.#options.instanceId })
       .catch(() => []);
     await Promise.all(
       leftovers.map(async (container) => {

@@ -1,4 +1,4 @@
-import type { EngineContainer, EngineExec } from "./docker-engine.js";
+import type { EngineExec } from "./docker-engine.js";
 import { OutputBuffer } from "./output-buffer.js";
 
 /** How an exec ended, in the router's terms: an exit code or a signal number. */
@@ -26,7 +26,12 @@ export interface ExecSessionOptions {
   stderr?: OutputBuffer;
 }
 
-const SIGKILL = 9;
+/** The signal number of SIGKILL, as the router reports a killed exec. */
+export const SIGKILL = 9;
+/** Shell exit codes: the command could not be executed, was not found, or was killed by SIGKILL (128 + 9). */
+export const EXIT_CANNOT_EXECUTE = 126;
+export const EXIT_COMMAND_NOT_FOUND = 127;
+export const EXIT_KILLED = 128 + SIGKILL;
 
 /**
  * One exec inside a sandbox: its output logs (offset-addressed, readable after
@@ -40,7 +45,6 @@ export class ExecSession {
   readonly execId: string;
   readonly stdout: OutputBuffer;
   readonly stderr: OutputBuffer;
-  readonly startedAtMs = Date.now();
   readonly #keepStdout: boolean;
   readonly #keepStderr: boolean;
   readonly #timeoutMs: number | undefined;
@@ -75,11 +79,6 @@ export class ExecSession {
   /** The exit status, or `undefined` while running. */
   get status(): ExecExitStatus | undefined {
     return this.#status;
-  }
-
-  /** True when the exec was killed by its own timeout. */
-  get timedOut(): boolean {
-    return this.#timedOut;
   }
 
   get stdinBytesWritten(): number {
@@ -125,7 +124,7 @@ export class ExecSession {
       },
       (error: unknown) => {
         this.appendStderr(Buffer.from(`modal-emulator: exec failed: ${String(error)}\n`));
-        this.finish({ code: 126 });
+        this.finish({ code: EXIT_CANNOT_EXECUTE });
       },
     );
   }

@@ -1,8 +1,8 @@
 import { posix } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import * as tar from "tar-stream";
 import type { EngineContainer } from "./docker-engine.js";
-import type { ExecSession, StdinSink } from "./exec-session.js";
+import { type ExecSession, SIGKILL, type StdinSink } from "./exec-session.js";
 
 /** The argv[0] the SDK execs for every `sandbox.filesystem` call. */
 export const FILESYSTEM_TOOL_PATH = "/__modal/.bin/modal-sandbox-fs-tools";
@@ -209,7 +209,7 @@ export class FilesystemToolServer {
     }
     session.attachHostOperation(stdinSink, async () => {
       abort.abort();
-      session.finish({ signal: 9 });
+      session.finish({ signal: SIGKILL });
     });
     void this.#dispatch(container, session, request, stdinDone, abort.signal).then(
       (streamPayload) => {
@@ -319,7 +319,7 @@ export class FilesystemToolServer {
    * `undefined` when it does not exist. A symlink is not followed.
    */
   async #quickStat(container: EngineContainer, path: string): Promise<QuickInfo | undefined> {
-    let stat;
+    let stat: Awaited<ReturnType<EngineContainer["stat"]>>;
     try {
       stat = await container.stat(path);
     } catch (error) {

@@ -22,8 +22,6 @@ export interface ImageRecord {
   imageId: string;
   /** The local Docker image a sandbox of this image runs. */
   dockerImage: string;
-  /** The `dockerfileCommands` it was created from, for inspection. */
-  dockerfileCommands: string[];
   /** True when the emulator built it (and so removes it on stop). */
   built: boolean;
 }
@@ -50,7 +48,7 @@ export interface ImageResolverOptions {
 export class ImageResolver {
   readonly #options: ImageResolverOptions;
   readonly #images = new Map<string, ImageRecord>();
-  /** Content key -> image id, so the same layers give the same id (as on Modal). */
+  /** Content key -> the resolution in flight or done, so the same layers give the same image id (as on Modal). */
   readonly #byContent = new Map<string, Promise<ImageResolution>>();
 
   constructor(options: ImageResolverOptions) {
@@ -111,7 +109,7 @@ export class ImageResolver {
       .digest("hex");
     let pending = this.#byContent.get(key);
     if (!pending) {
-      pending = this.#create(baseDockerImage, fromTag, dockerfileCommands, rest, buildEnv, key);
+      pending = this.#create(baseDockerImage, fromTag, rest, buildEnv, key);
       this.#byContent.set(key, pending);
       // A failure is not cached: the user may build or alias the image and retry.
       pending.then((resolution) => {
@@ -124,7 +122,6 @@ export class ImageResolver {
   async #create(
     baseDockerImage: string,
     fromTag: string,
-    dockerfileCommands: string[],
     rest: string[],
     buildEnv: Record<string, string>,
     key: string,
@@ -132,9 +129,7 @@ export class ImageResolver {
     const imageId = mintObjectId("image");
     const engine = this.#options.engine;
     try {
-      if (!(await engine.imageExists(baseDockerImage))) {
-        await engine.ensureImage(baseDockerImage, this.#options.onProgress);
-      }
+      await engine.ensureImage(baseDockerImage, this.#options.onProgress);
     } catch (error) {
       return {
         ok: false,
@@ -146,7 +141,7 @@ export class ImageResolver {
       };
     }
     if (rest.length === 0) {
-      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, dockerfileCommands, built: false };
+      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, built: false };
       this.#images.set(imageId, image);
       return { ok: true, image };
     }
@@ -156,7 +151,7 @@ export class ImageResolver {
     } catch (error) {
       return { ok: false, imageId, message: `Image build failed: ${error instanceof Error ? error.message : String(error)}` };
     }
-    const image: ImageRecord = { imageId, dockerImage, dockerfileCommands, built: true };
+    const image: ImageRecord = { imageId, dockerImage, built: true };
     this.#images.set(imageId, image);
     return { ok: true, image };
   }
@@ -165,7 +160,7 @@ export class ImageResolver {
     // Layer env and secrets become build arguments: visible to RUN like on
     // Modal, but not baked into the image's environment.
     const argumentLines = Object.keys(buildEnv).map((name) => `ARG ${name}`);
-    const dockerfile = [`FROM ${baseDockerImage}`, ...argumentLines, ...commands].join("\n") + "\n";
+    const dockerfile = [`FROM ${baseDockerImage}`, ...argumentLines, ...commands, ""].join("\n");
     const pack = tar.pack();
     pack.entry({ name: "Dockerfile", mode: 0o644 }, dockerfile);
     pack.finalize();
@@ -226,7 +221,7 @@ export class ImageResolver {
 
   /** Registers an image id for an existing Docker image (for snapshots). */
   register(dockerImage: string, built: boolean): ImageRecord {
-    const image: ImageRecord = { imageId: mintObjectId("image"), dockerImage, dockerfileCommands: [], built };
+    const image: ImageRecord = { imageId: mintObjectId("image"), dockerImage, built };
     this.#images.set(image.imageId, image);
     return image;
   }

@@ -9,15 +9,11 @@ import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- named in the docs
 import type { DEFAULT_MAX_READ_FILE_BYTES } from "./filesystem-tools.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
+import { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
 import { randomBase62 } from "./object-ids.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
 
-/** Label every emulator container, volume and image carries. */
-export const MANAGED_LABEL = "dev.sandbox.managed";
-/** Label naming the component that created a resource. */
-export const COMPONENT_LABEL = "dev.sandbox.component";
-/** Label naming the emulator instance that owns a resource (what `stop()` removes). */
-export const INSTANCE_LABEL = "dev.sandbox.modal-emulator.instance";
+export { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
 const COMPONENT_NAME = "modal-emulator";
 const CONTROL_PLANE_PREFIX = "/modal.client.ModalClient/";
 const AUTH_TOKEN_GET_PATH = `${CONTROL_PLANE_PREFIX}AuthTokenGet`;
@@ -147,18 +143,18 @@ async function reapOrphans(engine: DockerEngine): Promise<void> {
   );
 }
 
-function withUnimplemented(definition: ServiceDefinition, handlers: Record<string, unknown>, onMissing: () => void): Record<string, unknown> {
+/** The handlers, plus one for every other method of the service that answers UNIMPLEMENTED naming it. */
+function withUnimplemented(definition: ServiceDefinition, handlers: Record<string, unknown>): Record<string, unknown> {
   const complete: Record<string, unknown> = { ...handlers };
   for (const [key, method] of Object.entries(definition.methods)) {
     if (key in complete) continue;
     const message = `modal-emulator does not implement ${definition.fullName}/${method.name}`;
     complete[key] = method.responseStream
-      ? async function* unimplemented(): AsyncGenerator<never> {
-          onMissing();
+      ? // biome-ignore lint/correctness/useYield: a server-streaming handler must be an async generator, even one that only throws.
+        async function* unimplemented(): AsyncGenerator<never> {
           throw new ServerError(Status.UNIMPLEMENTED, message);
         }
       : async () => {
-          onMissing();
           throw new ServerError(Status.UNIMPLEMENTED, message);
         };
   }
@@ -205,6 +201,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
   async function* authenticate<Request, Response>(
     call: ServerMiddlewareCall<Request, Response>,
     context: CallContext,
+    // biome-ignore lint/suspicious/noConfusingVoidType: nice-grpc's ServerMiddleware return type, spelled as the library spells it.
   ): AsyncGenerator<Response, Response | void, undefined> {
     const record: RecordedCall = { path: call.method.path, status: "OK", atMs: Date.now() };
     appendBounded(calls, record);
@@ -222,7 +219,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
       } else {
         const authorization = context.metadata.get("authorization") ?? "";
         const claims = authorization.startsWith("Bearer ") ? tokens.verify(authorization.slice("Bearer ".length)) : undefined;
-        if (!claims || claims.scope !== "command-router") {
+        if (claims?.scope !== "command-router") {
           throw new ServerError(Status.UNAUTHENTICATED, "command router token missing, invalid or expired");
         }
         const taskId = (call.request as { taskId?: unknown } | undefined)?.taskId;
@@ -244,12 +241,8 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
   };
   const server = createServer(channelOptions).use(authenticate);
-  const controlPlane = withUnimplemented(
-    definitions.controlPlane,
-    createControlPlaneHandlers({ state, tokens, routerUrl: () => routerUrl }),
-    () => undefined,
-  );
-  const commandRouter = withUnimplemented(definitions.commandRouter, createCommandRouterHandlers(state), () => undefined);
+  const controlPlane = withUnimplemented(definitions.controlPlane, createControlPlaneHandlers({ state, tokens, routerUrl: () => routerUrl }));
+  const commandRouter = withUnimplemented(definitions.commandRouter, createCommandRouterHandlers(state));
   // The loaded definitions are ts-proto generic definitions; nice-grpc's
   // static types cannot see that through the untyped bundle boundary.
   server.add(definitions.controlPlane as never, controlPlane as never);

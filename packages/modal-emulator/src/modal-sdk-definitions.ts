@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import Module from "node:module";
 import path from "node:path";
+import { compileFunction } from "node:vm";
 import type { ContainerProcess, ModalClient } from "modal";
 
 /**
@@ -14,6 +14,15 @@ import type { ContainerProcess, ModalClient } from "modal";
  * (a hand-written proto subset silently drops fields such as exec env vars).
  * The cost is reaching into an internal; that is contained here, and loading
  * fails loudly when the names move (for example after an SDK upgrade).
+ *
+ * How: the bundle is evaluated once more, as CommonJS, through `vm.compileFunction`
+ * (a documented Node API, no `Module._compile`), with `require` bound to the
+ * bundle's own location. Kept rather than generating a committed copy of the
+ * definitions: that copy would be thousands of lines of the SDK's generated
+ * code in this repository, and it could drift from the installed SDK, which
+ * is exactly what reusing the live definitions rules out. The second
+ * evaluation costs one parse at emulator start; the emulator runs no SDK
+ * client code from it.
  */
 
 /** The SDK version these definitions were verified against. */
@@ -64,7 +73,8 @@ let cached: ModalSdkDefinitions | undefined;
  * Loads the generated service definitions from the installed `modal` SDK.
  *
  * It evaluates the SDK's CommonJS bundle once more as a private module with a
- * one-line suffix that hands back the two top-level definition constants.
+ * one-line suffix that hands back the two top-level definition constants
+ * (module-private in the bundle, so no export reaches them).
  *
  * @throws Error when the installed SDK is not the pinned version or the
  *   definitions are missing or renamed.
@@ -86,25 +96,13 @@ export function loadModalSdkDefinitions(): ModalSdkDefinitions {
   }
   const source = readFileSync(bundlePath, "utf8");
   const names = Object.keys(EXPECTED_SERVICES);
-  const suffix =
-    "\n;module.sandboxEmulatorDefinitions = {" +
-    names.map((name) => `${name}: typeof ${name} === "undefined" ? undefined : ${name}`).join(", ") +
-    "};\n";
-  interface CompilableModule {
-    filename: string;
-    paths: string[];
-    _compile(code: string, filename: string): void;
-    sandboxEmulatorDefinitions?: Record<string, ServiceDefinition | undefined>;
-  }
-  const ModuleConstructor = Module as unknown as {
-    new (id: string): CompilableModule;
-    _nodeModulePaths(directory: string): string[];
-  };
-  const bundleModule = new ModuleConstructor(bundlePath);
-  bundleModule.filename = bundlePath;
-  bundleModule.paths = ModuleConstructor._nodeModulePaths(path.dirname(bundlePath));
-  bundleModule._compile(source + suffix, bundlePath);
-  const found = bundleModule.sandboxEmulatorDefinitions ?? {};
+  const suffix = `\n;return { ${names.map((name) => `${name}: typeof ${name} === "undefined" ? undefined : ${name}`).join(", ")} };\n`;
+  const evaluateBundle = compileFunction(source + suffix, ["exports", "require", "module", "__filename", "__dirname"], { filename: bundlePath });
+  const bundleModule = { exports: {} };
+  const found = (evaluateBundle(bundleModule.exports, createRequire(bundlePath), bundleModule, bundlePath, path.dirname(bundlePath)) ?? {}) as Record<
+    string,
+    ServiceDefinition | undefined
+  >;
   const services: Record<string, ServiceDefinition> = {};
   for (const [constantName, fullName] of Object.entries(EXPECTED_SERVICES)) {
     const definition = found[constantName];
@@ -135,7 +133,6 @@ type ControlPlaneClient = ModalClient["cpClient"];
 export type ControlPlaneMethodName = {
   [Name in keyof ControlPlaneClient]: ControlPlaneClient[Name] extends (...args: never[]) => Promise<unknown> ? Name : never;
 }[keyof ControlPlaneClient];
-type UnaryMethodNames = ControlPlaneMethodName;
 
 /** The request of a server-streaming control-plane method. */
 export type ControlPlaneStreamRequest<Name extends keyof ControlPlaneClient> = NonNullable<
@@ -143,16 +140,14 @@ export type ControlPlaneStreamRequest<Name extends keyof ControlPlaneClient> = N
 >;
 
 /** The request of a unary control-plane method, as the SDK sends it. */
-export type ControlPlaneRequest<Name extends UnaryMethodNames> = NonNullable<Parameters<ControlPlaneClient[Name]>[0]>;
+export type ControlPlaneRequest<Name extends ControlPlaneMethodName> = NonNullable<Parameters<ControlPlaneClient[Name]>[0]>;
 /** The full response of a unary control-plane method. */
-export type ControlPlaneResponse<Name extends UnaryMethodNames> = Awaited<ReturnType<ControlPlaneClient[Name]>>;
+export type ControlPlaneResponse<Name extends ControlPlaneMethodName> = Awaited<ReturnType<ControlPlaneClient[Name]>>;
 
 /** The SDK's command-router client, whose method signatures name the router messages. */
 export type CommandRouterClient = ConstructorParameters<typeof ContainerProcess>[2];
 /** `TaskExecStartRequest`, as the SDK builds it. */
 export type TaskExecStartRequest = Parameters<CommandRouterClient["execStart"]>[0];
-/** `GenericResult`, the status record of sandboxes and image builds. */
-export type GenericResult = NonNullable<ControlPlaneResponse<"sandboxWait">["result"]>;
 /** A sandbox definition inside a create request. */
 export type SandboxDefinition = NonNullable<ControlPlaneRequest<"sandboxCreate">["definition"]>;
 

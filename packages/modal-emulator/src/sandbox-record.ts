@@ -1,5 +1,5 @@
 import type { EngineContainer } from "./docker-engine.js";
-import { ExecSession } from "./exec-session.js";
+import { type ExecSession, SIGKILL } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
 import type { SandboxVolumeMount } from "./volume-sync.js";
 
@@ -167,11 +167,11 @@ export class SandboxRecord {
       if (this.#lifetimeTimer) clearTimeout(this.#lifetimeTimer);
       if (this.#idleTimer) clearTimeout(this.#idleTimer);
       for (const exec of this.execs.values()) {
-        if (!exec.status) exec.finish({ signal: 9 });
+        if (!exec.status) exec.finish({ signal: SIGKILL });
         // A filesystem read may still be streaming after its exit: it ends with the sandbox.
         exec.stdout.close();
       }
-      if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: 9 });
+      if (this.entrypoint && !this.entrypoint.status) this.entrypoint.finish({ signal: SIGKILL });
       this.entrypointStdout.close();
       this.entrypointStderr.close();
       this.#resolveEnded(result);

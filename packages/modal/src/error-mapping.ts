@@ -1,3 +1,4 @@
+import { Status as GrpcStatus } from "nice-grpc";
 import type { ModalSandboxErrorCode as SandboxErrorCode } from "./modal-sandbox-error.js";
 
 /** Which adapter step failed; decides the code of failures that are not self-explanatory. */
@@ -11,25 +12,8 @@ export interface MappedModalError {
   retryable?: boolean;
 }
 
-/** gRPC status codes (numeric, as nice-grpc's `ClientError.code` carries them). */
-export const GrpcStatus = {
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
+/** gRPC status codes: nice-grpc's own enum, the one the SDK's `ClientError.code` carries. */
+export { GrpcStatus };
 
 /** Where credentials come from, quoted in every `AUTHENTICATION_FAILED` message. */
 export const CREDENTIALS_HINT =
@@ -68,7 +52,7 @@ export function isModalErrorNamed(error: unknown, ...names: string[]): boolean {
 /** The SDK's or server's own words, without the `/modal.client.ModalClient/...` noise. */
 export function detailOf(error: unknown): string {
   const status = grpcStatusOf(error);
-  if (status && status.details) return status.details;
+  if (status?.details) return status.details;
   if (error instanceof Error) return error.message;
   return String(error);
 }

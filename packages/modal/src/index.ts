@@ -11,4 +11,3 @@ export {
 export { modalProvider } from "./provider.js";
 export { reap, type ReapOptions, type ReapReport } from "./reaper.js";
 export { MODAL_TAGS } from "./owner-tags.js";
-export { EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";

@@ -1,6 +1,6 @@
-import { SandboxError } from "@sandbox/core";
 import type { Secret, Volume } from "modal";
 import { afterEach, describe, expect, it } from "vitest";
+import { sandboxErrorThrownBy } from "@sandbox/core/conformance";
 import { V1_SANDBOX_ID, V2_SANDBOX_ID, stubModalClient } from "../test/support/stub-control-plane.js";
 import { DEFAULT_MODAL_APP_NAME, toSandboxCreateParams } from "./modal-options.js";
 import { ModalSandbox } from "./modal-sandbox.js";
@@ -8,16 +8,6 @@ import { ModalSandboxError } from "./modal-sandbox-error.js";
 import { MODAL_TAGS } from "./owner-tags.js";
 
 const none = { volumes: {}, secrets: [] };
-
-function rejected(action: () => unknown): SandboxError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ModalSandboxError);
-    return error as SandboxError;
-  }
-  throw new Error("expected the call to throw");
-}
 
 describe("toSandboxCreateParams: documented options -> SDK create parameters", () => {
   it("defaults the lifetime to 300000 ms and passes the tags", () => {
@@ -135,25 +125,26 @@ describe("options are checked before any network call", () => {
     [{ unknownOption: true }, "unknownOption"],
   ])("%j -> INVALID_OPTIONS naming %s", (options, option) => {
     const { client, calls } = stubModalClient();
-    const error = rejected(() => new ModalSandbox({ ...(options as object), ...(option === "client" || option === "auth" ? {} : { client }) }));
+    const error = sandboxErrorThrownBy(() => new ModalSandbox({ ...(options as object), ...(option === "client" || option === "auth" ? {} : { client }) }), ModalSandboxError);
     expect(error.code).toBe("INVALID_OPTIONS");
     expect(error.details.option).toBe(option);
-    expect(error.message).toMatch(/^\[modal\] invalid option/);
+    expect(error.message).toMatch(/^invalid option/);
+    expect(error).toBeInstanceOf(ModalSandboxError);
     expect(calls).toEqual([]);
   });
 
   it("says why a timeoutMs that is not whole seconds is refused", () => {
-    expect(rejected(() => new ModalSandbox({ timeoutMs: 1500 })).message).toContain("whole number of seconds");
+    expect(sandboxErrorThrownBy(() => new ModalSandbox({ timeoutMs: 1500 }), ModalSandboxError).message).toContain("whole number of seconds");
   });
 
   it("never quotes a token value", () => {
-    const error = rejected(() => new ModalSandbox({ auth: { tokenId: "ak-visible", tokenSecret: "as secret with spaces" } }));
+    const error = sandboxErrorThrownBy(() => new ModalSandbox({ auth: { tokenId: "ak-visible", tokenSecret: "as secret with spaces" } }), ModalSandboxError);
     expect(error.message).not.toContain("as secret");
   });
 
   it("refuses auth together with client", () => {
     const { client } = stubModalClient();
-    expect(rejected(() => new ModalSandbox({ client, auth: { tokenId: "ak-1", tokenSecret: "as-1" } })).details.option).toBe("auth");
+    expect(sandboxErrorThrownBy(() => new ModalSandbox({ client, auth: { tokenId: "ak-1", tokenSecret: "as-1" } }), ModalSandboxError).details.option).toBe("auth");
   });
 });
 

@@ -1,7 +1,10 @@
 import { SandboxError, isSandboxErrorCode, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
 
-/** Provider name of this adapter, the `[modal]` prefix of its messages. */
+/** Provider name of this adapter, shown as `[modal]` where its errors are displayed. */
 export const MODAL_PROVIDER = "modal";
+
+/** Marks this package's errors across duplicated package copies (see {@link ModalSandboxError.isInstance}). */
+const MODAL_ERROR_MARKER = Symbol.for("@sandbox/modal/ModalSandboxError");
 
 /**
  * Exactly the codes a {@link ModalSandboxError} can carry: every contract code
@@ -31,8 +34,8 @@ function isModalSandboxErrorCode(value: unknown): value is ModalSandboxErrorCode
  * - `new ModalSandboxError(message, code, cause?)`: the form of
  *   `@langchain/modal` (second argument is a string).
  *
- * Both make the same kind of error (message prefixed with `[modal] `,
- * `provider === "modal"`, retryability from the code). An unknown code throws
+ * Both make the same kind of error (`provider === "modal"`, shown as
+ * `[modal]` where displayed, retryability from the code). An unknown code throws
  * `INVALID_ARGUMENT` naming it.
  *
  * @example
@@ -46,6 +49,12 @@ function isModalSandboxErrorCode(value: unknown): value is ModalSandboxErrorCode
  */
 export class ModalSandboxError extends SandboxError {
   declare readonly code: ModalSandboxErrorCode;
+  readonly [MODAL_ERROR_MARKER] = true as const;
+
+  /** True only for Modal errors (and subclasses), from any copy of this package; `SandboxError.isInstance` is true for all. */
+  static override isInstance(error: unknown): error is ModalSandboxError {
+    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[MODAL_ERROR_MARKER] === true;
+  }
 
   /** This package's form: a code and optional details. */
   constructor(code: ModalSandboxErrorCode, options?: ModalSandboxErrorOptions);

@@ -1,4 +1,3 @@
-import { SandboxError } from "@sandbox/core";
 import {
   ModalClient,
   NotFoundError,
@@ -11,11 +10,12 @@ import {
   type Sandbox,
 } from "modal";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { sandboxErrorOf } from "@sandbox/core/conformance";
 import { grpcError, stubModalClient, type StubHandlers } from "../test/support/stub-control-plane.js";
 import { GrpcStatus } from "./error-mapping.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
-import { EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
+import { MODAL_EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
 import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE } from "@sandbox/core";
 
 // Unit tests: the SDK is stubbed (its control plane, or a fake `Sandbox`) to
@@ -23,18 +23,6 @@ import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE } from "@sandbox/core
 // test/modal.conformance.test.ts and test/seed-snippets.integration.test.ts.
 
 const encoder = new TextEncoder();
-
-async function rejection(promise: Promise<unknown>): Promise<SandboxError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(ModalSandboxError);
-    expect(error).toBeInstanceOf(SandboxError);
-    expect(SandboxError.isInstance(error)).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected a rejection");
-}
 
 /** A finished fake process: the given output and exit code. */
 function finishedProcess(exitCode: number, stdout = "", stderr = "") {
@@ -96,13 +84,13 @@ describe("lifecycle errors", () => {
     expect(sandbox.id, "the provisional id is stable").toBe(sandbox.id);
     expect(new ModalSandbox({ client }).id, "each handle has its own provisional id").not.toBe(sandbox.id);
     for (const call of [() => sandbox.terminate(), () => sandbox.stop(), () => sandbox.poll(), () => sandbox.wait()]) {
-      expect((await rejection(call())).code).toBe("NOT_INITIALIZED");
+      expect((await sandboxErrorOf(call, ModalSandboxError)).code).toBe("NOT_INITIALIZED");
     }
     for (const read of [() => sandbox.client, () => sandbox.instance]) {
       expect(() => read()).toThrowError(expect.objectContaining({ code: "NOT_INITIALIZED" }));
     }
     expect(() => sandbox.client).toThrow(ModalSandboxError);
-    expect((await rejection(sandbox.execute("true"))).code).toBe("NOT_INITIALIZED");
+    expect((await sandboxErrorOf(() => sandbox.execute("true"), ModalSandboxError)).code).toBe("NOT_INITIALIZED");
   });
 
   it("ALREADY_INITIALIZED on a second initialize(), SANDBOX_CLOSED after close()", async () => {
@@ -112,17 +100,17 @@ describe("lifecycle errors", () => {
     await sandbox.initialize();
     expect(sandbox.client).toBe(client);
     expect(sandbox.instance.sandboxId).toBe(sandbox.id);
-    expect((await rejection(sandbox.initialize())).code).toBe("ALREADY_INITIALIZED");
+    expect((await sandboxErrorOf(() => sandbox.initialize(), ModalSandboxError)).code).toBe("ALREADY_INITIALIZED");
     await sandbox.close();
     await sandbox.close();
-    expect((await rejection(sandbox.execute("true"))).code).toBe("SANDBOX_CLOSED");
+    expect((await sandboxErrorOf(() => sandbox.execute("true"), ModalSandboxError)).code).toBe("SANDBOX_CLOSED");
   });
 
   it("argument errors from core's execute are ModalSandboxErrors too", async () => {
     const { sandbox } = await sandboxWith({});
     opened.push(sandbox);
-    expect((await rejection(sandbox.execute("true", { timeoutMs: -1 }))).code).toBe("INVALID_ARGUMENT");
-    expect((await rejection(sandbox.execute("true", { env: { "1BAD": "x" } }))).code).toBe("INVALID_ARGUMENT");
+    expect((await sandboxErrorOf(() => sandbox.execute("true", { timeoutMs: -1 }), ModalSandboxError)).code).toBe("INVALID_ARGUMENT");
+    expect((await sandboxErrorOf(() => sandbox.execute("true", { env: { "1BAD": "x" } }), ModalSandboxError)).code).toBe("INVALID_ARGUMENT");
   });
 });
 
@@ -131,7 +119,7 @@ describe("authentication", () => {
     vi.stubEnv("MODAL_TOKEN_ID", "");
     vi.stubEnv("MODAL_TOKEN_SECRET", "");
     vi.stubEnv("MODAL_SERVER_URL", "http://127.0.0.1:1");
-    const error = await rejection(ModalSandbox.create());
+    const error = await sandboxErrorOf(() => ModalSandbox.create(), ModalSandboxError);
     expect(error.code).toBe("AUTHENTICATION_FAILED");
     expect(error.message).toContain("MODAL_TOKEN_ID");
     expect(error.message).toContain("MODAL_TOKEN_SECRET");
@@ -148,7 +136,7 @@ describe("authentication", () => {
       return "";
     });
     // Nothing listens on port 1: the call fails as unreachable, not as missing credentials.
-    const error = await rejection(ModalSandbox.create({ auth: { tokenId: "ak-from-option", tokenSecret: "as-from-option" } }));
+    const error = await sandboxErrorOf(() => ModalSandbox.create({ auth: { tokenId: "ak-from-option", tokenSecret: "as-from-option" } }), ModalSandboxError);
     expect(error.code).toBe("PROVIDER_UNAVAILABLE");
     expect(seen[0]).toEqual({ tokenId: "ak-from-option", tokenSecret: "as-from-option" });
     expect(error.message).not.toContain("as-from-option");
@@ -160,7 +148,7 @@ describe("authentication", () => {
         throw grpcError(GrpcStatus.UNAUTHENTICATED, "token ak-stub-id / as-stub-secret is not valid");
       },
     });
-    const error = await rejection(ModalSandbox.create({ client }));
+    const error = await sandboxErrorOf(() => ModalSandbox.create({ client }), ModalSandboxError);
     expect(error.code).toBe("AUTHENTICATION_FAILED");
     expect(error.message).toContain("MODAL_TOKEN_SECRET");
     expect(error.message).not.toContain("as-stub-secret");
@@ -170,11 +158,11 @@ describe("authentication", () => {
   it("closes the client it created when creation fails, never a client passed in", async () => {
     vi.stubEnv("MODAL_SERVER_URL", "http://127.0.0.1:1");
     const close = vi.spyOn(ModalClient.prototype, "close");
-    await rejection(ModalSandbox.create({ auth: { tokenId: "ak-1", tokenSecret: "as-1" } }));
+    await sandboxErrorOf(() => ModalSandbox.create({ auth: { tokenId: "ak-1", tokenSecret: "as-1" } }), ModalSandboxError);
     expect(close).toHaveBeenCalledTimes(1);
     close.mockClear();
     const { client } = stubModalClient({ appGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.INTERNAL, "boom")) });
-    await rejection(ModalSandbox.create({ client }));
+    await sandboxErrorOf(() => ModalSandbox.create({ client }), ModalSandboxError);
     expect(close).not.toHaveBeenCalled();
   });
 });
@@ -191,7 +179,7 @@ describe("creation errors", () => {
 
   it.each(cases)("%s", async (_label, handlers, options, code, message) => {
     const { client, calls } = stubModalClient(handlers);
-    const error = await rejection(ModalSandbox.create({ client, ...options }));
+    const error = await sandboxErrorOf(() => ModalSandbox.create({ client, ...options }), ModalSandboxError);
     expect(error.code).toBe(code);
     expect(error.message).toMatch(message);
     expect(error.cause).toBeDefined();
@@ -202,9 +190,10 @@ describe("creation errors", () => {
 
   it("names the gpu option when GPUs are refused", async () => {
     const { client } = stubModalClient({ sandboxCreate: () => Promise.reject(grpcError(GrpcStatus.RESOURCE_EXHAUSTED, "no GPU")) });
-    const error = await rejection(ModalSandbox.create({ client, gpu: "T4" }));
+    const error = await sandboxErrorOf(() => ModalSandbox.create({ client, gpu: "T4" }), ModalSandboxError);
     expect(error.details.option).toBe("gpu");
-    expect(error.message).toMatch(/^\[modal\] /);
+    expect(error.provider).toBe("modal");
+    expect(String(error)).toMatch(/^ModalSandboxError: \[modal\] /);
   });
 });
 
@@ -221,10 +210,10 @@ describe("execute on the SDK", () => {
     const [argv, params] = fake.exec.mock.calls[0]!;
     expect(argv).toEqual(["sh", "-c", "exec </dev/null; echo hi"]);
     expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
-    expect(params.env[EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(params.env[MODAL_EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
     // A backend that marks its own execs with core's variable (the emulator's
     // engine layer does) must not overwrite the adapter's marker.
-    expect(EXEC_MARKER_VARIABLE).not.toBe(CORE_EXEC_MARKER_VARIABLE);
+    expect(MODAL_EXEC_MARKER_VARIABLE).not.toBe(CORE_EXEC_MARKER_VARIABLE);
     expect(params.timeoutMs % 1000).toBe(0);
     expect(params.timeoutMs).toBeGreaterThanOrEqual(1500);
   });
@@ -250,14 +239,14 @@ describe("execute on the SDK", () => {
     const pending = sandbox.execute("sleep 100", { timeoutMs: 300 });
     await vi.waitFor(() => expect(fake.exec).toHaveBeenCalledTimes(1));
     command.write("partial");
-    const error = await rejection(pending);
+    const error = await sandboxErrorOf(() => pending, ModalSandboxError);
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.output).toBe("partial");
     expect(error.details).toMatchObject({ reason: "timeout", killConfirmed: true });
-    const marker = fake.exec.mock.calls[0]![1].env[EXEC_MARKER_VARIABLE];
+    const marker = fake.exec.mock.calls[0]![1].env[MODAL_EXEC_MARKER_VARIABLE];
     const [killArgv] = fake.exec.mock.calls[1]!;
     expect(killArgv.slice(0, 2)).toEqual(["sh", "-c"]);
-    expect(killArgv.at(-1)).toBe(`${EXEC_MARKER_VARIABLE}=${marker}`);
+    expect(killArgv.at(-1)).toBe(`${MODAL_EXEC_MARKER_VARIABLE}=${marker}`);
   });
 
   it("RESOURCE_LIMIT_EXCEEDED for exit 137 with an OOM kill in the cgroup; a plain exit 137 stays a result", async () => {
@@ -268,7 +257,7 @@ describe("execute on the SDK", () => {
       .mockResolvedValueOnce({ stdout: { readText: async () => "oom 1\noom_kill 1\n" }, wait: async () => 0 })
       .mockResolvedValueOnce(finishedProcess(137))
       .mockResolvedValueOnce({ stdout: { readText: async () => "oom 1\noom_kill 1\n" }, wait: async () => 0 });
-    const error = await rejection(sandbox.execute("eat-memory"));
+    const error = await sandboxErrorOf(() => sandbox.execute("eat-memory"), ModalSandboxError);
     expect(error.code).toBe("RESOURCE_LIMIT_EXCEEDED");
     expect(error.details.reason).toBe("out-of-memory");
     expect((await sandbox.execute("kill -9 $$")).exitCode).toBe(137);
@@ -278,9 +267,9 @@ describe("execute on the SDK", () => {
     const { sandbox, fake } = await sandboxWith({});
     opened.push(sandbox);
     fake.exec.mockRejectedValueOnce(grpcError(GrpcStatus.NOT_FOUND, "Sandbox has already finished; its task accepts no more execs"));
-    expect((await rejection(sandbox.execute("true"))).code).toBe("SANDBOX_NOT_FOUND");
+    expect((await sandboxErrorOf(() => sandbox.execute("true"), ModalSandboxError)).code).toBe("SANDBOX_NOT_FOUND");
     fake.exec.mockRejectedValueOnce(new Error("Command router access is not available for this sandbox"));
-    const failed = await rejection(sandbox.execute("true"));
+    const failed = await sandboxErrorOf(() => sandbox.execute("true"), ModalSandboxError);
     expect(failed.code).toBe("COMMAND_FAILED");
     expect(failed.message).toContain("Command router access");
   });
@@ -367,9 +356,9 @@ describe("files through sandbox.filesystem", () => {
       filesystem: { readBytes: async () => Promise.reject(failures.shift()), writeBytes: async () => Promise.reject(new SandboxFilesystemError("tool crashed")) } as never,
     });
     opened.push(sandbox);
-    expect((await rejection(sandbox.downloadFiles(["/a"]))).code).toBe("FILE_OPERATION_FAILED");
-    expect((await rejection(sandbox.downloadFiles(["/a"]))).code).toBe("SANDBOX_NOT_FOUND");
-    expect((await rejection(sandbox.uploadFiles([["/a", encoder.encode("x")]]))).code).toBe("FILE_OPERATION_FAILED");
+    expect((await sandboxErrorOf(() => sandbox.downloadFiles(["/a"]), ModalSandboxError)).code).toBe("FILE_OPERATION_FAILED");
+    expect((await sandboxErrorOf(() => sandbox.downloadFiles(["/a"]), ModalSandboxError)).code).toBe("SANDBOX_NOT_FOUND");
+    expect((await sandboxErrorOf(() => sandbox.uploadFiles([["/a", encoder.encode("x")]]), ModalSandboxError)).code).toBe("FILE_OPERATION_FAILED");
   });
 
   it("FILE_OPERATION_FAILED from initialize() when an initial file cannot be written, and the sandbox is terminated", async () => {
@@ -382,7 +371,7 @@ describe("files through sandbox.filesystem", () => {
     };
     const { client } = stubModalClient();
     client.sandboxes.create = async () => fake as unknown as Sandbox;
-    const error = await rejection(ModalSandbox.create({ client, initialFiles: { "/app": "x" } }));
+    const error = await sandboxErrorOf(() => ModalSandbox.create({ client, initialFiles: { "/app": "x" } }), ModalSandboxError);
     expect(error.code).toBe("FILE_OPERATION_FAILED");
     expect(fake.terminate).toHaveBeenCalled();
   });
@@ -391,16 +380,16 @@ describe("files through sandbox.filesystem", () => {
 describe("reconnect", () => {
   it("fromId checks existence with one poll: unknown or finished -> SANDBOX_NOT_FOUND", async () => {
     const unknown = stubModalClient({ sandboxWaitV2: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Sandbox sb-v2-x not found")) });
-    expect((await rejection(ModalSandbox.fromId("sb-v2-x", { client: unknown.client }))).code).toBe("SANDBOX_NOT_FOUND");
+    expect((await sandboxErrorOf(() => ModalSandbox.fromId("sb-v2-x", { client: unknown.client }), ModalSandboxError)).code).toBe("SANDBOX_NOT_FOUND");
     const finished = stubModalClient({ sandboxWaitV2: () => ({ result: { status: 1, exitcode: 0 } }) });
-    const error = await rejection(ModalSandbox.fromId("sb-v2-x", { client: finished.client }));
+    const error = await sandboxErrorOf(() => ModalSandbox.fromId("sb-v2-x", { client: finished.client }), ModalSandboxError);
     expect(error.code).toBe("SANDBOX_NOT_FOUND");
     expect(error.message).toContain("already finished");
   });
 
   it("fromId refuses a malformed id without any call", async () => {
     const { client, calls } = stubModalClient();
-    expect((await rejection(ModalSandbox.fromId("not an id", { client }))).code).toBe("SANDBOX_NOT_FOUND");
+    expect((await sandboxErrorOf(() => ModalSandbox.fromId("not an id", { client }), ModalSandboxError)).code).toBe("SANDBOX_NOT_FOUND");
     expect(calls).toEqual([]);
   });
 
@@ -416,7 +405,7 @@ describe("reconnect", () => {
   it("fromName of an unknown name -> SANDBOX_NOT_FOUND", async () => {
     const notFound = () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Sandbox with name 'x' not found in App 'y'"));
     const { client } = stubModalClient({ sandboxGetFromNameV2: notFound, sandboxGetFromName: notFound });
-    const error = await rejection(ModalSandbox.fromName("y", "x", { client }));
+    const error = await sandboxErrorOf(() => ModalSandbox.fromName("y", "x", { client }), ModalSandboxError);
     expect(error.code).toBe("SANDBOX_NOT_FOUND");
     expect(error.message).toContain('no running sandbox named "x" in app "y"');
   });

@@ -396,7 +396,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
     const instance = this.#instance!;
     try {
-      const outcome = await runInSandbox(instance, request, request.timeoutMs);
+      const outcome = await runInSandbox(instance, request);
       if (outcome.killed) return { exitCode: null, killConfirmed: outcome.killConfirmed !== false };
       if (outcome.exitCode === 137 && (await this.#oomKilledSinceLastCheck(instance))) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {

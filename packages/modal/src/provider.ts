@@ -1,4 +1,4 @@
-import type { SandboxProvider } from "@sandbox/core";
+import { SANDBOX_SPECIFICATION_VERSION, type SandboxProvider } from "@sandbox/core";
 import type { ModalSandboxOptions } from "./modal-options.js";
 import { MODAL_CAPABILITIES, ModalSandbox } from "./modal-sandbox.js";
 import { MODAL_PROVIDER } from "./modal-sandbox-error.js";
@@ -10,6 +10,7 @@ import { MODAL_PROVIDER } from "./modal-sandbox-error.js";
  */
 export const modalProvider: SandboxProvider<ModalSandboxOptions, ModalSandbox> = {
   name: MODAL_PROVIDER,
+  specificationVersion: SANDBOX_SPECIFICATION_VERSION,
   description: "Modal cloud sandboxes through the official modal SDK (needs MODAL_TOKEN_ID / MODAL_TOKEN_SECRET; GPUs, volumes, secrets)",
   capabilities: MODAL_CAPABILITIES,
   create: (options) => ModalSandbox.create(options),

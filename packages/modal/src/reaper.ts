@@ -1,6 +1,6 @@
 import type { ModalClient } from "modal";
 import { ModalClient as ModalClientClass } from "modal";
-import { CREDENTIALS_HINT, mapModalError } from "./error-mapping.js";
+import { CREDENTIALS_HINT, isNotFoundFailure, mapModalError } from "./error-mapping.js";
 import type { ModalAuth } from "./modal-options.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
 import { MODAL_TAGS, currentOwner, ownerIsGone, type OwnerIdentity } from "./owner-tags.js";
@@ -43,11 +43,14 @@ type ListRpc = (request: Record<string, unknown>) => Promise<SandboxListPage>;
  * is used directly because the SDK's `list()` drops the tags it receives
  * (one `getTags()` per sandbox otherwise) and reaches only one family.
  */
+/** A bound on list pages, so a server that keeps answering the same page cannot loop the reaper forever. */
+const MAX_LIST_PAGES = 1000;
+
 async function listFamily(rpc: ListRpc | undefined, request: Record<string, unknown>): Promise<ListedSandbox[]> {
   if (typeof rpc !== "function") return [];
   const found: ListedSandbox[] = [];
   let beforeTimestamp: number | undefined;
-  for (let page = 0; page < 1000; page++) {
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
     const response = await rpc({ ...request, beforeTimestamp, includeFinished: false });
     const sandboxes = response.sandboxes ?? [];
     if (sandboxes.length === 0) break;
@@ -102,7 +105,7 @@ async function reapWith(client: ModalClient, options: ReapOptions): Promise<Reap
     try {
       appId = (await client.apps.fromName(options.appName)).appId;
     } catch (error) {
-      if (error instanceof Error && error.name === "NotFoundError") return { terminated: [], kept: 0 };
+      if (isNotFoundFailure(error)) return { terminated: [], kept: 0 };
       throw error;
     }
   }
@@ -133,7 +136,8 @@ async function reapWith(client: ModalClient, options: ReapOptions): Promise<Reap
       try {
         await handle.terminate();
       } catch (error) {
-        if (!(error instanceof Error && /NotFound|Conflict/.test(error.name)) && (error as { code?: unknown }).code !== 5) throw error;
+        // Gone already, or being terminated by someone else: either way it is no longer running.
+        if (!isNotFoundFailure(error) && !(error instanceof Error && /Conflict/.test(error.name))) throw error;
       } finally {
         handle.detach();
       }

@@ -1,16 +1,16 @@
 import { randomUUID } from "node:crypto";
-import { KILL_BY_MARKER_SCRIPT, type CommandRequest } from "@sandbox/core";
+import { KILL_BY_MARKER_SCRIPT, OOM_KILL_COUNT_COMMAND, parseOomKillCount, type CommandRequest } from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
 /**
  * Environment variable that marks every process of one command (children
  * inherit it), so a second exec running core's `KILL_BY_MARKER_SCRIPT` can
  * find and kill the whole tree: `ContainerProcess` has no `kill()` in
- * `modal@0.11.1`. Deliberately not core's `EXEC_MARKER_VARIABLE`: a backend
+ * `modal@0.11.1`. Deliberately not core's `EXEC_MARKER_VARIABLE` (`SANDBOX_EXEC_ID`): a backend
  * may mark its own execs with that one (the emulator's engine layer does),
- * and it would overwrite ours.
+ * and it would overwrite ours. Internal: not exported from the package.
  */
-export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_MARKER";
+export const MODAL_EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_MARKER";
 
 /** How long after the kill is confirmed the command's own exit is awaited before settling anyway. */
 const EXIT_AFTER_KILL_GRACE_MS = 2_000;
@@ -71,9 +71,9 @@ function delay(ms: number): Promise<void> {
  * @throws whatever the SDK throws (the caller maps it), or an Error when
  *   processes survived the kill.
  */
-export async function runInSandbox(instance: Sandbox, request: CommandRequest, commandTimeoutMs: number): Promise<SandboxCommandOutcome> {
-  const marker = `${EXEC_MARKER_VARIABLE}=${randomUUID()}`;
-  const env = { ...request.env, [EXEC_MARKER_VARIABLE]: marker.slice(EXEC_MARKER_VARIABLE.length + 1) };
+export async function runInSandbox(instance: Sandbox, request: CommandRequest): Promise<SandboxCommandOutcome> {
+  const marker = `${MODAL_EXEC_MARKER_VARIABLE}=${randomUUID()}`;
+  const env = { ...request.env, [MODAL_EXEC_MARKER_VARIABLE]: marker.slice(MODAL_EXEC_MARKER_VARIABLE.length + 1) };
   if (request.signal.aborted) return { exitCode: null, killed: true };
   const process: ContainerProcess<Uint8Array> = await instance.exec(shellArgv(request.command), {
     mode: "binary",
@@ -81,7 +81,7 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
     stderr: "pipe",
     env,
     ...(request.cwd !== undefined ? { workdir: request.cwd } : {}),
-    timeoutMs: backstopTimeoutMs(commandTimeoutMs),
+    timeoutMs: backstopTimeoutMs(request.timeoutMs),
   });
 
   const stdout = process.stdout.getReader();
@@ -138,10 +138,9 @@ async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
  */
 export async function readOomKillCount(instance: Sandbox): Promise<number | undefined> {
   const reader = await instance.exec(
-    ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
+    ["sh", "-c", OOM_KILL_COUNT_COMMAND],
     { mode: "text", stdout: "pipe", stderr: "ignore", timeoutMs: 30_000 },
   );
   const [text] = await Promise.all([reader.stdout.readText(), reader.wait()]);
-  const match = /oom_kill (\d+)/.exec(text);
-  return match ? Number(match[1]) : undefined;
+  return parseOomKillCount(text);
 }

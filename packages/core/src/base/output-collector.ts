@@ -1,19 +1,19 @@
 /**
  * Keeps the combined output of one command in arrival order, up to a byte
- * limit. Past the limit further bytes are counted and dropped as they arrive,
+ * limit. Past the limit further bytes are dropped as they arrive,
  * so memory stays bounded by `maxBytes` whatever the command prints.
  */
 export class OutputCollector {
   readonly #chunks: Uint8Array[] = [];
   #kept = 0;
-  #seen = 0;
+  #truncated = false;
 
   constructor(readonly maxBytes: number) {}
 
   /** Adds a chunk; returns how many of its bytes were kept. */
   push(chunk: Uint8Array): number {
-    this.#seen += chunk.byteLength;
     const room = this.maxBytes - this.#kept;
+    if (chunk.byteLength > room) this.#truncated = true;
     if (room <= 0) return 0;
     // Copy: providers may reuse their buffers after the callback returns.
     const kept = chunk.byteLength <= room ? chunk.slice() : chunk.slice(0, room);
@@ -24,12 +24,7 @@ export class OutputCollector {
 
   /** True once more bytes arrived than were kept. */
   get truncated(): boolean {
-    return this.#seen > this.#kept;
-  }
-
-  /** Total bytes the command printed, kept or not. */
-  get totalBytes(): number {
-    return this.#seen;
+    return this.#truncated;
   }
 
   /** The kept output as text; invalid UTF-8 becomes U+FFFD, never an exception. */

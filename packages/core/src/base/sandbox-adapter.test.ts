@@ -1,5 +1,6 @@
 import { isSandboxBackend, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities } from "../contract/capabilities.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
 import type { ExecuteOptions } from "../contract/sandbox-backend.js";
@@ -126,27 +127,6 @@ async function ready(options?: SandboxOptions, settings?: Partial<SandboxAdapter
   return adapter;
 }
 
-/** Awaits a rejection and returns it as a SandboxError (fails the test otherwise). */
-async function rejection(promise: Promise<unknown>): Promise<SandboxError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(SandboxError.isInstance(error), `expected a SandboxError, got ${String(error)}`).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected a rejection");
-}
-
-function thrown(action: () => unknown): SandboxError {
-  try {
-    action();
-  } catch (error) {
-    expect(SandboxError.isInstance(error), `expected a SandboxError, got ${String(error)}`).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected a throw");
-}
-
 /** Observes a promise's settlement without awaiting it. */
 function track<T>(promise: Promise<T>) {
   const state: { settled: boolean; value?: T; error?: unknown } = { settled: false };
@@ -165,14 +145,14 @@ afterEach(() => {
 
 describe("SandboxAdapter construction", () => {
   it("validates options synchronously, before anything is created", () => {
-    const error = thrown(() => new MemoryAdapter({ cpu: -1 }));
+    const error = sandboxErrorThrownBy(() => new MemoryAdapter({ cpu: -1 }));
     expect(error.code).toBe("INVALID_OPTIONS");
     expect(error.provider).toBe("memory");
     expect(error.details.option).toBe("cpu");
   });
 
   it("rejects options the provider cannot honour with UNSUPPORTED_CAPABILITY", () => {
-    const error = thrown(() => new MemoryAdapter({ gpu: "T4" }, { capabilities: { ...allCapabilities(true), gpu: false } }));
+    const error = sandboxErrorThrownBy(() => new MemoryAdapter({ gpu: "T4" }, { capabilities: { ...allCapabilities(true), gpu: false } }));
     expect(error.code).toBe("UNSUPPORTED_CAPABILITY");
     expect(error.message).toContain('"memory"');
     expect(error.message).toContain('"gpu"');
@@ -180,7 +160,7 @@ describe("SandboxAdapter construction", () => {
 
   it("accepts the adapter's own option keys", () => {
     expect(() => new MemoryAdapter({ appName: "x" } as SandboxOptions, { extraOptionKeys: ["appName"] })).not.toThrow();
-    expect(thrown(() => new MemoryAdapter({ appName: "x" } as SandboxOptions)).code).toBe("INVALID_OPTIONS");
+    expect(sandboxErrorThrownBy(() => new MemoryAdapter({ appName: "x" } as SandboxOptions)).code).toBe("INVALID_OPTIONS");
   });
 
   it.each([
@@ -188,7 +168,7 @@ describe("SandboxAdapter construction", () => {
     ["commandTimeoutMs", { commandTimeoutMs: 1.5 }],
     ["maxOutputBytes", { maxOutputBytes: -1 }],
   ] as const)("rejects a bad %s setting", (option, settings) => {
-    const error = thrown(() => new MemoryAdapter(undefined, settings));
+    const error = sandboxErrorThrownBy(() => new MemoryAdapter(undefined, settings));
     expect(error.code).toBe("INVALID_OPTIONS");
     expect(error.details.option).toBe(option);
   });
@@ -207,10 +187,10 @@ describe("SandboxAdapter lifecycle", () => {
     const adapter = new MemoryAdapter();
     expect(adapter.state).toBe("new");
     expect(adapter.isInitialized).toBe(false);
-    expect(thrown(() => adapter.id).code).toBe("NOT_INITIALIZED");
-    expect((await rejection(adapter.execute("true"))).code).toBe("NOT_INITIALIZED");
-    expect((await rejection(adapter.uploadFiles([["/a", bytes("x")]]))).code).toBe("NOT_INITIALIZED");
-    expect((await rejection(adapter.downloadFiles(["/a"]))).code).toBe("NOT_INITIALIZED");
+    expect(sandboxErrorThrownBy(() => adapter.id).code).toBe("NOT_INITIALIZED");
+    expect((await sandboxErrorOf(() => adapter.execute("true"))).code).toBe("NOT_INITIALIZED");
+    expect((await sandboxErrorOf(() => adapter.uploadFiles([["/a", bytes("x")]]))).code).toBe("NOT_INITIALIZED");
+    expect((await sandboxErrorOf(() => adapter.downloadFiles(["/a"]))).code).toBe("NOT_INITIALIZED");
     expect(adapter.isRunning).toBe(false);
     expect(await adapter.isAlive()).toBe(false);
     expect(adapter.checkRunningCalls).toBe(0);
@@ -235,7 +215,7 @@ describe("SandboxAdapter lifecycle", () => {
     const first = adapter.initialize();
     expect(adapter.state).toBe("initializing");
     expect(adapter.isInitialized).toBe(false);
-    expect((await rejection(adapter.initialize())).code).toBe("ALREADY_INITIALIZED");
+    expect((await sandboxErrorOf(() => adapter.initialize())).code).toBe("ALREADY_INITIALIZED");
     finish("mem-2");
     await first;
     expect(adapter.id).toBe("mem-2");
@@ -243,9 +223,9 @@ describe("SandboxAdapter lifecycle", () => {
 
   it("a second initialize rejects with ALREADY_INITIALIZED and provisions nothing", async () => {
     const adapter = await ready();
-    const error = await rejection(adapter.initialize());
+    const error = await sandboxErrorOf(() => adapter.initialize());
     expect(error.code).toBe("ALREADY_INITIALIZED");
-    expect(error.message).toBe("[memory] Cannot initialize twice");
+    expect(error.message).toBe("Cannot initialize twice");
     expect(adapter.events.filter((event) => event === "provision")).toHaveLength(1);
   });
 
@@ -263,7 +243,7 @@ describe("SandboxAdapter lifecycle", () => {
   it("an empty id from the provider is SANDBOX_CREATION_FAILED", async () => {
     const adapter = new MemoryAdapter();
     adapter.provisionWith = async () => "";
-    expect((await rejection(adapter.initialize())).code).toBe("SANDBOX_CREATION_FAILED");
+    expect((await sandboxErrorOf(() => adapter.initialize())).code).toBe("SANDBOX_CREATION_FAILED");
     expect(adapter.state).toBe("new");
   });
 
@@ -294,7 +274,7 @@ describe("SandboxAdapter lifecycle", () => {
     adapter.behaviour = async () => {
       throw new SandboxError("SANDBOX_NOT_FOUND", { provider: "memory" });
     };
-    expect((await rejection(adapter.execute("true"))).code).toBe("SANDBOX_NOT_FOUND");
+    expect((await sandboxErrorOf(() => adapter.execute("true"))).code).toBe("SANDBOX_NOT_FOUND");
     expect(adapter.isRunning).toBe(false);
     expect(adapter.isInitialized, "the handle itself is still open until close()").toBe(true);
   });
@@ -304,7 +284,7 @@ describe("SandboxAdapter lifecycle", () => {
     adapter.getWith = async () => {
       throw new SandboxError("SANDBOX_NOT_FOUND", { provider: "memory" });
     };
-    expect((await rejection(adapter.downloadFiles(["/a"]))).code).toBe("SANDBOX_NOT_FOUND");
+    expect((await sandboxErrorOf(() => adapter.downloadFiles(["/a"]))).code).toBe("SANDBOX_NOT_FOUND");
     expect(adapter.isRunning).toBe(false);
   });
 
@@ -313,7 +293,7 @@ describe("SandboxAdapter lifecycle", () => {
     adapter.behaviour = async () => {
       throw new SandboxError("COMMAND_FAILED", { provider: "memory" });
     };
-    expect((await rejection(adapter.execute("true"))).code).toBe("COMMAND_FAILED");
+    expect((await sandboxErrorOf(() => adapter.execute("true"))).code).toBe("COMMAND_FAILED");
     expect(adapter.isRunning).toBe(true);
   });
 
@@ -331,11 +311,11 @@ describe("SandboxAdapter lifecycle", () => {
   it("after close: SANDBOX_CLOSED on id, execute, files and initialize; not running", async () => {
     const adapter = await ready();
     await adapter.close();
-    expect(thrown(() => adapter.id).code).toBe("SANDBOX_CLOSED");
-    expect((await rejection(adapter.execute("true"))).code).toBe("SANDBOX_CLOSED");
-    expect((await rejection(adapter.uploadFiles([["/a", bytes("x")]]))).code).toBe("SANDBOX_CLOSED");
-    expect((await rejection(adapter.downloadFiles(["/a"]))).code).toBe("SANDBOX_CLOSED");
-    expect((await rejection(adapter.initialize())).code).toBe("SANDBOX_CLOSED");
+    expect(sandboxErrorThrownBy(() => adapter.id).code).toBe("SANDBOX_CLOSED");
+    expect((await sandboxErrorOf(() => adapter.execute("true"))).code).toBe("SANDBOX_CLOSED");
+    expect((await sandboxErrorOf(() => adapter.uploadFiles([["/a", bytes("x")]]))).code).toBe("SANDBOX_CLOSED");
+    expect((await sandboxErrorOf(() => adapter.downloadFiles(["/a"]))).code).toBe("SANDBOX_CLOSED");
+    expect((await sandboxErrorOf(() => adapter.initialize())).code).toBe("SANDBOX_CLOSED");
     expect(adapter.isRunning).toBe(false);
     expect(await adapter.isAlive()).toBe(false);
     expect(adapter.checkRunningCalls).toBe(0);
@@ -347,7 +327,7 @@ describe("SandboxAdapter lifecycle", () => {
     await adapter.close();
     expect(adapter.releases).toEqual([]);
     expect(adapter.state).toBe("closed");
-    expect((await rejection(adapter.initialize())).code).toBe("SANDBOX_CLOSED");
+    expect((await sandboxErrorOf(() => adapter.initialize())).code).toBe("SANDBOX_CLOSED");
   });
 
   it("detach releases without terminating; close after it does nothing more", async () => {
@@ -362,10 +342,10 @@ describe("SandboxAdapter lifecycle", () => {
 
   it("core's errors are built by the adapter's error(): provider subclass and name", async () => {
     const adapter = new MemoryAdapter();
-    const error = await rejection(adapter.execute("true"));
+    const error = await sandboxErrorOf(() => adapter.execute("true"));
     expect(error.name).toBe("MemorySandboxError");
     expect(error.provider).toBe("memory");
-    expect(error.message).toBe("[memory] Sandbox not initialized - call initialize()");
+    expect(error.message).toBe("Sandbox not initialized - call initialize()");
   });
 
   // KNOWN BUG (reported): close() during initialize() calls release() while
@@ -410,7 +390,7 @@ describe("SandboxAdapter initialFiles", () => {
     const adapter = new MemoryAdapter({ initialFiles: { "/ok.txt": "a", "/etc/shadow": "b" } });
     adapter.putWith = async (files) =>
       files.map(([path]) => ({ path, error: path === "/etc/shadow" ? ("permission_denied" as const) : null }));
-    const error = await rejection(adapter.initialize());
+    const error = await sandboxErrorOf(() => adapter.initialize());
     expect(error.code).toBe("FILE_OPERATION_FAILED");
     expect(error.message).toContain("/etc/shadow (permission_denied)");
     expect(error.message).not.toContain("/ok.txt");
@@ -423,7 +403,7 @@ describe("SandboxAdapter initialFiles", () => {
     const adapter = new MemoryAdapter({ initialFiles: { "/a.txt": "a" } });
     const failure = new Error("connection reset");
     adapter.putWith = async () => Promise.reject(failure);
-    const error = await rejection(adapter.initialize());
+    const error = await sandboxErrorOf(() => adapter.initialize());
     expect(error.code).toBe("FILE_OPERATION_FAILED");
     expect(error.cause).toBe(failure);
   });
@@ -437,7 +417,7 @@ describe("SandboxAdapter initialFiles", () => {
   it("a transfer exception also closes the sandbox", async () => {
     const adapter = new MemoryAdapter({ initialFiles: { "/a.txt": "a" } });
     adapter.putWith = async () => Promise.reject(new Error("connection reset"));
-    await rejection(adapter.initialize());
+    await sandboxErrorOf(() => adapter.initialize());
     expect(adapter.state).toBe("closed");
     expect(adapter.releases).toEqual([true]);
   });
@@ -489,10 +469,10 @@ describe("SandboxAdapter.execute: results", () => {
     const adapter = await ready();
     const failure = new Error("socket hang up");
     adapter.behaviour = async () => Promise.reject(failure);
-    const error = await rejection(adapter.execute("true"));
+    const error = await sandboxErrorOf(() => adapter.execute("true"));
     expect(error.code).toBe("COMMAND_FAILED");
     expect(error.cause).toBe(failure);
-    expect(error.message).toBe("[memory] could not run command: socket hang up");
+    expect(error.message).toBe("could not run command: socket hang up");
     expect(error.retryable).toBe(true);
   });
 
@@ -506,7 +486,7 @@ describe("SandboxAdapter.execute: results", () => {
   it("no exit code without a kill is COMMAND_FAILED", async () => {
     const adapter = await ready();
     adapter.behaviour = exits(null, "half");
-    const error = await rejection(adapter.execute("true"));
+    const error = await sandboxErrorOf(() => adapter.execute("true"));
     expect(error.code).toBe("COMMAND_FAILED");
     expect(error.output).toBe("half");
   });
@@ -515,7 +495,7 @@ describe("SandboxAdapter.execute: results", () => {
     const adapter = await ready();
     adapter.addSecret("tok-SECRET-123");
     adapter.behaviour = async () => Promise.reject(new Error("401 for token tok-SECRET-123"));
-    const error = await rejection(adapter.execute("true"));
+    const error = await sandboxErrorOf(() => adapter.execute("true"));
     expect(error.message).not.toContain("tok-SECRET-123");
     expect(error.message).toContain("[redacted]");
   });
@@ -534,7 +514,7 @@ describe("SandboxAdapter.execute: results", () => {
     adapter.behaviour = () => {
       throw failure;
     };
-    const error = await rejection(adapter.execute("true"));
+    const error = await sandboxErrorOf(() => adapter.execute("true"));
     expect(error.code).toBe("COMMAND_FAILED");
     expect(error.cause).toBe(failure);
     expect(vi.getTimerCount()).toBe(0);
@@ -557,7 +537,7 @@ describe("SandboxAdapter.execute: invalid arguments never reach the provider", (
     ["NUL in command", "echo a\0b", {}],
   ])("%s -> INVALID_ARGUMENT", async (_label, command, options) => {
     const adapter = await ready();
-    const error = await rejection(adapter.execute(command, options));
+    const error = await sandboxErrorOf(() => adapter.execute(command, options));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.provider).toBe("memory");
     expect(adapter.requests).toHaveLength(0);
@@ -565,7 +545,7 @@ describe("SandboxAdapter.execute: invalid arguments never reach the provider", (
 
   it("names the option and does not quote env values", async () => {
     const adapter = await ready();
-    const error = await rejection(adapter.execute("true", { env: { API_KEY: 123456789 as unknown as string } }));
+    const error = await sandboxErrorOf(() => adapter.execute("true", { env: { API_KEY: 123456789 as unknown as string } }));
     expect(error.message).toContain('"env"');
     expect(error.message).not.toContain("123456789");
   });
@@ -624,7 +604,7 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
   it("on timeout: asks the adapter to kill, waits for it, then rejects COMMAND_TIMEOUT with the partial output", async () => {
     const adapter = await ready();
     adapter.behaviour = hangs({ partial: "step 1\nstep 2\n", afterKill: "resolve" });
-    const error = await rejection(
+    const error = await sandboxErrorOf(() => 
       adapter.execute("sleep 100", { timeoutMs: 20 }).finally(() => adapter.events.push("rejected")),
     );
     expect(adapter.events.slice(-3)).toEqual(["kill-requested", "killed", "rejected"]);
@@ -634,14 +614,14 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
     expect(error.output).toBe("step 1\nstep 2\n");
     expect(error.truncated).toBe(false);
     expect(error.retryable).toBe(true);
-    expect(error.message).toBe("[memory] command timed out after 20 ms and was killed");
+    expect(error.message).toBe("command timed out after 20 ms and was killed");
     expect(error.details).toMatchObject({ reason: "timeout", timeoutMs: 20, killConfirmed: true, exitCode: 137 });
   });
 
   it("on timeout, an adapter that rejects after the kill still gives COMMAND_TIMEOUT, with the cause", async () => {
     const adapter = await ready();
     adapter.behaviour = hangs({ partial: "x", afterKill: "reject" });
-    const error = await rejection(adapter.execute("sleep 100", { timeoutMs: 20 }));
+    const error = await sandboxErrorOf(() => adapter.execute("sleep 100", { timeoutMs: 20 }));
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.output).toBe("x");
     expect((error.cause as Error).message).toBe("exec stream closed");
@@ -653,7 +633,7 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
     const adapter = await ready();
     adapter.behaviour = (request) =>
       new Promise((resolve) => request.signal.addEventListener("abort", () => resolve({ exitCode: null, killConfirmed: false })));
-    const error = await rejection(adapter.execute("sleep 100", { timeoutMs: 20 }));
+    const error = await sandboxErrorOf(() => adapter.execute("sleep 100", { timeoutMs: 20 }));
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.details.killConfirmed).toBe(false);
   });
@@ -665,17 +645,17 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
     const call = adapter.execute("sleep 100", { signal: controller.signal }).finally(() => adapter.events.push("rejected"));
     expect(adapter.requests).toHaveLength(1);
     controller.abort();
-    const error = await rejection(call);
+    const error = await sandboxErrorOf(() => call);
     expect(adapter.events.slice(-3)).toEqual(["kill-requested", "killed", "rejected"]);
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.output).toBe("working\n");
-    expect(error.message).toBe("[memory] command aborted by the caller and was killed");
+    expect(error.message).toBe("command aborted by the caller and was killed");
     expect(error.details).toMatchObject({ reason: "aborted", killConfirmed: true });
   });
 
   it("an already-aborted signal rejects COMMAND_TIMEOUT without running anything", async () => {
     const adapter = await ready();
-    const error = await rejection(adapter.execute("echo never", { signal: AbortSignal.abort() }));
+    const error = await sandboxErrorOf(() => adapter.execute("echo never", { signal: AbortSignal.abort() }));
     expect(error.code).toBe("COMMAND_TIMEOUT");
     expect(error.details).toMatchObject({ reason: "aborted", started: false });
     expect(error.output).toBe("");
@@ -751,7 +731,7 @@ describe("SandboxAdapter.execute: output cap", () => {
   it("a COMMAND_TIMEOUT's partial output is capped and flagged too", async () => {
     const adapter = await ready();
     adapter.behaviour = hangs({ partial: "0123456789", afterKill: "resolve" });
-    const error = await rejection(adapter.execute("x", { timeoutMs: 10, maxOutputBytes: 4 }));
+    const error = await sandboxErrorOf(() => adapter.execute("x", { timeoutMs: 10, maxOutputBytes: 4 }));
     expect(error.output).toBe("0123");
     expect(error.truncated).toBe(true);
   });
@@ -882,7 +862,7 @@ describe("SandboxAdapter files", () => {
     const adapter = await ready();
     const failure = new Error("tar stream ended");
     adapter.putWith = async () => Promise.reject(failure);
-    const error = await rejection(adapter.uploadFiles([["/a", bytes("x")]]));
+    const error = await sandboxErrorOf(() => adapter.uploadFiles([["/a", bytes("x")]]));
     expect(error.code).toBe("FILE_OPERATION_FAILED");
     expect(error.cause).toBe(failure);
     const gone = new SandboxError("SANDBOX_NOT_FOUND", { provider: "memory" });
@@ -892,8 +872,8 @@ describe("SandboxAdapter files", () => {
 
   it("a non-array argument is INVALID_ARGUMENT", async () => {
     const adapter = await ready();
-    expect((await rejection(adapter.uploadFiles("/a" as never))).code).toBe("INVALID_ARGUMENT");
-    expect((await rejection(adapter.downloadFiles("/a" as never))).code).toBe("INVALID_ARGUMENT");
+    expect((await sandboxErrorOf(() => adapter.uploadFiles("/a" as never))).code).toBe("INVALID_ARGUMENT");
+    expect((await sandboxErrorOf(() => adapter.downloadFiles("/a" as never))).code).toBe("INVALID_ARGUMENT");
   });
 
   it("deepagents' write (from BaseSandbox) goes through uploadFiles and its validation", async () => {
@@ -911,7 +891,7 @@ describe("SandboxAdapter secret scrubbing", () => {
     adapter.behaviour = async () => {
       throw new TypeError("provider said: 401 for token tok-live-5e6f7a8b");
     };
-    const error = await rejection(adapter.execute("echo"));
+    const error = await sandboxErrorOf(() => adapter.execute("echo"));
     expect(error.code).toBe("COMMAND_FAILED");
     expect(error.message).not.toContain("tok-live-5e6f7a8b");
     expect(error.message).toContain("[redacted]");
@@ -922,17 +902,17 @@ describe("SandboxAdapter secret scrubbing", () => {
 
 describe("SandboxAdapter errors come in the adapter's own class", () => {
   it("INVALID_OPTIONS from the constructor is the adapter's subclass", () => {
-    const error = thrown(() => new MemoryAdapter({ cpu: -1 }));
+    const error = sandboxErrorThrownBy(() => new MemoryAdapter({ cpu: -1 }));
     expect(error).toBeInstanceOf(MemorySandboxError);
     expect(error.code).toBe("INVALID_OPTIONS");
-    expect(error.message).toBe('[memory] invalid option "cpu": must be a number of cores greater than 0');
+    expect(error.message).toBe('invalid option "cpu": must be a number of cores greater than 0');
     expect(error.details).toEqual({ option: "cpu" });
   });
 
   it("INVALID_ARGUMENT from execute() validation is the adapter's subclass", async () => {
     const adapter = await ready();
     for (const options of [{ timeoutMs: 0 }, { maxOutputBytes: -1 }, { env: { "1BAD": "x" } }, { cwd: "relative" }]) {
-      const error = await rejection(adapter.execute("echo", options));
+      const error = await sandboxErrorOf(() => adapter.execute("echo", options));
       expect(error, JSON.stringify(options)).toBeInstanceOf(MemorySandboxError);
       expect(error.code).toBe("INVALID_ARGUMENT");
     }

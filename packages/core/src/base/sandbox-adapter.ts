@@ -3,6 +3,7 @@ import type { SandboxCapabilities, SandboxCapability } from "../contract/capabil
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
+import { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "../contract/specification-version.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
@@ -99,6 +100,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   implements SandboxBackend
 {
   readonly provider: string;
+  readonly specificationVersion: SandboxSpecificationVersion = SANDBOX_SPECIFICATION_VERSION;
   readonly capabilities: SandboxCapabilities;
   /** The validated options this handle was built with. */
   protected readonly options: Options;
@@ -144,7 +146,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   private ownError(error: unknown): unknown {
     if (!SandboxError.isInstance(error) || error.constructor !== SandboxError) return error;
     return this.error(error.code, {
-      message: error.message.replace(/^\[[^\]]*\] /, ""),
+      message: error.message,
       retryable: error.retryable,
       details: error.details,
       ...(error.cause === undefined ? {} : { cause: error.cause }),
@@ -191,10 +193,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    * the sandbox again and rejects with `FILE_OPERATION_FAILED`).
    */
   async initialize(): Promise<void> {
-    await this.start(async () => {
-      const id = await this.provision();
-      return id;
-    });
+    await this.start(() => this.provision());
     const initialFiles = this.options.initialFiles;
     if (initialFiles && Object.keys(initialFiles).length > 0) {
       const encoder = new TextEncoder();

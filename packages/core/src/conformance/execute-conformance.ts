@@ -136,7 +136,7 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         expect(result.exitCode).toBe(0);
         expect(result.truncated, "truncated must be true when output exceeded the cap").toBe(true);
         expect(bytes, `the adapter returned ${bytes} bytes of a 20 MiB output: no cap was applied`).toBeLessThan(20 * MIB);
-        expect(result.output.startsWith("x".repeat(1023) + "\n"), "the kept output must be the beginning of what the command printed").toBe(true);
+        expect(result.output.startsWith(`${"x".repeat(1023)}\n`), "the kept output must be the beginning of what the command printed").toBe(true);
       });
 
       // Without a forced collection, garbage chunks would be counted as kept: no honest measurement.

@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { SandboxError } from "../errors/sandbox-error.js";
-import { DID_NOT_THROW, allErrorText, assertSandboxError, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
+import {
+  DID_NOT_THROW,
+  allErrorText,
+  assertSandboxError,
+  expectSandboxError,
+  outcomeOf,
+  sandboxErrorOf,
+  sandboxErrorThrownBy,
+} from "./expect-sandbox-error.js";
 
 describe("outcomeOf", () => {
   it("treats a synchronous throw like a rejection and reports no throw", async () => {
@@ -26,6 +34,11 @@ describe("assertSandboxError", () => {
     expect(() => assertSandboxError(new Error("raw"), "COMMAND_TIMEOUT", "example", "running")).toThrow(/does not recognise: Error: raw/);
     expect(() => assertSandboxError(good, "SANDBOX_CLOSED", "example", "running")).toThrow(/threw code COMMAND_TIMEOUT/);
     expect(() => assertSandboxError(good, "COMMAND_TIMEOUT", "other", "running")).toThrow(/its provider is "example"/);
+    const prefixed = new SandboxError("COMMAND_TIMEOUT", { provider: "example", message: "[example] timed out" });
+    expect(() => assertSandboxError(prefixed, "COMMAND_TIMEOUT", "example", "running")).toThrow(/repeats the "\[example\]" prefix/);
+    const hidden = new SandboxError("COMMAND_TIMEOUT", { provider: "example", message: "timed out" });
+    hidden.toString = () => "timed out";
+    expect(() => assertSandboxError(hidden, "COMMAND_TIMEOUT", "example", "running")).toThrow(/does not show the provider/);
   });
 });
 
@@ -40,5 +53,38 @@ describe("allErrorText", () => {
     });
     const text = allErrorText(error);
     for (const part of ["outer", "partial output", "in details", "inner", "innermost"]) expect(text).toContain(part);
+  });
+});
+
+describe("sandboxErrorOf / sandboxErrorThrownBy", () => {
+  const MARKER = Symbol.for("@sandbox/test/ProviderError");
+  class ProviderError extends SandboxError {
+    readonly [MARKER] = true as const;
+    static override isInstance(error: unknown): error is ProviderError {
+      return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[MARKER] === true;
+    }
+  }
+
+  it("return the SandboxError a call raised, sync or async", async () => {
+    const error = new SandboxError("SANDBOX_CLOSED");
+    expect(
+      sandboxErrorThrownBy(() => {
+        throw error;
+      }),
+    ).toBe(error);
+    expect(await sandboxErrorOf(() => Promise.reject(error))).toBe(error);
+    expect(
+      await sandboxErrorOf(() => {
+        throw error;
+      }),
+    ).toBe(error);
+  });
+
+  it("fail with what happened instead: no throw, a foreign error, another provider's class", async () => {
+    expect(() => sandboxErrorThrownBy(() => 1)).toThrow(/expected a SandboxError, but it did not throw/);
+    await expect(sandboxErrorOf(() => Promise.reject(new TypeError("boom")))).rejects.toThrow(/expected a SandboxError, got TypeError: boom/);
+    await expect(sandboxErrorOf(() => Promise.reject(new SandboxError("SANDBOX_CLOSED")), ProviderError)).rejects.toThrow(/expected a ProviderError/);
+    const own = new ProviderError("SANDBOX_CLOSED");
+    expect(await sandboxErrorOf(() => Promise.reject(own), ProviderError)).toBe(own);
   });
 });

@@ -44,7 +44,8 @@ export function describeThrown(value: unknown): string {
  * Asserts that `thrown` is a well-formed `SandboxError` with `code` raised by
  * `provider`: recognised by `SandboxError.isInstance`, by `instanceof`, and by
  * deepagents' own `SandboxError.isInstance`; `code` known; `retryable` a
- * boolean; the message naming the provider. Throws an `Error` whose message
+ * boolean; the provider shown where the error is displayed (`String(error)`)
+ * and not baked into the raw `message`. Throws an `Error` whose message
  * says what the adapter did instead, so a failing case reads like a bug report.
  */
 export function assertSandboxError(thrown: unknown, code: SandboxErrorCode, provider: string, doing: string): asserts thrown is SandboxError {
@@ -66,8 +67,11 @@ export function assertSandboxError(thrown: unknown, code: SandboxErrorCode, prov
   if (!isSandboxErrorCode(error.code)) fail(`its code ${String(error.code)} is not in SANDBOX_ERROR_CODES`);
   if (error.provider !== provider) fail(`its provider is "${String(error.provider)}" instead of the adapter's "${provider}"`);
   if (typeof error.retryable !== "boolean") fail(`its retryable flag is ${String(error.retryable)} instead of a boolean`);
-  if (typeof error.message !== "string" || !error.message.includes(provider)) {
-    fail(`its message does not name the provider "${provider}": ${JSON.stringify(error.message)}`);
+  if (typeof error.message !== "string" || error.message.startsWith(`[${provider}]`)) {
+    fail(`its message repeats the "[${provider}]" prefix that String(error) adds: ${JSON.stringify(error.message)}`);
+  }
+  if (!String(error).includes(`[${provider}] `)) {
+    fail(`String(error) does not show the provider "[${provider}]": ${JSON.stringify(String(error))}`);
   }
 }
 
@@ -81,6 +85,42 @@ export async function expectSandboxError(
   const thrown = await outcomeOf(action);
   assertSandboxError(thrown, code, provider, doing);
   return thrown;
+}
+
+/** An error class with a marker-based `isInstance` (`SandboxError` or a provider's subclass). */
+export interface SandboxErrorClass<ErrorType extends SandboxError> {
+  readonly name: string;
+  isInstance(error: unknown): error is ErrorType;
+}
+
+function sandboxErrorOrFail<ErrorType extends SandboxError>(outcome: unknown, errorClass: SandboxErrorClass<ErrorType>): ErrorType {
+  if (outcome === DID_NOT_THROW) throw new Error(`expected a ${errorClass.name}, but ${describeThrown(outcome)}`);
+  if (!errorClass.isInstance(outcome)) throw new Error(`expected a ${errorClass.name}, got ${describeThrown(outcome)}`);
+  return outcome;
+}
+
+/**
+ * Runs `action` (a sync throw counts like a rejection) and returns the
+ * `SandboxError` it raised, or fails with what it did instead. Pass a
+ * provider class (`ModalSandboxError`) to require that class.
+ */
+export async function sandboxErrorOf(action: () => unknown): Promise<SandboxError>;
+export async function sandboxErrorOf<ErrorType extends SandboxError>(action: () => unknown, errorClass: SandboxErrorClass<ErrorType>): Promise<ErrorType>;
+export async function sandboxErrorOf(action: () => unknown, errorClass: SandboxErrorClass<SandboxError> = SandboxError): Promise<SandboxError> {
+  return sandboxErrorOrFail(await outcomeOf(action), errorClass);
+}
+
+/** The synchronous form of {@link sandboxErrorOf}, for constructors and validators. */
+export function sandboxErrorThrownBy(action: () => unknown): SandboxError;
+export function sandboxErrorThrownBy<ErrorType extends SandboxError>(action: () => unknown, errorClass: SandboxErrorClass<ErrorType>): ErrorType;
+export function sandboxErrorThrownBy(action: () => unknown, errorClass: SandboxErrorClass<SandboxError> = SandboxError): SandboxError {
+  let outcome: unknown = DID_NOT_THROW;
+  try {
+    action();
+  } catch (error) {
+    outcome = error;
+  }
+  return sandboxErrorOrFail(outcome, errorClass);
 }
 
 /**

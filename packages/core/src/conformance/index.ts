@@ -34,4 +34,10 @@ export { fileOperationsConformance } from "./file-operations-conformance.js";
 export { MISSING_IMAGE_NAME, optionsConformance } from "./options-conformance.js";
 export { errorsConformance } from "./errors-conformance.js";
 export { processesConformance } from "./processes-conformance.js";
-export { assertSandboxError, expectSandboxError } from "./expect-sandbox-error.js";
+export {
+  assertSandboxError,
+  expectSandboxError,
+  sandboxErrorOf,
+  sandboxErrorThrownBy,
+  type SandboxErrorClass,
+} from "./expect-sandbox-error.js";

@@ -1,6 +1,7 @@
 import type { ExecuteResponse, FileDownloadResponse, FileUploadResponse, SandboxBackendProtocolV2 } from "deepagents";
 import type { SandboxCapabilities } from "./capabilities.js";
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions } from "./process-handle.js";
+import type { SandboxSpecificationVersion } from "./specification-version.js";
 
 /**
  * Per-call options of {@link SandboxBackend.execute}. Every field is optional;
@@ -62,6 +63,8 @@ export interface SandboxBackend extends SandboxBackendProtocolV2 {
   readonly id: string;
   /** Provider name, e.g. `"local-docker"`, `"modal"`. */
   readonly provider: string;
+  /** The contract version this backend implements: `"sandbox-v1"`. The registry refuses another. */
+  readonly specificationVersion: SandboxSpecificationVersion;
   /** What this provider supports on this host. */
   readonly capabilities: SandboxCapabilities;
   /** True between a successful `initialize()` and `close()`. */

@@ -50,5 +50,5 @@ export const sandboxErrorCodes = Object.keys(SANDBOX_ERROR_CODES) as SandboxErro
 
 /** True when `value` is one of the codes in {@link SANDBOX_ERROR_CODES}. */
 export function isSandboxErrorCode(value: unknown): value is SandboxErrorCode {
-  return typeof value === "string" && Object.prototype.hasOwnProperty.call(SANDBOX_ERROR_CODES, value);
+  return typeof value === "string" && Object.hasOwn(SANDBOX_ERROR_CODES, value);
 }

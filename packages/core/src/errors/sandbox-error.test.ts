@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { inspect } from "node:util";
 import { fileURLToPath } from "node:url";
 import { SandboxError as DeepAgentsSandboxError } from "deepagents";
 import { describe, expect, it, vi } from "vitest";
@@ -30,7 +31,7 @@ describe("SandboxError fields", () => {
     expect(error.output).toBe("partial");
     expect(error.truncated).toBe(true);
     expect(error.details).toEqual({ reason: "timeout", timeoutMs: 1000 });
-    expect(error.message).toBe("[modal] command timed out after 1000 ms and was killed");
+    expect(error.message).toBe("command timed out after 1000 ms and was killed");
     expect(error).toBeInstanceOf(Error);
     expect(typeof error.stack).toBe("string");
   });
@@ -38,14 +39,28 @@ describe("SandboxError fields", () => {
   it.each(sandboxErrorCodes)("%s defaults to the table's message and retryable flag", (code) => {
     const error = new SandboxError(code);
     expect(error.code).toBe(code);
-    expect(error.message).toBe(`[core] ${SANDBOX_ERROR_CODES[code].message}`);
+    expect(error.message).toBe(SANDBOX_ERROR_CODES[code].message);
     expect(error.retryable).toBe(SANDBOX_ERROR_CODES[code].retryable);
   });
 
-  it("prefixes the message with [provider], core when none is given", () => {
-    expect(new SandboxError("VOLUME_ERROR", { provider: "local-docker" }).message).toBe("[local-docker] Volume operation failed");
+  it("keeps the message raw and shows [provider] where displayed: toString, the stack, util.inspect", () => {
+    const error = new SandboxError("VOLUME_ERROR", { provider: "local-docker" });
+    expect(error.message).toBe("Volume operation failed");
+    expect(String(error)).toBe("SandboxError: [local-docker] Volume operation failed");
+    expect(error.stack?.split("\n")[0]).toBe("SandboxError: [local-docker] Volume operation failed");
+    expect(error.stack?.split("\n")[1]).toMatch(/^\s+at /);
+    expect(inspect(error).split("\n")[0]).toBe("SandboxError: [local-docker] Volume operation failed");
+  });
+
+  it("is raised by core when no provider is given", () => {
     expect(new SandboxError("VOLUME_ERROR").provider).toBe("core");
-    expect(new SandboxError("VOLUME_ERROR").message.startsWith("[core] ")).toBe(true);
+    expect(String(new SandboxError("VOLUME_ERROR"))).toBe("SandboxError: [core] Volume operation failed");
+  });
+
+  it("shows a multi-line message whole, once, in the stack header", () => {
+    const error = new SandboxError("COMMAND_FAILED", { provider: "modal", message: "first line\nsecond line" });
+    expect(error.stack?.startsWith("SandboxError: [modal] first line\nsecond line\n")).toBe(true);
+    expect(error.stack?.match(/first line/g)).toHaveLength(1);
   });
 
   it("leaves output, truncated and cause absent unless given, and details empty", () => {
@@ -164,7 +179,7 @@ describe("instanceof within one copy", () => {
 // KNOWN BUG (reported): the built class is emitted as `_SandboxError` (esbuild
 // renames it because the deepagents import is aliased to the same identifier),
 // and the constructor takes `new.target.name`, so users of the published
-// package see `_SandboxError: [modal] ...`. Fix: `keepNames: true` in
+// package see `_SandboxError: ...`. Fix: `keepNames: true` in
 // tsup.shared.ts, or name the base explicitly in the constructor.
 describe("name in the built package", () => {
   it("dist SandboxError is named SandboxError", async () => {

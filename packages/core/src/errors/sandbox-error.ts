@@ -4,7 +4,8 @@ import { SANDBOX_ERROR_CODES, type SandboxErrorCode } from "./error-codes.js";
 /**
  * Marker that identifies our errors across duplicated copies of this package
  * (two versions in node_modules each have their own class, so `instanceof`
- * fails across them; a registered symbol does not).
+ * fails across them; a registered symbol does not). Each provider subclass
+ * carries a marker of its own too, so its `isInstance` claims only its errors.
  */
 const SANDBOX_ERROR_MARKER = Symbol.for("@sandbox/core/SandboxError");
 
@@ -12,7 +13,7 @@ const SANDBOX_ERROR_MARKER = Symbol.for("@sandbox/core/SandboxError");
 export interface SandboxErrorOptions {
   /** Human-readable message; defaults to the code's message from the table. */
   message?: string;
-  /** Provider name, e.g. `"modal"`, `"local-docker"`. Shown as `[provider]` prefix. */
+  /** Provider name, e.g. `"modal"`, `"local-docker"`. Shown as a `[provider]` prefix where the error is displayed. */
   provider?: string;
   /** Overrides the code's default retryability. */
   retryable?: boolean;
@@ -33,6 +34,11 @@ export interface SandboxErrorOptions {
  * deepagents (`SandboxError.isInstance` from `deepagents`) recognises it too.
  * Messages never contain secret values or tokens: adapters redact what they
  * quote from providers.
+ *
+ * `message` is the raw text; the provider is shown where the error is
+ * displayed: `toString()` and the stack's first line (so `console.error`,
+ * `util.inspect` and uncaught errors) read
+ * `ModalSandboxError: [modal] could not create sandbox: ...`.
  *
  * @example
  * ```ts
@@ -61,7 +67,7 @@ export class SandboxError extends DeepAgentsSandboxError {
     const entry = SANDBOX_ERROR_CODES[code];
     const text = options.message ?? entry.message;
     const cause = options.cause instanceof Error ? options.cause : options.cause === undefined ? undefined : new Error(String(options.cause));
-    super(`[${provider}] ${text}`, code, cause);
+    super(text, code, cause);
     // deepagents' constructor resets the prototype to its own class, which
     // would break `instanceof` for this class and every provider subclass.
     Object.setPrototypeOf(this, new.target.prototype);
@@ -72,6 +78,14 @@ export class SandboxError extends DeepAgentsSandboxError {
     this.details = Object.freeze({ ...(options.details ?? {}) });
     if (options.output !== undefined) this.output = options.output;
     if (options.truncated !== undefined) this.truncated = options.truncated;
+    // The stack is formatted on first read; show the provider in its header as toString() does.
+    const header = `${this.name}: ${this.message}`;
+    if (typeof this.stack === "string" && this.stack.startsWith(header)) this.stack = this.toString() + this.stack.slice(header.length);
+  }
+
+  /** `Name: [provider] message`: the message with the provider that raised it. */
+  override toString(): string {
+    return `${this.name}: [${this.provider}] ${this.message}`;
   }
 
   /** True for any `SandboxError` from any copy of this package, and for subclasses. */

@@ -1,29 +1,19 @@
 import { describe, expect, it } from "vitest";
+import { sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities, type SandboxCapabilities } from "../contract/capabilities.js";
-import { SandboxError } from "../errors/sandbox-error.js";
+import type { SandboxError } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./sandbox-options.js";
 import { assertOptionsSupported, isAbsoluteSandboxPath, parseGpu, validateEnv, validateSandboxOptions } from "./validate-options.js";
 
 const context = { provider: "modal" };
 
-/** Runs `action`, expects a SandboxError, returns it. */
-function thrown(action: () => unknown): SandboxError {
-  try {
-    action();
-  } catch (error) {
-    expect(SandboxError.isInstance(error), `expected a SandboxError, got ${String(error)}`).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected the call to throw");
-}
-
 /** Asserts `options` are rejected with INVALID_OPTIONS naming `option`; returns the error. */
 function rejects(options: unknown, option: string, extraKeys?: readonly string[]): SandboxError {
-  const error = thrown(() => validateSandboxOptions(options, extraKeys ? { ...context, extraKeys } : context));
+  const error = sandboxErrorThrownBy(() => validateSandboxOptions(options, extraKeys ? { ...context, extraKeys } : context));
   expect(error.code).toBe("INVALID_OPTIONS");
   expect(error.provider).toBe("modal");
   expect(error.details.option).toBe(option);
-  expect(error.message).toContain(`[modal] invalid option "${option}"`);
+  expect(error.message).toContain(`invalid option "${option}"`);
   return error;
 }
 
@@ -208,15 +198,16 @@ describe("parseGpu", () => {
   });
 
   it("rejects counts outside 1..8 with the provider in the message", () => {
-    const error = thrown(() => parseGpu("A100:9", { provider: "modal" }));
+    const error = sandboxErrorThrownBy(() => parseGpu("A100:9", { provider: "modal" }));
     expect(error.code).toBe("INVALID_OPTIONS");
-    expect(error.message).toMatch(/^\[modal\] invalid option "gpu": GPU count must be 1 to 8/);
+    expect(error.provider).toBe("modal");
+    expect(error.message).toMatch(/^invalid option "gpu": GPU count must be 1 to 8/);
   });
 });
 
 describe("validateEnv", () => {
   it("can raise INVALID_ARGUMENT for per-call env", () => {
-    const error = thrown(() => validateEnv({ "BAD-NAME": "x" }, { provider: "local-docker" }, "env", "INVALID_ARGUMENT"));
+    const error = sandboxErrorThrownBy(() => validateEnv({ "BAD-NAME": "x" }, { provider: "local-docker" }, "env", "INVALID_ARGUMENT"));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.details.option).toBe("env");
   });
@@ -259,7 +250,7 @@ describe("assertOptionsSupported", () => {
     ["name", { name: "box" }, "reconnectByName"],
     ["ports", { ports: [8080] }, "ports"],
   ] as const)("throws UNSUPPORTED_CAPABILITY for %s, naming provider and option", (option, options, capability) => {
-    const error = thrown(() => assertOptionsSupported(options as SandboxOptions, "local-docker", none));
+    const error = sandboxErrorThrownBy(() => assertOptionsSupported(options as SandboxOptions, "local-docker", none));
     expect(error.code).toBe("UNSUPPORTED_CAPABILITY");
     expect(error.provider).toBe("local-docker");
     expect(error.message).toContain('"local-docker"');
@@ -284,6 +275,6 @@ describe("assertOptionsSupported", () => {
   it("checks only the capability the option needs", () => {
     const onlyGpu: SandboxCapabilities = { ...none, gpu: true };
     expect(() => assertOptionsSupported({ gpu: "T4" }, "p", onlyGpu)).not.toThrow();
-    expect(thrown(() => assertOptionsSupported({ gpu: "T4", cpu: 1 }, "p", onlyGpu)).details.option).toBe("cpu");
+    expect(sandboxErrorThrownBy(() => assertOptionsSupported({ gpu: "T4", cpu: 1 }, "p", onlyGpu)).details.option).toBe("cpu");
   });
 });

@@ -1,8 +1,8 @@
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
 import { SandboxError } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type GpuRequest, type SandboxOptions } from "./sandbox-options.js";
+import { ENVIRONMENT_VARIABLE_NAME } from "./secret-store.js";
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SANDBOX_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const GPU_SPEC = /^([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)(?::(\d+))?$/;
 
@@ -42,7 +42,7 @@ export function validateEnv(env: unknown, context: ValidationContext, option: st
   };
   if (!isPlainRecord(env)) fail("must be an object of string values");
   for (const [name, value] of Object.entries(env as Record<string, unknown>)) {
-    if (!ENV_NAME.test(name)) fail(`"${name}" is not a valid environment variable name`);
+    if (!ENVIRONMENT_VARIABLE_NAME.test(name)) fail(`"${name}" is not a valid environment variable name`);
     // The value is never quoted: it may be a secret.
     if (typeof value !== "string") fail(`the value of "${name}" must be a string`);
     if ((value as string).includes("\0")) fail(`the value of "${name}" contains a NUL byte`);

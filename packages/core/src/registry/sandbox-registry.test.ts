@@ -1,7 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
+import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities } from "../contract/capabilities.js";
+import { SANDBOX_SPECIFICATION_VERSION } from "../contract/specification-version.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
-import { SandboxError } from "../errors/sandbox-error.js";
 import { createSandboxRegistry, type SandboxProvider } from "./sandbox-registry.js";
 
 /** A provider stub that records the options each `create` got. */
@@ -9,34 +10,15 @@ function fakeProvider(name: string) {
   const calls: unknown[] = [];
   const provider: SandboxProvider = {
     name,
+    specificationVersion: SANDBOX_SPECIFICATION_VERSION,
     description: `${name} for tests`,
     capabilities: allCapabilities(false),
     async create(options) {
       calls.push(options);
-      return { provider: name } as unknown as SandboxBackend;
+      return { provider: name, specificationVersion: SANDBOX_SPECIFICATION_VERSION } as unknown as SandboxBackend;
     },
   };
   return { provider, calls };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<SandboxError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(SandboxError.isInstance(error), `expected a SandboxError, got ${String(error)}`).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected a rejection");
-}
-
-function threw(action: () => unknown): SandboxError {
-  try {
-    action();
-  } catch (error) {
-    expect(SandboxError.isInstance(error)).toBe(true);
-    return error as SandboxError;
-  }
-  throw new Error("expected a throw");
 }
 
 describe("createSandboxRegistry: one-line switching", () => {
@@ -117,7 +99,7 @@ describe("createSandboxRegistry: unknown and missing providers", () => {
       { modal: fakeProvider("modal").provider, "local-docker": fakeProvider("local-docker").provider },
       { environment: {} },
     );
-    const error = await rejection(registry.create({ provider: "e2b" }));
+    const error = await sandboxErrorOf(() => registry.create({ provider: "e2b" }));
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain('"e2b"');
     expect(error.message).toContain("registered providers: local-docker, modal");
@@ -126,7 +108,7 @@ describe("createSandboxRegistry: unknown and missing providers", () => {
 
   it("names the environment variable's value when that is what is unknown", async () => {
     const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: { SANDBOX_PROVIDER: "modall" } });
-    const error = await rejection(registry.get());
+    const error = await sandboxErrorOf(() => registry.get());
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain('"modall"');
     expect(error.message).toContain("modal");
@@ -134,7 +116,7 @@ describe("createSandboxRegistry: unknown and missing providers", () => {
 
   it("rejects with UNKNOWN_PROVIDER when nothing chooses a provider, saying how to choose", () => {
     const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: {} });
-    const error = threw(() => registry.resolveName());
+    const error = sandboxErrorThrownBy(() => registry.resolveName());
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain("SANDBOX_PROVIDER");
     expect(error.message).toContain("registered providers: modal");
@@ -145,7 +127,7 @@ describe("createSandboxRegistry: registration", () => {
   it("starts empty: importing core registers nothing", async () => {
     const registry = createSandboxRegistry({}, { environment: { SANDBOX_PROVIDER: "local-docker" } });
     expect(registry.names()).toEqual([]);
-    const error = await rejection(registry.get());
+    const error = await sandboxErrorOf(() => registry.get());
     expect(error.code).toBe("UNKNOWN_PROVIDER");
     expect(error.message).toContain("registered providers: none");
   });
@@ -173,7 +155,7 @@ describe("createSandboxRegistry: registration", () => {
 
   it("throws on a duplicate name", () => {
     const registry = createSandboxRegistry({ modal: fakeProvider("modal").provider }, { environment: {} });
-    const error = threw(() => registry.register(fakeProvider("modal").provider));
+    const error = sandboxErrorThrownBy(() => registry.register(fakeProvider("modal").provider));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toContain('"modal" is already registered');
     expect(() => registry.register(() => fakeProvider("x").provider, "modal")).toThrow(/already registered/);
@@ -181,7 +163,7 @@ describe("createSandboxRegistry: registration", () => {
 
   it("requires a name for a lazily loaded provider", () => {
     const registry = createSandboxRegistry({}, { environment: {} });
-    expect(threw(() => registry.register(() => fakeProvider("modal").provider)).code).toBe("INVALID_ARGUMENT");
+    expect(sandboxErrorThrownBy(() => registry.register(() => fakeProvider("modal").provider)).code).toBe("INVALID_ARGUMENT");
   });
 });
 
@@ -238,5 +220,48 @@ describe("createSandboxRegistry: lazy entries", () => {
     const failure = new Error("Cannot find package '@sandbox/modal'");
     const registry = createSandboxRegistry({ modal: async () => Promise.reject(failure) }, { environment: {} });
     await expect(registry.get("modal")).rejects.toBe(failure);
+  });
+});
+
+describe("createSandboxRegistry: specificationVersion", () => {
+  /** A provider written for another contract version (or none), as an old or foreign adapter would be. */
+  function providerStating(specificationVersion: unknown): SandboxProvider {
+    return { ...fakeProvider("old").provider, specificationVersion } as unknown as SandboxProvider;
+  }
+
+  it("the contract version is the literal sandbox-v1", () => {
+    expect(SANDBOX_SPECIFICATION_VERSION).toBe("sandbox-v1");
+  });
+
+  it.each([["sandbox-v0"], ["sandbox-v2"], [undefined]])("refuses a provider stating %s when it is registered, with INVALID_ARGUMENT naming both versions", (stated) => {
+    const error = sandboxErrorThrownBy(() => createSandboxRegistry({ old: providerStating(stated) }));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toContain('provider "old"');
+    expect(error.message).toContain(stated === undefined ? "no specificationVersion" : `"${stated}"`);
+    expect(error.message).toContain('"sandbox-v1"');
+    expect(error.details).toEqual({ provider: "old", specificationVersion: stated, expected: "sandbox-v1" });
+  });
+
+  it("refuses a lazily loaded provider of another version when it is loaded, and creates nothing", async () => {
+    const old = providerStating("sandbox-v0");
+    const create = vi.spyOn(old, "create");
+    const registry = createSandboxRegistry({ old: async () => old }, { environment: {} });
+    const error = await sandboxErrorOf(() => registry.create({ provider: "old" }));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.details.specificationVersion).toBe("sandbox-v0");
+    expect(create).not.toHaveBeenCalled();
+  });
+
+  it("closes and refuses a sandbox that states another version", async () => {
+    const close = vi.fn(async () => undefined);
+    const provider: SandboxProvider = {
+      ...fakeProvider("odd").provider,
+      create: async () => ({ provider: "odd", specificationVersion: "sandbox-v9", close }) as unknown as SandboxBackend,
+    };
+    const registry = createSandboxRegistry({ odd: provider }, { environment: {} });
+    const error = await sandboxErrorOf(() => registry.create({ provider: "odd" }));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toContain('the sandbox of provider "odd" states specificationVersion "sandbox-v9"');
+    expect(close).toHaveBeenCalledTimes(1);
   });
 });

@@ -1,5 +1,6 @@
 import type { SandboxCapabilities } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "../contract/specification-version.js";
 import { SandboxError } from "../errors/sandbox-error.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
 
@@ -10,6 +11,11 @@ import type { SandboxOptions } from "../options/sandbox-options.js";
 export interface SandboxProvider<Options extends SandboxOptions = SandboxOptions, Sandbox extends SandboxBackend = SandboxBackend> {
   /** Registry key, e.g. `"local-docker"`. */
   readonly name: string;
+  /**
+   * The contract version the adapter was written for: `"sandbox-v1"`
+   * ({@link SANDBOX_SPECIFICATION_VERSION}). The registry refuses another.
+   */
+  readonly specificationVersion: SandboxSpecificationVersion;
   /** One line for humans: what the provider is and what it needs. */
   readonly description?: string;
   /** Creates and initializes a sandbox. */
@@ -22,8 +28,12 @@ export interface SandboxProvider<Options extends SandboxOptions = SandboxOptions
   readonly capabilities?: SandboxCapabilities;
 }
 
+/** A provider of any option and sandbox types, as a registry holds them. */
+// biome-ignore lint/suspicious/noExplicitAny: a registry holds providers of every option type; `create` receives what the caller passed.
+export type AnySandboxProvider = SandboxProvider<any, any>;
+
 /** A provider, or a function that loads one (so heavy SDKs load only when chosen). */
-export type SandboxProviderEntry = SandboxProvider<any, any> | (() => SandboxProvider<any, any> | Promise<SandboxProvider<any, any>>);
+export type SandboxProviderEntry = AnySandboxProvider | (() => AnySandboxProvider | Promise<AnySandboxProvider>);
 
 /** Options of {@link SandboxRegistry.create}: the common options plus the provider choice. */
 export type RegistryCreateOptions = SandboxOptions & {
@@ -55,9 +65,16 @@ export interface SandboxRegistry {
   register(entry: SandboxProviderEntry, name?: string): SandboxRegistry;
   /** Which provider a call would use: explicit, then environment, then default. */
   resolveName(explicit?: string): string;
-  /** Loads a provider. @throws `UNKNOWN_PROVIDER` listing the registered names. */
-  get(name?: string): Promise<SandboxProvider<any, any>>;
-  /** Creates and initializes a sandbox with the chosen provider. */
+  /**
+   * Loads a provider. @throws `UNKNOWN_PROVIDER` listing the registered names;
+   * `INVALID_ARGUMENT` when it states another `specificationVersion`.
+   */
+  get(name?: string): Promise<AnySandboxProvider>;
+  /**
+   * Creates and initializes a sandbox with the chosen provider. A sandbox
+   * stating another `specificationVersion` is closed again and rejected with
+   * `INVALID_ARGUMENT`.
+   */
   create(options?: RegistryCreateOptions): Promise<SandboxBackend>;
 }
 
@@ -74,12 +91,25 @@ export interface SandboxRegistry {
  * const sandbox = await registry.create({ imageName: "python:3.12-slim" }); // SANDBOX_PROVIDER=modal switches
  * ```
  */
+/**
+ * Refuses a provider or sandbox written for another contract version, with
+ * `INVALID_ARGUMENT` naming the provider, what it states and what is expected.
+ */
+function assertSpecificationVersion(stated: unknown, what: string, provider: string): void {
+  if (stated === SANDBOX_SPECIFICATION_VERSION) return;
+  const statedText = stated === undefined ? "no specificationVersion" : `specificationVersion ${JSON.stringify(stated)}`;
+  throw new SandboxError("INVALID_ARGUMENT", {
+    message: `${what} "${provider}" states ${statedText}, but this @sandbox/core implements "${SANDBOX_SPECIFICATION_VERSION}": use an adapter release built for it`,
+    details: { provider, specificationVersion: stated, expected: SANDBOX_SPECIFICATION_VERSION },
+  });
+}
+
 export function createSandboxRegistry(
   providers: Record<string, SandboxProviderEntry> = {},
   settings: SandboxRegistrySettings = {},
 ): SandboxRegistry {
   const entries = new Map<string, SandboxProviderEntry>();
-  const loaded = new Map<string, Promise<SandboxProvider<any, any>>>();
+  const loaded = new Map<string, Promise<AnySandboxProvider>>();
   const variable = settings.environmentVariable ?? "SANDBOX_PROVIDER";
   const environment = () => settings.environment ?? process.env;
 
@@ -89,6 +119,7 @@ export function createSandboxRegistry(
       const key = name ?? (typeof entry === "function" ? undefined : entry.name);
       if (!key) throw new SandboxError("INVALID_ARGUMENT", { message: "a lazily loaded provider needs an explicit name" });
       if (entries.has(key)) throw new SandboxError("INVALID_ARGUMENT", { message: `provider "${key}" is already registered` });
+      if (typeof entry !== "function") assertSpecificationVersion(entry.specificationVersion, "provider", key);
       entries.set(key, entry);
       return registry;
     },
@@ -115,7 +146,12 @@ export function createSandboxRegistry(
       // A lazy entry is loaded once; a failed load is retried on the next call.
       let loading = loaded.get(key);
       if (!loading) {
-        loading = Promise.resolve().then(entry);
+        loading = Promise.resolve()
+          .then(entry)
+          .then((provider) => {
+            assertSpecificationVersion(provider?.specificationVersion, "provider", key);
+            return provider;
+          });
         loaded.set(key, loading);
         loading.catch(() => loaded.delete(key));
       }
@@ -131,7 +167,14 @@ export function createSandboxRegistry(
         });
       }
       const provider = await registry.get(explicit);
-      return provider.create({ ...common, ...(providerOptions ?? {}) });
+      const sandbox = await provider.create({ ...common, ...(providerOptions ?? {}) });
+      try {
+        assertSpecificationVersion(sandbox.specificationVersion, "the sandbox of provider", provider.name);
+      } catch (error) {
+        await sandbox.close().catch(() => undefined);
+        throw error;
+      }
+      return sandbox;
     },
   };
   for (const [name, entry] of Object.entries(providers)) registry.register(entry, name);

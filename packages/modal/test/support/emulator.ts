@@ -7,20 +7,8 @@ import { ModalClient } from "modal";
 export const EMULATOR_TOKEN_ID = "ak-modal-adapter-tests";
 export const EMULATOR_TOKEN_SECRET = "as-modal-adapter-tests-secret";
 
-/**
- * Whether a Docker engine answers (the emulator runs sandboxes as
- * containers). Under CI a missing engine is a failure, never a silent skip.
- */
-export async function dockerAvailable(): Promise<boolean> {
-  const available = await new DockerEngine().ping().then(
-    () => true,
-    () => false,
-  );
-  if (!available && process.env.CI) {
-    throw new Error("CI=true but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
-  }
-  return available;
-}
+/** Whether a Docker engine answers (the emulator runs sandboxes as containers); under CI a missing one throws. */
+export { dockerEngineAvailable as dockerAvailable } from "@sandbox/test-support";
 
 const MODAL_VARIABLES = ["MODAL_SERVER_URL", "MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"] as const;
 const CHILD_SCRIPT = fileURLToPath(new URL("./emulator-child.mjs", import.meta.url));

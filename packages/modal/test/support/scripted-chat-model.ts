@@ -31,6 +31,12 @@ function toolName(tool: BindToolsInput): string | undefined {
  * real sandbox, then answers with the output it got back. Accepts the same
  * `{ model }` field so the snippet's `new ChatAnthropic({ model: ... })` line
  * stays as written.
+ *
+ * Kept apart from the demo's `ScriptedChatModel` (runtime code of that app,
+ * scripting a different, multi-step task; the two share no code). Not
+ * `@langchain/core/utils/testing`'s fakes: `FakeStreamingChatModel` answers
+ * every turn with its first response, so an agent given a tool call never
+ * stops, and `FakeListChatModel` cannot emit tool calls.
  */
 export class ScriptedChatModel extends BaseChatModel {
   readonly boundToolNames: readonly string[];

@@ -1,8 +1,10 @@
 /**
- * `@sandbox/core/process-control`: the helpers that reach processes (the host's and
- * a sandbox's) without loading deepagents or LangChain. The root entry
+ * `@sandbox/core/host-tools`: what an adapter or a provider emulator runs on
+ * the host (the kill-by-marker script, the owner identity of a process, the
+ * secrets-file parser) without loading deepagents or LangChain. The root entry
  * re-exports all of them; this entry exists so the Docker engine layer and the
  * Modal emulator can use them with no LangChain in their import graph.
  */
 export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
 export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
+export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, secretVariables, type SecretStoreProblem } from "./options/secret-store.js";
