@@ -1,7 +1,7 @@
 // Consumer typecheck (CommonJS side): a CommonJS TypeScript file resolves
 // every package through its `require` condition and `.d.cts` types (no
 // TS1479). Only typechecked, never run.
-import { SandboxError } from "@sandbox/core";
+import type { SandboxError } from "@sandbox/core";
 import { EXEC_MARKER_VARIABLE } from "@sandbox/core/processes";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { LocalDockerSandbox } from "@sandbox/local-docker";

@@ -2,7 +2,7 @@
 // and a local-docker sandbox is a deepagents backend for the installed
 // deepagents version. Only typechecked (tsc --noEmit), never run.
 import { createDeepAgent, type BackendProtocolV2, type SandboxBackendProtocolV2 } from "deepagents";
-import { SandboxAdapter, SandboxError, createSandboxRegistry, type SandboxBackend, type SandboxOptions } from "@sandbox/core";
+import { type SandboxAdapter, SandboxError, createSandboxRegistry, type SandboxBackend, type SandboxOptions } from "@sandbox/core";
 import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT, currentOwner, type OwnerIdentity } from "@sandbox/core/host-tools";
 import { DockerEngine, EngineError, LABELS } from "@sandbox/docker-engine";
 import { DockerEngine as CompatDockerEngine } from "@sandbox/local-docker/engine";

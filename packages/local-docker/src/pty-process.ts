@@ -105,7 +105,7 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
     exit ??= (async () => {
       await closed;
       if (timer) clearTimeout(timer);
-      let info;
+      let info: Awaited<ReturnType<typeof exec.inspect>>;
       try {
         info = await exec.inspect();
       } catch (error) {

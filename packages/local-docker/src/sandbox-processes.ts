@@ -13,7 +13,7 @@ import {
   type SandboxErrorOptions,
   type SandboxProcess,
 } from "@sandbox/core";
-import type { EngineContainer } from "@sandbox/docker-engine";
+import type { EngineContainer, EngineExec } from "@sandbox/docker-engine";
 import {
   KILL_SCRIPT,
   LIST_SCRIPT,
@@ -56,7 +56,7 @@ interface ScriptResult {
 async function runScript(host: ProcessHost, script: string, args: string[], input?: Uint8Array, env?: Record<string, string>): Promise<ScriptResult> {
   let stdout = "";
   let stderr = "";
-  let exec;
+  let exec: EngineExec;
   try {
     exec = await host.container.exec(["sh", "-c", script, "sandbox-process", ...args], {
       stdin: input !== undefined,
@@ -217,7 +217,7 @@ function readStream(host: ProcessHost, id: string, stream: "out" | "err", fromOf
           newline = notes.indexOf("\n");
         }
       };
-      let exec;
+      let exec: EngineExec;
       try {
         exec = await host.container.exec(["sh", "-c", READ_SCRIPT, "sandbox-read", id, stream, String(fromOffset)], {
           onStdout: (chunk) => {

@@ -23,7 +23,11 @@ export function createProcessOutputStream(
     },
     [Symbol.asyncIterator]() {
       droppedBytes = 0;
-      return open({ dropped: (bytes) => void (droppedBytes += bytes) })[Symbol.asyncIterator]();
+      return open({
+        dropped: (bytes) => {
+          droppedBytes += bytes;
+        },
+      })[Symbol.asyncIterator]();
     },
     async *text() {
       const decoder = new TextDecoder("utf-8", { fatal: false });
