@@ -2,7 +2,7 @@
 // every package through its `require` condition and `.d.cts` types (no
 // TS1479). Only typechecked, never run.
 import type { SandboxError } from "@sandbox/core";
-import { EXEC_MARKER_VARIABLE } from "@sandbox/core/processes";
+import { EXEC_MARKER_VARIABLE } from "@sandbox/core/host-tools";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { LocalDockerSandbox } from "@sandbox/local-docker";
 import { DockerEngine as CompatDockerEngine } from "@sandbox/local-docker/engine";
