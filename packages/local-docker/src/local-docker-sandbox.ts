@@ -7,6 +7,7 @@ import {
   parseGpu,
   type CommandOutcome,
   type CommandRequest,
+  type ResolvedSandboxClaim,
   type SandboxCapabilities,
   type SandboxErrorCode,
   type SandboxErrorOptions,
@@ -83,6 +84,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   readonly #engine: DockerEngine;
   #container: EngineContainer | undefined;
   #oomKills = 0;
+  /** Set by a warm-pool claim: env and workdir every command gets unless it says otherwise. */
+  #claimed: { env: Record<string, string>; workdir: string | undefined } | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -249,8 +252,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     let exec;
     try {
       exec = await container.exec(["sh", "-c", request.command], {
-        env: request.env,
-        cwd: request.cwd,
+        env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
+        cwd: request.cwd ?? this.#claimed?.workdir,
         onStdout: request.onStdout,
         onStderr: request.onStderr,
       });
@@ -358,6 +361,52 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     } catch (error) {
       throw fromEngineError(error, "PROVIDER_UNAVAILABLE", "could not remove the sandbox container");
     }
+  }
+
+  // ---- warm pool (see createLocalDockerSandboxPool) ---------------------------
+
+  /** Local-docker sandboxes can be pre-started by a warm pool and claimed. */
+  override get supportsClaim(): boolean {
+    return true;
+  }
+
+  /**
+   * Applies a claim to this running container. Env and workdir of a running
+   * container cannot change, so they become defaults of every exec this
+   * handle starts (secrets resolved from the secret store first, `env` on
+   * top, as at creation; the workdir is created). The container's expiry
+   * label cannot change either: the lifetime is enforced by a detached
+   * watchdog inside the container (`sleep N; kill -TERM 1`, tini forwards it
+   * to the main `sleep`, the container stops and is auto-removed), so it
+   * holds even if this process dies. The pooled container's label keeps the
+   * pool's longer lifetime, which the reaper still honours as a backstop.
+   */
+  protected override async claimSandbox(claim: ResolvedSandboxClaim): Promise<void> {
+    const container = this.#container!;
+    const env: Record<string, string> = {};
+    if (claim.secrets && claim.secrets.length > 0) {
+      const path = this.options.secretsFile ?? defaultSecretsFile();
+      const resolution = resolveSecrets(claim.secrets, path);
+      if (!resolution.ok) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${resolution.problem}` });
+      for (const value of Object.values(resolution.env)) this.secretValues.add(value);
+      Object.assign(env, resolution.env);
+    }
+    Object.assign(env, claim.env ?? {});
+    const seconds = Math.max(1, Math.ceil(claim.timeoutMs / 1000));
+    try {
+      if (claim.workdir !== undefined) {
+        let stderr = "";
+        const mkdir = await container.exec(["mkdir", "-p", "--", claim.workdir], { onStderr: (chunk) => (stderr += chunk.toString("utf8")) });
+        const { exitCode } = await mkdir.done;
+        if (exitCode !== 0) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not create workdir "${claim.workdir}": ${stderr.trim()}` });
+      }
+      const watchdog = await container.raw.exec({ Cmd: ["sh", "-c", `sleep ${seconds}; kill -TERM 1`], AttachStdout: false, AttachStderr: false });
+      await watchdog.start({ Detach: true });
+    } catch (error) {
+      if (SandboxError.isInstance(error)) throw error;
+      throw this.commandError(error);
+    }
+    this.#claimed = { env, workdir: claim.workdir };
   }
 }
 
