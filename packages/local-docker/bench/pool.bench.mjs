@@ -33,14 +33,14 @@ async function rawFirstCommand() {
 }
 
 async function coldFirstCommand() {
-  const sandbox = await LocalDockerSandbox.create({ appName, imageName: image });
+  const sandbox = await LocalDockerSandbox.create({ appName, imageName: image, env: { TASK: "bench" } });
   await sandbox.execute("echo ok");
   return () => sandbox.close();
 }
 
 const pool = createLocalDockerSandboxPool({ options: { appName, imageName: image }, size: 2, maxConcurrentStarts: 1 });
 async function warmFirstCommand() {
-  const sandbox = await pool.claim({ env: { TASK: "bench" }, workdir: "/work" });
+  const sandbox = await pool.claim({ env: { TASK: "bench" } });
   await sandbox.execute("echo ok");
   return () => sandbox.close();
 }

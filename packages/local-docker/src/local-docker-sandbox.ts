@@ -86,6 +86,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #oomKills = 0;
   /** Set by a warm-pool claim: env and workdir every command gets unless it says otherwise. */
   #claimed: { env: Record<string, string>; workdir: string | undefined } | undefined;
+  /** A claim's lifetime watchdog being started alongside the first commands. */
+  #claimSetup: Promise<void> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -273,6 +275,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         );
         return { exitCode: null, killConfirmed };
       }
+      if (this.#claimSetup) await this.#claimSetup;
       if (exitCode === 137 && (await this.oomKilledSinceLastCheck())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
@@ -393,18 +396,28 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     }
     Object.assign(env, claim.env ?? {});
     const seconds = Math.max(1, Math.ceil(claim.timeoutMs / 1000));
-    try {
-      if (claim.workdir !== undefined) {
-        let stderr = "";
-        const mkdir = await container.exec(["mkdir", "-p", "--", claim.workdir], { onStderr: (chunk) => (stderr += chunk.toString("utf8")) });
-        const { exitCode } = await mkdir.done;
-        if (exitCode !== 0) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not create workdir "${claim.workdir}": ${stderr.trim()}` });
+    // One exec creates the workdir and leaves the watchdog running in the
+    // background (its output goes nowhere, so the exec returns at once).
+    const script = 'if [ -n "$1" ]; then mkdir -p -- "$1" || exit 1; fi; (sleep "$2"; kill -TERM 1) </dev/null >/dev/null 2>&1 &';
+    const setup = (async () => {
+      let stderr = "";
+      let exitCode: number | null;
+      try {
+        const exec = await container.exec(["sh", "-c", script, "sandbox-claim", claim.workdir ?? "", String(seconds)], { onStderr: (chunk) => (stderr += chunk.toString("utf8")) });
+        ({ exitCode } = await exec.done);
+      } catch (error) {
+        throw this.commandError(error);
       }
-      const watchdog = await container.raw.exec({ Cmd: ["sh", "-c", `sleep ${seconds}; kill -TERM 1`], AttachStdout: false, AttachStderr: false });
-      await watchdog.start({ Detach: true });
-    } catch (error) {
-      if (SandboxError.isInstance(error)) throw error;
-      throw this.commandError(error);
+      if (exitCode !== 0) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not apply the claim (workdir "${claim.workdir}"): ${stderr.trim()}` });
+    })();
+    if (claim.workdir !== undefined) {
+      // Commands need the workdir to exist: wait for it.
+      await setup;
+    } else {
+      // Nothing to wait for before the first command: it runs alongside, and
+      // no command result is returned before the watchdog is in place.
+      setup.catch(() => undefined);
+      this.#claimSetup = setup;
     }
     this.#claimed = { env, workdir: claim.workdir };
   }

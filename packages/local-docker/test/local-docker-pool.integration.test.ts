@@ -88,6 +88,32 @@ describe.skipIf(!available)("local-docker warm pool (needs a Docker engine)", ()
     }
   });
 
+  it("a claim without workdir returns before the watchdog is up, and its lifetime still holds", { timeout: 120_000 }, async () => {
+    const pool = createLocalDockerSandboxPool({ options, size: 1 });
+    try {
+      await pool.ready();
+      const sandbox = await pool.claim({ timeoutMs: 3_000 });
+      expect(pool.stats.warmClaims).toBe(1);
+      expect((await sandbox.execute("echo first")).output).toBe("first\n");
+      const id = sandbox.id;
+      expect(await waitUntil(async () => !(await localDockerSandboxExists(id)), 30_000)).toBe(true);
+      await expect(sandbox.execute("echo gone")).rejects.toMatchObject({ code: "SANDBOX_NOT_FOUND" });
+      await sandbox.close();
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("a claim whose workdir cannot be created fails like a cold create", { timeout: 120_000 }, async () => {
+    const pool = createLocalDockerSandboxPool({ options, size: 1 });
+    try {
+      await pool.ready();
+      await expect(pool.claim({ workdir: "/etc/passwd/sub" })).rejects.toMatchObject({ code: "SANDBOX_CREATION_FAILED", provider: "local-docker" });
+    } finally {
+      await pool.close();
+    }
+  });
+
   it("a claim whose secret cannot be resolved fails like a cold create and leaves no container", { timeout: 120_000 }, async () => {
     const pool = createLocalDockerSandboxPool({ options, size: 1 });
     try {
