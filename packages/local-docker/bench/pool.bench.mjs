@@ -32,6 +32,21 @@ async function rawFirstCommand() {
   return () => container.remove({ force: true }).catch(() => undefined);
 }
 
+// The floor of any warm claim: one raw exec round trip on a running container.
+let floorContainer;
+async function rawExec() {
+  const exec = await floorContainer.exec({ Cmd: ["sh", "-c", "echo ok"], AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  await new Promise((resolve, reject) => {
+    docker.modem.demuxStream(stream, { write() {} }, { write() {} });
+    stream.on("end", resolve);
+    stream.on("error", reject);
+  });
+  let info = await exec.inspect();
+  while (info.Running) info = await exec.inspect();
+  return () => undefined;
+}
+
 async function coldFirstCommand() {
   const sandbox = await LocalDockerSandbox.create({ appName, imageName: image, env: { TASK: "bench" } });
   await sandbox.execute("echo ok");
@@ -50,13 +65,15 @@ const percentile = (values, p) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 };
 
-const times = { raw: [], cold: [], warm: [] };
-const runs = { raw: rawFirstCommand, cold: coldFirstCommand, warm: warmFirstCommand };
+const times = { raw: [], cold: [], warm: [], exec: [] };
+const runs = { raw: rawFirstCommand, cold: coldFirstCommand, warm: warmFirstCommand, exec: rawExec };
 try {
   await pool.ready();
+  floorContainer = await docker.createContainer({ Image: image, Entrypoint: ["sleep"], Cmd: ["900"], Labels: { "dev.sandbox.managed": "true", "dev.sandbox.app": appName }, HostConfig: { Init: true, AutoRemove: true } });
+  await floorContainer.start();
   await (await coldFirstCommand())(); // warm-up: image cache, start-up reap
   for (let round = 0; round < ROUNDS; round += 1) {
-    const order = [["raw", "cold", "warm"], ["warm", "raw", "cold"], ["cold", "warm", "raw"]][round % 3];
+    const order = [["raw", "cold", "warm", "exec"], ["warm", "exec", "raw", "cold"], ["cold", "warm", "exec", "raw"]][round % 3];
     for (const which of order) {
       // Steady state: claims find a refilled pool, as when claims are spaced out.
       if (which === "warm") await pool.ready();
@@ -72,7 +89,9 @@ try {
   const row = (name) => `${name.padEnd(5)} p50 ${percentile(times[name], 50).toFixed(1).padStart(7)} ms   p95 ${percentile(times[name], 95).toFixed(1).padStart(7)} ms   vs raw p50 ${(percentile(times[name], 50) / percentile(times.raw, 50)).toFixed(2)}x`;
   console.log(`time to first command, ${ROUNDS} rounds, image ${image}`);
   for (const name of ["raw", "cold", "warm"]) console.log(row(name));
+  console.log(`${row("exec")}   (one raw exec on a running container: the floor of a warm claim)`);
   console.log(`warm p50 target <= 50 ms: ${percentile(times.warm, 50) <= 50 ? "met" : "NOT met"}; pool: ${stats.warmClaims} warm, ${stats.coldCreates} cold`);
 } finally {
   await pool.close();
+  await floorContainer?.remove({ force: true }).catch(() => undefined);
 }
