@@ -60,3 +60,11 @@ export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-mark
 export { OOM_KILL_COUNT_COMMAND, parseOomKillCount } from "./base/oom-kill-count.js";
 export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
 export { memoizedSandboxFactory } from "./base/memoized-factory.js";
+export { SANDBOX_CLAIM_KEYS, type ResolvedSandboxClaim, type SandboxClaim } from "./pool/sandbox-claim.js";
+export {
+  createSandboxPool,
+  type ClaimableSandbox,
+  type SandboxPool,
+  type SandboxPoolSettings,
+  type SandboxPoolStats,
+} from "./pool/sandbox-pool.js";

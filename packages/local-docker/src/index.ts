@@ -5,3 +5,4 @@ export { localDockerProvider } from "./provider.js";
 export { localDockerSandboxExists, reap, type ReapOptions, type ReapReport } from "./reaper.js";
 export { LABELS as LOCAL_DOCKER_LABELS } from "@sandbox/docker-engine";
 export { defaultSecretsFile } from "./secret-store.js";
+export { createLocalDockerSandboxPool, type LocalDockerSandboxPoolSettings } from "./pool.js";

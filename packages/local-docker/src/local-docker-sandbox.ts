@@ -13,6 +13,7 @@ import {
   type ProcessInfo,
   type ProcessRequest,
   type SandboxProcess,
+  type ResolvedSandboxClaim,
   type SandboxCapabilities,
   type SandboxErrorCode,
   type SandboxErrorOptions,
@@ -102,6 +103,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   readonly #engine: DockerEngine;
   #container: EngineContainer | undefined;
   #oomKills = 0;
+  /** Set by a warm-pool claim: env and workdir every command gets unless it says otherwise. */
+  #claimed: { env: Record<string, string>; workdir: string | undefined } | undefined;
+  /** A claim's lifetime watchdog being started alongside the first commands. */
+  #claimSetup: Promise<void> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -269,8 +274,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
       exec = await container.exec(["sh", "-c", request.command], {
-        env: request.env,
-        cwd: request.cwd,
+        env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
+        cwd: request.cwd ?? this.#claimed?.workdir,
         onStdout: request.onStdout,
         onStderr: request.onStderr,
       });
@@ -290,6 +295,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         );
         return { exitCode: null, killConfirmed };
       }
+      if (this.#claimSetup) await this.#claimSetup;
       if (exitCode === 137 && (await this.oomKilledSinceLastCheck())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
@@ -412,6 +418,62 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     } catch (error) {
       throw this.commandError(error);
     }
+  }
+
+  // ---- warm pool (see createLocalDockerSandboxPool) ---------------------------
+
+  /** Local-docker sandboxes can be pre-started by a warm pool and claimed. */
+  override get supportsClaim(): boolean {
+    return true;
+  }
+
+  /**
+   * Applies a claim to this running container. Env and workdir of a running
+   * container cannot change, so they become defaults of every exec this
+   * handle starts (secrets resolved from the secret store first, `env` on
+   * top, as at creation; the workdir is created). The container's expiry
+   * label cannot change either: the lifetime is enforced by a detached
+   * watchdog inside the container (`sleep N; kill -TERM 1`, tini forwards it
+   * to the main `sleep`, the container stops and is auto-removed), so it
+   * holds even if this process dies. The pooled container's label keeps the
+   * pool's longer lifetime, which the reaper still honours as a backstop.
+   */
+  protected override async claimSandbox(claim: ResolvedSandboxClaim): Promise<void> {
+    const container = this.#container!;
+    const env: Record<string, string> = {};
+    if (claim.secrets && claim.secrets.length > 0) {
+      const path = this.options.secretsFile ?? defaultSecretsFile();
+      const resolution = resolveSecrets(claim.secrets, path);
+      if (!resolution.ok) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${resolution.problem}` });
+      for (const value of Object.values(resolution.env)) this.secretValues.add(value);
+      Object.assign(env, resolution.env);
+    }
+    Object.assign(env, claim.env ?? {});
+    const seconds = Math.max(1, Math.ceil(claim.timeoutMs / 1000));
+    // One exec creates the workdir and leaves the watchdog running in the
+    // background (its output goes nowhere, so the exec returns at once).
+    const script = 'if [ -n "$1" ]; then mkdir -p -- "$1" || exit 1; fi; (sleep "$2"; kill -TERM 1) </dev/null >/dev/null 2>&1 &';
+    const setup = (async () => {
+      let stderr = "";
+      let exitCode: number | null;
+      try {
+        const exec = await container.exec(["sh", "-c", script, "sandbox-claim", claim.workdir ?? "", String(seconds)], { onStderr: (chunk) => (stderr += chunk.toString("utf8")) });
+        ({ exitCode } = await exec.done);
+      } catch (error) {
+        throw this.commandError(error);
+      }
+      if (exitCode !== 0) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not apply the claim (workdir "${claim.workdir}"): ${stderr.trim()}` });
+    })();
+    if (claim.workdir !== undefined) {
+      // Commands need the workdir to exist: wait for it.
+      await setup;
+    } else {
+      // Nothing to wait for before the first command: it runs alongside, and
+      // no command result is returned before the watchdog is in place.
+      setup.catch(() => undefined);
+      this.#claimSetup = setup;
+    }
+    this.#claimed = { env, workdir: claim.workdir };
   }
 }
 

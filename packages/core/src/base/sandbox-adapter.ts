@@ -1,7 +1,7 @@
 import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SANDBOX_TIMEOUT_MS, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
 import { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "../contract/specification-version.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
@@ -10,6 +10,7 @@ import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.
 import { MAX_SANDBOX_TIMEOUT_MS, type SandboxOptions } from "../options/sandbox-options.js";
 import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateEnv, validateSandboxOptions } from "../options/validate-options.js";
 import { OutputCollector } from "./output-collector.js";
+import { SANDBOX_CLAIM_KEYS, type ResolvedSandboxClaim, type SandboxClaim } from "../pool/sandbox-claim.js";
 
 /**
  * What core hands an adapter's {@link SandboxAdapter.runCommand}. The adapter
@@ -662,6 +663,76 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       if (SandboxError.isInstance(error)) throw error;
       throw this.error("COMMAND_FAILED", { cause: error, message: `${doing}: ${describe(error)}` });
     }
+  }
+
+  // ---- warm pools -------------------------------------------------------------
+
+  /**
+   * Whether a ready sandbox of this adapter can take a claim
+   * ({@link applyClaim}), so a warm pool may start it ahead of time. False
+   * unless the adapter overrides it together with {@link claimSandbox}; a
+   * pool then always creates cold.
+   */
+  get supportsClaim(): boolean {
+    return false;
+  }
+
+  /**
+   * Gives a ready, pre-started sandbox (from a warm pool) what the pool could
+   * not know: env, secrets, workdir, initial files and lifetime. Afterwards the
+   * sandbox behaves as if it had been created with those options. The claim is
+   * validated like creation options (`INVALID_OPTIONS`); an adapter without
+   * claims rejects with `UNSUPPORTED_CAPABILITY`. Called once, by the pool,
+   * before the caller gets the handle.
+   */
+  async applyClaim(claim: SandboxClaim = {}): Promise<void> {
+    this.assertReady();
+    if (!this.supportsClaim) {
+      throw this.error("UNSUPPORTED_CAPABILITY", { message: `provider "${this.provider}" cannot apply a claim to a running sandbox (no warm pool support)`, details: { capability: "claim" } });
+    }
+    let validated: SandboxOptions;
+    try {
+      if (typeof claim !== "object" || claim === null) throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: "a claim must be an object" });
+      const unknown = Object.keys(claim).filter((key) => !(SANDBOX_CLAIM_KEYS as readonly string[]).includes(key));
+      if (unknown.length > 0) {
+        throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: `invalid claim option "${unknown[0]}": only ${SANDBOX_CLAIM_KEYS.join(", ")} can be applied to a running sandbox`, details: { option: unknown[0] } });
+      }
+      validated = validateSandboxOptions(claim, { provider: this.provider, extraKeys: [] });
+    } catch (error) {
+      throw this.ownError(error);
+    }
+    const resolved: ResolvedSandboxClaim = { timeoutMs: validated.timeoutMs ?? DEFAULT_SANDBOX_TIMEOUT_MS };
+    if (validated.env !== undefined) resolved.env = validated.env;
+    if (validated.secrets !== undefined) resolved.secrets = validated.secrets;
+    if (validated.workdir !== undefined) resolved.workdir = validated.workdir;
+    await this.claimSandbox(resolved);
+    const initialFiles = validated.initialFiles;
+    if (initialFiles && Object.keys(initialFiles).length > 0) {
+      const encoder = new TextEncoder();
+      const files = Object.entries(initialFiles).map(
+        ([path, content]) => [path, typeof content === "string" ? encoder.encode(content) : content] as [string, Uint8Array],
+      );
+      const results = await this.uploadFiles(files);
+      const failed = results.filter((result) => result.error !== null);
+      if (failed.length > 0) {
+        throw this.error("FILE_OPERATION_FAILED", {
+          message: `could not write initial files: ${failed.map((result) => `${result.path} (${result.error})`).join(", ")}`,
+          details: { failed },
+        });
+      }
+    }
+  }
+
+  /**
+   * Primitive behind {@link applyClaim} for adapters that override
+   * {@link supportsClaim}: from now on every command gets `env` (secrets
+   * resolved, then `env` on top) and runs in `workdir` (created when missing)
+   * unless the call says otherwise, and the sandbox ends by itself
+   * `timeoutMs` from now, even if the host process dies. Initial files are
+   * written by core afterwards.
+   */
+  protected async claimSandbox(_claim: ResolvedSandboxClaim): Promise<void> {
+    throw this.error("UNSUPPORTED_CAPABILITY", { message: `provider "${this.provider}" cannot apply a claim to a running sandbox`, details: { capability: "claim" } });
   }
 }
 
