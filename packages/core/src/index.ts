@@ -39,5 +39,13 @@ export {
   type SandboxRegistrySettings,
 } from "./registry/sandbox-registry.js";
 export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
+export {
+  OOM_BASELINE_PREFIX,
+  OOM_BASELINE_TAG,
+  OomBaselineReader,
+  READ_OOM_KILL_COUNT_COMMAND,
+  oomKilledDuring,
+  parseOomKillCount,
+} from "./base/oom-attribution.js";
 export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
 export { memoizedSandboxFactory } from "./base/memoized-factory.js";

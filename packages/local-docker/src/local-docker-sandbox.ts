@@ -1,10 +1,15 @@
 import {
   DEFAULT_IMAGE_NAME,
   DEFAULT_SANDBOX_TIMEOUT_MS,
+  OOM_BASELINE_PREFIX,
+  OomBaselineReader,
+  READ_OOM_KILL_COUNT_COMMAND,
   SandboxAdapter,
   SandboxError,
   allCapabilities,
+  oomKilledDuring,
   parseGpu,
+  parseOomKillCount,
   type CommandOutcome,
   type CommandRequest,
   type SandboxCapabilities,
@@ -82,7 +87,6 @@ export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze(allC
 export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions> {
   readonly #engine: DockerEngine;
   #container: EngineContainer | undefined;
-  #oomKills = 0;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -246,13 +250,15 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
     const container = this.#container!;
+    // The OOM counter before this command comes in its own exec, as the first stderr line.
+    const stderr = new OomBaselineReader(request.onStderr);
     let exec;
     try {
-      exec = await container.exec(["sh", "-c", request.command], {
+      exec = await container.exec(["sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
         env: request.env,
         cwd: request.cwd,
         onStdout: request.onStdout,
-        onStderr: request.onStderr,
+        onStderr: stderr.push,
       });
     } catch (error) {
       throw this.commandError(error);
@@ -262,6 +268,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     else request.signal.addEventListener("abort", onAbort, { once: true });
     try {
       const { exitCode, killed } = await exec.done;
+      stderr.end();
       if (killed) {
         // Settle only once the tree is confirmed gone (kill() resolves after that).
         const killConfirmed = await exec.kill().then(
@@ -270,7 +277,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         );
         return { exitCode: null, killConfirmed };
       }
-      if (exitCode === 137 && (await this.oomKilledSinceLastCheck())) {
+      if (exitCode === 137 && oomKilledDuring(stderr.baseline, await this.readOomKillCount())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
           details: { exitCode, memoryMiB: this.options.memoryMiB },
@@ -294,23 +301,16 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     return this.error(mapped.code, { message: mapped.message.replace(/^\[local-docker\] /, ""), cause: error });
   }
 
-  /** Reads the container cgroup's OOM-kill counter (v1 or v2); true when it grew. */
-  private async oomKilledSinceLastCheck(): Promise<boolean> {
+  /** The container cgroup's OOM-kill counter now (v1 or v2), or undefined when unreadable. */
+  private async readOomKillCount(): Promise<number | undefined> {
     let text = "";
     try {
-      const exec = await this.#container!.exec(
-        ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
-        { onStdout: (chunk) => (text += chunk.toString("utf8")) },
-      );
+      const exec = await this.#container!.exec(["sh", "-c", READ_OOM_KILL_COUNT_COMMAND], { onStdout: (chunk) => (text += chunk.toString("utf8")) });
       await exec.done;
     } catch {
-      return false;
+      return undefined;
     }
-    const match = /oom_kill (\d+)/.exec(text);
-    const count = match ? Number(match[1]) : 0;
-    const grew = count > this.#oomKills;
-    this.#oomKills = count;
-    return grew;
+    return parseOomKillCount(text);
   }
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {

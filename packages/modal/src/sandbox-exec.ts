@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { KILL_BY_MARKER_SCRIPT, type CommandRequest } from "@sandbox/core";
+import { KILL_BY_MARKER_SCRIPT, OOM_BASELINE_PREFIX, OomBaselineReader, READ_OOM_KILL_COUNT_COMMAND, parseOomKillCount, type CommandRequest } from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
 /**
@@ -26,9 +26,13 @@ const KILL_EXEC_TIMEOUT_MS = 30_000;
  */
 export const EMPTY_STDIN_PREFIX = "exec </dev/null; ";
 
-/** The argv that runs `command` through `sh -c` with an empty stdin. */
+/**
+ * The argv that runs `command` through `sh -c` with an empty stdin, after
+ * core's `OOM_BASELINE_PREFIX` (the OOM-kill counter before the command, as
+ * the first stderr line, read by builtins: no extra process or RPC).
+ */
 export function shellArgv(command: string): string[] {
-  return ["sh", "-c", `${EMPTY_STDIN_PREFIX}${command}`];
+  return ["sh", "-c", `${OOM_BASELINE_PREFIX}${EMPTY_STDIN_PREFIX}${command}`];
 }
 
 /** What {@link runInSandbox} reports. */
@@ -39,6 +43,8 @@ export interface SandboxCommandOutcome {
   killed: boolean;
   /** After a kill: false when survivors were seen or the command did not exit. */
   killConfirmed?: boolean;
+  /** The sandbox's OOM-kill counter just before the command ran; undefined when unreadable. */
+  oomKillsBefore?: number;
 }
 
 /**
@@ -86,7 +92,12 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
 
   const stdout = process.stdout.getReader();
   const stderr = process.stderr.getReader();
-  const completion = Promise.all([process.wait(), drain(stdout, request.onStdout), drain(stderr, request.onStderr)]).then(([exitCode]) => exitCode);
+  const stderrSink = new OomBaselineReader(request.onStderr);
+  const completion = Promise.all([
+    process.wait(),
+    drain(stdout, request.onStdout),
+    drain(stderr, stderrSink.push).then(() => stderrSink.end()),
+  ]).then(([exitCode]) => exitCode);
   // Once aborted, a late failure of the abandoned reads must not surface as unhandled.
   completion.catch(() => undefined);
 
@@ -98,7 +109,7 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
   });
   try {
     const first = await Promise.race([completion, aborted]);
-    if (first !== "aborted") return { exitCode: first, killed: false };
+    if (first !== "aborted") return { exitCode: first, killed: false, oomKillsBefore: stderrSink.baseline };
   } finally {
     if (onAbort) request.signal.removeEventListener("abort", onAbort);
   }
@@ -137,11 +148,7 @@ async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
  * v1 `memory.oom_control`); `undefined` when neither is readable.
  */
 export async function readOomKillCount(instance: Sandbox): Promise<number | undefined> {
-  const reader = await instance.exec(
-    ["sh", "-c", "cat /sys/fs/cgroup/memory.events /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null"],
-    { mode: "text", stdout: "pipe", stderr: "ignore", timeoutMs: 30_000 },
-  );
+  const reader = await instance.exec(["sh", "-c", READ_OOM_KILL_COUNT_COMMAND], { mode: "text", stdout: "pipe", stderr: "ignore", timeoutMs: 30_000 });
   const [text] = await Promise.all([reader.stdout.readText(), reader.wait()]);
-  const match = /oom_kill (\d+)/.exec(text);
-  return match ? Number(match[1]) : undefined;
+  return parseOomKillCount(text);
 }

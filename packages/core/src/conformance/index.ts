@@ -33,4 +33,5 @@ export { filesConformance } from "./files-conformance.js";
 export { fileOperationsConformance } from "./file-operations-conformance.js";
 export { MISSING_IMAGE_NAME, optionsConformance } from "./options-conformance.js";
 export { errorsConformance } from "./errors-conformance.js";
+export { abuseConformance } from "./abuse-conformance.js";
 export { assertSandboxError, expectSandboxError } from "./expect-sandbox-error.js";

@@ -1,4 +1,5 @@
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import { abuseConformance } from "./abuse-conformance.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { errorsConformance } from "./errors-conformance.js";
 import { executeConformance } from "./execute-conformance.js";
@@ -25,4 +26,5 @@ export function runConformanceSuite<S extends SandboxBackend>(target: Conformanc
   fileOperationsConformance(target);
   optionsConformance(target);
   errorsConformance(target);
+  abuseConformance(target);
 }
