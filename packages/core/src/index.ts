@@ -6,6 +6,7 @@ export {
   DEFAULT_MAX_OUTPUT_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   KILL_CONFIRMATION_GRACE_MS,
+  MAX_COMMAND_BYTES,
 } from "./contract/defaults.js";
 export type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./contract/sandbox-backend.js";
 // deepagents' per-file result types, so adapters need no direct deepagents dependency for them.
@@ -17,6 +18,7 @@ export { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type GpuRequest, type Sand
 export {
   assertOptionsSupported,
   isAbsoluteSandboxPath,
+  isValidImageReference,
   parseGpu,
   validateEnv,
   validateSandboxOptions,

@@ -63,6 +63,9 @@ const EXTRA_OPTION_KEYS = [
 
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+/** The smallest CPU share the Docker engine accepts (`NanoCpus` of 10^7). */
+const MIN_CPU = 0.01;
+
 /**
  * What this adapter supports. `gpu` means GPU requests are passed to the
  * engine as device requests; on an engine without a GPU runtime, creating
@@ -193,7 +196,16 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
     try {
       await this.#engine.ping();
-      if (options.reapOnStart !== false) await reapOnce(this.#engine);
+      if (options.reapOnStart !== false) await reapOnce(this.#engine, options.docker);
+      if (options.cpu !== undefined) {
+        const cores = await this.#engine.cpuCount();
+        if (cores !== undefined && options.cpu > cores) {
+          throw this.error("INVALID_OPTIONS", {
+            message: `invalid option "cpu": ${options.cpu} cores asked for, but this Docker engine has only ${cores}; ask for at most ${cores}`,
+            details: { option: "cpu", cpu: options.cpu, engineCpus: cores },
+          });
+        }
+      }
       if (options.gpu !== undefined && !(await this.#engine.hasGpuRuntime())) {
         throw this.error("UNSUPPORTED_CAPABILITY", {
           message: `provider "${LOCAL_DOCKER_PROVIDER}" cannot honour the "gpu" option: this Docker engine has no GPU runtime (install the NVIDIA container toolkit)`,
@@ -317,20 +329,29 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     try {
       return await putFiles(this.#container!, files);
     } catch (error) {
-      throw this.fileError(error);
+      throw await this.fileError(error);
     }
   }
 
   protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    let results: FileDownloadResponse[];
     try {
-      return await getFiles(this.#container!, paths);
+      results = await getFiles(this.#container!, paths);
     } catch (error) {
-      throw this.fileError(error);
+      throw await this.fileError(error);
     }
+    // The engine answers a path stat on a removed container with a bare 404,
+    // like a missing file: a per-file error is only believed while the container runs.
+    if (results.some((result) => result.error !== null) && !(await this.checkRunning())) {
+      throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
+    }
+    return results;
   }
 
-  private fileError(error: unknown): SandboxError {
-    if (error instanceof EngineError && error.kind === "not-found" && /container/.test(error.message)) {
+  /** A failed transfer on a container that stopped or vanished (however the engine words it) is SANDBOX_NOT_FOUND. */
+  private async fileError(error: unknown): Promise<SandboxError> {
+    const gone = error instanceof EngineError && error.kind === "not-found" && /container/.test(error.message);
+    if (gone || !(await this.checkRunning().catch(() => true))) {
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
     const mapped = fromEngineError(error, "FILE_OPERATION_FAILED", "file transfer failed");
@@ -365,6 +386,16 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   const fail = (option: string, message: string): never => {
     throw new LocalDockerSandboxError("INVALID_OPTIONS", { message: `invalid option "${option}": ${message}`, details: { option } });
   };
+  if (options.cpu !== undefined && options.cpu < MIN_CPU) fail("cpu", `must be at least ${MIN_CPU} cores (the Docker engine's smallest CPU quota), got ${options.cpu}`);
+  if (options.gpu !== undefined) {
+    const { type, count } = parseGpu(options.gpu);
+    if (type.toLowerCase() !== "any") {
+      throw new LocalDockerSandboxError("UNSUPPORTED_CAPABILITY", {
+        message: `provider "${LOCAL_DOCKER_PROVIDER}" cannot select the GPU model "${type}" (option "gpu"): the Docker engine's device requests choose GPUs by count only; ask for gpu: "any"${count > 1 ? ` or "any:${count}"` : ""} to get whichever GPU the engine has`,
+        details: { option: "gpu", capability: "gpu", gpuType: type },
+      });
+    }
+  }
   if (options.appName !== undefined && (typeof options.appName !== "string" || !APP_NAME.test(options.appName))) {
     fail("appName", "must be 1-63 characters of letters, digits, '.', '_' or '-'");
   }

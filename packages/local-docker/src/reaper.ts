@@ -73,14 +73,22 @@ async function isDetached(engine: DockerEngine, id: string): Promise<boolean> {
   return (await engine.container(id).stat(DETACHED_MARKER_PATH).catch(() => null)) !== null;
 }
 
-const reapedEngines = new WeakSet<DockerEngine>();
+const reapedClients = new WeakSet<Docker>();
 let reapedDefault = false;
 
-/** The start-up reap: once per process (per client), errors ignored so creation is never blocked by it. */
-export async function reapOnce(engine: DockerEngine): Promise<void> {
-  if (reapedDefault || reapedEngines.has(engine)) return;
-  reapedDefault = true;
-  reapedEngines.add(engine);
+/**
+ * The start-up reap: once per process per engine client (every dockerode
+ * client passed in is reaped once, and the default client once), errors
+ * ignored so creation is never blocked by it.
+ */
+export async function reapOnce(engine: DockerEngine, client?: Docker): Promise<void> {
+  if (client === undefined) {
+    if (reapedDefault) return;
+    reapedDefault = true;
+  } else {
+    if (reapedClients.has(client)) return;
+    reapedClients.add(client);
+  }
   await reapWith(engine).catch(() => undefined);
 }
 

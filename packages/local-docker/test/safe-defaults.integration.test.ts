@@ -69,7 +69,7 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
   });
 
   it("says clearly when the host has no GPU runtime", async () => {
-    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, gpu: "T4" })).rejects.toMatchObject({
+    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, gpu: "any" })).rejects.toMatchObject({
       code: "UNSUPPORTED_CAPABILITY",
       message: expect.stringMatching(/local-docker.*gpu.*no GPU runtime/),
     });

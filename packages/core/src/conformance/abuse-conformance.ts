@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { MAX_COMMAND_BYTES } from "../contract/defaults.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { ConformanceTarget } from "./conformance-target.js";
-import { assertSandboxError, outcomeOf } from "./expect-sandbox-error.js";
+import { assertSandboxError, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { SuiteContext } from "./suite-context.js";
 
 /**
@@ -13,6 +14,32 @@ export function abuseConformance<S extends SandboxBackend>(target: ConformanceTa
   describe(SuiteContext.title(target, "abuse"), () => {
     const context = new SuiteContext(target, "abuse");
     const budget = (sandboxes = 1, extraMs = 30_000) => context.budget(sandboxes, extraMs);
+    const shared = () => context.shared();
+
+    describe("command length", () => {
+      it(`a command of exactly MAX_COMMAND_BYTES (${MAX_COMMAND_BYTES}) bytes runs`, { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const tail = "; echo fits";
+        const command = `: '${"x".repeat(MAX_COMMAND_BYTES - tail.length - 4)}'${tail}`;
+        expect(new TextEncoder().encode(command).byteLength).toBe(MAX_COMMAND_BYTES);
+        const result = await sandbox.execute(command, { timeoutMs: 60_000 });
+        expect(result, "a command at the documented maximum length must run like any other").toMatchObject({ exitCode: 0, output: "fits\n" });
+      });
+
+      for (const [label, bytes] of [["a 200 KB command", 200_000], ["a 5 MB command", 5_000_000], ["a command one byte over the maximum (in multi-byte characters)", MAX_COMMAND_BYTES + 1]] as const) {
+        it(`${label} is refused with INVALID_ARGUMENT naming the limit, before anything runs`, { timeout: budget() }, async () => {
+          const sandbox = await shared();
+          const marker = `/tmp/conformance-long-command-${bytes}`;
+          const head = `touch ${marker}; : '`;
+          const filler = label.includes("multi-byte") ? "é".repeat(Math.ceil((bytes - head.length - 1) / 2)) : "x".repeat(bytes - head.length - 1);
+          const command = `${head}${filler}'`;
+          const error = await expectSandboxError(() => sandbox.execute(command), "INVALID_ARGUMENT", context.provider, `execute() with ${label}`);
+          expect(error.message, "the error must name the maximum command length").toContain(String(MAX_COMMAND_BYTES));
+          expect(error.retryable).toBe(false);
+          expect((await sandbox.execute(`test -e ${marker} && echo ran || echo not-run`)).output, "the refused command must not have run").toBe("not-run\n");
+        });
+      }
+    });
 
     describe("out of memory is attributed to the command that suffered it", () => {
       const memoryMiB = 128;

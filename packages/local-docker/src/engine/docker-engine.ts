@@ -114,6 +114,12 @@ export class DockerEngine {
     return Object.keys(info.Runtimes ?? {}).some((name) => name.includes("nvidia"));
   }
 
+  /** The number of CPUs the engine reports (`NCPU`), or undefined when it reports none. */
+  async cpuCount(): Promise<number | undefined> {
+    const info = (await this.docker.info()) as { NCPU?: unknown };
+    return typeof info.NCPU === "number" && info.NCPU > 0 ? info.NCPU : undefined;
+  }
+
   async imageExists(name: string): Promise<boolean> {
     try {
       await this.docker.getImage(name).inspect();
