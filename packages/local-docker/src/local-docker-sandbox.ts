@@ -35,7 +35,7 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
   docker?: Docker;
   /** OCI runtime, e.g. `"runsc"` (gVisor) where installed. Default: the engine's default. */
   runtime?: string;
-  /** Maximum number of processes in the sandbox. Default 1024. */
+  /** Maximum number of processes and threads in the sandbox. Default 128 (`DEFAULT_PIDS_LIMIT`). */
   pidsLimit?: number;
   /** Default per-command timeout in ms. Default `DEFAULT_COMMAND_TIMEOUT_MS` (5 min). */
   commandTimeoutMs?: number;
@@ -275,7 +275,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     } catch (error) {
       throw this.commandError(error);
     }
-    const onAbort = () => void exec.kill().catch(() => undefined);
+    const onAbort = () => void exec.kill({ processGroup: stderr.processGroup }).catch(() => undefined);
     if (request.signal.aborted) onAbort();
     else request.signal.addEventListener("abort", onAbort, { once: true });
     try {

@@ -115,7 +115,7 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
   }
 
   // A kill exec that failed proves nothing: count it as survivors.
-  const survivors = await killMarked(instance, marker).catch(() => true);
+  const survivors = await killMarked(instance, marker, stderrSink.processGroup).catch(() => true);
   // The command's own exit is the proof it is gone; wait for it briefly, then stop reading.
   const exited = await Promise.race([
     completion.then(
@@ -128,19 +128,31 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest, c
   return { exitCode: null, killed: true, killConfirmed: !survivors && exited };
 }
 
+/** How long a kill keeps retrying its killer exec (it cannot start while a fork bomb holds every pid). */
+const KILLER_RETRY_MS = 12_000;
+
 /**
- * Kills every process carrying `marker` in its environment, by a second exec.
+ * Kills every process carrying `marker` in its environment (and the
+ * command's process group first, when known), by a second exec; retried
+ * while the killer cannot run or reports survivors.
  * @returns true when some processes survived.
  */
-async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
-  const killer = await instance.exec(["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", marker], {
-    mode: "binary",
-    stdout: "ignore",
-    stderr: "ignore",
-    timeoutMs: KILL_EXEC_TIMEOUT_MS,
-  });
-  const exitCode = await killer.wait();
-  return exitCode !== 0;
+async function killMarked(instance: Sandbox, marker: string, processGroup: number | undefined): Promise<boolean> {
+  const argv = ["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", marker];
+  if (processGroup !== undefined) argv.push(String(processGroup));
+  const deadline = Date.now() + KILLER_RETRY_MS;
+  for (let attempt = 0; ; attempt += 1) {
+    let exitCode: number | undefined;
+    try {
+      const killer = await instance.exec(argv, { mode: "binary", stdout: "ignore", stderr: "ignore", timeoutMs: KILL_EXEC_TIMEOUT_MS });
+      exitCode = await killer.wait();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (exitCode === 0) return false;
+    if (Date.now() > deadline) return true;
+    await delay(Math.min(200, 20 * (attempt + 1)));
+  }
 }
 
 /**

@@ -15,20 +15,22 @@ function feed(chunks: string[]): { reader: OomBaselineReader; passed: string } {
 
 describe("OomBaselineReader", () => {
   it("takes the baseline line off the front and passes the rest through", () => {
-    const { reader, passed } = feed(["\u0001sandbox-oom-baseline:3\nerr one\n", "err two\n"]);
+    const { reader, passed } = feed(["\u0001sandbox-oom-baseline:3 41\nerr one\n", "err two\n"]);
     expect(reader.baseline).toBe(3);
+    expect(reader.processGroup).toBe(41);
     expect(passed).toBe("err one\nerr two\n");
   });
 
   it("handles the line split across chunks, byte by byte", () => {
-    const { reader, passed } = feed([..."\u0001sandbox-oom-baseline:12\nrest"]);
+    const { reader, passed } = feed([..."\u0001sandbox-oom-baseline:12 7\nrest"]);
     expect(reader.baseline).toBe(12);
     expect(passed).toBe("rest");
   });
 
   it("an empty baseline (no readable counter) is undefined and still stripped", () => {
-    const { reader, passed } = feed(["\u0001sandbox-oom-baseline:\n"]);
+    const { reader, passed } = feed(["\u0001sandbox-oom-baseline: 9\n"]);
     expect(reader.baseline).toBeUndefined();
+    expect(reader.processGroup).toBe(9);
     expect(passed).toBe("");
   });
 
@@ -63,7 +65,7 @@ describe("OOM attribution", () => {
       status = (error as { status: number }).status;
       stdout = (error as { stdout: string }).stdout;
       const stderr = (error as { stderr: string }).stderr;
-      expect(stderr).toMatch(/^\u0001sandbox-oom-baseline:\d*\n$/);
+      expect(stderr).toMatch(/^\u0001sandbox-oom-baseline:\d* [1-9]\d*\n$/);
     }
     expect(status).toBe(7);
     expect(stdout).toBe("0\nout\n");

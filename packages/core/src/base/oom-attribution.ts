@@ -22,7 +22,8 @@ const OOM_COUNTER_FILES = ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memor
 
 /**
  * A single shell line (ending in `; `) that prints the current OOM-kill
- * counter as `<tag><n>\n` on stderr (`<tag>\n` when no counter is readable)
+ * counter and the shell's pid as `<tag><n> <pid>\n` on stderr (`<n>` empty
+ * when no counter is readable)
  * using builtins only, and leaves no variable behind. Put it before the
  * command in the same `sh -c` script: it stays on line 1, so the command's
  * own error messages keep their line numbers.
@@ -30,7 +31,7 @@ const OOM_COUNTER_FILES = ["/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memor
 export const OOM_BASELINE_PREFIX =
   `__sbx_f=${OOM_COUNTER_FILES[0]}; [ -r "$__sbx_f" ] || __sbx_f=${OOM_COUNTER_FILES[1]}; __sbx_o=; ` +
   `while read -r __sbx_k __sbx_v; do [ "$__sbx_k" = oom_kill ] && __sbx_o=$__sbx_v; done 2>/dev/null <"$__sbx_f"; ` +
-  `printf '\\001sandbox-oom-baseline:%s\\n' "$__sbx_o" >&2; unset __sbx_f __sbx_k __sbx_v __sbx_o; `;
+  `printf '\\001sandbox-oom-baseline:%s %s\\n' "$__sbx_o" "$$" >&2; unset __sbx_f __sbx_k __sbx_v __sbx_o; `;
 
 /** A command (run by its own `sh -c`) that prints the counter file(s); parse with {@link parseOomKillCount}. */
 export const READ_OOM_KILL_COUNT_COMMAND = `cat ${OOM_COUNTER_FILES.join(" ")} 2>/dev/null`;
@@ -52,6 +53,12 @@ const MAX_BASELINE_LINE_BYTES = 128;
 export class OomBaselineReader {
   /** The counter before the command; undefined when unreadable or not (yet) seen. */
   baseline: number | undefined;
+  /**
+   * The pid of the command's shell inside the sandbox. A `docker exec`ed
+   * process leads its own session and process group, so this is also the
+   * process group of the whole command tree (see `KILL_BY_MARKER_SCRIPT`).
+   */
+  processGroup: number | undefined;
   #pending: Uint8Array | undefined = new Uint8Array(0);
   readonly #sink: (chunk: Uint8Array) => void;
   static readonly #tag = new TextEncoder().encode(OOM_BASELINE_TAG);
@@ -80,8 +87,9 @@ export class OomBaselineReader {
       this.#pending = joined;
       return;
     }
-    const value = new TextDecoder().decode(joined.subarray(tag.byteLength, newline));
-    this.baseline = /^\d+$/.test(value) ? Number(value) : undefined;
+    const [count = "", pid = ""] = new TextDecoder().decode(joined.subarray(tag.byteLength, newline)).split(" ");
+    this.baseline = /^\d+$/.test(count) ? Number(count) : undefined;
+    this.processGroup = /^[1-9]\d*$/.test(pid) ? Number(pid) : undefined;
     this.#pending = undefined;
     if (newline + 1 < joined.byteLength) this.#sink(joined.subarray(newline + 1));
   };

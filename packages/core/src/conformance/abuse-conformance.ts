@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_COMMAND_BYTES } from "../contract/defaults.js";
+import { KILL_CONFIRMATION_GRACE_MS, MAX_COMMAND_BYTES } from "../contract/defaults.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { assertSandboxError, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
@@ -39,6 +39,26 @@ export function abuseConformance<S extends SandboxBackend>(target: ConformanceTa
           expect((await sandbox.execute(`test -e ${marker} && echo ran || echo not-run`)).output, "the refused command must not have run").toBe("not-run\n");
         });
       }
+    });
+
+    describe("fork bomb", () => {
+      const gated = context.gated("a fork bomb past its timeoutMs ends in COMMAND_TIMEOUT with killConfirmed: true within seconds, and the sandbox stays usable", "processKill");
+      const gap = target.knownGaps?.forkBomb;
+      const bomb = gap === undefined || gated.skip ? gated : { title: `${gated.title} (skipped: known gap of this target: ${gap})`, skip: true };
+      it.skipIf(bomb.skip)(bomb.title, { timeout: budget(1, 120_000) }, async () => {
+        const sandbox = await context.create();
+        const timeoutMs = 2_000;
+        const started = Date.now();
+        const error = await expectSandboxError(() => sandbox.execute("bomb() { bomb | bomb & }; bomb; wait", { timeoutMs }), "COMMAND_TIMEOUT", context.provider, "a fork bomb");
+        const settledMs = Date.now() - started;
+        expect(error.details.killConfirmed, `the fork bomb's processes were not all confirmed killed (settled after ${settledMs} ms)`).toBe(true);
+        // killConfirmed: true already means it settled within core's kill grace; this bounds the whole call.
+        expect(settledMs, "the fork bomb took too long to settle after its timeout").toBeLessThan(timeoutMs + KILL_CONFIRMATION_GRACE_MS + 2_000);
+        const alive = await sandbox.execute("echo alive; ps -o pid= | wc -l", { timeoutMs: 30_000 });
+        expect(alive.exitCode, `the sandbox is unusable after the fork bomb: ${alive.output}`).toBe(0);
+        expect(alive.output.startsWith("alive\n"), alive.output).toBe(true);
+        expect(Number(alive.output.split("\n")[1]), `processes left after the fork bomb was killed:\n${alive.output}`).toBeLessThan(10);
+      });
     });
 
     describe("out of memory is attributed to the command that suffered it", () => {

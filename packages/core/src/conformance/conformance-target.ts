@@ -150,6 +150,12 @@ export interface ConformanceTarget<S extends SandboxBackend = SandboxBackend> {
   paths?: ConformancePaths;
   /** GPU spec for the `gpu` case when the GPU capability is available. Default `"T4"`. */
   gpuType?: string;
+  /**
+   * Abuse cases this target is known not to survive yet, each with the
+   * reason; they are skipped with the reason in their title (a visible,
+   * stated gap, never a silent one).
+   */
+  knownGaps?: { forkBomb?: string };
 }
 
 /** {@link ConformanceTimeouts} with every default filled in. */
