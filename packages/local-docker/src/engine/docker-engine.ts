@@ -15,6 +15,15 @@ export { EXEC_MARKER_VARIABLE };
  */
 export const DEFAULT_PIDS_LIMIT = 128;
 
+/**
+ * Capabilities taken from Docker's default set: raw sockets (packet
+ * crafting, ARP spoofing of neighbours on the bridge), device nodes, file
+ * capabilities and audit writes. An agent's builds, package installs and
+ * servers need none of them. Cost: `ping` needs `NET_RAW` (busybox, iputils
+ * without ping sockets) and fails; `mknod` of devices fails (FIFOs still work).
+ */
+export const DEFAULT_CAP_DROP: readonly string[] = Object.freeze(["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE"]);
+
 /** How long a kill keeps retrying its killer exec in a container short of pids. */
 const KILLER_RETRY_MS = 12_000;
 
@@ -216,7 +225,8 @@ export class DockerEngine {
 
   /**
    * Creates and starts a container. Safe defaults: Docker's init as PID 1
-   * (reaps killed processes), no new privileges, a PID limit, no host mounts,
+   * (reaps killed processes), no new privileges, {@link DEFAULT_CAP_DROP}
+   * dropped, a PID limit, no host mounts,
    * stdin closed, auto-removal when it stops.
    */
   async createContainer(spec: ContainerSpec): Promise<EngineContainer> {
@@ -225,6 +235,7 @@ export class DockerEngine {
       Init: true,
       AutoRemove: spec.autoRemove ?? true,
       SecurityOpt: ["no-new-privileges"],
+      CapDrop: [...DEFAULT_CAP_DROP],
       PidsLimit: spec.pidsLimit ?? DEFAULT_PIDS_LIMIT,
       NetworkMode: spec.blockNetwork ? "none" : "bridge",
       Mounts: (spec.volumes ?? []).map((volume) => ({
