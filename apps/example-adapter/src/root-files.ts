@@ -143,17 +143,22 @@ export async function getFilesInRoot(root: string, paths: string[]): Promise<Fil
   for (const path of paths) {
     try {
       const hostPath = await hostPathOf(root, path);
-      const file = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+      // O_NONBLOCK: opening a FIFO with no writer must not hang the batch.
+      const file = await open(hostPath, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
       try {
         await assertUnderRoot(root, file.fd);
-        if ((await file.stat()).isDirectory()) throw new PathRefused("is_directory");
+        const info = await file.stat();
+        if (info.isDirectory()) throw new PathRefused("is_directory");
+        // A FIFO, socket or device has no content to copy.
+        if (!info.isFile()) throw new PathRefused("invalid_path");
         // A Buffer is a Uint8Array: no copy of large files.
         results.push({ path, content: await file.readFile(), error: null });
       } finally {
         await file.close();
       }
     } catch (error) {
-      results.push({ path, content: null, error: fileErrorOf(error) });
+      // A path under a regular file cannot exist: file_not_found, as Modal says for reads.
+      results.push({ path, content: null, error: errnoOf(error) === "ENOTDIR" ? "file_not_found" : fileErrorOf(error) });
     }
   }
   return results;

@@ -7,6 +7,7 @@ export {
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   KILL_CONFIRMATION_GRACE_MS,
+  MAX_COMMAND_BYTES,
 } from "./contract/defaults.js";
 export type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./contract/sandbox-backend.js";
 export type {
@@ -33,6 +34,7 @@ export {
   assertOptionsSupported,
   isAbsoluteSandboxPath,
   isPortNumber,
+  isValidImageReference,
   parseGpu,
   validateEnv,
   validateSandboxOptions,
@@ -57,7 +59,14 @@ export {
   type SandboxRegistrySettings,
 } from "./registry/sandbox-registry.js";
 export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
-export { OOM_KILL_COUNT_COMMAND, parseOomKillCount } from "./base/oom-kill-count.js";
+export {
+  OOM_BASELINE_PREFIX,
+  OOM_BASELINE_TAG,
+  OomBaselineReader,
+  READ_OOM_KILL_COUNT_COMMAND,
+  oomKilledDuring,
+  parseOomKillCount,
+} from "./base/oom-attribution.js";
 export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
 export { memoizedSandboxFactory } from "./base/memoized-factory.js";
 export { SANDBOX_CLAIM_KEYS, type ResolvedSandboxClaim, type SandboxClaim } from "./pool/sandbox-claim.js";

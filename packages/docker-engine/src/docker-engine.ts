@@ -7,8 +7,31 @@ import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
 
 export { EXEC_MARKER_VARIABLE };
 
-/** Default PID limit of a container: enough for builds, fatal to fork bombs. */
-export const DEFAULT_PIDS_LIMIT = 1024;
+/**
+ * Default PID limit of a container (processes and threads): enough for
+ * builds and test runners, small enough that a fork bomb is killed within
+ * seconds (its processes share the CPU with the killer, so the time to kill
+ * grows with the limit).
+ */
+export const DEFAULT_PIDS_LIMIT = 128;
+
+/**
+ * Capabilities taken from Docker's default set: raw sockets (packet
+ * crafting, ARP spoofing of neighbours on the bridge), device nodes, file
+ * capabilities and audit writes. An agent's builds, package installs and
+ * servers need none of them. Cost: `ping` needs `NET_RAW` (busybox, iputils
+ * without ping sockets) and fails; `mknod` of devices fails (FIFOs still work).
+ */
+export const DEFAULT_CAP_DROP: readonly string[] = Object.freeze(["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE"]);
+
+/** How long a kill keeps retrying its killer exec in a container short of pids. */
+const KILLER_RETRY_MS = 12_000;
+
+/** After this long without a finished in-container killer, a sidecar killer starts too. */
+const KILLER_SIDECAR_AFTER_MS = 1_500;
+
+/** Label naming the container a sidecar killer works on. */
+const SIDECAR_LABEL = "dev.sandbox.kill-sidecar-for";
 
 /** What a container is made of. */
 export interface ContainerSpec {
@@ -65,9 +88,12 @@ export interface EngineExec {
   /**
    * Kills every process of this exec inside the container (the command and
    * all its descendants, found by their inherited marker variable), repeats
-   * until none is left, and resolves when `done` has settled.
+   * until none is left, and resolves when `done` has settled. Pass the
+   * exec's process group (the in-container pid of its leader) when known: it
+   * is frozen and killed first without forking, which holds against a fork
+   * bomb at the PID limit. The first call's options win.
    */
-  kill(): Promise<void>;
+  kill(options?: { processGroup?: number }): Promise<void>;
 }
 
 /** A container as listed by {@link DockerEngine.listContainers}. */
@@ -116,6 +142,12 @@ export class DockerEngine {
   async hasGpuRuntime(): Promise<boolean> {
     const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown> };
     return Object.keys(info.Runtimes ?? {}).some((name) => name.includes("nvidia"));
+  }
+
+  /** The number of CPUs the engine reports (`NCPU`), or undefined when it reports none. */
+  async cpuCount(): Promise<number | undefined> {
+    const info = (await this.docker.info()) as { NCPU?: unknown };
+    return typeof info.NCPU === "number" && info.NCPU > 0 ? info.NCPU : undefined;
   }
 
   async imageExists(name: string): Promise<boolean> {
@@ -197,7 +229,8 @@ export class DockerEngine {
 
   /**
    * Creates and starts a container. Safe defaults: Docker's init as PID 1
-   * (reaps killed processes), no new privileges, a PID limit, no host mounts,
+   * (reaps killed processes), no new privileges, {@link DEFAULT_CAP_DROP}
+   * dropped, a PID limit, no host mounts,
    * stdin closed, auto-removal when it stops.
    */
   async createContainer(spec: ContainerSpec): Promise<EngineContainer> {
@@ -206,6 +239,7 @@ export class DockerEngine {
       Init: true,
       AutoRemove: spec.autoRemove ?? true,
       SecurityOpt: ["no-new-privileges"],
+      CapDrop: [...DEFAULT_CAP_DROP],
       PidsLimit: spec.pidsLimit ?? DEFAULT_PIDS_LIMIT,
       NetworkMode: spec.blockNetwork ? "none" : "bridge",
       Mounts: (spec.volumes ?? []).map((volume) => ({
@@ -394,11 +428,11 @@ export class EngineContainer {
       stdin: options.stdin === true ? stream : null,
       stream,
       done,
-      kill() {
+      kill(options = {}) {
         // One kill per exec, however many callers ask for it.
         killing ??= (async () => {
           killed = true;
-          await container.killMarked(marker);
+          await container.killMarked(marker, options.processGroup);
           await done.catch(noop);
         })();
         return killing;
@@ -406,13 +440,60 @@ export class EngineContainer {
     };
   }
 
-  /** Kills every process carrying the exec marker; throws when some survive. */
-  private async killMarked(marker: string): Promise<void> {
-    const killer = await this.raw.exec({
-      Cmd: ["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`],
-      AttachStdout: true,
-      AttachStderr: true,
+  /**
+   * Kills every process carrying the exec marker (and the process group, when
+   * given); throws when some survive. A fork bomb at the PID limit starves an
+   * exec inside the container (it shares the container's CPU with hundreds of
+   * spinning processes, and may find no free pid), so when the in-container
+   * killer has not finished within {@link KILLER_SIDECAR_AFTER_MS}, the same
+   * script also runs in a short-lived sidecar container that joins this
+   * container's PID namespace from its own cgroup. The first to succeed wins.
+   */
+  private async killMarked(marker: string, processGroup?: number): Promise<void> {
+    const args = [KILL_BY_MARKER_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`];
+    if (processGroup !== undefined) args.push(String(processGroup));
+    const deadline = Date.now() + KILLER_RETRY_MS;
+    let done = false;
+    const inside = (async () => {
+      for (let attempt = 0; !done; attempt += 1) {
+        let exitCode: number | null = null;
+        try {
+          exitCode = await this.runKiller(["sh", "-c", ...args]);
+        } catch (error) {
+          if (statusOf(error) === 404 || Date.now() > deadline) throw error;
+        }
+        if (exitCode === 0) return;
+        if (Date.now() > deadline) throw new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
+      }
+    })();
+    let sidecarTimer: ReturnType<typeof setTimeout> | undefined;
+    const sidecar = new Promise<void>((resolve, reject) => {
+      sidecarTimer = setTimeout(() => {
+        if (done) return;
+        this.killFromSidecar(args, () => done).then((exitCode) => (exitCode === 0 ? resolve() : reject(new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`))), reject);
+      }, KILLER_SIDECAR_AFTER_MS);
     });
+    try {
+      await Promise.any([inside, sidecar]);
+    } catch (error) {
+      const first = error instanceof AggregateError ? error.errors[0] : error;
+      throw first instanceof EngineError ? first : new EngineError("exec-failed", `could not kill exec ${marker}: ${engineMessage(first)}`, { cause: first });
+    } finally {
+      done = true;
+      clearTimeout(sidecarTimer);
+      inside.catch(noop);
+      sidecar.catch(noop);
+      // A sidecar still starting removes itself; wait for that, so no container outlives the kill.
+      await this.#sidecarCleanup.get(marker)?.catch(noop);
+    }
+  }
+
+  readonly #sidecarCleanup = new Map<string, Promise<unknown>>();
+
+  /** Runs a killer exec in the container and returns its exit code. */
+  private async runKiller(argv: string[]): Promise<number | null> {
+    const killer = await this.raw.exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
     const stream = (await killer.start({ hijack: true, stdin: false })) as Duplex;
     await new Promise<void>((resolve) => {
       stream.on("end", resolve);
@@ -420,8 +501,40 @@ export class EngineContainer {
       stream.on("error", () => resolve());
       stream.resume();
     });
-    const exitCode = await exitCodeOf(killer);
-    if (exitCode !== 0) throw new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`);
+    return exitCodeOf(killer);
+  }
+
+  /**
+   * Runs the kill script in a throwaway container of the same image that
+   * shares this container's PID namespace (so it sees and may signal the
+   * same processes) but has its own cgroup, hence its own pids and CPU share.
+   */
+  private killFromSidecar(args: string[], stop: () => boolean): Promise<number | null> {
+    const marker = args[2]!;
+    const run = this.#runSidecar(args, stop);
+    const settled = run.then(noop, noop).finally(() => this.#sidecarCleanup.delete(marker));
+    this.#sidecarCleanup.set(marker, settled);
+    return run;
+  }
+
+  async #runSidecar(args: string[], stop: () => boolean): Promise<number | null> {
+    const info = await this.raw.inspect();
+    if (stop()) return null;
+    const sidecar = await this.engine.docker.createContainer({
+      Image: info.Image,
+      Entrypoint: ["sh", "-c"],
+      Cmd: args,
+      Labels: { [SIDECAR_LABEL]: this.id, "dev.sandbox.managed": "true" },
+      HostConfig: { PidMode: `container:${this.id}`, NetworkMode: "none", AutoRemove: false, PidsLimit: 32, SecurityOpt: ["no-new-privileges"] },
+    });
+    try {
+      if (stop()) return null;
+      await sidecar.start();
+      const result = (await sidecar.wait()) as { StatusCode?: number };
+      return typeof result.StatusCode === "number" ? result.StatusCode : null;
+    } finally {
+      await sidecar.remove({ force: true }).catch(noop);
+    }
   }
 
   /** Extracts a tar archive into `destinationDir` (which must exist). */

@@ -1,4 +1,5 @@
 export {
+  DEFAULT_CAP_DROP,
   DEFAULT_PIDS_LIMIT,
   DockerEngine,
   EXEC_MARKER_VARIABLE,

@@ -15,7 +15,8 @@ import { EngineError } from "@sandbox/docker-engine";
 export function fileErrorOf(error: unknown): FileOperationError | null {
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof EngineError && error.statusCode === 404 && !/container/i.test(message)) return "file_not_found";
-  if (/permission denied|read-only file system|operation not permitted/i.test(message)) return "permission_denied";
+  // "device or resource busy": a file the engine bind-mounts (/etc/hosts, /etc/resolv.conf, /etc/hostname).
+  if (/permission denied|read-only file system|operation not permitted|device or resource busy/i.test(message)) return "permission_denied";
   if (/is a directory/i.test(message)) return "is_directory";
   if (/not a directory|invalid argument|file name too long/i.test(message)) return "invalid_path";
   return null;
@@ -58,7 +59,13 @@ async function readThroughCat(container: EngineContainer, path: string): Promise
   });
   const { exitCode } = await exec.done;
   if (exitCode === 0) return { path, content: new Uint8Array(Buffer.concat(chunks)), error: null };
-  const code = /no such file/i.test(stderr) ? "file_not_found" : /is a directory/i.test(stderr) ? "is_directory" : /permission denied/i.test(stderr) ? "permission_denied" : "invalid_path";
+  const code = /no such file|not a directory/i.test(stderr)
+    ? "file_not_found"
+    : /is a directory/i.test(stderr)
+      ? "is_directory"
+      : /permission denied|operation not permitted/i.test(stderr)
+        ? "permission_denied"
+        : "invalid_path";
   return { path, content: null, error: code };
 }
 
@@ -95,13 +102,17 @@ export async function putFiles(container: EngineContainer, files: Array<[string,
       results[batch[0]!]!.error = code;
       return results;
     }
+    // One by one, so every result says what happened to its file: once one
+    // file is written the call must not fail as a whole any more.
+    let written = false;
     for (const index of batch) {
       try {
         await putOne(container, [files[index]!]);
+        written = true;
       } catch (single) {
         const code = fileErrorOf(single);
-        if (code === null) throw single;
-        results[index]!.error = code;
+        if (code === null && (!written || !(await container.isRunning().catch(() => false)))) throw single;
+        results[index]!.error = code ?? "permission_denied";
       }
     }
   }
@@ -202,17 +213,38 @@ type ResolvedRead =
   | { path: string; kind: "directory" }
   | { path: string; kind: "file"; target: string; size: number };
 
+/** Go's os.FileMode bits of what is not a regular file or directory: symlink, device, named pipe, socket, char device, irregular. */
+const SPECIAL_FILE_BITS = (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19);
+
+/**
+ * Whether some ancestor of `path` exists and is not a directory: the engine
+ * answers a path under a regular file with a bare HTTP 500. Such a file
+ * cannot exist, as Modal says (`file_not_found`).
+ */
+async function underNonDirectory(container: EngineContainer, path: string): Promise<boolean> {
+  for (let parent = posix.dirname(path); parent !== "/"; parent = posix.dirname(parent)) {
+    const stat = await container.stat(parent).catch(() => undefined);
+    if (stat === undefined) continue;
+    if (stat === null) return false;
+    return !stat.isDirectory && stat.linkTarget === "";
+  }
+  return false;
+}
+
 async function resolveRead(container: EngineContainer, path: string): Promise<ResolvedRead> {
   if (onPseudoFilesystem(path)) return { path, kind: "pseudo" };
   try {
     const { target, stat } = await resolveLinks(container, path);
     if (stat === null) return { path, kind: "missing" };
     if (stat.isDirectory) return { path, kind: "directory" };
+    // A FIFO, socket or device has no content to copy (a FIFO would block): not a file to download.
+    if ((stat.mode & SPECIAL_FILE_BITS) !== 0) return { path, kind: "failed", error: "invalid_path" };
     return { path, kind: "file", target, size: stat.size };
   } catch (error) {
     const code = fileErrorOf(error);
-    if (code === null) throw error;
-    return { path, kind: "failed", error: code };
+    if (code !== null) return { path, kind: "failed", error: code };
+    if (await underNonDirectory(container, path)) return { path, kind: "missing" };
+    throw error;
   }
 }
 

@@ -2,10 +2,13 @@ import {
   DEFAULT_IMAGE_NAME,
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
-  OOM_KILL_COUNT_COMMAND,
+  OOM_BASELINE_PREFIX,
+  OomBaselineReader,
+  READ_OOM_KILL_COUNT_COMMAND,
   SandboxAdapter,
   SandboxError,
   allCapabilities,
+  oomKilledDuring,
   parseGpu,
   parseOomKillCount,
   type CommandOutcome,
@@ -41,7 +44,7 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
   docker?: Docker;
   /** OCI runtime, e.g. `"runsc"` (gVisor) where installed. Default: the engine's default. */
   runtime?: string;
-  /** Maximum number of processes in the sandbox. Default 1024. */
+  /** Maximum number of processes and threads in the sandbox. Default 128 (`DEFAULT_PIDS_LIMIT`). */
   pidsLimit?: number;
   /** Default per-command timeout in ms. Default `DEFAULT_COMMAND_TIMEOUT_MS` (5 min). */
   commandTimeoutMs?: number;
@@ -75,6 +78,9 @@ const EXTRA_OPTION_KEYS = [
 
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
+/** The smallest CPU share the Docker engine accepts (`NanoCpus` of 10^7). */
+const MIN_CPU = 0.01;
+
 /**
  * What this adapter supports. `gpu` means GPU requests are passed to the
  * engine as device requests; on an engine without a GPU runtime, creating
@@ -102,7 +108,6 @@ export const LOCAL_DOCKER_CAPABILITIES: SandboxCapabilities = Object.freeze({ ..
 export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions> {
   readonly #engine: DockerEngine;
   #container: EngineContainer | undefined;
-  #oomKills = 0;
   /** Set by a warm-pool claim: env and workdir every command gets unless it says otherwise. */
   #claimed: { env: Record<string, string>; workdir: string | undefined } | undefined;
   /** A claim's lifetime watchdog being started alongside the first commands. */
@@ -213,7 +218,16 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
     try {
       await this.#engine.ping();
-      if (options.reapOnStart !== false) await reapOnce(this.#engine);
+      if (options.reapOnStart !== false) await reapOnce(this.#engine, options.docker);
+      if (options.cpu !== undefined) {
+        const cores = await this.#engine.cpuCount();
+        if (cores !== undefined && options.cpu > cores) {
+          throw this.error("INVALID_OPTIONS", {
+            message: `invalid option "cpu": ${options.cpu} cores asked for, but this Docker engine has only ${cores}; ask for at most ${cores}`,
+            details: { option: "cpu", cpu: options.cpu, engineCpus: cores },
+          });
+        }
+      }
       if (options.gpu !== undefined && !(await this.#engine.hasGpuRuntime())) {
         throw this.error("UNSUPPORTED_CAPABILITY", {
           message: `provider "${LOCAL_DOCKER_PROVIDER}" cannot honour the "gpu" option: this Docker engine has no GPU runtime (install the NVIDIA container toolkit)`,
@@ -271,22 +285,25 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
     const container = this.#container!;
+    // The OOM counter before this command comes in its own exec, as the first stderr line.
+    const stderr = new OomBaselineReader(request.onStderr);
     let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
-      exec = await container.exec(["sh", "-c", request.command], {
+      exec = await container.exec(["sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
         env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
         cwd: request.cwd ?? this.#claimed?.workdir,
         onStdout: request.onStdout,
-        onStderr: request.onStderr,
+        onStderr: stderr.push,
       });
     } catch (error) {
       throw this.commandError(error);
     }
-    const onAbort = () => void exec.kill().catch(() => undefined);
+    const onAbort = () => void exec.kill({ processGroup: stderr.processGroup }).catch(() => undefined);
     if (request.signal.aborted) onAbort();
     else request.signal.addEventListener("abort", onAbort, { once: true });
     try {
       const { exitCode, killed } = await exec.done;
+      stderr.end();
       if (killed) {
         // Settle only once the tree is confirmed gone (kill() resolves after that).
         const killConfirmed = await exec.kill().then(
@@ -296,7 +313,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         return { exitCode: null, killConfirmed };
       }
       if (this.#claimSetup) await this.#claimSetup;
-      if (exitCode === 137 && (await this.oomKilledSinceLastCheck())) {
+      if (exitCode === 137 && oomKilledDuring(stderr.baseline, await this.readOomKillCount())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
           details: { exitCode, memoryMiB: this.options.memoryMiB },
@@ -320,42 +337,45 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     return this.error(mapped.code, { message: mapped.message, cause: error });
   }
 
-  /** Reads the container cgroup's OOM-kill counter (v1 or v2); true when it grew. */
-  private async oomKilledSinceLastCheck(): Promise<boolean> {
+  /** The container cgroup's OOM-kill counter now (v1 or v2), or undefined when unreadable. */
+  private async readOomKillCount(): Promise<number | undefined> {
     let text = "";
     try {
-      const exec = await this.#container!.exec(
-        ["sh", "-c", OOM_KILL_COUNT_COMMAND],
-        { onStdout: (chunk) => (text += chunk.toString("utf8")) },
-      );
+      const exec = await this.#container!.exec(["sh", "-c", READ_OOM_KILL_COUNT_COMMAND], { onStdout: (chunk) => (text += chunk.toString("utf8")) });
       await exec.done;
     } catch {
-      return false;
+      return undefined;
     }
-    const count = parseOomKillCount(text) ?? 0;
-    const grew = count > this.#oomKills;
-    this.#oomKills = count;
-    return grew;
+    return parseOomKillCount(text);
   }
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
     try {
       return await putFiles(this.#container!, files);
     } catch (error) {
-      throw this.fileError(error);
+      throw await this.fileError(error);
     }
   }
 
   protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    let results: FileDownloadResponse[];
     try {
-      return await getFiles(this.#container!, paths);
+      results = await getFiles(this.#container!, paths);
     } catch (error) {
-      throw this.fileError(error);
+      throw await this.fileError(error);
     }
+    // The engine answers a path stat on a removed container with a bare 404,
+    // like a missing file: a per-file error is only believed while the container runs.
+    if (results.some((result) => result.error !== null) && !(await this.checkRunning())) {
+      throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
+    }
+    return results;
   }
 
-  private fileError(error: unknown): SandboxError {
-    if (error instanceof EngineError && error.kind === "not-found" && /container/.test(error.message)) {
+  /** A failed transfer on a container that stopped or vanished (however the engine words it) is SANDBOX_NOT_FOUND. */
+  private async fileError(error: unknown): Promise<SandboxError> {
+    const gone = error instanceof EngineError && error.kind === "not-found" && /container/.test(error.message);
+    if (gone || !(await this.checkRunning().catch(() => true))) {
       return this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
     }
     const mapped = fromEngineError(error, "FILE_OPERATION_FAILED", "file transfer failed");
@@ -481,6 +501,16 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   const fail = (option: string, message: string): never => {
     throw new LocalDockerSandboxError("INVALID_OPTIONS", { message: `invalid option "${option}": ${message}`, details: { option } });
   };
+  if (options.cpu !== undefined && options.cpu < MIN_CPU) fail("cpu", `must be at least ${MIN_CPU} cores (the Docker engine's smallest CPU quota), got ${options.cpu}`);
+  if (options.gpu !== undefined) {
+    const { type, count } = parseGpu(options.gpu);
+    if (type.toLowerCase() !== "any") {
+      throw new LocalDockerSandboxError("UNSUPPORTED_CAPABILITY", {
+        message: `provider "${LOCAL_DOCKER_PROVIDER}" cannot select the GPU model "${type}" (option "gpu"): the Docker engine's device requests choose GPUs by count only; ask for gpu: "any"${count > 1 ? ` or "any:${count}"` : ""} to get whichever GPU the engine has`,
+        details: { option: "gpu", capability: "gpu", gpuType: type },
+      });
+    }
+  }
   if (options.appName !== undefined && (typeof options.appName !== "string" || !APP_NAME.test(options.appName))) {
     fail("appName", "must be 1-63 characters of letters, digits, '.', '_' or '-'");
   }

@@ -73,16 +73,22 @@ async function isDetached(engine: DockerEngine, id: string): Promise<boolean> {
   return (await engine.container(id).stat(DETACHED_MARKER_PATH).catch(() => null)) !== null;
 }
 
-let reapedThisProcess = false;
+const reapedClients = new WeakSet<Docker>();
+let reapedDefault = false;
 
 /**
- * The start-up reap: once per process, with the engine of the first sandbox
- * created (later engines are not reaped again), errors ignored so creation is
- * never blocked by it.
+ * The start-up reap: once per process per engine client (every dockerode
+ * client passed in is reaped once, and the default client once), errors
+ * ignored so creation is never blocked by it.
  */
-export async function reapOnce(engine: DockerEngine): Promise<void> {
-  if (reapedThisProcess) return;
-  reapedThisProcess = true;
+export async function reapOnce(engine: DockerEngine, client?: Docker): Promise<void> {
+  if (client === undefined) {
+    if (reapedDefault) return;
+    reapedDefault = true;
+  } else {
+    if (reapedClients.has(client)) return;
+    reapedClients.add(client);
+  }
   await reapWith(engine).catch(() => undefined);
 }
 

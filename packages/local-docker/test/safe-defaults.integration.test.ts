@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_PIDS_LIMIT } from "@sandbox/docker-engine";
+import { DEFAULT_CAP_DROP, DEFAULT_PIDS_LIMIT } from "@sandbox/docker-engine";
 import { LocalDockerSandbox } from "../src/index.js";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
 
@@ -31,6 +31,18 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
     const started = Date.now();
     expect(await sandbox.execute("cat; echo after-cat")).toMatchObject({ exitCode: 0, output: "after-cat\n" });
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("drops capabilities an agent does not need (NET_RAW, MKNOD, SETFCAP, AUDIT_WRITE), checked inside the sandbox", async () => {
+    const info = await sandbox.container.inspect();
+    expect(info.HostConfig.CapDrop).toEqual([...DEFAULT_CAP_DROP]);
+    const status = await sandbox.execute("grep CapEff /proc/self/status");
+    const effective = BigInt(`0x${status.output.trim().split(/\s+/)[1]}`);
+    // Linux capability numbers: CAP_MKNOD 27, CAP_NET_RAW 13, CAP_AUDIT_WRITE 29, CAP_SETFCAP 31; CAP_CHOWN 0 stays.
+    for (const bit of [27n, 13n, 29n, 31n]) expect((effective >> bit) & 1n, `capability ${bit} is still effective`).toBe(0n);
+    expect(effective & 1n, "CAP_CHOWN must stay (package managers chown files)").toBe(1n);
+    expect((await sandbox.execute("mknod /tmp/null-copy c 1 3")).exitCode, "mknod of a device must be refused").not.toBe(0);
+    expect((await sandbox.execute("mkfifo /tmp/a-fifo && echo ok")).output, "FIFOs need no capability").toBe("ok\n");
   });
 
   it("injects secrets as environment but never into labels or errors", async () => {
@@ -69,7 +81,7 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
   });
 
   it("says clearly when the host has no GPU runtime", async () => {
-    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, gpu: "T4" })).rejects.toMatchObject({
+    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, gpu: "any" })).rejects.toMatchObject({
       code: "UNSUPPORTED_CAPABILITY",
       message: expect.stringMatching(/local-docker.*gpu.*no GPU runtime/),
     });

@@ -730,6 +730,20 @@ export class EmulatorState {
     } catch (error) {
       const message = (error as Error).message ?? String(error);
       if ((error as { kind?: string }).kind === "not-found") {
+        // The engine says 409 both for a stopped container and for a paused one:
+        // a paused container still exists and comes back on unpause, so the
+        // sandbox must not be ended for it.
+        const state = await sandbox.container.inspect().then(
+          (info) => info.State,
+          () => undefined,
+        );
+        if (state?.Running === true || state?.Paused === true) {
+          session.appendStderr(Buffer.from(`modal-emulator: could not start ${JSON.stringify(request.commandArgs[0])}: the sandbox's container is paused\n`));
+          session.finish({ code: 126 });
+          // Forgotten, so the SDK's retry of this exec id tries again instead of replaying a failure.
+          sandbox.execs.delete(request.execId);
+          fail(Status.UNAVAILABLE, `Sandbox ${sandbox.sandboxId} is paused; it accepts execs again once unpaused`);
+        }
         // The container is gone (killed from outside, or out of memory): the sandbox has ended.
         session.finish({ signal: SIGKILL });
         void sandbox.finish({ status: GenericStatus.failure, exitcode: EXIT_KILLED, exception: `The sandbox's container is gone: ${message}` });

@@ -16,7 +16,7 @@ import { GrpcStatus } from "./error-mapping.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
 import { MODAL_EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
-import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE } from "@sandbox/core";
+import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE, OOM_BASELINE_PREFIX } from "@sandbox/core";
 
 // Unit tests: the SDK is stubbed (its control plane, or a fake `Sandbox`) to
 // reach error branches. Behaviour against a real server is proven by
@@ -208,7 +208,7 @@ describe("execute on the SDK", () => {
     expect(result.output).toContain("err\n");
     expect(streamed).toEqual(["out\n"]);
     const [argv, params] = fake.exec.mock.calls[0]!;
-    expect(argv).toEqual(["sh", "-c", "exec </dev/null; echo hi"]);
+    expect(argv).toEqual(["sh", "-c", `${OOM_BASELINE_PREFIX}exec </dev/null; echo hi`]);
     expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
     expect(params.env[MODAL_EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
     // A backend that marks its own execs with core's variable (the emulator's
@@ -252,15 +252,20 @@ describe("execute on the SDK", () => {
   it("RESOURCE_LIMIT_EXCEEDED for exit 137 with an OOM kill in the cgroup; a plain exit 137 stays a result", async () => {
     const { sandbox, fake } = await sandboxWith({});
     opened.push(sandbox);
+    // Each command prints the counter before it as its first stderr line; the adapter reads it again only after a 137.
     fake.exec
-      .mockResolvedValueOnce(finishedProcess(137))
+      .mockResolvedValueOnce(finishedProcess(137, "", "\u0001sandbox-oom-baseline:0\nKilled\n"))
       .mockResolvedValueOnce({ stdout: { readText: async () => "oom 1\noom_kill 1\n" }, wait: async () => 0 })
-      .mockResolvedValueOnce(finishedProcess(137))
-      .mockResolvedValueOnce({ stdout: { readText: async () => "oom 1\noom_kill 1\n" }, wait: async () => 0 });
+      .mockResolvedValueOnce(finishedProcess(0, "", "\u0001sandbox-oom-baseline:1\n"))
+      .mockResolvedValueOnce(finishedProcess(137, "", "\u0001sandbox-oom-baseline:2\n"))
+      .mockResolvedValueOnce({ stdout: { readText: async () => "oom 2\noom_kill 2\n" }, wait: async () => 0 });
     const error = await sandboxErrorOf(() => sandbox.execute("eat-memory"), ModalSandboxError);
     expect(error.code).toBe("RESOURCE_LIMIT_EXCEEDED");
     expect(error.details.reason).toBe("out-of-memory");
+    // An OOM kill inside a command that exited 0 (counter 1 -> 2) is not blamed on the next plain 137.
+    expect(await sandbox.execute("oom-in-a-pipeline; true")).toEqual({ exitCode: 0, output: "", truncated: false });
     expect((await sandbox.execute("kill -9 $$")).exitCode).toBe(137);
+    expect(fake.exec).toHaveBeenCalledTimes(5);
   });
 
   it("SANDBOX_NOT_FOUND when the sandbox is gone, COMMAND_FAILED when the exec cannot run", async () => {

@@ -3,6 +3,7 @@ import {
   SandboxAdapter,
   SandboxError,
   allCapabilities,
+  oomKilledDuring,
   type CommandOutcome,
   type CommandRequest,
   type SandboxCapabilities,
@@ -68,7 +69,6 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   #client: ModalClient | undefined;
   #ownsClient = false;
   #instance: Sandbox | undefined;
-  #oomKills = 0;
   /** Handed out as `id` before initialization (see {@link ModalSandbox.id}). */
   readonly #provisionalId = `modal-pending-${randomBytes(8).toString("hex")}`;
   /** Exit code of the sandbox once known (from poll(), wait() or terminate()). */
@@ -398,7 +398,8 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     try {
       const outcome = await runInSandbox(instance, request);
       if (outcome.killed) return { exitCode: null, killConfirmed: outcome.killConfirmed !== false };
-      if (outcome.exitCode === 137 && (await this.#oomKilledSinceLastCheck(instance))) {
+      // Attributed per command: the counter after the 137 against the one printed before the command.
+      if (outcome.exitCode === 137 && oomKilledDuring(outcome.oomKillsBefore, await readOomKillCount(instance).catch(() => undefined))) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "Modal default"} MiB)`,
           details: { exitCode: 137, memoryMiB: this.options.memoryMiB, reason: "out-of-memory" },
@@ -408,15 +409,6 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     } catch (error) {
       throw this.mapError(error, "exec", "could not run command");
     }
-  }
-
-  /** True when the sandbox cgroup's OOM-kill counter grew since the last check. */
-  async #oomKilledSinceLastCheck(instance: Sandbox): Promise<boolean> {
-    const count = await readOomKillCount(instance).catch(() => undefined);
-    if (count === undefined) return false;
-    const grew = count > this.#oomKills;
-    this.#oomKills = count;
-    return grew;
   }
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { KILL_BY_MARKER_SCRIPT, OOM_KILL_COUNT_COMMAND, parseOomKillCount, type CommandRequest } from "@sandbox/core";
+import { KILL_BY_MARKER_SCRIPT, OOM_BASELINE_PREFIX, OomBaselineReader, READ_OOM_KILL_COUNT_COMMAND, parseOomKillCount, type CommandRequest } from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
 /**
@@ -26,9 +26,13 @@ const KILL_EXEC_TIMEOUT_MS = 30_000;
  */
 export const EMPTY_STDIN_PREFIX = "exec </dev/null; ";
 
-/** The argv that runs `command` through `sh -c` with an empty stdin. */
+/**
+ * The argv that runs `command` through `sh -c` with an empty stdin, after
+ * core's `OOM_BASELINE_PREFIX` (the OOM-kill counter before the command, as
+ * the first stderr line, read by builtins: no extra process or RPC).
+ */
 export function shellArgv(command: string): string[] {
-  return ["sh", "-c", `${EMPTY_STDIN_PREFIX}${command}`];
+  return ["sh", "-c", `${OOM_BASELINE_PREFIX}${EMPTY_STDIN_PREFIX}${command}`];
 }
 
 /** What {@link runInSandbox} reports. */
@@ -39,6 +43,8 @@ export interface SandboxCommandOutcome {
   killed: boolean;
   /** After a kill: false when survivors were seen or the command did not exit. */
   killConfirmed?: boolean;
+  /** The sandbox's OOM-kill counter just before the command ran; undefined when unreadable. */
+  oomKillsBefore?: number;
 }
 
 /**
@@ -86,7 +92,12 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest): 
 
   const stdout = process.stdout.getReader();
   const stderr = process.stderr.getReader();
-  const completion = Promise.all([process.wait(), drain(stdout, request.onStdout), drain(stderr, request.onStderr)]).then(([exitCode]) => exitCode);
+  const stderrSink = new OomBaselineReader(request.onStderr);
+  const completion = Promise.all([
+    process.wait(),
+    drain(stdout, request.onStdout),
+    drain(stderr, stderrSink.push).then(() => stderrSink.end()),
+  ]).then(([exitCode]) => exitCode);
   // Once aborted, a late failure of the abandoned reads must not surface as unhandled.
   completion.catch(() => undefined);
 
@@ -98,13 +109,13 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest): 
   });
   try {
     const first = await Promise.race([completion, aborted]);
-    if (first !== "aborted") return { exitCode: first, killed: false };
+    if (first !== "aborted") return { exitCode: first, killed: false, oomKillsBefore: stderrSink.baseline };
   } finally {
     if (onAbort) request.signal.removeEventListener("abort", onAbort);
   }
 
   // A kill exec that failed proves nothing: count it as survivors.
-  const survivors = await killMarked(instance, marker).catch(() => true);
+  const survivors = await killMarked(instance, marker, stderrSink.processGroup).catch(() => true);
   // The command's own exit is the proof it is gone; wait for it briefly, then stop reading.
   const exited = await Promise.race([
     completion.then(
@@ -117,19 +128,31 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest): 
   return { exitCode: null, killed: true, killConfirmed: !survivors && exited };
 }
 
+/** How long a kill keeps retrying its killer exec (it cannot start while a fork bomb holds every pid). */
+const KILLER_RETRY_MS = 12_000;
+
 /**
- * Kills every process carrying `marker` in its environment, by a second exec.
+ * Kills every process carrying `marker` in its environment (and the
+ * command's process group first, when known), by a second exec; retried
+ * while the killer cannot run or reports survivors.
  * @returns true when some processes survived.
  */
-async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
-  const killer = await instance.exec(["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", marker], {
-    mode: "binary",
-    stdout: "ignore",
-    stderr: "ignore",
-    timeoutMs: KILL_EXEC_TIMEOUT_MS,
-  });
-  const exitCode = await killer.wait();
-  return exitCode !== 0;
+async function killMarked(instance: Sandbox, marker: string, processGroup: number | undefined): Promise<boolean> {
+  const argv = ["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", marker];
+  if (processGroup !== undefined) argv.push(String(processGroup));
+  const deadline = Date.now() + KILLER_RETRY_MS;
+  for (let attempt = 0; ; attempt += 1) {
+    let exitCode: number | undefined;
+    try {
+      const killer = await instance.exec(argv, { mode: "binary", stdout: "ignore", stderr: "ignore", timeoutMs: KILL_EXEC_TIMEOUT_MS });
+      exitCode = await killer.wait();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    if (exitCode === 0) return false;
+    if (Date.now() > deadline) return true;
+    await delay(Math.min(200, 20 * (attempt + 1)));
+  }
 }
 
 /**
@@ -137,10 +160,7 @@ async function killMarked(instance: Sandbox, marker: string): Promise<boolean> {
  * v1 `memory.oom_control`); `undefined` when neither is readable.
  */
 export async function readOomKillCount(instance: Sandbox): Promise<number | undefined> {
-  const reader = await instance.exec(
-    ["sh", "-c", OOM_KILL_COUNT_COMMAND],
-    { mode: "text", stdout: "pipe", stderr: "ignore", timeoutMs: 30_000 },
-  );
+  const reader = await instance.exec(["sh", "-c", READ_OOM_KILL_COUNT_COMMAND], { mode: "text", stdout: "pipe", stderr: "ignore", timeoutMs: 30_000 });
   const [text] = await Promise.all([reader.stdout.readText(), reader.wait()]);
   return parseOomKillCount(text);
 }

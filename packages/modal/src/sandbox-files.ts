@@ -24,6 +24,13 @@ export function fileErrorOf(error: unknown, direction: "read" | "write"): FileOp
   if (direction === "write" && isModalErrorNamed(error, "SandboxFilesystemNotADirectoryError", "SandboxFilesystemNotFoundError", "SandboxFilesystemPathAlreadyExistsError")) {
     return "invalid_path";
   }
+  // The untyped SandboxFilesystemError carries the OS's words: still a per-file problem.
+  if (isModalErrorNamed(error, "SandboxFilesystemError")) {
+    const message = error instanceof Error ? error.message : "";
+    if (/not a directory|no such file or directory/i.test(message)) return direction === "read" ? "file_not_found" : "invalid_path";
+    if (/permission denied|operation not permitted|read-only file system|device or resource busy/i.test(message)) return "permission_denied";
+    if (/is a directory/i.test(message)) return "is_directory";
+  }
   return undefined;
 }
 
@@ -94,6 +101,8 @@ export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownl
   return mapLimited(paths, FILE_TRANSFER_CONCURRENCY, async (path) => {
     try {
       const content = await instance.filesystem.readBytes(path);
+      // A FIFO, socket or device reads as empty (or blocks): only an empty read needs the extra check.
+      if (content.byteLength === 0 && (await isSpecialFile(instance, path))) return { path, content: null, error: "invalid_path" };
       return { path, content, error: null };
     } catch (error) {
       if (isModalErrorNamed(error, "SandboxFilesystemFileTooLargeError")) {
@@ -104,6 +113,17 @@ export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownl
       throw error;
     }
   });
+}
+
+/** Whether `path` is a FIFO, socket or device (one exec; asked only after an empty read). */
+async function isSpecialFile(instance: Sandbox, path: string): Promise<boolean> {
+  const process = await instance.exec(["sh", "-c", 'test -p "$1" || test -S "$1" || test -b "$1" || test -c "$1"', "sandbox-stat", path], {
+    mode: "binary",
+    stdout: "ignore",
+    stderr: "ignore",
+    timeoutMs: 30_000,
+  });
+  return (await process.wait()) === 0;
 }
 
 /**

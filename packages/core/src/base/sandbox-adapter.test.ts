@@ -2,7 +2,7 @@ import { isSandboxBackend, type FileDownloadResponse, type FileUploadResponse } 
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities } from "../contract/capabilities.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, KILL_CONFIRMATION_GRACE_MS, MAX_COMMAND_BYTES } from "../contract/defaults.js";
 import type { ExecuteOptions } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
@@ -535,12 +535,22 @@ describe("SandboxAdapter.execute: invalid arguments never reach the provider", (
     ["onStdout not a function", "true", { onStdout: "print" as unknown as () => void }],
     ["empty command", "", {}],
     ["NUL in command", "echo a\0b", {}],
+    ["command one byte over MAX_COMMAND_BYTES", "x".repeat(MAX_COMMAND_BYTES + 1), {}],
+    ["command over MAX_COMMAND_BYTES only in UTF-8 bytes", "é".repeat(MAX_COMMAND_BYTES / 2 + 1), {}],
   ])("%s -> INVALID_ARGUMENT", async (_label, command, options) => {
     const adapter = await ready();
     const error = await sandboxErrorOf(() => adapter.execute(command, options));
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.provider).toBe("memory");
     expect(adapter.requests).toHaveLength(0);
+  });
+
+  it("a command of exactly MAX_COMMAND_BYTES runs; past it the error names the limit", async () => {
+    const adapter = await ready();
+    expect((await adapter.execute("é".repeat(MAX_COMMAND_BYTES / 2))).exitCode).toBe(0);
+    const error = await sandboxErrorOf(() => adapter.execute("x".repeat(200_000)));
+    expect(error.message).toContain(`maximum of ${MAX_COMMAND_BYTES} bytes`);
+    expect(error.details).toMatchObject({ bytes: 200_000, maxBytes: MAX_COMMAND_BYTES });
   });
 
   it("names the option and does not quote env values", async () => {

@@ -1,7 +1,7 @@
 import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SANDBOX_TIMEOUT_MS, KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SANDBOX_TIMEOUT_MS, KILL_CONFIRMATION_GRACE_MS, MAX_COMMAND_BYTES } from "../contract/defaults.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
 import { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "../contract/specification-version.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
@@ -305,6 +305,14 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       throw this.error("INVALID_ARGUMENT", { message: "command must be a non-empty string" });
     }
     if (command.includes("\0")) throw this.error("INVALID_ARGUMENT", { message: "command contains a NUL byte" });
+    // Every UTF-16 unit is at least one UTF-8 byte and at most three.
+    const commandBytes = command.length * 3 <= MAX_COMMAND_BYTES ? command.length : new TextEncoder().encode(command).byteLength;
+    if (commandBytes > MAX_COMMAND_BYTES) {
+      throw this.error("INVALID_ARGUMENT", {
+        message: `command is ${commandBytes} bytes, longer than the maximum of ${MAX_COMMAND_BYTES} bytes (MAX_COMMAND_BYTES, 60 KiB); upload a script with uploadFiles and run the file instead`,
+        details: { option: "command", bytes: commandBytes, maxBytes: MAX_COMMAND_BYTES },
+      });
+    }
     const timeoutMs = options.timeoutMs ?? this.#commandTimeoutMs;
     const maxOutputBytes = options.maxOutputBytes ?? this.#maxOutputBytes;
     try {

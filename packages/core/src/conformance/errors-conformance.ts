@@ -26,6 +26,7 @@ const INVALID_OPTIONS: ReadonlyArray<[string, SandboxOptions, string]> = [
   ["an unknown option key", { imageNmae: "typo" } as unknown as SandboxOptions, "imageNmae"],
   ["a timeoutMs that is not whole seconds", { timeoutMs: 1_500 }, "timeoutMs"],
   ["a memoryMiB of 0", { memoryMiB: 0 }, "memoryMiB"],
+  ["an image reference that breaks the reference grammar (Bad/Ref:UPPER)", { imageName: "Bad/Ref:UPPER" }, "imageName"],
 ];
 
 /**

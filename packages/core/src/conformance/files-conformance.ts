@@ -231,6 +231,66 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(await run(sandbox, `cat ${shellQuote(`${directory}/plain-file`)}`), "the failed upload damaged the regular file").toBe("i am a file");
       });
 
+      it("file_not_found, per file: downloading a path under a regular file, in a batch with a good file", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        await uploadOne(sandbox, `${directory}/plain-for-download`, "plain");
+        const paths = [`${directory}/plain-for-download/child`, `${directory}/plain-for-download`];
+        const results = await downloadFiles(sandbox, paths);
+        expect(results.map((result) => result.error), "a path under a regular file cannot exist (file_not_found), and must not fail the batch").toEqual(["file_not_found", null]);
+        expect(decoder.decode(results[1]?.content ?? new Uint8Array())).toBe("plain");
+      });
+
+      it("a FIFO in a download batch gets its own error (no hang, no whole-call failure)", { timeout: budget(60_000) }, async () => {
+        const sandbox = await shared();
+        const fifo = `${directory}/a-fifo`;
+        await run(sandbox, `rm -f ${shellQuote(fifo)} && mkfifo ${shellQuote(fifo)}`);
+        await uploadOne(sandbox, `${directory}/next-to-fifo.txt`, "next");
+        const results = await downloadFiles(sandbox, [`${directory}/next-to-fifo.txt`, fifo]);
+        expect(results[0]?.error ?? null).toBeNull();
+        expect(decoder.decode(results[0]?.content ?? new Uint8Array())).toBe("next");
+        expect(results[1]?.error, "a FIFO has no content to download: it must get a per-file error").toBe("invalid_path");
+      });
+
+      it("an upload batch with a file the sandbox will not replace writes the others and reports that one per file", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        // /etc/hostname is bind-mounted by container engines; its own content goes back, so nothing changes if a provider allows it.
+        const [current] = await downloadFiles(sandbox, ["/etc/hostname"]);
+        const hostname = current?.content ?? encoder.encode("conformance\n");
+        const files: Array<[string, Uint8Array]> = [
+          [`${directory}/busy-good-1.txt`, encoder.encode("g1")],
+          ["/etc/hostname", hostname],
+          [`${directory}/busy-good-2.txt`, encoder.encode("g2")],
+        ];
+        const results = await uploadFiles(sandbox, files);
+        expect(results.map((result) => result.path)).toEqual(files.map(([path]) => path));
+        expect([results[0]?.error, results[2]?.error], "the good files of the batch must be written").toEqual([null, null]);
+        expect(await run(sandbox, `cat ${shellQuote(`${directory}/busy-good-1.txt`)} ${shellQuote(`${directory}/busy-good-2.txt`)}`)).toBe("g1g2");
+        expect([null, "permission_denied", "invalid_path"], `/etc/hostname got ${String(results[1]?.error)}`).toContain(results[1]?.error ?? null);
+      });
+
+      it("an upload through a symlink to a missing directory gets a per-file result while the good files are written", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const link = `${directory}/link-to-missing`;
+        await run(sandbox, `rm -f ${shellQuote(link)} && ln -s /nonexistent-conformance-dir-${randomSuffix()} ${shellQuote(link)}`);
+        const files: Array<[string, Uint8Array]> = [
+          [`${directory}/link-good-1.txt`, encoder.encode("l1")],
+          [`${link}/file.txt`, encoder.encode("through the link")],
+          [`${directory}/link-good-2.txt`, encoder.encode("l2")],
+        ];
+        const results = await uploadFiles(sandbox, files);
+        expect([results[0]?.error, results[2]?.error], "the good files of the batch must be written").toEqual([null, null]);
+        expect(await run(sandbox, `cat ${shellQuote(`${directory}/link-good-1.txt`)} ${shellQuote(`${directory}/link-good-2.txt`)}`)).toBe("l1l2");
+        if (results[1]?.error === null) {
+          expect(await run(sandbox, `cat ${shellQuote(`${link}/file.txt`)}`), "an upload through the link reported success, so commands must see the file").toBe("through the link");
+        }
+      });
+
+      it("permission_denied: downloading /proc/kmsg (readable by nobody in a sandbox)", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const [result] = await downloadFiles(sandbox, ["/proc/kmsg"]);
+        expect(result?.error, "/proc/kmsg must answer the same on every adapter").toBe("permission_denied");
+      });
+
       it("invalid_path: relative paths, for upload and download", { timeout: budget() }, async () => {
         const sandbox = await shared();
         const uploaded = await uploadFiles(sandbox, [["relative.txt", encoder.encode("x")], ["./dot/relative.txt", encoder.encode("x")]]);

@@ -34,6 +34,7 @@ export { fileOperationsConformance } from "./file-operations-conformance.js";
 export { MISSING_IMAGE_NAME, optionsConformance } from "./options-conformance.js";
 export { errorsConformance } from "./errors-conformance.js";
 export { processesConformance } from "./processes-conformance.js";
+export { abuseConformance } from "./abuse-conformance.js";
 export {
   assertSandboxError,
   expectSandboxError,

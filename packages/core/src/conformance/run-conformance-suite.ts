@@ -1,4 +1,5 @@
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import { abuseConformance } from "./abuse-conformance.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { errorsConformance } from "./errors-conformance.js";
 import { executeConformance } from "./execute-conformance.js";
@@ -27,4 +28,5 @@ export function runConformanceSuite<S extends SandboxBackend>(target: Conformanc
   optionsConformance(target);
   errorsConformance(target);
   processesConformance(target);
+  abuseConformance(target);
 }

@@ -34,3 +34,13 @@ export const KILL_CONFIRMATION_GRACE_MS = 15_000;
  * keep up to one segment (at most 1 MiB) more while a segment is being written.
  */
 export const DEFAULT_PROCESS_RETAINED_BYTES = 16_777_216;
+
+/**
+ * The longest command `execute` accepts, in UTF-8 bytes: 60 KiB. The tightest
+ * path decides it: the Modal SDK refuses an exec whose arguments total 64 KiB
+ * or more (Linux itself refuses one argument over 128 KiB), and the adapter
+ * adds its own short prefix to the `sh -c` script. A longer command is
+ * refused with `INVALID_ARGUMENT` before anything runs, the same on every
+ * adapter: write a long script to a file with `uploadFiles` and run the file.
+ */
+export const MAX_COMMAND_BYTES = 60 * 1024;

@@ -3,7 +3,7 @@ import { sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities, type SandboxCapabilities } from "../contract/capabilities.js";
 import type { SandboxError } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./sandbox-options.js";
-import { assertOptionsSupported, isAbsoluteSandboxPath, parseGpu, validateEnv, validateSandboxOptions } from "./validate-options.js";
+import { assertOptionsSupported, isAbsoluteSandboxPath, isValidImageReference, parseGpu, validateEnv, validateSandboxOptions } from "./validate-options.js";
 
 const context = { provider: "modal" };
 
@@ -173,8 +173,28 @@ describe("validateSandboxOptions: nonsense is rejected with INVALID_OPTIONS nami
     rejects({ initialFiles }, "initialFiles");
   });
 
-  it.each([[""], [" "], ["python 3"], [42]])("rejects imageName %j", (imageName) => {
-    rejects({ imageName }, "imageName");
+  it.each([[""], [" "], ["python 3"], [42], ["Bad/Ref:UPPER"], ["Python:3"], ["alpine:"], ["alpine:-bad"], ["a//b"], ["alpine@sha256:short"], ["-alpine"], [`${"a".repeat(256)}:1`]])(
+    "rejects imageName %j",
+    (imageName) => {
+      const error = rejects({ imageName }, "imageName");
+      if (typeof imageName === "string" && imageName.trim() !== "" && !/\s/.test(imageName)) expect(error.message).toContain("not a valid image reference");
+    },
+  );
+
+  it.each([
+    ["alpine"],
+    ["alpine:3.21"],
+    ["python:3.12-slim"],
+    ["sandbox-busybox:latest"],
+    ["library/ubuntu:24.04"],
+    ["ghcr.io/org/some_image__x:v1.0_rc-1"],
+    ["localhost:5000/my-app"],
+    ["registry.example.com:443/team/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"],
+    ["My.Registry/app:TAG"],
+    ["[::1]:5000/app"],
+  ])("accepts the image reference %j", (imageName) => {
+    expect(isValidImageReference(imageName)).toBe(true);
+    expect(validateSandboxOptions({ imageName }, { provider: "test" }).imageName).toBe(imageName);
   });
 
   it.each([["-bad"], ["has space"], ["a".repeat(64)], [""], ["a/b"], [42]])("rejects name %j", (name) => {

@@ -6,6 +6,14 @@ import { ENVIRONMENT_VARIABLE_NAME } from "./secret-store.js";
 const SANDBOX_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const GPU_SPEC = /^([A-Za-z0-9]+(?:-[A-Za-z0-9]+)*)(?::(\d+))?$/;
 
+// The Docker / OCI distribution reference grammar: [domain[:port]/]path[:tag][@digest].
+const PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[a-fA-F0-9:]+\\])(?::[0-9]+)?`;
+const TAG = "[\\w][\\w.-]{0,127}";
+const DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+const IMAGE_REFERENCE = new RegExp(`^(?:${DOMAIN}/)?(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::${TAG})?(?:@${DIGEST})?$`);
+
 /** Where a validation message comes from: the provider name for the `[provider]` prefix. */
 export interface ValidationContext {
   provider: string;
@@ -23,6 +31,20 @@ function invalid(context: ValidationContext, message: string, option: string): n
 
 function isPlainRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+/**
+ * Whether `reference` follows the image reference grammar Docker and OCI
+ * registries use (`[registry[:port]/]name[:tag][@digest]`; the name in lower
+ * case, at most 255 characters with its registry).
+ */
+export function isValidImageReference(reference: string): boolean {
+  if (reference.length > 1024) return false;
+  const match = IMAGE_REFERENCE.exec(reference);
+  if (!match) return false;
+  const tagOrDigest = reference.search(/[:@][^/]*$/);
+  const name = tagOrDigest === -1 ? reference : reference.slice(0, tagOrDigest);
+  return name.length <= 255;
 }
 
 /** True for an absolute POSIX path with no NUL byte and no `..` segment. */
@@ -79,6 +101,13 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
   } = record;
   if (imageName !== undefined && (typeof imageName !== "string" || imageName.trim() === "" || /\s/.test(imageName))) {
     invalid(context, "must be a non-empty image reference without spaces", "imageName");
+  }
+  if (imageName !== undefined && !isValidImageReference(imageName as string)) {
+    invalid(
+      context,
+      `"${String(imageName)}" is not a valid image reference: expected [registry[:port]/]name[:tag][@digest] with the name in lower-case letters, digits and the separators . _ -`,
+      "imageName",
+    );
   }
   if (timeoutMs !== undefined) {
     if (typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs <= 0) {
