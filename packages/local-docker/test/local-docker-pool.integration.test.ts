@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { DockerEngine, LABELS } from "@sandbox/docker-engine";
-import { LocalDockerSandbox, createLocalDockerSandboxPool, localDockerSandboxExists } from "../src/index.js";
+import { type LocalDockerSandbox, createLocalDockerSandboxPool, localDockerSandboxExists } from "../src/index.js";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 
 // Warm-pool behaviour against a real engine: claims are served without

@@ -79,11 +79,17 @@ export class OomBaselineReader {
     const tag = OomBaselineReader.#tag;
     const compared = Math.min(joined.byteLength, tag.byteLength);
     for (let index = 0; index < compared; index += 1) {
-      if (joined[index] !== tag[index]) return this.#release(joined);
+      if (joined[index] !== tag[index]) {
+        this.#release(joined);
+        return;
+      }
     }
     const newline = joined.indexOf(10, tag.byteLength);
     if (newline === -1) {
-      if (joined.byteLength > MAX_BASELINE_LINE_BYTES) return this.#release(joined);
+      if (joined.byteLength > MAX_BASELINE_LINE_BYTES) {
+        this.#release(joined);
+        return;
+      }
       this.#pending = joined;
       return;
     }
