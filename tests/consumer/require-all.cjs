@@ -3,7 +3,15 @@
 const assert = require("node:assert/strict");
 
 const expected = {
-  "@sandbox/core": ["SandboxError", "SandboxAdapter", "createSandboxRegistry", "SANDBOX_ERROR_CODES", "validateSandboxOptions", "EXEC_MARKER_VARIABLE", "currentOwner"],
+  "@sandbox/core": [
+    "SandboxError",
+    "SandboxAdapter",
+    "createSandboxRegistry",
+    "SANDBOX_ERROR_CODES",
+    "validateSandboxOptions",
+    "EXEC_MARKER_VARIABLE",
+    "currentOwner",
+  ],
   "@sandbox/core/host-tools": ["EXEC_MARKER_VARIABLE", "KILL_BY_MARKER_SCRIPT", "currentOwner", "ownerIsGone", "processStart", "parseSecretStore"],
   "@sandbox/docker-engine": ["DockerEngine", "EngineError", "LABELS", "EXEC_MARKER_VARIABLE", "currentOwnerLabels"],
   "@sandbox/local-docker": ["LocalDockerSandbox", "LocalDockerSandboxError", "localDockerProvider", "createLocalDockerSandboxFactory", "reap"],

@@ -1,14 +1,15 @@
 // Consumer typecheck (ESM side): every published entry resolves with types,
 // and a local-docker sandbox is a deepagents backend for the installed
 // deepagents version. Only typechecked (tsc --noEmit), never run.
-import { createDeepAgent, type BackendProtocolV2, type SandboxBackendProtocolV2 } from "deepagents";
-import { type SandboxAdapter, SandboxError, createSandboxRegistry, type SandboxBackend, type SandboxOptions } from "@sandbox/core";
-import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT, currentOwner, type OwnerIdentity } from "@sandbox/core/host-tools";
+
+import { createSandboxRegistry, type SandboxAdapter, type SandboxBackend, SandboxError, type SandboxOptions } from "@sandbox/core";
+import { currentOwner, EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT, type OwnerIdentity } from "@sandbox/core/host-tools";
 import { DockerEngine, EngineError, LABELS } from "@sandbox/docker-engine";
+import { LocalDockerSandbox, LocalDockerSandboxError, type LocalDockerSandboxOptions, localDockerProvider } from "@sandbox/local-docker";
 import { DockerEngine as CompatDockerEngine } from "@sandbox/local-docker/engine";
-import { LocalDockerSandbox, LocalDockerSandboxError, localDockerProvider, type LocalDockerSandboxOptions } from "@sandbox/local-docker";
 import { ModalSandbox, modalProvider } from "@sandbox/modal";
-import { startModalEmulator, type ModalEmulator } from "@sandbox/modal-emulator";
+import { type ModalEmulator, startModalEmulator } from "@sandbox/modal-emulator";
+import { type BackendProtocolV2, createDeepAgent, type SandboxBackendProtocolV2 } from "deepagents";
 
 export async function typedUsage(): Promise<void> {
   const options: LocalDockerSandboxOptions = { imageName: "sandbox-busybox:latest", timeoutMs: 60_000 };
@@ -36,5 +37,24 @@ export async function typedUsage(): Promise<void> {
   const isError: boolean = new LocalDockerSandboxError("COMMAND_FAILED") instanceof SandboxError;
   const engineError: boolean = new Error() instanceof EngineError;
   const adapterClass: abstract new (...args: never[]) => SandboxAdapter = LocalDockerSandbox;
-  void [asProtocol, asBackend, asContract, output, exitCode, uploaded, bytes, registry, common, engine, owner, label, marker, emulator, modal, isError, engineError, adapterClass];
+  void [
+    asProtocol,
+    asBackend,
+    asContract,
+    output,
+    exitCode,
+    uploaded,
+    bytes,
+    registry,
+    common,
+    engine,
+    owner,
+    label,
+    marker,
+    emulator,
+    modal,
+    isError,
+    engineError,
+    adapterClass,
+  ];
 }

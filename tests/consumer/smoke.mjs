@@ -16,8 +16,14 @@ try {
   assert.equal(result.exitCode, 3);
 
   const payload = new Uint8Array([0, 1, 2, 250, 255, 10, 13]);
-  const uploads = await sandbox.uploadFiles([["/tmp/consumer/data.bin", payload], ["/tmp/consumer/hello.txt", new TextEncoder().encode("hello")]]);
-  assert.deepEqual(uploads.map((upload) => upload.error ?? null), [null, null]);
+  const uploads = await sandbox.uploadFiles([
+    ["/tmp/consumer/data.bin", payload],
+    ["/tmp/consumer/hello.txt", new TextEncoder().encode("hello")],
+  ]);
+  assert.deepEqual(
+    uploads.map((upload) => upload.error ?? null),
+    [null, null],
+  );
   const downloads = await sandbox.downloadFiles(["/tmp/consumer/data.bin", "/tmp/consumer/hello.txt", "/tmp/consumer/missing"]);
   assert.deepEqual([...downloads[0].content], [...payload]);
   assert.equal(new TextDecoder().decode(downloads[1].content), "hello");
@@ -45,5 +51,9 @@ for (let attempt = 0; attempt < 50; attempt++) {
   if (left.length === 0) break;
   await new Promise((resolve) => setTimeout(resolve, 200));
 }
-assert.deepEqual(left.map((container) => `${container.Id} ${container.State}`), [], "the sandbox's container is still there after close()");
+assert.deepEqual(
+  left.map((container) => `${container.Id} ${container.State}`),
+  [],
+  "the sandbox's container is still there after close()",
+);
 console.log(`smoke: sandbox ${id.slice(0, 12)} executed, uploaded, downloaded, used deepagents file tools and closed; no container left`);

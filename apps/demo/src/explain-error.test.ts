@@ -20,7 +20,9 @@ describe("explainError: one sentence with what to do", () => {
   });
 
   it("no Docker engine", () => {
-    const text = explainError(new SandboxError("PROVIDER_UNAVAILABLE", { provider: "local-docker", message: "connect ENOENT /var/run/docker.sock" }), { provider: "local-docker" });
+    const text = explainError(new SandboxError("PROVIDER_UNAVAILABLE", { provider: "local-docker", message: "connect ENOENT /var/run/docker.sock" }), {
+      provider: "local-docker",
+    });
     expectOneSentence(text);
     expect(text).toContain("bash scripts/start-docker-engine.sh");
   });
@@ -41,7 +43,10 @@ describe("explainError: one sentence with what to do", () => {
 
   it("another creation failure that mentions the image is not called a missing image", () => {
     const text = explainError(
-      new SandboxError("SANDBOX_CREATION_FAILED", { provider: "modal", message: 'could not create sandbox from image "python:3.12-slim": a sandbox named "x" is already running' }),
+      new SandboxError("SANDBOX_CREATION_FAILED", {
+        provider: "modal",
+        message: 'could not create sandbox from image "python:3.12-slim": a sandbox named "x" is already running',
+      }),
       { provider: "modal", imageName: "python:3.12-slim" },
     );
     expect(text).not.toContain("build-offline-images");

@@ -8,7 +8,7 @@
 import { DEFAULT_PROVIDER, PROVIDER_VARIABLE } from "./demo-config.js";
 import { errorChain, explainError, type FailureContext } from "./explain-error.js";
 import { createTranscript } from "./print-events.js";
-import { runDemo, type DemoEvent } from "./run-demo.js";
+import { type DemoEvent, runDemo } from "./run-demo.js";
 
 const EXIT_INTERRUPTED = 130;
 /** After a first Ctrl-C, how long cleanup may take before we give up waiting. */

@@ -66,7 +66,9 @@ export function createTranscript(options: TranscriptOptions = {}) {
           line(`${stamp()} sandbox ready: ${cyan(event.provider)} ${event.sandboxId.slice(0, 24)} ${dim(`(${seconds(event.durationMs)})`)}`);
           return;
         case "model-turn": {
-          line(`${stamp()} ${bold("model")} ${dim(`(${seconds(event.durationMs)})`)}${event.text ? ` ${event.toolCalls.length === 0 ? "final answer below" : event.text}` : ""}`);
+          line(
+            `${stamp()} ${bold("model")} ${dim(`(${seconds(event.durationMs)})`)}${event.text ? ` ${event.toolCalls.length === 0 ? "final answer below" : event.text}` : ""}`,
+          );
           for (const call of event.toolCalls) {
             const { inline, blocks } = formatArgs(call.args);
             line(`          ${cyan("->")} ${bold(call.name)} ${inline}`);
@@ -94,7 +96,11 @@ export function createTranscript(options: TranscriptOptions = {}) {
           line(`${stamp()} sandbox closed ${dim(`(${seconds(event.durationMs)})`)}`);
           return;
         case "close-failed":
-          line(red(`${stamp()} closing the sandbox failed: ${SandboxError.isInstance(event.error) ? `[${event.error.provider}] ${event.error.message}` : event.error instanceof Error ? event.error.message : String(event.error)}`));
+          line(
+            red(
+              `${stamp()} closing the sandbox failed: ${SandboxError.isInstance(event.error) ? `[${event.error.provider}] ${event.error.message}` : event.error instanceof Error ? event.error.message : String(event.error)}`,
+            ),
+          );
           return;
       }
     },

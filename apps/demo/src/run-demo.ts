@@ -155,7 +155,11 @@ export async function runDemo(options: RunDemoOptions = {}): Promise<DemoResult>
             const now = performance.now();
             if (AIMessage.isInstance(message)) {
               messages.push(message);
-              const toolCalls = (message.tool_calls ?? []).map((call, index) => ({ id: call.id ?? `call_${messages.length}_${index}`, name: call.name, args: call.args }));
+              const toolCalls = (message.tool_calls ?? []).map((call, index) => ({
+                id: call.id ?? `call_${messages.length}_${index}`,
+                name: call.name,
+                args: call.args,
+              }));
               emit({ type: "model-turn", text: messageText(message), toolCalls, durationMs: now - lastMark });
               lastMark = now;
               for (const call of toolCalls) pending.set(call.id, { call, issuedAt: now });

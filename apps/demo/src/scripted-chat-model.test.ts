@@ -1,4 +1,4 @@
-import { AIMessage, HumanMessage, ToolMessage, type BaseMessage } from "@langchain/core/messages";
+import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
 import { describe, expect, it } from "vitest";
 import { BUGGY_LINE, BUGGY_PROGRAM, FIXED_LINE, PROGRAM_PATH, RUN_COMMAND, TASK } from "./demo-task.js";
 import { parseExecuteResult, planNextTurn, SCRIPTED_LABEL, ScriptedChatModel } from "./scripted-chat-model.js";
@@ -17,8 +17,11 @@ function conversation(results: Array<string | ToolMessage["content"]>): BaseMess
 }
 
 const WROTE = `Successfully wrote to '${PROGRAM_PATH}'`;
-const FAILED_RUN = "Traceback (most recent call last):\nTypeError: unsupported operand type(s) for +: 'NoneType' and 'int'\n\n[Command failed with exit code 1]";
-const READ_BACK = [{ type: "text" as const, text: `@@ lines 1-17 of 17 @@\n     8\t    for word in text.split():\n     9\t${BUGGY_LINE}\n    10\t    return counts` }];
+const FAILED_RUN =
+  "Traceback (most recent call last):\nTypeError: unsupported operand type(s) for +: 'NoneType' and 'int'\n\n[Command failed with exit code 1]";
+const READ_BACK = [
+  { type: "text" as const, text: `@@ lines 1-17 of 17 @@\n     8\t    for word in text.split():\n     9\t${BUGGY_LINE}\n    10\t    return counts` },
+];
 const EDITED = `Successfully replaced 1 occurrence(s) in '${PROGRAM_PATH}'`;
 
 describe("planNextTurn: the script, driven by real tool results", () => {
@@ -78,7 +81,9 @@ describe("ScriptedChatModel", () => {
   it("is a chat model: bindTools returns a model that emits the planned tool call", async () => {
     const model = new ScriptedChatModel().bindTools(["write_file", "execute", "read_file", "edit_file"].map(fakeTool));
     const reply = await model.invoke([new HumanMessage(TASK)]);
-    expect(reply.tool_calls).toEqual([{ id: expect.any(String), name: "write_file", args: { file_path: PROGRAM_PATH, content: BUGGY_PROGRAM }, type: "tool_call" }]);
+    expect(reply.tool_calls).toEqual([
+      { id: expect.any(String), name: "write_file", args: { file_path: PROGRAM_PATH, content: BUGGY_PROGRAM }, type: "tool_call" },
+    ]);
     expect(reply.content).toContain(SCRIPTED_LABEL);
   });
 

@@ -31,9 +31,7 @@ interface CompletedCall {
 export function messageText(message: BaseMessage): string {
   const content = message.content;
   if (typeof content === "string") return content;
-  return content
-    .map((block) => (typeof block === "string" ? block : block.type === "text" && typeof block.text === "string" ? block.text : ""))
-    .join("");
+  return content.map((block) => (typeof block === "string" ? block : block.type === "text" && typeof block.text === "string" ? block.text : "")).join("");
 }
 
 /** Splits deepagents' execute tool result into the command output and the exit code it appends. */
@@ -94,7 +92,8 @@ export function planNextTurn(messages: BaseMessage[]): ScriptedTurn {
   if (!last) throw new Error("unreachable: a completed call exists when step > 0");
 
   if (step === 1) {
-    if (!last.result.startsWith("Successfully wrote")) return finalAnswer(`Writing ${PROGRAM_PATH} failed, so I stop here. The tool said:\n${indent(last.result)}`);
+    if (!last.result.startsWith("Successfully wrote"))
+      return finalAnswer(`Writing ${PROGRAM_PATH} failed, so I stop here. The tool said:\n${indent(last.result)}`);
     return {
       text: `${SCRIPTED_LABEL} Step 2/5: the file is written; running it.`,
       toolCall: { name: "execute", args: { command: RUN_COMMAND } },
@@ -106,7 +105,11 @@ export function planNextTurn(messages: BaseMessage[]): ScriptedTurn {
     if (run.exitCode === 0) {
       return finalAnswer(`The program ran on the first try (exit code 0), so there is nothing to fix. Its output:\n${indent(run.output)}`);
     }
-    const errorLine = run.output.split("\n").filter((line) => line.trim() !== "").at(-1) ?? "(no output)";
+    const errorLine =
+      run.output
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .at(-1) ?? "(no output)";
     return {
       text: `${SCRIPTED_LABEL} Step 3/5: the run failed (exit code ${run.exitCode ?? "unknown"}) with "${errorLine.trim()}". Reading the file back to find the line.`,
       toolCall: { name: "read_file", args: { file_path: PROGRAM_PATH } },
@@ -117,7 +120,9 @@ export function planNextTurn(messages: BaseMessage[]): ScriptedTurn {
     const fileText = last.result;
     const numbered = fileText.split("\n").find((line) => line.includes(BUGGY_LINE.trim()));
     if (!numbered) {
-      return finalAnswer(`I expected the line "${BUGGY_LINE.trim()}" in ${PROGRAM_PATH} but read_file returned:\n${indent(fileText)}\nI stop here rather than guess.`);
+      return finalAnswer(
+        `I expected the line "${BUGGY_LINE.trim()}" in ${PROGRAM_PATH} but read_file returned:\n${indent(fileText)}\nI stop here rather than guess.`,
+      );
     }
     const lineNumber = /^\s*(\d+)/.exec(numbered)?.[1];
     return {

@@ -6,8 +6,8 @@ import { DockerEngine } from "@sandbox/local-docker/engine";
 import { dockerEngineProblem, isCI } from "@sandbox/test-support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXPECTED_OUTPUT, FIXED_PROGRAM, PROGRAM_PATH } from "../src/demo-task.js";
+import { type DemoEvent, type DemoResult, runDemo } from "../src/run-demo.js";
 import { messageText, SCRIPTED_LABEL } from "../src/scripted-chat-model.js";
-import { runDemo, type DemoEvent, type DemoResult } from "../src/run-demo.js";
 
 /*
  * The demo end to end: the demo's own `runDemo` entry, the scripted model,
@@ -136,75 +136,79 @@ describe("prerequisites", () => {
   });
 });
 
-describe.runIf(engineReachable)(engineReachable ? "demo on local-docker (SANDBOX_PROVIDER unset: the default)" : `demo on local-docker: ${SKIP_NO_ENGINE}`, () => {
-  afterAll(async () => {
-    // Nothing this process created is left behind (other processes' sandboxes are not ours to judge).
-    const left = await engine.listContainers({ [OWNER_PID_LABEL]: String(process.pid) });
-    expect(left.map((container) => container.id)).toEqual([]);
-  }, 30_000);
+describe.runIf(engineReachable)(
+  engineReachable ? "demo on local-docker (SANDBOX_PROVIDER unset: the default)" : `demo on local-docker: ${SKIP_NO_ENGINE}`,
+  () => {
+    afterAll(async () => {
+      // Nothing this process created is left behind (other processes' sandboxes are not ours to judge).
+      const left = await engine.listContainers({ [OWNER_PID_LABEL]: String(process.pid) });
+      expect(left.map((container) => container.id)).toEqual([]);
+    }, 30_000);
 
-  it(
-    "the scripted agent writes, runs, reads, fixes and reruns a program in a real container",
-    async () => {
-      const run = await runScriptedDemo(undefined);
-      expectTheAgentFixedTheProgram(run, "local-docker");
-      expect(await containerGone(run.result.sandboxId)).toBe(true);
-    },
-    RUN_TIMEOUT_MS,
-  );
+    it(
+      "the scripted agent writes, runs, reads, fixes and reruns a program in a real container",
+      async () => {
+        const run = await runScriptedDemo(undefined);
+        expectTheAgentFixedTheProgram(run, "local-docker");
+        expect(await containerGone(run.result.sandboxId)).toBe(true);
+      },
+      RUN_TIMEOUT_MS,
+    );
 
-  it(
-    "the real command line (what scripts/demo.sh runs) finishes with exit 0 and leaves no container",
-    async () => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-        cwd: DEMO_DIRECTORY,
-        env: { ...process.env, SANDBOX_PROVIDER: "local-docker", DEMO_MODEL: "scripted", NO_COLOR: "1" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let output = "";
-      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-      const code = await new Promise<number | null>((resolve) => child.on("exit", (exitCode) => resolve(exitCode)));
-      expect(code, output).toBe(0);
-      expect(output).toContain("Answer:");
-      expect(output).toContain("total words: 11");
-      expect(output).toMatch(/done: \d+ tool calls on local-docker/);
-      expect(await engine.listContainers({ [OWNER_PID_LABEL]: String(child.pid) })).toEqual([]);
-    },
-    RUN_TIMEOUT_MS,
-  );
+    it(
+      "the real command line (what scripts/demo.sh runs) finishes with exit 0 and leaves no container",
+      async () => {
+        const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+          cwd: DEMO_DIRECTORY,
+          env: { ...process.env, SANDBOX_PROVIDER: "local-docker", DEMO_MODEL: "scripted", NO_COLOR: "1" },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let output = "";
+        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+        const code = await new Promise<number | null>((resolve) => child.on("exit", (exitCode) => resolve(exitCode)));
+        expect(code, output).toBe(0);
+        expect(output).toContain("Answer:");
+        expect(output).toContain("total words: 11");
+        expect(output).toMatch(/done: \d+ tool calls on local-docker/);
+        expect(await engine.listContainers({ [OWNER_PID_LABEL]: String(child.pid) })).toEqual([]);
+      },
+      RUN_TIMEOUT_MS,
+    );
 
-  it(
-    "Ctrl-C closes the sandbox and exits 130 (the real command line, SIGINT while the agent runs)",
-    async () => {
-      const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-        cwd: DEMO_DIRECTORY,
-        env: { ...process.env, SANDBOX_PROVIDER: "local-docker", DEMO_MODEL: "scripted", DEMO_SCRIPTED_DELAY_MS: "5000", NO_COLOR: "1" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let output = "";
-      child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
-      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-      try {
-        const deadline = Date.now() + 120_000;
-        while (!output.includes("sandbox ready") && Date.now() < deadline && child.exitCode === null) await new Promise((resolve) => setTimeout(resolve, 100));
-        expect(output, output).toContain("sandbox ready");
-        // The sandbox exists now, owned by the child.
-        expect(await engine.listContainers({ [OWNER_PID_LABEL]: String(child.pid) })).toHaveLength(1);
-        child.kill("SIGINT");
-        expect(await exited, output).toBe(130);
-      } finally {
-        if (child.exitCode === null) child.kill("SIGKILL");
-      }
-      expect(output).toContain("SIGINT: stopping the agent and closing the sandbox");
-      expect(output).toContain("sandbox closed");
-      expect(output).not.toContain("Answer:");
-      expect(await engine.listContainers({ [OWNER_PID_LABEL]: String(child.pid) })).toEqual([]);
-    },
-    RUN_TIMEOUT_MS,
-  );
-});
+    it(
+      "Ctrl-C closes the sandbox and exits 130 (the real command line, SIGINT while the agent runs)",
+      async () => {
+        const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+          cwd: DEMO_DIRECTORY,
+          env: { ...process.env, SANDBOX_PROVIDER: "local-docker", DEMO_MODEL: "scripted", DEMO_SCRIPTED_DELAY_MS: "5000", NO_COLOR: "1" },
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        let output = "";
+        child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+        child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+        const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+        try {
+          const deadline = Date.now() + 120_000;
+          while (!output.includes("sandbox ready") && Date.now() < deadline && child.exitCode === null)
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          expect(output, output).toContain("sandbox ready");
+          // The sandbox exists now, owned by the child.
+          expect(await engine.listContainers({ [OWNER_PID_LABEL]: String(child.pid) })).toHaveLength(1);
+          child.kill("SIGINT");
+          expect(await exited, output).toBe(130);
+        } finally {
+          if (child.exitCode === null) child.kill("SIGKILL");
+        }
+        expect(output).toContain("SIGINT: stopping the agent and closing the sandbox");
+        expect(output).toContain("sandbox closed");
+        expect(output).not.toContain("Answer:");
+        expect(await engine.listContainers({ [OWNER_PID_LABEL]: String(child.pid) })).toEqual([]);
+      },
+      RUN_TIMEOUT_MS,
+    );
+  },
+);
 
 const modalReady = engineReachable && modalProblem === undefined;
 const modalTitle = modalReady

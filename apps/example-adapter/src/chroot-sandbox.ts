@@ -3,25 +3,25 @@ import { mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import {
-  DEFAULT_SANDBOX_TIMEOUT_MS,
-  SandboxAdapter,
-  SandboxError,
   allCapabilities,
   type CommandOutcome,
   type CommandRequest,
+  DEFAULT_SANDBOX_TIMEOUT_MS,
+  SandboxAdapter,
   type SandboxCapabilities,
+  SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
   type SandboxOptions,
 } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { CHROOT_PROVIDER, ChrootSandboxError } from "./chroot-error.js";
-import { DEFAULT_BUSYBOX, STANDARD_PATH, assertStaticBusybox, hostTools, type HostTools } from "./host-tools.js";
 import { processesRootedAt } from "./host-processes.js";
+import { assertStaticBusybox, DEFAULT_BUSYBOX, type HostTools, hostTools, STANDARD_PATH } from "./host-tools.js";
 import { getFilesInRoot, makeDirectoryInRoot, putFilesInRoot } from "./root-files.js";
 import { exitCodeOfSignal, runInSandbox } from "./run-command.js";
-import { BUILTIN_IMAGE, buildSandboxRoot, copyImageRoot } from "./sandbox-root.js";
 import { isKeeperAlive, startKeeper, stopKeeper } from "./sandbox-keeper.js";
+import { BUILTIN_IMAGE, buildSandboxRoot, copyImageRoot } from "./sandbox-root.js";
 
 /** Options of {@link ChrootSandbox}: the common options plus where sandboxes live. */
 export interface ChrootSandboxOptions extends SandboxOptions {
@@ -285,6 +285,9 @@ export class ChrootSandbox extends SandboxAdapter<ChrootSandboxOptions> {
  */
 export async function chrootSandboxExists(id: string, baseDir?: string): Promise<boolean> {
   const dir = join(await registryDirectory(baseDir), id);
-  const files = await stat(dir).then(() => true, () => false);
+  const files = await stat(dir).then(
+    () => true,
+    () => false,
+  );
   return files || processesRootedAt(join(dir, "root")).length > 0;
 }

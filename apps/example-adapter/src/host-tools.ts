@@ -1,4 +1,4 @@
-import { accessSync, constants, openSync, readSync, closeSync } from "node:fs";
+import { accessSync, closeSync, constants, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import { ChrootSandboxError } from "./chroot-error.js";
 

@@ -1,4 +1,4 @@
-export { CHROOT_CAPABILITIES, ChrootSandbox, chrootSandboxExists, type ChrootReconnectOptions, type ChrootSandboxOptions } from "./chroot-sandbox.js";
 export { CHROOT_PROVIDER, ChrootSandboxError } from "./chroot-error.js";
-export { chrootProvider } from "./provider.js";
+export { CHROOT_CAPABILITIES, type ChrootReconnectOptions, ChrootSandbox, type ChrootSandboxOptions, chrootSandboxExists } from "./chroot-sandbox.js";
 export { hostProblem } from "./host-tools.js";
+export { chrootProvider } from "./provider.js";

@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
 import type { CommandRequest } from "@sandbox/core";
-import type { HostTools } from "./host-tools.js";
 import { childrenOf, delay, killQuietly } from "./host-processes.js";
+import type { HostTools } from "./host-tools.js";
 
 /**
  * Runs inside the root as the command's own pid 1. The command's stderr goes
@@ -52,9 +52,26 @@ export function runInSandbox(request: CommandRequest, settings: CommandSettings)
   const { tools, initPid, root, cwd, env } = settings;
   const child = spawn(
     tools.nsenter,
-    ["--target", String(initPid), "--pid", "--mount", "--net", "--",
-      tools.unshare, "--pid", "--fork", "--kill-child", "--",
-      tools.chroot, root, "/bin/sh", "-c", COMMAND_WRAPPER, cwd, request.command],
+    [
+      "--target",
+      String(initPid),
+      "--pid",
+      "--mount",
+      "--net",
+      "--",
+      tools.unshare,
+      "--pid",
+      "--fork",
+      "--kill-child",
+      "--",
+      tools.chroot,
+      root,
+      "/bin/sh",
+      "-c",
+      COMMAND_WRAPPER,
+      cwd,
+      request.command,
+    ],
     // stdin is /dev/null: a command reading it sees end-of-file at once.
     { stdio: ["ignore", "pipe", "pipe", "pipe"], env },
   );

@@ -2,8 +2,8 @@ import { spawn } from "node:child_process";
 import { open, rm, rmdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ChrootSandboxError } from "./chroot-error.js";
-import { STANDARD_PATH } from "./host-tools.js";
 import { childrenOf, delay, killQuietly, processesRootedAt, rootOf } from "./host-processes.js";
+import { STANDARD_PATH } from "./host-tools.js";
 
 /**
  * A sandbox's life is one process tree, started detached so that it outlives

@@ -10,9 +10,7 @@ const run = promisify(execFile);
 let applets: Promise<string[]> | undefined;
 
 function listApplets(busybox: string): Promise<string[]> {
-  applets ??= run(busybox, ["--list-full"]).then(({ stdout }) =>
-    stdout.split("\n").filter((path) => path !== "" && !path.endsWith("/busybox")),
-  );
+  applets ??= run(busybox, ["--list-full"]).then(({ stdout }) => stdout.split("\n").filter((path) => path !== "" && !path.endsWith("/busybox")));
   return applets;
 }
 

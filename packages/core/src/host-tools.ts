@@ -6,5 +6,5 @@
  * Modal emulator can use them with no LangChain in their import graph.
  */
 export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
-export { currentOwner, ownerIsGone, processStart, type OwnerIdentity, type RecordedOwner } from "./leaks/owner-identity.js";
-export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, secretVariables, type SecretStoreProblem } from "./options/secret-store.js";
+export { currentOwner, type OwnerIdentity, ownerIsGone, processStart, type RecordedOwner } from "./leaks/owner-identity.js";
+export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, type SecretStoreProblem, secretVariables } from "./options/secret-store.js";

@@ -5,18 +5,18 @@
  */
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { describe, expectTypeOf, it } from "vitest";
-import { runConformanceSuite, type ConformanceTarget } from "./conformance/index.js";
+import { type ConformanceTarget, runConformanceSuite } from "./conformance/index.js";
 import {
-  DEFAULT_IMAGE_NAME,
-  DEFAULT_SANDBOX_TIMEOUT_MS,
-  SandboxAdapter,
-  SandboxError,
   allCapabilities,
-  createSandboxRegistry,
-  SANDBOX_SPECIFICATION_VERSION,
   type CommandOutcome,
   type CommandRequest,
+  createSandboxRegistry,
+  DEFAULT_IMAGE_NAME,
+  DEFAULT_SANDBOX_TIMEOUT_MS,
+  SANDBOX_SPECIFICATION_VERSION,
+  SandboxAdapter,
   type SandboxBackend,
+  SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
   type SandboxOptions,
@@ -127,10 +127,7 @@ describe("README: Write an adapter", () => {
 
 describe("README: Registry", () => {
   it("one registry, an eager and a lazy provider, create with the common options", () => {
-    const registry = createSandboxRegistry(
-      { acme: acmeProvider, lazy: () => Promise.resolve(acmeProvider) },
-      { defaultProvider: "acme" },
-    );
+    const registry = createSandboxRegistry({ acme: acmeProvider, lazy: () => Promise.resolve(acmeProvider) }, { defaultProvider: "acme" });
     expectTypeOf(registry.create).parameter(0).toExtend<{ imageName?: string; provider?: string; providerOptions?: Record<string, unknown> } | undefined>();
     expectTypeOf(registry.create({ imageName: "python:3.12-slim" })).resolves.toExtend<SandboxBackend>();
   });

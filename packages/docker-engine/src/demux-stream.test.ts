@@ -12,7 +12,10 @@ function frame(type: 1 | 2, text: string): Buffer {
 describe("DockerStreamDemuxer", () => {
   it("splits frames into stdout and stderr in arrival order", () => {
     const seen: string[] = [];
-    const demuxer = new DockerStreamDemuxer((chunk) => seen.push(`out:${chunk}`), (chunk) => seen.push(`err:${chunk}`));
+    const demuxer = new DockerStreamDemuxer(
+      (chunk) => seen.push(`out:${chunk}`),
+      (chunk) => seen.push(`err:${chunk}`),
+    );
     demuxer.push(Buffer.concat([frame(1, "a"), frame(2, "b"), frame(1, "c")]));
     expect(seen).toEqual(["out:a", "err:b", "out:c"]);
   });
@@ -21,12 +24,20 @@ describe("DockerStreamDemuxer", () => {
     const whole = Buffer.concat([frame(1, "hello "), frame(2, "world"), frame(1, "!")]);
     for (let cut = 1; cut < whole.length; cut += 1) {
       const seen: string[] = [];
-      const demuxer = new DockerStreamDemuxer((chunk) => seen.push(`out:${chunk}`), (chunk) => seen.push(`err:${chunk}`));
+      const demuxer = new DockerStreamDemuxer(
+        (chunk) => seen.push(`out:${chunk}`),
+        (chunk) => seen.push(`err:${chunk}`),
+      );
       demuxer.push(whole.subarray(0, cut));
       demuxer.push(whole.subarray(cut));
       expect(seen.join("|").replace(/\|out:/g, "").length).toBeGreaterThan(0);
       expect(seen.filter((item) => item.startsWith("err:")).join("")).toBe("err:world");
-      expect(seen.filter((item) => item.startsWith("out:")).map((item) => item.slice(4)).join("")).toBe("hello !");
+      expect(
+        seen
+          .filter((item) => item.startsWith("out:"))
+          .map((item) => item.slice(4))
+          .join(""),
+      ).toBe("hello !");
     }
   });
 
@@ -36,7 +47,10 @@ describe("DockerStreamDemuxer", () => {
     header[0] = 1;
     header.writeUInt32BE(bytes.length, 4);
     const received: Buffer[] = [];
-    new DockerStreamDemuxer((chunk) => received.push(Buffer.from(chunk)), () => undefined).push(Buffer.concat([header, bytes]));
+    new DockerStreamDemuxer(
+      (chunk) => received.push(Buffer.from(chunk)),
+      () => undefined,
+    ).push(Buffer.concat([header, bytes]));
     expect(Buffer.concat(received).equals(bytes)).toBe(true);
   });
 });

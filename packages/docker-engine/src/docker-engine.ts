@@ -321,7 +321,10 @@ function classifyCreateError(error: unknown, spec: ContainerSpec): EngineError {
   const message = engineMessage(error).replace(/\/var\/lib\/docker\/[^\s]*?\/merged(?=\/)/g, "");
   const volumeTarget = (spec.volumes ?? []).find((volume) => message.includes(volume.mountPath));
   if (volumeTarget) {
-    return new EngineError("volume", `could not mount volume "${volumeTarget.volumeName}" at ${volumeTarget.mountPath}: ${message}`, { cause: error, statusCode: status });
+    return new EngineError("volume", `could not mount volume "${volumeTarget.volumeName}" at ${volumeTarget.mountPath}: ${message}`, {
+      cause: error,
+      statusCode: status,
+    });
   }
   if (status === 404 && /image/i.test(message)) {
     return new EngineError("image-unavailable", `image "${spec.image}" is not available locally: ${message}`, { cause: error, statusCode: status });
@@ -471,7 +474,10 @@ export class EngineContainer {
     const sidecar = new Promise<void>((resolve, reject) => {
       sidecarTimer = setTimeout(() => {
         if (done) return;
-        this.killFromSidecar(args, () => done).then((exitCode) => (exitCode === 0 ? resolve() : reject(new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`))), reject);
+        this.killFromSidecar(args, () => done).then(
+          (exitCode) => (exitCode === 0 ? resolve() : reject(new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`))),
+          reject,
+        );
       }, KILLER_SIDECAR_AFTER_MS);
     });
     try {
@@ -567,7 +573,7 @@ export class EngineContainer {
       if (typeof header !== "string") throw new EngineError("unknown", `${path}: the engine sent no path stat`);
       const info = JSON.parse(Buffer.from(header, "base64").toString("utf8")) as { name: string; size: number; mode: number; linkTarget: string };
       // Go's os.FileMode: the directory bit is 1 << 31 (unsigned).
-      return { ...info, isDirectory: (info.mode >>> 31) === 1 };
+      return { ...info, isDirectory: info.mode >>> 31 === 1 };
     } catch (error) {
       if (statusOf(error) === 404) return null;
       throw archiveError(error, path, this.id);

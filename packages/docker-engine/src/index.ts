@@ -1,22 +1,22 @@
+export { DockerStreamDemuxer } from "./demux-stream.js";
 export {
+  type ContainerSpec,
+  type ContainerSummary,
   DEFAULT_CAP_DROP,
   DEFAULT_PIDS_LIMIT,
   DockerEngine,
-  EXEC_MARKER_VARIABLE,
-  EngineContainer,
-  type ContainerSpec,
-  type ContainerSummary,
   type DockerEngineOptions,
+  EngineContainer,
   type EngineExec,
   type EngineExecOptions,
+  EXEC_MARKER_VARIABLE,
 } from "./docker-engine.js";
 export { EngineError, type EngineErrorKind } from "./engine-errors.js";
-export { DockerStreamDemuxer } from "./demux-stream.js";
 export {
-  LABELS,
   currentOwner,
   currentOwnerLabels,
+  LABELS,
+  type OwnerIdentity,
   ownerIsGone,
   processStart,
-  type OwnerIdentity,
 } from "./owner-labels.js";

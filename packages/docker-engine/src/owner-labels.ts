@@ -1,6 +1,6 @@
-import { currentOwner, ownerIsGone as isOwnerGone, processStart, type OwnerIdentity } from "@sandbox/core/host-tools";
+import { currentOwner, ownerIsGone as isOwnerGone, type OwnerIdentity, processStart } from "@sandbox/core/host-tools";
 
-export { currentOwner, processStart, type OwnerIdentity };
+export { currentOwner, type OwnerIdentity, processStart };
 
 /**
  * Label keys on every container and volume of this project (local-docker

@@ -4,7 +4,7 @@
 // Removal is not timed. Prints p50/p95 and ratios; target: warm p50 <= 50 ms.
 // Run after `pnpm --filter @sandbox/local-docker build`: node bench/pool.bench.mjs
 import Docker from "dockerode";
-import { LocalDockerSandbox, createLocalDockerSandboxPool } from "../dist/index.js";
+import { createLocalDockerSandboxPool, LocalDockerSandbox } from "../dist/index.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 20);
 const image = process.env.BENCH_IMAGE ?? "sandbox-busybox:latest";
@@ -69,11 +69,21 @@ const times = { raw: [], cold: [], warm: [], exec: [] };
 const runs = { raw: rawFirstCommand, cold: coldFirstCommand, warm: warmFirstCommand, exec: rawExec };
 try {
   await pool.ready();
-  floorContainer = await docker.createContainer({ Image: image, Entrypoint: ["sleep"], Cmd: ["900"], Labels: { "dev.sandbox.managed": "true", "dev.sandbox.app": appName }, HostConfig: { Init: true, AutoRemove: true } });
+  floorContainer = await docker.createContainer({
+    Image: image,
+    Entrypoint: ["sleep"],
+    Cmd: ["900"],
+    Labels: { "dev.sandbox.managed": "true", "dev.sandbox.app": appName },
+    HostConfig: { Init: true, AutoRemove: true },
+  });
   await floorContainer.start();
   await (await coldFirstCommand())(); // warm-up: image cache, start-up reap
   for (let round = 0; round < ROUNDS; round += 1) {
-    const order = [["raw", "cold", "warm", "exec"], ["warm", "exec", "raw", "cold"], ["cold", "warm", "exec", "raw"]][round % 3];
+    const order = [
+      ["raw", "cold", "warm", "exec"],
+      ["warm", "exec", "raw", "cold"],
+      ["cold", "warm", "exec", "raw"],
+    ][round % 3];
     for (const which of order) {
       // Steady state: claims find a refilled pool, as when claims are spaced out.
       if (which === "warm") await pool.ready();
@@ -86,7 +96,8 @@ try {
   }
   process.stdout.write("\n");
   const stats = pool.stats;
-  const row = (name) => `${name.padEnd(5)} p50 ${percentile(times[name], 50).toFixed(1).padStart(7)} ms   p95 ${percentile(times[name], 95).toFixed(1).padStart(7)} ms   vs raw p50 ${(percentile(times[name], 50) / percentile(times.raw, 50)).toFixed(2)}x`;
+  const row = (name) =>
+    `${name.padEnd(5)} p50 ${percentile(times[name], 50).toFixed(1).padStart(7)} ms   p95 ${percentile(times[name], 95).toFixed(1).padStart(7)} ms   vs raw p50 ${(percentile(times[name], 50) / percentile(times.raw, 50)).toFixed(2)}x`;
   console.log(`time to first command, ${ROUNDS} rounds, image ${image}`);
   for (const name of ["raw", "cold", "warm"]) console.log(row(name));
   console.log(`${row("exec")}   (one raw exec on a running container: the floor of a warm claim)`);

@@ -1,8 +1,8 @@
 import { posix } from "node:path";
-import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
-import tar from "tar-stream";
 import type { EngineContainer } from "@sandbox/docker-engine";
 import { EngineError } from "@sandbox/docker-engine";
+import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
+import tar from "tar-stream";
 
 /**
  * File transfer through the Engine's archive API: binary-safe, no shell
@@ -94,7 +94,10 @@ export async function putFiles(container: EngineContainer, files: Array<[string,
   });
   if (batch.length === 0) return results;
   try {
-    await putOne(container, batch.map((index) => files[index]!));
+    await putOne(
+      container,
+      batch.map((index) => files[index]!),
+    );
   } catch (error) {
     if (batch.length === 1) {
       const code = fileErrorOf(error);
@@ -251,11 +254,8 @@ async function resolveRead(container: EngineContainer, path: string): Promise<Re
 /** Reads files; per-file `file_not_found`, `is_directory`, `invalid_path`, `permission_denied`. */
 export async function getFiles(container: EngineContainer, paths: string[]): Promise<FileDownloadResponse[]> {
   const resolved = await Promise.all(paths.map((path) => resolveRead(container, path)));
-  const targets = [
-    ...new Set(resolved.flatMap((entry) => (entry.kind === "file" && entry.size <= BATCH_READ_MAX_FILE_BYTES ? [entry.target] : []))),
-  ];
-  const batch =
-    targets.length >= BATCH_READ_MIN_FILES && targets.length <= BATCH_READ_MAX_FILES ? await readManyThroughTar(container, targets) : null;
+  const targets = [...new Set(resolved.flatMap((entry) => (entry.kind === "file" && entry.size <= BATCH_READ_MAX_FILE_BYTES ? [entry.target] : [])))];
+  const batch = targets.length >= BATCH_READ_MIN_FILES && targets.length <= BATCH_READ_MAX_FILES ? await readManyThroughTar(container, targets) : null;
   return Promise.all(
     resolved.map(async (entry): Promise<FileDownloadResponse> => {
       const path = entry.path;

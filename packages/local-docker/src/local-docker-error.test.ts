@@ -1,8 +1,8 @@
 import { SandboxError } from "@sandbox/core";
+import { EngineError, type EngineErrorKind } from "@sandbox/docker-engine";
 import { describe, expect, it, vi } from "vitest";
 import { fileErrorOf } from "./archive-files.js";
-import { EngineError, type EngineErrorKind } from "@sandbox/docker-engine";
-import { LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
+import { fromEngineError, LocalDockerSandboxError } from "./local-docker-error.js";
 
 describe("engine error mapping", () => {
   const cases: Array<[EngineErrorKind, string]> = [

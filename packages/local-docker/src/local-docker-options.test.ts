@@ -1,10 +1,20 @@
-import { describe, expect, it } from "vitest";
 import { sandboxErrorThrownBy } from "@sandbox/core/conformance";
+import { describe, expect, it } from "vitest";
 import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox } from "./local-docker-sandbox.js";
 
 describe("LocalDockerSandbox options (checked before any engine call)", () => {
   it("accepts the common and the Docker-specific options", () => {
-    const sandbox = new LocalDockerSandbox({ imageName: "x:1", appName: "my-app", runtime: "runsc", pidsLimit: 64, cpu: 0.5, memoryMiB: 256, name: "n1", commandTimeoutMs: 1000, maxOutputBytes: 10 });
+    const sandbox = new LocalDockerSandbox({
+      imageName: "x:1",
+      appName: "my-app",
+      runtime: "runsc",
+      pidsLimit: 64,
+      cpu: 0.5,
+      memoryMiB: 256,
+      name: "n1",
+      commandTimeoutMs: 1000,
+      maxOutputBytes: 10,
+    });
     expect(sandbox.isInitialized).toBe(false);
     expect(sandbox.provider).toBe("local-docker");
     expect(sandbox.capabilities).toEqual(LOCAL_DOCKER_CAPABILITIES);

@@ -1,40 +1,38 @@
 import {
+  allCapabilities,
+  type CommandOutcome,
+  type CommandRequest,
   DEFAULT_IMAGE_NAME,
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   OOM_BASELINE_PREFIX,
   OomBaselineReader,
-  READ_OOM_KILL_COUNT_COMMAND,
-  SandboxAdapter,
-  SandboxError,
-  allCapabilities,
   oomKilledDuring,
-  parseGpu,
-  parseOomKillCount,
-  type CommandOutcome,
-  type CommandRequest,
   type ProcessInfo,
   type ProcessRequest,
-  type SandboxProcess,
+  parseGpu,
+  parseOomKillCount,
+  READ_OOM_KILL_COUNT_COMMAND,
   type ResolvedSandboxClaim,
+  SandboxAdapter,
   type SandboxCapabilities,
+  SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
   type SandboxOptions,
+  type SandboxProcess,
 } from "@sandbox/core";
+import { currentOwner, DockerEngine, type EngineContainer, EngineError, LABELS } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
 import { getFiles, putFiles } from "./archive-files.js";
-import { DockerEngine, type EngineContainer } from "@sandbox/docker-engine";
-import { EngineError } from "@sandbox/docker-engine";
-import { LABELS, currentOwner } from "@sandbox/docker-engine";
-import { LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError, fromEngineError } from "./local-docker-error.js";
-import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
-import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
-import { startPtyProcess } from "./pty-process.js";
+import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { SEGMENT_BYTES } from "./process-scripts.js";
-import { listProcesses, openProcess, startProcess, type ProcessHost } from "./sandbox-processes.js";
+import { startPtyProcess } from "./pty-process.js";
+import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { portUrls } from "./sandbox-ports.js";
+import { listProcesses, openProcess, type ProcessHost, startProcess } from "./sandbox-processes.js";
+import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
 
 /** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
 export interface LocalDockerSandboxOptions extends SandboxOptions {
@@ -137,7 +135,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    * A live handle on an existing sandbox, e.g. from another process.
    * @throws `SANDBOX_NOT_FOUND` when no running sandbox has this id.
    */
-  static async fromId(id: string, options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {}): Promise<LocalDockerSandbox> {
+  static async fromId(
+    id: string,
+    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {},
+  ): Promise<LocalDockerSandbox> {
     if (typeof id !== "string" || !/^[A-Za-z0-9_.-]+$/.test(id)) {
       throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no sandbox with id "${String(id)}"` });
     }
@@ -159,7 +160,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    * A live handle on the running sandbox named `name` in app `appName`.
    * @throws `SANDBOX_NOT_FOUND` when there is none.
    */
-  static async fromName(appName: string, name: string, options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {}): Promise<LocalDockerSandbox> {
+  static async fromName(
+    appName: string,
+    name: string,
+    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {},
+  ): Promise<LocalDockerSandbox> {
     const sandbox = new LocalDockerSandbox(options);
     await sandbox.adopt(async () => {
       const found = await sandbox.#engine
@@ -427,7 +432,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   protected override async resolvePortUrl(port: number): Promise<string> {
     const url = (await this.resolvePortUrls())[port];
     if (url === undefined) {
-      throw this.error("INVALID_ARGUMENT", { message: `port ${port} was not published: pass it in the "ports" option when creating the sandbox`, details: { option: "port", port } });
+      throw this.error("INVALID_ARGUMENT", {
+        message: `port ${port} was not published: pass it in the "ports" option when creating the sandbox`,
+        details: { option: "port", port },
+      });
     }
     return url;
   }
@@ -477,7 +485,9 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       let stderr = "";
       let exitCode: number | null;
       try {
-        const exec = await container.exec(["sh", "-c", script, "sandbox-claim", claim.workdir ?? "", String(seconds)], { onStderr: (chunk) => (stderr += chunk.toString("utf8")) });
+        const exec = await container.exec(["sh", "-c", script, "sandbox-claim", claim.workdir ?? "", String(seconds)], {
+          onStderr: (chunk) => (stderr += chunk.toString("utf8")),
+        });
         ({ exitCode } = await exec.done);
       } catch (error) {
         throw this.commandError(error);
@@ -501,7 +511,8 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   const fail = (option: string, message: string): never => {
     throw new LocalDockerSandboxError("INVALID_OPTIONS", { message: `invalid option "${option}": ${message}`, details: { option } });
   };
-  if (options.cpu !== undefined && options.cpu < MIN_CPU) fail("cpu", `must be at least ${MIN_CPU} cores (the Docker engine's smallest CPU quota), got ${options.cpu}`);
+  if (options.cpu !== undefined && options.cpu < MIN_CPU)
+    fail("cpu", `must be at least ${MIN_CPU} cores (the Docker engine's smallest CPU quota), got ${options.cpu}`);
   if (options.gpu !== undefined) {
     const { type, count } = parseGpu(options.gpu);
     if (type.toLowerCase() !== "any") {
@@ -514,16 +525,22 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   if (options.appName !== undefined && (typeof options.appName !== "string" || !APP_NAME.test(options.appName))) {
     fail("appName", "must be 1-63 characters of letters, digits, '.', '_' or '-'");
   }
-  if (options.runtime !== undefined && (typeof options.runtime !== "string" || options.runtime.trim() === "")) fail("runtime", "must be a runtime name such as \"runsc\"");
-  if (options.pidsLimit !== undefined && (!Number.isInteger(options.pidsLimit) || options.pidsLimit < 8)) fail("pidsLimit", "must be a whole number of at least 8");
+  if (options.runtime !== undefined && (typeof options.runtime !== "string" || options.runtime.trim() === ""))
+    fail("runtime", 'must be a runtime name such as "runsc"');
+  if (options.pidsLimit !== undefined && (!Number.isInteger(options.pidsLimit) || options.pidsLimit < 8))
+    fail("pidsLimit", "must be a whole number of at least 8");
   if (options.secretsFile !== undefined && (typeof options.secretsFile !== "string" || options.secretsFile === "")) fail("secretsFile", "must be a file path");
   if (options.onPullProgress !== undefined && typeof options.onPullProgress !== "function") fail("onPullProgress", "must be a function");
   if (options.reapOnStart !== undefined && typeof options.reapOnStart !== "boolean") fail("reapOnStart", "must be a boolean");
   if (options.processRetainedBytes !== undefined && (!Number.isInteger(options.processRetainedBytes) || options.processRetainedBytes < SEGMENT_BYTES)) {
     fail("processRetainedBytes", `must be a whole number of bytes, at least ${SEGMENT_BYTES} (1 MiB)`);
   }
-  if (options.blockNetwork === true && options.ports !== undefined && options.ports.length > 0) fail("ports", "cannot publish ports of a sandbox created with blockNetwork: true");
-  if (options.docker !== undefined && (typeof options.docker !== "object" || options.docker === null || typeof (options.docker as Docker).ping !== "function")) {
+  if (options.blockNetwork === true && options.ports !== undefined && options.ports.length > 0)
+    fail("ports", "cannot publish ports of a sandbox created with blockNetwork: true");
+  if (
+    options.docker !== undefined &&
+    (typeof options.docker !== "object" || options.docker === null || typeof (options.docker as Docker).ping !== "function")
+  ) {
     fail("docker", "must be a dockerode client");
   }
 }

@@ -1,6 +1,6 @@
 import { SANDBOX_SPECIFICATION_VERSION, type SandboxProvider } from "@sandbox/core";
-import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
+import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
 
 /**
  * The registry entry for this adapter. Exporting it registers nothing:

@@ -1,9 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import {
+  createProcessOutputStream,
   EXEC_MARKER_VARIABLE,
   KILL_BY_MARKER_SCRIPT,
-  createProcessOutputStream,
   type ProcessExit,
   type ProcessRequest,
   type SandboxProcess,
@@ -94,10 +94,13 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
     })();
     return killing;
   };
-  const timer = request.timeoutMs === undefined ? undefined : setTimeout(() => {
-    if (reason === "exited") reason = "timeout";
-    void kill().catch(() => undefined);
-  }, request.timeoutMs);
+  const timer =
+    request.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          if (reason === "exited") reason = "timeout";
+          void kill().catch(() => undefined);
+        }, request.timeoutMs);
   timer?.unref?.();
 
   let exit: Promise<ProcessExit> | undefined;
@@ -155,9 +158,12 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
     })),
     stdin: {
       async write(data) {
-        if (typeof data !== "string" && !(data instanceof Uint8Array)) throw host.error("INVALID_ARGUMENT", { message: "stdin.write() takes a string or a Uint8Array" });
+        if (typeof data !== "string" && !(data instanceof Uint8Array))
+          throw host.error("INVALID_ARGUMENT", { message: "stdin.write() takes a string or a Uint8Array" });
         if (ended) throw host.error("COMMAND_FAILED", { message: `process "${id}" has ended; its terminal takes no more input` });
-        await new Promise<void>((resolve, reject) => connection.write(typeof data === "string" ? data : Buffer.from(data), (error) => (error ? reject(host.commandError(error)) : resolve())));
+        await new Promise<void>((resolve, reject) =>
+          connection.write(typeof data === "string" ? data : Buffer.from(data), (error) => (error ? reject(host.commandError(error)) : resolve())),
+        );
       },
       async end() {
         connection.end();
@@ -173,7 +179,8 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
     },
     async resize(newCols, newRows) {
       const valid = (value: unknown) => typeof value === "number" && Number.isInteger(value) && value >= 1 && value <= 1000;
-      if (!valid(newCols) || !valid(newRows)) throw host.error("INVALID_ARGUMENT", { message: `terminal size must be whole numbers 1-1000, got ${String(newCols)}x${String(newRows)}` });
+      if (!valid(newCols) || !valid(newRows))
+        throw host.error("INVALID_ARGUMENT", { message: `terminal size must be whole numbers 1-1000, got ${String(newCols)}x${String(newRows)}` });
       try {
         await exec.resize({ h: newRows, w: newCols });
       } catch (error) {

@@ -1,6 +1,5 @@
+import { currentOwner, DockerEngine, LABELS, type OwnerIdentity, ownerIsGone } from "@sandbox/docker-engine";
 import type Docker from "dockerode";
-import { DockerEngine } from "@sandbox/docker-engine";
-import { LABELS, currentOwner, ownerIsGone, type OwnerIdentity } from "@sandbox/docker-engine";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 
 /**
@@ -70,7 +69,12 @@ export async function reapWith(engine: DockerEngine, options: ReapOptions = {}):
 }
 
 async function isDetached(engine: DockerEngine, id: string): Promise<boolean> {
-  return (await engine.container(id).stat(DETACHED_MARKER_PATH).catch(() => null)) !== null;
+  return (
+    (await engine
+      .container(id)
+      .stat(DETACHED_MARKER_PATH)
+      .catch(() => null)) !== null
+  );
 }
 
 const reapedClients = new WeakSet<Docker>();

@@ -1,14 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import {
+  createProcessOutputStream,
   EXEC_MARKER_VARIABLE,
   KILL_BY_MARKER_SCRIPT,
-  type SandboxError,
-  createProcessOutputStream,
   type OutputReadContext,
   type ProcessExit,
   type ProcessInfo,
   type ProcessRequest,
+  type SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
   type SandboxProcess,
@@ -99,7 +99,8 @@ export async function startProcess(host: ProcessHost, request: ProcessRequest, r
     undefined,
     request.env,
   );
-  if (result.exitCode !== 0) throw host.error("COMMAND_FAILED", { message: `could not start process: ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
+  if (result.exitCode !== 0)
+    throw host.error("COMMAND_FAILED", { message: `could not start process: ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
   return processHandle(host, id, request.command, 0);
 }
 
@@ -114,7 +115,8 @@ export async function openProcess(host: ProcessHost, id: string, fromOffset: num
 /** Every process started with `spawn` (no terminal) in the sandbox. */
 export async function listProcesses(host: ProcessHost): Promise<ProcessInfo[]> {
   const result = await runScript(host, LIST_SCRIPT, []);
-  if (result.exitCode !== 0) throw host.error("COMMAND_FAILED", { message: `could not list processes: ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
+  if (result.exitCode !== 0)
+    throw host.error("COMMAND_FAILED", { message: `could not list processes: ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
   const processes: ProcessInfo[] = [];
   for (const line of result.stdout.split("\n")) {
     const fields = line.trim().split(" ");
@@ -144,7 +146,8 @@ function processHandle(host: ProcessHost, id: string, command: string, fromOffse
     stderr: createProcessOutputStream("stderr", (context) => readStream(host, id, "err", fromOffset, context)),
     stdin: {
       async write(data) {
-        if (typeof data !== "string" && !(data instanceof Uint8Array)) throw host.error("INVALID_ARGUMENT", { message: "stdin.write() takes a string or a Uint8Array" });
+        if (typeof data !== "string" && !(data instanceof Uint8Array))
+          throw host.error("INVALID_ARGUMENT", { message: "stdin.write() takes a string or a Uint8Array" });
         if (stdinClosed) throw host.error("INVALID_ARGUMENT", { message: `the stdin of process "${id}" was closed with end()` });
         const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
         if (bytes.byteLength === 0) return;
@@ -152,7 +155,10 @@ function processHandle(host: ProcessHost, id: string, command: string, fromOffse
         if (result.exitCode === NO_SUCH_PROCESS_EXIT) throw notFound(host, id);
         if (result.exitCode === 4) throw host.error("COMMAND_FAILED", { message: `process "${id}" has ended; its stdin takes no more input` });
         if (result.exitCode === 5) throw host.error("INVALID_ARGUMENT", { message: `the stdin of process "${id}" was closed with end()` });
-        if (result.exitCode !== 0) throw host.error("COMMAND_FAILED", { message: `could not write to the stdin of process "${id}": ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
+        if (result.exitCode !== 0)
+          throw host.error("COMMAND_FAILED", {
+            message: `could not write to the stdin of process "${id}": ${result.stderr.trim() || `exit ${String(result.exitCode)}`}`,
+          });
       },
       async end() {
         if (stdinClosed) return;
@@ -165,7 +171,8 @@ function processHandle(host: ProcessHost, id: string, command: string, fromOffse
       const result = await runUntilEnd(host, WAIT_SCRIPT, [id]);
       if (result.exitCode === NO_SUCH_PROCESS_EXIT) throw notFound(host, id);
       const [code, reason] = result.stdout.trim().split(" ");
-      if (result.exitCode !== 0 || code === undefined) throw host.error("COMMAND_FAILED", { message: `could not wait for process "${id}": ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
+      if (result.exitCode !== 0 || code === undefined)
+        throw host.error("COMMAND_FAILED", { message: `could not wait for process "${id}": ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
       const ending: ProcessExit["reason"] = reason === "killed" || reason === "timeout" ? reason : "exited";
       return { exitCode: ending === "exited" ? Number(code) : null, reason: ending };
     },
@@ -273,11 +280,12 @@ function readStream(host: ProcessHost, id: string, stream: "out" | "err", fromOf
         if (exitCode === 0) return;
         if (exitCode === NO_SUCH_PROCESS_EXIT) throw notFound(host, id);
         await assertAlive(host);
-        throw host.error("COMMAND_FAILED", { message: `reading the ${stream === "out" ? "stdout" : "stderr"} of process "${id}" failed (exit ${String(exitCode)}): ${notes.trim()}` });
+        throw host.error("COMMAND_FAILED", {
+          message: `reading the ${stream === "out" ? "stdout" : "stderr"} of process "${id}" failed (exit ${String(exitCode)}): ${notes.trim()}`,
+        });
       } finally {
         if (!finished) await exec.kill().catch(() => undefined);
       }
     },
   };
 }
-

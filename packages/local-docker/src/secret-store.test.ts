@@ -6,7 +6,10 @@ import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
 
 const directory = mkdtempSync(join(tmpdir(), "sandbox-secrets-"));
 const file = join(directory, "secrets.json");
-writeFileSync(file, JSON.stringify({ keys: { API_KEY: "s3cr3t-value" }, db: { DB_URL: "postgres://u:pw-value@h/db", API_KEY: "override" }, bad: { "1X": "v" } }));
+writeFileSync(
+  file,
+  JSON.stringify({ keys: { API_KEY: "s3cr3t-value" }, db: { DB_URL: "postgres://u:pw-value@h/db", API_KEY: "override" }, bad: { "1X": "v" } }),
+);
 
 describe("secret store", () => {
   it("reads the path from SANDBOX_SECRETS_FILE, else a file under the home directory", () => {
@@ -25,7 +28,10 @@ describe("secret store", () => {
   });
 
   it("reports a missing store file and invalid entries", () => {
-    expect(resolveSecrets(["keys"], join(directory, "none.json"))).toEqual({ ok: false, problem: expect.stringMatching(/"keys" cannot be read: .*does not exist/) });
+    expect(resolveSecrets(["keys"], join(directory, "none.json"))).toEqual({
+      ok: false,
+      problem: expect.stringMatching(/"keys" cannot be read: .*does not exist/),
+    });
     expect(resolveSecrets(["bad"], file)).toEqual({ ok: false, problem: expect.stringContaining('invalid entry "1X"') });
   });
 });

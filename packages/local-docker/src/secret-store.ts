@@ -15,9 +15,7 @@ export function defaultSecretsFile(environment: Record<string, string | undefine
 }
 
 /** Result of resolving secret names. */
-export type SecretResolution =
-  | { ok: true; env: Record<string, string> }
-  | { ok: false; problem: string };
+export type SecretResolution = { ok: true; env: Record<string, string> } | { ok: false; problem: string };
 
 /** Resolves `names` from the store at `path`. Later secrets override earlier ones. */
 export function resolveSecrets(names: readonly string[], path: string): SecretResolution {

@@ -1,19 +1,22 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
 import { DockerEngine } from "@sandbox/docker-engine";
-import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, reap } from "../src/index.js";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
+import { describe, expect, it } from "vitest";
+import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, reap } from "../src/index.js";
 
 const available = await dockerEngineAvailable();
 const engine = new DockerEngine();
 
 async function containerExists(id: string): Promise<boolean> {
-  return engine.container(id).inspect().then(
-    () => true,
-    () => false,
-  );
+  return engine
+    .container(id)
+    .inspect()
+    .then(
+      () => true,
+      () => false,
+    );
 }
 
 describe.runIf(available)("leak prevention on a real engine (skipped when no Docker engine answers)", () => {

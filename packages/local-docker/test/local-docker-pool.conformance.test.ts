@@ -1,11 +1,11 @@
-import { runConformanceSuite } from "@sandbox/core/conformance";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, expect } from "vitest";
+import { runConformanceSuite } from "@sandbox/core/conformance";
 import { DockerEngine } from "@sandbox/docker-engine";
-import { LocalDockerSandbox, createLocalDockerSandboxPool, localDockerSandboxExists } from "../src/index.js";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
+import { afterAll, expect } from "vitest";
+import { createLocalDockerSandboxPool, LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
 
 // The whole core suite again, with every `create` going through a warm pool:
 // a pooled sandbox must be indistinguishable from a cold one to the caller.
@@ -22,7 +22,12 @@ const engine = new DockerEngine();
 const volumeErrorProbe = `conformance-pool-volume-error-${process.pid}`;
 
 // Shared group sandboxes live up to 15 minutes; pooled ones must outlast that.
-const pool = createLocalDockerSandboxPool({ options: { appName, secretsFile, imageName: BUSYBOX_IMAGE }, size: 2, maxConcurrentStarts: 1, maxLifetimeMs: 1_800_000 });
+const pool = createLocalDockerSandboxPool({
+  options: { appName, secretsFile, imageName: BUSYBOX_IMAGE },
+  size: 2,
+  maxConcurrentStarts: 1,
+  maxLifetimeMs: 1_800_000,
+});
 afterAll(async () => {
   const stats = pool.stats;
   await pool.close();

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
 import { DockerEngine, LABELS } from "@sandbox/docker-engine";
-import { type LocalDockerSandbox, createLocalDockerSandboxPool, localDockerSandboxExists } from "../src/index.js";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
+import { afterAll, describe, expect, it } from "vitest";
+import { createLocalDockerSandboxPool, type LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
 
 // Warm-pool behaviour against a real engine: claims are served without
 // creating a container, apply what the pool could not know, and fall back to
@@ -188,8 +188,12 @@ describe.skipIf(!available)("local-docker warm pool (needs a Docker engine)", ()
   });
 
   it("refuses bad pool settings with a typed error naming the setting", () => {
-    expect(() => createLocalDockerSandboxPool({ options, size: -1 })).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS", message: expect.stringContaining('"size"') }));
-    expect(() => createLocalDockerSandboxPool({ options: { ...options, name: "x" }, size: 1 })).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS", message: expect.stringContaining('"options.name"') }));
+    expect(() => createLocalDockerSandboxPool({ options, size: -1 })).toThrow(
+      expect.objectContaining({ code: "INVALID_OPTIONS", message: expect.stringContaining('"size"') }),
+    );
+    expect(() => createLocalDockerSandboxPool({ options: { ...options, name: "x" }, size: 1 })).toThrow(
+      expect.objectContaining({ code: "INVALID_OPTIONS", message: expect.stringContaining('"options.name"') }),
+    );
     expect(() => createLocalDockerSandboxPool({ options: { ...options, cpu: -1 }, size: 1 })).toThrow(expect.objectContaining({ code: "INVALID_OPTIONS" }));
   });
 });

@@ -1,11 +1,11 @@
-import { runConformanceSuite } from "@sandbox/core/conformance";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll } from "vitest";
+import { runConformanceSuite } from "@sandbox/core/conformance";
 import { DockerEngine } from "@sandbox/docker-engine";
-import { LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
+import { afterAll } from "vitest";
+import { LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
 
 // The whole core suite against a real Docker engine. Under CI a missing
 // engine fails here instead of skipping.

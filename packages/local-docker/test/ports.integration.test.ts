@@ -1,6 +1,6 @@
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { describe, expect, it } from "vitest";
 import { LocalDockerSandbox } from "../src/index.js";
-import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 
 const available = await engineAvailable();
 
@@ -11,7 +11,8 @@ describe.runIf(available)("ports on a real engine (skipped when no Docker engine
       const info = await sandbox.container.inspect();
       const bindings = info.HostConfig.PortBindings as Record<string, Array<{ HostIp: string; HostPort: string }>>;
       expect(Object.keys(bindings).sort()).toEqual(["8080/tcp", "9090/tcp"]);
-      for (const hosts of Object.values(bindings)) for (const host of hosts) expect(host.HostIp, "a port must never be published beyond loopback").toBe("127.0.0.1");
+      for (const hosts of Object.values(bindings))
+        for (const host of hosts) expect(host.HostIp, "a port must never be published beyond loopback").toBe("127.0.0.1");
       const published = info.NetworkSettings.Ports as Record<string, Array<{ HostIp: string; HostPort: string }> | null>;
       for (const hosts of Object.values(published)) for (const host of hosts ?? []) expect(host.HostIp).toBe("127.0.0.1");
       const urls = await sandbox.portUrls();

@@ -1,9 +1,9 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { describe, expect, it } from "vitest";
 import { LocalDockerSandbox } from "../src/index.js";
-import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 
 const available = await engineAvailable();
 
@@ -16,10 +16,18 @@ const available = await engineAvailable();
 const REATTACH_DELAY_MS = Number(process.env.SANDBOX_REATTACH_DELAY_MS ?? 5_000);
 
 /** Runs the reattach fixture in a new node process; resolves with its raw stdout and stderr. */
-async function reattachFromAnotherProcess(sandboxId: string, processId: string, fromOffset: number): Promise<{ stdout: Buffer; stderr: string; code: number | null }> {
-  const child = spawn(process.execPath, [fileURLToPath(new URL("./fixtures/reattach-and-replay.mjs", import.meta.url)), sandboxId, processId, String(fromOffset)], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+async function reattachFromAnotherProcess(
+  sandboxId: string,
+  processId: string,
+  fromOffset: number,
+): Promise<{ stdout: Buffer; stderr: string; code: number | null }> {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./fixtures/reattach-and-replay.mjs", import.meta.url)), sandboxId, processId, String(fromOffset)],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const chunks: Buffer[] = [];
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -30,7 +38,9 @@ async function reattachFromAnotherProcess(sandboxId: string, processId: string, 
 }
 
 describe.runIf(available)("reattach from a separate OS process (skipped when no Docker engine answers)", () => {
-  it(`replays a process's output byte for byte, ${REATTACH_DELAY_MS} ms after the spawn, in another node process`, { timeout: REATTACH_DELAY_MS + 180_000 }, async () => {
+  it(`replays a process's output byte for byte, ${REATTACH_DELAY_MS} ms after the spawn, in another node process`, {
+    timeout: REATTACH_DELAY_MS + 180_000,
+  }, async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: Math.ceil((REATTACH_DELAY_MS + 240_000) / 1000) * 1000 });
     try {
       // 256 KiB of random bytes (every byte value, invalid UTF-8 included),

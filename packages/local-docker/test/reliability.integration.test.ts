@@ -1,9 +1,9 @@
 import { isSandboxErrorCode } from "@sandbox/core";
+import { currentOwner, DockerEngine, LABELS } from "@sandbox/docker-engine";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import Docker from "dockerode";
 import { afterAll, describe, expect, it } from "vitest";
-import { DockerEngine, LABELS, currentOwner } from "@sandbox/docker-engine";
 import { LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
-import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 
 // Adapter-specific faults and abuse (issue 10) on a real engine: a sandbox
 // killed or removed from outside, option values the engine cannot honour,
@@ -55,14 +55,18 @@ describe.runIf(available)("local-docker under faults (skipped when no Docker eng
       expect(await containersOfApp()).toEqual(before);
     });
 
-    it("gpu: \"H100\" is refused (the engine selects GPUs by count, never by model), naming the type", () => {
+    it('gpu: "H100" is refused (the engine selects GPUs by count, never by model), naming the type', () => {
       let error: unknown;
       try {
         new LocalDockerSandbox({ imageName: BUSYBOX_IMAGE, gpu: "H100" });
       } catch (caught) {
         error = caught;
       }
-      expect(error).toMatchObject({ code: "UNSUPPORTED_CAPABILITY", message: expect.stringMatching(/GPU model "H100".*"gpu"/), details: { option: "gpu", gpuType: "H100" } });
+      expect(error).toMatchObject({
+        code: "UNSUPPORTED_CAPABILITY",
+        message: expect.stringMatching(/GPU model "H100".*"gpu"/),
+        details: { option: "gpu", gpuType: "H100" },
+      });
       expect(isSandboxErrorCode((error as { code: string }).code)).toBe(true);
       expect(() => new LocalDockerSandbox({ imageName: BUSYBOX_IMAGE, gpu: "any:2" })).not.toThrow();
     });

@@ -1,10 +1,10 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_CAP_DROP, DEFAULT_PIDS_LIMIT } from "@sandbox/docker-engine";
-import { LocalDockerSandbox } from "../src/index.js";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalDockerSandbox } from "../src/index.js";
 
 const available = await dockerEngineAvailable();
 
@@ -14,7 +14,13 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
   writeFileSync(secretsFile, JSON.stringify({ "test-keys": { API_TOKEN: "tok-9f8e7d6c5b4a" } }));
 
   beforeAll(async () => {
-    sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, secrets: ["test-keys"], secretsFile, name: `defaults-${process.pid}`, appName: "sandbox-tests" });
+    sandbox = await LocalDockerSandbox.create({
+      imageName: BUSYBOX_IMAGE,
+      secrets: ["test-keys"],
+      secretsFile,
+      name: `defaults-${process.pid}`,
+      appName: "sandbox-tests",
+    });
   });
   afterAll(async () => {
     await sandbox?.close();
@@ -54,9 +60,10 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
   });
 
   it("refuses a second sandbox with the same name in the same app", async () => {
-    await expect(
-      LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, name: `defaults-${process.pid}`, appName: "sandbox-tests" }),
-    ).rejects.toMatchObject({ code: "SANDBOX_CREATION_FAILED", message: expect.stringContaining("already exists") });
+    await expect(LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, name: `defaults-${process.pid}`, appName: "sandbox-tests" })).rejects.toMatchObject({
+      code: "SANDBOX_CREATION_FAILED",
+      message: expect.stringContaining("already exists"),
+    });
   });
 
   it("finds the sandbox by app and name", async () => {

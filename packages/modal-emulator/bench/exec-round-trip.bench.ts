@@ -14,8 +14,8 @@
 import type { Duplex } from "node:stream";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { ModalClient, type Sandbox } from "modal";
-import { startModalEmulator } from "../src/index.js";
 import { COMPONENT_LABEL, MANAGED_LABEL } from "../src/emulator-labels.js";
+import { startModalEmulator } from "../src/index.js";
 
 const IMAGE = "sandbox-busybox:latest";
 const EXEC_ITERATIONS = Number(process.env.BENCH_EXEC_ITERATIONS ?? 40);

@@ -2,8 +2,8 @@ import { type CallContext, ServerError, Status } from "nice-grpc";
 import type { EmulatorState } from "./emulator-state.js";
 import type { ExecExitStatus, ExecSession } from "./exec-session.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
-import { REFUSALS, refuse } from "./refusals.js";
 import { allowlistUnsupportedReason, enforceAllowlist, validateCidrs } from "./network-policy.js";
+import { REFUSALS, refuse } from "./refusals.js";
 
 /** Largest `data` of one stdio message: well under the SDK's 100 MiB message limit. */
 const STDIO_MESSAGE_BYTES = 1024 * 1024;
@@ -154,7 +154,10 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       validateCidrs(allowlist.cidrs);
       const unsupported = await allowlistUnsupportedReason();
       if (unsupported) {
-        throw new ServerError(Status.FAILED_PRECONDITION, `modal-emulator enforces outbound allowlists with iptables in the sandbox's network namespace, but ${unsupported}`);
+        throw new ServerError(
+          Status.FAILED_PRECONDITION,
+          `modal-emulator enforces outbound allowlists with iptables in the sandbox's network namespace, but ${unsupported}`,
+        );
       }
       if ((await sandbox.container.inspect()).HostConfig?.NetworkMode === "none") {
         throw new ServerError(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} was created with blockNetwork: it has no network to allow traffic on`);

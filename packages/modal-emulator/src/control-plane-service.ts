@@ -2,16 +2,10 @@ import { StringDecoder } from "node:string_decoder";
 import { type CallContext, ServerError, Status } from "nice-grpc";
 import type { TokenAuthority } from "./auth-tokens.js";
 import type { EmulatorState } from "./emulator-state.js";
-import type {
-  ControlPlaneMethodName,
-  ControlPlaneRequest,
-  ControlPlaneResponse,
-  ControlPlaneStreamRequest,
-  DeepPartial,
-} from "./modal-sdk-definitions.js";
+import type { ControlPlaneMethodName, ControlPlaneRequest, ControlPlaneResponse, ControlPlaneStreamRequest, DeepPartial } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
+import { createsWhenMissing, FileDescriptor } from "./protocol-values.js";
 import { REFUSALS, refuse } from "./refusals.js";
-import { FileDescriptor, createsWhenMissing } from "./protocol-values.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
@@ -93,10 +87,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     return { existingResult: existing };
   };
 
-  const fromName = (
-    request: ControlPlaneRequest<"sandboxGetFromNameV2">,
-    family: SandboxFamily,
-  ): DeepPartial<ControlPlaneResponse<"sandboxGetFromNameV2">> => {
+  const fromName = (request: ControlPlaneRequest<"sandboxGetFromNameV2">, family: SandboxFamily): DeepPartial<ControlPlaneResponse<"sandboxGetFromNameV2">> => {
     const app = state.appByName(request.appName ?? "", request.environmentName);
     if (!app) throw new ServerError(Status.NOT_FOUND, `App '${request.appName}' not found`);
     const sandbox = state.sandboxByName(app.appId, request.sandboxName ?? "", family, request.includeTerminated ?? false);
@@ -263,9 +254,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     }) satisfies Handler<"taskGetCommandRouterAccess">,
 
     sandboxGetCommandRouterAccess: (async (request) => {
-      const sandbox = request.sandboxId
-        ? state.requireSandbox(request.sandboxId)
-        : state.sandboxByTask(request.taskId ?? "");
+      const sandbox = request.sandboxId ? state.requireSandbox(request.sandboxId) : state.sandboxByTask(request.taskId ?? "");
       if (!sandbox) throw new ServerError(Status.NOT_FOUND, `Task ${request.taskId} not found`);
       return routerAccess(sandbox);
     }) satisfies Handler<"sandboxGetCommandRouterAccess">,

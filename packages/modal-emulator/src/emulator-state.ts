@@ -1,19 +1,19 @@
-import { Status, ServerError } from "nice-grpc";
+import { LABELS } from "@sandbox/docker-engine";
+import { ServerError, Status } from "nice-grpc";
 import type { ContainerSpec, DockerEngine } from "./docker-engine.js";
+import { INSTANCE_LABEL, MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 import { EXIT_COMMAND_NOT_FOUND, EXIT_KILLED, ExecSession, SIGKILL } from "./exec-session.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer, parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { ImageResolver } from "./image-resolver.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { allowlistUnsupportedReason, enforceAllowlist, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
 import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
+import { ObjectCreationType } from "./protocol-values.js";
 import { type ProbeDefinition, runReadinessProbe } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
-import { allowlistUnsupportedReason, enforceAllowlist, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
+import { GenericStatus, type SandboxFamily, SandboxRecord } from "./sandbox-record.js";
 import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
-import { ObjectCreationType } from "./protocol-values.js";
-import { INSTANCE_LABEL, MODAL_OBJECT_LABELS } from "./emulator-labels.js";
-import { LABELS } from "@sandbox/docker-engine";
-import { GenericStatus, SandboxRecord, type SandboxFamily } from "./sandbox-record.js";
 
 /** `NetworkAccess.NetworkAccessType` values. */
 const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
@@ -121,7 +121,8 @@ function fail(code: Status, message: string): never {
  */
 function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>): void {
   const refuse = (parameter: string, why: string): never => fail(Status.INVALID_ARGUMENT, `modal-emulator does not support ${parameter}: ${why}`);
-  const nonEmpty = (value: unknown) => (Array.isArray(value) ? value.length > 0 : typeof value === "string" ? value !== "" : value !== undefined && value !== null);
+  const nonEmpty = (value: unknown) =>
+    Array.isArray(value) ? value.length > 0 : typeof value === "string" ? value !== "" : value !== undefined && value !== null;
   if (nonEmpty(definition.runtime)) refuse("runtime", "sandboxes run as Docker containers with the engine's default runtime");
   if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
   if (nonEmpty(definition.inboundCidrAllowlist)) refuse("inboundCidrAllowlist", "it provides no inbound connections (tunnels) to filter");
@@ -129,7 +130,8 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
   if (definition.verbose === true) refuse("verbose", "it has no verbose sandbox logging");
   if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
   const experimental = definition.experimentalOptionsV2 as Record<string, unknown> | undefined;
-  if (experimental && Object.keys(experimental).length > 0) refuse(`experimentalOptions (${Object.keys(experimental).join(", ")})`, "it knows no other experimental options");
+  if (experimental && Object.keys(experimental).length > 0)
+    refuse(`experimentalOptions (${Object.keys(experimental).join(", ")})`, "it knows no other experimental options");
   if (nonEmpty(definition.customDomain)) refuse("customDomain", "it serves no domains");
   if (definition.enableSnapshot === true) refuse("experimentalEnableSnapshot", "it has no memory snapshots");
 }
@@ -253,10 +255,7 @@ export class EmulatorState {
         assignDefined(values, request.envDict);
         return this.putNamedSecret(name, values);
       }
-      fail(
-        Status.NOT_FOUND,
-        `Secret '${name}' not found. modal-emulator serves named secrets from its seed (secrets option or --secrets-file).`,
-      );
+      fail(Status.NOT_FOUND, `Secret '${name}' not found. modal-emulator serves named secrets from its seed (secrets option or --secrets-file).`);
     }
     const values = this.#secrets.get(secretId)!.values;
     const missing = (request.requiredKeys ?? []).filter((key) => !(key in values));
@@ -337,9 +336,7 @@ export class EmulatorState {
   async deleteVolume(volumeId: string): Promise<void> {
     const volume = this.#volumes.get(volumeId);
     if (!volume) fail(Status.NOT_FOUND, `Volume ${volumeId} not found`);
-    const inUse = [...this.#sandboxes.values()].some(
-      (sandbox) => sandbox.running && sandbox.volumeIds.includes(volumeId),
-    );
+    const inUse = [...this.#sandboxes.values()].some((sandbox) => sandbox.running && sandbox.volumeIds.includes(volumeId));
     if (inUse) fail(Status.FAILED_PRECONDITION, `Volume ${volume.name ?? volumeId} is mounted by a running sandbox`);
     // Ended sandboxes may still be committing to it.
     await Promise.all([...this.#volumeFinalizers].filter(([, sandbox]) => sandbox.volumeIds.includes(volumeId)).map(([finalizer]) => finalizer));
@@ -381,10 +378,7 @@ export class EmulatorState {
    * Creates a sandbox: validates the definition, starts a container through
    * the engine, and starts the entrypoint (if any) as an exec.
    */
-  async createSandbox(
-    family: SandboxFamily,
-    request: ControlPlaneRequest<"sandboxCreate"> | ControlPlaneRequest<"sandboxCreateV2">,
-  ): Promise<SandboxRecord> {
+  async createSandbox(family: SandboxFamily, request: ControlPlaneRequest<"sandboxCreate"> | ControlPlaneRequest<"sandboxCreateV2">): Promise<SandboxRecord> {
     const recorded: RecordedSandboxCreate = { family, request, atMs: Date.now() };
     appendBounded(this.sandboxCreates, recorded);
     let claimedName: string | undefined;
@@ -396,7 +390,7 @@ export class EmulatorState {
       if (!image) fail(Status.NOT_FOUND, `Image ${definition.imageId} not found`);
 
       const gpuConfig = definition.resources?.gpuConfig;
-      const gpuCount = gpuConfig ? (gpuConfig.count || (gpuConfig.gpuType ? 1 : 0)) : 0;
+      const gpuCount = gpuConfig ? gpuConfig.count || (gpuConfig.gpuType ? 1 : 0) : 0;
       if (gpuCount > 0 && !this.#options.gpuAvailable) {
         fail(
           Status.RESOURCE_EXHAUSTED,
@@ -422,7 +416,7 @@ export class EmulatorState {
       }
       validatePlacementAndOptions(definition);
       const readinessProbe = definition.readinessProbe as ProbeDefinition | undefined;
-      if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !(readinessProbe.execCommand?.argv?.length)) {
+      if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !readinessProbe.execCommand?.argv?.length) {
         fail(Status.INVALID_ARGUMENT, "readinessProbe needs a TCP port or an exec command");
       }
       const ptyInfo = (definition as { ptyInfo?: { enabled?: boolean } }).ptyInfo;
@@ -811,9 +805,7 @@ export class EmulatorState {
   async shutdown(): Promise<void> {
     await Promise.all(this.sandboxes().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);
-    const leftovers = await this.engine
-      .listContainers({ [INSTANCE_LABEL]: this.#options.instanceId })
-      .catch(() => []);
+    const leftovers = await this.engine.listContainers({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);
     await Promise.all(
       leftovers.map(async (container) => {
         const handle = this.engine.container(container.id);

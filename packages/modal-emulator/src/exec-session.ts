@@ -151,10 +151,7 @@ export class ExecSession {
         if (this.#stdinClosed) throw Object.assign(new Error(`stdin of exec ${this.execId} is closed`), { code: "CLOSED" });
         const skip = this.#stdinBytesWritten - offset;
         if (skip < 0) {
-          throw Object.assign(
-            new Error(`stdin write at offset ${offset} leaves a gap: ${this.#stdinBytesWritten} bytes written so far`),
-            { code: "GAP" },
-          );
+          throw Object.assign(new Error(`stdin write at offset ${offset} leaves a gap: ${this.#stdinBytesWritten} bytes written so far`), { code: "GAP" });
         }
         const fresh = skip > 0 ? data.subarray(Math.min(skip, data.length)) : data;
         if (fresh.length > 0) {

@@ -148,10 +148,7 @@ const BIND_MOUNTED_FILES = new Set(["/etc/hosts", "/etc/hostname", "/etc/resolv.
 
 function onKernelMount(path: string): boolean {
   const normalized = posix.normalize(path);
-  return (
-    BIND_MOUNTED_FILES.has(normalized) ||
-    KERNEL_MOUNT_ROOTS.some((root) => normalized === root || normalized.startsWith(`${root}/`))
-  );
+  return BIND_MOUNTED_FILES.has(normalized) || KERNEL_MOUNT_ROOTS.some((root) => normalized === root || normalized.startsWith(`${root}/`));
 }
 
 function isNotFound(error: unknown): boolean {
@@ -266,11 +263,7 @@ export class FilesystemToolServer {
   }
 
   /** Reads the archive of `path` and hands entries to `visit` until it returns false. */
-  async #walkArchive(
-    container: EngineContainer,
-    path: string,
-    visit: (header: tar.Header, body: Readable) => Promise<boolean>,
-  ): Promise<void> {
+  async #walkArchive(container: EngineContainer, path: string, visit: (header: tar.Header, body: Readable) => Promise<boolean>): Promise<void> {
     await this.#visitArchive(await this.#openArchive(container, path), visit);
   }
 
@@ -419,11 +412,7 @@ export class FilesystemToolServer {
     return this.#entriesJson(container, path, children);
   }
 
-  async #entriesJson(
-    container: EngineContainer,
-    path: string,
-    children: Array<{ name: string; info: PathInfo }>,
-  ): Promise<Array<Record<string, unknown>>> {
+  async #entriesJson(container: EngineContainer, path: string, children: Array<{ name: string; info: PathInfo }>): Promise<Array<Record<string, unknown>>> {
     children.sort((left, right) => (left.name < right.name ? -1 : left.name > right.name ? 1 : 0));
     const result: Array<Record<string, unknown>> = [];
     for (const child of children) {
@@ -574,10 +563,14 @@ export class FilesystemToolServer {
     while (!done.aborted && !session.status) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, WATCH_POLL_MS);
-        done.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
+        done.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(timer);
+            resolve();
+          },
+          { once: true },
+        );
       });
       if (done.aborted || session.status) break;
       const current = await snapshot();
@@ -730,19 +723,25 @@ export class FilesystemToolServer {
     let total = 0;
     let exceeded = false;
     let reader: { kill(): Promise<void> } | undefined;
-    await this.#runInSandbox(container, ["cat", posix.normalize(path)], undefined, (chunk) => {
-      if (exceeded) return;
-      total += chunk.length;
-      if (total > limit) {
-        exceeded = true;
-        chunks.length = 0;
-        void reader?.kill().catch(() => undefined);
-        return;
-      }
-      chunks.push(chunk);
-    }, (exec) => {
-      reader = exec;
-    }).catch((error: unknown) => {
+    await this.#runInSandbox(
+      container,
+      ["cat", posix.normalize(path)],
+      undefined,
+      (chunk) => {
+        if (exceeded) return;
+        total += chunk.length;
+        if (total > limit) {
+          exceeded = true;
+          chunks.length = 0;
+          void reader?.kill().catch(() => undefined);
+          return;
+        }
+        chunks.push(chunk);
+      },
+      (exec) => {
+        reader = exec;
+      },
+    ).catch((error: unknown) => {
       if (!exceeded) throw error;
     });
     if (exceeded) throw this.#tooLarge(undefined);
@@ -790,8 +789,7 @@ export class FilesystemToolServer {
       if (/permission denied|read-only/i.test(text)) throw new FilesystemToolError("PermissionDenied", text);
       throw new FilesystemToolError(
         "Other",
-        text ||
-          `\`${argv.join(" ")}\` exited with ${outcome.exitCode}; modal-emulator needs \`${argv[0]}\` in the image to remove files`,
+        text || `\`${argv.join(" ")}\` exited with ${outcome.exitCode}; modal-emulator needs \`${argv[0]}\` in the image to remove files`,
       );
     }
   }

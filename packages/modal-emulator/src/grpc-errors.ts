@@ -1,5 +1,5 @@
-import { ServerError, Status } from "nice-grpc";
 import { EngineError } from "@sandbox/docker-engine";
+import { ServerError, Status } from "nice-grpc";
 
 /**
  * Turns any failure inside a handler into a gRPC status with the message kept.

@@ -77,11 +77,7 @@ export class ImageResolver {
    * Resolves one layer: `dockerfileCommands` starting with `FROM <tag>` or
    * `FROM base` (with `baseImages` naming the parent image id).
    */
-  resolve(
-    dockerfileCommands: string[],
-    baseImages: Array<{ dockerTag: string; imageId: string }>,
-    buildEnv: Record<string, string>,
-  ): Promise<ImageResolution> {
+  resolve(dockerfileCommands: string[], baseImages: Array<{ dockerTag: string; imageId: string }>, buildEnv: Record<string, string>): Promise<ImageResolution> {
     const fromLine = dockerfileCommands[0]?.trim() ?? "";
     const match = /^FROM\s+(\S+)/i.exec(fromLine);
     if (!match) {
@@ -104,28 +100,23 @@ export class ImageResolver {
       baseDockerImage = this.resolveTag(fromTag);
     }
     const rest = dockerfileCommands.slice(1).filter((command) => command.trim() !== "");
-    const key = createHash("sha256")
-      .update(JSON.stringify({ baseDockerImage, rest, buildEnv }))
-      .digest("hex");
+    const key = createHash("sha256").update(JSON.stringify({ baseDockerImage, rest, buildEnv })).digest("hex");
     let pending = this.#byContent.get(key);
     if (!pending) {
       pending = this.#create(baseDockerImage, fromTag, rest, buildEnv, key);
       this.#byContent.set(key, pending);
       // A failure is not cached: the user may build or alias the image and retry.
-      pending.then((resolution) => {
-        if (!resolution.ok) this.#byContent.delete(key);
-      }, () => this.#byContent.delete(key));
+      pending.then(
+        (resolution) => {
+          if (!resolution.ok) this.#byContent.delete(key);
+        },
+        () => this.#byContent.delete(key),
+      );
     }
     return pending;
   }
 
-  async #create(
-    baseDockerImage: string,
-    fromTag: string,
-    rest: string[],
-    buildEnv: Record<string, string>,
-    key: string,
-  ): Promise<ImageResolution> {
+  async #create(baseDockerImage: string, fromTag: string, rest: string[], buildEnv: Record<string, string>, key: string): Promise<ImageResolution> {
     const imageId = mintObjectId("image");
     const engine = this.#options.engine;
     try {

@@ -1,19 +1,20 @@
-import { DockerEngine, currentOwnerLabels, ownerIsGone } from "@sandbox/docker-engine";
-import { type CallContext, createServer, type ServerMiddlewareCall, ServerError, Status } from "nice-grpc";
+import { currentOwnerLabels, DockerEngine, ownerIsGone } from "@sandbox/docker-engine";
+import { type CallContext, createServer, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
 import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
 import { createCommandRouterHandlers } from "./command-router-service.js";
 import { createControlPlaneHandlers } from "./control-plane-service.js";
+import { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
 import { appendBounded, EmulatorState, type RecordedExecStart, type RecordedSandboxCreate } from "./emulator-state.js";
-import { toServerError } from "./grpc-errors.js";
-import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- named in the docs
 import type { DEFAULT_MAX_READ_FILE_BYTES } from "./filesystem-tools.js";
+import { toServerError } from "./grpc-errors.js";
+import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
-import { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
 import { randomBase62 } from "./object-ids.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
 
 export { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
+
 const COMPONENT_NAME = "modal-emulator";
 const CONTROL_PLANE_PREFIX = "/modal.client.ModalClient/";
 const AUTH_TOKEN_GET_PATH = `${CONTROL_PLANE_PREFIX}AuthTokenGet`;
@@ -135,12 +136,15 @@ async function reapOrphans(engine: DockerEngine): Promise<void> {
   await Promise.all(
     containers
       .filter((container) => ownerIsGone(container.labels))
-      .map((container) => engine.container(container.id).remove().catch(() => undefined)),
+      .map((container) =>
+        engine
+          .container(container.id)
+          .remove()
+          .catch(() => undefined),
+      ),
   );
   const volumes = await engine.listVolumes(selector).catch(() => []);
-  await Promise.all(
-    volumes.filter((volume) => ownerIsGone(volume.labels)).map((volume) => engine.removeVolume(volume.name).catch(() => undefined)),
-  );
+  await Promise.all(volumes.filter((volume) => ownerIsGone(volume.labels)).map((volume) => engine.removeVolume(volume.name).catch(() => undefined)));
 }
 
 /** The handlers, plus one for every other method of the service that answers UNIMPLEMENTED naming it. */

@@ -5,8 +5,8 @@ import { DockerEngine } from "@sandbox/docker-engine";
 import {
   type App,
   type Image,
-  NotFoundError,
   ModalClient,
+  NotFoundError,
   Probe,
   type Sandbox,
   type SandboxExecParams,
@@ -16,7 +16,7 @@ import {
 } from "modal";
 import { Status } from "nice-grpc";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, MAX_PROCESS_READ_BYTES, startModalEmulator, type ModalEmulator } from "./index.js";
+import { INSTANCE_LABEL, MAX_PROCESS_READ_BYTES, type ModalEmulator, startModalEmulator } from "./index.js";
 
 /*
  * Where the emulator must answer as Modal does (issue 11): each test drives
@@ -101,18 +101,14 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       const started = Date.now();
       await expect(sandbox.filesystem.readBytes("/sparse.bin")).rejects.toBeInstanceOf(SandboxFilesystemFileTooLargeError);
       await expect(sandbox.filesystem.readText("/sparse.bin")).rejects.toBeInstanceOf(SandboxFilesystemFileTooLargeError);
-      await expect(sandbox.filesystem.copyToLocal("/sparse.bin", "/tmp/never-written.bin")).rejects.toBeInstanceOf(
-        SandboxFilesystemFileTooLargeError,
-      );
+      await expect(sandbox.filesystem.copyToLocal("/sparse.bin", "/tmp/never-written.bin")).rejects.toBeInstanceOf(SandboxFilesystemFileTooLargeError);
       expect(Date.now() - started).toBeLessThan(20_000);
     });
 
     it("kills the reader of an endless device past the process-read limit", async () => {
       await expect(sandbox.filesystem.readBytes("/dev/zero")).rejects.toThrow(SandboxFilesystemFileTooLargeError);
       await expect(sandbox.filesystem.readBytes("/dev/zero")).rejects.toThrow(String(MAX_PROCESS_READ_BYTES));
-      await expect
-        .poll(async () => (await run(sandbox, ["sh", "-c", "ps -o args | grep '^cat /dev/zero' || true"])).stdout, { timeout: 10_000 })
-        .toBe("");
+      await expect.poll(async () => (await run(sandbox, ["sh", "-c", "ps -o args | grep '^cat /dev/zero' || true"])).stdout, { timeout: 10_000 }).toBe("");
     });
 
     it("streams a file larger than its read-ahead to the client intact", async () => {
@@ -126,7 +122,11 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
 
   describe("create options", () => {
     it("refuses an unknown cloud or region with INVALID_ARGUMENT, as Modal does, and accepts Modal's values", async () => {
-      const refusal = (error: unknown): { name: string; code: number | undefined; message: string } => ({ name: (error as Error).constructor.name, code: (error as { code?: number }).code, message: String((error as Error).message) });
+      const refusal = (error: unknown): { name: string; code: number | undefined; message: string } => ({
+        name: (error as Error).constructor.name,
+        code: (error as { code?: number }).code,
+        message: String((error as Error).message),
+      });
       const cloud = await modal.sandboxes.create(app, alpine, { cloud: "invalid-cloud" }).then(() => refusal(new Error("created")), refusal);
       expect(cloud).toMatchObject({ message: expect.stringMatching(/invalid-cloud.*aws, gcp, oci, auto/) });
       // The SDK passes a create's INVALID_ARGUMENT through as nice-grpc's ClientError.
@@ -364,12 +364,37 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
 
   describe("the stand-in image for alpine:3.21", () => {
     it("carries Alpine's everyday busybox tools", async () => {
-      const tools = ["printenv", "env", "wget", "sha256sum", "pgrep", "pkill", "nohup", "install", "split", "cksum", "comm", "hd", "base64", "nc", "timeout", "xargs", "awk", "sed", "find", "tar", "gzip", "ps", "stat"];
+      const tools = [
+        "printenv",
+        "env",
+        "wget",
+        "sha256sum",
+        "pgrep",
+        "pkill",
+        "nohup",
+        "install",
+        "split",
+        "cksum",
+        "comm",
+        "hd",
+        "base64",
+        "nc",
+        "timeout",
+        "xargs",
+        "awk",
+        "sed",
+        "find",
+        "tar",
+        "gzip",
+        "ps",
+        "stat",
+      ];
       const missing = await run(sandbox, ["sh", "-c", `for t in ${tools.join(" ")}; do command -v "$t" >/dev/null || echo "$t"; done`]);
       expect(missing.stdout).toBe("");
       expect((await run(sandbox, ["printenv", "GREETING"], { env: { GREETING: "from printenv" } })).stdout).toBe("from printenv\n");
       // (Not `sleep`: the container's PID 1 is the engine's `sleep`.)
-      const script = "printf '#!/bin/sh\\nsleep 30\\n' > /tmp/napper && chmod +x /tmp/napper && /tmp/napper & sleep 1; pgrep -x napper >/dev/null && pkill -x napper && echo killed";
+      const script =
+        "printf '#!/bin/sh\\nsleep 30\\n' > /tmp/napper && chmod +x /tmp/napper && /tmp/napper & sleep 1; pgrep -x napper >/dev/null && pkill -x napper && echo killed";
       expect((await run(sandbox, ["sh", "-c", script])).stdout).toBe("killed\n");
     });
   });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import type { TokenAuthority } from "./auth-tokens.js";
 import { createCommandRouterHandlers } from "./command-router-service.js";
 import { createControlPlaneHandlers } from "./control-plane-service.js";
 import type { EmulatorState } from "./emulator-state.js";
-import type { TokenAuthority } from "./auth-tokens.js";
 import { FILESYSTEM_TOOL_PATH, parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { loadModalSdkDefinitions } from "./modal-sdk-definitions.js";
 import { mintObjectId, mintSandboxId } from "./object-ids.js";

@@ -135,9 +135,7 @@ export type ControlPlaneMethodName = {
 }[keyof ControlPlaneClient];
 
 /** The request of a server-streaming control-plane method. */
-export type ControlPlaneStreamRequest<Name extends keyof ControlPlaneClient> = NonNullable<
-  Parameters<ControlPlaneClient[Name]>[0]
->;
+export type ControlPlaneStreamRequest<Name extends keyof ControlPlaneClient> = NonNullable<Parameters<ControlPlaneClient[Name]>[0]>;
 
 /** The request of a unary control-plane method, as the SDK sends it. */
 export type ControlPlaneRequest<Name extends ControlPlaneMethodName> = NonNullable<Parameters<ControlPlaneClient[Name]>[0]>;

@@ -24,8 +24,18 @@ export function validateCidrs(cidrs: readonly string[]): void {
     const [address = "", prefix, ...rest] = cidr.split("/");
     const family = isIP(address);
     const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
-    const valid = family !== 0 && rest.length === 0 && Number.isInteger(bits) && bits >= 0 && bits <= (family === 6 ? 128 : 32) && (prefix === undefined || /^\d+$/.test(prefix));
-    if (!valid) throw new ServerError(Status.INVALID_ARGUMENT, `Invalid CIDR '${cidr}' in outboundCidrAllowlist: expected an address with a prefix length, such as 10.0.0.0/8`);
+    const valid =
+      family !== 0 &&
+      rest.length === 0 &&
+      Number.isInteger(bits) &&
+      bits >= 0 &&
+      bits <= (family === 6 ? 128 : 32) &&
+      (prefix === undefined || /^\d+$/.test(prefix));
+    if (!valid)
+      throw new ServerError(
+        Status.INVALID_ARGUMENT,
+        `Invalid CIDR '${cidr}' in outboundCidrAllowlist: expected an address with a prefix length, such as 10.0.0.0/8`,
+      );
   }
 }
 
@@ -88,7 +98,10 @@ export async function enforceAllowlist(container: EngineContainer, allowlist: Ou
   if (!pid) throw new ServerError(Status.FAILED_PRECONDITION, "modal-emulator could not find the sandbox's process to program its firewall");
   const allowed = [...allowlist.cidrs, ...(await resolveDomains(allowlist.domains))];
   const resolvers = await nameservers(container);
-  for (const [tool, family] of [["iptables", 4], ["ip6tables", 6]] as const) {
+  for (const [tool, family] of [
+    ["iptables", 4],
+    ["ip6tables", 6],
+  ] as const) {
     const rules: string[][] = [
       // Replacing a policy (`updateNetworkPolicy`) starts from an empty chain.
       ...(options.replace ? [["-F", "OUTPUT"]] : []),
@@ -107,7 +120,10 @@ export async function enforceAllowlist(container: EngineContainer, allowlist: Ou
     } catch (error) {
       // No IPv6 in the kernel means no IPv6 traffic to filter.
       if (family === 6 && /not supported|protocol not supported|can't initialize|No such file/i.test(String((error as Error).message))) continue;
-      throw new ServerError(Status.FAILED_PRECONDITION, `modal-emulator could not install the sandbox's outbound allowlist (${tool}): ${(error as Error).message}`);
+      throw new ServerError(
+        Status.FAILED_PRECONDITION,
+        `modal-emulator could not install the sandbox's outbound allowlist (${tool}): ${(error as Error).message}`,
+      );
     }
   }
 }

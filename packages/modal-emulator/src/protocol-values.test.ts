@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ObjectCreationType, createsWhenMissing } from "./protocol-values.js";
+import { createsWhenMissing, ObjectCreationType } from "./protocol-values.js";
 
 describe("createsWhenMissing", () => {
   it("is true for create-if-missing and ephemeral requests only", () => {

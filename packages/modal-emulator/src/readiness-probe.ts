@@ -58,10 +58,14 @@ export async function runReadinessProbe(container: EngineContainer, probe: Probe
     if (passed && !signal.aborted) return Date.now() / 1000;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, intervalMs);
-      signal.addEventListener("abort", () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
+      signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
   return undefined;

@@ -28,7 +28,12 @@ function tableRows(marker: string): string[][] {
     .slice(start, end)
     .split("\n")
     .filter((line) => line.startsWith("| ") && !line.startsWith("| ---") && !/^\| (service|option) \|/.test(line))
-    .map((line) => line.slice(2, -2).split(" | ").map((cell) => cell.trim()));
+    .map((line) =>
+      line
+        .slice(2, -2)
+        .split(" | ")
+        .map((cell) => cell.trim()),
+    );
 }
 
 const unquote = (cell: string): string => cell.replace(/^`|`$/g, "");
@@ -88,7 +93,10 @@ describe("README coverage tables", () => {
       expect(STATUSES.has(status), `${option}: status '${status}'`).toBe(true);
       if (status !== "implemented") expect(why, `${option} is ${status} without saying why/how`).not.toBe("");
     }
-    expect(options.filter((option) => !named.includes(option)), "SandboxCreateParams options without a README row").toEqual([]);
+    expect(
+      options.filter((option) => !named.includes(option)),
+      "SandboxCreateParams options without a README row",
+    ).toEqual([]);
     expect(new Set(named).size).toBe(named.length);
   });
 });

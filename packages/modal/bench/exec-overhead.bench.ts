@@ -118,7 +118,13 @@ try {
 
   console.log(`@sandbox/modal vs raw modal@0.11.1 SDK through @sandbox/modal-emulator: ${ITERATIONS} interleaved calls per side (+${WARMUP} warm-up)\n`);
   console.log(
-    ["call".padEnd(26), "adapter median/p90/mean ms".padEnd(30), "raw median/p90/mean ms".padEnd(28), "ratio (medians)".padEnd(16), "client CPU ms/call adapter vs raw"].join(" "),
+    [
+      "call".padEnd(26),
+      "adapter median/p90/mean ms".padEnd(30),
+      "raw median/p90/mean ms".padEnd(28),
+      "ratio (medians)".padEnd(16),
+      "client CPU ms/call adapter vs raw",
+    ].join(" "),
   );
   let worst = 0;
   for (const pair of pairs) {

@@ -22,7 +22,10 @@ describe("getAuthCredentials", () => {
     vi.stubEnv("MODAL_TOKEN_ID", "ak-env");
     vi.stubEnv("MODAL_TOKEN_SECRET", "as-env");
     expect(getAuthCredentials({ auth: { tokenId: "ak-given", tokenSecret: "as-given" } })).toEqual({ tokenId: "ak-given", tokenSecret: "as-given" });
-    expect(getAuthCredentials({ tokenId: "ak-given", tokenSecret: "as-given" }), "the pair itself works too").toEqual({ tokenId: "ak-given", tokenSecret: "as-given" });
+    expect(getAuthCredentials({ tokenId: "ak-given", tokenSecret: "as-given" }), "the pair itself works too").toEqual({
+      tokenId: "ak-given",
+      tokenSecret: "as-given",
+    });
   });
 
   it("falls back to the environment for each missing field", () => {

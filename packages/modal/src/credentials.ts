@@ -56,7 +56,10 @@ export function getAuthCredentials(options?: ModalCredentialsSource): { tokenId:
     const value = given[field];
     if (value !== undefined) {
       if (typeof value !== "string" || value.trim() === "" || /\s/.test(value)) {
-        throw new ModalSandboxError("INVALID_OPTIONS", { message: `invalid option "auth": ${field} must be a non-empty string without spaces`, details: { option: "auth", field } });
+        throw new ModalSandboxError("INVALID_OPTIONS", {
+          message: `invalid option "auth": ${field} must be a non-empty string without spaces`,
+          details: { option: "auth", field },
+        });
       }
       resolved[field] = value;
       continue;

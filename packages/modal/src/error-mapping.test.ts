@@ -14,7 +14,7 @@ import {
 } from "modal";
 import { describe, expect, it } from "vitest";
 import { grpcError } from "../test/support/stub-control-plane.js";
-import { CREDENTIALS_HINT, GrpcStatus, grpcStatusOf, mapModalError, type ModalOperation } from "./error-mapping.js";
+import { CREDENTIALS_HINT, GrpcStatus, grpcStatusOf, type ModalOperation, mapModalError } from "./error-mapping.js";
 import { fileErrorOf } from "./sandbox-files.js";
 
 describe("mapModalError: SDK and gRPC failures -> contract codes", () => {

@@ -36,7 +36,8 @@ function currentRunnableConfig(): Record<string, unknown> | undefined {
   return typeof config === "object" && config !== null ? (config as Record<string, unknown>) : undefined;
 }
 
-const objectField = (value: unknown, key: string): unknown => (typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined);
+const objectField = (value: unknown, key: string): unknown =>
+  typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 
 /**
  * What identifies one agent invocation in the runtime deepagents hands a
@@ -135,9 +136,20 @@ export function createModalSandboxFactory(options: ModalSandboxOptions = {}): Mo
   const factory = (async (runtime?: unknown): Promise<ModalSandbox> => {
     if (typeof runtime !== "object" || runtime === null) return create();
     const key = invocationKey(runtime);
-    if (key !== undefined && typeof key !== "string") return memoized(() => byObject.get(key), (value) => (value ? byObject.set(key, value) : byObject.delete(key)));
-    if (typeof key === "string") return memoized(() => byString.get(key), (value) => (value ? byString.set(key, value) : byString.delete(key)));
-    return memoized(() => shared, (value) => (shared = value));
+    if (key !== undefined && typeof key !== "string")
+      return memoized(
+        () => byObject.get(key),
+        (value) => (value ? byObject.set(key, value) : byObject.delete(key)),
+      );
+    if (typeof key === "string")
+      return memoized(
+        () => byString.get(key),
+        (value) => (value ? byString.set(key, value) : byString.delete(key)),
+      );
+    return memoized(
+      () => shared,
+      (value) => (shared = value),
+    );
   }) as ModalSandboxFactory;
 
   Object.defineProperty(factory, "sandboxes", {

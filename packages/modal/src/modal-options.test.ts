@@ -1,7 +1,7 @@
+import { sandboxErrorThrownBy } from "@sandbox/core/conformance";
 import type { Secret, Volume } from "modal";
 import { afterEach, describe, expect, it } from "vitest";
-import { sandboxErrorThrownBy } from "@sandbox/core/conformance";
-import { V1_SANDBOX_ID, V2_SANDBOX_ID, stubModalClient } from "../test/support/stub-control-plane.js";
+import { stubModalClient, V1_SANDBOX_ID, V2_SANDBOX_ID } from "../test/support/stub-control-plane.js";
 import { DEFAULT_MODAL_APP_NAME, toSandboxCreateParams } from "./modal-options.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
@@ -125,7 +125,10 @@ describe("options are checked before any network call", () => {
     [{ unknownOption: true }, "unknownOption"],
   ])("%j -> INVALID_OPTIONS naming %s", (options, option) => {
     const { client, calls } = stubModalClient();
-    const error = sandboxErrorThrownBy(() => new ModalSandbox({ ...(options as object), ...(option === "client" || option === "auth" ? {} : { client }) }), ModalSandboxError);
+    const error = sandboxErrorThrownBy(
+      () => new ModalSandbox({ ...(options as object), ...(option === "client" || option === "auth" ? {} : { client }) }),
+      ModalSandboxError,
+    );
     expect(error.code).toBe("INVALID_OPTIONS");
     expect(error.details.option).toBe(option);
     expect(error.message).toMatch(/^invalid option/);
@@ -144,13 +147,20 @@ describe("options are checked before any network call", () => {
 
   it("refuses auth together with client", () => {
     const { client } = stubModalClient();
-    expect(sandboxErrorThrownBy(() => new ModalSandbox({ client, auth: { tokenId: "ak-1", tokenSecret: "as-1" } }), ModalSandboxError).details.option).toBe("auth");
+    expect(sandboxErrorThrownBy(() => new ModalSandbox({ client, auth: { tokenId: "ak-1", tokenSecret: "as-1" } }), ModalSandboxError).details.option).toBe(
+      "auth",
+    );
   });
 });
 
 describe("toSandboxCreateParams: SDK create parameters and overlaps", () => {
   it("an explicit cpuLimit / memoryLimitMiB is the hard limit; cpu / memoryMiB alone is also the limit", () => {
-    expect(toSandboxCreateParams({ cpu: 0.5, cpuLimit: 2, memoryMiB: 256, memoryLimitMiB: 1024 }, none, {})).toMatchObject({ cpu: 0.5, cpuLimit: 2, memoryMiB: 256, memoryLimitMiB: 1024 });
+    expect(toSandboxCreateParams({ cpu: 0.5, cpuLimit: 2, memoryMiB: 256, memoryLimitMiB: 1024 }, none, {})).toMatchObject({
+      cpu: 0.5,
+      cpuLimit: 2,
+      memoryMiB: 256,
+      memoryLimitMiB: 1024,
+    });
     expect(toSandboxCreateParams({ cpu: 0.5, memoryMiB: 256 }, none, {})).toMatchObject({ cpu: 0.5, cpuLimit: 0.5, memoryMiB: 256, memoryLimitMiB: 256 });
   });
 
@@ -165,10 +175,24 @@ describe("toSandboxCreateParams: SDK create parameters and overlaps", () => {
 
   it("passes every other SDK parameter as given", () => {
     const given = {
-      runtime: "gvisor", idleTimeoutMs: 60_000, command: ["sleep", "60"], pty: true, encryptedPorts: [443], h2Ports: [8443], unencryptedPorts: [80],
-      outboundCidrAllowlist: ["10.0.0.0/8"], outboundDomainAllowlist: ["*.example.com"], inboundCidrAllowlist: ["192.168.0.0/16"], i6pn: true,
-      cloud: "aws", regions: ["us-east-1"], verbose: true, experimentalOptions: { flag: true }, customDomain: "example.com",
-      includeOidcIdentityToken: true, experimentalEnableSnapshot: true,
+      runtime: "gvisor",
+      idleTimeoutMs: 60_000,
+      command: ["sleep", "60"],
+      pty: true,
+      encryptedPorts: [443],
+      h2Ports: [8443],
+      unencryptedPorts: [80],
+      outboundCidrAllowlist: ["10.0.0.0/8"],
+      outboundDomainAllowlist: ["*.example.com"],
+      inboundCidrAllowlist: ["192.168.0.0/16"],
+      i6pn: true,
+      cloud: "aws",
+      regions: ["us-east-1"],
+      verbose: true,
+      experimentalOptions: { flag: true },
+      customDomain: "example.com",
+      includeOidcIdentityToken: true,
+      experimentalEnableSnapshot: true,
     } as const;
     expect(toSandboxCreateParams({ ...given, regions: [...given.regions] } as never, none, {})).toMatchObject(given);
   });
@@ -177,15 +201,39 @@ describe("toSandboxCreateParams: SDK create parameters and overlaps", () => {
 describe("SDK create parameters on the wire (stubbed control plane)", () => {
   it("reaches the create request: idle timeout, command, regions, cloud, limits, tags", async () => {
     const { client, calls } = stubModalClient();
-    const sandbox = new ModalSandbox({ client, idleTimeoutMs: 60_000, command: ["sleep", "60"], regions: ["us-east-1"], cloud: "aws", cpu: 0.5, cpuLimit: 1, memoryMiB: 256, memoryLimitMiB: 512, tags: { team: "agents" }, verbose: true, customDomain: "example.com" });
+    const sandbox = new ModalSandbox({
+      client,
+      idleTimeoutMs: 60_000,
+      command: ["sleep", "60"],
+      regions: ["us-east-1"],
+      cloud: "aws",
+      cpu: 0.5,
+      cpuLimit: 1,
+      memoryMiB: 256,
+      memoryLimitMiB: 512,
+      tags: { team: "agents" },
+      verbose: true,
+      customDomain: "example.com",
+    });
     await sandbox.initialize();
     try {
       const create = calls.find((call) => call.method === "sandboxCreate" || call.method === "sandboxCreateV2")!;
       const definition = create.request.definition;
-      expect(definition).toMatchObject({ idleTimeoutSecs: 60, entrypointArgs: ["sleep", "60"], cloudProviderStr: "aws", verbose: true, customDomain: "example.com" });
+      expect(definition).toMatchObject({
+        idleTimeoutSecs: 60,
+        entrypointArgs: ["sleep", "60"],
+        cloudProviderStr: "aws",
+        verbose: true,
+        customDomain: "example.com",
+      });
       expect(definition.schedulerPlacement.regions).toEqual(["us-east-1"]);
       expect(definition.resources).toMatchObject({ milliCpu: 500, milliCpuMax: 1000, memoryMb: 256, memoryMbMax: 512 });
-      expect(create.request.tags).toEqual(expect.arrayContaining([{ tagName: "team", tagValue: "agents" }, { tagName: MODAL_TAGS.managed, tagValue: "true" }]));
+      expect(create.request.tags).toEqual(
+        expect.arrayContaining([
+          { tagName: "team", tagValue: "agents" },
+          { tagName: MODAL_TAGS.managed, tagValue: "true" },
+        ]),
+      );
     } finally {
       await sandbox.close();
     }
@@ -244,7 +292,12 @@ describe("create through the real SDK: what reaches the wire (stubbed control pl
       expect.arrayContaining([expect.objectContaining({ secretId: "st-my-api-keys" }), expect.objectContaining({ env: { contents: { GREETING: "hi" } } })]),
     );
     const tags = Object.fromEntries(create.tags.map((tag: { tagName: string; tagValue: string }) => [tag.tagName, tag.tagValue]));
-    expect(tags).toMatchObject({ [MODAL_TAGS.managed]: "true", [MODAL_TAGS.provider]: "modal", [MODAL_TAGS.app]: DEFAULT_MODAL_APP_NAME, [MODAL_TAGS.ownerPid]: String(process.pid) });
+    expect(tags).toMatchObject({
+      [MODAL_TAGS.managed]: "true",
+      [MODAL_TAGS.provider]: "modal",
+      [MODAL_TAGS.app]: DEFAULT_MODAL_APP_NAME,
+      [MODAL_TAGS.ownerPid]: String(process.pid),
+    });
     expect(Number(tags[MODAL_TAGS.expiresAt])).toBeGreaterThan(Date.now());
     expect(tags[MODAL_TAGS.runId]).toBeTruthy();
   });

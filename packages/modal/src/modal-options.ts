@@ -127,7 +127,8 @@ export function validateModalOptions(options: ModalSandboxOptions): void {
     }
     for (const key of ["tokenId", "tokenSecret"] as const) {
       const value = (auth as unknown as Record<string, unknown>)[key];
-      if (value !== undefined && (typeof value !== "string" || value.trim() === "" || /\s/.test(value))) invalid("auth", `${key} must be a non-empty string without spaces`);
+      if (value !== undefined && (typeof value !== "string" || value.trim() === "" || /\s/.test(value)))
+        invalid("auth", `${key} must be a non-empty string without spaces`);
     }
   }
   if (client !== undefined) {
@@ -135,7 +136,7 @@ export function validateModalOptions(options: ModalSandboxOptions): void {
     if (typeof candidate !== "object" || candidate === null || typeof candidate.sandboxes !== "object" || typeof candidate.apps !== "object") {
       invalid("client", "must be a ModalClient from the modal package");
     }
-    if (auth !== undefined) invalid("auth", "cannot be combined with \"client\": the client already carries its credentials");
+    if (auth !== undefined) invalid("auth", 'cannot be combined with "client": the client already carries its credentials');
   }
   if (options.name !== undefined && MODAL_APP_ID.test(options.name)) invalid("name", "must not look like a Modal App id (ap-...)");
   validateSdkParams(options);
@@ -148,7 +149,13 @@ function checkBoolean(options: ModalSandboxOptions, key: keyof ModalSandboxOptio
   if (value !== undefined && typeof value !== "boolean") invalid(key, "must be a boolean");
 }
 
-function checkStringList(options: ModalSandboxOptions, key: keyof ModalSandboxOptions, what: string, test: (entry: string) => boolean, allowEmpty: boolean): void {
+function checkStringList(
+  options: ModalSandboxOptions,
+  key: keyof ModalSandboxOptions,
+  what: string,
+  test: (entry: string) => boolean,
+  allowEmpty: boolean,
+): void {
   const value = options[key] as unknown;
   if (value === undefined) return;
   if (!Array.isArray(value) || (!allowEmpty && value.length === 0)) invalid(key, `must be ${allowEmpty ? "an" : "a non-empty"} array of ${what}`);
@@ -162,17 +169,24 @@ function checkPorts(options: ModalSandboxOptions, key: "encryptedPorts" | "h2Por
   if (value === undefined) return;
   if (!Array.isArray(value)) invalid(key, "must be an array of port numbers");
   for (const port of value) {
-    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535) invalid(key, `must be an array of integers 1-65535; got ${JSON.stringify(port)?.slice(0, 40)}`);
+    if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+      invalid(key, `must be an array of integers 1-65535; got ${JSON.stringify(port)?.slice(0, 40)}`);
   }
 }
 
 function checkWholeSeconds(options: ModalSandboxOptions, key: "idleTimeoutMs"): void {
   const value = options[key] as unknown;
   if (value === undefined) return;
-  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0 || value % 1000 !== 0) invalid(key, "must be a positive whole number of seconds in ms (a multiple of 1000)");
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0 || value % 1000 !== 0)
+    invalid(key, "must be a positive whole number of seconds in ms (a multiple of 1000)");
 }
 
-function checkSdkObject(options: ModalSandboxOptions, key: keyof ModalSandboxOptions, what: string, looksRight: (value: Record<string, unknown>) => boolean): void {
+function checkSdkObject(
+  options: ModalSandboxOptions,
+  key: keyof ModalSandboxOptions,
+  what: string,
+  looksRight: (value: Record<string, unknown>) => boolean,
+): void {
   const value = options[key] as unknown;
   if (value === undefined) return;
   if (typeof value !== "object" || value === null || !looksRight(value as Record<string, unknown>)) invalid(key, `must be ${what} from the modal SDK`);
@@ -184,7 +198,10 @@ const OWNER_TAG_KEYS: ReadonlySet<string> = new Set(Object.values(MODAL_TAGS));
 
 /** Checks the SDK create parameters passed through (type and shape; the SDK's own cross-field rules). */
 function validateSdkParams(options: ModalSandboxOptions): void {
-  for (const [key, limit, base] of [["cpuLimit", "cpu", "cpu"], ["memoryLimitMiB", "memoryMiB", "memoryMiB"]] as const) {
+  for (const [key, limit, base] of [
+    ["cpuLimit", "cpu", "cpu"],
+    ["memoryLimitMiB", "memoryMiB", "memoryMiB"],
+  ] as const) {
     const value = options[key] as unknown;
     if (value === undefined) continue;
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0 || (key === "memoryLimitMiB" && !Number.isInteger(value))) {
@@ -207,22 +224,30 @@ function validateSdkParams(options: ModalSandboxOptions): void {
     if (!isPlainObject(options.cloudBucketMounts)) invalid("cloudBucketMounts", "must map absolute mount paths to CloudBucketMount objects");
     for (const [path, mount] of Object.entries(options.cloudBucketMounts)) {
       if (!path.startsWith("/")) invalid("cloudBucketMounts", `mount path "${path}" must be absolute`);
-      if (!isPlainObject(mount) || typeof (mount as unknown as Record<string, unknown>).bucketName !== "string") invalid("cloudBucketMounts", `"${path}" must be a CloudBucketMount from the modal SDK (client.cloudBucketMounts.create)`);
+      if (!isPlainObject(mount) || typeof (mount as unknown as Record<string, unknown>).bucketName !== "string")
+        invalid("cloudBucketMounts", `"${path}" must be a CloudBucketMount from the modal SDK (client.cloudBucketMounts.create)`);
     }
   }
   for (const key of ["pty", "i6pn", "verbose", "includeOidcIdentityToken", "experimentalEnableSnapshot"] as const) checkBoolean(options, key);
   for (const key of ["encryptedPorts", "h2Ports", "unencryptedPorts"] as const) checkPorts(options, key);
-  for (const key of ["outboundCidrAllowlist", "inboundCidrAllowlist", "cidrAllowlist"] as const) checkStringList(options, key, "CIDR strings such as \"10.0.0.0/8\"", (entry) => CIDR.test(entry), true);
-  checkStringList(options, "outboundDomainAllowlist", "domain names (a leading \"*.\" allowed)", (entry) => DOMAIN.test(entry), true);
+  for (const key of ["outboundCidrAllowlist", "inboundCidrAllowlist", "cidrAllowlist"] as const)
+    checkStringList(options, key, 'CIDR strings such as "10.0.0.0/8"', (entry) => CIDR.test(entry), true);
+  checkStringList(options, "outboundDomainAllowlist", 'domain names (a leading "*." allowed)', (entry) => DOMAIN.test(entry), true);
   checkStringList(options, "regions", "non-empty region names", (entry) => entry.trim() !== "", false);
-  if (options.cidrAllowlist !== undefined && options.outboundCidrAllowlist !== undefined) invalid("cidrAllowlist", 'is the former name of "outboundCidrAllowlist"; give only one');
+  if (options.cidrAllowlist !== undefined && options.outboundCidrAllowlist !== undefined)
+    invalid("cidrAllowlist", 'is the former name of "outboundCidrAllowlist"; give only one');
   for (const key of ["cloud", "customDomain"] as const) {
     const value = options[key] as unknown;
     if (value !== undefined && (typeof value !== "string" || value.trim() === "")) invalid(key, "must be a non-empty string");
   }
   checkSdkObject(options, "proxy", "a Proxy (client.proxies.fromName)", (value) => typeof value.proxyId === "string" && value.proxyId !== "");
   checkSdkObject(options, "readinessProbe", "a Probe (Probe.withTcp / Probe.withExec)", (value) => typeof value.toProto === "function");
-  checkSdkObject(options, "experimentalOutboundPolicy", "an ExperimentalOutboundPolicy", (value) => typeof value._toProto === "function" && typeof value._validate === "function");
+  checkSdkObject(
+    options,
+    "experimentalOutboundPolicy",
+    "an ExperimentalOutboundPolicy",
+    (value) => typeof value._toProto === "function" && typeof value._validate === "function",
+  );
   if (options.experimentalOptions !== undefined) {
     if (!isPlainObject(options.experimentalOptions)) invalid("experimentalOptions", "must be an object of boolean or string values");
     for (const [name, value] of Object.entries(options.experimentalOptions)) {
@@ -246,7 +271,8 @@ function validateSdkParams(options: ModalSandboxOptions): void {
   if (options.experimentalOutboundPolicy !== undefined && (options.outboundDomainAllowlist?.length ?? 0) > 0) {
     invalid("experimentalOutboundPolicy", 'cannot be combined with "outboundDomainAllowlist" (the SDK\'s rule)');
   }
-  if (options.experimentalEnableSnapshot && options.gpu !== undefined) invalid("experimentalEnableSnapshot", 'cannot be combined with "gpu" (snapshot sandboxes have no GPUs)');
+  if (options.experimentalEnableSnapshot && options.gpu !== undefined)
+    invalid("experimentalEnableSnapshot", 'cannot be combined with "gpu" (snapshot sandboxes have no GPUs)');
 }
 
 /** The Modal objects `toSandboxCreateParams` needs, looked up beforehand. */

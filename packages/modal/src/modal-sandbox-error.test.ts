@@ -66,9 +66,21 @@ describe("ModalSandboxError: both constructors make the same kind of error", () 
       expect(new ModalSandboxError("m", code).code).toBe(code);
     }
     expectTypeOf<ModalSandboxErrorCode>().toEqualTypeOf<
-      | "NOT_INITIALIZED" | "ALREADY_INITIALIZED" | "AUTHENTICATION_FAILED" | "SANDBOX_CREATION_FAILED" | "SANDBOX_NOT_FOUND"
-      | "COMMAND_TIMEOUT" | "COMMAND_FAILED" | "FILE_OPERATION_FAILED" | "RESOURCE_LIMIT_EXCEEDED" | "VOLUME_ERROR"
-      | "INVALID_OPTIONS" | "INVALID_ARGUMENT" | "UNSUPPORTED_CAPABILITY" | "SANDBOX_CLOSED" | "PROVIDER_UNAVAILABLE"
+      | "NOT_INITIALIZED"
+      | "ALREADY_INITIALIZED"
+      | "AUTHENTICATION_FAILED"
+      | "SANDBOX_CREATION_FAILED"
+      | "SANDBOX_NOT_FOUND"
+      | "COMMAND_TIMEOUT"
+      | "COMMAND_FAILED"
+      | "FILE_OPERATION_FAILED"
+      | "RESOURCE_LIMIT_EXCEEDED"
+      | "VOLUME_ERROR"
+      | "INVALID_OPTIONS"
+      | "INVALID_ARGUMENT"
+      | "UNSUPPORTED_CAPABILITY"
+      | "SANDBOX_CLOSED"
+      | "PROVIDER_UNAVAILABLE"
     >();
     expectTypeOf<ModalSandboxError["code"]>().toEqualTypeOf<ModalSandboxErrorCode>();
   });

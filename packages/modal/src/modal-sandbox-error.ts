@@ -1,4 +1,4 @@
-import { SandboxError, isSandboxErrorCode, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
+import { isSandboxErrorCode, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
 
 /** Provider name of this adapter, shown as `[modal]` where its errors are displayed. */
 export const MODAL_PROVIDER = "modal";

@@ -1,22 +1,22 @@
+import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE, OOM_BASELINE_PREFIX } from "@sandbox/core";
+import { sandboxErrorOf } from "@sandbox/core/conformance";
 import {
   ModalClient,
   NotFoundError,
+  type Sandbox,
   SandboxFilesystemError,
   SandboxFilesystemFileTooLargeError,
   SandboxFilesystemIsADirectoryError,
   SandboxFilesystemNotADirectoryError,
   SandboxFilesystemNotFoundError,
   SandboxFilesystemPermissionError,
-  type Sandbox,
 } from "modal";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { sandboxErrorOf } from "@sandbox/core/conformance";
-import { grpcError, stubModalClient, type StubHandlers } from "../test/support/stub-control-plane.js";
+import { grpcError, type StubHandlers, stubModalClient } from "../test/support/stub-control-plane.js";
 import { GrpcStatus } from "./error-mapping.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
 import { MODAL_EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
-import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE, OOM_BASELINE_PREFIX } from "@sandbox/core";
 
 // Unit tests: the SDK is stubbed (its control plane, or a fake `Sandbox`) to
 // reach error branches. Behaviour against a real server is proven by
@@ -169,12 +169,48 @@ describe("authentication", () => {
 
 describe("creation errors", () => {
   const cases: Array<[string, StubHandlers, object, string, RegExp]> = [
-    ["a missing volume", { volumeGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Volume 'nope' not found")) }, { volumes: { "/data": "nope" } }, "VOLUME_ERROR", /Volume "nope" \(for \/data\) does not exist/],
-    ["a missing secret", { secretGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Secret 'nope' not found")) }, { secrets: ["nope"] }, "SANDBOX_CREATION_FAILED", /Secret "nope" does not exist/],
-    ["no GPU capacity", { sandboxCreate: () => Promise.reject(grpcError(GrpcStatus.RESOURCE_EXHAUSTED, "GPU A100:2 requested, but this host has no GPU")) }, { gpu: "A100:2" }, "RESOURCE_LIMIT_EXCEEDED", /gpu "A100:2"/],
-    ["a taken name", { sandboxCreateV2: () => Promise.reject(grpcError(GrpcStatus.ALREADY_EXISTS, "Sandbox with name 'n' already exists")) }, { name: "n" }, "SANDBOX_CREATION_FAILED", /named "n" is already running in app "deepagents-sandbox"/],
-    ["an image that cannot be built", { imageGetOrCreate: () => ({ imageId: "im-1", result: { status: 2, exception: "pull access denied" } }) }, { imageName: "nope:1" }, "SANDBOX_CREATION_FAILED", /image "nope:1".*pull access denied/s],
-    ["an unreachable server", { appGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.UNAVAILABLE, "No connection established")) }, {}, "PROVIDER_UNAVAILABLE", /could not be reached/],
+    [
+      "a missing volume",
+      { volumeGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Volume 'nope' not found")) },
+      { volumes: { "/data": "nope" } },
+      "VOLUME_ERROR",
+      /Volume "nope" \(for \/data\) does not exist/,
+    ],
+    [
+      "a missing secret",
+      { secretGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "Secret 'nope' not found")) },
+      { secrets: ["nope"] },
+      "SANDBOX_CREATION_FAILED",
+      /Secret "nope" does not exist/,
+    ],
+    [
+      "no GPU capacity",
+      { sandboxCreate: () => Promise.reject(grpcError(GrpcStatus.RESOURCE_EXHAUSTED, "GPU A100:2 requested, but this host has no GPU")) },
+      { gpu: "A100:2" },
+      "RESOURCE_LIMIT_EXCEEDED",
+      /gpu "A100:2"/,
+    ],
+    [
+      "a taken name",
+      { sandboxCreateV2: () => Promise.reject(grpcError(GrpcStatus.ALREADY_EXISTS, "Sandbox with name 'n' already exists")) },
+      { name: "n" },
+      "SANDBOX_CREATION_FAILED",
+      /named "n" is already running in app "deepagents-sandbox"/,
+    ],
+    [
+      "an image that cannot be built",
+      { imageGetOrCreate: () => ({ imageId: "im-1", result: { status: 2, exception: "pull access denied" } }) },
+      { imageName: "nope:1" },
+      "SANDBOX_CREATION_FAILED",
+      /image "nope:1".*pull access denied/s,
+    ],
+    [
+      "an unreachable server",
+      { appGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.UNAVAILABLE, "No connection established")) },
+      {},
+      "PROVIDER_UNAVAILABLE",
+      /could not be reached/,
+    ],
   ];
 
   it.each(cases)("%s", async (_label, handlers, options, code, message) => {
@@ -337,10 +373,16 @@ describe("files through sandbox.filesystem", () => {
     });
     opened.push(sandbox);
     const bytes = encoder.encode("x");
-    await sandbox.uploadFiles([["/a/file", bytes], ["/a/file/child", bytes]]);
+    await sandbox.uploadFiles([
+      ["/a/file", bytes],
+      ["/a/file/child", bytes],
+    ]);
     expect(events).toEqual(["start /a/file", "end /a/file", "start /a/file/child", "end /a/file/child"]);
     events.length = 0;
-    await sandbox.uploadFiles([["/a/one", bytes], ["/a/two", bytes]]);
+    await sandbox.uploadFiles([
+      ["/a/one", bytes],
+      ["/a/two", bytes],
+    ]);
     expect(events.slice(0, 2)).toEqual(["start /a/one", "start /a/two"]);
   });
 
@@ -349,7 +391,11 @@ describe("files through sandbox.filesystem", () => {
       filesystem: { readBytes: async () => Promise.reject(new SandboxFilesystemFileTooLargeError("too large")) } as never,
     });
     opened.push(sandbox);
-    fake.exec.mockResolvedValueOnce({ stdout: { readBytes: async () => encoder.encode("big") }, stderr: { readBytes: async () => new Uint8Array() }, wait: async () => 0 });
+    fake.exec.mockResolvedValueOnce({
+      stdout: { readBytes: async () => encoder.encode("big") },
+      stderr: { readBytes: async () => new Uint8Array() },
+      wait: async () => 0,
+    });
     const [entry] = await sandbox.downloadFiles(["/big"]);
     expect(new TextDecoder().decode(entry!.content!)).toBe("big");
     expect(fake.exec.mock.calls[0]![0]).toEqual(["cat", "--", "/big"]);
@@ -358,7 +404,10 @@ describe("files through sandbox.filesystem", () => {
   it("FILE_OPERATION_FAILED when the file tool fails; SANDBOX_NOT_FOUND when the sandbox is gone", async () => {
     const failures = [new SandboxFilesystemError("An unexpected error occurred"), new NotFoundError("The Sandbox is unavailable.")];
     const { sandbox } = await sandboxWith({
-      filesystem: { readBytes: async () => Promise.reject(failures.shift()), writeBytes: async () => Promise.reject(new SandboxFilesystemError("tool crashed")) } as never,
+      filesystem: {
+        readBytes: async () => Promise.reject(failures.shift()),
+        writeBytes: async () => Promise.reject(new SandboxFilesystemError("tool crashed")),
+      } as never,
     });
     opened.push(sandbox);
     expect((await sandboxErrorOf(() => sandbox.downloadFiles(["/a"]), ModalSandboxError)).code).toBe("FILE_OPERATION_FAILED");

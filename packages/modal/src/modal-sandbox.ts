@@ -1,27 +1,27 @@
+import { randomBytes } from "node:crypto";
 import {
-  DEFAULT_SANDBOX_TIMEOUT_MS,
-  SandboxAdapter,
-  SandboxError,
   allCapabilities,
-  oomKilledDuring,
   type CommandOutcome,
   type CommandRequest,
+  DEFAULT_SANDBOX_TIMEOUT_MS,
+  oomKilledDuring,
+  SandboxAdapter,
   type SandboxCapabilities,
+  SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
 } from "@sandbox/core";
-import { randomBytes } from "node:crypto";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
 import { getAuthCredentials } from "./credentials.js";
-import { CREDENTIALS_HINT, isAlreadyExistsFailure, isNotFoundFailure, mapModalError, type ModalOperation } from "./error-mapping.js";
+import { CREDENTIALS_HINT, isAlreadyExistsFailure, isNotFoundFailure, type ModalOperation, mapModalError } from "./error-mapping.js";
 import {
   DEFAULT_MODAL_APP_NAME,
-  MODAL_EXTRA_OPTION_KEYS,
   imageNameOf,
+  MODAL_EXTRA_OPTION_KEYS,
+  type ModalSandboxOptions,
   toSandboxCreateParams,
   validateModalOptions,
-  type ModalSandboxOptions,
 } from "./modal-options.js";
 import { MODAL_PROVIDER, ModalSandboxError, type ModalSandboxErrorCode } from "./modal-sandbox-error.js";
 import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
@@ -42,7 +42,11 @@ export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | 
  */
 export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze({
   ...allCapabilities(true),
-  processes: false, processReattach: false, pty: false, ports: false, portsAtRuntime: false,
+  processes: false,
+  processReattach: false,
+  pty: false,
+  ports: false,
+  portsAtRuntime: false,
 });
 
 /**
@@ -276,7 +280,10 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       try {
         client = new ModalClient(auth);
       } catch (error) {
-        throw this.error("AUTHENTICATION_FAILED", { message: `could not configure the Modal client (${(error as Error).message}); ${CREDENTIALS_HINT}`, cause: error });
+        throw this.error("AUTHENTICATION_FAILED", {
+          message: `could not configure the Modal client (${(error as Error).message}); ${CREDENTIALS_HINT}`,
+          cause: error,
+        });
       }
       this.#ownsClient = true;
     }
@@ -331,13 +338,20 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       try {
         this.#instance = await client.sandboxes.create(app, image, params);
       } catch (error) {
-        const context = options.gpu !== undefined ? `could not create sandbox from image "${imageName}" with gpu "${options.gpu}"` : `could not create sandbox from image "${imageName}"`;
+        const context =
+          options.gpu !== undefined
+            ? `could not create sandbox from image "${imageName}" with gpu "${options.gpu}"`
+            : `could not create sandbox from image "${imageName}"`;
         const details: Record<string, unknown> = options.gpu !== undefined ? { option: "gpu", gpu: options.gpu } : {};
         // The SDK builds the image inside create(); say so when that is what failed.
         if (isImageBuildFailure(error)) Object.assign(details, { reason: "image-unavailable", imageName });
         const mapped = this.mapError(error, "create", context, Object.keys(details).length > 0 ? details : undefined);
         if (mapped.code === "SANDBOX_CREATION_FAILED" && options.name !== undefined && isAlreadyExistsFailure(error)) {
-          throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" is already running in app "${appName}"`, cause: error, retryable: false });
+          throw this.error("SANDBOX_CREATION_FAILED", {
+            message: `a sandbox named "${options.name}" is already running in app "${appName}"`,
+            cause: error,
+            retryable: false,
+          });
         }
         throw mapped;
       }
@@ -357,7 +371,8 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
           return [mountPath, await client.volumes.fromName(volumeName)] as const;
         } catch (error) {
           const mapped = mapModalError(error, "create", "");
-          if (mapped.code === "AUTHENTICATION_FAILED" || mapped.code === "PROVIDER_UNAVAILABLE") throw this.mapError(error, "create", `could not look up the Modal Volume "${volumeName}"`);
+          if (mapped.code === "AUTHENTICATION_FAILED" || mapped.code === "PROVIDER_UNAVAILABLE")
+            throw this.mapError(error, "create", `could not look up the Modal Volume "${volumeName}"`);
           const missing = isNotFoundFailure(error);
           throw this.error("VOLUME_ERROR", {
             message: missing
@@ -466,7 +481,6 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     }
   }
 }
-
 
 /** How long terminate() waits for the exit code after ending the sandbox. */
 const TERMINATE_WAIT_MS = 30_000;

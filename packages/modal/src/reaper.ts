@@ -3,7 +3,7 @@ import { ModalClient as ModalClientClass } from "modal";
 import { CREDENTIALS_HINT, isNotFoundFailure, mapModalError } from "./error-mapping.js";
 import type { ModalAuth } from "./modal-options.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
-import { MODAL_TAGS, currentOwner, ownerIsGone, type OwnerIdentity } from "./owner-tags.js";
+import { currentOwner, MODAL_TAGS, type OwnerIdentity, ownerIsGone } from "./owner-tags.js";
 
 /** What {@link reap} terminated and why. */
 export interface ReapReport {

@@ -1,5 +1,12 @@
 import { randomUUID } from "node:crypto";
-import { KILL_BY_MARKER_SCRIPT, OOM_BASELINE_PREFIX, OomBaselineReader, READ_OOM_KILL_COUNT_COMMAND, parseOomKillCount, type CommandRequest } from "@sandbox/core";
+import {
+  type CommandRequest,
+  KILL_BY_MARKER_SCRIPT,
+  OOM_BASELINE_PREFIX,
+  OomBaselineReader,
+  parseOomKillCount,
+  READ_OOM_KILL_COUNT_COMMAND,
+} from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
 /**
@@ -93,11 +100,9 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest): 
   const stdout = process.stdout.getReader();
   const stderr = process.stderr.getReader();
   const stderrSink = new OomBaselineReader(request.onStderr);
-  const completion = Promise.all([
-    process.wait(),
-    drain(stdout, request.onStdout),
-    drain(stderr, stderrSink.push).then(() => stderrSink.end()),
-  ]).then(([exitCode]) => exitCode);
+  const completion = Promise.all([process.wait(), drain(stdout, request.onStdout), drain(stderr, stderrSink.push).then(() => stderrSink.end())]).then(
+    ([exitCode]) => exitCode,
+  );
   // Once aborted, a late failure of the abandoned reads must not surface as unhandled.
   completion.catch(() => undefined);
 

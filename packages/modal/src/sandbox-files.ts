@@ -21,7 +21,10 @@ export function fileErrorOf(error: unknown, direction: "read" | "write"): FileOp
   if (isModalErrorNamed(error, "SandboxFilesystemIsADirectoryError")) return "is_directory";
   if (isModalErrorNamed(error, "SandboxFilesystemPermissionError")) return "permission_denied";
   if (direction === "read" && isModalErrorNamed(error, "SandboxFilesystemNotFoundError", "SandboxFilesystemNotADirectoryError")) return "file_not_found";
-  if (direction === "write" && isModalErrorNamed(error, "SandboxFilesystemNotADirectoryError", "SandboxFilesystemNotFoundError", "SandboxFilesystemPathAlreadyExistsError")) {
+  if (
+    direction === "write" &&
+    isModalErrorNamed(error, "SandboxFilesystemNotADirectoryError", "SandboxFilesystemNotFoundError", "SandboxFilesystemPathAlreadyExistsError")
+  ) {
     return "invalid_path";
   }
   // The untyped SandboxFilesystemError carries the OS's words: still a per-file problem.

@@ -1,7 +1,7 @@
 import { DockerEngine } from "@sandbox/local-docker/engine";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModalSandbox } from "../src/index.js";
-import { dockerAvailable, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
 
 // The real modal SDK against the emulator, with the sandbox's container paused
 // from outside (docker pause): calls may fail while it is paused, but the

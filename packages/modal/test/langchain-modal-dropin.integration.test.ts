@@ -1,8 +1,8 @@
 import { createDeepAgent } from "deepagents";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { MODAL_TAGS, ModalSandbox, ModalSandboxError, createModalSandboxFactory, type ModalSandboxFactory } from "../src/index.js";
-import { EMULATOR_TOKEN_ID, dockerAvailable, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
-import { ToolScriptModel, type ScriptedToolCall } from "./support/tool-script-model.js";
+import { createModalSandboxFactory, MODAL_TAGS, ModalSandbox, ModalSandboxError, type ModalSandboxFactory } from "../src/index.js";
+import { dockerAvailable, EMULATOR_TOKEN_ID, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
+import { type ScriptedToolCall, ToolScriptModel } from "./support/tool-script-model.js";
 
 /*
  * The @langchain/modal behaviours a migrating user relies on, against the
@@ -57,7 +57,9 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
   const create = async () => track(await ModalSandbox.create({ appName, imageName: IMAGE }));
 
   describe("terminate(), stop(), poll(), wait()", () => {
-    it("poll() is null while the sandbox runs; terminate() ends it at Modal, closes the handle, and poll()/wait() then resolve its exit code", { timeout: 120_000 }, async () => {
+    it("poll() is null while the sandbox runs; terminate() ends it at Modal, closes the handle, and poll()/wait() then resolve its exit code", {
+      timeout: 120_000,
+    }, async () => {
       const sandbox = await create();
       const id = sandbox.id;
       expect(await sandbox.poll()).toBeNull();
@@ -154,7 +156,9 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
       [{ name: "execute", args: { command: "ls /tmp" } }],
     ];
 
-    it("one invocation with several tool calls uses exactly one sandbox, files persist between the calls; a second invocation gets a new one; close() ends them all", { timeout: 300_000 }, async () => {
+    it("one invocation with several tool calls uses exactly one sandbox, files persist between the calls; a second invocation gets a new one; close() ends them all", {
+      timeout: 300_000,
+    }, async () => {
       const app = freshApp();
       factory = createModalSandboxFactory({ appName: app, imageName: IMAGE, timeoutMs: 300_000 });
       const agent = createDeepAgent({ model: new ToolScriptModel(SCRIPT), backend: asDeepAgentBackend(factory) });
@@ -197,7 +201,10 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
     it("two invocations on the same thread id still get a sandbox each", { timeout: 300_000 }, async () => {
       const app = freshApp();
       factory = createModalSandboxFactory({ appName: app, imageName: IMAGE });
-      const agent = createDeepAgent({ model: new ToolScriptModel([[{ name: "execute", args: { command: "echo one" } }], [{ name: "execute", args: { command: "echo two" } }]]), backend: asDeepAgentBackend(factory) });
+      const agent = createDeepAgent({
+        model: new ToolScriptModel([[{ name: "execute", args: { command: "echo one" } }], [{ name: "execute", args: { command: "echo two" } }]]),
+        backend: asDeepAgentBackend(factory),
+      });
       await agent.invoke({ messages: [{ role: "user", content: "a" }] }, { configurable: { thread_id: "same" } });
       expect((await sandboxesOf(app)).length).toBe(1);
       await agent.invoke({ messages: [{ role: "user", content: "b" }] }, { configurable: { thread_id: "same" } });
@@ -206,7 +213,10 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
 
     it("without factory.close(), the sandboxes end at their timeoutMs lifetime", { timeout: 180_000 }, async () => {
       factory = createModalSandboxFactory({ appName, imageName: IMAGE, timeoutMs: 10_000 });
-      const agent = createDeepAgent({ model: new ToolScriptModel([[{ name: "execute", args: { command: "echo short-lived" } }]]), backend: asDeepAgentBackend(factory) });
+      const agent = createDeepAgent({
+        model: new ToolScriptModel([[{ name: "execute", args: { command: "echo short-lived" } }]]),
+        backend: asDeepAgentBackend(factory),
+      });
       await agent.invoke({ messages: [{ role: "user", content: "go" }] });
       const [sandbox] = factory.sandboxes;
       expect(sandbox).toBeDefined();

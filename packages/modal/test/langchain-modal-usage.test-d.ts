@@ -6,18 +6,18 @@
  * project outside the workspace.
  */
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
-import { createDeepAgent } from "deepagents";
 import {
-  ModalSandbox,
-  ModalSandboxError,
+  type AsyncModalSandboxFactory,
   createModalSandboxFactory,
   createModalSandboxFactoryFromSandbox,
   getAuthCredentials,
-  type AsyncModalSandboxFactory,
   type ModalCredentials,
+  ModalSandbox,
+  ModalSandboxError,
   type ModalSandboxErrorCode,
   type ModalSandboxOptions,
 } from "@sandbox/modal";
+import { createDeepAgent } from "deepagents";
 
 declare const model: BaseChatModel;
 
@@ -60,7 +60,18 @@ const options: ModalSandboxOptions = {
 };
 
 // Error codes as a type, and both constructors.
-const codes: ModalSandboxErrorCode[] = ["NOT_INITIALIZED", "ALREADY_INITIALIZED", "AUTHENTICATION_FAILED", "SANDBOX_CREATION_FAILED", "SANDBOX_NOT_FOUND", "COMMAND_TIMEOUT", "COMMAND_FAILED", "FILE_OPERATION_FAILED", "RESOURCE_LIMIT_EXCEEDED", "VOLUME_ERROR"];
+const codes: ModalSandboxErrorCode[] = [
+  "NOT_INITIALIZED",
+  "ALREADY_INITIALIZED",
+  "AUTHENTICATION_FAILED",
+  "SANDBOX_CREATION_FAILED",
+  "SANDBOX_NOT_FOUND",
+  "COMMAND_TIMEOUT",
+  "COMMAND_FAILED",
+  "FILE_OPERATION_FAILED",
+  "RESOURCE_LIMIT_EXCEEDED",
+  "VOLUME_ERROR",
+];
 const original = new ModalSandboxError("Sandbox creation failed", "SANDBOX_CREATION_FAILED", new Error("cause"));
 const originalWithoutCause = new ModalSandboxError("no tokens", "AUTHENTICATION_FAILED");
 const ours = new ModalSandboxError("COMMAND_TIMEOUT", { message: "took too long" });
@@ -126,5 +137,25 @@ export async function usage(): Promise<void> {
     await sandbox.close();
   }
 
-  void [tokenId, fromEnvironment, codes, originalWithoutCause, code, asError, provisionalId, running, output, exitCode, firstError, polled, finished, byName, process, clientClosed, fresh, reused, agentFromFactory];
+  void [
+    tokenId,
+    fromEnvironment,
+    codes,
+    originalWithoutCause,
+    code,
+    asError,
+    provisionalId,
+    running,
+    output,
+    exitCode,
+    firstError,
+    polled,
+    finished,
+    byName,
+    process,
+    clientClosed,
+    fresh,
+    reused,
+    agentFromFactory,
+  ];
 }

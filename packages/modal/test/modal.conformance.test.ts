@@ -2,7 +2,7 @@ import { runConformanceSuite } from "@sandbox/core/conformance";
 import { ModalClient } from "modal";
 import { afterAll, beforeAll, describe } from "vitest";
 import { ModalSandbox, type ModalSandboxOptions } from "../src/index.js";
-import { dockerAvailable, isLoopbackUrl, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, type EmulatorSession, isLoopbackUrl, startEmulatorSession } from "./support/emulator.js";
 
 /*
  * The whole @sandbox/core conformance suite against ModalSandbox, twice:
@@ -112,4 +112,3 @@ describe.runIf(realModal)("@sandbox/modal against real Modal (runs when MODAL_TO
     idBeforeInitialize: "provisional",
   });
 });
-

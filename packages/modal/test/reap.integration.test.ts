@@ -2,8 +2,8 @@ import { spawnSync } from "node:child_process";
 import { ModalClient, type Sandbox } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODAL_TAGS, ModalSandbox, reap } from "../src/index.js";
-import { DETACHED_OWNER, currentOwner, ownerTags } from "../src/owner-tags.js";
-import { dockerAvailable, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
+import { currentOwner, DETACHED_OWNER, ownerTags } from "../src/owner-tags.js";
+import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
 
 /*
  * Tags and reap() against @sandbox/modal-emulator: sandboxes of a dead owner

@@ -1,7 +1,7 @@
-import { CloudBucketMount, ExperimentalOutboundPolicy, Probe, Proxy as ModalProxy } from "modal";
+import { CloudBucketMount, ExperimentalOutboundPolicy, Proxy as ModalProxy, Probe } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MODAL_SDK_PARAM_KEYS, MODAL_TAGS, ModalSandbox, ModalSandboxError, type ModalSandboxOptions } from "../src/index.js";
-import { dockerAvailable, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
 
 /*
  * Every sandbox create parameter of the pinned modal SDK that ModalSandboxOptions
@@ -26,7 +26,7 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
   const create = (extra: ModalSandboxOptions) => ModalSandbox.create({ appName, imageName: IMAGE, ...extra });
   const run = async (sandbox: ModalSandbox, command: string) => (await sandbox.execute(command)).output.trim();
   // cgroup v2 files, else the v1 ones (the Docker engine of this machine may use either).
-  const CPU_QUOTA = "cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo \"$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)\"";
+  const CPU_QUOTA = 'cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo "$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"';
   const MEMORY_LIMIT = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
 
   // Parameters the emulator honours, each with a check of its effect.
@@ -121,12 +121,25 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
   // Parameters the emulator cannot honour: refused, by name, never dropped.
   const refused: Array<[string, ModalSandboxOptions, RegExp]> = [
     ["runtime", { runtime: "gvisor" }, /runtime/],
-    ["cloudBucketMounts", { cloudBucketMounts: { "/bucket": new CloudBucketMount("my-bucket", undefined, true, false, undefined, undefined, undefined, 1 as never) } }, /cloudBucketMounts/],
+    [
+      "cloudBucketMounts",
+      { cloudBucketMounts: { "/bucket": new CloudBucketMount("my-bucket", undefined, true, false, undefined, undefined, undefined, 1 as never) } },
+      /cloudBucketMounts/,
+    ],
     ["pty", { pty: true }, /\(pty\)/],
     ["encryptedPorts", { encryptedPorts: [8080] }, /encryptedPorts/],
     ["h2Ports", { h2Ports: [8080] }, /h2Ports/],
     ["unencryptedPorts", { unencryptedPorts: [8080] }, /unencryptedPorts/],
-    ["experimentalOutboundPolicy", { experimentalOutboundPolicy: new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "api.example.com", headers: { "x-api-key": "placeholder" } }) }, /experimentalOutboundPolicy/],
+    [
+      "experimentalOutboundPolicy",
+      {
+        experimentalOutboundPolicy: new ExperimentalOutboundPolicy().withHeaderReplacement({
+          domain: "api.example.com",
+          headers: { "x-api-key": "placeholder" },
+        }),
+      },
+      /experimentalOutboundPolicy/,
+    ],
     ["inboundCidrAllowlist", { inboundCidrAllowlist: ["10.0.0.0/8"] }, /inboundCidrAllowlist/],
     ["i6pn", { i6pn: true }, /i6pn/],
     ["cloud (a value Modal refuses)", { cloud: "invalid-cloud" }, /cloud/],
@@ -152,7 +165,10 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
   });
 
   it("covers every SDK parameter ModalSandboxOptions passes through", () => {
-    const covered = new Set([...Object.keys(honoured).flatMap((name) => name.split(/[,:] ?/).map((part) => part.trim())), ...refused.map(([name]) => name.split(" ")[0]!)]);
+    const covered = new Set([
+      ...Object.keys(honoured).flatMap((name) => name.split(/[,:] ?/).map((part) => part.trim())),
+      ...refused.map(([name]) => name.split(" ")[0]!),
+    ]);
     expect(MODAL_SDK_PARAM_KEYS.filter((key) => !covered.has(key))).toEqual([]);
   });
 });

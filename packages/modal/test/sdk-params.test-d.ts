@@ -20,13 +20,13 @@ export type KeyListExact = Assert<Equal<(typeof MODAL_SDK_PARAM_KEYS)[number], E
 
 /** Each passed-through parameter has the SDK's type (optional, as in the SDK). */
 export type SameTypes = Assert<
-  Equal<
-    { [K in (typeof MODAL_SDK_PARAM_KEYS)[number]]: ModalSandboxOptions[K] },
-    { [K in (typeof MODAL_SDK_PARAM_KEYS)[number]]: SandboxCreateParams[K] }
-  >
+  Equal<{ [K in (typeof MODAL_SDK_PARAM_KEYS)[number]]: ModalSandboxOptions[K] }, { [K in (typeof MODAL_SDK_PARAM_KEYS)[number]]: SandboxCreateParams[K] }>
 >;
 
 /** The common options that overlap an SDK parameter keep a type the SDK's accepts or that the adapter maps (volumes/secrets are names). */
 export type OverlapsKnown = Assert<
-  Equal<Extract<keyof SandboxCreateParams, keyof SandboxOptions>, "cpu" | "memoryMiB" | "gpu" | "timeoutMs" | "workdir" | "env" | "secrets" | "volumes" | "blockNetwork" | "name">
+  Equal<
+    Extract<keyof SandboxCreateParams, keyof SandboxOptions>,
+    "cpu" | "memoryMiB" | "gpu" | "timeoutMs" | "workdir" | "env" | "secrets" | "volumes" | "blockNetwork" | "name"
+  >
 >;

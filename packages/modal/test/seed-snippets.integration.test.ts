@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { readFileSync, readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ModalClient } from "modal";
 import ts from "typescript";
@@ -15,8 +15,8 @@ import { run as initialFiles } from "./seed-snippets/initial-files.snippet.js";
 import { run as reconnecting } from "./seed-snippets/reconnecting.snippet.js";
 import { run as standalone } from "./seed-snippets/standalone.snippet.js";
 import { run as volumesAndSecrets } from "./seed-snippets/volumes-and-secrets.snippet.js";
-import { dockerAvailable, startEmulatorSession, type EmulatorSession } from "./support/emulator.js";
-import { PI_COMMAND, observedToolResults } from "./support/scripted-chat-model.js";
+import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
+import { observedToolResults, PI_COMMAND } from "./support/scripted-chat-model.js";
 
 /*
  * Every snippet of the documented API page (test/seed-snippets/seed-page.txt,
@@ -251,7 +251,7 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
     await expect(ModalSandbox.fromId(id)).rejects.toMatchObject({ code: "SANDBOX_NOT_FOUND" });
   });
 
-  it("Factory functions: every factory() call creates a new sandbox (\"Create new sandbox per invocation\"); the reuse factory returns the given one", async () => {
+  it('Factory functions: every factory() call creates a new sandbox ("Create new sandbox per invocation"); the reuse factory returns the given one', async () => {
     const before = (await session.sandboxes()).length;
     const { factory, sandbox, reuseFactory } = await factories();
     track(sandbox);

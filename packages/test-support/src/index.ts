@@ -1,2 +1,2 @@
 /** `@sandbox/test-support`: what every package's tests share. Private; never published. */
-export { OFFLINE_BUSYBOX_IMAGE, dockerEngineAvailable, dockerEngineProblem, isCI } from "./docker-engine.js";
+export { dockerEngineAvailable, dockerEngineProblem, isCI, OFFLINE_BUSYBOX_IMAGE } from "./docker-engine.js";

@@ -11,10 +11,7 @@ export interface OutputReadContext {
  * called once per iteration and yields raw chunks (replay, then live) until
  * the process ended. Text helpers and the dropped-byte count come for free.
  */
-export function createProcessOutputStream(
-  name: "stdout" | "stderr",
-  open: (context: OutputReadContext) => AsyncIterable<Uint8Array>,
-): ProcessOutputStream {
+export function createProcessOutputStream(name: "stdout" | "stderr", open: (context: OutputReadContext) => AsyncIterable<Uint8Array>): ProcessOutputStream {
   let droppedBytes = 0;
   const stream: ProcessOutputStream = {
     name,

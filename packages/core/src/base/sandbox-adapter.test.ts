@@ -1,4 +1,4 @@
-import { isSandboxBackend, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
+import { type FileDownloadResponse, type FileUploadResponse, isSandboxBackend } from "deepagents";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities } from "../contract/capabilities.js";
@@ -7,7 +7,7 @@ import type { ExecuteOptions } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
-import { SandboxAdapter, type CommandOutcome, type CommandRequest, type SandboxAdapterSettings } from "./sandbox-adapter.js";
+import { type CommandOutcome, type CommandRequest, SandboxAdapter, type SandboxAdapterSettings } from "./sandbox-adapter.js";
 
 // ---------------------------------------------------------------------------
 // An in-memory adapter: the six primitives, recorded, with scripted commands.
@@ -388,8 +388,7 @@ describe("SandboxAdapter initialFiles", () => {
 
   it("a per-file failure rejects FILE_OPERATION_FAILED naming the file, and closes the sandbox", async () => {
     const adapter = new MemoryAdapter({ initialFiles: { "/ok.txt": "a", "/etc/shadow": "b" } });
-    adapter.putWith = async (files) =>
-      files.map(([path]) => ({ path, error: path === "/etc/shadow" ? ("permission_denied" as const) : null }));
+    adapter.putWith = async (files) => files.map(([path]) => ({ path, error: path === "/etc/shadow" ? ("permission_denied" as const) : null }));
     const error = await sandboxErrorOf(() => adapter.initialize());
     expect(error.code).toBe("FILE_OPERATION_FAILED");
     expect(error.message).toContain("/etc/shadow (permission_denied)");
@@ -614,9 +613,7 @@ describe("SandboxAdapter.execute: timeout and abort", () => {
   it("on timeout: asks the adapter to kill, waits for it, then rejects COMMAND_TIMEOUT with the partial output", async () => {
     const adapter = await ready();
     adapter.behaviour = hangs({ partial: "step 1\nstep 2\n", afterKill: "resolve" });
-    const error = await sandboxErrorOf(() => 
-      adapter.execute("sleep 100", { timeoutMs: 20 }).finally(() => adapter.events.push("rejected")),
-    );
+    const error = await sandboxErrorOf(() => adapter.execute("sleep 100", { timeoutMs: 20 }).finally(() => adapter.events.push("rejected")));
     expect(adapter.events.slice(-3)).toEqual(["kill-requested", "killed", "rejected"]);
     expect(adapter.requests[0]!.signal.aborted).toBe(true);
     expect(error.code).toBe("COMMAND_TIMEOUT");
@@ -845,8 +842,7 @@ describe("SandboxAdapter files", () => {
 
   it("uploadFiles: the provider's per-file errors land at their input positions", async () => {
     const adapter = await ready();
-    adapter.putWith = async (files) =>
-      files.map(([path]) => ({ path, error: path === "/root/x" ? ("permission_denied" as const) : null }));
+    adapter.putWith = async (files) => files.map(([path]) => ({ path, error: path === "/root/x" ? ("permission_denied" as const) : null }));
     const results = await adapter.uploadFiles([
       ["bad", bytes("1")],
       ["/root/x", bytes("2")],
@@ -948,7 +944,10 @@ describe("SandboxAdapter processes and ports: defaults fail loudly", () => {
   it.each(calls)("%s without the capability rejects UNSUPPORTED_CAPABILITY naming provider, call and capability", async (call, invoke, capability) => {
     const adapter = new MemoryAdapter(undefined, { capabilities: allCapabilities(false) });
     await adapter.initialize();
-    const error = await invoke(adapter).then(() => undefined, (thrown: unknown) => thrown);
+    const error = await invoke(adapter).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
     expect(SandboxError.isInstance(error) && error.code).toBe("UNSUPPORTED_CAPABILITY");
     expect((error as SandboxError).message).toContain('"memory"');
     expect((error as SandboxError).message).toContain(call);
@@ -958,14 +957,20 @@ describe("SandboxAdapter processes and ports: defaults fail loudly", () => {
   it.each(calls)("%s declared but not implemented by the adapter still rejects UNSUPPORTED_CAPABILITY", async (_call, invoke) => {
     const adapter = new MemoryAdapter();
     await adapter.initialize();
-    const error = await invoke(adapter).then(() => undefined, (thrown: unknown) => thrown);
+    const error = await invoke(adapter).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
     expect(SandboxError.isInstance(error) && error.code).toBe("UNSUPPORTED_CAPABILITY");
   });
 
   it("spawn with a pty needs the pty capability", async () => {
     const adapter = new MemoryAdapter(undefined, { capabilities: { ...allCapabilities(true), pty: false } });
     await adapter.initialize();
-    const error = await adapter.spawn("sh", { pty: { cols: 80, rows: 24 } }).then(() => undefined, (thrown: unknown) => thrown);
+    const error = await adapter.spawn("sh", { pty: { cols: 80, rows: 24 } }).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
     expect((error as SandboxError).details).toEqual({ call: "spawn() with a pty", capability: "pty" });
   });
 
@@ -978,7 +983,10 @@ describe("SandboxAdapter processes and ports: defaults fail loudly", () => {
   ] as const)("spawn(%j, %j) rejects INVALID_ARGUMENT", async (command, options) => {
     const adapter = new MemoryAdapter();
     await adapter.initialize();
-    const error = await adapter.spawn(command, options as never).then(() => undefined, (thrown: unknown) => thrown);
+    const error = await adapter.spawn(command, options as never).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
     expect(SandboxError.isInstance(error) && error.code).toBe("INVALID_ARGUMENT");
   });
 
@@ -986,7 +994,10 @@ describe("SandboxAdapter processes and ports: defaults fail loudly", () => {
     const adapter = new MemoryAdapter();
     await adapter.initialize();
     for (const action of [() => adapter.attachProcess("p1", { fromOffset: -1 }), () => adapter.portUrl(70_000)]) {
-      const error = await action().then(() => undefined, (thrown: unknown) => thrown);
+      const error = await action().then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
       expect(SandboxError.isInstance(error) && error.code).toBe("INVALID_ARGUMENT");
     }
   });

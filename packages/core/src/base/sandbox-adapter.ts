@@ -1,7 +1,13 @@
 import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
+import {
+  DEFAULT_COMMAND_TIMEOUT_MS,
+  DEFAULT_MAX_OUTPUT_BYTES,
+  DEFAULT_SANDBOX_TIMEOUT_MS,
+  KILL_CONFIRMATION_GRACE_MS,
+  MAX_COMMAND_BYTES,
+} from "../contract/defaults.js";
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
-import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SANDBOX_TIMEOUT_MS, KILL_CONFIRMATION_GRACE_MS, MAX_COMMAND_BYTES } from "../contract/defaults.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
 import { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "../contract/specification-version.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
@@ -9,8 +15,8 @@ import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS, type SandboxOptions } from "../options/sandbox-options.js";
 import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateEnv, validateSandboxOptions } from "../options/validate-options.js";
+import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
 import { OutputCollector } from "./output-collector.js";
-import { SANDBOX_CLAIM_KEYS, type ResolvedSandboxClaim, type SandboxClaim } from "../pool/sandbox-claim.js";
 
 /**
  * What core hands an adapter's {@link SandboxAdapter.runCommand}. The adapter
@@ -96,10 +102,7 @@ const EMPTY_ENV: Record<string, string> = Object.freeze({}) as Record<string, st
  * {@link runCommand}, {@link putFiles}, {@link getFiles},
  * {@link checkRunning} (behind {@link isAlive}) and {@link release}.
  */
-export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOptions>
-  extends BaseSandbox
-  implements SandboxBackend
-{
+export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOptions> extends BaseSandbox implements SandboxBackend {
   readonly provider: string;
   readonly specificationVersion: SandboxSpecificationVersion = SANDBOX_SPECIFICATION_VERSION;
   readonly capabilities: SandboxCapabilities;
@@ -132,7 +135,11 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       assertOptionsSupported(this.options, this.provider, this.capabilities);
       assertPositiveInteger(this.#commandTimeoutMs, "commandTimeoutMs", this.provider, "INVALID_OPTIONS");
       if (this.#commandTimeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
-        throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: `invalid option "commandTimeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours)`, details: { option: "commandTimeoutMs" } });
+        throw new SandboxError("INVALID_OPTIONS", {
+          provider: this.provider,
+          message: `invalid option "commandTimeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours)`,
+          details: { option: "commandTimeoutMs" },
+        });
       }
       assertPositiveInteger(this.#maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_OPTIONS");
     } catch (error) {
@@ -323,7 +330,10 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       throw this.ownError(error);
     }
     if (timeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
-      throw this.error("INVALID_ARGUMENT", { message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${timeoutMs}`, details: { option: "timeoutMs" } });
+      throw this.error("INVALID_ARGUMENT", {
+        message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${timeoutMs}`,
+        details: { option: "timeoutMs" },
+      });
     }
     if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
       throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"` });
@@ -379,15 +389,16 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       };
     };
 
-    const run = (async () => this.runCommand({
-      command,
-      cwd: options.cwd,
-      env: options.env ?? EMPTY_ENV,
-      signal: controller.signal,
-      timeoutMs,
-      onStdout: stream(options.onStdout),
-      onStderr: stream(options.onStderr),
-    }))();
+    const run = (async () =>
+      this.runCommand({
+        command,
+        cwd: options.cwd,
+        env: options.env ?? EMPTY_ENV,
+        signal: controller.signal,
+        timeoutMs,
+        onStdout: stream(options.onStdout),
+        onStderr: stream(options.onStderr),
+      }))();
 
     try {
       let outcome: CommandOutcome;
@@ -550,15 +561,19 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       throw this.ownError(error);
     }
     if (options.timeoutMs !== undefined && options.timeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
-      throw this.error("INVALID_ARGUMENT", { message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${options.timeoutMs}`, details: { option: "timeoutMs" } });
+      throw this.error("INVALID_ARGUMENT", {
+        message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${options.timeoutMs}`,
+        details: { option: "timeoutMs" },
+      });
     }
     if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
       throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"`, details: { option: "cwd" } });
     }
     if (options.pty !== undefined) this.assertTerminalSize(options.pty, "pty");
-    return this.guardProcessCall(() =>
-      this.startProcess({ command, cwd: options.cwd, env: options.env ?? EMPTY_ENV, timeoutMs: options.timeoutMs, pty: options.pty }),
-    "could not start process");
+    return this.guardProcessCall(
+      () => this.startProcess({ command, cwd: options.cwd, env: options.env ?? EMPTY_ENV, timeoutMs: options.timeoutMs, pty: options.pty }),
+      "could not start process",
+    );
   }
 
   /** See {@link SandboxBackend.listProcesses}. */
@@ -577,7 +592,10 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     }
     const fromOffset = options?.fromOffset ?? 0;
     if (typeof fromOffset !== "number" || !Number.isSafeInteger(fromOffset) || fromOffset < 0) {
-      throw this.error("INVALID_ARGUMENT", { message: `invalid option "fromOffset": must be a whole number of bytes >= 0, got ${String(fromOffset)}`, details: { option: "fromOffset" } });
+      throw this.error("INVALID_ARGUMENT", {
+        message: `invalid option "fromOffset": must be a whole number of bytes >= 0, got ${String(fromOffset)}`,
+        details: { option: "fromOffset" },
+      });
     }
     return this.guardProcessCall(() => this.openProcess(id, fromOffset), "could not attach to process");
   }
@@ -660,7 +678,8 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   }
 
   private assertPort(port: unknown): void {
-    if (!isPortNumber(port)) throw this.error("INVALID_ARGUMENT", { message: `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, details: { option: "port" } });
+    if (!isPortNumber(port))
+      throw this.error("INVALID_ARGUMENT", { message: `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, details: { option: "port" } });
   }
 
   private async guardProcessCall<T>(operation: () => Promise<T>, doing: string): Promise<T> {
@@ -696,14 +715,22 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   async applyClaim(claim: SandboxClaim = {}): Promise<void> {
     this.assertReady();
     if (!this.supportsClaim) {
-      throw this.error("UNSUPPORTED_CAPABILITY", { message: `provider "${this.provider}" cannot apply a claim to a running sandbox (no warm pool support)`, details: { capability: "claim" } });
+      throw this.error("UNSUPPORTED_CAPABILITY", {
+        message: `provider "${this.provider}" cannot apply a claim to a running sandbox (no warm pool support)`,
+        details: { capability: "claim" },
+      });
     }
     let validated: SandboxOptions;
     try {
-      if (typeof claim !== "object" || claim === null) throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: "a claim must be an object" });
+      if (typeof claim !== "object" || claim === null)
+        throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: "a claim must be an object" });
       const unknown = Object.keys(claim).filter((key) => !(SANDBOX_CLAIM_KEYS as readonly string[]).includes(key));
       if (unknown.length > 0) {
-        throw new SandboxError("INVALID_OPTIONS", { provider: this.provider, message: `invalid claim option "${unknown[0]}": only ${SANDBOX_CLAIM_KEYS.join(", ")} can be applied to a running sandbox`, details: { option: unknown[0] } });
+        throw new SandboxError("INVALID_OPTIONS", {
+          provider: this.provider,
+          message: `invalid claim option "${unknown[0]}": only ${SANDBOX_CLAIM_KEYS.join(", ")} can be applied to a running sandbox`,
+          details: { option: unknown[0] },
+        });
       }
       validated = validateSandboxOptions(claim, { provider: this.provider, extraKeys: [] });
     } catch (error) {
@@ -740,7 +767,10 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    * written by core afterwards.
    */
   protected async claimSandbox(_claim: ResolvedSandboxClaim): Promise<void> {
-    throw this.error("UNSUPPORTED_CAPABILITY", { message: `provider "${this.provider}" cannot apply a claim to a running sandbox`, details: { capability: "claim" } });
+    throw this.error("UNSUPPORTED_CAPABILITY", {
+      message: `provider "${this.provider}" cannot apply a claim to a running sandbox`,
+      details: { capability: "claim" },
+    });
   }
 }
 
@@ -776,7 +806,11 @@ function raceKillGrace(run: Promise<CommandOutcome>, signal: AbortSignal): Promi
 
 function assertPositiveInteger(value: unknown, option: string, provider: string, code: "INVALID_OPTIONS" | "INVALID_ARGUMENT"): void {
   if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
-    throw new SandboxError(code, { provider, message: `invalid option "${option}": must be a positive whole number, got ${String(value)}`, details: { option } });
+    throw new SandboxError(code, {
+      provider,
+      message: `invalid option "${option}": must be a positive whole number, got ${String(value)}`,
+      details: { option },
+    });
   }
 }
 

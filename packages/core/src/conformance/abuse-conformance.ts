@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { KILL_CONFIRMATION_GRACE_MS, MAX_COMMAND_BYTES } from "../contract/defaults.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { ConformanceTarget } from "./conformance-target.js";
-import { DID_NOT_THROW, assertSandboxError, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
+import { assertSandboxError, DID_NOT_THROW, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { SuiteContext } from "./suite-context.js";
 
 /**
@@ -26,7 +26,11 @@ export function abuseConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(result, "a command at the documented maximum length must run like any other").toMatchObject({ exitCode: 0, output: "fits\n" });
       });
 
-      for (const [label, bytes] of [["a 200 KB command", 200_000], ["a 5 MB command", 5_000_000], ["a command one byte over the maximum (in multi-byte characters)", MAX_COMMAND_BYTES + 1]] as const) {
+      for (const [label, bytes] of [
+        ["a 200 KB command", 200_000],
+        ["a 5 MB command", 5_000_000],
+        ["a command one byte over the maximum (in multi-byte characters)", MAX_COMMAND_BYTES + 1],
+      ] as const) {
         it(`${label} is refused with INVALID_ARGUMENT naming the limit, before anything runs`, { timeout: budget() }, async () => {
           const sandbox = await shared();
           const marker = `/tmp/conformance-long-command-${bytes}`;
@@ -42,7 +46,10 @@ export function abuseConformance<S extends SandboxBackend>(target: ConformanceTa
     });
 
     describe("fork bomb", () => {
-      const gated = context.gated("a fork bomb past its timeoutMs ends in COMMAND_TIMEOUT with killConfirmed: true within seconds, and the sandbox stays usable", "processKill");
+      const gated = context.gated(
+        "a fork bomb past its timeoutMs ends in COMMAND_TIMEOUT with killConfirmed: true within seconds, and the sandbox stays usable",
+        "processKill",
+      );
       const gap = target.knownGaps?.forkBomb;
       const bomb = gap === undefined || gated.skip ? gated : { title: `${gated.title} (skipped: known gap of this target: ${gap})`, skip: true };
       it.skipIf(bomb.skip)(bomb.title, { timeout: budget(1, 120_000) }, async () => {
@@ -71,7 +78,10 @@ export function abuseConformance<S extends SandboxBackend>(target: ConformanceTa
       // A pipeline member grows until the OOM killer takes it; the pipeline itself exits 0.
       const OOM_IN_PIPELINE = "awk 'BEGIN { s = \"x\"; while (1) s = s s }' | cat; true";
 
-      const stale = context.gated(`after an OOM kill inside an earlier command that exited 0, a plain 'kill -9 $$' returns exitCode 137 (memoryMiB ${memoryMiB})`, "resourceLimits");
+      const stale = context.gated(
+        `after an OOM kill inside an earlier command that exited 0, a plain 'kill -9 $$' returns exitCode 137 (memoryMiB ${memoryMiB})`,
+        "resourceLimits",
+      );
       it.skipIf(stale.skip)(stale.title, { timeout: budget(1, 180_000) }, async () => {
         const sandbox = await limited();
         const earlier = await sandbox.execute(OOM_IN_PIPELINE, { timeoutMs: 120_000 });

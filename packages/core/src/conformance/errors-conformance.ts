@@ -4,10 +4,10 @@ import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
 import type { ConformanceTarget } from "./conformance-target.js";
-import { DID_NOT_THROW, assertSandboxError, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
+import { assertSandboxError, DID_NOT_THROW, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { MISSING_IMAGE_NAME } from "./options-conformance.js";
 import { uniqueSleepSeconds } from "./sandbox-probes.js";
-import { SuiteContext, randomSuffix, withTimeout } from "./suite-context.js";
+import { randomSuffix, SuiteContext, withTimeout } from "./suite-context.js";
 
 /** Options that ask for one capability each, to provoke UNSUPPORTED_CAPABILITY. */
 const CAPABILITY_OPTIONS: ReadonlyArray<[SandboxCapability, SandboxOptions]> = [
@@ -73,8 +73,16 @@ export function errorsConformance<S extends SandboxBackend>(target: ConformanceT
         reconnectCapability === "reconnectById"
           ? fromId && (() => fromId.call(target, missing))
           : fromName && appName && (() => fromName.call(target, appName, missing));
-      if (!reconnect) throw new Error(`${provider} declares ${reconnectCapability}, but the ConformanceTarget lacks ${reconnectCapability === "reconnectById" ? "fromId()" : "fromName() or appName"}`);
-      await expectSandboxError(async () => context.track(await reconnect()), "SANDBOX_NOT_FOUND", provider, `reconnecting (${reconnectCapability}) to "${missing}"`);
+      if (!reconnect)
+        throw new Error(
+          `${provider} declares ${reconnectCapability}, but the ConformanceTarget lacks ${reconnectCapability === "reconnectById" ? "fromId()" : "fromName() or appName"}`,
+        );
+      await expectSandboxError(
+        async () => context.track(await reconnect()),
+        "SANDBOX_NOT_FOUND",
+        provider,
+        `reconnecting (${reconnectCapability}) to "${missing}"`,
+      );
     });
 
     it("COMMAND_TIMEOUT: a command past its timeoutMs, with output and truncated on the error", { timeout: budget(1, 60_000) }, async () => {
@@ -120,7 +128,12 @@ export function errorsConformance<S extends SandboxBackend>(target: ConformanceT
         it(`execute() with ${label} rejects with INVALID_ARGUMENT and runs nothing`, { timeout: budget() }, async () => {
           const sandbox = await shared();
           const marker = `${context.scratch}/invalid-argument-${randomSuffix()}`;
-          const error = await expectSandboxError(() => sandbox.execute(`echo ran > ${marker}`, options), "INVALID_ARGUMENT", provider, `execute() with ${label}`);
+          const error = await expectSandboxError(
+            () => sandbox.execute(`echo ran > ${marker}`, options),
+            "INVALID_ARGUMENT",
+            provider,
+            `execute() with ${label}`,
+          );
           notRetryable(error);
           const check = await sandbox.execute(`test -e ${marker} && echo ran || echo not-run`);
           expect(check.output.trim(), `execute() with ${label} ran the command before rejecting`).toBe("not-run");
@@ -130,7 +143,8 @@ export function errorsConformance<S extends SandboxBackend>(target: ConformanceT
 
     it(`SANDBOX_CREATION_FAILED: an image that does not exist (${MISSING_IMAGE_NAME}), named in the message`, { timeout: budget(1, 30_000) }, async () => {
       const error = await expectSandboxError(
-        () => withTimeout(context.create({ imageName: MISSING_IMAGE_NAME }), context.timeouts.createMs, `create() with the missing image ${MISSING_IMAGE_NAME}`),
+        () =>
+          withTimeout(context.create({ imageName: MISSING_IMAGE_NAME }), context.timeouts.createMs, `create() with the missing image ${MISSING_IMAGE_NAME}`),
         "SANDBOX_CREATION_FAILED",
         provider,
         `create() with the missing image ${MISSING_IMAGE_NAME}`,
@@ -173,10 +187,15 @@ export function errorsConformance<S extends SandboxBackend>(target: ConformanceT
       ? "AUTHENTICATION_FAILED: creating with credentials the provider refuses"
       : "AUTHENTICATION_FAILED (skipped: the target gives no fixtures.createWithBadCredentials, the provider has no credentials to refuse)";
     it.skipIf(!badCredentials)(authTitle, { timeout: budget() }, async () => {
-      const error = await expectSandboxError(async () => {
-        const created = await badCredentials!.call(target.fixtures);
-        if (created && typeof (created as SandboxBackend).close === "function") context.track(created as S);
-      }, "AUTHENTICATION_FAILED", provider, "creating with bad credentials");
+      const error = await expectSandboxError(
+        async () => {
+          const created = await badCredentials!.call(target.fixtures);
+          if (created && typeof (created as SandboxBackend).close === "function") context.track(created as S);
+        },
+        "AUTHENTICATION_FAILED",
+        provider,
+        "creating with bad credentials",
+      );
       notRetryable(error);
     });
 

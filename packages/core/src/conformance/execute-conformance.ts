@@ -2,10 +2,10 @@ import { describe, expect, it } from "vitest";
 import { KILL_CONFIRMATION_GRACE_MS } from "../contract/defaults.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { ConformanceTarget } from "./conformance-target.js";
-import { DID_NOT_THROW, assertSandboxError, expectSandboxError, mustResolve } from "./expect-sandbox-error.js";
+import { assertSandboxError, DID_NOT_THROW, expectSandboxError, mustResolve } from "./expect-sandbox-error.js";
 import { garbageCollector, measureRetainedMemory } from "./host-memory.js";
 import { PROCESS_LIST_COMMAND, parseProcessList, shellQuote, sleepMarker, uniqueSleepSeconds } from "./sandbox-probes.js";
-import { SuiteContext, delay, waitFor } from "./suite-context.js";
+import { delay, SuiteContext, waitFor } from "./suite-context.js";
 
 const MIB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -31,11 +31,15 @@ export async function processesMatching(sandbox: SandboxBackend, marker: RegExp)
  */
 export async function leftoverProcesses(sandbox: SandboxBackend, markers: RegExp[]): Promise<string[]> {
   let left: string[] = [];
-  await waitFor(async () => {
-    left = [];
-    for (const marker of markers) left.push(...(await processesMatching(sandbox, marker)));
-    return left.length === 0;
-  }, 1_000, 200);
+  await waitFor(
+    async () => {
+      left = [];
+      for (const marker of markers) left.push(...(await processesMatching(sandbox, marker)));
+      return left.length === 0;
+    },
+    1_000,
+    200,
+  );
   return left;
 }
 
@@ -71,7 +75,12 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         const sandbox = await shared();
         const result = await sandbox.execute("echo out-1; echo err-1 >&2; echo out-2; echo err-2 >&2");
         const lines = result.output.split("\n").filter(Boolean).sort();
-        expect(lines, "output must contain every line of both streams exactly once (their relative order is not guaranteed)").toEqual(["err-1", "err-2", "out-1", "out-2"]);
+        expect(lines, "output must contain every line of both streams exactly once (their relative order is not guaranteed)").toEqual([
+          "err-1",
+          "err-2",
+          "out-1",
+          "out-2",
+        ]);
       });
 
       for (const code of [0, 1, 42]) {
@@ -207,10 +216,7 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
       it("passes env values verbatim, including spaces, quotes, $ and newlines", { timeout: budget() }, async () => {
         const sandbox = await shared();
         const env = { CONFORMANCE_PLAIN: "plain", CONFORMANCE_TRICKY: "a b 'c' \"d\" $HOME `id` \\ \nnext line", CONFORMANCE_EMPTY: "" };
-        const result = await sandbox.execute(
-          'printf "%s|" "$CONFORMANCE_PLAIN" "$CONFORMANCE_TRICKY" "${CONFORMANCE_EMPTY-unset}"',
-          { env },
-        );
+        const result = await sandbox.execute('printf "%s|" "$CONFORMANCE_PLAIN" "$CONFORMANCE_TRICKY" "${CONFORMANCE_EMPTY-unset}"', { env });
         expect(result.output, "env values must reach the command unchanged (never shell-expanded)").toBe(`plain|${env.CONFORMANCE_TRICKY}||`);
       });
 
@@ -284,7 +290,12 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
       it.skipIf(killed.skip)(killed.title, { timeout: budget(killBudgetMs) }, async () => {
         const sandbox = await shared();
         const seconds = uniqueSleepSeconds();
-        await expectSandboxError(() => sandbox.execute(`sleep ${seconds}`, { timeoutMs: 1_500 }), "COMMAND_TIMEOUT", provider, "a sleeping command past its timeout");
+        await expectSandboxError(
+          () => sandbox.execute(`sleep ${seconds}`, { timeoutMs: 1_500 }),
+          "COMMAND_TIMEOUT",
+          provider,
+          "a sleeping command past its timeout",
+        );
         const left = await leftoverProcesses(sandbox, [sleepMarker(seconds)]);
         expect(left, `processes of the timed-out command are still running:\n${left.join("\n")}`).toEqual([]);
       });
@@ -296,7 +307,12 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         const grandchild = uniqueSleepSeconds();
         const subshell = uniqueSleepSeconds();
         const command = `sleep ${child} & sh -c 'sleep ${grandchild} & wait' & (sleep ${subshell}; echo never) & echo tree-started; wait`;
-        const error = await expectSandboxError(() => sandbox.execute(command, { timeoutMs: 2_000 }), "COMMAND_TIMEOUT", provider, "a command tree past its timeout");
+        const error = await expectSandboxError(
+          () => sandbox.execute(command, { timeoutMs: 2_000 }),
+          "COMMAND_TIMEOUT",
+          provider,
+          "a command tree past its timeout",
+        );
         expect(error.output).toContain("tree-started");
         const left = await leftoverProcesses(sandbox, [sleepMarker(child), sleepMarker(grandchild), sleepMarker(subshell)]);
         expect(left, `processes of the timed-out tree are still running:\n${left.join("\n")}`).toEqual([]);
@@ -315,7 +331,10 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
             if (chunk.includes("begun")) started();
           },
         });
-        const settled = running.then(() => DID_NOT_THROW, (thrown: unknown) => thrown);
+        const settled = running.then(
+          () => DID_NOT_THROW,
+          (thrown: unknown) => thrown,
+        );
         // Without streaming, the first line cannot be observed; give the command time to print it.
         await Promise.race([begun, delay(3_000)]);
         await delay(200);
@@ -379,7 +398,9 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         const endedAt = Date.now();
         const first = chunks.find((chunk) => chunk.text.includes("first-line"));
         expect(first, "onStdout never received the first line").toBeDefined();
-        expect(endedAt - first!.at, "the first line reached onStdout only when the command ended: output is buffered, not streamed").toBeGreaterThanOrEqual(2_000);
+        expect(endedAt - first!.at, "the first line reached onStdout only when the command ended: output is buffered, not streamed").toBeGreaterThanOrEqual(
+          2_000,
+        );
         expect(chunks.map((chunk) => chunk.text).join(""), "the chunks passed to onStdout do not add up to stdout").toBe("first-line\nsecond-line\n");
         expect(result.output, "streaming must not take output away from the result").toBe("first-line\nsecond-line\n");
       });
@@ -431,8 +452,29 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
       it("passes arguments with shell metacharacters and quotes through sh -c unchanged", { timeout: budget() }, async () => {
         const sandbox = await shared();
         const words = [
-          "plain", "with space", "single'quote", 'double"quote', "$HOME", "${PATH}", "`id`", "$(id)", "; echo injected",
-          "a|b&c>d<e", "*", "?", "[a-z]", "back\\slash", "new\nline", "tab\there", "#hash", "~", "!bang", "{a,b}", "ünïcødé ✓", "--", "-n",
+          "plain",
+          "with space",
+          "single'quote",
+          'double"quote',
+          "$HOME",
+          "${PATH}",
+          "`id`",
+          "$(id)",
+          "; echo injected",
+          "a|b&c>d<e",
+          "*",
+          "?",
+          "[a-z]",
+          "back\\slash",
+          "new\nline",
+          "tab\there",
+          "#hash",
+          "~",
+          "!bang",
+          "{a,b}",
+          "ünïcødé ✓",
+          "--",
+          "-n",
         ];
         const result = await sandbox.execute(`printf '%s\\n' ${words.map(shellQuote).join(" ")}`);
         expect(result.output, "quoted arguments were altered on the way to the shell").toBe(words.map((word) => `${word}\n`).join(""));

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { SandboxError } from "../errors/sandbox-error.js";
 import {
-  DID_NOT_THROW,
   allErrorText,
   assertSandboxError,
+  DID_NOT_THROW,
   expectSandboxError,
   outcomeOf,
   sandboxErrorOf,

@@ -76,12 +76,7 @@ export function assertSandboxError(thrown: unknown, code: SandboxErrorCode, prov
 }
 
 /** Runs `action` and asserts it throws or rejects with a `SandboxError` carrying `code`. */
-export async function expectSandboxError(
-  action: () => unknown,
-  code: SandboxErrorCode,
-  provider: string,
-  doing: string,
-): Promise<SandboxError> {
+export async function expectSandboxError(action: () => unknown, code: SandboxErrorCode, provider: string, doing: string): Promise<SandboxError> {
   const thrown = await outcomeOf(action);
   assertSandboxError(thrown, code, provider, doing);
   return thrown;

@@ -79,8 +79,12 @@ export function fileOperationsConformance<S extends SandboxBackend>(target: Conf
         const result = await sandbox.read(path(), 2, 2);
         expect(result.error).toBeUndefined();
         const content = String(result.content);
-        expect(hasWord(content, "charlie") && hasWord(content, "delta"), `read(offset 2, limit 2) must return lines 3 and 4, got ${JSON.stringify(content)}`).toBe(true);
-        for (const word of ["bravo", "echo", "alpha", "juliet"]) expect(hasWord(content, word), `read(offset 2, limit 2) returned "${word}", outside the slice`).toBe(false);
+        expect(
+          hasWord(content, "charlie") && hasWord(content, "delta"),
+          `read(offset 2, limit 2) must return lines 3 and 4, got ${JSON.stringify(content)}`,
+        ).toBe(true);
+        for (const word of ["bravo", "echo", "alpha", "juliet"])
+          expect(hasWord(content, word), `read(offset 2, limit 2) returned "${word}", outside the slice`).toBe(false);
         expect({ startLine: result.startLine, endLine: result.endLine, nextOffset: result.nextOffset }).toEqual({ startLine: 3, endLine: 4, nextOffset: 4 });
       });
 

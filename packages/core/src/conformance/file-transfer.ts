@@ -11,7 +11,9 @@ export async function uploadFiles(sandbox: SandboxBackend, files: Array<[string,
   if (typeof sandbox.uploadFiles !== "function") throw new Error("the adapter has no uploadFiles(): the contract requires batch uploads");
   const results = await sandbox.uploadFiles(files);
   if (!Array.isArray(results) || results.length !== files.length) {
-    throw new Error(`uploadFiles() of ${files.length} files returned ${Array.isArray(results) ? `${results.length} results` : String(results)}: one result per file is required`);
+    throw new Error(
+      `uploadFiles() of ${files.length} files returned ${Array.isArray(results) ? `${results.length} results` : String(results)}: one result per file is required`,
+    );
   }
   return results;
 }
@@ -21,7 +23,9 @@ export async function downloadFiles(sandbox: SandboxBackend, paths: string[]): P
   if (typeof sandbox.downloadFiles !== "function") throw new Error("the adapter has no downloadFiles(): the contract requires batch downloads");
   const results = await sandbox.downloadFiles(paths);
   if (!Array.isArray(results) || results.length !== paths.length) {
-    throw new Error(`downloadFiles() of ${paths.length} paths returned ${Array.isArray(results) ? `${results.length} results` : String(results)}: one result per path is required`);
+    throw new Error(
+      `downloadFiles() of ${paths.length} paths returned ${Array.isArray(results) ? `${results.length} results` : String(results)}: one result per path is required`,
+    );
   }
   return results;
 }

@@ -2,18 +2,9 @@ import { randomFillSync } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { ConformanceTarget } from "./conformance-target.js";
-import {
-  allByteValues,
-  downloadFiles,
-  downloadOne,
-  parseSha256sum,
-  sameBytes,
-  sha256Hex,
-  uploadFiles,
-  uploadOne,
-} from "./file-transfer.js";
+import { allByteValues, downloadFiles, downloadOne, parseSha256sum, sameBytes, sha256Hex, uploadFiles, uploadOne } from "./file-transfer.js";
 import { shellQuote } from "./sandbox-probes.js";
-import { SuiteContext, randomSuffix } from "./suite-context.js";
+import { randomSuffix, SuiteContext } from "./suite-context.js";
 
 const MIB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -58,7 +49,9 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         const sandbox = await shared();
         const path = `${directory}/empty.bin`;
         await uploadOne(sandbox, path, new Uint8Array(0));
-        expect((await run(sandbox, `test -f ${shellQuote(path)} && wc -c < ${shellQuote(path)}`)).trim(), "an empty upload did not create an empty file").toBe("0");
+        expect((await run(sandbox, `test -f ${shellQuote(path)} && wc -c < ${shellQuote(path)}`)).trim(), "an empty upload did not create an empty file").toBe(
+          "0",
+        );
         const [result] = await downloadFiles(sandbox, [path]);
         expect(result?.error ?? null, "downloading an empty file must succeed").toBeNull();
         expect(result?.content, "an empty file must download as an empty Uint8Array, not null").toBeInstanceOf(Uint8Array);
@@ -145,7 +138,10 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
 
       it("uploads and downloads a batch of 50 files, results in input order", { timeout: budget(60_000) }, async () => {
         const sandbox = await shared();
-        const files = Array.from({ length: 50 }, (_, index) => [`${directory}/batch/${String(index).padStart(2, "0")}-${randomSuffix()}.txt`, encoder.encode(`file ${index}`)] as [string, Uint8Array]);
+        const files = Array.from(
+          { length: 50 },
+          (_, index) => [`${directory}/batch/${String(index).padStart(2, "0")}-${randomSuffix()}.txt`, encoder.encode(`file ${index}`)] as [string, Uint8Array],
+        );
         const uploaded = await uploadFiles(sandbox, files);
         uploaded.forEach((result, index) => {
           expect(result.path, `upload result ${index} is for another path`).toBe(files[index]![0]);
@@ -171,8 +167,14 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
           [`${directory}/partial-ok-2.txt`, encoder.encode("two")],
         ];
         const results = await uploadFiles(sandbox, files);
-        expect(results.map((result) => result.path), "upload results must carry the requested paths in input order").toEqual(files.map(([path]) => path));
-        expect(results.map((result) => result.error), "per-file upload errors are wrong or out of order").toEqual([null, "invalid_path", "is_directory", null]);
+        expect(
+          results.map((result) => result.path),
+          "upload results must carry the requested paths in input order",
+        ).toEqual(files.map(([path]) => path));
+        expect(
+          results.map((result) => result.error),
+          "per-file upload errors are wrong or out of order",
+        ).toEqual([null, "invalid_path", "is_directory", null]);
         expect(await run(sandbox, `cat ${shellQuote(`${directory}/partial-ok-1.txt`)} ${shellQuote(`${directory}/partial-ok-2.txt`)}`)).toBe("onetwo");
       });
 
@@ -182,15 +184,27 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         await uploadOne(sandbox, `${directory}/partial-b.txt`, "b");
         const paths = [`${directory}/partial-a.txt`, `${directory}/missing-${randomSuffix()}.txt`, "relative.txt", directory, `${directory}/partial-b.txt`];
         const results = await downloadFiles(sandbox, paths);
-        expect(results.map((result) => result.path), "download results must carry the requested paths in input order").toEqual(paths);
-        expect(results.map((result) => result.error), "per-file download errors are wrong or out of order").toEqual([null, "file_not_found", "invalid_path", "is_directory", null]);
-        expect(results.map((result) => (result.content ? decoder.decode(result.content) : null)), "failed downloads must have content null").toEqual(["a", null, null, null, "b"]);
+        expect(
+          results.map((result) => result.path),
+          "download results must carry the requested paths in input order",
+        ).toEqual(paths);
+        expect(
+          results.map((result) => result.error),
+          "per-file download errors are wrong or out of order",
+        ).toEqual([null, "file_not_found", "invalid_path", "is_directory", null]);
+        expect(
+          results.map((result) => (result.content ? decoder.decode(result.content) : null)),
+          "failed downloads must have content null",
+        ).toEqual(["a", null, null, null, "b"]);
       });
 
       it("file_not_found: downloading a missing file, or one under a missing directory", { timeout: budget() }, async () => {
         const sandbox = await shared();
         const results = await downloadFiles(sandbox, [`${directory}/no-such-file.txt`, `${directory}/no-such-dir-${randomSuffix()}/file.txt`]);
-        expect(results.map((result) => result.error), "a missing file must map to exactly file_not_found (deepagents' memory loader depends on it)").toEqual(["file_not_found", "file_not_found"]);
+        expect(
+          results.map((result) => result.error),
+          "a missing file must map to exactly file_not_found (deepagents' memory loader depends on it)",
+        ).toEqual(["file_not_found", "file_not_found"]);
       });
 
       it("is_directory: downloading a directory", { timeout: budget() }, async () => {
@@ -206,7 +220,9 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         await run(sandbox, `mkdir -p ${shellQuote(`${existing}/child`)}`);
         const [result] = await uploadFiles(sandbox, [[existing, encoder.encode("not a directory")]]);
         expect(result?.error).toBe("is_directory");
-        expect((await run(sandbox, `test -d ${shellQuote(`${existing}/child`)} && echo intact`)).trim(), "the failed upload damaged the directory").toBe("intact");
+        expect((await run(sandbox, `test -d ${shellQuote(`${existing}/child`)} && echo intact`)).trim(), "the failed upload damaged the directory").toBe(
+          "intact",
+        );
       });
 
       it("permission_denied: uploading where even root may not write, and nothing is reported written", { timeout: budget() }, async () => {
@@ -217,7 +233,9 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(
           result?.error,
           `uploading ${path} reported ${String(result?.error)} ` +
-            (visible.exitCode === 0 ? "and the file IS readable inside" : "but the file is NOT readable inside (the upload wrote somewhere commands cannot see)") +
+            (visible.exitCode === 0
+              ? "and the file IS readable inside"
+              : "but the file is NOT readable inside (the upload wrote somewhere commands cannot see)") +
             "; expected permission_denied",
         ).toBe("permission_denied");
       });
@@ -236,7 +254,10 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         await uploadOne(sandbox, `${directory}/plain-for-download`, "plain");
         const paths = [`${directory}/plain-for-download/child`, `${directory}/plain-for-download`];
         const results = await downloadFiles(sandbox, paths);
-        expect(results.map((result) => result.error), "a path under a regular file cannot exist (file_not_found), and must not fail the batch").toEqual(["file_not_found", null]);
+        expect(
+          results.map((result) => result.error),
+          "a path under a regular file cannot exist (file_not_found), and must not fail the batch",
+        ).toEqual(["file_not_found", null]);
         expect(decoder.decode(results[1]?.content ?? new Uint8Array())).toBe("plain");
       });
 
@@ -281,7 +302,10 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect([results[0]?.error, results[2]?.error], "the good files of the batch must be written").toEqual([null, null]);
         expect(await run(sandbox, `cat ${shellQuote(`${directory}/link-good-1.txt`)} ${shellQuote(`${directory}/link-good-2.txt`)}`)).toBe("l1l2");
         if (results[1]?.error === null) {
-          expect(await run(sandbox, `cat ${shellQuote(`${link}/file.txt`)}`), "an upload through the link reported success, so commands must see the file").toBe("through the link");
+          expect(
+            await run(sandbox, `cat ${shellQuote(`${link}/file.txt`)}`),
+            "an upload through the link reported success, so commands must see the file",
+          ).toBe("through the link");
         }
       });
 
@@ -293,7 +317,10 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
 
       it("invalid_path: relative paths, for upload and download", { timeout: budget() }, async () => {
         const sandbox = await shared();
-        const uploaded = await uploadFiles(sandbox, [["relative.txt", encoder.encode("x")], ["./dot/relative.txt", encoder.encode("x")]]);
+        const uploaded = await uploadFiles(sandbox, [
+          ["relative.txt", encoder.encode("x")],
+          ["./dot/relative.txt", encoder.encode("x")],
+        ]);
         expect(uploaded.map((result) => result.error)).toEqual(["invalid_path", "invalid_path"]);
         const downloaded = await downloadFiles(sandbox, ["relative.txt", "../escape.txt"]);
         expect(downloaded.map((result) => result.error)).toEqual(["invalid_path", "invalid_path"]);

@@ -18,27 +18,28 @@
  * });
  * ```
  */
+
+export { abuseConformance } from "./abuse-conformance.js";
 export {
-  DEFAULT_CONFORMANCE_TIMEOUTS,
-  SHARED_SANDBOX_LIFETIME_MS,
   type ConformanceFixtures,
   type ConformancePaths,
   type ConformanceTarget,
   type ConformanceTimeouts,
+  DEFAULT_CONFORMANCE_TIMEOUTS,
+  SHARED_SANDBOX_LIFETIME_MS,
 } from "./conformance-target.js";
-export { runConformanceSuite } from "./run-conformance-suite.js";
-export { lifecycleConformance } from "./lifecycle-conformance.js";
-export { executeConformance } from "./execute-conformance.js";
-export { filesConformance } from "./files-conformance.js";
-export { fileOperationsConformance } from "./file-operations-conformance.js";
-export { MISSING_IMAGE_NAME, optionsConformance } from "./options-conformance.js";
 export { errorsConformance } from "./errors-conformance.js";
-export { processesConformance } from "./processes-conformance.js";
-export { abuseConformance } from "./abuse-conformance.js";
+export { executeConformance } from "./execute-conformance.js";
 export {
   assertSandboxError,
   expectSandboxError,
+  type SandboxErrorClass,
   sandboxErrorOf,
   sandboxErrorThrownBy,
-  type SandboxErrorClass,
 } from "./expect-sandbox-error.js";
+export { fileOperationsConformance } from "./file-operations-conformance.js";
+export { filesConformance } from "./files-conformance.js";
+export { lifecycleConformance } from "./lifecycle-conformance.js";
+export { MISSING_IMAGE_NAME, optionsConformance } from "./options-conformance.js";
+export { processesConformance } from "./processes-conformance.js";
+export { runConformanceSuite } from "./run-conformance-suite.js";

@@ -5,7 +5,7 @@ import type { ConformanceTarget } from "./conformance-target.js";
 import { DID_NOT_THROW, describeThrown, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { downloadFiles, uploadFiles, uploadOne } from "./file-transfer.js";
 import { shellQuote, uniqueSleepSeconds } from "./sandbox-probes.js";
-import { SuiteContext, delay, randomSuffix, waitFor, withTimeout } from "./suite-context.js";
+import { delay, randomSuffix, SuiteContext, waitFor, withTimeout } from "./suite-context.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -51,15 +51,22 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       }
     });
 
-    it("isRunning is a boolean property (LangChain's shape), true while the sandbox lives; isAlive() asks the provider", { timeout: context.budget(1) }, async () => {
+    it("isRunning is a boolean property (LangChain's shape), true while the sandbox lives; isAlive() asks the provider", {
+      timeout: context.budget(1),
+    }, async () => {
       const sandbox = await shared();
-      expect(typeof sandbox.isRunning, "isRunning must be a boolean property (a getter), not a method: `if (!sandbox.isRunning)` would never be true for a function").toBe("boolean");
+      expect(
+        typeof sandbox.isRunning,
+        "isRunning must be a boolean property (a getter), not a method: `if (!sandbox.isRunning)` would never be true for a function",
+      ).toBe("boolean");
       expect(sandbox.isRunning, "isRunning was false for a sandbox that was just created").toBe(true);
       expect(await sandbox.isAlive(), "isAlive() returned false for a sandbox that was just created").toBe(true);
       expect(sandbox.isRunning, "isAlive() answering true must leave isRunning true").toBe(true);
     });
 
-    it("has the instance shape LangChain's sandbox tests expect: id, isRunning, execute, uploadFiles, downloadFiles, initialize, close", { timeout: context.budget(1) }, async () => {
+    it("has the instance shape LangChain's sandbox tests expect: id, isRunning, execute, uploadFiles, downloadFiles, initialize, close", {
+      timeout: context.budget(1),
+    }, async () => {
       const sandbox = await shared();
       expect(sandbox.isRunning === true, "an external suite checks `sandbox.isRunning === true`").toBe(true);
       expect(typeof sandbox.id).toBe("string");
@@ -92,7 +99,12 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
           await expectSandboxError(() => handle.id, "NOT_INITIALIZED", provider, "reading id before initialize()");
         }
         await expectSandboxError(() => handle.execute("echo never"), "NOT_INITIALIZED", provider, "execute() before initialize()");
-        await expectSandboxError(() => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]), "NOT_INITIALIZED", provider, "uploadFiles() before initialize()");
+        await expectSandboxError(
+          () => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]),
+          "NOT_INITIALIZED",
+          provider,
+          "uploadFiles() before initialize()",
+        );
         await expectSandboxError(() => downloadFiles(handle, ["/tmp/never.txt"]), "NOT_INITIALIZED", provider, "downloadFiles() before initialize()");
       });
 
@@ -163,7 +175,12 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       it("uploadFiles() and downloadFiles() after close() reject with SANDBOX_CLOSED", { timeout: context.budget(1) }, async () => {
         const sandbox = await context.create();
         await sandbox.close();
-        await expectSandboxError(() => uploadFiles(sandbox, [["/tmp/after-close.txt", encoder.encode("x")]]), "SANDBOX_CLOSED", provider, "uploadFiles() after close()");
+        await expectSandboxError(
+          () => uploadFiles(sandbox, [["/tmp/after-close.txt", encoder.encode("x")]]),
+          "SANDBOX_CLOSED",
+          provider,
+          "uploadFiles() after close()",
+        );
         await expectSandboxError(() => downloadFiles(sandbox, ["/tmp/after-close.txt"]), "SANDBOX_CLOSED", provider, "downloadFiles() after close()");
       });
 

@@ -3,7 +3,7 @@ import type { SandboxCapability } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
 import type { ConformanceTarget } from "./conformance-target.js";
-import { DID_NOT_THROW, allErrorText, assertSandboxError, describeThrown, outcomeOf } from "./expect-sandbox-error.js";
+import { allErrorText, assertSandboxError, DID_NOT_THROW, describeThrown, outcomeOf } from "./expect-sandbox-error.js";
 import { allByteValues, downloadOne, parseSha256sum, sameBytes, sha256Hex, uploadOne } from "./file-transfer.js";
 import {
   CPU_LIMIT_COMMAND,
@@ -15,7 +15,7 @@ import {
   shellQuote,
   uniqueSleepSeconds,
 } from "./sandbox-probes.js";
-import { SuiteContext, randomSuffix } from "./suite-context.js";
+import { randomSuffix, SuiteContext } from "./suite-context.js";
 
 const MIB = 1024 * 1024;
 const decoder = new TextDecoder();
@@ -153,7 +153,10 @@ export function optionsConformance<S extends SandboxBackend>(target: Conformance
       const cpu = 0.5;
       const limited = () => context.shared("limits", { cpu, memoryMiB });
 
-      const memory = context.gated(`memoryMiB ${memoryMiB} is visible in the sandbox's cgroup, or exceeding it raises RESOURCE_LIMIT_EXCEEDED`, "resourceLimits");
+      const memory = context.gated(
+        `memoryMiB ${memoryMiB} is visible in the sandbox's cgroup, or exceeding it raises RESOURCE_LIMIT_EXCEEDED`,
+        "resourceLimits",
+      );
       it.skipIf(memory.skip)(memory.title, { timeout: budget(1, 150_000) }, async () => {
         const sandbox = await limited();
         const reading = parseMemoryLimit((await sandbox.execute(MEMORY_LIMIT_COMMAND)).output);
@@ -164,7 +167,12 @@ export function optionsConformance<S extends SandboxBackend>(target: Conformance
         }
         // No cgroup file to read: the limit must then show by being enforced.
         const outcome = await outcomeOf(() => sandbox.execute("awk 'BEGIN { s = \"x\"; while (1) s = s s }'", { timeoutMs: 120_000 }));
-        assertSandboxError(outcome, "RESOURCE_LIMIT_EXCEEDED", provider, `no cgroup memory limit is readable (${reading.source}), so a command growing past memoryMiB ${memoryMiB}`);
+        assertSandboxError(
+          outcome,
+          "RESOURCE_LIMIT_EXCEEDED",
+          provider,
+          `no cgroup memory limit is readable (${reading.source}), so a command growing past memoryMiB ${memoryMiB}`,
+        );
       });
 
       const cores = context.gated(`cpu ${cpu} is visible in the sandbox's cgroup CPU quota`, "resourceLimits");
@@ -199,7 +207,10 @@ export function optionsConformance<S extends SandboxBackend>(target: Conformance
         const second = await context.create({ volumes: { [mount]: name } });
         const read = await second.execute(`cat ${mount}/by-command.txt`);
         expect(read.output, "the second sandbox does not see the file the first wrote into the volume").toBe("written by the first sandbox\n");
-        expect(sameBytes(await downloadOne(second, `${mount}/uploaded/by-upload.bin`), allByteValues()), "a file uploaded into the volume did not persist").toBe(true);
+        expect(
+          sameBytes(await downloadOne(second, `${mount}/uploaded/by-upload.bin`), allByteValues()),
+          "a file uploaded into the volume did not persist",
+        ).toBe(true);
       });
 
       loudWhenMissing("volumes", "volumes", { "/mnt/conformance-volume": `conformance-volume-${randomSuffix()}` });

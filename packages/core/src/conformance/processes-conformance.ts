@@ -80,7 +80,9 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
     /** The loud-failure check for a capability this provider lacks. */
     const loudWhenMissing = (capability: SandboxCapability, call: string, invoke: (sandbox: S) => Promise<unknown>) => {
       if (context.capabilities[capability]) return;
-      it(`${call} rejects with UNSUPPORTED_CAPABILITY naming the provider and the call (${provider} declares no ${capability} capability)`, { timeout: budget() }, async () => {
+      it(`${call} rejects with UNSUPPORTED_CAPABILITY naming the provider and the call (${provider} declares no ${capability} capability)`, {
+        timeout: budget(),
+      }, async () => {
         const sandbox = await shared();
         const outcome = await outcomeOf(() => invoke(sandbox));
         assertSandboxError(outcome, "UNSUPPORTED_CAPABILITY", provider, call);
@@ -128,7 +130,10 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
 
       spawnCase("honours cwd and env", 30_000, async () => {
         const sandbox = await shared();
-        const process = await sandbox.spawn("pwd; printf '%s\\n' \"$CONFORMANCE_PROCESS_ENV\"", { cwd: "/", env: { CONFORMANCE_PROCESS_ENV: "value with spaces ✓" } });
+        const process = await sandbox.spawn("pwd; printf '%s\\n' \"$CONFORMANCE_PROCESS_ENV\"", {
+          cwd: "/",
+          env: { CONFORMANCE_PROCESS_ENV: "value with spaces ✓" },
+        });
         expect(await process.stdout.readText()).toBe("/\nvalue with spaces ✓\n");
         expect((await process.wait()).exitCode).toBe(0);
       });
@@ -149,10 +154,14 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         const [child, detached, main] = [uniqueSleepSeconds(), uniqueSleepSeconds(), uniqueSleepSeconds()];
         const process = await sandbox.spawn(`sleep ${child} & (setsid sleep ${detached} || sleep ${detached}) & sleep ${main}`);
         const markers = [sleepMarker(child), sleepMarker(detached), sleepMarker(main)];
-        const seen = await waitFor(async () => {
-          for (const marker of markers) if ((await processesMatching(sandbox, marker)).length === 0) return false;
-          return true;
-        }, 10_000, 200);
+        const seen = await waitFor(
+          async () => {
+            for (const marker of markers) if ((await processesMatching(sandbox, marker)).length === 0) return false;
+            return true;
+          },
+          10_000,
+          200,
+        );
         expect(seen, "the process tree never showed up in ps").toBe(true);
         const result = await process.kill();
         expect(result, "kill() must confirm that the tree is gone").toEqual({ killConfirmed: true });
@@ -197,7 +206,10 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         const dropped = measured.result;
         expect(firstLineOk, "the stream must start with the first byte the process wrote").toBe(true);
         expect(received + dropped, `received ${received} bytes and ${dropped} reported dropped: together they must be the 100 MiB written`).toBe(total);
-        expect(measured.peakGrowthBytes, `host memory grew by ${(measured.peakGrowthBytes / MIB).toFixed(1)} MiB while streaming 100 MiB: output must not pile up on the host`).toBeLessThan(48 * MIB);
+        expect(
+          measured.peakGrowthBytes,
+          `host memory grew by ${(measured.peakGrowthBytes / MIB).toFixed(1)} MiB while streaming 100 MiB: output must not pile up on the host`,
+        ).toBeLessThan(48 * MIB);
         expect((await process.wait()).exitCode).toBe(0);
       });
     });
@@ -226,7 +238,10 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         for (const offset of [0, 1234, expected.byteLength]) {
           const attached = await fresh.attachProcess(id, { fromOffset: offset });
           const replayed = await withTimeout(collectBytes(attached.stdout), 20_000, `replay from offset ${offset}`);
-          expect(sameBytes(replayed, expected.subarray(offset)), `replay from offset ${offset} returned ${replayed.byteLength} bytes that differ from the ${expected.byteLength - offset} written from there`).toBe(true);
+          expect(
+            sameBytes(replayed, expected.subarray(offset)),
+            `replay from offset ${offset} returned ${replayed.byteLength} bytes that differ from the ${expected.byteLength - offset} written from there`,
+          ).toBe(true);
           expect(attached.stdout.droppedBytes).toBe(0);
         }
         const stderr = await (await fresh.attachProcess(id, { fromOffset: 3 })).stderr.readText();
@@ -285,9 +300,19 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
 
       reattachCase("attachProcess with an unknown id or a negative offset rejects with INVALID_ARGUMENT", 30_000, async () => {
         const sandbox = await shared();
-        assertSandboxError(await outcomeOf(() => sandbox.attachProcess("conformance-no-such-process")), "INVALID_ARGUMENT", provider, "attaching to an unknown process");
+        assertSandboxError(
+          await outcomeOf(() => sandbox.attachProcess("conformance-no-such-process")),
+          "INVALID_ARGUMENT",
+          provider,
+          "attaching to an unknown process",
+        );
         const process = await sandbox.spawn("true");
-        assertSandboxError(await outcomeOf(() => sandbox.attachProcess(process.id, { fromOffset: -1 })), "INVALID_ARGUMENT", provider, "attaching from offset -1");
+        assertSandboxError(
+          await outcomeOf(() => sandbox.attachProcess(process.id, { fromOffset: -1 })),
+          "INVALID_ARGUMENT",
+          provider,
+          "attaching from offset -1",
+        );
       });
     });
 
@@ -310,7 +335,12 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
           "reading stdout after the sandbox was killed (the stream hung)",
         );
         assertSandboxError(streamEnd, "SANDBOX_NOT_FOUND", provider, "reading stdout of a process whose sandbox was killed from outside");
-        assertSandboxError(await withTimeout(waiting, 30_000, "wait() after the sandbox was killed"), "SANDBOX_NOT_FOUND", provider, "wait() on a process whose sandbox was killed");
+        assertSandboxError(
+          await withTimeout(waiting, 30_000, "wait() after the sandbox was killed"),
+          "SANDBOX_NOT_FOUND",
+          provider,
+          "wait() on a process whose sandbox was killed",
+        );
         expect(SandboxError.isInstance(streamEnd)).toBe(true);
       });
     });
@@ -347,15 +377,19 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         expect(prepared.exitCode).toBe(0);
         const server = await sandbox.spawn((target.fixtures?.httpServerCommand ?? DEFAULT_HTTP_SERVER)(port, directory));
         let text = "";
-        const reached = await waitFor(async () => {
-          try {
-            const response = await fetch(new URL("/index.html", url), { signal: AbortSignal.timeout(3_000) });
-            text = await response.text();
-            return response.ok;
-          } catch {
-            return false;
-          }
-        }, 20_000, 300);
+        const reached = await waitFor(
+          async () => {
+            try {
+              const response = await fetch(new URL("/index.html", url), { signal: AbortSignal.timeout(3_000) });
+              text = await response.text();
+              return response.ok;
+            } catch {
+              return false;
+            }
+          },
+          20_000,
+          300,
+        );
         expect(reached, `${url} never answered with the page`).toBe(true);
         expect(text).toBe(body);
         return server;

@@ -1,14 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
-import {
-  parseCpuLimit,
-  parseMemoryLimit,
-  parseNetworkProbe,
-  parseProcessList,
-  shellQuote,
-  sleepMarker,
-  uniqueSleepSeconds,
-} from "./sandbox-probes.js";
+import { parseCpuLimit, parseMemoryLimit, parseNetworkProbe, parseProcessList, shellQuote, sleepMarker, uniqueSleepSeconds } from "./sandbox-probes.js";
 
 // Outputs captured from the busybox image on a Docker engine (cgroup v1).
 const NETWORK_DEFAULT = `sys eth0 0x1003

@@ -118,7 +118,7 @@ export const MEMORY_LIMIT_COMMAND = [
 
 /** Prints the CPU quota files of cgroup v2 and v1, whichever exist. */
 export const CPU_LIMIT_COMMAND = [
-  'if [ -r /sys/fs/cgroup/cpu.max ]; then printf \'v2 %s\\n\' "$(cat /sys/fs/cgroup/cpu.max)"; fi;',
+  "if [ -r /sys/fs/cgroup/cpu.max ]; then printf 'v2 %s\\n' \"$(cat /sys/fs/cgroup/cpu.max)\"; fi;",
   "for dir in /sys/fs/cgroup/cpu /sys/fs/cgroup/cpu,cpuacct /sys/fs/cgroup/cpuacct,cpu; do",
   '  if [ -r "$dir/cpu.cfs_quota_us" ]; then printf \'v1 %s %s\\n\' "$(cat "$dir/cpu.cfs_quota_us")" "$(cat "$dir/cpu.cfs_period_us")"; break; fi;',
   "done; true",

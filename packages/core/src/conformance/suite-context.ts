@@ -1,14 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, it } from "vitest";
-import { SANDBOX_CAPABILITY_NAMES, allCapabilities, type SandboxCapabilities, type SandboxCapability } from "../contract/capabilities.js";
+import { allCapabilities, SANDBOX_CAPABILITY_NAMES, type SandboxCapabilities, type SandboxCapability } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
-import {
-  SHARED_SANDBOX_LIFETIME_MS,
-  resolveTimeouts,
-  type ConformanceTarget,
-  type ResolvedTimeouts,
-} from "./conformance-target.js";
+import { type ConformanceTarget, type ResolvedTimeouts, resolveTimeouts, SHARED_SANDBOX_LIFETIME_MS } from "./conformance-target.js";
 import { describeThrown } from "./expect-sandbox-error.js";
 import { shellQuote } from "./sandbox-probes.js";
 
@@ -130,9 +125,12 @@ export class SuiteContext<S extends SandboxBackend = SandboxBackend> {
         throw new Error(failure);
       });
     }
-    afterAll(async () => {
-      await this.cleanUp();
-    }, this.timeouts.teardownMs * 2 + 60_000);
+    afterAll(
+      async () => {
+        await this.cleanUp();
+      },
+      this.timeouts.teardownMs * 2 + 60_000,
+    );
   }
 
   /** The `describe` title of a group, e.g. `local-docker › execute`. */
@@ -256,7 +254,13 @@ export class SuiteContext<S extends SandboxBackend = SandboxBackend> {
       }
     }
     const closing = await Promise.allSettled(
-      handles.map((handle) => withTimeout(Promise.resolve().then(() => handle.close()), this.timeouts.teardownMs, "close()")),
+      handles.map((handle) =>
+        withTimeout(
+          Promise.resolve().then(() => handle.close()),
+          this.timeouts.teardownMs,
+          "close()",
+        ),
+      ),
     );
     for (const outcome of closing) {
       if (outcome.status === "rejected") problems.push(`close() failed: ${describeThrown(outcome.reason)}`);

@@ -1,18 +1,18 @@
 import type {
   AnyBackendProtocol,
   CreateDeepAgentParams,
+  createDeepAgent,
   ExecuteResponse,
   FileDownloadResponse,
   FileUploadResponse,
   LangSmithSandbox,
   SandboxBackendProtocolV2,
-  createDeepAgent,
 } from "deepagents";
 import { describe, expectTypeOf, it } from "vitest";
-import { SandboxAdapter, type CommandOutcome, type CommandRequest } from "../base/sandbox-adapter.js";
+import { type CommandOutcome, type CommandRequest, SandboxAdapter } from "../base/sandbox-adapter.js";
 import type { SandboxCapabilities } from "./capabilities.js";
-import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./sandbox-backend.js";
 import type { ProcessExit, ProcessInfo, SandboxProcess } from "./process-handle.js";
+import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./sandbox-backend.js";
 
 /** The type of `createDeepAgent({ backend })`'s `backend`, read off the function itself. */
 type CreateDeepAgentBackend = NonNullable<NonNullable<Parameters<typeof createDeepAgent>[0]>["backend"]>;

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { SANDBOX_ERROR_CODES, isSandboxErrorCode, sandboxErrorCodes } from "./error-codes.js";
+import { isSandboxErrorCode, SANDBOX_ERROR_CODES, sandboxErrorCodes } from "./error-codes.js";
 
 /** The ten codes of the documented Modal API (`@langchain/modal`), which we promise to keep. */
 const SEED_CODES = [
@@ -50,7 +50,16 @@ describe("SANDBOX_ERROR_CODES", () => {
     expect(SANDBOX_ERROR_CODES.COMMAND_TIMEOUT.retryable).toBe(true);
     expect(SANDBOX_ERROR_CODES.PROVIDER_UNAVAILABLE.retryable).toBe(true);
     expect(SANDBOX_ERROR_CODES.SANDBOX_CREATION_FAILED.retryable).toBe(true);
-    for (const code of ["INVALID_OPTIONS", "INVALID_ARGUMENT", "UNSUPPORTED_CAPABILITY", "AUTHENTICATION_FAILED", "NOT_INITIALIZED", "ALREADY_INITIALIZED", "SANDBOX_CLOSED", "UNKNOWN_PROVIDER"] as const) {
+    for (const code of [
+      "INVALID_OPTIONS",
+      "INVALID_ARGUMENT",
+      "UNSUPPORTED_CAPABILITY",
+      "AUTHENTICATION_FAILED",
+      "NOT_INITIALIZED",
+      "ALREADY_INITIALIZED",
+      "SANDBOX_CLOSED",
+      "UNKNOWN_PROVIDER",
+    ] as const) {
       expect(SANDBOX_ERROR_CODES[code].retryable, code).toBe(false);
     }
   });

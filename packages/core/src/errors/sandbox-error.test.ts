@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
-import { inspect } from "node:util";
 import { fileURLToPath } from "node:url";
+import { inspect } from "node:util";
 import { SandboxError as DeepAgentsSandboxError } from "deepagents";
 import { describe, expect, it, vi } from "vitest";
 import { SANDBOX_ERROR_CODES, sandboxErrorCodes } from "./error-codes.js";

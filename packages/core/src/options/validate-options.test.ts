@@ -45,9 +45,7 @@ describe("validateSandboxOptions: documented shapes", () => {
     expect(validateSandboxOptions(options, context)).toBe(options);
   });
 
-  it.each([
-    ["T4"], ["L4"], ["A10G"], ["A100"], ["A100-80GB"], ["H100"], ["any"], ["A100:2"], ["h100:8"],
-  ])("accepts gpu %s", (gpu) => {
+  it.each([["T4"], ["L4"], ["A10G"], ["A100"], ["A100-80GB"], ["H100"], ["any"], ["A100:2"], ["h100:8"]])("accepts gpu %s", (gpu) => {
     expect(() => validateSandboxOptions({ gpu }, context)).not.toThrow();
   });
 
@@ -72,9 +70,21 @@ describe("validateSandboxOptions: documented shapes", () => {
   });
 
   it("knows exactly the thirteen common option keys", () => {
-    expect([...SANDBOX_OPTION_KEYS].sort()).toEqual(
-      ["blockNetwork", "cpu", "env", "gpu", "imageName", "initialFiles", "memoryMiB", "name", "ports", "secrets", "timeoutMs", "volumes", "workdir"],
-    );
+    expect([...SANDBOX_OPTION_KEYS].sort()).toEqual([
+      "blockNetwork",
+      "cpu",
+      "env",
+      "gpu",
+      "imageName",
+      "initialFiles",
+      "memoryMiB",
+      "name",
+      "ports",
+      "secrets",
+      "timeoutMs",
+      "volumes",
+      "workdir",
+    ]);
   });
 });
 
@@ -121,7 +131,7 @@ describe("validateSandboxOptions: nonsense is rejected with INVALID_OPTIONS nami
     rejects({ gpu }, "gpu");
   });
 
-  it.each([[{ "1ABC": "x" }], [{ "A-B": "x" }], [{ "": "x" }], [{ "A B": "x" }], [{ "É": "x" }]])("rejects env name in %j", (env) => {
+  it.each([[{ "1ABC": "x" }], [{ "A-B": "x" }], [{ "": "x" }], [{ "A B": "x" }], [{ É: "x" }]])("rejects env name in %j", (env) => {
     rejects({ env }, "env");
   });
 
@@ -173,13 +183,23 @@ describe("validateSandboxOptions: nonsense is rejected with INVALID_OPTIONS nami
     rejects({ initialFiles }, "initialFiles");
   });
 
-  it.each([[""], [" "], ["python 3"], [42], ["Bad/Ref:UPPER"], ["Python:3"], ["alpine:"], ["alpine:-bad"], ["a//b"], ["alpine@sha256:short"], ["-alpine"], [`${"a".repeat(256)}:1`]])(
-    "rejects imageName %j",
-    (imageName) => {
-      const error = rejects({ imageName }, "imageName");
-      if (typeof imageName === "string" && imageName.trim() !== "" && !/\s/.test(imageName)) expect(error.message).toContain("not a valid image reference");
-    },
-  );
+  it.each([
+    [""],
+    [" "],
+    ["python 3"],
+    [42],
+    ["Bad/Ref:UPPER"],
+    ["Python:3"],
+    ["alpine:"],
+    ["alpine:-bad"],
+    ["a//b"],
+    ["alpine@sha256:short"],
+    ["-alpine"],
+    [`${"a".repeat(256)}:1`],
+  ])("rejects imageName %j", (imageName) => {
+    const error = rejects({ imageName }, "imageName");
+    if (typeof imageName === "string" && imageName.trim() !== "" && !/\s/.test(imageName)) expect(error.message).toContain("not a valid image reference");
+  });
 
   it.each([
     ["alpine"],

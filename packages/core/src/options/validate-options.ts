@@ -1,6 +1,6 @@
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
 import { SandboxError } from "../errors/sandbox-error.js";
-import { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type GpuRequest, type SandboxOptions } from "./sandbox-options.js";
+import { type GpuRequest, MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./sandbox-options.js";
 import { ENVIRONMENT_VARIABLE_NAME } from "./secret-store.js";
 
 const SANDBOX_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -49,12 +49,7 @@ export function isValidImageReference(reference: string): boolean {
 
 /** True for an absolute POSIX path with no NUL byte and no `..` segment. */
 export function isAbsoluteSandboxPath(path: unknown): path is string {
-  return (
-    typeof path === "string" &&
-    path.startsWith("/") &&
-    !path.includes("\0") &&
-    !path.split("/").includes("..")
-  );
+  return typeof path === "string" && path.startsWith("/") && !path.includes("\0") && !path.split("/").includes("..");
 }
 
 /** Checks an environment map; throws `INVALID_OPTIONS`/`INVALID_ARGUMENT` naming the bad key. */
@@ -96,9 +91,7 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
       invalid(context, `unknown option; accepted options are ${[...allowed].join(", ")}`, key);
     }
   }
-  const {
-    imageName, timeoutMs, workdir, gpu, cpu, memoryMiB, volumes, secrets, initialFiles, env, blockNetwork, name, ports,
-  } = record;
+  const { imageName, timeoutMs, workdir, gpu, cpu, memoryMiB, volumes, secrets, initialFiles, env, blockNetwork, name, ports } = record;
   if (imageName !== undefined && (typeof imageName !== "string" || imageName.trim() === "" || /\s/.test(imageName))) {
     invalid(context, "must be a non-empty image reference without spaces", "imageName");
   }
@@ -118,7 +111,7 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
   }
   if (workdir !== undefined && !isAbsoluteSandboxPath(workdir)) invalid(context, "must be an absolute path without '..'", "workdir");
   if (gpu !== undefined) {
-    if (typeof gpu !== "string") invalid(context, "must be a string such as \"T4\" or \"A100:2\"", "gpu");
+    if (typeof gpu !== "string") invalid(context, 'must be a string such as "T4" or "A100:2"', "gpu");
     parseGpu(gpu as string, context);
   }
   if (cpu !== undefined && (typeof cpu !== "number" || !Number.isFinite(cpu) || cpu <= 0 || cpu > 1024)) {
@@ -130,7 +123,8 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
   if (volumes !== undefined) {
     if (!isPlainRecord(volumes)) invalid(context, "must map absolute mount paths to volume names", "volumes");
     for (const [mountPath, volumeName] of Object.entries(volumes as Record<string, unknown>)) {
-      if (!isAbsoluteSandboxPath(mountPath) || mountPath === "/") invalid(context, `mount path "${mountPath}" must be an absolute path other than /`, "volumes");
+      if (!isAbsoluteSandboxPath(mountPath) || mountPath === "/")
+        invalid(context, `mount path "${mountPath}" must be an absolute path other than /`, "volumes");
       if (typeof volumeName !== "string" || !SANDBOX_NAME.test(volumeName)) {
         invalid(context, `volume name for "${mountPath}" must be 1-63 characters of letters, digits, '.', '_' or '-'`, "volumes");
       }
@@ -148,7 +142,8 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
     if (!isPlainRecord(initialFiles)) invalid(context, "must map absolute paths to string or Uint8Array content", "initialFiles");
     for (const [path, content] of Object.entries(initialFiles as Record<string, unknown>)) {
       if (!isAbsoluteSandboxPath(path) || path.endsWith("/")) invalid(context, `"${path}" must be an absolute file path`, "initialFiles");
-      if (typeof content !== "string" && !(content instanceof Uint8Array)) invalid(context, `content of "${path}" must be a string or Uint8Array`, "initialFiles");
+      if (typeof content !== "string" && !(content instanceof Uint8Array))
+        invalid(context, `content of "${path}" must be a string or Uint8Array`, "initialFiles");
     }
   }
   if (env !== undefined) validateEnv(env, context, "env");
@@ -193,10 +188,7 @@ export function assertOptionsSupported(options: SandboxOptions, provider: string
   for (const [option, capability] of OPTION_CAPABILITY) {
     const value = options[option];
     const asks =
-      value !== undefined &&
-      value !== false &&
-      !(Array.isArray(value) && value.length === 0) &&
-      !(isPlainRecord(value) && Object.keys(value).length === 0);
+      value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0) && !(isPlainRecord(value) && Object.keys(value).length === 0);
     if (asks && !capabilities[capability]) {
       throw new SandboxError("UNSUPPORTED_CAPABILITY", {
         provider,

@@ -1,6 +1,6 @@
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { describe, expect, it } from "vitest";
-import { SandboxAdapter, type CommandOutcome, type CommandRequest } from "../base/sandbox-adapter.js";
+import { type CommandOutcome, type CommandRequest, SandboxAdapter } from "../base/sandbox-adapter.js";
 import { allCapabilities } from "../contract/capabilities.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
 import type { ResolvedSandboxClaim } from "./sandbox-claim.js";
@@ -14,7 +14,10 @@ let created = 0;
 class MemorySandbox extends SandboxAdapter {
   readonly claims: ResolvedSandboxClaim[] = [];
   readonly files = new Map<string, Uint8Array>();
-  constructor(options: SandboxOptions | undefined, private readonly claimable: boolean) {
+  constructor(
+    options: SandboxOptions | undefined,
+    private readonly claimable: boolean,
+  ) {
     super(options, { provider: "memory", capabilities: allCapabilities(true) });
   }
   override get supportsClaim(): boolean {
@@ -48,11 +51,13 @@ class MemorySandbox extends SandboxAdapter {
   protected async release(): Promise<void> {}
 }
 
-const make = (claimable = true) => async (options: SandboxOptions) => {
-  const sandbox = new MemorySandbox(options, claimable);
-  await sandbox.initialize();
-  return sandbox;
-};
+const make =
+  (claimable = true) =>
+  async (options: SandboxOptions) => {
+    const sandbox = new MemorySandbox(options, claimable);
+    await sandbox.initialize();
+    return sandbox;
+  };
 
 describe("createSandboxPool", () => {
   it("starts pooled sandboxes with the pool's lifetime and no claim options, then applies the claim", async () => {

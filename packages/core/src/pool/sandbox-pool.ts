@@ -263,16 +263,19 @@ function validateSettings<O extends SandboxOptions, S extends SandboxBackend>(se
   };
   if (typeof settings !== "object" || settings === null) throw new SandboxError("INVALID_OPTIONS", { message: "createSandboxPool expects a settings object" });
   if (typeof settings.create !== "function") fail("create", "must be a function that creates and initializes a sandbox");
-  if (!Number.isInteger(settings.size) || settings.size < 0 || settings.size > 64) fail("size", `must be a whole number from 0 to 64, got ${String(settings.size)}`);
+  if (!Number.isInteger(settings.size) || settings.size < 0 || settings.size > 64)
+    fail("size", `must be a whole number from 0 to 64, got ${String(settings.size)}`);
   const lifetime = settings.maxLifetimeMs;
   if (lifetime !== undefined && (!Number.isInteger(lifetime) || lifetime < 60_000 || lifetime > MAX_SANDBOX_TIMEOUT_MS || lifetime % 1000 !== 0)) {
     fail("maxLifetimeMs", `must be whole seconds from 60000 to ${MAX_SANDBOX_TIMEOUT_MS} ms, got ${String(lifetime)}`);
   }
   const concurrency = settings.maxConcurrentStarts;
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16)) fail("maxConcurrentStarts", `must be a whole number from 1 to 16, got ${String(concurrency)}`);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 16))
+    fail("maxConcurrentStarts", `must be a whole number from 1 to 16, got ${String(concurrency)}`);
   if (settings.onError !== undefined && typeof settings.onError !== "function") fail("onError", "must be a function");
   if (settings.options !== undefined && (typeof settings.options !== "object" || settings.options === null)) fail("options", "must be an options object");
-  if (settings.options?.name !== undefined) fail("options.name", "a pool cannot hold named sandboxes (a name fits one sandbox); give the name to a cold create");
+  if (settings.options?.name !== undefined)
+    fail("options.name", "a pool cannot hold named sandboxes (a name fits one sandbox); give the name to a cold create");
 }
 
 /** Structural equality for option values: plain objects and arrays by content, anything else (clients, functions) by identity. */

@@ -1,8 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities } from "../contract/capabilities.js";
-import { SANDBOX_SPECIFICATION_VERSION } from "../contract/specification-version.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import { SANDBOX_SPECIFICATION_VERSION } from "../contract/specification-version.js";
 import { createSandboxRegistry, type SandboxProvider } from "./sandbox-registry.js";
 
 /** A provider stub that records the options each `create` got. */
@@ -25,10 +25,7 @@ describe("createSandboxRegistry: one-line switching", () => {
   function setup(environment: Record<string, string | undefined> = {}) {
     const local = fakeProvider("local-docker");
     const modal = fakeProvider("modal");
-    const registry = createSandboxRegistry(
-      { "local-docker": local.provider, modal: modal.provider },
-      { defaultProvider: "local-docker", environment },
-    );
+    const registry = createSandboxRegistry({ "local-docker": local.provider, modal: modal.provider }, { defaultProvider: "local-docker", environment });
     return { registry, local, modal };
   }
 
@@ -134,9 +131,7 @@ describe("createSandboxRegistry: registration", () => {
 
   it("the package entry exports no pre-filled registry", async () => {
     const core = await import("../index.js");
-    const registries = Object.entries(core).filter(
-      ([, value]) => typeof value === "object" && value !== null && "names" in value && "register" in value,
-    );
+    const registries = Object.entries(core).filter(([, value]) => typeof value === "object" && value !== null && "names" in value && "register" in value);
     expect(registries).toEqual([]);
   });
 
@@ -233,14 +228,17 @@ describe("createSandboxRegistry: specificationVersion", () => {
     expect(SANDBOX_SPECIFICATION_VERSION).toBe("sandbox-v1");
   });
 
-  it.each([["sandbox-v0"], ["sandbox-v2"], [undefined]])("refuses a provider stating %s when it is registered, with INVALID_ARGUMENT naming both versions", (stated) => {
-    const error = sandboxErrorThrownBy(() => createSandboxRegistry({ old: providerStating(stated) }));
-    expect(error.code).toBe("INVALID_ARGUMENT");
-    expect(error.message).toContain('provider "old"');
-    expect(error.message).toContain(stated === undefined ? "no specificationVersion" : `"${stated}"`);
-    expect(error.message).toContain('"sandbox-v1"');
-    expect(error.details).toEqual({ provider: "old", specificationVersion: stated, expected: "sandbox-v1" });
-  });
+  it.each([["sandbox-v0"], ["sandbox-v2"], [undefined]])(
+    "refuses a provider stating %s when it is registered, with INVALID_ARGUMENT naming both versions",
+    (stated) => {
+      const error = sandboxErrorThrownBy(() => createSandboxRegistry({ old: providerStating(stated) }));
+      expect(error.code).toBe("INVALID_ARGUMENT");
+      expect(error.message).toContain('provider "old"');
+      expect(error.message).toContain(stated === undefined ? "no specificationVersion" : `"${stated}"`);
+      expect(error.message).toContain('"sandbox-v1"');
+      expect(error.details).toEqual({ provider: "old", specificationVersion: stated, expected: "sandbox-v1" });
+    },
+  );
 
   it("refuses a lazily loaded provider of another version when it is loaded, and creates nothing", async () => {
     const old = providerStating("sandbox-v0");

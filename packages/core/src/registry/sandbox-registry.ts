@@ -104,10 +104,7 @@ function assertSpecificationVersion(stated: unknown, what: string, provider: str
   });
 }
 
-export function createSandboxRegistry(
-  providers: Record<string, SandboxProviderEntry> = {},
-  settings: SandboxRegistrySettings = {},
-): SandboxRegistry {
+export function createSandboxRegistry(providers: Record<string, SandboxProviderEntry> = {}, settings: SandboxRegistrySettings = {}): SandboxRegistry {
   const entries = new Map<string, SandboxProviderEntry>();
   const loaded = new Map<string, Promise<AnySandboxProvider>>();
   const variable = settings.environmentVariable ?? "SANDBOX_PROVIDER";

@@ -62,7 +62,12 @@ export class ToolScriptModel extends BaseChatModel {
     const message = step
       ? new AIMessage({
           content: `[tool-script] step ${turn + 1}`,
-          tool_calls: step.map((call, index) => ({ id: `call_${turn}_${index}_${Math.random().toString(36).slice(2, 8)}`, name: call.name, args: call.args, type: "tool_call" as const })),
+          tool_calls: step.map((call, index) => ({
+            id: `call_${turn}_${index}_${Math.random().toString(36).slice(2, 8)}`,
+            name: call.name,
+            args: call.args,
+            type: "tool_call" as const,
+          })),
         })
       : new AIMessage({ content: `[tool-script] done; last tool result: ${lastToolResult(messages)}` });
     return { generations: [{ text: String(message.content), message }] };
