@@ -98,7 +98,7 @@ describe("SandboxBackend is a deepagents backend", () => {
     }
     expectTypeOf<SandboxBackend>().toExtend<LangChainSandboxInstance>();
     expectTypeOf<TypeOnlyAdapter>().toExtend<LangChainSandboxInstance>();
-    expectTypeOf<{ isRunning(): Promise<boolean> }>().not.toExtend<Pick<LangChainSandboxInstance, "isRunning">>();
+    expectTypeOf<{ isRunning: () => Promise<boolean> }>().not.toExtend<Pick<LangChainSandboxInstance, "isRunning">>();
     expectTypeOf<Pick<LangSmithSandbox, "isRunning" | "id">>().toEqualTypeOf<Pick<SandboxBackend, "isRunning" | "id">>();
   });
 
