@@ -8,9 +8,8 @@ import {
   type ProcessRequest,
   type SandboxProcess,
 } from "@sandbox/core";
+import { PacedChunks } from "./paced-chunks.js";
 import type { ProcessHost } from "./sandbox-processes.js";
-
-const HIGH_WATER_BYTES = 1_048_576;
 
 /**
  * Docker sizes an exec's terminal only after the process started (the
@@ -55,24 +54,14 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
   }
   await exec.resize({ h: rows, w: cols }).catch(() => undefined);
 
-  const queue: Buffer[] = [];
-  let queued = 0;
-  let paused = false;
+  const output = new PacedChunks();
+  output.connection = connection;
   let ended = false;
-  let wake: (() => void) | undefined;
-  connection.on("data", (chunk: Buffer) => {
-    queue.push(chunk);
-    queued += chunk.length;
-    if (!paused && queued > HIGH_WATER_BYTES) {
-      paused = true;
-      connection.pause();
-    }
-    wake?.();
-  });
+  connection.on("data", (chunk: Buffer) => output.push(chunk));
   const closed = new Promise<void>((resolve) => {
     const finish = () => {
       ended = true;
-      wake?.();
+      output.wake();
       resolve();
     };
     connection.on("end", finish);
@@ -132,21 +121,7 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
       async *[Symbol.asyncIterator]() {
         if (reading) throw host.error("INVALID_ARGUMENT", { message: `the terminal output of process "${id}" can be read once; it is already being read` });
         reading = true;
-        for (;;) {
-          const chunk = queue.shift();
-          if (chunk) {
-            queued -= chunk.length;
-            if (paused && queued <= HIGH_WATER_BYTES / 4) {
-              paused = false;
-              connection.resume();
-            }
-            yield chunk;
-            continue;
-          }
-          if (ended) break;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
+        yield* output.drain(() => ended);
         // A dead sandbox ends the connection too: say so instead of a clean end.
         await wait();
       },

@@ -14,6 +14,7 @@ import {
   type SandboxProcess,
 } from "@sandbox/core";
 import type { EngineContainer, EngineExec } from "@sandbox/docker-engine";
+import { HIGH_WATER_BYTES, PacedChunks } from "./paced-chunks.js";
 import {
   KILL_SCRIPT,
   LIST_SCRIPT,
@@ -33,9 +34,6 @@ export interface ProcessHost {
   /** Maps an engine failure of a call (gone container -> `SANDBOX_NOT_FOUND`). */
   commandError(error: unknown): SandboxError;
 }
-
-/** Chunks buffered on the host per reader before the connection is paused. */
-const HIGH_WATER_BYTES = 1_048_576;
 
 /** The marker entry every process of the tree of `id` inherits. */
 function markerOf(id: string): string {
@@ -208,11 +206,7 @@ async function assertAlive(host: ProcessHost): Promise<void> {
 function readStream(host: ProcessHost, id: string, stream: "out" | "err", fromOffset: number, context: OutputReadContext): AsyncIterable<Uint8Array> {
   return {
     async *[Symbol.asyncIterator]() {
-      const queue: Buffer[] = [];
-      let queued = 0;
-      let paused = false;
-      let wake: (() => void) | undefined;
-      let connection: Duplex | undefined;
+      const output = new PacedChunks();
       let notes = "";
       const onStderr = (chunk: Buffer) => {
         notes += chunk.toString("utf8");
@@ -227,50 +221,28 @@ function readStream(host: ProcessHost, id: string, stream: "out" | "err", fromOf
       let exec: EngineExec;
       try {
         exec = await host.container.exec(["sh", "-c", READ_SCRIPT, "sandbox-read", id, stream, String(fromOffset)], {
-          onStdout: (chunk) => {
-            queue.push(chunk);
-            queued += chunk.length;
-            if (!paused && queued > HIGH_WATER_BYTES && connection) {
-              paused = true;
-              connection.pause();
-            }
-            wake?.();
-          },
+          onStdout: (chunk) => output.push(chunk),
           onStderr,
         });
       } catch (error) {
         throw host.commandError(error);
       }
-      connection = exec.stream;
+      output.connection = exec.stream;
       let outcome: { exitCode: number | null } | undefined;
       let failure: unknown;
       exec.done.then(
         (result) => {
           outcome = result;
-          wake?.();
+          output.wake();
         },
         (error: unknown) => {
           failure = error ?? new Error("read failed");
-          wake?.();
+          output.wake();
         },
       );
       let finished = false;
       try {
-        for (;;) {
-          const chunk = queue.shift();
-          if (chunk) {
-            queued -= chunk.length;
-            if (paused && queued <= HIGH_WATER_BYTES / 4) {
-              paused = false;
-              connection.resume();
-            }
-            yield chunk;
-            continue;
-          }
-          if (outcome || failure !== undefined) break;
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = undefined;
-        }
+        yield* output.drain(() => outcome !== undefined || failure !== undefined);
         finished = true;
         if (failure !== undefined) {
           await assertAlive(host);
