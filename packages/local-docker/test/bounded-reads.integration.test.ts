@@ -136,6 +136,23 @@ describe.runIf(available)("local-docker bounded reads (skipped when no Docker en
     }
   });
 
+  it("an endless /proc file (pagemap: size 0, hundreds of GiB of data) is cut at the cap: invalid_path at once, the reader in the sandbox is killed, host memory stays bounded", {
+    timeout: 60_000,
+  }, async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, maxDownloadBytes: MiB });
+    try {
+      await sandbox.uploadFiles([["/srv/good.txt", encoder.encode("good")]]);
+      const started = Date.now();
+      const { result, growth } = await peakRssGrowth(() => sandbox.downloadFiles(["/proc/self/pagemap", "/srv/good.txt"]));
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(result.map((entry) => entry.error)).toEqual(["invalid_path", null]);
+      expect(growth, `host RSS grew by ${growth} bytes`).toBeLessThan(HOST_GROWTH_BOUND);
+      expect(await readersOf(sandbox, "pagemap"), "the reader must be killed, not left streaming").toEqual([]);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it("maxDownloadBytes is validated: a positive whole number of bytes, INVALID_OPTIONS naming it", () => {
     for (const value of [0, -1, 1.5, Number.NaN, "1024"]) {
       let thrown: unknown;
