@@ -50,14 +50,57 @@ function onPseudoFilesystem(path: string): boolean {
   return PSEUDO_FILESYSTEMS.some((root) => normalized === root || normalized.startsWith(`${root}/`));
 }
 
-async function readThroughCat(container: EngineContainer, path: string): Promise<FileDownloadResponse> {
+/** Bounds of one read: at most `maxBytes` of content, within `timeoutMs`. */
+export interface ReadLimits {
+  maxBytes: number;
+  timeoutMs: number;
+}
+
+/**
+ * Refuses a device, FIFO or socket before reading (an endless stream such as
+ * `/dev/zero`, or a FIFO with no writer that would block), then `cat`s the file.
+ */
+const CAT_REGULAR_SCRIPT = 'if [ -c "$1" ] || [ -b "$1" ] || [ -p "$1" ] || [ -S "$1" ]; then echo "$1: not a regular file" >&2; exit 3; fi; exec cat -- "$1"';
+
+/**
+ * Reads a file on a pseudo-filesystem through `cat` in the container. Such
+ * files report no honest size (`/proc` says 0), so the bound is enforced while
+ * streaming: past `maxBytes`, or after `timeoutMs`, the reader in the sandbox
+ * is killed, what was read is dropped and the file is `invalid_path`.
+ */
+async function readThroughCat(container: EngineContainer, path: string, limits: ReadLimits): Promise<FileDownloadResponse> {
   const chunks: Buffer[] = [];
+  let received = 0;
+  let exceeded = false;
   let stderr = "";
-  const exec = await container.exec(["cat", "--", path], {
-    onStdout: (chunk) => chunks.push(Buffer.from(chunk)),
-    onStderr: (chunk) => (stderr += chunk.toString("utf8")),
+  let exec: Awaited<ReturnType<EngineContainer["exec"]>> | undefined;
+  exec = await container.exec(["sh", "-c", CAT_REGULAR_SCRIPT, "sh", path], {
+    onStdout: (chunk) => {
+      if (exceeded) return;
+      received += chunk.byteLength;
+      if (received > limits.maxBytes) {
+        exceeded = true;
+        chunks.length = 0;
+        void exec?.kill();
+        return;
+      }
+      chunks.push(Buffer.from(chunk));
+    },
+    onStderr: (chunk) => {
+      if (stderr.length < 4096) stderr += chunk.toString("utf8");
+    },
   });
-  const { exitCode } = await exec.done;
+  if (exceeded) void exec.kill();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), limits.timeoutMs);
+  });
+  const outcome = await Promise.race([exec.done, timedOut]).finally(() => clearTimeout(timer));
+  if (outcome === "timeout" || exceeded) {
+    await exec.kill();
+    return { path, content: null, error: "invalid_path" };
+  }
+  const { exitCode } = outcome;
   if (exitCode === 0) return { path, content: new Uint8Array(Buffer.concat(chunks)), error: null };
   const code = /no such file|not a directory/i.test(stderr)
     ? "file_not_found"
@@ -122,10 +165,15 @@ export async function putFiles(container: EngineContainer, files: Array<[string,
   return results;
 }
 
-/** Follows symlinks (at most 16 hops) so reading a link reads its target, as `cat` would. */
+/**
+ * Follows symlinks (at most 16 hops) so reading a link reads its target, as
+ * `cat` would. Stops at a pseudo-filesystem (the engine cannot see it):
+ * `pseudo` is then true and the read goes through `cat`.
+ */
 async function resolveLinks(container: EngineContainer, path: string) {
   let current = posix.normalize(path);
   for (let hop = 0; hop < 16; hop += 1) {
+    if (onPseudoFilesystem(current)) return { target: current, stat: null, pseudo: true };
     const stat = await container.stat(current);
     if (stat === null || stat.linkTarget === "" || stat.isDirectory) return { target: current, stat };
     current = posix.resolve(posix.dirname(current), stat.linkTarget);
@@ -133,7 +181,10 @@ async function resolveLinks(container: EngineContainer, path: string) {
   return { target: current, stat: null };
 }
 
-async function readRegularFile(container: EngineContainer, path: string, expectedSize: number): Promise<Uint8Array> {
+/** A file larger than the read cap: answered per file as `invalid_path`. */
+class TooLargeError extends Error {}
+
+async function readRegularFile(container: EngineContainer, path: string, expectedSize: number, maxBytes: number): Promise<Uint8Array> {
   const archive = await container.getArchive(path);
   const extract = tar.extract();
   return new Promise<Uint8Array>((resolve, reject) => {
@@ -145,6 +196,12 @@ async function readRegularFile(container: EngineContainer, path: string, expecte
         return;
       }
       const size = header.size ?? expectedSize;
+      // The file grew after the stat: stop before allocating for it.
+      if (size > maxBytes) {
+        (archive as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+        reject(new TooLargeError(`${path}: ${size} bytes, over the read cap of ${maxBytes}`));
+        return;
+      }
       const target = new Uint8Array(size);
       let offset = 0;
       stream.on("data", (chunk: unknown) => {
@@ -178,17 +235,19 @@ const BATCH_READ_MAX_FILES = 256;
  */
 const BATCH_READ_MAX_FILE_BYTES = 8 * 1024 * 1024;
 
-async function readManyThroughTar(container: EngineContainer, targets: string[]): Promise<Map<string, Uint8Array> | null> {
+async function readManyThroughTar(container: EngineContainer, targets: string[], maxBytes: number): Promise<Map<string, Uint8Array> | null> {
   const extract = tar.extract();
   const contents = new Map<string, Uint8Array>();
   const finished = new Promise<void>((resolve, reject) => {
     extract.on("entry", (header, stream, next) => {
       const chunks: Buffer[] = [];
+      // A file that grew past the cap since its stat is dropped here and read (and refused) alone.
+      const keep = header.type === "file" && (header.size ?? 0) <= maxBytes;
       stream.on("data", (chunk: unknown) => {
-        if (chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
+        if (keep && chunk instanceof Uint8Array) chunks.push(Buffer.from(chunk));
       });
       stream.on("end", () => {
-        if (header.type === "file") contents.set(`/${posix.normalize(header.name).replace(/^\/+/, "")}`, new Uint8Array(Buffer.concat(chunks)));
+        if (keep) contents.set(`/${posix.normalize(header.name).replace(/^\/+/, "")}`, new Uint8Array(Buffer.concat(chunks)));
         next();
       });
       stream.on("error", reject);
@@ -237,7 +296,8 @@ async function underNonDirectory(container: EngineContainer, path: string): Prom
 async function resolveRead(container: EngineContainer, path: string): Promise<ResolvedRead> {
   if (onPseudoFilesystem(path)) return { path, kind: "pseudo" };
   try {
-    const { target, stat } = await resolveLinks(container, path);
+    const { target, stat, pseudo } = await resolveLinks(container, path);
+    if (pseudo) return { path, kind: "pseudo" };
     if (stat === null) return { path, kind: "missing" };
     if (stat.isDirectory) return { path, kind: "directory" };
     // A FIFO, socket or device has no content to copy (a FIFO would block): not a file to download.
@@ -251,18 +311,25 @@ async function resolveRead(container: EngineContainer, path: string): Promise<Re
   }
 }
 
-/** Reads files; per-file `file_not_found`, `is_directory`, `invalid_path`, `permission_denied`. */
-export async function getFiles(container: EngineContainer, paths: string[]): Promise<FileDownloadResponse[]> {
+/**
+ * Reads files; per-file `file_not_found`, `is_directory`, `invalid_path`,
+ * `permission_denied`. A device, FIFO or socket, and a file over
+ * `limits.maxBytes` (by its size before reading, or by what it streams), is
+ * `invalid_path`; so is a pseudo-filesystem read that outlasts `limits.timeoutMs`.
+ */
+export async function getFiles(container: EngineContainer, paths: string[], limits: ReadLimits): Promise<FileDownloadResponse[]> {
   const resolved = await Promise.all(paths.map((path) => resolveRead(container, path)));
-  const targets = [...new Set(resolved.flatMap((entry) => (entry.kind === "file" && entry.size <= BATCH_READ_MAX_FILE_BYTES ? [entry.target] : [])))];
-  const batch = targets.length >= BATCH_READ_MIN_FILES && targets.length <= BATCH_READ_MAX_FILES ? await readManyThroughTar(container, targets) : null;
+  const batchMaxBytes = Math.min(BATCH_READ_MAX_FILE_BYTES, limits.maxBytes);
+  const targets = [...new Set(resolved.flatMap((entry) => (entry.kind === "file" && entry.size <= batchMaxBytes ? [entry.target] : [])))];
+  const batch =
+    targets.length >= BATCH_READ_MIN_FILES && targets.length <= BATCH_READ_MAX_FILES ? await readManyThroughTar(container, targets, limits.maxBytes) : null;
   return Promise.all(
     resolved.map(async (entry): Promise<FileDownloadResponse> => {
       const path = entry.path;
       try {
         switch (entry.kind) {
           case "pseudo":
-            return await readThroughCat(container, path);
+            return await readThroughCat(container, path, limits);
           case "failed":
             return { path, content: null, error: entry.error };
           case "missing":
@@ -270,11 +337,14 @@ export async function getFiles(container: EngineContainer, paths: string[]): Pro
           case "directory":
             return { path, content: null, error: "is_directory" };
           case "file": {
-            const content = batch?.get(entry.target) ?? (await readRegularFile(container, entry.target, entry.size));
+            // Checked from the stat before reading: a 6 GiB sparse file is refused at once.
+            if (entry.size > limits.maxBytes) return { path, content: null, error: "invalid_path" };
+            const content = batch?.get(entry.target) ?? (await readRegularFile(container, entry.target, entry.size, limits.maxBytes));
             return { path, content, error: null };
           }
         }
       } catch (error) {
+        if (error instanceof TooLargeError) return { path, content: null, error: "invalid_path" };
         const code = fileErrorOf(error);
         if (code === null) throw error;
         return { path, content: null, error: code };

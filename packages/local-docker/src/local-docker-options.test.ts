@@ -14,6 +14,7 @@ describe("LocalDockerSandbox options (checked before any engine call)", () => {
       name: "n1",
       commandTimeoutMs: 1000,
       maxOutputBytes: 10,
+      maxDownloadBytes: 1024,
     });
     expect(sandbox.isInitialized).toBe(false);
     expect(sandbox.provider).toBe("local-docker");
@@ -35,6 +36,8 @@ describe("LocalDockerSandbox options (checked before any engine call)", () => {
     [{ timeoutMs: 1500 }, "timeoutMs"],
     [{ imagename: "typo" }, "imagename"],
     [{ commandTimeoutMs: 0 }, "commandTimeoutMs"],
+    [{ maxDownloadBytes: 0 }, "maxDownloadBytes"],
+    [{ maxDownloadBytes: 1.5 }, "maxDownloadBytes"],
   ])("rejects %j naming %s", (options, option) => {
     const error = sandboxErrorThrownBy(() => new LocalDockerSandbox(options as never));
     expect(error.code).toBe("INVALID_OPTIONS");

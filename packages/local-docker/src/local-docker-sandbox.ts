@@ -2,7 +2,9 @@ import {
   allCapabilities,
   type CommandOutcome,
   type CommandRequest,
+  DEFAULT_COMMAND_TIMEOUT_MS,
   DEFAULT_IMAGE_NAME,
+  DEFAULT_MAX_DOWNLOAD_BYTES,
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   OOM_BASELINE_PREFIX,
@@ -48,6 +50,13 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
   commandTimeoutMs?: number;
   /** Default output cap per command in bytes. Default `DEFAULT_MAX_OUTPUT_BYTES` (1 MiB). */
   maxOutputBytes?: number;
+  /**
+   * Largest file `downloadFiles` (and deepagents' `read`) returns, in bytes.
+   * A larger file, a device or an endless stream comes back as a per-file
+   * `invalid_path`; host memory per read stays under this cap. Default
+   * `DEFAULT_MAX_DOWNLOAD_BYTES` (256 MiB).
+   */
+  maxDownloadBytes?: number;
   /** JSON secret store for `secrets`. Default `SANDBOX_SECRETS_FILE` or `~/.config/sandbox/secrets.json`. */
   secretsFile?: string;
   /** Receives image pull progress lines when the image must be pulled. */
@@ -68,6 +77,7 @@ const EXTRA_OPTION_KEYS = [
   "pidsLimit",
   "commandTimeoutMs",
   "maxOutputBytes",
+  "maxDownloadBytes",
   "secretsFile",
   "onPullProgress",
   "reapOnStart",
@@ -137,7 +147,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    */
   static async fromId(
     id: string,
-    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {},
+    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes" | "maxDownloadBytes"> = {},
   ): Promise<LocalDockerSandbox> {
     if (typeof id !== "string" || !/^[A-Za-z0-9_.-]+$/.test(id)) {
       throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no sandbox with id "${String(id)}"` });
@@ -163,7 +173,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   static async fromName(
     appName: string,
     name: string,
-    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes"> = {},
+    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes" | "maxDownloadBytes"> = {},
   ): Promise<LocalDockerSandbox> {
     const sandbox = new LocalDockerSandbox(options);
     await sandbox.adopt(async () => {
@@ -365,7 +375,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
     let results: FileDownloadResponse[];
     try {
-      results = await getFiles(this.#container!, paths);
+      results = await getFiles(this.#container!, paths, {
+        maxBytes: this.options.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES,
+        timeoutMs: this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      });
     } catch (error) {
       throw await this.fileError(error);
     }
@@ -527,6 +540,8 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   }
   if (options.runtime !== undefined && (typeof options.runtime !== "string" || options.runtime.trim() === ""))
     fail("runtime", 'must be a runtime name such as "runsc"');
+  if (options.maxDownloadBytes !== undefined && (!Number.isInteger(options.maxDownloadBytes) || options.maxDownloadBytes < 1))
+    fail("maxDownloadBytes", `must be a positive whole number of bytes, got ${String(options.maxDownloadBytes)}`);
   if (options.pidsLimit !== undefined && (!Number.isInteger(options.pidsLimit) || options.pidsLimit < 8))
     fail("pidsLimit", "must be a whole number of at least 8");
   if (options.secretsFile !== undefined && (typeof options.secretsFile !== "string" || options.secretsFile === "")) fail("secretsFile", "must be a file path");

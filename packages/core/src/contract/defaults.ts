@@ -14,6 +14,19 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 300_000;
  */
 export const DEFAULT_MAX_OUTPUT_BYTES = 1_048_576;
 
+/**
+ * Default cap on one file read by `downloadFiles` (and so deepagents' `read`):
+ * 256 MiB. A file is returned whole in one buffer, so the cap bounds the host
+ * memory one read can take whatever the file is (an endless device, a huge
+ * sparse file, a /proc file that reports size 0 but streams data). 256 MiB is
+ * far above any text an agent reads and most artefacts it fetches, and low
+ * enough that a few concurrent reads cannot exhaust a laptop. A larger file
+ * comes back as a per-file `invalid_path` (deepagents has no "too large"
+ * code); fetch it in parts with `execute` (`split`, `head -c`) or raise the
+ * adapter's cap.
+ */
+export const DEFAULT_MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024;
+
 /** Default sandbox image, as documented for the Modal API. */
 export const DEFAULT_IMAGE_NAME = "alpine:3.21";
 
