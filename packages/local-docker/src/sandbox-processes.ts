@@ -169,8 +169,10 @@ function processHandle(host: ProcessHost, id: string, command: string, fromOffse
       const result = await runUntilEnd(host, WAIT_SCRIPT, [id]);
       if (result.exitCode === NO_SUCH_PROCESS_EXIT) throw notFound(host, id);
       const [code, reason] = result.stdout.trim().split(" ");
-      if (result.exitCode !== 0 || code === undefined)
+      if (result.exitCode !== 0 || code === undefined) {
+        await assertAlive(host);
         throw host.error("COMMAND_FAILED", { message: `could not wait for process "${id}": ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
+      }
       const ending: ProcessExit["reason"] = reason === "killed" || reason === "timeout" ? reason : "exited";
       return { exitCode: ending === "exited" ? Number(code) : null, reason: ending };
     },
@@ -192,9 +194,22 @@ async function runUntilEnd(host: ProcessHost, script: string, args: string[]): P
   return result;
 }
 
+/** How long a failed call keeps asking whether the container is stopping before blaming the call itself. */
+const STOPPING_GRACE_MS = 2_000;
+
+/**
+ * Throws `SANDBOX_NOT_FOUND` when the container is gone. A container killed
+ * from outside fails its execs (exit 126) a moment before the engine reports
+ * it stopped, so the engine is asked again for a short while first.
+ */
 async function assertAlive(host: ProcessHost): Promise<void> {
-  const running = await host.container.isRunning().catch(() => false);
-  if (!running) throw host.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
+  const deadline = Date.now() + STOPPING_GRACE_MS;
+  for (;;) {
+    const running = await host.container.isRunning().catch(() => false);
+    if (!running) throw host.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
+    if (Date.now() >= deadline) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /**
