@@ -10,7 +10,8 @@ describe("ModalSandboxError: both constructors make the same kind of error", () 
     expect(error).toBeInstanceOf(SandboxError);
     expect(SandboxError.isInstance(error)).toBe(true);
     expect(error.code).toBe("COMMAND_FAILED");
-    expect(error.message).toBe("[modal] could not run");
+    expect(error.message).toBe("could not run");
+    expect(String(error)).toContain("[modal] could not run");
     expect(error.cause).toBe(cause);
     expect(error.provider).toBe("modal");
     expect(error.retryable).toBe(true);
@@ -19,7 +20,7 @@ describe("ModalSandboxError: both constructors make the same kind of error", () 
   });
 
   it("new ModalSandboxError(code) uses the code's default message", () => {
-    expect(new ModalSandboxError("NOT_INITIALIZED").message).toBe("[modal] Sandbox not initialized - call initialize()");
+    expect(new ModalSandboxError("NOT_INITIALIZED").message).toBe("Sandbox not initialized - call initialize()");
   });
 
   it("new ModalSandboxError(message, code, cause?): the @langchain/modal form", () => {
@@ -28,7 +29,8 @@ describe("ModalSandboxError: both constructors make the same kind of error", () 
     expect(error).toBeInstanceOf(ModalSandboxError);
     expect(error).toBeInstanceOf(SandboxError);
     expect(error.code).toBe("SANDBOX_CREATION_FAILED");
-    expect(error.message).toBe("[modal] Sandbox creation failed");
+    expect(error.message).toBe("Sandbox creation failed");
+    expect(String(error)).toContain("[modal] Sandbox creation failed");
     expect(error.cause).toBe(cause);
     expect(error.provider).toBe("modal");
     expect(error.retryable).toBe(true);
@@ -40,7 +42,7 @@ describe("ModalSandboxError: both constructors make the same kind of error", () 
   it("a message that happens to equal a code is still a message in the three-argument form", () => {
     const error = new ModalSandboxError("VOLUME_ERROR", "COMMAND_TIMEOUT");
     expect(error.code).toBe("COMMAND_TIMEOUT");
-    expect(error.message).toBe("[modal] VOLUME_ERROR");
+    expect(error.message).toBe("VOLUME_ERROR");
   });
 
   it.each([

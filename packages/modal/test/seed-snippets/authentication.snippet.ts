@@ -3,13 +3,13 @@
 import { ModalSandbox } from "@sandbox/modal";
 
 export async function run() {
-  // <seed>
-  const sandbox = await ModalSandbox.create({
-    auth: {
-      tokenId: "your-token-id",
-      tokenSecret: "your-token-secret",
-    },
-  });
-  // </seed>
+// <seed>
+const sandbox = await ModalSandbox.create({
+  auth: {
+    tokenId: "your-token-id",
+    tokenSecret: "your-token-secret",
+  },
+});
+// </seed>
   return sandbox;
 }

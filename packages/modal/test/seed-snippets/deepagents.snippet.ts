@@ -2,36 +2,35 @@
 // package name is the model's import: ChatAnthropic is a scripted offline
 // model here (the sandbox part is real).
 // <seed>
-
-// <seed>
-import { ModalSandbox } from "@sandbox/modal";
 import { createDeepAgent } from "deepagents";
 // </seed>
 import { ScriptedChatModel as ChatAnthropic } from "../support/scripted-chat-model.js";
+// <seed>
+import { ModalSandbox } from "@sandbox/modal";
 // </seed>
 
 export async function run(): Promise<{ sandbox: ModalSandbox; result: { messages: unknown[] } }> {
-  // <seed>
-  const sandbox = await ModalSandbox.create({
-    imageName: "python:3.12-slim",
-    timeoutMs: 600_000, // 10 minutes
+// <seed>
+const sandbox = await ModalSandbox.create({
+  imageName: "python:3.12-slim",
+  timeoutMs: 600_000, // 10 minutes
+});
+
+try {
+  const agent = createDeepAgent({
+    model: new ChatAnthropic({ model: "claude-sonnet-4-20250514" }),
+    systemPrompt: "You are a coding assistant with sandbox access.",
+    backend: sandbox,
   });
 
-  try {
-    const agent = createDeepAgent({
-      model: new ChatAnthropic({ model: "claude-sonnet-4-20250514" }),
-      systemPrompt: "You are a coding assistant with sandbox access.",
-      backend: sandbox,
-    });
-
-    const result = await agent.invoke({
-      messages: [{ role: "user", content: "Install numpy and calculate pi" }],
-    });
-    // </seed>
-    return { sandbox, result };
-    // <seed>
-  } finally {
-    await sandbox.close();
-  }
-  // </seed>
+  const result = await agent.invoke({
+    messages: [{ role: "user", content: "Install numpy and calculate pi" }],
+  });
+// </seed>
+  return { sandbox, result };
+// <seed>
+} finally {
+  await sandbox.close();
+}
+// </seed>
 }

@@ -2,12 +2,12 @@
 import { ModalSandbox } from "@sandbox/modal";
 
 export async function run(sandboxId: string) {
-  // <seed>
-  // Reconnect by ID
-  const reconnected = await ModalSandbox.fromId(sandboxId);
+// <seed>
+// Reconnect by ID
+const reconnected = await ModalSandbox.fromId(sandboxId);
 
-  // Reconnect by name
-  const reconnected2 = await ModalSandbox.fromName("my-app", "my-sandbox");
-  // </seed>
+// Reconnect by name
+const reconnected2 = await ModalSandbox.fromName("my-app", "my-sandbox");
+// </seed>
   return { reconnected, reconnected2 };
 }
