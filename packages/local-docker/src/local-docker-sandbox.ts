@@ -118,8 +118,6 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #container: EngineContainer | undefined;
   /** Set by a warm-pool claim: env and workdir every command gets unless it says otherwise. */
   #claimed: { env: Record<string, string>; workdir: string | undefined } | undefined;
-  /** A claim's lifetime watchdog being started alongside the first commands. */
-  #claimSetup: Promise<void> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -327,7 +325,6 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         );
         return { exitCode: null, killConfirmed };
       }
-      if (this.#claimSetup) await this.#claimSetup;
       if (exitCode === 137 && oomKilledDuring(stderr.baseline, await this.readOomKillCount())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
@@ -507,15 +504,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       }
       if (exitCode !== 0) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not apply the claim (workdir "${claim.workdir}"): ${stderr.trim()}` });
     })();
-    if (claim.workdir !== undefined) {
-      // Commands need the workdir to exist: wait for it.
-      await setup;
-    } else {
-      // Nothing to wait for before the first command: it runs alongside, and
-      // no command result is returned before the watchdog is in place.
-      setup.catch(() => undefined);
-      this.#claimSetup = setup;
-    }
+    // Wait for the workdir and the watchdog before any command runs: a command
+    // started alongside could take every pid the sandbox has (a fork bomb) and
+    // leave the claim's lifetime unenforced.
+    await setup;
     this.#claimed = { env, workdir: claim.workdir };
   }
 }
