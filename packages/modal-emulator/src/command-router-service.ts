@@ -44,17 +44,17 @@ function stdinError(error: unknown): never {
  * methods the emulator implements: execs, their stdio, and V2 entrypoint stdio.
  */
 export function createCommandRouterHandlers(state: EmulatorState): Record<string, unknown> {
-  const execOf = (taskId: string, execId: string): ExecSession => state.requireExec(taskId, execId);
+  const execOf = (taskId: string, execId: string): ExecSession => state.execs.require(taskId, execId);
 
   const entrypointOf = (taskId: string) => {
-    const sandbox = state.sandboxByTask(taskId);
+    const sandbox = state.sandboxes.byTask(taskId);
     if (!sandbox) throw new ServerError(Status.NOT_FOUND, `Task ${taskId} not found`);
     return sandbox;
   };
 
   return {
     async taskExecStart(request: TaskExecStartRequest) {
-      await state.startExec(request);
+      await state.execs.start(request);
       return {};
     },
 

@@ -52,7 +52,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
   });
 
   const requireFamily = (sandboxId: string, family: SandboxFamily): SandboxRecord => {
-    const sandbox = state.requireSandbox(sandboxId);
+    const sandbox = state.sandboxes.require(sandboxId);
     if (sandbox.family !== family) {
       throw new ServerError(
         Status.INVALID_ARGUMENT,
@@ -66,7 +66,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     state.createSandbox(family, request);
 
   const getTaskId = (sandboxId: string): DeepPartial<ControlPlaneResponse<"sandboxGetTaskId">> => {
-    const sandbox = state.requireSandbox(sandboxId);
+    const sandbox = state.sandboxes.require(sandboxId);
     // A finished sandbox reports its result and no task, so a fresh handle
     // (fromId, fromName) learns it has ended instead of exec'ing into it.
     if (!sandbox.running) return { taskResult: resultMessage(sandbox) };
@@ -74,23 +74,23 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
   };
 
   const wait = async (sandboxId: string, timeoutSeconds: number, context: CallContext) => {
-    const sandbox = state.requireSandbox(sandboxId);
+    const sandbox = state.sandboxes.require(sandboxId);
     const timeoutMs = Math.min(Math.max(timeoutSeconds, 0), MAX_SANDBOX_WAIT_SECONDS) * 1000;
     await sandbox.waitForResult(timeoutMs, context.signal);
     return { result: resultMessage(sandbox), metadata: { appId: sandbox.appId, result: resultMessage(sandbox) } };
   };
 
   const terminate = async (sandboxId: string) => {
-    const sandbox = state.requireSandbox(sandboxId);
+    const sandbox = state.sandboxes.require(sandboxId);
     const existing = sandbox.result ? resultMessage(sandbox) : undefined;
     await state.terminate(sandbox);
     return { existingResult: existing };
   };
 
   const fromName = (request: ControlPlaneRequest<"sandboxGetFromNameV2">, family: SandboxFamily): DeepPartial<ControlPlaneResponse<"sandboxGetFromNameV2">> => {
-    const app = state.appByName(request.appName ?? "", request.environmentName);
+    const app = state.apps.byName(request.appName ?? "", request.environmentName);
     if (!app) throw new ServerError(Status.NOT_FOUND, `App '${request.appName}' not found`);
-    const sandbox = state.sandboxByName(app.appId, request.sandboxName ?? "", family, request.includeTerminated ?? false);
+    const sandbox = state.sandboxes.byName(app.appId, request.sandboxName ?? "", family, request.includeTerminated ?? false);
     if (!sandbox) {
       throw new ServerError(Status.NOT_FOUND, `Sandbox with name '${request.sandboxName}' not found in App '${request.appName}'`);
     }
@@ -100,8 +100,8 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
   const list = (request: ControlPlaneRequest<"sandboxListV2">, families: SandboxFamily[]) => {
     const wantedTags = Object.fromEntries((request.tags ?? []).map((tag) => [tag.tagName ?? "", tag.tagValue ?? ""]));
     const before = request.beforeTimestamp || Number.POSITIVE_INFINITY;
-    const sandboxes = state
-      .sandboxes()
+    const sandboxes = state.sandboxes
+      .all()
       .filter(
         (sandbox) =>
           families.includes(sandbox.family) &&
@@ -134,7 +134,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
   };
 
   const setTags = (sandboxId: string, tags: Array<{ tagName?: string; tagValue?: string }> | undefined) => {
-    const sandbox = state.requireSandbox(sandboxId);
+    const sandbox = state.sandboxes.require(sandboxId);
     for (const tag of tags ?? []) {
       if (!tag.tagName) throw new ServerError(Status.INVALID_ARGUMENT, "Tag names must be non-empty");
     }
@@ -155,7 +155,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
 
     appGetOrCreate: (async (request) => {
       const createIfMissing = createsWhenMissing(request.objectCreationType);
-      const app = state.appGetOrCreate(request.appName ?? "", request.environmentName, createIfMissing);
+      const app = state.apps.getOrCreate(request.appName ?? "", request.environmentName, createIfMissing);
       if (!app) throw new ServerError(Status.NOT_FOUND, `App '${request.appName}' not found`);
       return {
         appId: app.appId,
@@ -171,7 +171,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       const image = request.image ?? {};
       // Layer env and secrets arrive as secret ids; a layer's `gpuConfig` only
       // changes where Modal builds, so it is ignored here.
-      const buildEnv = state.resolveEnvironment(image.secretIds ?? [], undefined);
+      const buildEnv = state.secrets.resolveEnvironment(image.secretIds ?? [], undefined);
       const resolution = await state.images.resolve(
         (image.dockerfileCommands ?? []).filter((command): command is string => typeof command === "string"),
         (image.baseImages ?? []).map((base) => ({ dockerTag: base.dockerTag ?? "", imageId: base.imageId ?? "" })),
@@ -205,25 +205,25 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
 
     sandboxContainerCreateV2: (async () => refuse("SandboxContainerCreateV2", REFUSALS.sidecars)) satisfies Handler<"sandboxContainerCreateV2">,
 
-    secretGetOrCreate: (async (request) => ({ secretId: state.secretGetOrCreate(request) })) satisfies Handler<"secretGetOrCreate">,
+    secretGetOrCreate: (async (request) => ({ secretId: state.secrets.getOrCreate(request) })) satisfies Handler<"secretGetOrCreate">,
 
     secretDelete: (async (request) => {
-      state.deleteSecret(request.secretId ?? "");
+      state.secrets.delete(request.secretId ?? "");
       return {};
     }) satisfies Handler<"secretDelete">,
 
     volumeGetOrCreate: (async (request) => {
-      const volume = await state.volumeGetOrCreate(request);
+      const volume = await state.volumes.getOrCreate(request);
       return { volumeId: volume.volumeId, version: 1, metadata: { name: volume.name ?? "", version: 1 } };
     }) satisfies Handler<"volumeGetOrCreate">,
 
     volumeHeartbeat: (async (request) => {
-      if (!state.volume(request.volumeId ?? "")) throw new ServerError(Status.NOT_FOUND, `Volume ${request.volumeId} not found`);
+      if (!state.volumes.get(request.volumeId ?? "")) throw new ServerError(Status.NOT_FOUND, `Volume ${request.volumeId} not found`);
       return {};
     }) satisfies Handler<"volumeHeartbeat">,
 
     volumeDelete: (async (request) => {
-      await state.deleteVolume(request.volumeId ?? "");
+      await state.volumes.delete(request.volumeId ?? "");
       return {};
     }) satisfies Handler<"volumeDelete">,
 
@@ -248,13 +248,13 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     sandboxGetTaskIdV2: (async (request) => getTaskId(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTaskIdV2">,
 
     taskGetCommandRouterAccess: (async (request) => {
-      const sandbox = state.sandboxByTask(request.taskId ?? "");
+      const sandbox = state.sandboxes.byTask(request.taskId ?? "");
       if (!sandbox) throw new ServerError(Status.NOT_FOUND, `Task ${request.taskId} not found`);
       return routerAccess(sandbox);
     }) satisfies Handler<"taskGetCommandRouterAccess">,
 
     sandboxGetCommandRouterAccess: (async (request) => {
-      const sandbox = request.sandboxId ? state.requireSandbox(request.sandboxId) : state.sandboxByTask(request.taskId ?? "");
+      const sandbox = request.sandboxId ? state.sandboxes.require(request.sandboxId) : state.sandboxes.byTask(request.taskId ?? "");
       if (!sandbox) throw new ServerError(Status.NOT_FOUND, `Task ${request.taskId} not found`);
       return routerAccess(sandbox);
     }) satisfies Handler<"sandboxGetCommandRouterAccess">,
@@ -267,7 +267,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
 
     /** The control-plane form of `waitUntilReady` (the SDK uses the router's); same semantics. */
     sandboxWaitUntilReady: (async (request, context) => {
-      const sandbox = state.requireSandbox(request.sandboxId ?? "");
+      const sandbox = state.sandboxes.require(request.sandboxId ?? "");
       return { readyAt: await state.waitUntilReady(sandbox, Math.min(50_000, (request.timeout ?? 0) * 1000), context.signal) };
     }) satisfies Handler<"sandboxWaitUntilReady">,
 
@@ -283,8 +283,8 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
 
     sandboxTagsSet: (async (request) => setTags(request.sandboxId ?? "", request.tags)) satisfies Handler<"sandboxTagsSet">,
     sandboxTagsSetV2: (async (request) => setTags(request.sandboxId ?? "", request.tags)) satisfies Handler<"sandboxTagsSetV2">,
-    sandboxTagsGet: (async (request) => ({ tags: tagsList(state.requireSandbox(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGet">,
-    sandboxTagsGetV2: (async (request) => ({ tags: tagsList(state.requireSandbox(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGetV2">,
+    sandboxTagsGet: (async (request) => ({ tags: tagsList(state.sandboxes.require(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGet">,
+    sandboxTagsGetV2: (async (request) => ({ tags: tagsList(state.sandboxes.require(request.sandboxId ?? "").tags) })) satisfies Handler<"sandboxTagsGetV2">,
 
     sandboxSetName: (async (request) => {
       const sandbox = requireFamily(request.sandboxId ?? "", "v2");
@@ -294,11 +294,11 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
 
     // No ports can be opened (creates asking for them are refused), so there are no tunnels.
     sandboxGetTunnels: (async (request) => {
-      state.requireSandbox(request.sandboxId ?? "");
+      state.sandboxes.require(request.sandboxId ?? "");
       return { tunnels: [] };
     }) satisfies Handler<"sandboxGetTunnels">,
     sandboxGetTunnelsV2: (async (request) => {
-      state.requireSandbox(request.sandboxId ?? "");
+      state.sandboxes.require(request.sandboxId ?? "");
       return { tunnels: [] };
     }) satisfies Handler<"sandboxGetTunnelsV2">,
 

@@ -1,4 +1,4 @@
-import type { EngineExec } from "./docker-engine.js";
+import type { EngineExec } from "@sandbox/docker-engine";
 import { OutputBuffer } from "./output-buffer.js";
 
 /** How an exec ended, in the router's terms: an exit code or a signal number. */

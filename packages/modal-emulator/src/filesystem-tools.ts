@@ -1,7 +1,7 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
+import type { EngineContainer } from "@sandbox/docker-engine";
 import * as tar from "tar-stream";
-import type { EngineContainer } from "./docker-engine.js";
 import { type ExecSession, SIGKILL, type StdinSink } from "./exec-session.js";
 
 /** The argv[0] the SDK execs for every `sandbox.filesystem` call. */

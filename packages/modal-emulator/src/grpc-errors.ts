@@ -32,3 +32,8 @@ export function toServerError(error: unknown): ServerError {
   }
   return new ServerError(Status.INTERNAL, `modal-emulator internal error: ${message}`);
 }
+
+/** Throws a gRPC error with this status and message (what the SDK turns into its error classes). */
+export function fail(code: Status, message: string): never {
+  throw new ServerError(code, message);
+}

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
+import type { DockerEngine } from "@sandbox/docker-engine";
 import * as tar from "tar-stream";
-import type { DockerEngine } from "./docker-engine.js";
 import { mintObjectId } from "./object-ids.js";
 
 /**

@@ -1,6 +1,6 @@
-export type { RecordedExecStart, RecordedSandboxCreate } from "./emulator-state.js";
 export { DEFAULT_MAX_READ_FILE_BYTES, FILESYSTEM_TOOL_PATH, MAX_PROCESS_READ_BYTES } from "./filesystem-tools.js";
 export { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
+export type { RecordedExecStart, RecordedSandboxCreate } from "./inspection-log.js";
 export {
   COMPONENT_LABEL,
   INSTANCE_LABEL,

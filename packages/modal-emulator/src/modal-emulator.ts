@@ -4,11 +4,12 @@ import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
 import { createCommandRouterHandlers } from "./command-router-service.js";
 import { createControlPlaneHandlers } from "./control-plane-service.js";
 import { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
-import { appendBounded, EmulatorState, type RecordedExecStart, type RecordedSandboxCreate } from "./emulator-state.js";
+import { EmulatorState } from "./emulator-state.js";
 // eslint-disable-next-line @typescript-eslint/no-unused-vars -- named in the docs
 import type { DEFAULT_MAX_READ_FILE_BYTES } from "./filesystem-tools.js";
 import { toServerError } from "./grpc-errors.js";
 import { DEFAULT_IMAGE_ALIASES } from "./image-resolver.js";
+import { appendBounded, type RecordedExecStart, type RecordedSandboxCreate } from "./inspection-log.js";
 import { loadModalSdkDefinitions, type ServiceDefinition } from "./modal-sdk-definitions.js";
 import { randomBase62 } from "./object-ids.js";
 import type { SandboxFamily, SandboxResult } from "./sandbox-record.js";
@@ -269,7 +270,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
       calls: () => calls,
       unimplementedCalls: () => calls.filter((call) => call.status === "UNIMPLEMENTED"),
       sandboxes: () =>
-        state.sandboxes().map((sandbox) => ({
+        state.sandboxes.all().map((sandbox) => ({
           sandboxId: sandbox.sandboxId,
           taskId: sandbox.taskId,
           family: sandbox.family,
@@ -282,7 +283,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     },
     oidcJwks: state.oidc.jwks as { keys: Array<Record<string, unknown>> },
     putSecret: (name, values) => {
-      state.putNamedSecret(name, values);
+      state.secrets.putNamed(name, values);
     },
     stop: () => {
       stopping ??= (async () => {

@@ -2,8 +2,8 @@ import { execFile } from "node:child_process";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { promisify } from "node:util";
+import type { EngineContainer } from "@sandbox/docker-engine";
 import { ServerError, Status } from "nice-grpc";
-import type { EngineContainer } from "./docker-engine.js";
 
 const execFileAsync = promisify(execFile);
 /** How long one `nsenter ... iptables` call may take. */

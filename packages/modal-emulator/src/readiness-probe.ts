@@ -1,4 +1,4 @@
-import type { EngineContainer } from "./docker-engine.js";
+import type { EngineContainer } from "@sandbox/docker-engine";
 
 /** A sandbox's `readinessProbe`, as the create request carries it (`Probe`). */
 export interface ProbeDefinition {

@@ -1,4 +1,4 @@
-import type { EngineContainer } from "./docker-engine.js";
+import type { EngineContainer } from "@sandbox/docker-engine";
 import { type ExecSession, SIGKILL } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
 import type { SandboxVolumeMount } from "./volume-sync.js";

@@ -1,4 +1,4 @@
-import type { DockerEngine, EngineContainer } from "./docker-engine.js";
+import type { DockerEngine, EngineContainer } from "@sandbox/docker-engine";
 
 /**
  * The image the volume helper containers run: it needs `sh`, `find`, `cp -a`,
