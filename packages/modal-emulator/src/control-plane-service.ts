@@ -21,6 +21,8 @@ const MAX_SANDBOX_WAIT_SECONDS = 50;
 const SANDBOX_LIST_PAGE_SIZE = 100;
 /** How long one `SandboxGetLogs` stream stays open before the SDK reopens it (it asks for 55 s). */
 const LOGS_STREAM_MAX_MS = 50_000;
+/** Most bytes of entrypoint output one `SandboxGetLogs` batch carries. */
+const LOGS_BATCH_BYTES = 64 * 1024;
 
 /** Options of {@link createControlPlaneHandlers}. */
 export interface ControlPlaneOptions {
@@ -268,7 +270,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     /** The control-plane form of `waitUntilReady` (the SDK uses the router's); same semantics. */
     sandboxWaitUntilReady: (async (request, context) => {
       const sandbox = state.sandboxes.require(request.sandboxId ?? "");
-      return { readyAt: await state.waitUntilReady(sandbox, Math.min(50_000, (request.timeout ?? 0) * 1000), context.signal) };
+      return { readyAt: await state.waitUntilReady(sandbox, Math.min(MAX_SANDBOX_WAIT_SECONDS * 1000, (request.timeout ?? 0) * 1000), context.signal) };
     }) satisfies Handler<"sandboxWaitUntilReady">,
 
     sandboxTerminate: (async (request) => terminate(request.sandboxId ?? "")) satisfies Handler<"sandboxTerminate">,
@@ -323,7 +325,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       let offset = /^\d+$/.test(lastEntryId) ? Number(lastEntryId) : 0;
       const deadline = AbortSignal.any([context.signal, AbortSignal.timeout(LOGS_STREAM_MAX_MS)]);
       const decoder = new StringDecoder("utf8");
-      for await (const chunk of buffer.read(offset, 64 * 1024, deadline)) {
+      for await (const chunk of buffer.read(offset, LOGS_BATCH_BYTES, deadline)) {
         offset += chunk.length;
         const text = decoder.write(chunk);
         if (text.length === 0) continue;

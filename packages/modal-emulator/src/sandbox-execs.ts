@@ -1,5 +1,5 @@
 import { Status } from "nice-grpc";
-import { EXIT_COMMAND_NOT_FOUND, EXIT_KILLED, ExecSession, SIGKILL } from "./exec-session.js";
+import { EXIT_CANNOT_EXECUTE, EXIT_COMMAND_NOT_FOUND, EXIT_KILLED, ExecSession, SIGKILL } from "./exec-session.js";
 import type { FilesystemToolServer } from "./filesystem-tools.js";
 import { parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
@@ -13,8 +13,6 @@ import type { SecretStore } from "./secret-store.js";
 const SYNC_COMMAND = /(^|[\s;&|/(])sync(\s|$|[;&|)])/;
 /** `TaskExecStdoutConfig` / `TaskExecStderrConfig`: 1 means pipe. */
 const STDIO_PIPE = 1;
-/** Exit code of a command the engine could not start (`docker exec`'s own). */
-const EXIT_CANNOT_RUN = 126;
 /**
  * How long a finished exec's output stays readable. The SDK reads output
  * right after `wait()`; dropping it later keeps a long-lived sandbox (many
@@ -154,7 +152,7 @@ export class SandboxExecs {
       );
       if (state?.Running === true || state?.Paused === true) {
         session.appendStderr(Buffer.from(`modal-emulator: could not start ${JSON.stringify(request.commandArgs[0])}: the sandbox's container is paused\n`));
-        session.finish({ code: EXIT_CANNOT_RUN });
+        session.finish({ code: EXIT_CANNOT_EXECUTE });
         // Forgotten, so the SDK's retry of this exec id tries again instead of replaying a failure.
         sandbox.execs.delete(request.execId);
         fail(Status.UNAVAILABLE, `Sandbox ${sandbox.sandboxId} is paused; it accepts execs again once unpaused`);
@@ -165,7 +163,7 @@ export class SandboxExecs {
       fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished: its container is gone`);
     }
     session.appendStderr(Buffer.from(`modal-emulator: could not start ${JSON.stringify(request.commandArgs[0])}: ${message}\n`));
-    session.finish({ code: /not found|no such file/i.test(message) ? EXIT_COMMAND_NOT_FOUND : EXIT_CANNOT_RUN });
+    session.finish({ code: /not found|no such file/i.test(message) ? EXIT_COMMAND_NOT_FOUND : EXIT_CANNOT_EXECUTE });
   }
 
   /**
