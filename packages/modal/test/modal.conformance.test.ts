@@ -1,8 +1,8 @@
 import { runConformanceSuite } from "@sandbox/core/conformance";
 import { ModalClient } from "modal";
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, describe } from "vitest";
 import { ModalSandbox, type ModalSandboxOptions } from "../src/index.js";
-import { dockerAvailable, type EmulatorSession, isLoopbackUrl, startEmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, isLoopbackUrl, useEmulatorSession } from "./support/emulator.js";
 
 /*
  * The whole @sandbox/core conformance suite against ModalSandbox, twice:
@@ -23,17 +23,7 @@ const realModal = Boolean(process.env.MODAL_TOKEN_ID && process.env.MODAL_TOKEN_
 const appName = `conformance-${process.pid}`;
 
 describe.runIf(withDocker)("@sandbox/modal through @sandbox/modal-emulator (needs a Docker engine)", () => {
-  let session: EmulatorSession | undefined;
-  const ready = () => {
-    if (!session) throw new Error("the emulator did not start (see beforeAll)");
-    return session;
-  };
-  beforeAll(async () => {
-    session = await startEmulatorSession();
-  }, 120_000);
-  afterAll(async () => {
-    await session?.stop();
-  }, 120_000);
+  const ready = useEmulatorSession();
 
   const options = (extra: ModalSandboxOptions = {}): ModalSandboxOptions => ({ appName, ...extra });
   runConformanceSuite<ModalSandbox>({

@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { ModalClient, type Sandbox } from "modal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { MODAL_TAGS, ModalSandbox, reap } from "../src/index.js";
 import { currentOwner, DETACHED_OWNER, ownerTags } from "../src/owner-tags.js";
-import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, useEmulatorSession } from "./support/emulator.js";
 
 /*
  * Tags and reap() against @sandbox/modal-emulator: sandboxes of a dead owner
@@ -22,15 +22,11 @@ function deadPid(): number {
 }
 
 describe.runIf(withDocker)("tags and reap() through @sandbox/modal-emulator (needs a Docker engine)", () => {
-  let session: EmulatorSession;
+  const session = useEmulatorSession();
   const opened: Array<{ terminate(): Promise<unknown> }> = [];
-
-  beforeAll(async () => {
-    session = await startEmulatorSession();
-  }, 120_000);
+  // Registered after the session's hooks, so it runs before the emulator stops.
   afterAll(async () => {
     await Promise.all(opened.map((sandbox) => sandbox.terminate().catch(() => undefined)));
-    await session?.stop();
   }, 120_000);
 
   /** Creates a sandbox with the raw SDK and the given tags; V1 when `v1`. */
