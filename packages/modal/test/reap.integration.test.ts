@@ -22,7 +22,7 @@ function deadPid(): number {
 }
 
 describe.runIf(withDocker)("tags and reap() through @sandbox/modal-emulator (needs a Docker engine)", () => {
-  const session = useEmulatorSession();
+  useEmulatorSession();
   const opened: Array<{ terminate(): Promise<unknown> }> = [];
   // Registered after the session's hooks, so it runs before the emulator stops.
   afterAll(async () => {
