@@ -65,6 +65,7 @@ export {
   type SandboxPoolSettings,
   type SandboxPoolStats,
 } from "./pool/sandbox-pool.js";
+export { defineSandboxProvider, type SandboxClass, type SandboxProviderDefinition } from "./registry/define-sandbox-provider.js";
 export {
   createSandboxRegistry,
   type RegistryCreateOptions,
