@@ -16,6 +16,7 @@ import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
 import { raceKillGrace } from "./kill-grace.js";
+import { inInputOrder } from "./partial-success.js";
 import type { ProcessRequest } from "./process-request.js";
 
 /** Lifecycle state of an adapter handle. */
@@ -327,25 +328,15 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
     this.assertReady();
     if (!Array.isArray(files)) throw this.error("INVALID_ARGUMENT", { message: "uploadFiles expects an array of [path, content] pairs" });
-    const results: FileUploadResponse[] = new Array(files.length);
-    const valid: Array<[string, Uint8Array]> = [];
-    const positions: number[] = [];
-    files.forEach((entry, index) => {
-      const [path, content] = Array.isArray(entry) ? entry : [undefined, undefined];
-      if (!isAbsoluteSandboxPath(path) || path.endsWith("/") || !(content instanceof Uint8Array)) {
-        results[index] = { path: String(path), error: "invalid_path" };
-        return;
-      }
-      valid.push([path, content]);
-      positions.push(index);
-    });
-    if (valid.length > 0) {
-      const written = await this.guardFiles(() => this.putFiles(valid));
-      written.forEach((result, index) => {
-        results[positions[index]!] = result;
-      });
-    }
-    return results;
+    return inInputOrder(
+      files,
+      (entry): [string, Uint8Array] | undefined => {
+        const [path, content] = Array.isArray(entry) ? entry : [undefined, undefined];
+        return isAbsoluteSandboxPath(path) && !path.endsWith("/") && content instanceof Uint8Array ? [path, content] : undefined;
+      },
+      (entry): FileUploadResponse => ({ path: String(Array.isArray(entry) ? entry[0] : undefined), error: "invalid_path" }),
+      (valid) => this.guardFiles(() => this.putFiles(valid)),
+    );
   }
 
   /**
@@ -355,24 +346,12 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {
     this.assertReady();
     if (!Array.isArray(paths)) throw this.error("INVALID_ARGUMENT", { message: "downloadFiles expects an array of paths" });
-    const results: FileDownloadResponse[] = new Array(paths.length);
-    const valid: string[] = [];
-    const positions: number[] = [];
-    paths.forEach((path, index) => {
-      if (!isAbsoluteSandboxPath(path)) {
-        results[index] = { path: String(path), content: null, error: "invalid_path" };
-        return;
-      }
-      valid.push(path);
-      positions.push(index);
-    });
-    if (valid.length > 0) {
-      const read = await this.guardFiles(() => this.getFiles(valid));
-      read.forEach((result, index) => {
-        results[positions[index]!] = result;
-      });
-    }
-    return results;
+    return inInputOrder(
+      paths,
+      (path) => (isAbsoluteSandboxPath(path) ? path : undefined),
+      (path): FileDownloadResponse => ({ path: String(path), content: null, error: "invalid_path" }),
+      (valid) => this.guardFiles(() => this.getFiles(valid)),
+    );
   }
 
   private async guardFiles<T>(operation: () => Promise<T>): Promise<T> {
