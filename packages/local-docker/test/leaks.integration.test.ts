@@ -77,6 +77,22 @@ describe.runIf(available)("leak prevention on a real engine (skipped when no Doc
     }
   });
 
+  it("keeps a paused sandbox of a live owner: paused is not stopped", async () => {
+    const appName = `reap-paused-${process.pid}`;
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: 60_000, appName });
+    const container = new DockerEngine().docker.getContainer(sandbox.id);
+    try {
+      await container.pause();
+      const report = await reap({ appName });
+      expect(report.removed, "reap() removed a paused sandbox").toEqual([]);
+      await container.unpause();
+      expect((await sandbox.execute("echo still-here")).output).toBe("still-here\n");
+    } finally {
+      await container.unpause().catch(() => undefined);
+      await sandbox.close();
+    }
+  });
+
   it("reaps a sandbox whose expiry label has passed", async () => {
     // Scoped to an app of its own: other tests' sandboxes run concurrently.
     const appName = `reap-expiry-${process.pid}`;
