@@ -1,3 +1,4 @@
+import { sandboxErrorOf } from "@sandbox/core/conformance";
 import { createDeepAgent } from "deepagents";
 import { afterEach, describe, expect, it } from "vitest";
 import { createModalSandboxFactory, MODAL_TAGS, ModalSandbox, ModalSandboxError, type ModalSandboxFactory } from "../src/index.js";
@@ -14,14 +15,7 @@ const withDocker = await dockerAvailable();
 const appName = `dropin-${process.pid}`;
 const IMAGE = "sandbox-busybox:latest";
 
-async function failure(promise: Promise<unknown>): Promise<ModalSandboxError> {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(ModalSandboxError);
-  return outcome as ModalSandboxError;
-}
+const failure = (promise: Promise<unknown>) => sandboxErrorOf(() => promise, ModalSandboxError);
 
 /**
  * deepagents 1.14.1 awaits a backend factory (its `resolveBackend`), but
