@@ -4,20 +4,12 @@ import { fileURLToPath } from "node:url";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
 import { describe, expect, it } from "vitest";
-import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, reap } from "../src/index.js";
+import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, localDockerSandboxExists, reap } from "../src/index.js";
 
 const available = await dockerEngineAvailable();
 const engine = new DockerEngine();
 
-async function containerExists(id: string): Promise<boolean> {
-  return engine
-    .container(id)
-    .inspect()
-    .then(
-      () => true,
-      () => false,
-    );
-}
+const containerExists = (id: string) => localDockerSandboxExists(id);
 
 describe.runIf(available)("leak prevention on a real engine (skipped when no Docker engine answers)", () => {
   it("reap() removes the sandbox of an owner that was SIGKILLed", async () => {
