@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { AIMessage, ToolMessage } from "@langchain/core/messages";
-import { LOCAL_DOCKER_LABELS } from "@sandbox/local-docker";
+import { LOCAL_DOCKER_LABELS, localDockerSandboxExists } from "@sandbox/local-docker";
 import { DockerEngine } from "@sandbox/local-docker/engine";
 import { dockerEngineProblem, isCI } from "@sandbox/test-support";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -117,15 +117,7 @@ function expectTheAgentFixedTheProgram(run: ScriptedRun, provider: string): void
   for (const event of run.events) if ("durationMs" in event) expect(event.durationMs).toBeGreaterThanOrEqual(0);
 }
 
-async function containerGone(id: string): Promise<boolean> {
-  return engine
-    .container(id)
-    .inspect()
-    .then(
-      () => false,
-      () => true,
-    );
-}
+const containerGone = async (id: string) => !(await localDockerSandboxExists(id));
 
 describe("prerequisites", () => {
   it.runIf(underCI)("a Docker engine answers (CI=true: the end-to-end tests must run, not skip)", () => {

@@ -6,6 +6,8 @@ export const CHROOT_PROVIDER = "chroot";
 /** Marks this adapter's errors, so `ChrootSandboxError.isInstance` claims only them (across package copies too). */
 const CHROOT_ERROR_MARKER = Symbol.for("@sandbox/example-adapter/ChrootSandboxError");
 
+// Same shape as every adapter's error class, on purpose: each provider declares its own class (a
+// public name, its own marker, a typed isInstance guard), which a class factory would hide from readers.
 /**
  * The error every call of this adapter throws. Extends core's `SandboxError`,
  * so `instanceof SandboxError`, `SandboxError.isInstance(error)` and

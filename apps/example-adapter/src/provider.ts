@@ -1,4 +1,4 @@
-import { SANDBOX_SPECIFICATION_VERSION, type SandboxProvider } from "@sandbox/core";
+import { defineSandboxProvider, type SandboxProvider } from "@sandbox/core";
 import { CHROOT_PROVIDER } from "./chroot-error.js";
 import { CHROOT_CAPABILITIES, ChrootSandbox, type ChrootSandboxOptions } from "./chroot-sandbox.js";
 
@@ -7,11 +7,9 @@ import { CHROOT_CAPABILITIES, ChrootSandbox, type ChrootSandboxOptions } from ".
  * `createSandboxRegistry({ chroot: chrootProvider })`, then
  * `SANDBOX_PROVIDER=chroot` picks it.
  */
-export const chrootProvider: SandboxProvider<ChrootSandboxOptions, ChrootSandbox> = {
+export const chrootProvider: SandboxProvider<ChrootSandboxOptions, ChrootSandbox> = defineSandboxProvider({
   name: CHROOT_PROVIDER,
-  specificationVersion: SANDBOX_SPECIFICATION_VERSION,
   description: "chroot jails in their own Linux namespaces on this host (needs root, util-linux and busybox-static)",
   capabilities: CHROOT_CAPABILITIES,
-  create: (options) => ChrootSandbox.create(options),
-  fromId: (id) => ChrootSandbox.fromId(id),
-};
+  sandbox: ChrootSandbox,
+});

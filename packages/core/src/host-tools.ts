@@ -5,6 +5,6 @@
  * re-exports all of them; this entry exists so the Docker engine layer and the
  * Modal emulator can use them with no LangChain in their import graph.
  */
-export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
-export { currentOwner, type OwnerIdentity, ownerIsGone, processStart, type RecordedOwner } from "./leaks/owner-identity.js";
+export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./kill/kill-by-marker.js";
 export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, type SecretStoreProblem, secretVariables } from "./options/secret-store.js";
+export { currentOwner, type OwnerIdentity, ownerIsGone, processStart, type RecordedOwner } from "./owner/owner-identity.js";

@@ -1,25 +1,8 @@
 // deepagents' per-file result types, so adapters need no direct deepagents dependency for them.
 export type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
-export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./base/kill-by-marker.js";
-export { memoizedSandboxFactory } from "./base/memoized-factory.js";
-export {
-  OOM_BASELINE_PREFIX,
-  OOM_BASELINE_TAG,
-  OomBaselineReader,
-  oomKilledDuring,
-  parseOomKillCount,
-  READ_OOM_KILL_COUNT_COMMAND,
-} from "./base/oom-attribution.js";
-export { OutputCollector } from "./base/output-collector.js";
-export { createProcessOutputStream, type OutputReadContext } from "./base/process-output-stream.js";
-export {
-  type CommandOutcome,
-  type CommandRequest,
-  type ProcessRequest,
-  SandboxAdapter,
-  type SandboxAdapterSettings,
-  type SandboxState,
-} from "./base/sandbox-adapter.js";
+export type { CommandOutcome, CommandRequest } from "./adapter/command-request.js";
+export type { ProcessRequest } from "./adapter/process-request.js";
+export { SandboxAdapter, type SandboxAdapterSettings, type SandboxState } from "./adapter/sandbox-adapter.js";
 export type { SandboxCapabilities, SandboxCapability } from "./contract/capabilities.js";
 export { allCapabilities, describeCapabilities, SANDBOX_CAPABILITY_NAMES } from "./contract/capabilities.js";
 export {
@@ -49,7 +32,16 @@ export { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from 
 export { isSandboxErrorCode, SANDBOX_ERROR_CODES, type SandboxErrorCode, sandboxErrorCodes } from "./errors/error-codes.js";
 export { redactSecrets } from "./errors/redact.js";
 export { SandboxError, type SandboxErrorOptions } from "./errors/sandbox-error.js";
-export { currentOwner, type OwnerIdentity, ownerIsGone, processStart, type RecordedOwner } from "./leaks/owner-identity.js";
+export { memoizedSandboxFactory } from "./factory/memoized-factory.js";
+export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./kill/kill-by-marker.js";
+export {
+  OOM_BASELINE_PREFIX,
+  OOM_BASELINE_TAG,
+  OomBaselineReader,
+  oomKilledDuring,
+  parseOomKillCount,
+  READ_OOM_KILL_COUNT_COMMAND,
+} from "./kill/oom-attribution.js";
 export { type GpuRequest, MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./options/sandbox-options.js";
 export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, type SecretStoreProblem, secretVariables } from "./options/secret-store.js";
 export {
@@ -62,6 +54,9 @@ export {
   validateEnv,
   validateSandboxOptions,
 } from "./options/validate-options.js";
+export { OutputCollector } from "./output/output-collector.js";
+export { createProcessOutputStream, type OutputReadContext } from "./output/process-output-stream.js";
+export { currentOwner, type OwnerIdentity, ownerIsGone, processStart, type RecordedOwner } from "./owner/owner-identity.js";
 export { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "./pool/sandbox-claim.js";
 export {
   type ClaimableSandbox,
@@ -70,6 +65,7 @@ export {
   type SandboxPoolSettings,
   type SandboxPoolStats,
 } from "./pool/sandbox-pool.js";
+export { defineSandboxProvider, type SandboxClass, type SandboxProviderDefinition } from "./registry/define-sandbox-provider.js";
 export {
   createSandboxRegistry,
   type RegistryCreateOptions,

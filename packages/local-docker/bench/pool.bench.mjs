@@ -20,6 +20,12 @@ async function rawFirstCommand() {
     HostConfig: { Init: true, AutoRemove: true, SecurityOpt: ["no-new-privileges"], PidsLimit: 1024, NetworkMode: "bridge" },
   });
   await container.start();
+  await execEchoOk(container);
+  return () => container.remove({ force: true }).catch(() => undefined);
+}
+
+/** Runs `echo ok` in `container` with a raw exec and waits until the engine reports it finished. */
+async function execEchoOk(container) {
   const exec = await container.exec({ Cmd: ["sh", "-c", "echo ok"], AttachStdout: true, AttachStderr: true });
   const stream = await exec.start({ hijack: true, stdin: false });
   await new Promise((resolve, reject) => {
@@ -29,21 +35,12 @@ async function rawFirstCommand() {
   });
   let info = await exec.inspect();
   while (info.Running) info = await exec.inspect();
-  return () => container.remove({ force: true }).catch(() => undefined);
 }
 
 // The floor of any warm claim: one raw exec round trip on a running container.
 let floorContainer;
 async function rawExec() {
-  const exec = await floorContainer.exec({ Cmd: ["sh", "-c", "echo ok"], AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  await new Promise((resolve, reject) => {
-    docker.modem.demuxStream(stream, { write() {} }, { write() {} });
-    stream.on("end", resolve);
-    stream.on("error", reject);
-  });
-  let info = await exec.inspect();
-  while (info.Running) info = await exec.inspect();
+  await execEchoOk(floorContainer);
   return () => undefined;
 }
 

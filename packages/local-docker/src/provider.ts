@@ -1,4 +1,4 @@
-import { SANDBOX_SPECIFICATION_VERSION, type SandboxProvider } from "@sandbox/core";
+import { defineSandboxProvider, type SandboxProvider } from "@sandbox/core";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
 
@@ -6,12 +6,9 @@ import { LOCAL_DOCKER_CAPABILITIES, LocalDockerSandbox, type LocalDockerSandboxO
  * The registry entry for this adapter. Exporting it registers nothing:
  * `createSandboxRegistry({ "local-docker": localDockerProvider })`.
  */
-export const localDockerProvider: SandboxProvider<LocalDockerSandboxOptions, LocalDockerSandbox> = {
+export const localDockerProvider: SandboxProvider<LocalDockerSandboxOptions, LocalDockerSandbox> = defineSandboxProvider({
   name: LOCAL_DOCKER_PROVIDER,
-  specificationVersion: SANDBOX_SPECIFICATION_VERSION,
   description: "Containers on a local Docker engine (offline; needs a running engine and a local or pullable image)",
   capabilities: LOCAL_DOCKER_CAPABILITIES,
-  create: (options) => LocalDockerSandbox.create(options),
-  fromId: (id) => LocalDockerSandbox.fromId(id),
-  fromName: (appName, name) => LocalDockerSandbox.fromName(appName, name),
-};
+  sandbox: LocalDockerSandbox,
+});

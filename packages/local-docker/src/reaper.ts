@@ -1,4 +1,4 @@
-import { currentOwner, DockerEngine, LABELS, type OwnerIdentity, ownerIsGone } from "@sandbox/docker-engine";
+import { currentOwner, DockerEngine, EngineError, LABELS, type OwnerIdentity, ownerIsGone } from "@sandbox/docker-engine";
 import type Docker from "dockerode";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 
@@ -8,6 +8,9 @@ import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
  * its expiry. (Container labels are immutable, hence a file.)
  */
 export const DETACHED_MARKER_PATH = "/.sandbox-detached";
+
+/** Engine states of a container that may still run commands; a paused one resumes where it was. Any other state (exited, dead) is "stopped". */
+const LIVE_STATES = new Set(["running", "created", "restarting", "paused"]);
 
 /** What {@link reap} removed and why. */
 export interface ReapReport {
@@ -30,7 +33,7 @@ export interface ReapOptions {
 
 /**
  * Removes this adapter's sandboxes that are expired (past their lifetime
- * label), stopped, or whose owner process is provably gone (same host, and
+ * label), stopped (exited or dead; a paused one is not), or whose owner process is provably gone (same host, and
  * the pid is dead or belongs to a newer process). Sandboxes of live owners
  * and of other hosts are kept until they expire. Volumes are never reaped:
  * they are meant to outlive sandboxes.
@@ -39,6 +42,7 @@ export async function reap(options: ReapOptions = {}): Promise<ReapReport> {
   return reapWith(new DockerEngine({ docker: options.docker }), options);
 }
 
+/** {@link reap} on a given engine (the start-up reap passes the sandbox's own). */
 export async function reapWith(engine: DockerEngine, options: ReapOptions = {}): Promise<ReapReport> {
   const now = options.now ?? Date.now();
   const self = options.self ?? currentOwner();
@@ -49,14 +53,13 @@ export async function reapWith(engine: DockerEngine, options: ReapOptions = {}):
   await Promise.all(
     containers.map(async (container) => {
       const expiresAt = Number(container.labels[LABELS.expiresAt]);
-      const reason =
-        container.state !== "running" && container.state !== "created" && container.state !== "restarting"
-          ? "stopped"
-          : Number.isFinite(expiresAt) && expiresAt <= now
-            ? "expired"
-            : ownerIsGone(container.labels, self) && !(await isDetached(engine, container.id))
-              ? "owner-gone"
-              : undefined;
+      const reason = !LIVE_STATES.has(container.state)
+        ? "stopped"
+        : Number.isFinite(expiresAt) && expiresAt <= now
+          ? "expired"
+          : ownerIsGone(container.labels, self) && !(await isDetached(engine, container.id))
+            ? "owner-gone"
+            : undefined;
       if (!reason) {
         report.kept += 1;
         return;
@@ -106,7 +109,7 @@ export async function localDockerSandboxExists(id: string, docker?: Docker): Pro
     await new DockerEngine({ docker }).container(id).inspect();
     return true;
   } catch (error) {
-    if ((error as { kind?: string }).kind === "not-found") return false;
+    if (error instanceof EngineError && error.kind === "not-found") return false;
     throw error;
   }
 }

@@ -4,20 +4,12 @@ import { fileURLToPath } from "node:url";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
 import { describe, expect, it } from "vitest";
-import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, reap } from "../src/index.js";
+import { LOCAL_DOCKER_LABELS, LocalDockerSandbox, localDockerSandboxExists, reap } from "../src/index.js";
 
 const available = await dockerEngineAvailable();
 const engine = new DockerEngine();
 
-async function containerExists(id: string): Promise<boolean> {
-  return engine
-    .container(id)
-    .inspect()
-    .then(
-      () => true,
-      () => false,
-    );
-}
+const containerExists = (id: string) => localDockerSandboxExists(id);
 
 describe.runIf(available)("leak prevention on a real engine (skipped when no Docker engine answers)", () => {
   it("reap() removes the sandbox of an owner that was SIGKILLed", async () => {
@@ -73,6 +65,22 @@ describe.runIf(available)("leak prevention on a real engine (skipped when no Doc
       expect(sandbox.isRunning).toBe(true);
       expect(await sandbox.isAlive()).toBe(true);
     } finally {
+      await sandbox.close();
+    }
+  });
+
+  it("keeps a paused sandbox of a live owner: paused is not stopped", async () => {
+    const appName = `reap-paused-${process.pid}`;
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: 60_000, appName });
+    const container = new DockerEngine().docker.getContainer(sandbox.id);
+    try {
+      await container.pause();
+      const report = await reap({ appName });
+      expect(report.removed, "reap() removed a paused sandbox").toEqual([]);
+      await container.unpause();
+      expect((await sandbox.execute("echo still-here")).output).toBe("still-here\n");
+    } finally {
+      await container.unpause().catch(() => undefined);
       await sandbox.close();
     }
   });

@@ -1,3 +1,4 @@
+import { sandboxErrorThrownBy } from "@sandbox/core/conformance";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { getAuthCredentials } from "./credentials.js";
 import { ModalSandbox } from "./modal-sandbox.js";
@@ -7,15 +8,7 @@ afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-function thrown(action: () => unknown): ModalSandboxError {
-  try {
-    action();
-  } catch (error) {
-    expect(error).toBeInstanceOf(ModalSandboxError);
-    return error as ModalSandboxError;
-  }
-  throw new Error("expected a throw");
-}
+const thrown = (action: () => unknown) => sandboxErrorThrownBy(action, ModalSandboxError);
 
 describe("getAuthCredentials", () => {
   it("takes both fields from auth when given, ignoring the environment", () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { currentOwner, ownerIsGone as isOwnerGone, type OwnerIdentity } from "@sandbox/core";
+import { MODAL_PROVIDER } from "./modal-sandbox-error.js";
 
 export { currentOwner, type OwnerIdentity };
 
@@ -36,7 +37,7 @@ export function ownerTags(appName: string, lifetimeMs: number, now: number = Dat
   const owner = currentOwner();
   return {
     [MODAL_TAGS.managed]: "true",
-    [MODAL_TAGS.provider]: "modal",
+    [MODAL_TAGS.provider]: MODAL_PROVIDER,
     [MODAL_TAGS.app]: appName,
     [MODAL_TAGS.ownerHost]: owner.host,
     [MODAL_TAGS.ownerPid]: String(owner.pid),

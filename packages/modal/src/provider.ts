@@ -1,4 +1,4 @@
-import { SANDBOX_SPECIFICATION_VERSION, type SandboxProvider } from "@sandbox/core";
+import { defineSandboxProvider, type SandboxProvider } from "@sandbox/core";
 import type { ModalSandboxOptions } from "./modal-options.js";
 import { MODAL_CAPABILITIES, ModalSandbox } from "./modal-sandbox.js";
 import { MODAL_PROVIDER } from "./modal-sandbox-error.js";
@@ -8,12 +8,9 @@ import { MODAL_PROVIDER } from "./modal-sandbox-error.js";
  * `createSandboxRegistry({ modal: modalProvider })`, or lazily
  * `{ modal: () => import("@sandbox/modal").then((module) => module.modalProvider) }`.
  */
-export const modalProvider: SandboxProvider<ModalSandboxOptions, ModalSandbox> = {
+export const modalProvider: SandboxProvider<ModalSandboxOptions, ModalSandbox> = defineSandboxProvider({
   name: MODAL_PROVIDER,
-  specificationVersion: SANDBOX_SPECIFICATION_VERSION,
   description: "Modal cloud sandboxes through the official modal SDK (needs MODAL_TOKEN_ID / MODAL_TOKEN_SECRET; GPUs, volumes, secrets)",
   capabilities: MODAL_CAPABILITIES,
-  create: (options) => ModalSandbox.create(options),
-  fromId: (id) => ModalSandbox.fromId(id),
-  fromName: (appName, name) => ModalSandbox.fromName(appName, name),
-};
+  sandbox: ModalSandbox,
+});

@@ -2,7 +2,7 @@ import type { ModalClient } from "modal";
 import { ModalClient as ModalClientClass } from "modal";
 import { CREDENTIALS_HINT, isNotFoundFailure, mapModalError } from "./error-mapping.js";
 import type { ModalAuth } from "./modal-options.js";
-import { ModalSandboxError } from "./modal-sandbox-error.js";
+import { MODAL_PROVIDER, ModalSandboxError } from "./modal-sandbox-error.js";
 import { currentOwner, MODAL_TAGS, type OwnerIdentity, ownerIsGone } from "./owner-tags.js";
 
 /** What {@link reap} terminated and why. */
@@ -37,15 +37,15 @@ interface SandboxListPage {
 
 type ListRpc = (request: Record<string, unknown>) => Promise<SandboxListPage>;
 
+/** A bound on list pages, so a server that keeps answering the same page cannot loop the reaper forever. */
+const MAX_LIST_PAGES = 1000;
+
 /**
  * Lists running sandboxes through one list RPC family, page by page
  * (`beforeTimestamp`), filtered by tags on the server. The generated client
  * is used directly because the SDK's `list()` drops the tags it receives
  * (one `getTags()` per sandbox otherwise) and reaches only one family.
  */
-/** A bound on list pages, so a server that keeps answering the same page cannot loop the reaper forever. */
-const MAX_LIST_PAGES = 1000;
-
 async function listFamily(rpc: ListRpc | undefined, request: Record<string, unknown>): Promise<ListedSandbox[]> {
   if (typeof rpc !== "function") return [];
   const found: ListedSandbox[] = [];
@@ -111,7 +111,7 @@ async function reapWith(client: ModalClient, options: ReapOptions): Promise<Reap
   }
   const tags = [
     { tagName: MODAL_TAGS.managed, tagValue: "true" },
-    { tagName: MODAL_TAGS.provider, tagValue: "modal" },
+    { tagName: MODAL_TAGS.provider, tagValue: MODAL_PROVIDER },
   ];
   const control = client.cpClient as unknown as { sandboxListV2?: ListRpc; sandboxList?: ListRpc };
   const environmentName = client.environmentName();

@@ -1,7 +1,7 @@
 import { DockerEngine } from "@sandbox/local-docker/engine";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ModalSandbox } from "../src/index.js";
-import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, useEmulatorSession } from "./support/emulator.js";
 
 // The real modal SDK against the emulator, with the sandbox's container paused
 // from outside (docker pause): calls may fail while it is paused, but the
@@ -10,17 +10,11 @@ import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./s
 const withDocker = await dockerAvailable();
 
 describe.runIf(withDocker)("the emulator survives a paused sandbox container (needs a Docker engine)", () => {
-  let session: EmulatorSession | undefined;
-  beforeAll(async () => {
-    session = await startEmulatorSession();
-  }, 120_000);
-  afterAll(async () => {
-    await session?.stop();
-  }, 120_000);
+  const session = useEmulatorSession();
 
   it("a command timing out while the container is paused does not end the sandbox; after unpause calls work", { timeout: 180_000 }, async () => {
     const sandbox = await ModalSandbox.create({ appName: `pause-${process.pid}`, imageName: "sandbox-busybox:latest" });
-    const container = new DockerEngine().docker.getContainer((await session!.sandboxes()).find((entry) => entry.sandboxId === sandbox.id)!.containerId);
+    const container = new DockerEngine().docker.getContainer((await session().sandboxes()).find((entry) => entry.sandboxId === sandbox.id)!.containerId);
     try {
       expect((await sandbox.execute("echo before")).output).toBe("before\n");
       await container.pause();

@@ -1,7 +1,8 @@
+import { sandboxErrorOf } from "@sandbox/core/conformance";
 import { createDeepAgent } from "deepagents";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { createModalSandboxFactory, MODAL_TAGS, ModalSandbox, ModalSandboxError, type ModalSandboxFactory } from "../src/index.js";
-import { dockerAvailable, EMULATOR_TOKEN_ID, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, EMULATOR_TOKEN_ID, useEmulatorSession } from "./support/emulator.js";
 import { type ScriptedToolCall, ToolScriptModel } from "./support/tool-script-model.js";
 
 /*
@@ -14,14 +15,7 @@ const withDocker = await dockerAvailable();
 const appName = `dropin-${process.pid}`;
 const IMAGE = "sandbox-busybox:latest";
 
-async function failure(promise: Promise<unknown>): Promise<ModalSandboxError> {
-  const outcome = await promise.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(ModalSandboxError);
-  return outcome as ModalSandboxError;
-}
+const failure = (promise: Promise<unknown>) => sandboxErrorOf(() => promise, ModalSandboxError);
 
 /**
  * deepagents 1.14.1 awaits a backend factory (its `resolveBackend`), but
@@ -39,17 +33,11 @@ function toolOutputs(result: { messages: Array<{ getType?: () => string; content
 }
 
 describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/modal-emulator (needs a Docker engine)", () => {
-  let session: EmulatorSession;
+  const session = useEmulatorSession();
   const opened: ModalSandbox[] = [];
-  beforeAll(async () => {
-    session = await startEmulatorSession();
-  }, 120_000);
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((sandbox) => sandbox.close().catch(() => undefined)));
   });
-  afterAll(async () => {
-    await session?.stop();
-  }, 120_000);
   const track = <T extends ModalSandbox>(sandbox: T): T => {
     opened.push(sandbox);
     return sandbox;
@@ -65,7 +53,7 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
       expect(await sandbox.poll()).toBeNull();
       expect(sandbox.isRunning).toBe(true);
       await sandbox.terminate();
-      expect(await session.exists(id), "terminate() left the sandbox at Modal").toBe(false);
+      expect(await session().exists(id), "terminate() left the sandbox at Modal").toBe(false);
       expect(sandbox.state).toBe("closed");
       expect(sandbox.isRunning).toBe(false);
       const code = await sandbox.poll();
@@ -73,7 +61,7 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
       expect(await sandbox.wait()).toBe(code);
       expect((await failure(sandbox.execute("true"))).code).toBe("SANDBOX_CLOSED");
       await sandbox.terminate(); // idempotent
-      const record = (await session.sandboxes()).find((entry) => entry.sandboxId === id);
+      const record = (await session().sandboxes()).find((entry) => entry.sandboxId === id);
       if (record?.result) expect(record.result.status).toBeGreaterThan(0);
     });
 
@@ -81,14 +69,14 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
       const sandbox = await create();
       const id = sandbox.id;
       await sandbox.stop();
-      expect(await session.exists(id)).toBe(false);
+      expect(await session().exists(id)).toBe(false);
       expect(sandbox.state).toBe("closed");
       expect(sandbox.isRunning).toBe(false);
     });
 
     it("poll() reports a sandbox that was ended elsewhere, and wait() resolves its exit code", { timeout: 120_000 }, async () => {
       const sandbox = await create();
-      const raw = await session.rawClient.sandboxes.fromId(sandbox.id);
+      const raw = await session().rawClient.sandboxes.fromId(sandbox.id);
       await raw.terminate();
       raw.detach();
       expect(sandbox.isRunning, "nothing has told the handle yet").toBe(true);
@@ -143,7 +131,7 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
     let runs = 0;
     /** A Modal App of its own per test, so sandboxes are counted by their app tag (finished ones leave the emulator's list after a while). */
     const freshApp = () => `${appName}-factory-${++runs}`;
-    const sandboxesOf = async (app: string) => (await session.sandboxes()).filter((entry) => entry.tags[MODAL_TAGS.app] === app);
+    const sandboxesOf = async (app: string) => (await session().sandboxes()).filter((entry) => entry.tags[MODAL_TAGS.app] === app);
     afterEach(async () => {
       await factory?.close();
       factory = undefined;
@@ -178,7 +166,7 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
 
       await factory.close();
       expect(factory.sandboxes).toEqual([]);
-      for (const id of ids) expect(await session.exists(id), `factory.close() left ${id}`).toBe(false);
+      for (const id of ids) expect(await session().exists(id), `factory.close() left ${id}`).toBe(false);
     });
 
     it("a subagent started through the task tool works in the invocation's sandbox", { timeout: 300_000 }, async () => {
@@ -222,8 +210,8 @@ describe.runIf(withDocker)("@langchain/modal drop-in behaviour against @sandbox/
       expect(sandbox).toBeDefined();
       const id = sandbox!.id;
       const deadline = Date.now() + 90_000;
-      while ((await session.exists(id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1_000));
-      expect(await session.exists(id), "the sandbox outlived its 10 s lifetime").toBe(false);
+      while ((await session().exists(id)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await session().exists(id), "the sandbox outlived its 10 s lifetime").toBe(false);
     });
 
     it("await factory() outside an agent creates a new sandbox on every call", { timeout: 180_000 }, async () => {

@@ -1,8 +1,9 @@
+import type { SandboxOptions } from "@sandbox/core";
 import { runConformanceSuite } from "@sandbox/core/conformance";
 import { ModalClient } from "modal";
-import { afterAll, beforeAll, describe } from "vitest";
+import { afterAll, describe } from "vitest";
 import { ModalSandbox, type ModalSandboxOptions } from "../src/index.js";
-import { dockerAvailable, type EmulatorSession, isLoopbackUrl, startEmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, isLoopbackUrl, useEmulatorSession } from "./support/emulator.js";
 
 /*
  * The whole @sandbox/core conformance suite against ModalSandbox, twice:
@@ -22,27 +23,25 @@ const withDocker = await dockerAvailable();
 const realModal = Boolean(process.env.MODAL_TOKEN_ID && process.env.MODAL_TOKEN_SECRET) && !isLoopbackUrl(process.env.MODAL_SERVER_URL);
 const appName = `conformance-${process.pid}`;
 
-describe.runIf(withDocker)("@sandbox/modal through @sandbox/modal-emulator (needs a Docker engine)", () => {
-  let session: EmulatorSession | undefined;
-  const ready = () => {
-    if (!session) throw new Error("the emulator did not start (see beforeAll)");
-    return session;
-  };
-  beforeAll(async () => {
-    session = await startEmulatorSession();
-  }, 120_000);
-  afterAll(async () => {
-    await session?.stop();
-  }, 120_000);
+const options = (extra: ModalSandboxOptions = {}): ModalSandboxOptions => ({ appName, ...extra });
 
-  const options = (extra: ModalSandboxOptions = {}): ModalSandboxOptions => ({ appName, ...extra });
+/** What both runs share: how the suite creates, constructs and reconnects sandboxes. */
+const adapterCalls = {
+  create: (extra?: SandboxOptions) => ModalSandbox.create(options(extra)),
+  construct: (extra?: SandboxOptions) => new ModalSandbox(options(extra)),
+  fromId: (id: string) => ModalSandbox.fromId(id),
+  fromName: (app: string, name: string) => ModalSandbox.fromName(app, name),
+  appName,
+  // As @langchain/modal: id is a provisional placeholder until initialize().
+  idBeforeInitialize: "provisional" as const,
+};
+
+describe.runIf(withDocker)("@sandbox/modal through @sandbox/modal-emulator (needs a Docker engine)", () => {
+  const ready = useEmulatorSession();
+
   runConformanceSuite<ModalSandbox>({
     name: "modal (emulator)",
-    create: (extra) => ModalSandbox.create(options(extra)),
-    construct: (extra) => new ModalSandbox(options(extra)),
-    fromId: (id) => ModalSandbox.fromId(id),
-    fromName: (app, name) => ModalSandbox.fromName(app, name),
-    appName,
+    ...adapterCalls,
     exists: (id) => ready().exists(id),
     fixtures: {
       async createVolume(name) {
@@ -58,8 +57,6 @@ describe.runIf(withDocker)("@sandbox/modal through @sandbox/modal-emulator (need
       createWithMissingVolume: () => ModalSandbox.create(options({ volumes: { "/data": `missing-volume-${process.pid}` } })),
     },
     unavailable: { gpu: "the emulator has no GPUs (it refuses GPU requests with RESOURCE_EXHAUSTED)" },
-    // As @langchain/modal: id is a provisional placeholder until initialize().
-    idBeforeInitialize: "provisional",
     knownGaps: {
       forkBomb:
         "the adapter can only kill through an exec inside the sandbox, and the emulator starts that exec in the container's own cgroup, where a fork bomb at the PID limit starves it past the kill grace (local-docker kills from a sidecar container instead)",
@@ -75,14 +72,9 @@ describe.runIf(realModal)("@sandbox/modal against real Modal (runs when MODAL_TO
   const client = () => (probeClient ??= new ModalClient({ logLevel: "error" }));
   afterAll(() => probeClient?.close());
 
-  const options = (extra: ModalSandboxOptions = {}): ModalSandboxOptions => ({ appName, ...extra });
   runConformanceSuite<ModalSandbox>({
     name: "modal (real)",
-    create: (extra) => ModalSandbox.create(options(extra)),
-    construct: (extra) => new ModalSandbox(options(extra)),
-    fromId: (id) => ModalSandbox.fromId(id),
-    fromName: (app, name) => ModalSandbox.fromName(app, name),
-    appName,
+    ...adapterCalls,
     // Probe through the raw SDK, not the adapter: a running sandbox answers poll() with null.
     async exists(id) {
       const sandbox = await client().sandboxes.fromId(id);
@@ -109,6 +101,5 @@ describe.runIf(realModal)("@sandbox/modal against real Modal (runs when MODAL_TO
       secrets: "named Modal Secrets cannot be created from the JS SDK, so the suite cannot seed one",
     },
     timeouts: { createMs: 120_000, lifetimeMs: 10_000, teardownMs: 60_000 },
-    idBeforeInitialize: "provisional",
   });
 });

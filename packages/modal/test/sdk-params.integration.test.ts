@@ -1,7 +1,7 @@
 import { CloudBucketMount, ExperimentalOutboundPolicy, Proxy as ModalProxy, Probe } from "modal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MODAL_SDK_PARAM_KEYS, MODAL_TAGS, ModalSandbox, ModalSandboxError, type ModalSandboxOptions } from "../src/index.js";
-import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
+import { dockerAvailable, useEmulatorSession } from "./support/emulator.js";
 
 /*
  * Every sandbox create parameter of the pinned modal SDK that ModalSandboxOptions
@@ -15,13 +15,7 @@ const appName = `sdk-params-${process.pid}`;
 const IMAGE = "sandbox-busybox:latest";
 
 describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulator (needs a Docker engine)", () => {
-  let session: EmulatorSession;
-  beforeAll(async () => {
-    session = await startEmulatorSession();
-  }, 120_000);
-  afterAll(async () => {
-    await session?.stop();
-  }, 120_000);
+  const session = useEmulatorSession();
 
   const create = (extra: ModalSandboxOptions) => ModalSandbox.create({ appName, imageName: IMAGE, ...extra });
   const run = async (sandbox: ModalSandbox, command: string) => (await sandbox.execute(command)).output.trim();
@@ -43,7 +37,7 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
     tags: {
       options: { tags: { team: "agents", purpose: "sdk-params" } },
       async check(sandbox) {
-        const record = (await session.sandboxes()).find((entry) => entry.sandboxId === sandbox.id)!;
+        const record = (await session().sandboxes()).find((entry) => entry.sandboxId === sandbox.id)!;
         expect(record.tags).toMatchObject({ team: "agents", purpose: "sdk-params", [MODAL_TAGS.managed]: "true", [MODAL_TAGS.ownerPid]: String(process.pid) });
         expect(await sandbox.instance.getTags()).toMatchObject({ team: "agents", [MODAL_TAGS.managed]: "true" });
       },
@@ -114,7 +108,7 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       } finally {
         await sandbox.close();
       }
-      expect(await session.exists(id)).toBe(false);
+      expect(await session().exists(id)).toBe(false);
     });
   }
 
@@ -153,7 +147,7 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
   ];
 
   it.each(refused)("refuses %s with a typed error naming it, and creates nothing", { timeout: 60_000 }, async (_name, options, named) => {
-    const before = (await session.sandboxes()).length;
+    const before = (await session().sandboxes()).length;
     const error = await create(options).then(
       (sandbox) => sandbox.close().then(() => undefined),
       (reason: unknown) => reason,
@@ -161,7 +155,7 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
     expect(error, "the emulator accepted a parameter it cannot honour").toBeInstanceOf(ModalSandboxError);
     expect((error as ModalSandboxError).code).toBe("SANDBOX_CREATION_FAILED");
     expect((error as ModalSandboxError).message).toMatch(named);
-    expect((await session.sandboxes()).length, "a refused create left a sandbox").toBe(before);
+    expect((await session().sandboxes()).length, "a refused create left a sandbox").toBe(before);
   });
 
   it("covers every SDK parameter ModalSandboxOptions passes through", () => {

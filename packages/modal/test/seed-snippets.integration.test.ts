@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ModalClient } from "modal";
 import ts from "typescript";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ModalSandbox, ModalSandboxError } from "../src/index.js";
 import { run as accessingTheSdk } from "./seed-snippets/accessing-the-sdk.snippet.js";
 import { run as authentication } from "./seed-snippets/authentication.snippet.js";
@@ -15,8 +15,8 @@ import { run as initialFiles } from "./seed-snippets/initial-files.snippet.js";
 import { run as reconnecting } from "./seed-snippets/reconnecting.snippet.js";
 import { run as standalone } from "./seed-snippets/standalone.snippet.js";
 import { run as volumesAndSecrets } from "./seed-snippets/volumes-and-secrets.snippet.js";
-import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
-import { observedToolResults, PI_COMMAND } from "./support/scripted-chat-model.js";
+import { dockerAvailable, useEmulatorSession } from "./support/emulator.js";
+import { observedToolResults, PI_COMMAND } from "./support/pi-chat-model.js";
 
 /*
  * Every snippet of the documented API page (test/seed-snippets/seed-page.txt,
@@ -103,19 +103,15 @@ describe("the seed page's snippets, as files", () => {
 });
 
 describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-emulator (needs a Docker engine)", () => {
-  let session: EmulatorSession;
+  const session = useEmulatorSession({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, secrets: SECRETS });
   const cleanup: ModalSandbox[] = [];
   const track = <T extends ModalSandbox>(sandbox: T): T => {
     cleanup.push(sandbox);
     return sandbox;
   };
-
-  beforeAll(async () => {
-    session = await startEmulatorSession({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, secrets: SECRETS });
-  }, 120_000);
+  // Registered after the session's hooks, so it runs before the emulator stops.
   afterAll(async () => {
     await Promise.all(cleanup.map((sandbox) => sandbox.close().catch(() => undefined)));
-    await session?.stop();
   }, 120_000);
 
   it("Authentication: the auth option reaches the client (MODAL_TOKEN_ID / MODAL_TOKEN_SECRET unset)", async () => {
@@ -141,18 +137,18 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
     expect(toolText).toContain("[Command succeeded with exit code 0]");
     expect(JSON.stringify(result.messages)).toContain("3.14159");
     expect(sandbox.state).toBe("closed");
-    const running = (await session.sandboxes()).filter((entry) => entry.result === undefined);
+    const running = (await session().sandboxes()).filter((entry) => entry.result === undefined);
     expect(running, "the snippet's finally { close() } left a sandbox running").toEqual([]);
   });
 
   it("Standalone usage: prints the Python version, then close() terminates the sandbox", async () => {
     const printed: unknown[] = [];
-    const before = new Set((await session.sandboxes()).map((entry) => entry.sandboxId));
+    const before = new Set((await session().sandboxes()).map((entry) => entry.sandboxId));
     const { sandbox, result } = await standalone({ log: (...values: unknown[]) => void printed.push(...values) });
     expect(result).toMatchObject({ exitCode: 0, truncated: false });
     expect(String(printed[0])).toMatch(/^Python 3\.\d+\.\d+/);
     expect(sandbox.state).toBe("closed");
-    const created = (await session.sandboxes()).filter((entry) => !before.has(entry.sandboxId));
+    const created = (await session().sandboxes()).filter((entry) => !before.has(entry.sandboxId));
     expect(created, "the snippet creates exactly one sandbox").toHaveLength(1);
     // GenericResult status 3: TERMINATED, what close() asks for.
     expect(created[0]!.result?.status, "close() must terminate the snippet's sandbox").toBe(3);
@@ -184,7 +180,7 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
   });
 
   it("GPU support: the emulator has no GPU, so creation fails loudly with RESOURCE_LIMIT_EXCEEDED naming the gpu", async () => {
-    const before = (await session.sandboxes()).length;
+    const before = (await session().sandboxes()).length;
     const error = await gpuSupport().then(
       (sandbox) => {
         track(sandbox);
@@ -195,12 +191,12 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
     expect(error).toBeInstanceOf(ModalSandboxError);
     expect((error as ModalSandboxError).code).toBe("RESOURCE_LIMIT_EXCEEDED");
     expect((error as ModalSandboxError).message).toContain('gpu "T4"');
-    const running = (await session.sandboxes()).slice(before).filter((entry) => entry.result === undefined);
+    const running = (await session().sandboxes()).slice(before).filter((entry) => entry.result === undefined);
     expect(running).toEqual([]);
   });
 
   it("Volumes and secrets: mounted volumes persist across sandboxes, secrets arrive as environment variables", async () => {
-    for (const name of ["my-data-volume", "my-models-volume"]) await session.rawClient.volumes.fromName(name, { createIfMissing: true });
+    for (const name of ["my-data-volume", "my-models-volume"]) await session().rawClient.volumes.fromName(name, { createIfMissing: true });
     const sandbox = track(await volumesAndSecrets());
     expect((await sandbox.execute("echo $API_KEY")).output).toBe(`${SECRETS["my-api-keys"].API_KEY}\n`);
     expect((await sandbox.execute("echo $DATABASE_URL")).output).toBe(`${SECRETS["database-credentials"].DATABASE_URL}\n`);
@@ -252,7 +248,7 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
   });
 
   it('Factory functions: every factory() call creates a new sandbox ("Create new sandbox per invocation"); the reuse factory returns the given one', async () => {
-    const before = (await session.sandboxes()).length;
+    const before = (await session().sandboxes()).length;
     const { factory, sandbox, reuseFactory } = await factories();
     track(sandbox);
     const made = (await Promise.all([factory(), factory()])).map(track);
@@ -260,7 +256,7 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
     expect(made[0]!.id).not.toBe(made[1]!.id);
     expect(await reuseFactory()).toBe(sandbox);
     expect(await reuseFactory()).toBe(sandbox);
-    expect((await session.sandboxes()).length - before, "one sandbox for the snippet's create() plus one per factory() call").toBe(3);
+    expect((await session().sandboxes()).length - before, "one sandbox for the snippet's create() plus one per factory() call").toBe(3);
     await Promise.all(made.map((each) => each.close()));
     await sandbox.close();
   });

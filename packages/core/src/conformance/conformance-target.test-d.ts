@@ -1,5 +1,5 @@
 import { describe, expectTypeOf, it } from "vitest";
-import type { SandboxAdapter } from "../base/sandbox-adapter.js";
+import type { SandboxAdapter } from "../adapter/sandbox-adapter.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import type { runConformanceSuite } from "./run-conformance-suite.js";
 

@@ -9,22 +9,20 @@ import type { SandboxBackend } from "../contract/sandbox-backend.js";
  */
 export async function uploadFiles(sandbox: SandboxBackend, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
   if (typeof sandbox.uploadFiles !== "function") throw new Error("the adapter has no uploadFiles(): the contract requires batch uploads");
-  const results = await sandbox.uploadFiles(files);
-  if (!Array.isArray(results) || results.length !== files.length) {
-    throw new Error(
-      `uploadFiles() of ${files.length} files returned ${Array.isArray(results) ? `${results.length} results` : String(results)}: one result per file is required`,
-    );
-  }
-  return results;
+  return oneResultPerEntry("uploadFiles()", files.length, "file", await sandbox.uploadFiles(files));
 }
 
 /** `downloadFiles` through the adapter; see {@link uploadFiles}. */
 export async function downloadFiles(sandbox: SandboxBackend, paths: string[]): Promise<FileDownloadResponse[]> {
   if (typeof sandbox.downloadFiles !== "function") throw new Error("the adapter has no downloadFiles(): the contract requires batch downloads");
-  const results = await sandbox.downloadFiles(paths);
-  if (!Array.isArray(results) || results.length !== paths.length) {
+  return oneResultPerEntry("downloadFiles()", paths.length, "path", await sandbox.downloadFiles(paths));
+}
+
+/** Fails unless a batch call returned an array with one result per entry it was given. */
+function oneResultPerEntry<Result>(call: string, entries: number, noun: "file" | "path", results: Result[]): Result[] {
+  if (!Array.isArray(results) || results.length !== entries) {
     throw new Error(
-      `downloadFiles() of ${paths.length} paths returned ${Array.isArray(results) ? `${results.length} results` : String(results)}: one result per path is required`,
+      `${call} of ${entries} ${noun}s returned ${Array.isArray(results) ? `${results.length} results` : String(results)}: one result per ${noun} is required`,
     );
   }
   return results;

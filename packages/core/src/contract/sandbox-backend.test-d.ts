@@ -9,7 +9,8 @@ import type {
   SandboxBackendProtocolV2,
 } from "deepagents";
 import { describe, expectTypeOf, it } from "vitest";
-import { type CommandOutcome, type CommandRequest, SandboxAdapter } from "../base/sandbox-adapter.js";
+import type { CommandOutcome, CommandRequest } from "../adapter/command-request.js";
+import { SandboxAdapter } from "../adapter/sandbox-adapter.js";
 import type { SandboxCapabilities } from "./capabilities.js";
 import type { ProcessExit, ProcessInfo, SandboxProcess } from "./process-handle.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./sandbox-backend.js";

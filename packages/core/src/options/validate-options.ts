@@ -14,7 +14,7 @@ const TAG = "[\\w][\\w.-]{0,127}";
 const DIGEST = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
 const IMAGE_REFERENCE = new RegExp(`^(?:${DOMAIN}/)?(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::${TAG})?(?:@${DIGEST})?$`);
 
-/** Where a validation message comes from: the provider name for the `[provider]` prefix. */
+/** Who validates: the provider its errors name (shown as `[provider]` where an error is displayed). */
 export interface ValidationContext {
   provider: string;
   /** Adapter-specific keys accepted on top of {@link SANDBOX_OPTION_KEYS}. */

@@ -1,6 +1,7 @@
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { describe, expect, it } from "vitest";
-import { type CommandOutcome, type CommandRequest, SandboxAdapter } from "../base/sandbox-adapter.js";
+import type { CommandOutcome, CommandRequest } from "../adapter/command-request.js";
+import { SandboxAdapter } from "../adapter/sandbox-adapter.js";
 import { allCapabilities } from "../contract/capabilities.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
 import type { ResolvedSandboxClaim } from "./sandbox-claim.js";

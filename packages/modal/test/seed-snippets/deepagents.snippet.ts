@@ -4,7 +4,7 @@
 // <seed>
 import { createDeepAgent } from "deepagents";
 // </seed>
-import { ScriptedChatModel as ChatAnthropic } from "../support/scripted-chat-model.js";
+import { PiChatModel as ChatAnthropic } from "../support/pi-chat-model.js";
 // <seed>
 import { ModalSandbox } from "@sandbox/modal";
 // </seed>

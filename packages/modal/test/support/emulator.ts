@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { DockerEngine } from "@sandbox/local-docker/engine";
 import { ModalClient } from "modal";
+import { afterAll, beforeAll } from "vitest";
 
 /** Credentials the test emulators are started with (not secrets: the emulator is local). */
 export const EMULATOR_TOKEN_ID = "ak-modal-adapter-tests";
@@ -127,6 +128,29 @@ export async function startEmulatorSession(
       })();
       return stopping;
     },
+  };
+}
+
+/** Options of {@link startEmulatorSession}. */
+export type EmulatorSessionOptions = NonNullable<Parameters<typeof startEmulatorSession>[0]>;
+
+/**
+ * Starts an emulator before the tests of the enclosing `describe` and stops it
+ * after them (the hooks run only when the block runs, so a skipped block
+ * starts nothing). Returns the session's getter, which throws when the
+ * emulator did not start instead of handing out `undefined`.
+ */
+export function useEmulatorSession(options: EmulatorSessionOptions = {}): () => EmulatorSession {
+  let session: EmulatorSession | undefined;
+  beforeAll(async () => {
+    session = await startEmulatorSession(options);
+  }, 120_000);
+  afterAll(async () => {
+    await session?.stop();
+  }, 120_000);
+  return () => {
+    if (!session) throw new Error("the emulator did not start (see beforeAll)");
+    return session;
   };
 }
 

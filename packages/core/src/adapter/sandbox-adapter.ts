@@ -1,78 +1,23 @@
 import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
-import {
-  DEFAULT_COMMAND_TIMEOUT_MS,
-  DEFAULT_MAX_OUTPUT_BYTES,
-  DEFAULT_SANDBOX_TIMEOUT_MS,
-  KILL_CONFIRMATION_GRACE_MS,
-  MAX_COMMAND_BYTES,
-} from "../contract/defaults.js";
+import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SANDBOX_TIMEOUT_MS } from "../contract/defaults.js";
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
 import type { ExecuteOptions, ExecuteResult, SandboxBackend } from "../contract/sandbox-backend.js";
 import { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "../contract/specification-version.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
-import { MAX_SANDBOX_TIMEOUT_MS, type SandboxOptions } from "../options/sandbox-options.js";
-import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateEnv, validateSandboxOptions } from "../options/validate-options.js";
+import type { SandboxOptions } from "../options/sandbox-options.js";
+import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateSandboxOptions } from "../options/validate-options.js";
+import { CommandOutput } from "../output/command-output.js";
 import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
-import { OutputCollector } from "./output-collector.js";
-
-/**
- * What core hands an adapter's {@link SandboxAdapter.runCommand}. The adapter
- * runs `command` through `sh -c` with empty stdin, feeds output to the two
- * callbacks as it arrives, and resolves with the exit code.
- */
-export interface CommandRequest {
-  command: string;
-  /** Absolute working directory, or undefined for the sandbox default. */
-  cwd: string | undefined;
-  /** Per-command environment on top of the sandbox's. */
-  env: Record<string, string>;
-  /**
-   * Aborted on timeout or caller abort. The adapter must then kill the
-   * command's whole process tree inside the sandbox and resolve once it is
-   * gone (with `killConfirmed: false` when it could not make sure); core
-   * turns that into `COMMAND_TIMEOUT`. Rejecting after the abort is reported
-   * as an unconfirmed kill.
-   */
-  signal: AbortSignal;
-  /**
-   * The effective timeout core enforces (ms). Core aborts `signal` when it
-   * passes; adapters may also hand it to the provider as a backstop that holds
-   * even if the host process dies.
-   */
-  timeoutMs: number;
-  onStdout(chunk: Uint8Array): void;
-  onStderr(chunk: Uint8Array): void;
-}
-
-/** What an adapter's {@link SandboxAdapter.runCommand} resolves with. */
-export interface CommandOutcome {
-  /** Exit code; `null` only when the process was killed and no code exists. */
-  exitCode: number | null;
-  /**
-   * After an abort: `false` when the adapter could not confirm that every
-   * process of the command is gone (core then reports
-   * `details.killConfirmed: false`). Leave it out otherwise.
-   */
-  killConfirmed?: boolean;
-}
-
-/**
- * What core hands an adapter's {@link SandboxAdapter.startProcess}: a
- * validated `spawn()` call.
- */
-export interface ProcessRequest {
-  command: string;
-  /** Absolute working directory, or undefined for the sandbox default. */
-  cwd: string | undefined;
-  env: Record<string, string>;
-  /** Kill the tree after this many ms; undefined = no timeout. */
-  timeoutMs: number | undefined;
-  /** Terminal size, or undefined for plain pipes. */
-  pty: TerminalSize | undefined;
-}
+import { assertExecuteArguments, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
+import { CommandDeadline } from "./command-deadline.js";
+import type { CommandOutcome, CommandRequest } from "./command-request.js";
+import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
+import { raceKillGrace } from "./kill-grace.js";
+import { inInputOrder } from "./partial-success.js";
+import type { ProcessRequest } from "./process-request.js";
 
 /** Lifecycle state of an adapter handle. */
 export type SandboxState = "new" | "initializing" | "ready" | "closed";
@@ -133,14 +78,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     try {
       this.options = validateSandboxOptions(options, context) as Options;
       assertOptionsSupported(this.options, this.provider, this.capabilities);
-      assertPositiveInteger(this.#commandTimeoutMs, "commandTimeoutMs", this.provider, "INVALID_OPTIONS");
-      if (this.#commandTimeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
-        throw new SandboxError("INVALID_OPTIONS", {
-          provider: this.provider,
-          message: `invalid option "commandTimeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours)`,
-          details: { option: "commandTimeoutMs" },
-        });
-      }
+      assertTimeoutMs(this.#commandTimeoutMs, "commandTimeoutMs", this.provider, "INVALID_OPTIONS");
       assertPositiveInteger(this.#maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_OPTIONS");
     } catch (error) {
       throw this.ownError(error);
@@ -159,6 +97,15 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       details: error.details,
       ...(error.cause === undefined ? {} : { cause: error.cause }),
     });
+  }
+
+  /** Runs a core validation and re-issues what it throws as this adapter's error ({@link ownError}). */
+  private validated(check: () => void): void {
+    try {
+      check();
+    } catch (error) {
+      throw this.ownError(error);
+    }
   }
 
   // ---- primitives an adapter supplies -------------------------------------
@@ -202,27 +149,28 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    */
   async initialize(): Promise<void> {
     await this.start(() => this.provision());
-    const initialFiles = this.options.initialFiles;
-    if (initialFiles && Object.keys(initialFiles).length > 0) {
-      const encoder = new TextEncoder();
-      const files = Object.entries(initialFiles).map(
-        ([path, content]) => [path, typeof content === "string" ? encoder.encode(content) : content] as [string, Uint8Array],
-      );
-      let results: FileUploadResponse[];
-      try {
-        results = await this.uploadFiles(files);
-      } catch (error) {
-        await this.close().catch(() => undefined);
-        throw error;
-      }
-      const failed = results.filter((result) => result.error !== null);
-      if (failed.length > 0) {
-        await this.close().catch(() => undefined);
-        throw this.error("FILE_OPERATION_FAILED", {
-          message: `could not write initial files: ${failed.map((result) => `${result.path} (${result.error})`).join(", ")}`,
-          details: { failed },
-        });
-      }
+    try {
+      await this.writeInitialFiles(this.options.initialFiles);
+    } catch (error) {
+      await this.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Writes `initialFiles` (if any); @throws `FILE_OPERATION_FAILED` naming each file that failed. */
+  private async writeInitialFiles(initialFiles: SandboxOptions["initialFiles"]): Promise<void> {
+    if (!initialFiles || Object.keys(initialFiles).length === 0) return;
+    const encoder = new TextEncoder();
+    const files = Object.entries(initialFiles).map(
+      ([path, content]) => [path, typeof content === "string" ? encoder.encode(content) : content] as [string, Uint8Array],
+    );
+    const results = await this.uploadFiles(files);
+    const failed = results.filter((result) => result.error !== null);
+    if (failed.length > 0) {
+      throw this.error("FILE_OPERATION_FAILED", {
+        message: `could not write initial files: ${failed.map((result) => `${result.path} (${result.error})`).join(", ")}`,
+        details: { failed },
+      });
     }
   }
 
@@ -306,53 +254,15 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
 
   // ---- execute -------------------------------------------------------------
 
+  /**
+   * Runs `command` through `sh -c` under a timeout and an output cap; see
+   * {@link SandboxBackend.execute}. A throwing `onStdout` / `onStderr` does
+   * not disturb the run: its error is rethrown once the command has settled.
+   */
   async execute(command: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
     this.assertReady();
-    if (typeof command !== "string" || command.length === 0) {
-      throw this.error("INVALID_ARGUMENT", { message: "command must be a non-empty string" });
-    }
-    if (command.includes("\0")) throw this.error("INVALID_ARGUMENT", { message: "command contains a NUL byte" });
-    // Every UTF-16 unit is at least one UTF-8 byte and at most three.
-    const commandBytes = command.length * 3 <= MAX_COMMAND_BYTES ? command.length : new TextEncoder().encode(command).byteLength;
-    if (commandBytes > MAX_COMMAND_BYTES) {
-      throw this.error("INVALID_ARGUMENT", {
-        message: `command is ${commandBytes} bytes, longer than the maximum of ${MAX_COMMAND_BYTES} bytes (MAX_COMMAND_BYTES, 60 KiB); upload a script with uploadFiles and run the file instead`,
-        details: { option: "command", bytes: commandBytes, maxBytes: MAX_COMMAND_BYTES },
-      });
-    }
-    const timeoutMs = options.timeoutMs ?? this.#commandTimeoutMs;
-    const maxOutputBytes = options.maxOutputBytes ?? this.#maxOutputBytes;
-    try {
-      assertPositiveInteger(timeoutMs, "timeoutMs", this.provider, "INVALID_ARGUMENT");
-      assertPositiveInteger(maxOutputBytes, "maxOutputBytes", this.provider, "INVALID_ARGUMENT");
-      if (options.env !== undefined) validateEnv(options.env, { provider: this.provider }, "env", "INVALID_ARGUMENT");
-    } catch (error) {
-      throw this.ownError(error);
-    }
-    if (timeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
-      throw this.error("INVALID_ARGUMENT", {
-        message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${timeoutMs}`,
-        details: { option: "timeoutMs" },
-      });
-    }
-    if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
-      throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"` });
-    }
-    for (const name of ["onStdout", "onStderr"] as const) {
-      if (options[name] !== undefined && typeof options[name] !== "function") {
-        throw this.error("INVALID_ARGUMENT", { message: `invalid option "${name}": must be a function` });
-      }
-    }
-
-    const collector = new OutputCollector(maxOutputBytes);
-    const controller = new AbortController();
-    let reason: "timeout" | "aborted" | undefined;
-    const abort = (why: "timeout" | "aborted") => {
-      if (reason) return;
-      reason = why;
-      controller.abort();
-    };
-    const onCallerAbort = () => abort("aborted");
+    const limits = { timeoutMs: options.timeoutMs ?? this.#commandTimeoutMs, maxOutputBytes: options.maxOutputBytes ?? this.#maxOutputBytes };
+    this.validated(() => assertExecuteArguments(command, options, limits, this.provider));
     if (options.signal?.aborted) {
       throw this.error("COMMAND_TIMEOUT", {
         message: "command aborted before it started",
@@ -361,79 +271,51 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
         details: { reason: "aborted", started: false },
       });
     }
-    options.signal?.addEventListener("abort", onCallerAbort, { once: true });
-    const timer = setTimeout(() => abort("timeout"), timeoutMs);
-    let callbackError: unknown;
-    const flushes: Array<() => void> = [];
-    const stream = (callback: ((chunk: string) => void) | undefined) => {
-      if (!callback) return (chunk: Uint8Array) => void collector.push(chunk);
-      const decoder = new TextDecoder("utf-8", { fatal: false });
-      flushes.push(() => {
-        try {
-          const tail = decoder.decode();
-          if (tail.length > 0) callback(tail);
-        } catch (error) {
-          callbackError ??= error;
-        }
-      });
-      return (chunk: Uint8Array) => {
-        collector.push(chunk);
-        try {
-          const text = decoder.decode(chunk, { stream: true });
-          if (text.length > 0) callback(text);
-        } catch (error) {
-          // A throwing callback must not kill the command's bookkeeping; it
-          // is rethrown once the command has settled.
-          callbackError ??= error;
-        }
-      };
-    };
-
-    const run = (async () =>
-      this.runCommand({
-        command,
-        cwd: options.cwd,
-        env: options.env ?? EMPTY_ENV,
-        signal: controller.signal,
-        timeoutMs,
-        onStdout: stream(options.onStdout),
-        onStderr: stream(options.onStderr),
-      }))();
-
+    const output = new CommandOutput(limits.maxOutputBytes, options);
+    const deadline = new CommandDeadline(limits.timeoutMs, options.signal);
     try {
-      let outcome: CommandOutcome;
-      try {
-        outcome = await raceKillGrace(run, controller.signal);
-      } catch (error) {
-        if (reason) throw this.timeoutError(reason, timeoutMs, collector, error);
-        this.noteEnded(error);
-        if (SandboxError.isInstance(error)) throw error;
-        throw this.error("COMMAND_FAILED", { cause: error, message: `could not run command: ${describe(error)}` });
-      }
-      if (reason) throw this.timeoutError(reason, timeoutMs, collector, undefined, outcome);
-      for (const flush of flushes) flush();
-      if (callbackError !== undefined) throw callbackError;
+      const outcome = await this.settleCommand(
+        {
+          command,
+          cwd: options.cwd,
+          env: options.env ?? EMPTY_ENV,
+          signal: deadline.signal,
+          timeoutMs: limits.timeoutMs,
+          onStdout: output.onStdout,
+          onStderr: output.onStderr,
+        },
+        deadline,
+        output,
+      );
+      output.finish();
       if (typeof outcome.exitCode !== "number") {
-        throw this.error("COMMAND_FAILED", { message: "provider reported no exit code", output: collector.text() });
+        throw this.error("COMMAND_FAILED", { message: "provider reported no exit code", output: output.text() });
       }
-      return { output: collector.text(), exitCode: outcome.exitCode, truncated: collector.truncated };
+      return { output: output.text(), exitCode: outcome.exitCode, truncated: output.truncated };
     } finally {
-      clearTimeout(timer);
-      options.signal?.removeEventListener("abort", onCallerAbort);
+      deadline.dispose();
     }
   }
 
-  private timeoutError(reason: "timeout" | "aborted", timeoutMs: number, collector: OutputCollector, cause: unknown, outcome?: CommandOutcome): SandboxError {
-    // A run that rejected after the abort, or never settled, or said so
-    // itself, did not prove the command's processes are gone.
-    const killConfirmed = cause === undefined && outcome?.killConfirmed !== false;
-    return this.error("COMMAND_TIMEOUT", {
-      message: reason === "timeout" ? `command timed out after ${timeoutMs} ms and was killed` : "command aborted by the caller and was killed",
-      output: collector.text(),
-      truncated: collector.truncated,
-      cause: cause instanceof KillNotConfirmed ? undefined : cause,
-      details: { reason, timeoutMs, killConfirmed, exitCode: outcome?.exitCode ?? null },
-    });
+  /**
+   * Runs the adapter's {@link runCommand} until it settles (or the kill grace
+   * after a stop runs out) and turns a stop into `COMMAND_TIMEOUT` and any
+   * other failure into this provider's error.
+   */
+  private async settleCommand(request: CommandRequest, deadline: CommandDeadline, output: CommandOutput): Promise<CommandOutcome> {
+    let outcome: CommandOutcome;
+    try {
+      outcome = await raceKillGrace((async () => this.runCommand(request))(), deadline.signal);
+    } catch (error) {
+      if (deadline.reason)
+        throw this.error("COMMAND_TIMEOUT", commandTimeoutErrorOptions({ reason: deadline.reason, timeoutMs: deadline.timeoutMs }, output, error));
+      this.noteEnded(error);
+      if (SandboxError.isInstance(error)) throw error;
+      throw this.error("COMMAND_FAILED", { cause: error, message: `could not run command: ${describe(error)}` });
+    }
+    if (deadline.reason)
+      throw this.error("COMMAND_TIMEOUT", commandTimeoutErrorOptions({ reason: deadline.reason, timeoutMs: deadline.timeoutMs }, output, undefined, outcome));
+    return outcome;
   }
 
   // ---- files ----------------------------------------------------------------
@@ -446,25 +328,15 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   async uploadFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
     this.assertReady();
     if (!Array.isArray(files)) throw this.error("INVALID_ARGUMENT", { message: "uploadFiles expects an array of [path, content] pairs" });
-    const results: FileUploadResponse[] = new Array(files.length);
-    const valid: Array<[string, Uint8Array]> = [];
-    const positions: number[] = [];
-    files.forEach((entry, index) => {
-      const [path, content] = Array.isArray(entry) ? entry : [undefined, undefined];
-      if (!isAbsoluteSandboxPath(path) || path.endsWith("/") || !(content instanceof Uint8Array)) {
-        results[index] = { path: String(path), error: "invalid_path" };
-        return;
-      }
-      valid.push([path, content]);
-      positions.push(index);
-    });
-    if (valid.length > 0) {
-      const written = await this.guardFiles(() => this.putFiles(valid));
-      written.forEach((result, index) => {
-        results[positions[index]!] = result;
-      });
-    }
-    return results;
+    return inInputOrder(
+      files,
+      (entry): [string, Uint8Array] | undefined => {
+        const [path, content] = Array.isArray(entry) ? entry : [undefined, undefined];
+        return isAbsoluteSandboxPath(path) && !path.endsWith("/") && content instanceof Uint8Array ? [path, content] : undefined;
+      },
+      (entry): FileUploadResponse => ({ path: String(Array.isArray(entry) ? entry[0] : undefined), error: "invalid_path" }),
+      (valid) => this.guardFiles(() => this.putFiles(valid)),
+    );
   }
 
   /**
@@ -474,24 +346,12 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   async downloadFiles(paths: string[]): Promise<FileDownloadResponse[]> {
     this.assertReady();
     if (!Array.isArray(paths)) throw this.error("INVALID_ARGUMENT", { message: "downloadFiles expects an array of paths" });
-    const results: FileDownloadResponse[] = new Array(paths.length);
-    const valid: string[] = [];
-    const positions: number[] = [];
-    paths.forEach((path, index) => {
-      if (!isAbsoluteSandboxPath(path)) {
-        results[index] = { path: String(path), content: null, error: "invalid_path" };
-        return;
-      }
-      valid.push(path);
-      positions.push(index);
-    });
-    if (valid.length > 0) {
-      const read = await this.guardFiles(() => this.getFiles(valid));
-      read.forEach((result, index) => {
-        results[positions[index]!] = result;
-      });
-    }
-    return results;
+    return inInputOrder(
+      paths,
+      (path) => (isAbsoluteSandboxPath(path) ? path : undefined),
+      (path): FileDownloadResponse => ({ path: String(path), content: null, error: "invalid_path" }),
+      (valid) => this.guardFiles(() => this.getFiles(valid)),
+    );
   }
 
   private async guardFiles<T>(operation: () => Promise<T>): Promise<T> {
@@ -551,24 +411,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     this.requireCapability("processes", "spawn()");
     if (options !== null && typeof options === "object" && options.pty !== undefined) this.requireCapability("pty", "spawn() with a pty");
     this.assertReady();
-    if (typeof command !== "string" || command.length === 0) throw this.error("INVALID_ARGUMENT", { message: "command must be a non-empty string" });
-    if (command.includes("\0")) throw this.error("INVALID_ARGUMENT", { message: "command contains a NUL byte" });
-    if (options === null || typeof options !== "object") throw this.error("INVALID_ARGUMENT", { message: "spawn options must be an object" });
-    try {
-      if (options.timeoutMs !== undefined) assertPositiveInteger(options.timeoutMs, "timeoutMs", this.provider, "INVALID_ARGUMENT");
-      if (options.env !== undefined) validateEnv(options.env, { provider: this.provider }, "env", "INVALID_ARGUMENT");
-    } catch (error) {
-      throw this.ownError(error);
-    }
-    if (options.timeoutMs !== undefined && options.timeoutMs > MAX_SANDBOX_TIMEOUT_MS) {
-      throw this.error("INVALID_ARGUMENT", {
-        message: `invalid option "timeoutMs": must be at most ${MAX_SANDBOX_TIMEOUT_MS} (24 hours), got ${options.timeoutMs}`,
-        details: { option: "timeoutMs" },
-      });
-    }
-    if (options.cwd !== undefined && !isAbsoluteSandboxPath(options.cwd)) {
-      throw this.error("INVALID_ARGUMENT", { message: `invalid option "cwd": must be an absolute path, got "${options.cwd}"`, details: { option: "cwd" } });
-    }
+    this.validated(() => assertSpawnArguments(command, options, this.provider));
     if (options.pty !== undefined) this.assertTerminalSize(options.pty, "pty");
     return this.guardProcessCall(
       () => this.startProcess({ command, cwd: options.cwd, env: options.env ?? EMPTY_ENV, timeoutMs: options.timeoutMs, pty: options.pty }),
@@ -741,21 +584,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     if (validated.secrets !== undefined) resolved.secrets = validated.secrets;
     if (validated.workdir !== undefined) resolved.workdir = validated.workdir;
     await this.claimSandbox(resolved);
-    const initialFiles = validated.initialFiles;
-    if (initialFiles && Object.keys(initialFiles).length > 0) {
-      const encoder = new TextEncoder();
-      const files = Object.entries(initialFiles).map(
-        ([path, content]) => [path, typeof content === "string" ? encoder.encode(content) : content] as [string, Uint8Array],
-      );
-      const results = await this.uploadFiles(files);
-      const failed = results.filter((result) => result.error !== null);
-      if (failed.length > 0) {
-        throw this.error("FILE_OPERATION_FAILED", {
-          message: `could not write initial files: ${failed.map((result) => `${result.path} (${result.error})`).join(", ")}`,
-          details: { failed },
-        });
-      }
-    }
+    await this.writeInitialFiles(validated.initialFiles);
   }
 
   /**
@@ -770,46 +599,6 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     throw this.error("UNSUPPORTED_CAPABILITY", {
       message: `provider "${this.provider}" cannot apply a claim to a running sandbox`,
       details: { capability: "claim" },
-    });
-  }
-}
-
-class KillNotConfirmed extends Error {}
-
-/**
- * Waits for the adapter's run to settle; once the signal is aborted, waits at
- * most the kill grace for it, so a provider that cannot confirm the kill still
- * gives the caller a prompt `COMMAND_TIMEOUT`.
- */
-function raceKillGrace(run: Promise<CommandOutcome>, signal: AbortSignal): Promise<CommandOutcome> {
-  return new Promise((resolve, reject) => {
-    let graceTimer: ReturnType<typeof setTimeout> | undefined;
-    const startGrace = () => {
-      graceTimer = setTimeout(() => reject(new KillNotConfirmed("kill not confirmed")), KILL_CONFIRMATION_GRACE_MS);
-    };
-    if (signal.aborted) startGrace();
-    else signal.addEventListener("abort", startGrace, { once: true });
-    run.then(
-      (outcome) => {
-        clearTimeout(graceTimer);
-        signal.removeEventListener("abort", startGrace);
-        resolve(outcome);
-      },
-      (error: unknown) => {
-        clearTimeout(graceTimer);
-        signal.removeEventListener("abort", startGrace);
-        reject(error);
-      },
-    );
-  });
-}
-
-function assertPositiveInteger(value: unknown, option: string, provider: string, code: "INVALID_OPTIONS" | "INVALID_ARGUMENT"): void {
-  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
-    throw new SandboxError(code, {
-      provider,
-      message: `invalid option "${option}": must be a positive whole number, got ${String(value)}`,
-      details: { option },
     });
   }
 }

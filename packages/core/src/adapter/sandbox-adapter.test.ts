@@ -7,7 +7,8 @@ import type { ExecuteOptions } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
-import { type CommandOutcome, type CommandRequest, SandboxAdapter, type SandboxAdapterSettings } from "./sandbox-adapter.js";
+import type { CommandOutcome, CommandRequest } from "./command-request.js";
+import { SandboxAdapter, type SandboxAdapterSettings } from "./sandbox-adapter.js";
 
 // ---------------------------------------------------------------------------
 // An in-memory adapter: the six primitives, recorded, with scripted commands.
@@ -550,6 +551,16 @@ describe("SandboxAdapter.execute: invalid arguments never reach the provider", (
     const error = await sandboxErrorOf(() => adapter.execute("x".repeat(200_000)));
     expect(error.message).toContain(`maximum of ${MAX_COMMAND_BYTES} bytes`);
     expect(error.details).toMatchObject({ bytes: 200_000, maxBytes: MAX_COMMAND_BYTES });
+  });
+
+  it.each<[string, ExecuteOptions]>([
+    ["cwd", { cwd: "relative" }],
+    ["onStdout", { onStdout: "print" as unknown as () => void }],
+    ["timeoutMs", { timeoutMs: 0 }],
+  ])("a bad %s is named in details.option, as spawn() names it", async (option, options) => {
+    const adapter = await ready();
+    const error = await sandboxErrorOf(() => adapter.execute("true", options));
+    expect(error.details).toMatchObject({ option });
   });
 
   it("names the option and does not quote env values", async () => {
