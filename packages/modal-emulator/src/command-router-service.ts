@@ -1,4 +1,5 @@
 import { type CallContext, ServerError, Status } from "nice-grpc";
+import { createDirectoryHandlers } from "./directory-handlers.js";
 import type { EmulatorState } from "./emulator-state.js";
 import type { ExecExitStatus, ExecSession } from "./exec-session.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
@@ -171,9 +172,7 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
     taskContainerList: async () => refuse("TaskContainerList", REFUSALS.sidecars),
     taskContainerTerminate: async () => refuse("TaskContainerTerminate", REFUSALS.sidecars),
     taskContainerWait: async () => refuse("TaskContainerWait", REFUSALS.sidecars),
-    taskMountDirectory: async () => refuse("TaskMountDirectory", REFUSALS.mountDirectory),
-    taskUnmountDirectory: async () => refuse("TaskUnmountDirectory", REFUSALS.mountDirectory),
-    taskSnapshotDirectory: async () => refuse("TaskSnapshotDirectory", REFUSALS.snapshotDirectory),
+    ...createDirectoryHandlers(state),
 
     /** `reloadVolumes()`: the sandbox's volume copies are replaced with the volumes' committed state. */
     async taskReloadVolumes(request: { taskId: string }) {

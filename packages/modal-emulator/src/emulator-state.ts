@@ -1,6 +1,8 @@
 import type { ContainerSpec, DockerEngine, EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
 import { AppStore } from "./app-store.js";
+import { DirectoryMounts } from "./directory-mounts.js";
+import { DirectorySnapshots } from "./directory-snapshots.js";
 import { INSTANCE_LABEL } from "./emulator-labels.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
@@ -50,6 +52,10 @@ export class EmulatorState {
   readonly images: ImageResolver;
   readonly sandboxes = new SandboxStore();
   readonly execs: SandboxExecs;
+  /** Images mounted into running sandboxes (`mountImage`). */
+  readonly directoryMounts: DirectoryMounts;
+  /** Images made from sandbox directories (`snapshotDirectory`), with their TTLs. */
+  readonly directorySnapshots: DirectorySnapshots;
   /** Inspection logs, for tests to assert on. */
   readonly sandboxCreates: RecordedSandboxCreate[] = [];
   readonly execStarts: RecordedExecStart[] = [];
@@ -83,6 +89,8 @@ export class EmulatorState {
       imageRepository: `modal-emulator-image-${options.instanceId.toLowerCase()}`,
       onProgress: options.onProgress,
     });
+    this.directoryMounts = new DirectoryMounts(options.engine, options.labels);
+    this.directorySnapshots = new DirectorySnapshots({ engine: options.engine, images: this.images, labels: options.labels, instanceId: options.instanceId });
     this.execs = new SandboxExecs({
       sandboxes: this.sandboxes,
       secrets: this.secrets,
@@ -165,6 +173,7 @@ export class EmulatorState {
       });
       sandbox.volumeMounts = volumeMounts;
       this.sandboxes.add(sandbox);
+      void sandbox.ended.then(() => this.directoryMounts.forget(container));
       this.#commitVolumesWhenEnded(sandbox);
       sandbox.armLifetime();
       if (checked.readinessProbe) {
@@ -236,6 +245,15 @@ export class EmulatorState {
     void finalizer.finally(() => this.#volumeFinalizers.delete(finalizer));
   }
 
+  /**
+   * The container a task command targets: the sandbox's main container for
+   * an empty `containerId`, else the sidecar with that id.
+   */
+  containerOf(sandbox: SandboxRecord, containerId: string): EngineContainer {
+    if (!containerId) return sandbox.container;
+    fail(Status.NOT_FOUND, `Container ${containerId} not found in sandbox ${sandbox.sandboxId}`);
+  }
+
   /** Names a running sandbox that has never had a name (`experimentalSetName`). */
   setSandboxName(sandbox: SandboxRecord, name: string): void {
     this.sandboxes.setName(sandbox, this.apps.get(sandbox.appId)?.name, name);
@@ -284,6 +302,7 @@ export class EmulatorState {
 
   /** Ends every sandbox and removes every container, volume and image this emulator created. */
   async shutdown(): Promise<void> {
+    this.directorySnapshots.stop();
     await Promise.all(this.sandboxes.all().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);
     const leftovers = await this.engine.listContainers({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);

@@ -9,9 +9,6 @@ export const REFUSALS = {
   connectToken:
     "a connect token authorises HTTP requests through Modal's authenticating proxy at a public https URL; the emulator has no such proxy in front of sandboxes (not built yet)",
   sidecars: "sidecar containers are not built yet (they would be further containers joined to the sandbox's network namespace)",
-  mountDirectory:
-    "Docker cannot add a mount to a running container, and copying an image in would not be a mount (unmount could not restore what it hid); not built yet",
-  snapshotDirectory: "directory snapshots (images holding one directory, with a TTL, for mountImage) are not built yet",
 } as const;
 
 /** Throws the refusal of `method` with its reason. */
