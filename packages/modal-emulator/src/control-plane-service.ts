@@ -200,8 +200,18 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return {};
     }) satisfies Handler<"imageDelete">,
 
-    sandboxCreateConnectToken: (async () => refuse("SandboxCreateConnectToken", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectToken">,
-    sandboxCreateConnectTokenV2: (async () => refuse("SandboxCreateConnectTokenV2", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectTokenV2">,
+    sandboxCreateConnectToken: (async (request) =>
+      state.connectProxy.grant(
+        requireFamily(request.sandboxId ?? "", "v1"),
+        request.port,
+        request.userMetadata ?? "",
+      )) satisfies Handler<"sandboxCreateConnectToken">,
+    sandboxCreateConnectTokenV2: (async (request) =>
+      state.connectProxy.grant(
+        requireFamily(request.sandboxId ?? "", "v2"),
+        request.port,
+        request.userMetadata ?? "",
+      )) satisfies Handler<"sandboxCreateConnectTokenV2">,
 
     sandboxContainerCreateV2: (async () => refuse("SandboxContainerCreateV2", REFUSALS.sidecars)) satisfies Handler<"sandboxContainerCreateV2">,
 

@@ -1,6 +1,7 @@
 import type { ContainerSpec, DockerEngine, EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
 import { AppStore } from "./app-store.js";
+import { ConnectProxy } from "./connect-proxy.js";
 import { DirectoryMounts } from "./directory-mounts.js";
 import { DirectorySnapshots } from "./directory-snapshots.js";
 import { INSTANCE_LABEL } from "./emulator-labels.js";
@@ -56,6 +57,8 @@ export class EmulatorState {
   readonly directoryMounts: DirectoryMounts;
   /** Images made from sandbox directories (`snapshotDirectory`), with their TTLs. */
   readonly directorySnapshots: DirectorySnapshots;
+  /** The authenticating HTTP proxy connect tokens open (`createConnectToken`). */
+  readonly connectProxy = new ConnectProxy();
   /** Inspection logs, for tests to assert on. */
   readonly sandboxCreates: RecordedSandboxCreate[] = [];
   readonly execStarts: RecordedExecStart[] = [];
@@ -303,6 +306,7 @@ export class EmulatorState {
   /** Ends every sandbox and removes every container, volume and image this emulator created. */
   async shutdown(): Promise<void> {
     this.directorySnapshots.stop();
+    await this.connectProxy.close();
     await Promise.all(this.sandboxes.all().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);
     const leftovers = await this.engine.listContainers({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);

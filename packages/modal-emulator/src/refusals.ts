@@ -6,8 +6,6 @@ import { ServerError, Status } from "nice-grpc";
  * so a test or user sees which call and why, never a silent success.
  */
 export const REFUSALS = {
-  connectToken:
-    "a connect token authorises HTTP requests through Modal's authenticating proxy at a public https URL; the emulator has no such proxy in front of sandboxes (not built yet)",
   sidecars: "sidecar containers are not built yet (they would be further containers joined to the sandbox's network namespace)",
 } as const;
 
