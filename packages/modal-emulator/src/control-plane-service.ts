@@ -5,8 +5,8 @@ import type { EmulatorState } from "./emulator-state.js";
 import type { ControlPlaneMethodName, ControlPlaneRequest, ControlPlaneResponse, ControlPlaneStreamRequest, DeepPartial } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
 import { createsWhenMissing, FileDescriptor } from "./protocol-values.js";
-import { REFUSALS, refuse } from "./refusals.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
+import { createSidecarControlPlaneHandlers } from "./sidecar-handlers.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
   request: ControlPlaneRequest<Name>,
@@ -213,7 +213,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
         request.userMetadata ?? "",
       )) satisfies Handler<"sandboxCreateConnectTokenV2">,
 
-    sandboxContainerCreateV2: (async () => refuse("SandboxContainerCreateV2", REFUSALS.sidecars)) satisfies Handler<"sandboxContainerCreateV2">,
+    ...createSidecarControlPlaneHandlers(state),
 
     secretGetOrCreate: (async (request) => ({ secretId: state.secrets.getOrCreate(request) })) satisfies Handler<"secretGetOrCreate">,
 

@@ -19,6 +19,7 @@ import { SandboxExecs } from "./sandbox-execs.js";
 import { GenericStatus, type SandboxFamily, SandboxRecord } from "./sandbox-record.js";
 import { SandboxStore } from "./sandbox-store.js";
 import { SecretStore } from "./secret-store.js";
+import { Sidecars } from "./sidecars.js";
 import { VolumeStore } from "./volume-store.js";
 import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
 
@@ -57,6 +58,8 @@ export class EmulatorState {
   readonly directoryMounts: DirectoryMounts;
   /** Images made from sandbox directories (`snapshotDirectory`), with their TTLs. */
   readonly directorySnapshots: DirectorySnapshots;
+  /** Sidecar containers of sandboxes (`experimentalSidecars`). */
+  readonly sidecars: Sidecars;
   /** The authenticating HTTP proxy connect tokens open (`createConnectToken`). */
   readonly connectProxy = new ConnectProxy();
   /** Inspection logs, for tests to assert on. */
@@ -93,12 +96,14 @@ export class EmulatorState {
       onProgress: options.onProgress,
     });
     this.directoryMounts = new DirectoryMounts(options.engine, options.labels);
+    this.sidecars = new Sidecars(options.engine, options.labels);
     this.directorySnapshots = new DirectorySnapshots({ engine: options.engine, images: this.images, labels: options.labels, instanceId: options.instanceId });
     this.execs = new SandboxExecs({
       sandboxes: this.sandboxes,
       secrets: this.secrets,
       filesystemTools: new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES),
       commitVolumes: (sandbox) => this.commitVolumes(sandbox),
+      containerOf: (sandbox, containerId) => this.containerOf(sandbox, containerId),
       execStarts: this.execStarts,
     });
     for (const [name, values] of Object.entries(options.secrets)) this.secrets.putNamed(name, values);
@@ -254,7 +259,9 @@ export class EmulatorState {
    */
   containerOf(sandbox: SandboxRecord, containerId: string): EngineContainer {
     if (!containerId) return sandbox.container;
-    fail(Status.NOT_FOUND, `Container ${containerId} not found in sandbox ${sandbox.sandboxId}`);
+    const sidecar = this.sidecars.require(sandbox, containerId);
+    if (sidecar.result) fail(Status.NOT_FOUND, `Container ${containerId} has already finished`);
+    return sidecar.container;
   }
 
   /** Names a running sandbox that has never had a name (`experimentalSetName`). */
