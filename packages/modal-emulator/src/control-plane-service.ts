@@ -193,6 +193,9 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return { imageId: image.imageId, metadata: { imageBuilderVersion: IMAGE_BUILDER_VERSION } };
     }) satisfies Handler<"imageFromId">,
 
+    imagePublish: (async (request) => state.publishedImages.publish(request)) satisfies Handler<"imagePublish">,
+    imageGetByTag: (async (request) => state.publishedImages.get(request)) satisfies Handler<"imageGetByTag">,
+
     imageDelete: (async (request) => {
       if (!(await state.images.delete(request.imageId ?? ""))) {
         throw new ServerError(Status.NOT_FOUND, `Could not find image with ID ${request.imageId}`);

@@ -13,6 +13,7 @@ import type { ControlPlaneRequest, SandboxDefinition } from "./modal-sdk-definit
 import { enforceAllowlist } from "./network-policy.js";
 import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
+import { PublishedImages } from "./published-images.js";
 import { runReadinessProbe } from "./readiness-probe.js";
 import { checkSandboxDefinition, containerSpecOf, type PlannedVolumeMount, planVolumeMounts, reservationOf } from "./sandbox-definition.js";
 import { SandboxExecs } from "./sandbox-execs.js";
@@ -58,6 +59,8 @@ export class EmulatorState {
   readonly directoryMounts: DirectoryMounts;
   /** Images made from sandbox directories (`snapshotDirectory`), with their TTLs. */
   readonly directorySnapshots: DirectorySnapshots;
+  /** Named images (`image.publish`, `images.fromName`). */
+  readonly publishedImages: PublishedImages;
   /** Sidecar containers of sandboxes (`experimentalSidecars`). */
   readonly sidecars: Sidecars;
   /** The authenticating HTTP proxy connect tokens open (`createConnectToken`). */
@@ -97,6 +100,7 @@ export class EmulatorState {
     });
     this.directoryMounts = new DirectoryMounts(options.engine, options.labels);
     this.sidecars = new Sidecars(options.engine, options.labels);
+    this.publishedImages = new PublishedImages(this.images);
     this.directorySnapshots = new DirectorySnapshots({ engine: options.engine, images: this.images, labels: options.labels, instanceId: options.instanceId });
     this.execs = new SandboxExecs({
       sandboxes: this.sandboxes,
