@@ -3,12 +3,7 @@ import type { Readable } from "node:stream";
 import type { DockerEngine, EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
 import { fail } from "./grpc-errors.js";
-import { containerPid, failNamespaceCommand, mountNamespaceUnsupportedReason, runInMountNamespace } from "./mount-namespace.js";
-
-/** How long filling a mount from an image may take (a large image is copied into memory). */
-const FILL_TIMEOUT_MS = 120_000;
-/** How long one mkdir / mount / umount may take. */
-const COMMAND_TIMEOUT_MS = 15_000;
+import { containerPid, failSandboxCommand, mountNamespaceUnsupportedReason, runInSandbox, runMountApplet } from "./mount-namespace.js";
 
 /** Decodes and checks the `path` bytes of a mount request: an absolute path other than `/`. */
 export function mountPathOf(bytes: Uint8Array | undefined, method: string): string {
@@ -21,16 +16,17 @@ export function mountPathOf(bytes: Uint8Array | undefined, method: string): stri
 }
 
 /** Fails with FAILED_PRECONDITION when this process cannot enter sandboxes' mount namespaces. */
-export async function requireMountNamespaces(method: string): Promise<void> {
+async function requireMountNamespaces(method: string): Promise<void> {
   const unsupported = await mountNamespaceUnsupportedReason();
   if (unsupported) fail(Status.FAILED_PRECONDITION, `modal-emulator serves ${method} inside the sandbox's mount namespace, but ${unsupported}`);
 }
 
 /**
  * `mountImage` / `unmountImage` on Docker: a tmpfs mounted at the path inside
- * the container's mount namespace (entered from the host with `nsenter`; the
- * sandbox itself has no CAP_SYS_ADMIN and cannot undo it), filled with the
- * image's filesystem; unmounting it shows again what it hid. A difference in
+ * the container's mount namespace (by the host's static busybox entered with
+ * `nsenter`, see `runMountApplet`; the sandbox itself has no CAP_SYS_ADMIN and
+ * cannot undo it), filled with the image's filesystem by the sandbox's own
+ * `tar`; unmounting it shows again what it hid. A difference in
  * cost from Modal, which mounts images lazily: the image's files are copied
  * into the sandbox's memory when mounted.
  */
@@ -53,19 +49,20 @@ export class DirectoryMounts {
     await requireMountNamespaces("TaskMountDirectory");
     const mounted = this.#mounted.get(container.id) ?? new Set<string>();
     if (mounted.has(path)) fail(Status.ALREADY_EXISTS, `An image is already mounted at ${path}; unmount it first`);
-    const pid = await containerPid(container);
-    const made = await runInMountNamespace(pid, ["mkdir", "-p", path], { timeoutMs: COMMAND_TIMEOUT_MS });
+    // The mount point is made by the sandbox itself (its own privileges).
+    const made = await runInSandbox(container, ["mkdir", "-p", path]);
     if (made.exitCode !== 0) {
       if (/exists|Not a directory/i.test(made.stderr)) fail(Status.INVALID_ARGUMENT, `Cannot mount at ${path}: it is not a directory`);
-      failNamespaceCommand(made, "mkdir", `create the mount point ${path}`);
+      failSandboxCommand(made, "mkdir", `create the mount point ${path}`);
     }
-    const tmpfs = await runInMountNamespace(pid, ["mount", "-t", "tmpfs", "-o", "mode=0755", "modal-emulator-mount", path], { timeoutMs: COMMAND_TIMEOUT_MS });
-    if (tmpfs.exitCode !== 0) failNamespaceCommand(tmpfs, "mount", `mount a directory at ${path}`);
+    const pid = await containerPid(container);
+    const tmpfs = await runMountApplet(pid, "mount", ["-t", "tmpfs", "-o", "mode=0755", "modal-emulator-mount", path.slice(1)]);
+    if (tmpfs.exitCode !== 0) fail(Status.INVALID_ARGUMENT, `Cannot mount at ${path}: ${tmpfs.stderr || `mount exited with ${tmpfs.exitCode}`}`);
     mounted.add(path);
     this.#mounted.set(container.id, mounted);
     if (!dockerImage) return;
     try {
-      await this.#fill(pid, path, dockerImage);
+      await this.#fill(container, path, dockerImage);
     } catch (error) {
       await this.unmount(container, path).catch(() => undefined);
       throw error;
@@ -79,8 +76,8 @@ export class DirectoryMounts {
     if (!mounted?.has(path)) fail(Status.NOT_FOUND, `No image is mounted at ${path}`);
     const pid = await containerPid(container);
     // Lazy: a process with its working directory inside must not keep the mount.
-    const result = await runInMountNamespace(pid, ["umount", "-l", path], { timeoutMs: COMMAND_TIMEOUT_MS });
-    if (result.exitCode !== 0) failNamespaceCommand(result, "umount", `unmount ${path}`);
+    const result = await runMountApplet(pid, "umount", ["-l", path.slice(1)]);
+    if (result.exitCode !== 0) fail(Status.INTERNAL, `modal-emulator could not unmount ${path}: ${result.stderr || `umount exited with ${result.exitCode}`}`);
     mounted.delete(path);
   }
 
@@ -89,17 +86,18 @@ export class DirectoryMounts {
     this.#mounted.delete(container.id);
   }
 
-  /** Copies the filesystem of `dockerImage` into the mount at `path` (an exported, never started container of it). */
-  async #fill(pid: number, path: string, dockerImage: string): Promise<void> {
+  /**
+   * Copies the filesystem of `dockerImage` (an exported, never started
+   * container of it) into the mount at `path`, unpacked by the sandbox's own
+   * `tar` with the sandbox's own privileges.
+   */
+  async #fill(container: EngineContainer, path: string, dockerImage: string): Promise<void> {
     const docker = this.#engine.docker;
     const source = await docker.createContainer({ Image: dockerImage, Cmd: ["true"], Labels: this.#labels, NetworkDisabled: true });
     try {
       const archive = await source.export();
-      const result = await runInMountNamespace(pid, ["tar", "-x", "-p", "-f", "-", "-C", path], {
-        stdin: archive as Readable,
-        timeoutMs: FILL_TIMEOUT_MS,
-      });
-      if (result.exitCode !== 0) failNamespaceCommand(result, "tar", `copy the image into ${path}`);
+      const result = await runInSandbox(container, ["tar", "-x", "-p", "-f", "-", "-C", path], { stdin: archive as Readable });
+      if (result.exitCode !== 0) failSandboxCommand(result, "tar", `copy the image into ${path}`);
     } finally {
       await source.remove({ force: true }).catch(() => undefined);
     }

@@ -1,13 +1,10 @@
 import { PassThrough } from "node:stream";
 import type { DockerEngine, EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
-import { requireMountNamespaces } from "./directory-mounts.js";
 import { fail } from "./grpc-errors.js";
 import type { ImageRecord, ImageResolver } from "./image-resolver.js";
-import { containerPid, failNamespaceCommand, runInMountNamespace } from "./mount-namespace.js";
+import { failSandboxCommand, runInSandbox } from "./mount-namespace.js";
 
-/** How long archiving a directory may take. */
-const SNAPSHOT_TIMEOUT_MS = 120_000;
 /** How soon removing an expired image that is still in use is tried again. */
 const REMOVE_RETRY_MS = 1000;
 /** `ttlSeconds` meaning "never expires". */
@@ -17,8 +14,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * `snapshotDirectory` on Docker: the directory, as the sandbox sees it
- * (mounted images included), archived by the sandbox image's own `tar` in its
- * mount namespace and imported as a new local image whose root is the
+ * (mounted images included), archived by the sandbox's own `tar` (an
+ * ordinary exec) and imported as a new local image whose root is the
  * directory's content. The image carries the emulator's labels, can be
  * mounted (`mountImage`) or run as a sandbox image, and is removed when its
  * TTL is over (an id then no longer resolves) and at shutdown.
@@ -65,15 +62,10 @@ export class DirectorySnapshots {
   }
 
   async #create(container: EngineContainer, path: string, ttlSeconds: number | undefined): Promise<ImageRecord> {
-    await requireMountNamespaces("TaskSnapshotDirectory");
-    const pid = await containerPid(container);
-    const kind = await runInMountNamespace(pid, ["test", "-d", path], { timeoutMs: 10_000 });
-    if (kind.exitCode !== 0) {
-      if (kind.exitCode === 127) failNamespaceCommand(kind, "test", `check ${path}`);
-      const exists = await runInMountNamespace(pid, ["test", "-e", path], { timeoutMs: 10_000 });
-      if (exists.exitCode === 0) fail(Status.INVALID_ARGUMENT, `Cannot snapshot ${path}: it is not a directory`);
-      fail(Status.NOT_FOUND, `Cannot snapshot ${path}: no such directory`);
-    }
+    const kind = await runInSandbox(container, ["sh", "-c", 'if [ -d "$1" ]; then exit 0; elif [ -e "$1" ]; then exit 3; else exit 4; fi', "check", path]);
+    if (kind.exitCode === 3) fail(Status.INVALID_ARGUMENT, `Cannot snapshot ${path}: it is not a directory`);
+    if (kind.exitCode === 4) fail(Status.NOT_FOUND, `Cannot snapshot ${path}: no such directory`);
+    if (kind.exitCode !== 0) failSandboxCommand(kind, "sh", `check ${path}`);
     const tag = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
     const reference = `${this.#repository}:${tag}`;
     const archive = new PassThrough();
@@ -93,10 +85,8 @@ export class DirectorySnapshots {
             });
           }),
       );
-    const archived = await runInMountNamespace(pid, ["tar", "-c", "-f", "-", "-C", path, "."], {
-      onStdout: (stdout) => stdout.pipe(archive),
-      timeoutMs: SNAPSHOT_TIMEOUT_MS,
-    });
+    const archived = await runInSandbox(container, ["tar", "-c", "-f", "-", "-C", path, "."], { stdout: archive });
+    archive.end();
     if (archived.exitCode !== 0) {
       archive.destroy();
       await imported.catch(() => undefined);
@@ -104,7 +94,7 @@ export class DirectorySnapshots {
         .getImage(reference)
         .remove({ force: true })
         .catch(() => undefined);
-      failNamespaceCommand(archived, "tar", `archive ${path}`);
+      failSandboxCommand(archived, "tar", `archive ${path}`);
     }
     await imported.catch((error: unknown) =>
       fail(Status.INTERNAL, `modal-emulator could not import the snapshot of ${path}: ${error instanceof Error ? error.message : String(error)}`),
