@@ -122,7 +122,9 @@ export class ConnectProxy {
       return;
     }
     const { grant, address } = outcome;
+    let connected = false;
     const upstream = connect(grant.port, address, () => {
+      connected = true;
       const headers = forwardedHeaders(request, grant);
       const lines = [`${request.method} ${request.url} HTTP/1.1`];
       for (const [name, value] of Object.entries(headers)) {
@@ -136,9 +138,13 @@ export class ConnectProxy {
     this.#sockets.add(upstream);
     upstream.on("close", () => {
       this.#sockets.delete(upstream);
-      socket.destroy();
+      if (connected) socket.destroy();
     });
-    upstream.on("error", () => socket.destroy());
+    upstream.on("error", (error) => {
+      if (connected) return socket.destroy();
+      const message = `nothing answers on port ${grant.port} of sandbox ${grant.sandbox.sandboxId}: ${error.message}`;
+      socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${message}\n`);
+    });
   }
 }
 

@@ -1,3 +1,5 @@
+import { request as httpRequest } from "node:http";
+import type { Socket } from "node:net";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { type App, type Image, ModalClient, type Sandbox } from "modal";
 import { Status } from "nice-grpc";
@@ -36,6 +38,48 @@ class Echo(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Echo).serve_forever()
 `;
+
+/** A TCP server that answers an Upgrade request with 101 and then echoes what it receives (as a WebSocket server would switch protocols). */
+const UPGRADE_ECHO_SERVER = `
+import socket, threading
+def serve(conn):
+    data = b""
+    while b"\\r\\n\\r\\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        data += chunk
+    head = data.split(b"\\r\\n\\r\\n", 1)[0].decode()
+    metadata = [line.split(":", 1)[1].strip() for line in head.split("\\r\\n") if line.lower().startswith("x-verified-user-data:")]
+    conn.sendall(("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\nX-Seen-Metadata: " + (metadata[0] if metadata else "") + "\\r\\n\\r\\n").encode())
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        conn.sendall(chunk)
+    conn.close()
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", 8080))
+server.listen()
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+`;
+
+/** Sends an Upgrade request through the proxy: the 101 answer and its socket, or the refusal's status. */
+function upgrade(url: string, token: string): Promise<{ status: number; headers: Record<string, unknown>; socket?: Socket }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers: { connection: "Upgrade", upgrade: "echo", authorization: `Bearer ${token}` } });
+    request.on("upgrade", (response, socket) => resolve({ status: response.statusCode ?? 0, headers: response.headers, socket }));
+    request.on("response", (response) => {
+      response.resume();
+      resolve({ status: response.statusCode ?? 0, headers: response.headers });
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
 
 function clientFor(url: string): ModalClient {
   const saved = process.env.MODAL_SERVER_URL;
@@ -118,6 +162,26 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
     const refused = await fetch(nothing.url, { headers: { authorization: `Bearer ${nothing.token}` } });
     expect(refused.status).toBe(502);
     expect(await refused.text()).toContain("8081");
+  });
+
+  it("forwards an Upgrade (WebSocket-style) connection with the token, and refuses it without", async () => {
+    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
+    sandboxes.push(sandbox);
+    const credentials = await sandbox.createConnectToken({ userMetadata: "ws-user" });
+    let upgraded = await upgrade(credentials.url, credentials.token);
+    for (let attempt = 0; upgraded.status === 502 && attempt < 60; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      upgraded = await upgrade(credentials.url, credentials.token);
+    }
+    expect(upgraded.status).toBe(101);
+    expect(upgraded.headers["x-seen-metadata"]).toBe("ws-user");
+    const socket = upgraded.socket!;
+    const echoed = new Promise<string>((resolve) => socket.once("data", (chunk: Buffer) => resolve(chunk.toString("utf8"))));
+    socket.write("ping over the proxy");
+    expect(await echoed).toBe("ping over the proxy");
+    socket.destroy();
+
+    expect((await upgrade(credentials.url, "wrong-token")).status).toBe(401);
   });
 
   it("refuses a token for a sandbox without a network, saying why", async () => {
