@@ -1,9 +1,10 @@
 import { type CallContext, ServerError, Status } from "nice-grpc";
+import { createDirectoryHandlers } from "./directory-handlers.js";
 import type { EmulatorState } from "./emulator-state.js";
 import type { ExecExitStatus, ExecSession } from "./exec-session.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { allowlistUnsupportedReason, enforceAllowlist, validateCidrs } from "./network-policy.js";
-import { REFUSALS, refuse } from "./refusals.js";
+import { createSidecarRouterHandlers } from "./sidecar-handlers.js";
 
 /** Largest `data` of one stdio message: well under the SDK's 100 MiB message limit. */
 const STDIO_MESSAGE_BYTES = 1024 * 1024;
@@ -166,14 +167,8 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       return {};
     },
 
-    taskContainerCreate: async () => refuse("TaskContainerCreate", REFUSALS.sidecars),
-    taskContainerGet: async () => refuse("TaskContainerGet", REFUSALS.sidecars),
-    taskContainerList: async () => refuse("TaskContainerList", REFUSALS.sidecars),
-    taskContainerTerminate: async () => refuse("TaskContainerTerminate", REFUSALS.sidecars),
-    taskContainerWait: async () => refuse("TaskContainerWait", REFUSALS.sidecars),
-    taskMountDirectory: async () => refuse("TaskMountDirectory", REFUSALS.mountDirectory),
-    taskUnmountDirectory: async () => refuse("TaskUnmountDirectory", REFUSALS.mountDirectory),
-    taskSnapshotDirectory: async () => refuse("TaskSnapshotDirectory", REFUSALS.snapshotDirectory),
+    ...createSidecarRouterHandlers(state),
+    ...createDirectoryHandlers(state),
 
     /** `reloadVolumes()`: the sandbox's volume copies are replaced with the volumes' committed state. */
     async taskReloadVolumes(request: { taskId: string }) {
@@ -184,12 +179,12 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
     },
 
     /** `snapshotFilesystem()`: commits the container to a local image the emulator can start again. */
-    async taskSnapshotFilesystem(request: { taskId: string }) {
+    async taskSnapshotFilesystem(request: { taskId: string; containerId?: string }) {
       const sandbox = entrypointOf(request.taskId);
       if (!sandbox.running) throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished`);
       const repository = `modal-emulator-snapshot-${sandbox.sandboxId.toLowerCase()}`;
       const tag = String(Date.now());
-      await sandbox.container.raw.commit({ repo: repository, tag, pause: true });
+      await state.containerOf(sandbox, request.containerId ?? "").raw.commit({ repo: repository, tag, pause: true });
       const image = state.images.register(`${repository}:${tag}`, true);
       return { imageId: image.imageId };
     },

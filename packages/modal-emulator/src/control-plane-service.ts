@@ -5,8 +5,8 @@ import type { EmulatorState } from "./emulator-state.js";
 import type { ControlPlaneMethodName, ControlPlaneRequest, ControlPlaneResponse, ControlPlaneStreamRequest, DeepPartial } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
 import { createsWhenMissing, FileDescriptor } from "./protocol-values.js";
-import { REFUSALS, refuse } from "./refusals.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
+import { createSidecarControlPlaneHandlers } from "./sidecar-handlers.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
   request: ControlPlaneRequest<Name>,
@@ -195,6 +195,9 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return { imageId: image.imageId, metadata: { imageBuilderVersion: IMAGE_BUILDER_VERSION } };
     }) satisfies Handler<"imageFromId">,
 
+    imagePublish: (async (request) => state.publishedImages.publish(request)) satisfies Handler<"imagePublish">,
+    imageGetByTag: (async (request) => state.publishedImages.get(request)) satisfies Handler<"imageGetByTag">,
+
     imageDelete: (async (request) => {
       if (!(await state.images.delete(request.imageId ?? ""))) {
         throw new ServerError(Status.NOT_FOUND, `Could not find image with ID ${request.imageId}`);
@@ -202,10 +205,20 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return {};
     }) satisfies Handler<"imageDelete">,
 
-    sandboxCreateConnectToken: (async () => refuse("SandboxCreateConnectToken", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectToken">,
-    sandboxCreateConnectTokenV2: (async () => refuse("SandboxCreateConnectTokenV2", REFUSALS.connectToken)) satisfies Handler<"sandboxCreateConnectTokenV2">,
+    sandboxCreateConnectToken: (async (request) =>
+      state.connectProxy.grant(
+        requireFamily(request.sandboxId ?? "", "v1"),
+        request.port,
+        request.userMetadata ?? "",
+      )) satisfies Handler<"sandboxCreateConnectToken">,
+    sandboxCreateConnectTokenV2: (async (request) =>
+      state.connectProxy.grant(
+        requireFamily(request.sandboxId ?? "", "v2"),
+        request.port,
+        request.userMetadata ?? "",
+      )) satisfies Handler<"sandboxCreateConnectTokenV2">,
 
-    sandboxContainerCreateV2: (async () => refuse("SandboxContainerCreateV2", REFUSALS.sidecars)) satisfies Handler<"sandboxContainerCreateV2">,
+    ...createSidecarControlPlaneHandlers(state),
 
     secretGetOrCreate: (async (request) => ({ secretId: state.secrets.getOrCreate(request) })) satisfies Handler<"secretGetOrCreate">,
 

@@ -1,6 +1,9 @@
 import type { ContainerSpec, DockerEngine, EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
 import { AppStore } from "./app-store.js";
+import { ConnectProxy } from "./connect-proxy.js";
+import { DirectoryMounts } from "./directory-mounts.js";
+import { DirectorySnapshots } from "./directory-snapshots.js";
 import { INSTANCE_LABEL } from "./emulator-labels.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
@@ -10,12 +13,14 @@ import type { ControlPlaneRequest, SandboxDefinition } from "./modal-sdk-definit
 import { enforceAllowlist } from "./network-policy.js";
 import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
+import { PublishedImages } from "./published-images.js";
 import { runReadinessProbe } from "./readiness-probe.js";
 import { checkSandboxDefinition, containerSpecOf, type PlannedVolumeMount, planVolumeMounts, reservationOf } from "./sandbox-definition.js";
 import { SandboxExecs } from "./sandbox-execs.js";
 import { GenericStatus, type SandboxFamily, SandboxRecord } from "./sandbox-record.js";
 import { SandboxStore } from "./sandbox-store.js";
 import { SecretStore } from "./secret-store.js";
+import { Sidecars } from "./sidecars.js";
 import { VolumeStore } from "./volume-store.js";
 import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
 
@@ -50,6 +55,16 @@ export class EmulatorState {
   readonly images: ImageResolver;
   readonly sandboxes = new SandboxStore();
   readonly execs: SandboxExecs;
+  /** Images mounted into running sandboxes (`mountImage`). */
+  readonly directoryMounts: DirectoryMounts;
+  /** Images made from sandbox directories (`snapshotDirectory`), with their TTLs. */
+  readonly directorySnapshots: DirectorySnapshots;
+  /** Named images (`image.publish`, `images.fromName`). */
+  readonly publishedImages: PublishedImages;
+  /** Sidecar containers of sandboxes (`experimentalSidecars`). */
+  readonly sidecars: Sidecars;
+  /** The authenticating HTTP proxy connect tokens open (`createConnectToken`). */
+  readonly connectProxy = new ConnectProxy();
   /** Inspection logs, for tests to assert on. */
   readonly sandboxCreates: RecordedSandboxCreate[] = [];
   readonly execStarts: RecordedExecStart[] = [];
@@ -83,11 +98,16 @@ export class EmulatorState {
       imageRepository: `modal-emulator-image-${options.instanceId.toLowerCase()}`,
       onProgress: options.onProgress,
     });
+    this.directoryMounts = new DirectoryMounts(options.engine, options.labels);
+    this.sidecars = new Sidecars(options.engine, options.labels);
+    this.publishedImages = new PublishedImages(this.images);
+    this.directorySnapshots = new DirectorySnapshots({ engine: options.engine, images: this.images, labels: options.labels, instanceId: options.instanceId });
     this.execs = new SandboxExecs({
       sandboxes: this.sandboxes,
       secrets: this.secrets,
       filesystemTools: new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES),
       commitVolumes: (sandbox) => this.commitVolumes(sandbox),
+      containerOf: (sandbox, containerId) => this.containerOf(sandbox, containerId),
       execStarts: this.execStarts,
     });
     for (const [name, values] of Object.entries(options.secrets)) this.secrets.putNamed(name, values);
@@ -165,6 +185,7 @@ export class EmulatorState {
       });
       sandbox.volumeMounts = volumeMounts;
       this.sandboxes.add(sandbox);
+      void sandbox.ended.then(() => this.directoryMounts.forget(container));
       this.#commitVolumesWhenEnded(sandbox);
       sandbox.armLifetime();
       if (checked.readinessProbe) {
@@ -236,6 +257,17 @@ export class EmulatorState {
     void finalizer.finally(() => this.#volumeFinalizers.delete(finalizer));
   }
 
+  /**
+   * The container a task command targets: the sandbox's main container for
+   * an empty `containerId`, else the sidecar with that id.
+   */
+  containerOf(sandbox: SandboxRecord, containerId: string): EngineContainer {
+    if (!containerId) return sandbox.container;
+    const sidecar = this.sidecars.require(sandbox, containerId);
+    if (sidecar.result) fail(Status.NOT_FOUND, `Container ${containerId} has already finished`);
+    return sidecar.container;
+  }
+
   /** Names a running sandbox that has never had a name (`experimentalSetName`). */
   setSandboxName(sandbox: SandboxRecord, name: string): void {
     this.sandboxes.setName(sandbox, this.apps.get(sandbox.appId)?.name, name);
@@ -284,6 +316,8 @@ export class EmulatorState {
 
   /** Ends every sandbox and removes every container, volume and image this emulator created. */
   async shutdown(): Promise<void> {
+    this.directorySnapshots.stop();
+    await this.connectProxy.close();
     await Promise.all(this.sandboxes.all().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);
     const leftovers = await this.engine.listContainers({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);

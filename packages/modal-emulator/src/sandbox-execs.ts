@@ -1,3 +1,4 @@
+import type { EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
 import { EXIT_CANNOT_EXECUTE, EXIT_COMMAND_NOT_FOUND, EXIT_KILLED, ExecSession, SIGKILL } from "./exec-session.js";
 import type { FilesystemToolServer } from "./filesystem-tools.js";
@@ -27,6 +28,8 @@ export interface SandboxExecsOptions {
   filesystemTools: FilesystemToolServer;
   /** Publishes a sandbox's volume writes (a `sync` exec does this). */
   commitVolumes: (sandbox: SandboxRecord) => Promise<void>;
+  /** The container an exec targets: the main one for an empty `containerId`, else a sidecar (NOT_FOUND if unknown). */
+  containerOf: (sandbox: SandboxRecord, containerId: string) => EngineContainer;
   /** The inspection log of exec starts. */
   execStarts: RecordedExecStart[];
 }
@@ -59,7 +62,7 @@ export class SandboxExecs {
     if (existing) return existing;
     if (!sandbox.running) fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished; its task accepts no more execs`);
     if (request.ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support PTY execs");
-    if (request.containerId) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support sidecar containers");
+    const container = this.#options.containerOf(sandbox, request.containerId);
     const fsRequest = parseFilesystemToolArgv(request.commandArgs);
     appendBounded(this.#options.execStarts, {
       taskId: request.taskId,
@@ -82,16 +85,16 @@ export class SandboxExecs {
       timer.unref();
     });
     if (fsRequest) {
-      this.#options.filesystemTools.run(sandbox.container, session, fsRequest);
+      this.#options.filesystemTools.run(container, session, fsRequest);
       return session;
     }
     const environment = this.#options.secrets.resolveEnvironment(request.secretIds, request.secretSources, request.env);
-    if (sandbox.volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
+    if (!request.containerId && sandbox.volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
       this.#runSyncCommit(sandbox, session, request, environment);
       return session;
     }
     try {
-      const engineExec = await sandbox.container.exec(request.commandArgs, {
+      const engineExec = await container.exec(request.commandArgs, {
         env: environment,
         ...(request.workdir ? { cwd: request.workdir } : {}),
         stdin: true,

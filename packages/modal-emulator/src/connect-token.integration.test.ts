@@ -1,0 +1,192 @@
+import { request as httpRequest } from "node:http";
+import type { Socket } from "node:net";
+import { DockerEngine } from "@sandbox/docker-engine";
+import { type App, type Image, ModalClient, type Sandbox } from "modal";
+import { Status } from "nice-grpc";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+
+/*
+ * Connect tokens (issue 11): `createConnectToken` through the real
+ * modal@0.11.1 SDK, then plain HTTP through the emulator's authenticating
+ * proxy to a server running in the sandbox.
+ */
+
+const engine = new DockerEngine();
+const engineReachable = await engine.ping().then(
+  () => true,
+  () => false,
+);
+if (!engineReachable && process.env.CI) {
+  throw new Error("CI is set but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
+}
+const TOKEN_ID = "ak-connect-test";
+const TOKEN_SECRET = "as-connect-test-secret";
+
+/** An HTTP server answering every request with its method, path and headers as JSON. */
+const ECHO_SERVER = `
+import http.server, json, sys
+class Echo(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Echo).serve_forever()
+`;
+
+/** A TCP server that answers an Upgrade request with 101 and then echoes what it receives (as a WebSocket server would switch protocols). */
+const UPGRADE_ECHO_SERVER = `
+import socket, threading
+def serve(conn):
+    data = b""
+    while b"\\r\\n\\r\\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        data += chunk
+    head = data.split(b"\\r\\n\\r\\n", 1)[0].decode()
+    metadata = [line.split(":", 1)[1].strip() for line in head.split("\\r\\n") if line.lower().startswith("x-verified-user-data:")]
+    conn.sendall(("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: echo\\r\\nConnection: Upgrade\\r\\nX-Seen-Metadata: " + (metadata[0] if metadata else "") + "\\r\\n\\r\\n").encode())
+    while True:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        conn.sendall(chunk)
+    conn.close()
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("0.0.0.0", 8080))
+server.listen()
+while True:
+    conn, _ = server.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+`;
+
+/** Sends an Upgrade request through the proxy: the 101 answer and its socket, or the refusal's status. */
+function upgrade(url: string, token: string): Promise<{ status: number; headers: Record<string, unknown>; socket?: Socket }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers: { connection: "Upgrade", upgrade: "echo", authorization: `Bearer ${token}` } });
+    request.on("upgrade", (response, socket) => resolve({ status: response.statusCode ?? 0, headers: response.headers, socket }));
+    request.on("response", (response) => {
+      response.resume();
+      resolve({ status: response.statusCode ?? 0, headers: response.headers });
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+function clientFor(url: string): ModalClient {
+  const saved = process.env.MODAL_SERVER_URL;
+  process.env.MODAL_SERVER_URL = url;
+  try {
+    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
+  } finally {
+    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
+    else process.env.MODAL_SERVER_URL = saved;
+  }
+}
+
+/** Fetches until the server in the sandbox answers (it starts after the sandbox does). */
+async function fetchWhenUp(url: string, init: RequestInit): Promise<Response> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const response = await fetch(url, init);
+    if (response.status !== 502 || Date.now() > deadline) return response;
+    await response.arrayBuffer();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
+  let emulator: ModalEmulator;
+  let modal: ModalClient;
+  let app: App;
+  let python: Image;
+  const sandboxes: Sandbox[] = [];
+
+  beforeAll(async () => {
+    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
+    modal = clientFor(emulator.url);
+    app = await modal.apps.fromName("emulator-connect", { createIfMissing: true });
+    python = modal.images.fromRegistry("python:3.12-slim");
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
+    modal?.close();
+    if (!emulator) return;
+    const instance = emulator.labels[INSTANCE_LABEL]!;
+    await emulator.stop();
+    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
+  }, 120_000);
+
+  it("forwards a request with the token to the sandbox's port 8080, with the user metadata and without the token", async () => {
+    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", ECHO_SERVER, "8080"] });
+    sandboxes.push(sandbox);
+    const credentials = await sandbox.createConnectToken({ userMetadata: "user-42" });
+    expect(credentials.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(credentials.token.length).toBeGreaterThanOrEqual(32);
+
+    const response = await fetchWhenUp(`${credentials.url}/hello?x=1`, { headers: { authorization: `Bearer ${credentials.token}` } });
+    expect(response.status).toBe(200);
+    const echoed = (await response.json()) as { path: string; headers: Record<string, string> };
+    expect(echoed.path).toBe("/hello?x=1");
+    expect(echoed.headers["x-verified-user-data"]).toBe("user-42");
+    expect(echoed.headers.authorization).toBeUndefined();
+
+    // No token, a wrong one, or one in the wrong shape: refused by the proxy, never forwarded.
+    expect((await fetch(credentials.url)).status).toBe(401);
+    expect((await fetch(credentials.url, { headers: { authorization: "Bearer not-the-token" } })).status).toBe(401);
+    expect((await fetch(credentials.url, { headers: { authorization: credentials.token } })).status).toBe(401);
+
+    // The token ends with the sandbox.
+    await sandbox.terminate();
+    expect((await fetch(credentials.url, { headers: { authorization: `Bearer ${credentials.token}` } })).status).toBe(401);
+  });
+
+  it("routes a token made for another port there, and answers 502 while nothing listens", async () => {
+    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", ECHO_SERVER, "9000"] });
+    sandboxes.push(sandbox);
+    const onPort = await sandbox.createConnectToken({ port: 9000 });
+    const response = await fetchWhenUp(`${onPort.url}/p`, { headers: { authorization: `Bearer ${onPort.token}` } });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { path: string }).path).toBe("/p");
+
+    const nothing = await sandbox.createConnectToken({ port: 8081 });
+    const refused = await fetch(nothing.url, { headers: { authorization: `Bearer ${nothing.token}` } });
+    expect(refused.status).toBe(502);
+    expect(await refused.text()).toContain("8081");
+  });
+
+  it("forwards an Upgrade (WebSocket-style) connection with the token, and refuses it without", async () => {
+    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
+    sandboxes.push(sandbox);
+    const credentials = await sandbox.createConnectToken({ userMetadata: "ws-user" });
+    let upgraded = await upgrade(credentials.url, credentials.token);
+    for (let attempt = 0; upgraded.status === 502 && attempt < 60; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      upgraded = await upgrade(credentials.url, credentials.token);
+    }
+    expect(upgraded.status).toBe(101);
+    expect(upgraded.headers["x-seen-metadata"]).toBe("ws-user");
+    const socket = upgraded.socket!;
+    const echoed = new Promise<string>((resolve) => socket.once("data", (chunk: Buffer) => resolve(chunk.toString("utf8"))));
+    socket.write("ping over the proxy");
+    expect(await echoed).toBe("ping over the proxy");
+    socket.destroy();
+
+    expect((await upgrade(credentials.url, "wrong-token")).status).toBe(401);
+  });
+
+  it("refuses a token for a sandbox without a network, saying why", async () => {
+    const sandbox = await modal.sandboxes.create(app, python, { blockNetwork: true });
+    sandboxes.push(sandbox);
+    await expect(sandbox.createConnectToken()).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringContaining("blockNetwork") });
+  });
+});

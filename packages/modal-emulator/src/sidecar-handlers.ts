@@ -1,0 +1,133 @@
+import { Status } from "nice-grpc";
+import type { EmulatorState } from "./emulator-state.js";
+import { fail } from "./grpc-errors.js";
+import type { SandboxRecord } from "./sandbox-record.js";
+import type { SecretSource } from "./secret-store.js";
+import { containerInfoOf } from "./sidecars.js";
+
+/** Longest a `TaskContainerWait` is held, seconds (the SDK asks for 10 and polls again). */
+const MAX_CONTAINER_WAIT_SECONDS = 50;
+/** `NetworkAccess.NetworkAccessType.ALLOWLIST`. */
+const ALLOWLIST = 3;
+
+/** What a sidecar create asks for, from either RPC. */
+interface SidecarAsk {
+  sandbox: SandboxRecord;
+  name: string;
+  imageId: string;
+  args: string[];
+  env: Record<string, string>;
+  workdir: string;
+  secretIds: string[];
+  secretSources: SecretSource[] | undefined;
+  volumeMounts: unknown[];
+  cloudBucketMounts: unknown[];
+  networkAccessType: number | undefined;
+  pty: boolean;
+  oidc: boolean;
+  proxyId: string;
+}
+
+async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ containerId: string; containerName: string }> {
+  const unsupported = [
+    ask.volumeMounts.length > 0 && "volumes (a sidecar would need its own commit/reload copies of them)",
+    ask.cloudBucketMounts.length > 0 && "cloudBucketMounts (cloud buckets cannot be reached offline)",
+    ask.networkAccessType === ALLOWLIST &&
+      "an outbound allowlist (a sidecar shares the main container's network namespace, so its own firewall cannot be told apart)",
+    ask.pty && "a PTY",
+    ask.oidc && "includeOidcIdentityToken",
+    ask.proxyId && "a proxy (Modal Proxies do not exist offline)",
+  ].filter((reason): reason is string => typeof reason === "string" && reason !== "");
+  if (unsupported.length > 0) fail(Status.INVALID_ARGUMENT, `modal-emulator's sidecars do not support ${unsupported.join(", ")}`);
+  const image = state.images.get(ask.imageId);
+  if (!image) fail(Status.NOT_FOUND, `Image ${ask.imageId} not found`);
+  const env = state.secrets.resolveEnvironment(ask.secretIds, ask.secretSources, ask.env);
+  const sidecar = await state.sidecars.create(ask.sandbox, {
+    name: ask.name,
+    dockerImage: image.dockerImage,
+    args: ask.args,
+    env,
+    workdir: ask.workdir || undefined,
+  });
+  return { containerId: sidecar.containerId, containerName: sidecar.containerName };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the generated request types of both RPCs are structurally loose here.
+type Loose = any;
+
+/** The control plane's `SandboxContainerCreateV2` (how the SDK creates sidecars of V2 sandboxes by default). */
+export function createSidecarControlPlaneHandlers(state: EmulatorState) {
+  return {
+    async sandboxContainerCreateV2(request: Loose) {
+      const sandbox = state.sandboxes.require(request.sandboxId ?? "");
+      const definition = request.definition ?? {};
+      return createSidecar(state, {
+        sandbox,
+        name: request.containerName ?? "",
+        imageId: definition.imageId ?? "",
+        args: definition.entrypointArgs ?? [],
+        env: {},
+        workdir: definition.workdir ?? "",
+        secretIds: definition.secretIds ?? [],
+        secretSources: request.secretSources,
+        volumeMounts: definition.volumeMounts ?? [],
+        cloudBucketMounts: definition.cloudBucketMounts ?? [],
+        networkAccessType: definition.networkAccess?.networkAccessType,
+        pty: Boolean(definition.ptyInfo?.enabled),
+        oidc: Boolean(definition.includeOidcIdentityToken),
+        proxyId: definition.proxyId ?? "",
+      });
+    },
+  };
+}
+
+/** The task command router's `TaskContainer*` methods (create for V1 sandboxes, and get/list/terminate/wait). */
+export function createSidecarRouterHandlers(state: EmulatorState) {
+  const sandboxOf = (taskId: string): SandboxRecord => {
+    const sandbox = state.sandboxes.byTask(taskId);
+    if (!sandbox) fail(Status.NOT_FOUND, `Task ${taskId} not found`);
+    return sandbox;
+  };
+
+  return {
+    async taskContainerCreate(request: Loose) {
+      return createSidecar(state, {
+        sandbox: sandboxOf(request.taskId),
+        name: request.containerName ?? "",
+        imageId: request.imageId ?? "",
+        args: request.args ?? [],
+        env: request.env ?? {},
+        workdir: request.workdir ?? "",
+        secretIds: request.secretIds ?? [],
+        secretSources: request.secretSources,
+        volumeMounts: request.volumeMounts ?? [],
+        cloudBucketMounts: [],
+        networkAccessType: request.networkAccess?.networkAccessType,
+        pty: Boolean(request.ptyInfo?.enabled),
+        oidc: false,
+        proxyId: "",
+      });
+    },
+
+    async taskContainerGet(request: { taskId: string; containerName: string; includeTerminated: boolean }) {
+      const sidecar = state.sidecars.byName(sandboxOf(request.taskId), request.containerName, request.includeTerminated);
+      if (!sidecar) fail(Status.NOT_FOUND, `Sidecar container "${request.containerName}" not found`);
+      return { container: containerInfoOf(sidecar) };
+    },
+
+    async taskContainerList(request: { taskId: string; includeTerminated: boolean }) {
+      return { containers: state.sidecars.list(sandboxOf(request.taskId), request.includeTerminated).map(containerInfoOf) };
+    },
+
+    async taskContainerTerminate(request: { taskId: string; containerId: string }) {
+      await state.sidecars.terminate(state.sidecars.require(sandboxOf(request.taskId), request.containerId));
+      return {};
+    },
+
+    async taskContainerWait(request: { taskId: string; containerId: string; timeout: number }) {
+      const sidecar = state.sidecars.require(sandboxOf(request.taskId), request.containerId);
+      const result = await sidecar.waitFor(Math.min(MAX_CONTAINER_WAIT_SECONDS, request.timeout || 0) * 1000);
+      return { result: result ? { status: result.status, exitcode: result.exitcode, exception: result.exception } : undefined };
+    },
+  };
+}

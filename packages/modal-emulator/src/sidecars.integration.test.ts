@@ -1,0 +1,133 @@
+import { DockerEngine } from "@sandbox/docker-engine";
+import { AlreadyExistsError, type App, type Image, InvalidError, ModalClient, NotFoundError, type Sandbox } from "modal";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
+import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+
+/*
+ * Sidecar containers (`experimentalSidecars`, issue 11), driven by the real
+ * modal@0.11.1 SDK: created through SandboxContainerCreateV2 (the SDK's
+ * default) and TaskContainerCreate (MODAL_USE_CONTROL_PLANE_SIDECAR_CREATE=0).
+ */
+
+const engine = new DockerEngine();
+const engineReachable = await engine.ping().then(
+  () => true,
+  () => false,
+);
+if (!engineReachable && process.env.CI) {
+  throw new Error("CI is set but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
+}
+const TOKEN_ID = "ak-sidecar-test";
+const TOKEN_SECRET = "as-sidecar-test-secret";
+
+function clientFor(url: string): ModalClient {
+  const saved = process.env.MODAL_SERVER_URL;
+  process.env.MODAL_SERVER_URL = url;
+  try {
+    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
+  } finally {
+    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
+    else process.env.MODAL_SERVER_URL = saved;
+  }
+}
+
+async function output(process: { stdout: { readText(): Promise<string> }; wait(): Promise<number> }) {
+  const stdout = await process.stdout.readText();
+  return { stdout, exitCode: await process.wait() };
+}
+
+describe.runIf(engineReachable)("sidecar containers (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
+  let emulator: ModalEmulator;
+  let modal: ModalClient;
+  let app: App;
+  let alpine: Image;
+  let python: Image;
+  const sandboxes: Sandbox[] = [];
+
+  beforeAll(async () => {
+    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
+    modal = clientFor(emulator.url);
+    app = await modal.apps.fromName("emulator-sidecars", { createIfMissing: true });
+    alpine = await modal.images.fromRegistry("alpine:3.21").build(app);
+    python = await modal.images.fromRegistry("python:3.12-slim").build(app);
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
+    modal?.close();
+    if (!emulator) return;
+    const instance = emulator.labels[INSTANCE_LABEL]!;
+    await emulator.stop();
+    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
+  }, 120_000);
+
+  it("runs a sidecar from another image in the sandbox's network namespace; exec, get and list reach it", async () => {
+    const sandbox = await modal.sandboxes.create(app, alpine);
+    sandboxes.push(sandbox);
+    const web = await sandbox.experimentalSidecars.create("web", python, {
+      command: ["python3", "-c", "import http.server as h; h.HTTPServer(('127.0.0.1', 8081), h.SimpleHTTPRequestHandler).serve_forever()"],
+      workdir: "/etc",
+      env: { SIDE: "car" },
+    });
+    expect(web.containerId).toMatch(/^ctr-/);
+    expect(web.containerName).toBe("web");
+
+    // exec runs in the sidecar's own filesystem (Debian), with its env and workdir.
+    const inSidecar = await output(await web.exec(["sh", "-c", 'echo "$SIDE $(pwd)"; test -f /etc/debian_version && echo debian'], { mode: "text" }));
+    expect(inSidecar).toEqual({ stdout: "car /etc\ndebian\n", exitCode: 0 });
+    // The main container reaches the sidecar's server on localhost (shared network namespace).
+    const fetched = await output(
+      await sandbox.exec(["sh", "-c", "for i in $(seq 50); do wget -qO- http://127.0.0.1:8081/hostname && exit 0; sleep 0.2; done; exit 1"], { mode: "text" }),
+    );
+    expect(fetched.exitCode).toBe(0);
+    expect(fetched.stdout.trim().length).toBeGreaterThan(0);
+    // The filesystem API targets the sidecar too.
+    expect(await web.filesystem.readText("/etc/debian_version")).toMatch(/^\d+/);
+
+    expect((await sandbox.experimentalSidecars.get("web")).containerId).toBe(web.containerId);
+    expect((await sandbox.experimentalSidecars.list()).map((sidecar) => sidecar.containerName)).toEqual(["web"]);
+    expect(await web.poll()).toBeNull();
+    await expect(sandbox.experimentalSidecars.create("web", python)).rejects.toBeInstanceOf(AlreadyExistsError);
+    await expect(sandbox.experimentalSidecars.get("nope")).rejects.toBeInstanceOf(NotFoundError);
+    // What a sidecar cannot have here is refused by name (an own firewall in a shared network namespace).
+    await expect(sandbox.experimentalSidecars.create("x", python, { outboundCidrAllowlist: ["10.0.0.0/8"] })).rejects.toThrow(InvalidError);
+
+    expect(await web.terminate({ wait: true })).toBe(137);
+    expect(await sandbox.experimentalSidecars.list()).toEqual([]);
+    expect((await sandbox.experimentalSidecars.list({ includeTerminated: true })).map((sidecar) => sidecar.containerName)).toEqual(["web"]);
+  });
+
+  it("a sidecar's exit code is what wait() returns, and sidecars go with their sandbox", async () => {
+    const sandbox = await modal.sandboxes.create(app, alpine);
+    sandboxes.push(sandbox);
+    const quick = await sandbox.experimentalSidecars.create("quick", alpine, { command: ["sh", "-c", "exit 3"] });
+    expect(await quick.wait()).toBe(3);
+    expect(await quick.poll()).toBe(3);
+    await sandbox.experimentalSidecars.create("long", alpine, { command: ["sleep", "600"] });
+    const labelled = () => engine.listContainers({ [MODAL_OBJECT_LABELS.sandboxId]: sandbox.sandboxId });
+    expect((await labelled()).length).toBeGreaterThanOrEqual(2);
+    await sandbox.terminate({ wait: true });
+    await expect.poll(async () => (await labelled()).length, { timeout: 20_000 }).toBe(0);
+  });
+
+  it("creates through the task command router when the control-plane create is switched off (TaskContainerCreate)", async () => {
+    const sandbox = await modal.sandboxes.create(app, alpine);
+    sandboxes.push(sandbox);
+    process.env.MODAL_USE_CONTROL_PLANE_SIDECAR_CREATE = "0";
+    try {
+      const sidecar = await sandbox.experimentalSidecars.create("routed", alpine, { command: ["sleep", "600"], env: { WHO: "routed" } });
+      expect(await output(await sidecar.exec(["sh", "-c", "echo $WHO"], { mode: "text" }))).toEqual({ stdout: "routed\n", exitCode: 0 });
+      // snapshotFilesystem of a sidecar commits the sidecar, not the main container.
+      expect((await output(await sidecar.exec(["sh", "-c", "echo side > /marker"], { mode: "text" }))).exitCode).toBe(0);
+      const image = await sidecar.snapshotFilesystem();
+      const restored = await modal.sandboxes.create(app, image);
+      sandboxes.push(restored);
+      expect(await output(await restored.exec(["cat", "/marker"], { mode: "text" }))).toEqual({ stdout: "side\n", exitCode: 0 });
+    } finally {
+      delete process.env.MODAL_USE_CONTROL_PLANE_SIDECAR_CREATE;
+    }
+    const calls = emulator.inspect.calls().map((call) => call.path);
+    expect(calls.some((method) => method.endsWith("/TaskContainerCreate"))).toBe(true);
+  });
+});
