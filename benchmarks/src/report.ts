@@ -35,7 +35,7 @@ export function formatTable(report: BenchReport): string {
   return lines.join("\n");
 }
 
-const escape = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const escapeXml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /**
  * An SVG chart: one horizontal bar per latency row (p50, with a thin line out
@@ -57,7 +57,7 @@ export function formatSvg(report: BenchReport): string {
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">${escape(`Sandbox benchmarks: p50 (bar) and p95 (line), ms, log scale. ${report.date}, ${report.machine.cpu} x${report.machine.cores}`)}</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(`Sandbox benchmarks: p50 (bar) and p95 (line), ms, log scale. ${report.date}, ${report.machine.cpu} x${report.machine.cores}`)}</text>`,
   ];
   for (const tick of [1, 10, 100, 1000, 10000].filter((value) => value <= maxMs)) {
     parts.push(`<line x1="${x(tick)}" y1="32" x2="${x(tick)}" y2="${height - 10}" stroke="#ddd"/>`);
@@ -66,11 +66,11 @@ export function formatSvg(report: BenchReport): string {
   rows.forEach((entry, index) => {
     const y = 60 + index * lineHeight;
     if ("heading" in entry) {
-      parts.push(`<text x="10" y="${y + 12}" font-weight="bold">${escape(entry.heading)}</text>`);
+      parts.push(`<text x="10" y="${y + 12}" font-weight="bold">${escapeXml(entry.heading)}</text>`);
       return;
     }
     const latency = entry.row.latencyMs!;
-    parts.push(`<text x="${labelWidth - 8}" y="${y + 12}" text-anchor="end">${escape(entry.row.name)}</text>`);
+    parts.push(`<text x="${labelWidth - 8}" y="${y + 12}" text-anchor="end">${escapeXml(entry.row.name)}</text>`);
     parts.push(`<rect x="${labelWidth}" y="${y + 3}" width="${Math.max(1, x(latency.p50) - labelWidth).toFixed(1)}" height="11" fill="#4a7bd0"/>`);
     parts.push(`<line x1="${x(latency.p50).toFixed(1)}" y1="${y + 8.5}" x2="${x(latency.p95).toFixed(1)}" y2="${y + 8.5}" stroke="#4a7bd0"/>`);
     parts.push(`<text x="${(x(latency.p95) + 6).toFixed(1)}" y="${y + 12}" fill="#333">${latency.p50}</text>`);
