@@ -57,7 +57,8 @@ export async function readThroughSandbox(container: EngineContainer, path: strin
         void exec?.kill().catch(() => undefined);
         return;
       }
-      chunks.push(Buffer.from(chunk));
+      // Kept as delivered (a view of its network chunk, never reused): one copy at the end, not one per chunk.
+      chunks.push(chunk);
     },
     onStderr: (chunk) => {
       if (stderr.length < 4096) stderr += chunk.toString("utf8");
