@@ -1,6 +1,4 @@
 import { defineConfig } from "tsup";
 import { packageBuild } from "../../tsup.shared.js";
 
-export default defineConfig(
-  packageBuild({ index: "src/index.ts", engine: "src/engine.ts" }, ["dockerode", "tar-stream", "@sandbox/core", "@sandbox/docker-engine"]),
-);
+export default defineConfig(packageBuild({ index: "src/index.ts", engine: "src/engine.ts" }, ["dockerode", "@sandbox/core", "@sandbox/docker-engine"]));

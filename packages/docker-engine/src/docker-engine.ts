@@ -608,7 +608,10 @@ function archiveError(error: unknown, path: string, containerId: string): Engine
   const status = statusOf(error);
   const message = engineMessage(error);
   if (status === 404) {
-    if (/no such container/i.test(message)) return new EngineError("not-found", `container ${containerId} not found`, { cause: error, statusCode: 404 });
+    // dockerode words every 404 of the archive endpoints "no such container"; the engine's own text says which it was.
+    if (/no such container/i.test(message) && !/could not find the file/i.test(message)) {
+      return new EngineError("not-found", `container ${containerId} not found`, { cause: error, statusCode: 404 });
+    }
     return new EngineError("not-found", `${path}: no such file or directory`, { cause: error, statusCode: 404 });
   }
   if (status === 409) return new EngineError("not-found", `container ${containerId} is not running`, { cause: error, statusCode: 409 });

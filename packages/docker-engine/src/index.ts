@@ -1,3 +1,32 @@
+export {
+  CONTAINER_FILE_PROBLEM_MESSAGES,
+  ContainerFileError,
+  type ContainerFileProblem,
+  type FileOperationCode,
+  fileOperationCodeOf,
+  problemOfEngineError,
+  problemOfText,
+} from "./container-file-problems.js";
+export {
+  type ArchivedFile,
+  type ContainerFileRead,
+  type ContainerReadLimits,
+  openArchivedFile,
+  readContainerFiles,
+  readPlanOf,
+  readThroughSandbox,
+} from "./container-file-reads.js";
+export { type ContainerFileWrite, writeContainerFiles, writeThroughSandbox } from "./container-file-writes.js";
+export {
+  BIND_MOUNTED_FILES,
+  type ContainerPathKind,
+  ContainerPathResolver,
+  type ContainerPathStat,
+  isOnPseudoFilesystem,
+  isWrittenInSandbox,
+  PSEUDO_FILESYSTEM_ROOTS,
+  type ResolvedContainerPath,
+} from "./container-paths.js";
 export { DockerStreamDemuxer } from "./demux-stream.js";
 export {
   type ContainerSpec,

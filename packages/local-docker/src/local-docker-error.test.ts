@@ -1,7 +1,6 @@
 import { SandboxError } from "@sandbox/core";
 import { EngineError, type EngineErrorKind } from "@sandbox/docker-engine";
 import { describe, expect, it, vi } from "vitest";
-import { fileErrorOf } from "./archive-files.js";
 import { fromEngineError, LocalDockerSandboxError } from "./local-docker-error.js";
 
 describe("engine error mapping", () => {
@@ -37,20 +36,6 @@ describe("engine error mapping", () => {
   it("passes SandboxErrors through untouched", () => {
     const original = new LocalDockerSandboxError("COMMAND_TIMEOUT");
     expect(fromEngineError(original, "COMMAND_FAILED", "x")).toBe(original);
-  });
-});
-
-describe("per-file archive error mapping", () => {
-  it.each([
-    [new EngineError("not-found", "/x: no such file or directory", { statusCode: 404 }), "file_not_found"],
-    [new Error("open /proc/x: permission denied"), "permission_denied"],
-    [new Error("mkdir /ro/x: read-only file system"), "permission_denied"],
-    [new Error("open /etc/passwd/x: not a directory"), "invalid_path"],
-    [new Error("write /tmp: is a directory"), "is_directory"],
-    [new Error("something else entirely"), null],
-    [new EngineError("not-found", "container abc not found", { statusCode: 404 }), null],
-  ])("%s -> %s", (error, code) => {
-    expect(fileErrorOf(error)).toBe(code);
   });
 });
 

@@ -24,10 +24,18 @@ import {
   type SandboxOptions,
   type SandboxProcess,
 } from "@sandbox/core";
-import { currentOwner, DockerEngine, type EngineContainer, EngineError, LABELS } from "@sandbox/docker-engine";
+import {
+  currentOwner,
+  DockerEngine,
+  type EngineContainer,
+  EngineError,
+  fileOperationCodeOf,
+  LABELS,
+  readContainerFiles,
+  writeContainerFiles,
+} from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
-import { getFiles, putFiles } from "./archive-files.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { SEGMENT_BYTES } from "./process-scripts.js";
 import { startPtyProcess } from "./pty-process.js";
@@ -363,7 +371,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
     try {
-      return await putFiles(this.#container!, files);
+      const written = await writeContainerFiles(this.#container!, files);
+      return written.map(({ path, problem }) => ({ path, error: problem === null ? null : fileOperationCodeOf(problem, "write") }));
     } catch (error) {
       throw await this.fileError(error);
     }
@@ -372,10 +381,14 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
     let results: FileDownloadResponse[];
     try {
-      results = await getFiles(this.#container!, paths, {
+      const read = await readContainerFiles(this.#container!, paths, {
         maxBytes: this.options.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES,
         timeoutMs: this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+        devices: "refuse",
       });
+      results = read.map(({ path, content, problem }) =>
+        problem === null ? { path, content, error: null } : { path, content: null, error: fileOperationCodeOf(problem, "read") },
+      );
     } catch (error) {
       throw await this.fileError(error);
     }
@@ -410,7 +423,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (!terminate) {
       // Container labels cannot change: mark the detachment inside, so reap()
       // leaves the sandbox to its lifetime for whoever reconnects.
-      await putFiles(this.#container, [[DETACHED_MARKER_PATH, new Uint8Array(0)]]).catch(() => undefined);
+      await writeContainerFiles(this.#container, [[DETACHED_MARKER_PATH, new Uint8Array(0)]]).catch(() => undefined);
       return;
     }
     try {

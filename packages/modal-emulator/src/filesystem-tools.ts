@@ -1,6 +1,19 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import type { EngineContainer } from "@sandbox/docker-engine";
+import {
+  CONTAINER_FILE_PROBLEM_MESSAGES,
+  ContainerFileError,
+  type ContainerFileProblem,
+  ContainerPathResolver,
+  type EngineContainer,
+  openArchivedFile,
+  problemOfEngineError,
+  problemOfText,
+  type ResolvedContainerPath,
+  readPlanOf,
+  readThroughSandbox,
+  writeContainerFiles,
+} from "@sandbox/docker-engine";
 import * as tar from "tar-stream";
 import { type ExecSession, SIGKILL, type StdinSink } from "./exec-session.js";
 
@@ -36,6 +49,43 @@ class FilesystemToolError extends Error {
   ) {
     super(message);
   }
+
+  /** The helper's answer to a container file problem (the shared engine layer's), in the OS's words. */
+  static of(problem: ContainerFileProblem, message = CONTAINER_FILE_PROBLEM_MESSAGES[problem]): FilesystemToolError {
+    return new FilesystemToolError(KIND_OF_PROBLEM[problem], message);
+  }
+}
+
+/**
+ * How the helper reports each problem. The SDK turns NotFound, IsDirectory,
+ * PermissionDenied and FileTooLarge into their own error classes on a read,
+ * NotDirectory on a write; the rest arrive as SandboxFilesystemError with the
+ * message, whose words say what happened.
+ */
+const KIND_OF_PROBLEM: Readonly<Record<ContainerFileProblem, FilesystemErrorKind>> = {
+  not_found: "NotFound",
+  not_a_directory: "NotDirectory",
+  is_directory: "IsDirectory",
+  permission_denied: "PermissionDenied",
+  too_large: "FileTooLarge",
+  not_regular: "Other",
+  timed_out: "Other",
+  invalid: "Other",
+};
+
+/** Rethrows a container file problem as the helper's error; anything else as it is. */
+function asToolError(error: unknown): never {
+  if (error instanceof ContainerFileError) throw FilesystemToolError.of(error.problem);
+  const problem = problemOfEngineError(error);
+  if (problem !== null) throw FilesystemToolError.of(problem);
+  throw error;
+}
+
+/** Throws the helper's error for a path that cannot lead anywhere, or that leads nowhere. */
+function existingOrThrow(where: ResolvedContainerPath): NonNullable<ResolvedContainerPath["stat"]> {
+  if (where.problem) throw FilesystemToolError.of(where.problem);
+  if (!where.stat) throw FilesystemToolError.of("not_found");
+  return where.stat;
 }
 
 /** Returns the parsed request when `argv` is a filesystem-helper call, else `undefined`. */
@@ -65,18 +115,7 @@ interface PathInfo {
   symlinkTarget: string | null;
 }
 
-/** Type, permissions and link target: what existence and type checks need. */
-interface QuickInfo {
-  type: PathInfo["type"];
-  permissionBits: number;
-  symlinkTarget: string | null;
-}
-
-/** Go's `os.ModeSymlink`, as Docker reports modes in its stat header. */
-const GO_MODE_SYMLINK = 1 << 27;
-
 const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as const;
-const MAX_SYMLINK_HOPS = 16;
 /**
  * Lists the direct children of "$1": per entry, a `stat` line, the name, NUL,
  * the link target (if any), NUL. Names may hold newlines; the stat line cannot.
@@ -105,13 +144,14 @@ export const DEFAULT_MAX_READ_FILE_BYTES = 5 * 1024 ** 3;
  * reader is killed past this, and the read answers `FileTooLarge`.
  */
 export const MAX_PROCESS_READ_BYTES = 64 * 1024 * 1024;
+/** A read in the sandbox (a pseudo-filesystem path) that takes longer is abandoned and its reader killed. */
+const SANDBOX_READ_TIMEOUT_MS = 60_000;
 /** Unread bytes a streamed read may get ahead of its client before it pauses. */
 const READ_AHEAD_BYTES = 32 * 1024 * 1024;
 /** A streamed read whose client takes nothing for this long is abandoned (its stdout closed). */
 const READER_STALL_MS = 120_000;
 /** How often a `watch` polls the watched tree in the sandbox. */
 const WATCH_POLL_MS = 250;
-const FILE_MODE_DEFAULT = 0o644;
 const DIRECTORY_MODE_DEFAULT = 0o755;
 
 function infoFromHeader(header: tar.Header): PathInfo {
@@ -132,32 +172,6 @@ function infoFromHeader(header: tar.Header): PathInfo {
 /** Permission bits as Modal reports them: `stat -c %a` zero-padded to 4 octal digits ("0644", "4755"). */
 function permissionString(bits: number): string {
   return (bits & 0o7777).toString(8).padStart(4, "0");
-}
-
-/**
- * Roots of the kernel and tmpfs mounts every Docker container gets. The
- * archive API reads and writes the image layers *beneath* these mounts, so a
- * write there would "succeed" invisibly (and a read see stale or empty files):
- * paths under them go through a process in the sandbox instead, where the
- * kernel answers as it would for the sandbox itself.
- */
-const KERNEL_MOUNT_ROOTS = ["/proc", "/sys", "/dev"];
-
-/** Files Docker bind-mounts into every container: the archive API cannot replace them (the mount is busy). */
-const BIND_MOUNTED_FILES = new Set(["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]);
-
-function onKernelMount(path: string): boolean {
-  const normalized = posix.normalize(path);
-  return BIND_MOUNTED_FILES.has(normalized) || KERNEL_MOUNT_ROOTS.some((root) => normalized === root || normalized.startsWith(`${root}/`));
-}
-
-function isNotFound(error: unknown): boolean {
-  const statusCode = (error as { statusCode?: number } | null)?.statusCode;
-  return statusCode === 404 || /no such file|not found/i.test(String((error as Error)?.message ?? error));
-}
-
-function isNotDirectory(error: unknown): boolean {
-  return /not a directory/i.test(String((error as Error)?.message ?? error));
 }
 
 /**
@@ -231,14 +245,8 @@ export class FilesystemToolServer {
     stdinDone: Promise<Buffer[]> | undefined,
     signal: AbortSignal,
   ): Promise<void | (() => Promise<void>)> {
-    if ("ReadFile" in request) {
-      if (onKernelMount(request.ReadFile.path)) return this.#readViaProcess(container, session, request.ReadFile.path);
-      return this.#readFile(container, session, request.ReadFile.path);
-    }
-    if ("WriteFile" in request) {
-      if (onKernelMount(request.WriteFile.path)) return this.#writeViaProcess(container, request.WriteFile.path, stdinDone!);
-      return this.#writeFile(container, request.WriteFile.path, stdinDone!);
-    }
+    if ("ReadFile" in request) return this.#readFile(container, session, request.ReadFile.path);
+    if ("WriteFile" in request) return this.#writeFile(container, request.WriteFile.path, stdinDone!);
     if ("ListFiles" in request) {
       const entries = await this.#listFiles(container, request.ListFiles.path);
       session.appendStdout(Buffer.from(JSON.stringify(entries)));
@@ -249,14 +257,7 @@ export class FilesystemToolServer {
       session.appendStdout(Buffer.from(JSON.stringify(entry)));
       return;
     }
-    if ("MakeDirectory" in request) {
-      if (onKernelMount(request.MakeDirectory.path)) {
-        const parents = request.MakeDirectory.parents ?? true;
-        await this.#runInSandbox(container, parents ? ["mkdir", "-p", request.MakeDirectory.path] : ["mkdir", request.MakeDirectory.path]);
-        return;
-      }
-      return this.#makeDirectory(container, request.MakeDirectory.path, request.MakeDirectory.parents ?? true);
-    }
+    if ("MakeDirectory" in request) return this.#makeDirectory(container, request.MakeDirectory.path, request.MakeDirectory.parents ?? true);
     if ("Remove" in request) return this.#remove(container, request.Remove.path, request.Remove.recursive ?? false);
     if ("Watch" in request) return this.#watch(container, session, request.Watch, signal);
     throw new FilesystemToolError("NotSupported", `unknown filesystem operation ${Object.keys(request)[0]}`);
@@ -271,9 +272,7 @@ export class FilesystemToolServer {
     try {
       return await container.getArchive(path);
     } catch (error) {
-      if (isNotDirectory(error)) throw new FilesystemToolError("NotDirectory", "Not a directory");
-      if (isNotFound(error)) throw new FilesystemToolError("NotFound", "No such file or directory");
-      throw error;
+      return asToolError(error);
     }
   }
 
@@ -302,41 +301,6 @@ export class FilesystemToolServer {
       info = infoFromHeader(header);
       return false;
     });
-    if (!info) throw new FilesystemToolError("NotFound", "No such file or directory");
-    return info;
-  }
-
-  /**
-   * Type, permission bits and link target of `path` through the engine's
-   * `stat` (a HEAD request, far cheaper than reading an archive), or
-   * `undefined` when it does not exist. A symlink is not followed.
-   */
-  async #quickStat(container: EngineContainer, path: string): Promise<QuickInfo | undefined> {
-    let stat: Awaited<ReturnType<EngineContainer["stat"]>>;
-    try {
-      stat = await container.stat(path);
-    } catch (error) {
-      if (isNotDirectory(error)) throw new FilesystemToolError("NotDirectory", "Not a directory");
-      if (isNotFound(error)) return undefined;
-      // A HEAD answer carries no message: ask the archive API, whose error says why.
-      const info = await this.#pathInfo(container, path).catch((archiveError: unknown) => {
-        if (archiveError instanceof FilesystemToolError && archiveError.kind === "NotFound") return undefined;
-        throw archiveError;
-      });
-      if (!info) return undefined;
-      throw error;
-    }
-    if (!stat) return undefined;
-    const isSymlink = (stat.mode & GO_MODE_SYMLINK) !== 0 || stat.linkTarget !== "";
-    return {
-      type: stat.isDirectory ? "directory" : isSymlink ? "symlink" : "file",
-      permissionBits: stat.mode & 0o777,
-      symlinkTarget: isSymlink ? stat.linkTarget : null,
-    };
-  }
-
-  async #quickStatOrThrow(container: EngineContainer, path: string): Promise<QuickInfo> {
-    const info = await this.#quickStat(container, path);
     if (!info) throw new FilesystemToolError("NotFound", "No such file or directory");
     return info;
   }
@@ -393,13 +357,15 @@ export class FilesystemToolServer {
   }
 
   async #listFiles(container: EngineContainer, path: string): Promise<Array<Record<string, unknown>>> {
-    const directory = await this.#resolveSymlinks(container, posix.normalize(path));
-    if (directory.info.type !== "directory") throw new FilesystemToolError("NotDirectory", "Not a directory");
-    const listed = await this.#listWithShell(container, directory.path);
+    const directory = await this.#resolve(container, path);
+    // A pseudo-filesystem is listed by a process in the sandbox, which sees it.
+    if (!directory.pseudo && existingOrThrow(directory).kind !== "directory") throw FilesystemToolError.of("not_a_directory");
+    const listed = await this.#listWithShell(container, directory.resolved);
+    if (directory.pseudo && !listed) throw FilesystemToolError.of("not_found");
     const children: Array<{ name: string; info: PathInfo }> = listed ?? [];
     if (listed) return this.#entriesJson(container, path, children);
     let rootName: string | undefined;
-    await this.#walkArchive(container, directory.path, async (header) => {
+    await this.#walkArchive(container, directory.resolved, async (header) => {
       const name = header.name.replace(/\/+$/, "");
       if (rootName === undefined) {
         rootName = name;
@@ -468,50 +434,63 @@ export class FilesystemToolServer {
     return children;
   }
 
-  /** Follows symlinks at `path` (the last component) to the real path and its info. */
-  async #resolveSymlinks(container: EngineContainer, path: string): Promise<{ path: string; info: QuickInfo }> {
-    let current = path;
-    for (let hop = 0; hop < MAX_SYMLINK_HOPS; hop++) {
-      const info = await this.#quickStatOrThrow(container, current);
-      if (info.type !== "symlink") return { path: current, info };
-      current = posix.resolve(posix.dirname(current), info.symlinkTarget ?? "");
+  /** Where `path` leads in the container (the engine layer's symlink walk). */
+  async #resolve(container: EngineContainer, path: string): Promise<ResolvedContainerPath> {
+    try {
+      return await new ContainerPathResolver(container).resolve(path);
+    } catch (error) {
+      return asToolError(error);
     }
-    throw new FilesystemToolError("Other", "Too many levels of symbolic links");
   }
 
   /**
    * Checks the file and its size, then returns the streamer of its content,
    * which runs after the exit is reported and pauses whenever the client is
-   * {@link READ_AHEAD_BYTES} behind (a file larger than memory never sits in it).
+   * {@link READ_AHEAD_BYTES} behind (a file larger than memory never sits in
+   * it). A path that leads onto a pseudo-filesystem is read by a process in
+   * the sandbox, at most {@link MAX_PROCESS_READ_BYTES}: past that its reader
+   * is killed and the read answers `FileTooLarge`.
    */
-  async #readFile(container: EngineContainer, session: ExecSession, path: string): Promise<() => Promise<void>> {
-    const target = await this.#resolveSymlinks(container, posix.normalize(path));
-    if (target.info.type === "directory") throw new FilesystemToolError("IsDirectory", "Is a directory");
-    // The engine's stat is a HEAD request; without it, the archive's first header says the size.
-    const size = (await container.stat(target.path).catch(() => null))?.size ?? (await this.#pathInfo(container, target.path)).size;
-    if (size > this.#maxReadFileBytes) throw this.#tooLarge(size);
-    // The archive API is opened now, so a file that cannot be read fails the exec, not the stream.
-    const source = await this.#openArchive(container, target.path);
+  async #readFile(container: EngineContainer, session: ExecSession, path: string): Promise<void | (() => Promise<void>)> {
+    const where = await this.#resolve(container, path);
+    const plan = readPlanOf(where, this.#maxReadFileBytes);
+    if ("problem" in plan) throw plan.problem === "too_large" ? this.#tooLarge(this.#maxReadFileBytes, where.stat?.size) : FilesystemToolError.of(plan.problem);
+    if ("sandbox" in plan) {
+      const limit = Math.min(MAX_PROCESS_READ_BYTES, this.#maxReadFileBytes);
+      const content = await readThroughSandbox(container, where.path, { maxBytes: limit, timeoutMs: SANDBOX_READ_TIMEOUT_MS, devices: "read" }).catch(
+        (error: unknown) => {
+          if (error instanceof ContainerFileError && error.problem === "too_large") throw this.#tooLarge(limit);
+          return asToolError(error);
+        },
+      );
+      session.appendStdout(Buffer.from(content.buffer, content.byteOffset, content.byteLength));
+      return;
+    }
+    // Opened now, so a file that cannot be read fails the exec, not the stream.
+    const file = await openArchivedFile(container, plan.file, this.#maxReadFileBytes).catch((error: unknown) => {
+      if (error instanceof ContainerFileError && error.problem === "too_large") throw this.#tooLarge(this.#maxReadFileBytes);
+      return asToolError(error);
+    });
     return async () => {
-      await this.#visitArchive(source, async (header, body) => {
-        if ((header.size ?? 0) > this.#maxReadFileBytes) return false;
-        for await (const chunk of body) {
+      try {
+        for await (const chunk of file.body) {
           if (session.stdout.closed) break;
-          session.appendStdout(chunk as Buffer);
+          session.appendStdout(chunk);
           if (session.stdout.undeliveredBytes <= READ_AHEAD_BYTES) continue;
           // Resume at half the read-ahead, so the archive stream moves in large steps.
           const stall = AbortSignal.timeout(READER_STALL_MS);
           await session.stdout.waitForReader(READ_AHEAD_BYTES / 2, stall);
           if (stall.aborted && session.stdout.undeliveredBytes > READ_AHEAD_BYTES / 2) break;
         }
-        return false;
-      });
+      } finally {
+        file.close();
+      }
     };
   }
 
-  #tooLarge(size: number | undefined): FilesystemToolError {
+  /** FileTooLarge naming the limit, and the size when known. */
+  #tooLarge(limit: number, size?: number): FilesystemToolError {
     const what = size === undefined ? "File is larger than" : `File is too large (${size} bytes); the read limit is`;
-    const limit = size === undefined ? MAX_PROCESS_READ_BYTES : this.#maxReadFileBytes;
     return new FilesystemToolError("FileTooLarge", `${what} ${limit} bytes`);
   }
 
@@ -531,7 +510,9 @@ export class FilesystemToolServer {
     watch: { path: string; recursive?: boolean; filter?: string[] | null; timeout_secs?: number | null },
     stop: AbortSignal,
   ): Promise<void> {
-    const target = await this.#resolveSymlinks(container, posix.normalize(watch.path));
+    const where = await this.#resolve(container, watch.path);
+    // On a pseudo-filesystem the engine sees nothing: `find` in the sandbox does.
+    const target = { path: where.resolved, info: { type: where.pseudo ? "directory" : existingOrThrow(where).kind } };
     const signals = [stop];
     if (watch.timeout_secs) signals.push(AbortSignal.timeout(watch.timeout_secs * 1000));
     const done = AbortSignal.any(signals);
@@ -594,172 +575,70 @@ export class FilesystemToolServer {
     }
   }
 
-  /** Finds the deepest existing ancestor of `path`, checking that it is a directory. */
-  async #existingAncestor(container: EngineContainer, path: string): Promise<{ path: string; missing: string[] }> {
-    const missing: string[] = [];
-    let current = path;
-    while (current !== "/") {
-      const parent = posix.dirname(current);
-      missing.unshift(posix.basename(current));
-      const info = await this.#quickStat(container, parent);
-      if (info) {
-        if (info.type === "directory") return { path: parent, missing };
-        if (info.type === "symlink") {
-          const resolved = await this.#resolveSymlinks(container, parent);
-          if (resolved.info.type === "directory") return { path: parent, missing };
-        }
-        throw new FilesystemToolError("NotDirectory", "Not a directory");
-      }
-      current = parent;
-    }
-    return { path: "/", missing };
-  }
-
+  /**
+   * Writes the file through the engine layer: symlinks followed, a path that
+   * leads onto a pseudo-filesystem or a bind-mounted file (`/dev/shm`,
+   * `/etc/hosts`) written by a process in the sandbox, parents created, an
+   * existing file keeping its mode.
+   */
   async #writeFile(container: EngineContainer, path: string, stdinDone: Promise<Buffer[]>): Promise<void> {
-    const normalized = posix.normalize(path);
-    const existing = await this.#quickStat(container, normalized);
-    let mode = FILE_MODE_DEFAULT;
-    if (existing) {
-      const resolved = existing.type === "symlink" ? (await this.#resolveSymlinks(container, normalized)).info : existing;
-      if (resolved.type === "directory") throw new FilesystemToolError("IsDirectory", "Is a directory");
-      mode = resolved.permissionBits || FILE_MODE_DEFAULT;
-    }
-    const ancestor = await this.#existingAncestor(container, normalized);
     const content = Buffer.concat(await stdinDone);
-    const pack = tar.pack();
-    const now = new Date();
-    let prefix = "";
-    for (const directory of ancestor.missing.slice(0, -1)) {
-      prefix = prefix ? `${prefix}/${directory}` : directory;
-      pack.entry({ name: `${prefix}/`, type: "directory", mode: DIRECTORY_MODE_DEFAULT, mtime: now, uid: 0, gid: 0 });
-    }
-    const fileName = prefix ? `${prefix}/${ancestor.missing.at(-1)}` : ancestor.missing.at(-1)!;
-    pack.entry({ name: fileName, type: "file", mode, size: content.length, mtime: now, uid: 0, gid: 0 }, content);
-    pack.finalize();
-    await this.#putArchive(container, pack, ancestor.path);
-  }
-
-  async #putArchive(container: EngineContainer, pack: tar.Pack, directory: string): Promise<void> {
-    try {
-      await container.putArchive(pack as unknown as NodeJS.ReadableStream, directory);
-    } catch (error) {
-      if (/read-only/i.test(String((error as Error)?.message))) {
-        throw new FilesystemToolError("PermissionDenied", "Read-only file system");
-      }
-      if (/permission denied/i.test(String((error as Error)?.message))) {
-        throw new FilesystemToolError("PermissionDenied", "Permission denied");
-      }
-      throw error;
-    }
+    const [written] = await writeContainerFiles(container, [[posix.normalize(path), content]]).catch(asToolError);
+    if (written?.problem) throw FilesystemToolError.of(written.problem);
   }
 
   async #makeDirectory(container: EngineContainer, path: string, parents: boolean): Promise<void> {
-    const normalized = posix.normalize(path);
-    const existing = await this.#quickStat(container, normalized);
-    if (existing) {
-      const resolved = existing.type === "symlink" ? (await this.#resolveSymlinks(container, normalized)).info : existing;
-      if (parents && resolved.type === "directory") return;
+    const where = await this.#resolve(container, path);
+    if (where.pseudo) {
+      await this.#runInSandbox(container, parents ? ["mkdir", "-p", "--", where.path] : ["mkdir", "--", where.path]);
+      return;
+    }
+    if (where.problem) throw FilesystemToolError.of(where.problem);
+    if (where.stat) {
+      if (parents && where.stat.kind === "directory") return;
       throw new FilesystemToolError("PathAlreadyExists", "File exists");
     }
-    const ancestor = await this.#existingAncestor(container, normalized);
-    if (!parents && ancestor.missing.length > 1) throw new FilesystemToolError("NotFound", "No such file or directory");
-    const pack = tar.pack();
-    const now = new Date();
-    let prefix = "";
-    for (const directory of ancestor.missing) {
-      prefix = prefix ? `${prefix}/${directory}` : directory;
-      pack.entry({ name: `${prefix}/`, type: "directory", mode: DIRECTORY_MODE_DEFAULT, mtime: now, uid: 0, gid: 0 });
+    if (!parents) {
+      const parent = await this.#resolve(container, posix.dirname(where.path));
+      if (existingOrThrow(parent).kind !== "directory") throw FilesystemToolError.of("not_a_directory");
     }
+    // The engine creates the missing parents (mode 0755) of the one entry.
+    const pack = tar.pack();
+    pack.entry({ name: `${where.resolved.replace(/^\/+/, "")}/`, type: "directory", mode: DIRECTORY_MODE_DEFAULT, mtime: new Date(), uid: 0, gid: 0 });
     pack.finalize();
-    await this.#putArchive(container, pack, ancestor.path);
+    await container.putArchive(pack as unknown as NodeJS.ReadableStream, "/").catch(asToolError);
   }
 
-  /**
-   * Runs `argv` in the sandbox and maps a failure's message to an error kind.
-   * @returns the command's stdout.
-   */
-  async #runInSandbox(
-    container: EngineContainer,
-    argv: string[],
-    stdin?: Buffer,
-    onStdout?: (chunk: Buffer) => void,
-    onStarted?: (exec: { kill(): Promise<void> }) => void,
-  ): Promise<void> {
+  /** Runs `argv` in the sandbox (a `mkdir` on a pseudo-filesystem) and maps a failure's message to an error kind. */
+  async #runInSandbox(container: EngineContainer, argv: string[]): Promise<void> {
     const stderr: Buffer[] = [];
     let outcome: { exitCode: number | null };
     try {
-      const exec = await container.exec(argv, {
-        stdin: stdin !== undefined,
-        ...(onStdout ? { onStdout } : {}),
-        onStderr: (chunk) => stderr.push(chunk),
-      });
-      onStarted?.(exec);
-      if (stdin !== undefined && exec.stdin) {
-        const input = exec.stdin;
-        await new Promise<void>((resolve) => input.end(stdin, () => resolve()));
-      }
+      const exec = await container.exec(argv, { onStderr: (chunk) => stderr.push(chunk) });
       outcome = await exec.done;
     } catch (error) {
       throw new FilesystemToolError("Other", `modal-emulator runs \`${argv[0]}\` in the sandbox for this path, which failed: ${String(error)}`);
     }
     if (outcome.exitCode === 0) return;
     const text = Buffer.concat(stderr).toString("utf8").trim();
-    if (/read-only|permission denied|operation not permitted/i.test(text)) throw new FilesystemToolError("PermissionDenied", text);
-    if (/is a directory/i.test(text)) throw new FilesystemToolError("IsDirectory", text);
-    if (/not a directory/i.test(text)) throw new FilesystemToolError("NotDirectory", text);
     if (/file exists/i.test(text)) throw new FilesystemToolError("PathAlreadyExists", text);
-    if (/no such file|nonexistent|not found/i.test(text)) throw new FilesystemToolError("NotFound", text);
+    const problem = problemOfText(text);
+    if (problem !== null) throw FilesystemToolError.of(problem, text);
     throw new FilesystemToolError("Other", text || `\`${argv.join(" ")}\` exited with ${outcome.exitCode}`);
-  }
-
-  /**
-   * Reads a kernel-mount path with `cat` in the sandbox, at most
-   * {@link MAX_PROCESS_READ_BYTES} (or the file limit, if lower): past that the
-   * reader is killed inside the sandbox and the read answers `FileTooLarge`.
-   */
-  async #readViaProcess(container: EngineContainer, session: ExecSession, path: string): Promise<void> {
-    const limit = Math.min(MAX_PROCESS_READ_BYTES, this.#maxReadFileBytes);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    let exceeded = false;
-    let reader: { kill(): Promise<void> } | undefined;
-    await this.#runInSandbox(
-      container,
-      ["cat", posix.normalize(path)],
-      undefined,
-      (chunk) => {
-        if (exceeded) return;
-        total += chunk.length;
-        if (total > limit) {
-          exceeded = true;
-          chunks.length = 0;
-          void reader?.kill().catch(() => undefined);
-          return;
-        }
-        chunks.push(chunk);
-      },
-      (exec) => {
-        reader = exec;
-      },
-    ).catch((error: unknown) => {
-      if (!exceeded) throw error;
-    });
-    if (exceeded) throw this.#tooLarge(undefined);
-    for (const chunk of chunks) session.appendStdout(chunk);
-  }
-
-  async #writeViaProcess(container: EngineContainer, path: string, stdinDone: Promise<Buffer[]>): Promise<void> {
-    const content = Buffer.concat(await stdinDone);
-    const script = 'mkdir -p "$(dirname "$1")" && cat > "$1"';
-    await this.#runInSandbox(container, ["sh", "-c", script, "modal-sandbox-fs-tools", posix.normalize(path)], content);
   }
 
   async #remove(container: EngineContainer, path: string, recursive: boolean): Promise<void> {
     const normalized = posix.normalize(path);
     if (normalized === "/") throw new FilesystemToolError("PermissionDenied", "Refusing to remove /");
-    const info = await this.#quickStatOrThrow(container, normalized);
+    let info: Awaited<ReturnType<ContainerPathResolver["stat"]>>;
+    try {
+      info = await new ContainerPathResolver(container).stat(normalized);
+    } catch (error) {
+      return asToolError(error);
+    }
+    if (!info) throw FilesystemToolError.of("not_found");
     let argv: string[];
-    if (info.type === "directory") {
+    if (info.kind === "directory") {
       if (recursive) argv = ["rm", "-rf", "--", normalized];
       else {
         let childCount = 0;

@@ -386,19 +386,14 @@ describe("files through sandbox.filesystem", () => {
     expect(events.slice(0, 2)).toEqual(["start /a/one", "start /a/two"]);
   });
 
-  it("reads a file past the SDK's read limit through cat", async () => {
+  it("answers a file past the SDK's read limit with invalid_path, without reading it another way", async () => {
     const { sandbox, fake } = await sandboxWith({
-      filesystem: { readBytes: async () => Promise.reject(new SandboxFilesystemFileTooLargeError("too large")) } as never,
+      filesystem: { readBytes: async () => Promise.reject(new SandboxFilesystemFileTooLargeError("File is larger than 67108864 bytes: /big")) } as never,
     });
     opened.push(sandbox);
-    fake.exec.mockResolvedValueOnce({
-      stdout: { readBytes: async () => encoder.encode("big") },
-      stderr: { readBytes: async () => new Uint8Array() },
-      wait: async () => 0,
-    });
     const [entry] = await sandbox.downloadFiles(["/big"]);
-    expect(new TextDecoder().decode(entry!.content!)).toBe("big");
-    expect(fake.exec.mock.calls[0]![0]).toEqual(["cat", "--", "/big"]);
+    expect(entry).toEqual({ path: "/big", content: null, error: "invalid_path" });
+    expect(fake.exec).not.toHaveBeenCalled();
   });
 
   it("FILE_OPERATION_FAILED when the file tool fails; SANDBOX_NOT_FOUND when the sandbox is gone", async () => {

@@ -15,10 +15,13 @@ export const FILE_TRANSFER_CONCURRENCY = 4;
  * `SandboxFilesystemNotADirectoryError` (a parent is a file) -> `invalid_path`.
  * Reads: `SandboxFilesystemNotFoundError` and `...NotADirectoryError` (a
  * parent is a file, so the file does not exist) -> `file_not_found`,
- * `...IsADirectoryError` -> `is_directory`, `...PermissionError` -> `permission_denied`.
+ * `...IsADirectoryError` -> `is_directory`, `...PermissionError` -> `permission_denied`,
+ * `...FileTooLargeError` (over Modal's read limit, or an endless device) -> `invalid_path`,
+ * as local-docker answers a file over its cap.
  */
 export function fileErrorOf(error: unknown, direction: "read" | "write"): FileOperationError | undefined {
   if (isModalErrorNamed(error, "SandboxFilesystemIsADirectoryError")) return "is_directory";
+  if (direction === "read" && isModalErrorNamed(error, "SandboxFilesystemFileTooLargeError")) return "invalid_path";
   if (isModalErrorNamed(error, "SandboxFilesystemPermissionError")) return "permission_denied";
   if (direction === "read" && isModalErrorNamed(error, "SandboxFilesystemNotFoundError", "SandboxFilesystemNotADirectoryError")) return "file_not_found";
   if (
@@ -33,6 +36,8 @@ export function fileErrorOf(error: unknown, direction: "read" | "write"): FileOp
     if (/not a directory|no such file or directory/i.test(message)) return direction === "read" ? "file_not_found" : "invalid_path";
     if (/permission denied|operation not permitted|read-only file system|device or resource busy/i.test(message)) return "permission_denied";
     if (/is a directory/i.test(message)) return "is_directory";
+    // No content of a bounded size: a FIFO, socket or device, a read that outlasted its bound, a symlink loop.
+    if (/not a regular file|timed out reading|too many levels of symbolic links|file name too long|invalid path/i.test(message)) return "invalid_path";
   }
   return undefined;
 }
@@ -97,8 +102,9 @@ export function writeFiles(instance: Sandbox, files: Array<[string, Uint8Array]>
 }
 
 /**
- * Reads files through `sandbox.filesystem.readBytes`. A file past the SDK's
- * read size limit is read again through `cat` on an exec (binary mode).
+ * Reads files through `sandbox.filesystem.readBytes`. A file past Modal's
+ * read size limit (or an endless device) is `invalid_path`: it is never read
+ * again some other way, so memory stays bounded whatever the file is.
  */
 export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
   return mapLimited(paths, FILE_TRANSFER_CONCURRENCY, async (path) => {
@@ -108,9 +114,6 @@ export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownl
       if (content.byteLength === 0 && (await isSpecialFile(instance, path))) return { path, content: null, error: "invalid_path" };
       return { path, content, error: null };
     } catch (error) {
-      if (isModalErrorNamed(error, "SandboxFilesystemFileTooLargeError")) {
-        return { path, content: await readThroughExec(instance, path), error: null };
-      }
       const fileError = fileErrorOf(error, "read");
       if (fileError) return { path, content: null, error: fileError };
       throw error;
@@ -127,19 +130,4 @@ async function isSpecialFile(instance: Sandbox, path: string): Promise<boolean> 
     timeoutMs: 30_000,
   });
   return (await process.wait()) === 0;
-}
-
-/**
- * Backstop for a large read through `cat`: generous for gigabytes, finite so
- * a path that never ends (a FIFO, a device) cannot hang the caller forever.
- */
-const LARGE_READ_TIMEOUT_MS = 600_000;
-
-async function readThroughExec(instance: Sandbox, path: string): Promise<Uint8Array> {
-  const process = await instance.exec(["cat", "--", path], { mode: "binary", stdout: "pipe", stderr: "pipe", timeoutMs: LARGE_READ_TIMEOUT_MS });
-  const [content, stderr, exitCode] = await Promise.all([process.stdout.readBytes(), process.stderr.readBytes(), process.wait()]);
-  if (exitCode !== 0) {
-    throw new Error(`reading the large file ${path} through cat failed with exit code ${exitCode}: ${new TextDecoder().decode(stderr).slice(0, 500)}`);
-  }
-  return content;
 }

@@ -28,6 +28,8 @@ export interface EmulatedSandbox {
 export interface EmulatorSession {
   /** Control-plane URL, e.g. `http://127.0.0.1:43117`. */
   url: string;
+  /** Process id of the emulator's own process (to measure its memory). */
+  pid: number;
   /** A raw SDK client on the emulator, for fixtures and probes that must not go through the adapter. */
   rawClient: ModalClient;
   /** Adds or replaces a named Modal Secret. */
@@ -97,6 +99,7 @@ export async function startEmulatorSession(
   let stopping: Promise<void> | undefined;
   return {
     url,
+    pid: child.pid!,
     rawClient,
     putSecret: (name, values) => request<void>("putSecret", { name, values }),
     sandboxes,
