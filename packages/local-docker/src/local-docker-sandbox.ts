@@ -23,13 +23,13 @@ import {
   type SandboxErrorOptions,
   type SandboxOptions,
   type SandboxProcess,
+  SEGMENT_BYTES,
 } from "@sandbox/core";
 import { currentOwner, DockerEngine, type EngineContainer, EngineError, LABELS } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
 import { getFiles, putFiles } from "./archive-files.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
-import { SEGMENT_BYTES } from "./process-scripts.js";
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { portUrls } from "./sandbox-ports.js";

@@ -3,13 +3,17 @@ import {
   allCapabilities,
   type CommandOutcome,
   type CommandRequest,
+  DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   oomKilledDuring,
+  type ProcessInfo,
+  type ProcessRequest,
   SandboxAdapter,
   type SandboxCapabilities,
   SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
+  type SandboxProcess,
 } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
@@ -27,6 +31,7 @@ import { MODAL_PROVIDER, ModalSandboxError, type ModalSandboxErrorCode } from ".
 import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
+import { listModalProcesses, type ModalProcessHost, openModalProcess, startModalProcess } from "./sandbox-processes.js";
 
 /** Options of {@link ModalSandbox.fromId} and {@link ModalSandbox.fromName}. */
 export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | "commandTimeoutMs" | "maxOutputBytes">;
@@ -34,16 +39,15 @@ export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | 
 /**
  * What Modal supports. True: GPUs, volumes, named secrets,
  * `blockNetwork`, enforced cpu/memory limits, reconnect by id and by name, a
- * lifetime enforced by Modal, streaming output and killing a command's tree.
- * (An environment without GPUs, such as the emulator, refuses `gpu` with
- * `RESOURCE_LIMIT_EXCEEDED`.) Background processes (`spawn`), reattach, PTY
- * and ports are not implemented yet: those calls and the `ports` option throw
- * `UNSUPPORTED_CAPABILITY`.
+ * lifetime enforced by Modal, streaming output and killing a command's tree,
+ * background processes (`spawn`) with reattach from any handle (output is
+ * kept inside the sandbox by core's process scripts). (An environment without
+ * GPUs, such as the emulator, refuses `gpu` with `RESOURCE_LIMIT_EXCEEDED`.)
+ * Not implemented yet: PTY; ports. `portsAtRuntime` is false: Modal opens
+ * tunnels only at create time.
  */
 export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze({
   ...allCapabilities(true),
-  processes: false,
-  processReattach: false,
   pty: false,
   ports: false,
   portsAtRuntime: false,
@@ -440,6 +444,29 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     } catch (error) {
       throw this.mapError(error, "files", "could not read files");
     }
+  }
+
+  // ---- processes and ports (logic in sandbox-processes.ts, sandbox-terminal.ts, sandbox-tunnels.ts)
+
+  private get processHost(): ModalProcessHost {
+    return {
+      instance: this.#instance!,
+      error: (code, options) => this.error(code, options),
+      commandError: (error, context) => this.mapError(error, "exec", context),
+      isRunning: () => this.checkRunning(),
+    };
+  }
+
+  protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
+    return startModalProcess(this.processHost, request, DEFAULT_PROCESS_RETAINED_BYTES);
+  }
+
+  protected override listProcessRecords(): Promise<ProcessInfo[]> {
+    return listModalProcesses(this.processHost);
+  }
+
+  protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
+    return openModalProcess(this.processHost, id, fromOffset);
   }
 
   protected async checkRunning(): Promise<boolean> {
