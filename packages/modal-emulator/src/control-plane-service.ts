@@ -7,6 +7,7 @@ import { mintObjectId } from "./object-ids.js";
 import { createsWhenMissing, FileDescriptor } from "./protocol-values.js";
 import { REFUSALS, refuse } from "./refusals.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
+import { tunnelsOf } from "./sandbox-tunnels.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
   request: ControlPlaneRequest<Name>,
@@ -241,6 +242,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
         taskId: sandbox.taskId,
         commandRouterAccess: routerAccess(sandbox),
         metadata: { appId: sandbox.appId },
+        tunnels: await tunnelsOf(sandbox),
       };
     }) satisfies Handler<"sandboxCreateV2">,
 
@@ -292,15 +294,13 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return {};
     }) satisfies Handler<"sandboxSetName">,
 
-    // No ports can be opened (creates asking for them are refused), so there are no tunnels.
-    sandboxGetTunnels: (async (request) => {
-      state.sandboxes.require(request.sandboxId ?? "");
-      return { tunnels: [] };
-    }) satisfies Handler<"sandboxGetTunnels">,
-    sandboxGetTunnelsV2: (async (request) => {
-      state.sandboxes.require(request.sandboxId ?? "");
-      return { tunnels: [] };
-    }) satisfies Handler<"sandboxGetTunnelsV2">,
+    // Ports opened at create, published on 127.0.0.1 (sandbox-tunnels.ts).
+    sandboxGetTunnels: (async (request) => ({
+      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
+    })) satisfies Handler<"sandboxGetTunnels">,
+    sandboxGetTunnelsV2: (async (request) => ({
+      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
+    })) satisfies Handler<"sandboxGetTunnelsV2">,
 
     sandboxStdinWrite: (async (request) => {
       const sandbox = requireFamily(request.sandboxId ?? "", "v1");

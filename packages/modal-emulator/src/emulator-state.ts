@@ -164,6 +164,7 @@ export class EmulatorState {
         volumeIds: plannedMounts.map((mount) => mount.volume.volumeId),
       });
       sandbox.volumeMounts = volumeMounts;
+      sandbox.openPorts = checked.openPorts;
       this.sandboxes.add(sandbox);
       this.#commitVolumesWhenEnded(sandbox);
       sandbox.armLifetime();
