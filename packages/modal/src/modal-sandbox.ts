@@ -32,6 +32,7 @@ import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
 import { listModalProcesses, type ModalProcessHost, openModalProcess, startModalProcess } from "./sandbox-processes.js";
+import { tunnelUrls } from "./sandbox-tunnels.js";
 
 /** Options of {@link ModalSandbox.fromId} and {@link ModalSandbox.fromName}. */
 export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | "commandTimeoutMs" | "maxOutputBytes">;
@@ -43,13 +44,14 @@ export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | 
  * background processes (`spawn`) with reattach from any handle (output is
  * kept inside the sandbox by core's process scripts). (An environment without
  * GPUs, such as the emulator, refuses `gpu` with `RESOURCE_LIMIT_EXCEEDED`.)
- * Not implemented yet: PTY; ports. `portsAtRuntime` is false: Modal opens
- * tunnels only at create time.
+ * Ports: `ports` opens TLS tunnels (`encryptedPorts`) and `portUrl()` gives
+ * their URL (`http://127.0.0.1:<port>` on an offline emulator, which has no
+ * TLS). `portsAtRuntime` is false: Modal opens tunnels only at create time.
+ * Not implemented yet: PTY.
  */
 export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze({
   ...allCapabilities(true),
   pty: false,
-  ports: false,
   portsAtRuntime: false,
 });
 
@@ -467,6 +469,25 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
 
   protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
     return openModalProcess(this.processHost, id, fromOffset);
+  }
+
+  protected override async resolvePortUrl(port: number): Promise<string> {
+    const url = (await this.resolvePortUrls())[port];
+    if (url === undefined) {
+      throw this.error("INVALID_ARGUMENT", {
+        message: `port ${port} has no tunnel: pass it in the "ports" option (or encryptedPorts / unencryptedPorts) when creating the sandbox; Modal cannot open a port on a running sandbox`,
+        details: { option: "port", port },
+      });
+    }
+    return url;
+  }
+
+  protected override async resolvePortUrls(): Promise<Record<number, string>> {
+    try {
+      return await tunnelUrls(this.#instance!);
+    } catch (error) {
+      throw this.mapError(error, "lifecycle", "could not read the sandbox's tunnels");
+    }
   }
 
   protected async checkRunning(): Promise<boolean> {
