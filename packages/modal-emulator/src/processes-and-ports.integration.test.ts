@@ -149,6 +149,38 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
     });
   });
 
+  describe("PTY execs", () => {
+    it("exec with pty: a terminal of Modal's size (24 x 80), TERM from ptyInfo, stderr merged into stdout, raw input, the exit code", async () => {
+      const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });
+      sandboxes.push(sandbox);
+      const process = await sandbox.exec(
+        [
+          "sh",
+          "-c",
+          'stty size; echo "term=$TERM"; echo on-stderr >&2; [ -t 0 ] && echo stdin-is-a-tty; read line; echo "got=$line"; stty rows 40 cols 120; stty size; exit 3',
+        ],
+        { pty: true, mode: "text" },
+      );
+      let seen = "";
+      const reading = (async () => {
+        for await (const text of process.stdout) seen += text;
+      })();
+      reading.catch(() => undefined);
+      const deadline = Date.now() + 20_000;
+      while (!seen.includes("stdin-is-a-tty") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      const writer = process.stdin.getWriter();
+      await writer.write("typed\r");
+      await reading;
+      expect(await process.wait()).toBe(3);
+      expect(seen).toContain("24 80\r\n");
+      expect(seen).toContain("term=xterm-256color\r\n");
+      expect(seen, "stderr goes to the terminal, so to stdout").toContain("on-stderr\r\n");
+      expect(seen).toContain("got=typed\r\n");
+      expect(seen, "the program resized its own terminal").toContain("40 120\r\n");
+      expect(await process.stderr.readText()).toBe("");
+    });
+  });
+
   describe("exec stdin", () => {
     it("bytes written to an exec's stdin reach the command, and close() is end-of-file", async () => {
       const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });

@@ -5,6 +5,7 @@ import { parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
 import { appendBounded, type RecordedExecStart } from "./inspection-log.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { startPtyExec } from "./pty-exec.js";
 import { GenericStatus, type SandboxRecord } from "./sandbox-record.js";
 import type { SandboxStore } from "./sandbox-store.js";
 import type { SecretStore } from "./secret-store.js";
@@ -60,7 +61,6 @@ export class SandboxExecs {
     const existing = sandbox.execs.get(request.execId);
     if (existing) return existing;
     if (!sandbox.running) fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished; its task accepts no more execs`);
-    if (request.ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support PTY execs");
     if (request.containerId) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support sidecar containers");
     const fsRequest = parseFilesystemToolArgv(request.commandArgs);
     appendBounded(this.#options.execStarts, {
@@ -93,6 +93,10 @@ export class SandboxExecs {
       return session;
     }
     try {
+      if (request.ptyInfo?.enabled) {
+        await startPtyExec(sandbox.container, session, request, environment);
+        return session;
+      }
       const engineExec = await sandbox.container.exec(request.commandArgs, {
         env: environment,
         ...(request.workdir ? { cwd: request.workdir } : {}),
