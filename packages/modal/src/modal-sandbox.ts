@@ -32,6 +32,7 @@ import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
 import { listModalProcesses, type ModalProcessHost, openModalProcess, startModalProcess } from "./sandbox-processes.js";
+import { startModalTerminal } from "./sandbox-terminal.js";
 import { tunnelUrls } from "./sandbox-tunnels.js";
 
 /** Options of {@link ModalSandbox.fromId} and {@link ModalSandbox.fromName}. */
@@ -47,11 +48,11 @@ export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | 
  * Ports: `ports` opens TLS tunnels (`encryptedPorts`) and `portUrl()` gives
  * their URL (`http://127.0.0.1:<port>` on an offline emulator, which has no
  * TLS). `portsAtRuntime` is false: Modal opens tunnels only at create time.
- * Not implemented yet: PTY.
+ * PTY: the SDK's PTY exec, sized and resized with `stty` inside the terminal
+ * (Modal's protocol has no resize call); a PTY process is not reattachable.
  */
 export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze({
   ...allCapabilities(true),
-  pty: false,
   portsAtRuntime: false,
 });
 
@@ -460,6 +461,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   }
 
   protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
+    if (request.pty) return startModalTerminal(this.processHost, request);
     return startModalProcess(this.processHost, request, DEFAULT_PROCESS_RETAINED_BYTES);
   }
 
