@@ -1,6 +1,6 @@
 import type { BaseChatModel } from "@langchain/core/language_models/chat_models";
 import { DEFAULT_ANTHROPIC_MODEL } from "./demo-config.js";
-import { ScriptedChatModel } from "./scripted-chat-model.js";
+import { ScriptedChatModel, type ScriptedChatModelFields } from "./scripted-chat-model.js";
 
 /** Which model drives the agent. `auto`: Anthropic when `ANTHROPIC_API_KEY` is set, else scripted. */
 export type ModelChoice = "auto" | "scripted" | "anthropic";
@@ -17,7 +17,11 @@ export interface ChosenModel {
  * Resolves the model. `DEMO_MODEL=scripted` forces the scripted model even
  * when a key is set. The Anthropic SDK is imported only when used.
  */
-export async function chooseModel(choice: ModelChoice = "auto", environment: Record<string, string | undefined> = process.env): Promise<ChosenModel> {
+export async function chooseModel(
+  choice: ModelChoice = "auto",
+  environment: Record<string, string | undefined> = process.env,
+  plan?: ScriptedChatModelFields["plan"],
+): Promise<ChosenModel> {
   const fromEnvironment = environment.DEMO_MODEL?.trim() || "auto";
   if (!["auto", "scripted", "anthropic"].includes(fromEnvironment)) {
     throw new Error(`DEMO_MODEL must be "scripted", "anthropic" or "auto", not "${fromEnvironment}"`);
@@ -30,7 +34,7 @@ export async function chooseModel(choice: ModelChoice = "auto", environment: Rec
     const replyDelayMs = delay ? Number(delay) : 0;
     if (!Number.isInteger(replyDelayMs) || replyDelayMs < 0) throw new Error(`DEMO_SCRIPTED_DELAY_MS must be a whole number of milliseconds, not "${delay}"`);
     return {
-      model: new ScriptedChatModel({ replyDelayMs }),
+      model: new ScriptedChatModel({ replyDelayMs, ...(plan ? { plan } : {}) }),
       kind: "scripted",
       label:
         "SCRIPTED (offline stand-in for an LLM: fixed plan, decisions read the real tool results; " +

@@ -9,12 +9,32 @@ import { DEFAULT_PROVIDER, PROVIDER_VARIABLE } from "./demo-config.js";
 import { errorChain, explainError, type FailureContext } from "./explain-error.js";
 import { createTranscript } from "./print-events.js";
 import { type DemoEvent, runDemo } from "./run-demo.js";
+import { runServerDemo } from "./run-server-demo.js";
+
+/** `DEMO_SCENARIO=server` (or `--server`) runs the second scenario: a web server started by the agent, reached through its port. */
+const SCENARIO_VARIABLE = "DEMO_SCENARIO";
+
+async function serverScenario(): Promise<number> {
+  const context: FailureContext = { provider: process.env[PROVIDER_VARIABLE]?.trim() || DEFAULT_PROVIDER, environment: process.env };
+  // A fetch waiting on a socket does not keep Node's event loop alive by itself: hold it open until the scenario settles.
+  const keepAlive = setInterval(() => undefined, 1_000);
+  try {
+    const result = await runServerDemo({ onLine: (line) => process.stdout.write(`${line}\n`) });
+    return result.killConfirmed ? 0 : 1;
+  } catch (error) {
+    process.stderr.write(`\nerror: ${explainError(error, context)}\n`);
+    return 1;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
 
 const EXIT_INTERRUPTED = 130;
 /** After a first Ctrl-C, how long cleanup may take before we give up waiting. */
 const CLEANUP_GRACE_MS = 30_000;
 
 async function main(): Promise<number> {
+  if (process.env[SCENARIO_VARIABLE]?.trim() === "server" || process.argv.includes("--server")) return serverScenario();
   const transcript = createTranscript();
   const controller = new AbortController();
   let interruptedBy: NodeJS.Signals | undefined;

@@ -9,7 +9,7 @@ export const SCRIPTED_LABEL = "[scripted model]";
 
 /** A tool call the script asks for: deepagents' built-in tool name and its arguments. */
 export interface ScriptedToolCall {
-  name: "write_file" | "execute" | "read_file" | "edit_file";
+  name: "write_file" | "execute" | "read_file" | "edit_file" | "start_background_process";
   args: Record<string, unknown>;
 }
 
@@ -182,6 +182,8 @@ export interface ScriptedChatModelFields extends BaseChatModelParams {
    * have time to press Ctrl-C). Default 0. An abort ends the pause at once.
    */
   replyDelayMs?: number;
+  /** The plan: decides each turn from the conversation. Default {@link planNextTurn} (the main scenario). */
+  plan?: (messages: BaseMessage[]) => ScriptedTurn;
 }
 
 /**
@@ -198,11 +200,13 @@ export interface ScriptedChatModelFields extends BaseChatModelParams {
 export class ScriptedChatModel extends BaseChatModel {
   readonly boundToolNames: readonly string[];
   readonly replyDelayMs: number;
+  readonly plan: (messages: BaseMessage[]) => ScriptedTurn;
 
   constructor(fields: ScriptedChatModelFields = {}) {
     super(fields);
     this.boundToolNames = fields.boundToolNames ?? [];
     this.replyDelayMs = fields.replyDelayMs ?? 0;
+    this.plan = fields.plan ?? planNextTurn;
   }
 
   static override lc_name(): string {
@@ -215,12 +219,12 @@ export class ScriptedChatModel extends BaseChatModel {
 
   override bindTools(tools: BindToolsInput[]): ScriptedChatModel {
     const names = tools.map(toolName).filter((name): name is string => name !== undefined);
-    return new ScriptedChatModel({ boundToolNames: [...new Set([...this.boundToolNames, ...names])], replyDelayMs: this.replyDelayMs });
+    return new ScriptedChatModel({ boundToolNames: [...new Set([...this.boundToolNames, ...names])], replyDelayMs: this.replyDelayMs, plan: this.plan });
   }
 
   async _generate(messages: BaseMessage[], options: this["ParsedCallOptions"], _runManager?: CallbackManagerForLLMRun): Promise<ChatResult> {
     if (this.replyDelayMs > 0) await pause(this.replyDelayMs, options.signal);
-    const turn = planNextTurn(messages);
+    const turn = this.plan(messages);
     if (turn.toolCall && !this.boundToolNames.includes(turn.toolCall.name)) {
       throw new Error(
         `${SCRIPTED_LABEL} deepagents did not bind the "${turn.toolCall.name}" tool (bound: ${this.boundToolNames.join(", ") || "none"}); ` +

@@ -65,6 +65,20 @@ export {
   type SandboxPoolSettings,
   type SandboxPoolStats,
 } from "./pool/sandbox-pool.js";
+export { newProcessId, parseProcessExit, parseProcessList, processMarker, takeDroppedNotes, timeoutTenths } from "./processes/process-records.js";
+export {
+  KILL_SCRIPT,
+  LIST_SCRIPT,
+  NO_SUCH_PROCESS_EXIT,
+  PROCESS_ROOTS,
+  READ_SCRIPT,
+  SEGMENT_BYTES,
+  SPAWN_SCRIPT,
+  STDIN_END_SCRIPT,
+  STDIN_WRITE_SCRIPT,
+  SUPERVISOR_SCRIPT,
+  WAIT_SCRIPT,
+} from "./processes/process-scripts.js";
 export { defineSandboxProvider, type SandboxClass, type SandboxProviderDefinition } from "./registry/define-sandbox-provider.js";
 export {
   createSandboxRegistry,

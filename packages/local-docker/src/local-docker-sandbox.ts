@@ -23,6 +23,7 @@ import {
   type SandboxErrorOptions,
   type SandboxOptions,
   type SandboxProcess,
+  SEGMENT_BYTES,
 } from "@sandbox/core";
 import {
   currentOwner,
@@ -37,7 +38,6 @@ import {
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
-import { SEGMENT_BYTES } from "./process-scripts.js";
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { portUrls } from "./sandbox-ports.js";

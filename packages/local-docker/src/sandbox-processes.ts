@@ -1,31 +1,33 @@
-import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import {
   createProcessOutputStream,
   EXEC_MARKER_VARIABLE,
   KILL_BY_MARKER_SCRIPT,
+  KILL_SCRIPT,
+  LIST_SCRIPT,
+  NO_SUCH_PROCESS_EXIT,
+  newProcessId,
   type OutputReadContext,
-  type ProcessExit,
   type ProcessInfo,
   type ProcessRequest,
+  parseProcessExit,
+  parseProcessList,
+  processMarker,
+  READ_SCRIPT,
   type SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
   type SandboxProcess,
-} from "@sandbox/core";
-import type { EngineContainer, EngineExec } from "@sandbox/docker-engine";
-import { HIGH_WATER_BYTES, PacedChunks } from "./paced-chunks.js";
-import {
-  KILL_SCRIPT,
-  LIST_SCRIPT,
-  NO_SUCH_PROCESS_EXIT,
-  READ_SCRIPT,
   SPAWN_SCRIPT,
   STDIN_END_SCRIPT,
   STDIN_WRITE_SCRIPT,
   SUPERVISOR_SCRIPT,
+  takeDroppedNotes,
+  timeoutTenths,
   WAIT_SCRIPT,
-} from "./process-scripts.js";
+} from "@sandbox/core";
+import type { EngineContainer, EngineExec } from "@sandbox/docker-engine";
+import { HIGH_WATER_BYTES, PacedChunks } from "./paced-chunks.js";
 
 /** What the sandbox lends the process machinery. */
 export interface ProcessHost {
@@ -37,11 +39,7 @@ export interface ProcessHost {
 
 /** The marker entry every process of the tree of `id` inherits. */
 function markerOf(id: string): string {
-  return `${EXEC_MARKER_VARIABLE}=process-${id}`;
-}
-
-function newProcessId(): string {
-  return `p-${Date.now().toString(36)}-${randomBytes(6).toString("hex")}`;
+  return processMarker(EXEC_MARKER_VARIABLE, id);
 }
 
 interface ScriptResult {
@@ -89,7 +87,7 @@ function notFound(host: ProcessHost, id: string): SandboxError {
 /** Starts a background process (no terminal) under the supervisor. */
 export async function startProcess(host: ProcessHost, request: ProcessRequest, retainedBytes: number): Promise<SandboxProcess> {
   const id = newProcessId();
-  const tenths = request.timeoutMs === undefined ? "" : String(Math.ceil(request.timeoutMs / 100));
+  const tenths = timeoutTenths(request.timeoutMs);
   const result = await runScript(
     host,
     SPAWN_SCRIPT,
@@ -115,23 +113,7 @@ export async function listProcesses(host: ProcessHost): Promise<ProcessInfo[]> {
   const result = await runScript(host, LIST_SCRIPT, []);
   if (result.exitCode !== 0)
     throw host.error("COMMAND_FAILED", { message: `could not list processes: ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
-  const processes: ProcessInfo[] = [];
-  for (const line of result.stdout.split("\n")) {
-    const fields = line.trim().split(" ");
-    if (fields.length < 8) continue;
-    const [id, code, , outFirst, outEnd, errFirst, errEnd, command] = fields as [string, string, string, string, string, string, string, string];
-    const ended = code !== "-";
-    const reason = fields[2];
-    processes.push({
-      id,
-      command: Buffer.from(command, "base64").toString("utf8"),
-      running: !ended,
-      exitCode: ended && reason === "exited" ? Number(code) : null,
-      stdout: { firstOffset: Number(outFirst), endOffset: Number(outEnd) },
-      stderr: { firstOffset: Number(errFirst), endOffset: Number(errEnd) },
-    });
-  }
-  return processes;
+  return parseProcessList(result.stdout);
 }
 
 function processHandle(host: ProcessHost, id: string, command: string, fromOffset: number): SandboxProcess {
@@ -168,13 +150,12 @@ function processHandle(host: ProcessHost, id: string, command: string, fromOffse
     async wait() {
       const result = await runUntilEnd(host, WAIT_SCRIPT, [id]);
       if (result.exitCode === NO_SUCH_PROCESS_EXIT) throw notFound(host, id);
-      const [code, reason] = result.stdout.trim().split(" ");
-      if (result.exitCode !== 0 || code === undefined) {
+      const exit = result.exitCode === 0 ? parseProcessExit(result.stdout) : undefined;
+      if (exit === undefined) {
         await assertAlive(host);
         throw host.error("COMMAND_FAILED", { message: `could not wait for process "${id}": ${result.stderr.trim() || `exit ${String(result.exitCode)}`}` });
       }
-      const ending: ProcessExit["reason"] = reason === "killed" || reason === "timeout" ? reason : "exited";
-      return { exitCode: ending === "exited" ? Number(code) : null, reason: ending };
+      return exit;
     },
     async kill() {
       const result = await runUntilEnd(host, KILL_SCRIPT, [id, markerOf(id)]);
@@ -224,14 +205,7 @@ function readStream(host: ProcessHost, id: string, stream: "out" | "err", fromOf
       const output = new PacedChunks();
       let notes = "";
       const onStderr = (chunk: Buffer) => {
-        notes += chunk.toString("utf8");
-        let newline = notes.indexOf("\n");
-        while (newline >= 0) {
-          const match = /^dropped (\d+)$/.exec(notes.slice(0, newline).trim());
-          if (match) context.dropped(Number(match[1]));
-          notes = notes.slice(newline + 1);
-          newline = notes.indexOf("\n");
-        }
+        notes = takeDroppedNotes(notes + chunk.toString("utf8"), (bytes) => context.dropped(bytes));
       };
       let exec: EngineExec;
       try {

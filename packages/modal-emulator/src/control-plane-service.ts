@@ -6,6 +6,7 @@ import type { ControlPlaneMethodName, ControlPlaneRequest, ControlPlaneResponse,
 import { mintObjectId } from "./object-ids.js";
 import { createsWhenMissing, FileDescriptor } from "./protocol-values.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
+import { tunnelsOf } from "./sandbox-tunnels.js";
 import { createSidecarControlPlaneHandlers } from "./sidecar-handlers.js";
 
 type Handler<Name extends ControlPlaneMethodName> = (
@@ -256,6 +257,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
         taskId: sandbox.taskId,
         commandRouterAccess: routerAccess(sandbox),
         metadata: { appId: sandbox.appId },
+        tunnels: await tunnelsOf(sandbox),
       };
     }) satisfies Handler<"sandboxCreateV2">,
 
@@ -307,15 +309,13 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return {};
     }) satisfies Handler<"sandboxSetName">,
 
-    // No ports can be opened (creates asking for them are refused), so there are no tunnels.
-    sandboxGetTunnels: (async (request) => {
-      state.sandboxes.require(request.sandboxId ?? "");
-      return { tunnels: [] };
-    }) satisfies Handler<"sandboxGetTunnels">,
-    sandboxGetTunnelsV2: (async (request) => {
-      state.sandboxes.require(request.sandboxId ?? "");
-      return { tunnels: [] };
-    }) satisfies Handler<"sandboxGetTunnelsV2">,
+    // Ports opened at create, published on 127.0.0.1 (sandbox-tunnels.ts).
+    sandboxGetTunnels: (async (request) => ({
+      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
+    })) satisfies Handler<"sandboxGetTunnels">,
+    sandboxGetTunnelsV2: (async (request) => ({
+      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
+    })) satisfies Handler<"sandboxGetTunnelsV2">,
 
     sandboxStdinWrite: (async (request) => {
       const sandbox = requireFamily(request.sandboxId ?? "", "v1");

@@ -184,6 +184,7 @@ export class EmulatorState {
         volumeIds: plannedMounts.map((mount) => mount.volume.volumeId),
       });
       sandbox.volumeMounts = volumeMounts;
+      sandbox.openPorts = checked.openPorts;
       this.sandboxes.add(sandbox);
       void sandbox.ended.then(() => this.directoryMounts.forget(container));
       this.#commitVolumesWhenEnded(sandbox);

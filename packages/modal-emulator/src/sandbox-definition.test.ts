@@ -17,7 +17,7 @@ async function statusOf(promise: Promise<unknown>): Promise<{ code: Status; deta
 }
 
 describe("checkSandboxDefinition", () => {
-  it("applies Modal's defaults: 300 s lifetime, no idle timeout, open network, no GPU", async () => {
+  it("applies Modal's defaults: 300 s lifetime, no idle timeout, open network, no GPU, no ports", async () => {
     const checked = await checkSandboxDefinition({}, noGpu);
     expect(checked).toEqual({
       timeoutSecs: 300,
@@ -26,6 +26,7 @@ describe("checkSandboxDefinition", () => {
       blockNetwork: false,
       allowlist: undefined,
       readinessProbe: undefined,
+      openPorts: [],
     });
   });
 
@@ -38,6 +39,14 @@ describe("checkSandboxDefinition", () => {
     } as Partial<SandboxDefinition>;
     const checked = await checkSandboxDefinition(definition, { gpuAvailable: true });
     expect(checked).toMatchObject({ timeoutSecs: 42, idleTimeoutSecs: 7, blockNetwork: true, gpu: { count: 1, type: "A10G" } });
+  });
+
+  it("keeps the opened ports with their encryption, for publishing and tunnels", async () => {
+    const definition = { openPorts: { ports: [{ port: 8080 }, { port: 9090, unencrypted: true }] } } as Partial<SandboxDefinition>;
+    expect((await checkSandboxDefinition(definition, noGpu)).openPorts).toEqual([
+      { port: 8080, unencrypted: false },
+      { port: 9090, unencrypted: true },
+    ]);
   });
 
   it("refuses a GPU on a host without one as RESOURCE_EXHAUSTED, naming the GPU", async () => {
@@ -54,6 +63,9 @@ describe("checkSandboxDefinition", () => {
     ["experimentalOptions.enable_docker", { experimentalOptionsV2: { enable_docker: "true" } }],
     ["experimentalOptions (gpu_snapshot)", { experimentalOptionsV2: { gpu_snapshot: "true" } }],
     ["readinessProbe needs", { readinessProbe: {} }],
+    ["Invalid port 0", { openPorts: { ports: [{ port: 0 }] } }],
+    ["Port 8080 is opened twice", { openPorts: { ports: [{ port: 8080 }, { port: 8080, unencrypted: true }] } }],
+    ["blockNetwork has no network", { openPorts: { ports: [{ port: 8080 }] }, networkAccess: { networkAccessType: 2 } }],
   ])("refuses %s as INVALID_ARGUMENT, naming it", async (named, fields) => {
     const { code, details } = await statusOf(checkSandboxDefinition(fields as Partial<SandboxDefinition>, noGpu));
     expect(code).toBe(Status.INVALID_ARGUMENT);

@@ -6,6 +6,7 @@ import type { SandboxDefinition } from "./modal-sdk-definitions.js";
 import { allowlistUnsupportedReason, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
 import type { ProbeDefinition } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
+import { checkOpenPorts, type OpenPort } from "./sandbox-tunnels.js";
 import type { VolumeRecord } from "./volume-store.js";
 
 /** `NetworkAccess.NetworkAccessType` values. */
@@ -36,6 +37,8 @@ export interface CheckedDefinition {
   blockNetwork: boolean;
   allowlist: OutboundAllowlist | undefined;
   readinessProbe: ProbeDefinition | undefined;
+  /** Ports to publish on 127.0.0.1 and report as tunnels (see sandbox-tunnels.ts). */
+  openPorts: OpenPort[];
 }
 
 /**
@@ -86,9 +89,9 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
     if (unsupported)
       fail(Status.FAILED_PRECONDITION, `modal-emulator enforces outbound allowlists with iptables in the sandbox's network namespace, but ${unsupported}`);
   }
-  if ((definition.openPorts?.ports?.length ?? 0) > 0) {
-    fail(Status.INVALID_ARGUMENT, "modal-emulator does not provide tunnels (encryptedPorts, h2Ports, unencryptedPorts)");
-  }
+  const openPorts = checkOpenPorts(definition);
+  if (openPorts.length > 0 && networkType === NetworkAccessType.blocked)
+    fail(Status.INVALID_ARGUMENT, "a sandbox with blockNetwork has no network: it cannot open ports (encryptedPorts, h2Ports, unencryptedPorts)");
   validatePlacementAndOptions(definition);
   const readinessProbe = definition.readinessProbe as ProbeDefinition | undefined;
   if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !readinessProbe.execCommand?.argv?.length) {
@@ -102,6 +105,7 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
     blockNetwork: networkType === NetworkAccessType.blocked,
     allowlist,
     readinessProbe,
+    openPorts,
   };
 }
 
@@ -175,6 +179,7 @@ export function containerSpecOf(input: ContainerSpecInput): ContainerSpec {
     ...(milliCpuLimit > 0 ? { cpu: milliCpuLimit / 1000 } : {}),
     ...(memoryLimitMb > 0 ? { memoryMiB: memoryLimitMb } : {}),
     blockNetwork: checked.blockNetwork,
+    ...(checked.openPorts.length > 0 ? { ports: checked.openPorts.map((open) => open.port) } : {}),
     volumes: input.volumes,
     lifetimeMs,
     ...(checked.gpu ? { gpu: checked.gpu } : {}),

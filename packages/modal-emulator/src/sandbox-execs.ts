@@ -6,6 +6,7 @@ import { parseFilesystemToolArgv } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
 import { appendBounded, type RecordedExecStart } from "./inspection-log.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { startPtyExec } from "./pty-exec.js";
 import { GenericStatus, type SandboxRecord } from "./sandbox-record.js";
 import type { SandboxStore } from "./sandbox-store.js";
 import type { SecretStore } from "./secret-store.js";
@@ -61,7 +62,6 @@ export class SandboxExecs {
     const existing = sandbox.execs.get(request.execId);
     if (existing) return existing;
     if (!sandbox.running) fail(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished; its task accepts no more execs`);
-    if (request.ptyInfo?.enabled) fail(Status.INVALID_ARGUMENT, "modal-emulator does not support PTY execs");
     const container = this.#options.containerOf(sandbox, request.containerId);
     const fsRequest = parseFilesystemToolArgv(request.commandArgs);
     appendBounded(this.#options.execStarts, {
@@ -94,6 +94,10 @@ export class SandboxExecs {
       return session;
     }
     try {
+      if (request.ptyInfo?.enabled) {
+        await startPtyExec(container, session, request, environment);
+        return session;
+      }
       const engineExec = await container.exec(request.commandArgs, {
         env: environment,
         ...(request.workdir ? { cwd: request.workdir } : {}),

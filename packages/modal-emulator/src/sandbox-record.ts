@@ -1,6 +1,7 @@
 import type { EngineContainer } from "@sandbox/docker-engine";
 import { type ExecSession, SIGKILL } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
+import type { OpenPort } from "./sandbox-tunnels.js";
 import type { SandboxVolumeMount } from "./volume-sync.js";
 
 /** How long finishing a sandbox waits for its container to disappear. */
@@ -68,6 +69,8 @@ export class SandboxRecord {
   entrypoint: ExecSession | undefined;
   /** The sandbox's private copies of its volumes (see `VolumeSync`). */
   volumeMounts: SandboxVolumeMount[] = [];
+  /** Ports opened at create, published on 127.0.0.1 (see sandbox-tunnels.ts). */
+  openPorts: OpenPort[] = [];
   /** Resolves with when the readiness probe passed (epoch seconds), `undefined` if the sandbox ended first; unset without a probe. */
   readiness: Promise<number | undefined> | undefined;
   /** Next expected 1-based index of V1 `SandboxStdinWrite`, for de-duplicating retries. */

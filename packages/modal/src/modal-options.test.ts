@@ -154,6 +154,13 @@ describe("options are checked before any network call", () => {
 });
 
 describe("toSandboxCreateParams: SDK create parameters and overlaps", () => {
+  it("ports become encryptedPorts (TLS tunnels), merged with the SDK lists; a port already unencrypted or h2 stays there", () => {
+    expect(toSandboxCreateParams({ ports: [8080, 3000] }, none, {}).encryptedPorts).toEqual([8080, 3000]);
+    const params = toSandboxCreateParams({ ports: [8080, 9090, 7000], encryptedPorts: [443], unencryptedPorts: [9090], h2Ports: [7000] }, none, {});
+    expect(params).toMatchObject({ encryptedPorts: [443, 8080], unencryptedPorts: [9090], h2Ports: [7000] });
+    expect(toSandboxCreateParams({}, none, {}).encryptedPorts).toBeUndefined();
+  });
+
   it("an explicit cpuLimit / memoryLimitMiB is the hard limit; cpu / memoryMiB alone is also the limit", () => {
     expect(toSandboxCreateParams({ cpu: 0.5, cpuLimit: 2, memoryMiB: 256, memoryLimitMiB: 1024 }, none, {})).toMatchObject({
       cpu: 0.5,

@@ -3,6 +3,7 @@ import type { ModalClient, SandboxCreateParams, Secret, Volume } from "modal";
 import type { ModalCredentials } from "./credentials.js";
 import { MODAL_PROVIDER, ModalSandboxError } from "./modal-sandbox-error.js";
 import { MODAL_TAGS } from "./owner-tags.js";
+import { encryptedPortsFor } from "./sandbox-tunnels.js";
 
 /**
  * Credentials of the `auth` option: `{ tokenId?, tokenSecret? }`, either field
@@ -296,6 +297,8 @@ export interface ResolvedModalObjects {
  * - `tags`: the user's `tags` plus `ownerTags` (owner keys cannot be overwritten:
  *   validation refuses them, and the owner tags are written last);
  * - `cidrAllowlist` -> `outboundCidrAllowlist`;
+ * - `ports` -> `encryptedPorts` (TLS tunnels, Modal's default), unless a port
+ *   is already listed in `unencryptedPorts` or `h2Ports`;
  * - `env`, `workdir`, `blockNetwork`, `name` and every other SDK parameter
  *   ({@link MODAL_SDK_PARAM_KEYS}) as they are.
  */
@@ -327,6 +330,8 @@ export function toSandboxCreateParams(options: ModalSandboxOptions, resolved: Re
   if (options.env && Object.keys(options.env).length > 0) params.env = { ...options.env };
   if (options.blockNetwork) params.blockNetwork = true;
   if (options.name !== undefined) params.name = options.name;
+  const encryptedPorts = encryptedPortsFor(options);
+  if (encryptedPorts !== undefined) params.encryptedPorts = encryptedPorts;
   return params;
 }
 

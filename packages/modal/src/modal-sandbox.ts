@@ -3,13 +3,17 @@ import {
   allCapabilities,
   type CommandOutcome,
   type CommandRequest,
+  DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   oomKilledDuring,
+  type ProcessInfo,
+  type ProcessRequest,
   SandboxAdapter,
   type SandboxCapabilities,
   SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
+  type SandboxProcess,
 } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
@@ -27,6 +31,9 @@ import { MODAL_PROVIDER, ModalSandboxError, type ModalSandboxErrorCode } from ".
 import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
+import { listModalProcesses, type ModalProcessHost, openModalProcess, startModalProcess } from "./sandbox-processes.js";
+import { startModalTerminal } from "./sandbox-terminal.js";
+import { tunnelUrls } from "./sandbox-tunnels.js";
 
 /** Options of {@link ModalSandbox.fromId} and {@link ModalSandbox.fromName}. */
 export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | "commandTimeoutMs" | "maxOutputBytes">;
@@ -34,18 +41,18 @@ export type ModalConnectOptions = Pick<ModalSandboxOptions, "auth" | "client" | 
 /**
  * What Modal supports. True: GPUs, volumes, named secrets,
  * `blockNetwork`, enforced cpu/memory limits, reconnect by id and by name, a
- * lifetime enforced by Modal, streaming output and killing a command's tree.
- * (An environment without GPUs, such as the emulator, refuses `gpu` with
- * `RESOURCE_LIMIT_EXCEEDED`.) Background processes (`spawn`), reattach, PTY
- * and ports are not implemented yet: those calls and the `ports` option throw
- * `UNSUPPORTED_CAPABILITY`.
+ * lifetime enforced by Modal, streaming output and killing a command's tree,
+ * background processes (`spawn`) with reattach from any handle (output is
+ * kept inside the sandbox by core's process scripts). (An environment without
+ * GPUs, such as the emulator, refuses `gpu` with `RESOURCE_LIMIT_EXCEEDED`.)
+ * Ports: `ports` opens TLS tunnels (`encryptedPorts`) and `portUrl()` gives
+ * their URL (`http://127.0.0.1:<port>` on an offline emulator, which has no
+ * TLS). `portsAtRuntime` is false: Modal opens tunnels only at create time.
+ * PTY: the SDK's PTY exec, sized and resized with `stty` inside the terminal
+ * (Modal's protocol has no resize call); a PTY process is not reattachable.
  */
 export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze({
   ...allCapabilities(true),
-  processes: false,
-  processReattach: false,
-  pty: false,
-  ports: false,
   portsAtRuntime: false,
 });
 
@@ -439,6 +446,49 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       return await readFiles(this.#instance!, paths);
     } catch (error) {
       throw this.mapError(error, "files", "could not read files");
+    }
+  }
+
+  // ---- processes and ports (logic in sandbox-processes.ts, sandbox-terminal.ts, sandbox-tunnels.ts)
+
+  private get processHost(): ModalProcessHost {
+    return {
+      instance: this.#instance!,
+      error: (code, options) => this.error(code, options),
+      commandError: (error, context) => this.mapError(error, "exec", context),
+      isRunning: () => this.checkRunning(),
+    };
+  }
+
+  protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
+    if (request.pty) return startModalTerminal(this.processHost, request);
+    return startModalProcess(this.processHost, request, DEFAULT_PROCESS_RETAINED_BYTES);
+  }
+
+  protected override listProcessRecords(): Promise<ProcessInfo[]> {
+    return listModalProcesses(this.processHost);
+  }
+
+  protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
+    return openModalProcess(this.processHost, id, fromOffset);
+  }
+
+  protected override async resolvePortUrl(port: number): Promise<string> {
+    const url = (await this.resolvePortUrls())[port];
+    if (url === undefined) {
+      throw this.error("INVALID_ARGUMENT", {
+        message: `port ${port} has no tunnel: pass it in the "ports" option (or encryptedPorts / unencryptedPorts) when creating the sandbox; Modal cannot open a port on a running sandbox`,
+        details: { option: "port", port },
+      });
+    }
+    return url;
+  }
+
+  protected override async resolvePortUrls(): Promise<Record<number, string>> {
+    try {
+      return await tunnelUrls(this.#instance!);
+    } catch (error) {
+      throw this.mapError(error, "lifecycle", "could not read the sandbox's tunnels");
     }
   }
 

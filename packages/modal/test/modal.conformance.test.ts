@@ -43,6 +43,15 @@ describe.runIf(withDocker)("@sandbox/modal through @sandbox/modal-emulator (need
     name: "modal (emulator)",
     ...adapterCalls,
     exists: (id) => ready().exists(id),
+    // Another client ends the sandbox, as a user in the Modal dashboard would.
+    async killFromOutside(id) {
+      const other = await ready().rawClient.sandboxes.fromId(id);
+      try {
+        await other.terminate();
+      } finally {
+        other.detach();
+      }
+    },
     fixtures: {
       async createVolume(name) {
         await ready().rawClient.volumes.fromName(name, { createIfMissing: true });

@@ -93,6 +93,15 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       options: { outboundDomainAllowlist: ["localhost"] },
       check: async (sandbox) => expect((await sandbox.execute("echo allowlisted")).output).toBe("allowlisted\n"),
     },
+    // Tunnels for every kind of port, read back through portUrls() (the emulator publishes them on 127.0.0.1).
+    "encryptedPorts, h2Ports, unencryptedPorts": {
+      options: { encryptedPorts: [8080], h2Ports: [8443], unencryptedPorts: [9090] },
+      check: async (sandbox) => {
+        const urls = await sandbox.portUrls();
+        expect(Object.keys(urls).sort()).toEqual(["8080", "8443", "9090"]);
+        for (const url of Object.values(urls)) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      },
+    },
     "pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false": {
       options: { pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false },
       check: async (sandbox) => expect((await sandbox.execute("echo ok")).output).toBe("ok\n"),
@@ -121,9 +130,6 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       /cloudBucketMounts/,
     ],
     ["pty", { pty: true }, /\(pty\)/],
-    ["encryptedPorts", { encryptedPorts: [8080] }, /encryptedPorts/],
-    ["h2Ports", { h2Ports: [8080] }, /h2Ports/],
-    ["unencryptedPorts", { unencryptedPorts: [8080] }, /unencryptedPorts/],
     [
       "experimentalOutboundPolicy",
       {

@@ -1,5 +1,6 @@
 /**
- * The POSIX `sh` scripts behind background processes (busybox is enough:
+ * The POSIX `sh` scripts behind background processes, shared by every
+ * adapter that can run a command in the sandbox (busybox is enough:
  * `sh`, `setsid`, `mkfifo`, `dd`, `wc`, `tail`, `head`, `ls`, `sed`, `sort`,
  * `base64`). Everything a process leaves lives in its directory inside the
  * sandbox, so any handle in any OS process can list, replay and kill it:

@@ -1,0 +1,197 @@
+import { DockerEngine } from "@sandbox/docker-engine";
+import { dockerEngineAvailable } from "@sandbox/test-support";
+import { type App, type Image, ModalClient, type Sandbox } from "modal";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
+import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+
+/*
+ * Tunnels, PTY execs and exec stdin, driven by the REAL modal@0.11.1 SDK over
+ * gRPC against the emulator and real containers. Nothing is mocked.
+ */
+
+const engine = new DockerEngine();
+const engineReachable = await dockerEngineAvailable();
+const TOKEN_ID = "ak-emulator-ports-test";
+const TOKEN_SECRET = "as-emulator-ports-test-secret";
+
+function clientFor(url: string, v2: boolean): ModalClient {
+  const saved = { url: process.env.MODAL_SERVER_URL, v2: process.env.MODAL_SANDBOX_V2 };
+  process.env.MODAL_SERVER_URL = url;
+  if (v2) delete process.env.MODAL_SANDBOX_V2;
+  else process.env.MODAL_SANDBOX_V2 = "0";
+  try {
+    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
+  } finally {
+    for (const [key, value] of [
+      ["MODAL_SERVER_URL", saved.url],
+      ["MODAL_SANDBOX_V2", saved.v2],
+    ] as const) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
+  }
+}
+
+/** Fetches `url` until it answers (the server in the sandbox takes a moment to listen). */
+async function fetchUntilServed(url: string, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
+      if (response.ok) return await response.text();
+      last = new Error(`HTTP ${response.status}`);
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${url} never answered: ${String(last)}`);
+}
+
+/** Starts busybox httpd on `port` serving `body`, detached, through an SDK exec. */
+async function serve(sandbox: Sandbox, port: number, body: string): Promise<void> {
+  const started = await sandbox.exec(
+    [
+      "sh",
+      "-c",
+      `mkdir -p /www${port} && printf '%s' "$1" > /www${port}/index.html && (setsid httpd -f -p ${port} -h /www${port} </dev/null >/dev/null 2>&1 &)`,
+      "serve",
+      body,
+    ],
+    { stdout: "ignore", stderr: "ignore" },
+  );
+  expect(await started.wait()).toBe(0);
+}
+
+describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin against modal-emulator (needs a Docker engine)", { timeout: 90_000 }, () => {
+  let emulator: ModalEmulator;
+  let v2: ModalClient;
+  let v1: ModalClient;
+  let app: App;
+  let image: Image;
+  const sandboxes: Sandbox[] = [];
+
+  beforeAll(async () => {
+    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
+    v2 = clientFor(emulator.url, true);
+    v1 = clientFor(emulator.url, false);
+    app = await v2.apps.fromName("emulator-processes-and-ports", { createIfMissing: true });
+    image = v2.images.fromRegistry("alpine:3.21");
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
+    for (const sandbox of sandboxes) sandbox.detach();
+    v1?.close();
+    v2?.close();
+    if (!emulator) return;
+    await emulator.stop();
+    expect(await engine.listContainers({ [INSTANCE_LABEL]: emulator.labels[INSTANCE_LABEL]! }), "no emulator container may outlive stop()").toEqual([]);
+  }, 120_000);
+
+  describe("tunnels", () => {
+    for (const [family, client] of [
+      ["V2", () => v2],
+      ["V1", () => v1],
+    ] as const) {
+      it(`${family}: encrypted and unencrypted ports are published on 127.0.0.1 and answered as Modal-shaped TunnelData`, async () => {
+        const sandbox = await client().sandboxes.create(app, image, { encryptedPorts: [8080], unencryptedPorts: [9090], timeoutMs: 120_000 });
+        sandboxes.push(sandbox);
+        const tunnels = await sandbox.tunnels();
+        expect(Object.keys(tunnels).sort()).toEqual(["8080", "9090"]);
+        const encrypted = tunnels[8080]!;
+        const plain = tunnels[9090]!;
+        expect(encrypted.host).toBe("127.0.0.1");
+        expect(encrypted.port).toBeGreaterThan(0);
+        // Modal's shape: an encrypted tunnel has no TCP socket, an unencrypted one has.
+        expect(encrypted.unencryptedHost).toBeUndefined();
+        expect(() => encrypted.tcpSocket).toThrow(/not configured for unencrypted TCP/);
+        expect(plain.tcpSocket).toEqual(["127.0.0.1", plain.port]);
+        expect(encrypted.url).toBe(`https://127.0.0.1:${encrypted.port}`);
+
+        await serve(sandbox, 8080, `served on 8080 (${family})`);
+        await serve(sandbox, 9090, `served on 9090 (${family})`);
+        // No TLS offline: the published port speaks what the server speaks.
+        expect(await fetchUntilServed(`http://${encrypted.host}:${encrypted.port}/index.html`)).toBe(`served on 8080 (${family})`);
+        const [host, port] = plain.tcpSocket;
+        expect(await fetchUntilServed(`http://${host}:${port}/index.html`)).toBe(`served on 9090 (${family})`);
+
+        // A fresh handle (another client's fromId) asks the server again and gets the same tunnels.
+        const fresh = await client().sandboxes.fromId(sandbox.sandboxId);
+        try {
+          const again = await fresh.tunnels();
+          expect(again[8080]?.port).toBe(encrypted.port);
+          expect(again[9090]?.unencryptedPort).toBe(plain.port);
+        } finally {
+          fresh.detach();
+        }
+        // Bound to loopback only: the engine reports no binding on another interface.
+        const [summary] = await engine.listContainers({ [MODAL_OBJECT_LABELS.sandboxId]: sandbox.sandboxId });
+        expect(summary, "the sandbox's container").toBeDefined();
+        const inspected = await engine.container(summary!.id).inspect();
+        const bindings = Object.values(inspected.NetworkSettings?.Ports ?? {}).flatMap((entries) => entries ?? []);
+        expect(bindings.length).toBeGreaterThan(0);
+        for (const binding of bindings) expect(binding.HostIp).toBe("127.0.0.1");
+      });
+    }
+
+    it("a sandbox without ports has no tunnels", async () => {
+      const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });
+      sandboxes.push(sandbox);
+      expect(await sandbox.tunnels()).toEqual({});
+    });
+
+    it("refuses ports with blockNetwork, and a port outside 1-65535, as INVALID_ARGUMENT naming why", async () => {
+      await expect(v2.sandboxes.create(app, image, { encryptedPorts: [8080], blockNetwork: true })).rejects.toThrow(/blockNetwork has no network/);
+      await expect(v2.sandboxes.create(app, image, { unencryptedPorts: [70_000] })).rejects.toThrow(/Invalid port 70000/);
+    });
+  });
+
+  describe("PTY execs", () => {
+    it("exec with pty: a terminal of Modal's size (24 x 80), TERM from ptyInfo, stderr merged into stdout, raw input, the exit code", async () => {
+      const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });
+      sandboxes.push(sandbox);
+      const process = await sandbox.exec(
+        [
+          "sh",
+          "-c",
+          'stty size; echo "term=$TERM"; echo on-stderr >&2; [ -t 0 ] && echo stdin-is-a-tty; read line; echo "got=$line"; stty rows 40 cols 120; stty size; exit 3',
+        ],
+        { pty: true, mode: "text" },
+      );
+      let seen = "";
+      const reading = (async () => {
+        for await (const text of process.stdout) seen += text;
+      })();
+      reading.catch(() => undefined);
+      const deadline = Date.now() + 20_000;
+      while (!seen.includes("stdin-is-a-tty") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      const writer = process.stdin.getWriter();
+      await writer.write("typed\r");
+      await reading;
+      expect(await process.wait()).toBe(3);
+      expect(seen).toContain("24 80\r\n");
+      expect(seen).toContain("term=xterm-256color\r\n");
+      expect(seen, "stderr goes to the terminal, so to stdout").toContain("on-stderr\r\n");
+      expect(seen).toContain("got=typed\r\n");
+      expect(seen, "the program resized its own terminal").toContain("40 120\r\n");
+      expect(await process.stderr.readText()).toBe("");
+    });
+  });
+
+  describe("exec stdin", () => {
+    it("bytes written to an exec's stdin reach the command, and close() is end-of-file", async () => {
+      const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });
+      sandboxes.push(sandbox);
+      const process = await sandbox.exec(["sh", "-c", "cat; echo after-eof"], { mode: "text" });
+      const writer = process.stdin.getWriter();
+      await writer.write("first ✓\n");
+      await writer.write("second\n");
+      await writer.close();
+      expect(await process.stdout.readText()).toBe("first ✓\nsecond\nafter-eof\n");
+      expect(await process.wait()).toBe(0);
+    });
+  });
+});

@@ -1,0 +1,103 @@
+import { randomUUID } from "node:crypto";
+import type { Duplex } from "node:stream";
+import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-tools";
+import type { EngineContainer } from "@sandbox/docker-engine";
+import { EXIT_CANNOT_EXECUTE, type ExecSession, SIGKILL } from "./exec-session.js";
+import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
+
+/** Terminal size Modal uses when `ptyInfo` names none (the SDK always sends 24 x 80). */
+const DEFAULT_ROWS = 24;
+const DEFAULT_COLS = 80;
+
+/**
+ * Docker sizes an exec's terminal only after the process started (the resize
+ * call comes after the start; `ConsoleSize` is ignored by older engines), so
+ * the program is started through `sh`, which waits up to 1 s for the size
+ * first: a program that reads its size at once sees the one asked for, as on
+ * Modal. Images without `stty` skip the wait.
+ */
+const WAIT_FOR_SIZE = [
+  "command -v stty >/dev/null 2>&1 && i=0 && while [ $i -lt 50 ]; do",
+  '  case "$(stty size 2>/dev/null)" in ""|"0 0") sleep 0.02; i=$((i + 1));; *) break;; esac',
+  "done",
+  'exec "$@"',
+].join("\n");
+
+/**
+ * A PTY exec (`TaskExecStart` with `ptyInfo.enabled`, what the SDK's
+ * `exec(argv, { pty: true })` sends): a Docker exec with `Tty: true`, sized
+ * to `ptyInfo.winszRows` x `winszCols`, with `TERM` / `COLORTERM` /
+ * `TERM_PROGRAM` from `ptyInfo`. As on Modal, everything the program writes
+ * to the terminal (stdout and stderr) comes out as the exec's stdout, with
+ * terminal line endings; stderr stays empty; stdin is raw terminal input.
+ * The protocol has no resize call: a program changes its size with
+ * `stty rows R cols C` on its own terminal.
+ */
+export async function startPtyExec(
+  container: EngineContainer,
+  session: ExecSession,
+  request: TaskExecStartRequest,
+  environment: Record<string, string>,
+): Promise<void> {
+  const pty = request.ptyInfo!;
+  const rows = pty.winszRows || DEFAULT_ROWS;
+  const cols = pty.winszCols || DEFAULT_COLS;
+  const marker = randomUUID();
+  const terminalEnv: Record<string, string> = {};
+  if (pty.envTerm) terminalEnv.TERM = pty.envTerm;
+  if (pty.envColorterm) terminalEnv.COLORTERM = pty.envColorterm;
+  if (pty.envTermProgram) terminalEnv.TERM_PROGRAM = pty.envTermProgram;
+  const env = { ...terminalEnv, ...environment, [EXEC_MARKER_VARIABLE]: marker };
+  const raw = container.raw;
+  const exec = await raw.exec({
+    Cmd: ["sh", "-c", WAIT_FOR_SIZE, "sandbox-pty", ...request.commandArgs],
+    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    WorkingDir: request.workdir || undefined,
+    AttachStdin: true,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: true,
+    ConsoleSize: [rows, cols],
+  } as Parameters<typeof raw.exec>[0]);
+  const connection = (await exec.start({ hijack: true, stdin: true, Tty: true } as Parameters<typeof exec.start>[0])) as Duplex;
+  // Engines that ignore ConsoleSize get the size right after the start.
+  await exec.resize({ h: rows, w: cols }).catch(() => undefined);
+  let killed = false;
+  session.attachHostOperation(
+    {
+      write: (chunk) =>
+        new Promise<void>((resolve) => (connection.destroyed || connection.writableEnded ? resolve() : connection.write(chunk, () => resolve()))),
+      // A terminal has no end-of-file of its own: end() sends the EOF character, as a terminal user does with Ctrl-D.
+      end: () => {
+        if (!connection.destroyed && !connection.writableEnded) connection.write(Buffer.from([4]));
+      },
+    },
+    async () => {
+      killed = true;
+      const killer = await container.exec(["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`]);
+      await killer.done;
+    },
+  );
+  connection.on("data", (chunk: Buffer) => session.appendStdout(chunk));
+  let settled = false;
+  const finish = () => {
+    if (settled) return;
+    settled = true;
+    void exitCodeOf(exec).then(
+      (code) => session.finish(killed || code === null ? { signal: SIGKILL } : { code }),
+      () => session.finish(killed ? { signal: SIGKILL } : { code: EXIT_CANNOT_EXECUTE }),
+    );
+  };
+  connection.on("end", finish);
+  connection.on("close", finish);
+  connection.on("error", finish);
+}
+
+/** The exit code once the engine reports the exec stopped (it may lag the end of the stream a moment); null when killed without one. */
+async function exitCodeOf(exec: { inspect(): Promise<{ Running: boolean; ExitCode: number | null }> }): Promise<number | null> {
+  for (let attempt = 0; ; attempt += 1) {
+    const info = await exec.inspect();
+    if (!info.Running || attempt >= 40) return info.ExitCode;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
