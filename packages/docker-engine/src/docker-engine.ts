@@ -4,6 +4,7 @@ import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
 import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
+import { ensureSandboxNetwork, isSandboxNetwork, SANDBOX_NETWORKS, type SandboxNetworkKind } from "./sandbox-networks.js";
 
 export { EXEC_MARKER_VARIABLE };
 
@@ -18,11 +19,15 @@ export const DEFAULT_PIDS_LIMIT = 128;
 /**
  * Capabilities taken from Docker's default set: raw sockets (packet
  * crafting, ARP spoofing of neighbours on the bridge), device nodes, file
- * capabilities and audit writes. An agent's builds, package installs and
- * servers need none of them. Cost: `ping` needs `NET_RAW` (busybox, iputils
- * without ping sockets) and fails; `mknod` of devices fails (FIFOs still work).
+ * capabilities, audit writes, `chroot` and changing capability sets. An
+ * agent's builds, package installs and servers need none of them. Cost:
+ * `ping` needs `NET_RAW` (busybox, iputils without ping sockets) and fails;
+ * `mknod` of devices fails (FIFOs still work); `chroot` (e.g. `debootstrap`,
+ * some build sandboxes) fails. Kept: `CHOWN`, `DAC_OVERRIDE`, `FOWNER`,
+ * `FSETID`, `SETUID`, `SETGID` (package managers switch users and fix
+ * ownership), `KILL`, `NET_BIND_SERVICE` (a server on port 80).
  */
-export const DEFAULT_CAP_DROP: readonly string[] = Object.freeze(["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE"]);
+export const DEFAULT_CAP_DROP: readonly string[] = Object.freeze(["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE", "SYS_CHROOT", "SETPCAP"]);
 
 /** How long a kill keeps retrying its killer exec in a container short of pids. */
 const KILLER_RETRY_MS = 12_000;
@@ -47,6 +52,15 @@ export interface ContainerSpec {
   memoryMiB?: number;
   /** No network at all (`NetworkMode: none`). */
   blockNetwork?: boolean;
+  /**
+   * The network to join (ignored with `blockNetwork`). One of the managed
+   * sandbox networks (`SANDBOX_NETWORKS`, ensured by the caller with
+   * `DockerEngine.ensureSandboxNetwork`; re-created here if it vanished in
+   * between) or any network name. Default: Docker's default bridge.
+   */
+  network?: string;
+  /** User (name or uid, optionally `:group`) the container's processes run as. Default: the image's. */
+  user?: string;
   volumes?: Array<{ volumeName: string; mountPath: string; readOnly?: boolean }>;
   /**
    * Lifetime: the container's main process is `sleep <seconds>`, so the
@@ -136,6 +150,20 @@ export class DockerEngine {
         { cause: error },
       );
     }
+  }
+
+  /** The OCI runtimes the engine lists (`docker info`), e.g. `["io.containerd.runc.v2", "runc"]`. */
+  async runtimes(): Promise<string[]> {
+    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown> };
+    return Object.keys(info.Runtimes ?? {});
+  }
+
+  /**
+   * Makes sure a managed sandbox network exists (see `SANDBOX_NETWORKS`).
+   * @returns its name, for {@link ContainerSpec.network}.
+   */
+  ensureSandboxNetwork(kind: SandboxNetworkKind): Promise<string> {
+    return ensureSandboxNetwork(this.docker, kind);
   }
 
   /** Whether the engine has a runtime or device driver able to attach GPUs. */
@@ -241,7 +269,7 @@ export class DockerEngine {
       SecurityOpt: ["no-new-privileges"],
       CapDrop: [...DEFAULT_CAP_DROP],
       PidsLimit: spec.pidsLimit ?? DEFAULT_PIDS_LIMIT,
-      NetworkMode: spec.blockNetwork ? "none" : "bridge",
+      NetworkMode: spec.blockNetwork ? "none" : (spec.network ?? "bridge"),
       Mounts: (spec.volumes ?? []).map((volume) => ({
         Type: "volume" as const,
         Source: volume.volumeName,
@@ -264,14 +292,14 @@ export class DockerEngine {
     if (spec.gpu) {
       hostConfig.DeviceRequests = [{ Driver: "", Count: spec.gpu.count, Capabilities: [["gpu"]], DeviceIDs: undefined as unknown as string[], Options: {} }];
     }
-    let container: Docker.Container;
-    try {
-      container = await this.docker.createContainer({
+    const create = () =>
+      this.docker.createContainer({
         Image: spec.image,
         name: spec.name,
         Labels: spec.labels,
         Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
         WorkingDir: spec.workdir,
+        ...(spec.user !== undefined ? { User: spec.user } : {}),
         Entrypoint: ["sleep"],
         Cmd: [String(lifetimeSeconds)],
         ExposedPorts: exposedPorts,
@@ -282,7 +310,20 @@ export class DockerEngine {
         AttachStderr: false,
         HostConfig: hostConfig,
       });
+    let container: Docker.Container;
+    try {
+      try {
+        container = await create();
+      } catch (error) {
+        // A managed network removed as unused by another process between ensure and create: make it again, once.
+        const managed = !spec.blockNetwork && isSandboxNetwork(spec.network);
+        if (!managed || statusOf(error) !== 404 || !/network/i.test(engineMessage(error))) throw error;
+        const kind = (Object.keys(SANDBOX_NETWORKS) as SandboxNetworkKind[]).find((key) => SANDBOX_NETWORKS[key].name === spec.network)!;
+        await ensureSandboxNetwork(this.docker, kind);
+        container = await create();
+      }
     } catch (error) {
+      if (error instanceof EngineError) throw error;
       throw classifyCreateError(error, spec);
     }
     try {
