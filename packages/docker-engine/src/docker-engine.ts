@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Duplex, Readable, Writable } from "node:stream";
+import { type Duplex, PassThrough, type Readable, type Writable } from "node:stream";
 import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-tools";
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
@@ -419,6 +419,7 @@ export class EngineContainer {
    * {@link EngineExec.kill} can find the whole tree later.
    */
   async exec(argv: string[], options: EngineExecOptions = {}): Promise<EngineExec> {
+    if (isKillScript(argv)) return this.killScriptExec(argv.slice(3));
     const marker = randomUUID();
     const env = Object.entries({ ...(options.env ?? {}), [EXEC_MARKER_VARIABLE]: marker }).map(([key, value]) => `${key}=${value}`);
     let stream: Duplex;
@@ -496,6 +497,36 @@ export class EngineContainer {
   private async killMarked(marker: string, processGroup?: number): Promise<void> {
     const args = [KILL_BY_MARKER_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`];
     if (processGroup !== undefined) args.push(String(processGroup));
+    return this.killWith(args);
+  }
+
+  /**
+   * An exec of core's `KILL_BY_MARKER_SCRIPT` asked for by a client (the
+   * Modal adapter kills a command's tree with such an exec, through the
+   * emulator) runs with the same strategy as {@link EngineExec.kill}: in the
+   * container, and from a sidecar sharing its PID namespace when a fork bomb
+   * at the PID limit starves the in-container exec. Same script, same
+   * effect; only where it runs differs. Exit code 0 when nothing marked is
+   * left, 1 otherwise; no output.
+   */
+  private killScriptExec(scriptArgs: string[]): EngineExec {
+    const stream = new PassThrough();
+    stream.end();
+    const done = this.killWith([KILL_BY_MARKER_SCRIPT, ...scriptArgs]).then(
+      () => ({ exitCode: 0, killed: false }),
+      () => ({ exitCode: 1, killed: false }),
+    );
+    return { id: `kill-script-${randomUUID()}`, stdin: null, stream, done, kill: () => done.then(noop) };
+  }
+
+  private async killWith(args: string[]): Promise<void> {
+    const marker = args[2] ?? "";
+    // The sidecar needs the container's image. Asked for first: while a killer exec is stuck starting in a
+    // starved container, the engine answers an inspect of it only after seconds (measured: 7 s under a fork bomb).
+    const image = await this.raw.inspect().then(
+      (info) => info.Image,
+      () => undefined,
+    );
     const deadline = Date.now() + KILLER_RETRY_MS;
     let done = false;
     const inside = (async () => {
@@ -515,7 +546,7 @@ export class EngineContainer {
     const sidecar = new Promise<void>((resolve, reject) => {
       sidecarTimer = setTimeout(() => {
         if (done) return;
-        this.killFromSidecar(args, () => done).then(
+        this.killFromSidecar(args, image, () => done).then(
           (exitCode) => (exitCode === 0 ? resolve() : reject(new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`))),
           reject,
         );
@@ -556,19 +587,19 @@ export class EngineContainer {
    * shares this container's PID namespace (so it sees and may signal the
    * same processes) but has its own cgroup, hence its own pids and CPU share.
    */
-  private killFromSidecar(args: string[], stop: () => boolean): Promise<number | null> {
+  private killFromSidecar(args: string[], image: string | undefined, stop: () => boolean): Promise<number | null> {
     const marker = args[2]!;
-    const run = this.#runSidecar(args, stop);
+    const run = this.#runSidecar(args, image, stop);
     const settled = run.then(noop, noop).finally(() => this.#sidecarCleanup.delete(marker));
     this.#sidecarCleanup.set(marker, settled);
     return run;
   }
 
-  async #runSidecar(args: string[], stop: () => boolean): Promise<number | null> {
-    const info = await this.raw.inspect();
+  async #runSidecar(args: string[], knownImage: string | undefined, stop: () => boolean): Promise<number | null> {
+    const image = knownImage ?? (await this.raw.inspect()).Image;
     if (stop()) return null;
     const sidecar = await this.engine.docker.createContainer({
-      Image: info.Image,
+      Image: image,
       Entrypoint: ["sh", "-c"],
       Cmd: args,
       Labels: { [SIDECAR_LABEL]: this.id, "dev.sandbox.managed": "true" },
@@ -654,6 +685,20 @@ function archiveError(error: unknown, path: string, containerId: string): Engine
   }
   if (status === 409) return new EngineError("not-found", `container ${containerId} is not running`, { cause: error, statusCode: 409 });
   return new EngineError("unknown", `${path}: ${message}`, { cause: error, statusCode: status });
+}
+
+/** `["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", "NAME=value", pgid?]`, as core's adapters run it. */
+function isKillScript(argv: string[]): boolean {
+  return (
+    argv.length >= 5 &&
+    argv.length <= 6 &&
+    argv[0] === "sh" &&
+    argv[1] === "-c" &&
+    argv[2] === KILL_BY_MARKER_SCRIPT &&
+    argv[3] === "sandbox-kill" &&
+    /^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9-]+$/.test(argv[4] ?? "") &&
+    (argv[5] === undefined || /^[0-9]+$/.test(argv[5]))
+  );
 }
 
 async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {
