@@ -399,6 +399,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         );
         return { exitCode: null, killConfirmed };
       }
+      // SIGKILL from outside: the container was killed or removed mid-command. Its command did not exit
+      // 137 by itself, the sandbox is gone (one inspect, only after a 137).
+      if ((exitCode === 137 || exitCode === null) && !(await this.checkRunning().catch(() => true))) {
+        throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox stopped while the command ran (killed or removed from outside, or its lifetime ended)" });
+      }
       if (exitCode === 137 && oomKilledDuring(stderr.baseline, await this.readOomKillCount())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
           message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
