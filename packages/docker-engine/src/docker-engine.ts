@@ -3,7 +3,7 @@ import { type Duplex, PassThrough, type Readable, type Writable } from "node:str
 import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-tools";
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
-import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
+import { EngineError, engineMessage, engineUnreachable, statusOf } from "./engine-errors.js";
 import { ensureSandboxNetwork, isSandboxNetwork, SANDBOX_NETWORKS, type SandboxNetworkKind } from "./sandbox-networks.js";
 
 export { EXEC_MARKER_VARIABLE };
@@ -440,6 +440,15 @@ export class EngineContainer {
       const status = statusOf(error);
       if (status === 404) throw new EngineError("not-found", `container ${this.id} not found`, { cause: error, statusCode: 404 });
       if (status === 409) throw new EngineError("not-found", `container ${this.id} is not running: ${engineMessage(error)}`, { cause: error, statusCode: 409 });
+      if (engineUnreachable(error)) {
+        throw new EngineError(
+          "engine-unavailable",
+          `no Docker engine answers (${engineMessage(error)}); start one (for example: bash scripts/start-docker-engine.sh) or set DOCKER_HOST`,
+          {
+            cause: error,
+          },
+        );
+      }
       throw new EngineError("exec-failed", `could not start exec: ${engineMessage(error)}`, { cause: error, statusCode: status });
     }
     const demuxer = new DockerStreamDemuxer(options.onStdout ?? noop, options.onStderr ?? noop);
