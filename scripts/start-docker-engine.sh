@@ -46,7 +46,12 @@ dockerd_running() {
       return 0
     fi
   fi
-  pgrep -x dockerd >/dev/null 2>&1
+  # A dockerd that just exited can linger as a zombie until its parent reaps
+  # it: that one is not running (and must not stop a restart).
+  for pid in $(pgrep -x dockerd 2>/dev/null); do
+    alive "$pid" && return 0
+  done
+  return 1
 }
 
 if engine_up; then

@@ -1,9 +1,10 @@
 import { randomUUID } from "node:crypto";
-import type { Duplex, Readable, Writable } from "node:stream";
+import { type Duplex, PassThrough, type Readable, type Writable } from "node:stream";
 import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-tools";
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
-import { EngineError, engineMessage, statusOf } from "./engine-errors.js";
+import { EngineError, engineMessage, engineUnreachable, statusOf } from "./engine-errors.js";
+import { ensureSandboxNetwork, isSandboxNetwork, SANDBOX_NETWORKS, type SandboxNetworkKind } from "./sandbox-networks.js";
 
 export { EXEC_MARKER_VARIABLE };
 
@@ -18,11 +19,15 @@ export const DEFAULT_PIDS_LIMIT = 128;
 /**
  * Capabilities taken from Docker's default set: raw sockets (packet
  * crafting, ARP spoofing of neighbours on the bridge), device nodes, file
- * capabilities and audit writes. An agent's builds, package installs and
- * servers need none of them. Cost: `ping` needs `NET_RAW` (busybox, iputils
- * without ping sockets) and fails; `mknod` of devices fails (FIFOs still work).
+ * capabilities, audit writes, `chroot` and changing capability sets. An
+ * agent's builds, package installs and servers need none of them. Cost:
+ * `ping` needs `NET_RAW` (busybox, iputils without ping sockets) and fails;
+ * `mknod` of devices fails (FIFOs still work); `chroot` (e.g. `debootstrap`,
+ * some build sandboxes) fails. Kept: `CHOWN`, `DAC_OVERRIDE`, `FOWNER`,
+ * `FSETID`, `SETUID`, `SETGID` (package managers switch users and fix
+ * ownership), `KILL`, `NET_BIND_SERVICE` (a server on port 80).
  */
-export const DEFAULT_CAP_DROP: readonly string[] = Object.freeze(["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE"]);
+export const DEFAULT_CAP_DROP: readonly string[] = Object.freeze(["NET_RAW", "MKNOD", "SETFCAP", "AUDIT_WRITE", "SYS_CHROOT", "SETPCAP"]);
 
 /** How long a kill keeps retrying its killer exec in a container short of pids. */
 const KILLER_RETRY_MS = 12_000;
@@ -47,6 +52,15 @@ export interface ContainerSpec {
   memoryMiB?: number;
   /** No network at all (`NetworkMode: none`). */
   blockNetwork?: boolean;
+  /**
+   * The network to join (ignored with `blockNetwork`). One of the managed
+   * sandbox networks (`SANDBOX_NETWORKS`, ensured by the caller with
+   * `DockerEngine.ensureSandboxNetwork`; re-created here if it vanished in
+   * between) or any network name. Default: Docker's default bridge.
+   */
+  network?: string;
+  /** User (name or uid, optionally `:group`) the container's processes run as. Default: the image's. */
+  user?: string;
   volumes?: Array<{ volumeName: string; mountPath: string; readOnly?: boolean }>;
   /**
    * Lifetime: the container's main process is `sleep <seconds>`, so the
@@ -136,6 +150,20 @@ export class DockerEngine {
         { cause: error },
       );
     }
+  }
+
+  /** The OCI runtimes the engine lists (`docker info`), e.g. `["io.containerd.runc.v2", "runc"]`. */
+  async runtimes(): Promise<string[]> {
+    const info = (await this.docker.info()) as { Runtimes?: Record<string, unknown> };
+    return Object.keys(info.Runtimes ?? {});
+  }
+
+  /**
+   * Makes sure a managed sandbox network exists (see `SANDBOX_NETWORKS`).
+   * @returns its name, for {@link ContainerSpec.network}.
+   */
+  ensureSandboxNetwork(kind: SandboxNetworkKind): Promise<string> {
+    return ensureSandboxNetwork(this.docker, kind);
   }
 
   /** Whether the engine has a runtime or device driver able to attach GPUs. */
@@ -241,7 +269,7 @@ export class DockerEngine {
       SecurityOpt: ["no-new-privileges"],
       CapDrop: [...DEFAULT_CAP_DROP],
       PidsLimit: spec.pidsLimit ?? DEFAULT_PIDS_LIMIT,
-      NetworkMode: spec.blockNetwork ? "none" : "bridge",
+      NetworkMode: spec.blockNetwork ? "none" : (spec.network ?? "bridge"),
       Mounts: (spec.volumes ?? []).map((volume) => ({
         Type: "volume" as const,
         Source: volume.volumeName,
@@ -264,14 +292,14 @@ export class DockerEngine {
     if (spec.gpu) {
       hostConfig.DeviceRequests = [{ Driver: "", Count: spec.gpu.count, Capabilities: [["gpu"]], DeviceIDs: undefined as unknown as string[], Options: {} }];
     }
-    let container: Docker.Container;
-    try {
-      container = await this.docker.createContainer({
+    const create = () =>
+      this.docker.createContainer({
         Image: spec.image,
         name: spec.name,
         Labels: spec.labels,
         Env: Object.entries(spec.env ?? {}).map(([key, value]) => `${key}=${value}`),
         WorkingDir: spec.workdir,
+        ...(spec.user !== undefined ? { User: spec.user } : {}),
         Entrypoint: ["sleep"],
         Cmd: [String(lifetimeSeconds)],
         ExposedPorts: exposedPorts,
@@ -282,7 +310,20 @@ export class DockerEngine {
         AttachStderr: false,
         HostConfig: hostConfig,
       });
+    let container: Docker.Container;
+    try {
+      try {
+        container = await create();
+      } catch (error) {
+        // A managed network removed as unused by another process between ensure and create: make it again, once.
+        const managed = !spec.blockNetwork && isSandboxNetwork(spec.network);
+        if (!managed || statusOf(error) !== 404 || !/network/i.test(engineMessage(error))) throw error;
+        const kind = (Object.keys(SANDBOX_NETWORKS) as SandboxNetworkKind[]).find((key) => SANDBOX_NETWORKS[key].name === spec.network)!;
+        await ensureSandboxNetwork(this.docker, kind);
+        container = await create();
+      }
     } catch (error) {
+      if (error instanceof EngineError) throw error;
       throw classifyCreateError(error, spec);
     }
     try {
@@ -378,6 +419,7 @@ export class EngineContainer {
    * {@link EngineExec.kill} can find the whole tree later.
    */
   async exec(argv: string[], options: EngineExecOptions = {}): Promise<EngineExec> {
+    if (isKillScript(argv)) return this.killScriptExec(argv.slice(3));
     const marker = randomUUID();
     const env = Object.entries({ ...(options.env ?? {}), [EXEC_MARKER_VARIABLE]: marker }).map(([key, value]) => `${key}=${value}`);
     let stream: Duplex;
@@ -398,6 +440,15 @@ export class EngineContainer {
       const status = statusOf(error);
       if (status === 404) throw new EngineError("not-found", `container ${this.id} not found`, { cause: error, statusCode: 404 });
       if (status === 409) throw new EngineError("not-found", `container ${this.id} is not running: ${engineMessage(error)}`, { cause: error, statusCode: 409 });
+      if (engineUnreachable(error)) {
+        throw new EngineError(
+          "engine-unavailable",
+          `no Docker engine answers (${engineMessage(error)}); start one (for example: bash scripts/start-docker-engine.sh) or set DOCKER_HOST`,
+          {
+            cause: error,
+          },
+        );
+      }
       throw new EngineError("exec-failed", `could not start exec: ${engineMessage(error)}`, { cause: error, statusCode: status });
     }
     const demuxer = new DockerStreamDemuxer(options.onStdout ?? noop, options.onStderr ?? noop);
@@ -455,6 +506,36 @@ export class EngineContainer {
   private async killMarked(marker: string, processGroup?: number): Promise<void> {
     const args = [KILL_BY_MARKER_SCRIPT, "sandbox-kill", `${EXEC_MARKER_VARIABLE}=${marker}`];
     if (processGroup !== undefined) args.push(String(processGroup));
+    return this.killWith(args);
+  }
+
+  /**
+   * An exec of core's `KILL_BY_MARKER_SCRIPT` asked for by a client (the
+   * Modal adapter kills a command's tree with such an exec, through the
+   * emulator) runs with the same strategy as {@link EngineExec.kill}: in the
+   * container, and from a sidecar sharing its PID namespace when a fork bomb
+   * at the PID limit starves the in-container exec. Same script, same
+   * effect; only where it runs differs. Exit code 0 when nothing marked is
+   * left, 1 otherwise; no output.
+   */
+  private killScriptExec(scriptArgs: string[]): EngineExec {
+    const stream = new PassThrough();
+    stream.end();
+    const done = this.killWith([KILL_BY_MARKER_SCRIPT, ...scriptArgs]).then(
+      () => ({ exitCode: 0, killed: false }),
+      () => ({ exitCode: 1, killed: false }),
+    );
+    return { id: `kill-script-${randomUUID()}`, stdin: null, stream, done, kill: () => done.then(noop) };
+  }
+
+  private async killWith(args: string[]): Promise<void> {
+    const marker = args[2] ?? "";
+    // The sidecar needs the container's image. Asked for first: while a killer exec is stuck starting in a
+    // starved container, the engine answers an inspect of it only after seconds (measured: 7 s under a fork bomb).
+    const image = await this.raw.inspect().then(
+      (info) => info.Image,
+      () => undefined,
+    );
     const deadline = Date.now() + KILLER_RETRY_MS;
     let done = false;
     const inside = (async () => {
@@ -474,7 +555,7 @@ export class EngineContainer {
     const sidecar = new Promise<void>((resolve, reject) => {
       sidecarTimer = setTimeout(() => {
         if (done) return;
-        this.killFromSidecar(args, () => done).then(
+        this.killFromSidecar(args, image, () => done).then(
           (exitCode) => (exitCode === 0 ? resolve() : reject(new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`))),
           reject,
         );
@@ -515,19 +596,19 @@ export class EngineContainer {
    * shares this container's PID namespace (so it sees and may signal the
    * same processes) but has its own cgroup, hence its own pids and CPU share.
    */
-  private killFromSidecar(args: string[], stop: () => boolean): Promise<number | null> {
+  private killFromSidecar(args: string[], image: string | undefined, stop: () => boolean): Promise<number | null> {
     const marker = args[2]!;
-    const run = this.#runSidecar(args, stop);
+    const run = this.#runSidecar(args, image, stop);
     const settled = run.then(noop, noop).finally(() => this.#sidecarCleanup.delete(marker));
     this.#sidecarCleanup.set(marker, settled);
     return run;
   }
 
-  async #runSidecar(args: string[], stop: () => boolean): Promise<number | null> {
-    const info = await this.raw.inspect();
+  async #runSidecar(args: string[], knownImage: string | undefined, stop: () => boolean): Promise<number | null> {
+    const image = knownImage ?? (await this.raw.inspect()).Image;
     if (stop()) return null;
     const sidecar = await this.engine.docker.createContainer({
-      Image: info.Image,
+      Image: image,
       Entrypoint: ["sh", "-c"],
       Cmd: args,
       Labels: { [SIDECAR_LABEL]: this.id, "dev.sandbox.managed": "true" },
@@ -616,6 +697,20 @@ function archiveError(error: unknown, path: string, containerId: string): Engine
   }
   if (status === 409) return new EngineError("not-found", `container ${containerId} is not running`, { cause: error, statusCode: 409 });
   return new EngineError("unknown", `${path}: ${message}`, { cause: error, statusCode: status });
+}
+
+/** `["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", "NAME=value", pgid?]`, as core's adapters run it. */
+function isKillScript(argv: string[]): boolean {
+  return (
+    argv.length >= 5 &&
+    argv.length <= 6 &&
+    argv[0] === "sh" &&
+    argv[1] === "-c" &&
+    argv[2] === KILL_BY_MARKER_SCRIPT &&
+    argv[3] === "sandbox-kill" &&
+    /^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9-]+$/.test(argv[4] ?? "") &&
+    (argv[5] === undefined || /^[0-9]+$/.test(argv[5]))
+  );
 }
 
 async function exitCodeOf(exec: Docker.Exec): Promise<number | null> {

@@ -39,3 +39,11 @@ export function engineMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return typeof reason === "string" && !message.includes(reason) ? `${reason}: ${message}` : message;
 }
+
+/** True when the engine did not answer at all (socket missing, refused, reset): the engine is down, not the request wrong. */
+export function engineUnreachable(error: unknown): boolean {
+  if (statusOf(error) !== undefined) return false;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === "string" && ["ECONNREFUSED", "ENOENT", "ECONNRESET", "EPIPE", "EACCES"].includes(code)) return true;
+  return /ECONNREFUSED|ENOENT.*docker\.sock|socket hang up|ECONNRESET/i.test(engineMessage(error));
+}

@@ -49,3 +49,11 @@ export {
   ownerIsGone,
   processStart,
 } from "./owner-labels.js";
+export {
+  ensureSandboxNetwork,
+  hostFirewallUnsupportedReason,
+  isSandboxNetwork,
+  removeSandboxNetworkIfUnused,
+  SANDBOX_NETWORKS,
+  type SandboxNetworkKind,
+} from "./sandbox-networks.js";

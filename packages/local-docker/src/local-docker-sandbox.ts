@@ -31,8 +31,12 @@ import {
   type EngineContainer,
   EngineError,
   fileOperationCodeOf,
+  hostFirewallUnsupportedReason,
+  isSandboxNetwork,
   LABELS,
   readContainerFiles,
+  removeSandboxNetworkIfUnused,
+  SANDBOX_NETWORKS,
   writeContainerFiles,
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
@@ -50,8 +54,38 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
   appName?: string;
   /** A dockerode client to use (e.g. for a remote engine). Default: from `DOCKER_HOST` or the local socket. */
   docker?: Docker;
-  /** OCI runtime, e.g. `"runsc"` (gVisor) where installed. Default: the engine's default. */
+  /**
+   * OCI runtime, e.g. `"runsc"` (gVisor), passed to the engine. Must be one
+   * the engine lists (`docker info`): otherwise creation fails with
+   * `UNSUPPORTED_CAPABILITY` naming it, before anything is created.
+   * Default: the engine's default runtime.
+   */
   runtime?: string;
+  /**
+   * User the sandbox's processes run as: a name the image knows or a numeric
+   * `uid`, optionally with `:group` (e.g. `"1000:1000"`). Default: the
+   * image's user (usually root). A name the image does not know fails
+   * creation with `INVALID_OPTIONS`.
+   */
+  user?: string;
+  /**
+   * Docker network to join instead of the default `sandbox-isolated`
+   * network (a bridge on which sandboxes cannot reach each other). Name a
+   * network you created to let sandboxes talk to each other (or `"bridge"`
+   * for Docker's default bridge). Not with `blockNetwork` or `blockHostNetwork`.
+   */
+  network?: string;
+  /**
+   * Cut the sandbox off from the host: nothing listening on the Docker host
+   * (on any of its addresses, the bridge gateway included) is reachable from
+   * the sandbox, while the internet stays reachable. The sandbox joins the
+   * `sandbox-isolated-nohost` network, whose bridge gets a host firewall rule
+   * rejecting new connections from it (published `ports` still work: they
+   * are connections from the host). Needs this process to run as root on the
+   * engine's machine with `iptables`; otherwise creation fails with
+   * `UNSUPPORTED_CAPABILITY` saying why. Default false.
+   */
+  blockHostNetwork?: boolean;
   /** Maximum number of processes and threads in the sandbox. Default 128 (`DEFAULT_PIDS_LIMIT`). */
   pidsLimit?: number;
   /** Default per-command timeout in ms. Default `DEFAULT_COMMAND_TIMEOUT_MS` (5 min). */
@@ -82,6 +116,9 @@ const EXTRA_OPTION_KEYS = [
   "appName",
   "docker",
   "runtime",
+  "user",
+  "network",
+  "blockHostNetwork",
   "pidsLimit",
   "commandTimeoutMs",
   "maxOutputBytes",
@@ -255,7 +292,29 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
           details: { option: "gpu", capability: "gpu" },
         });
       }
+      if (options.runtime !== undefined) {
+        const runtimes = await this.#engine.runtimes();
+        if (!runtimes.includes(options.runtime)) {
+          throw this.error("UNSUPPORTED_CAPABILITY", {
+            message: `provider "${LOCAL_DOCKER_PROVIDER}" cannot use the OCI runtime "${options.runtime}" (option "runtime"): this Docker engine lists only ${runtimes.map((name) => `"${name}"`).join(", ")}; install it and register it with the engine (for gVisor: runsc install)`,
+            details: { option: "runtime", runtime: options.runtime, engineRuntimes: runtimes },
+          });
+        }
+      }
+      if (options.blockHostNetwork === true && options.blockNetwork !== true) {
+        const reason = await hostFirewallUnsupportedReason(this.#engine.docker);
+        if (reason !== undefined) {
+          throw this.error("UNSUPPORTED_CAPABILITY", {
+            message: `provider "${LOCAL_DOCKER_PROVIDER}" cannot honour the "blockHostNetwork" option here: ${reason}`,
+            details: { option: "blockHostNetwork", capability: "blockHostNetwork", reason },
+          });
+        }
+      }
       await this.#engine.ensureImage(imageName, options.onPullProgress);
+      const network =
+        options.blockNetwork === true
+          ? undefined
+          : (options.network ?? (await this.#engine.ensureSandboxNetwork(options.blockHostNetwork === true ? "no-host" : "isolated")));
       const owner = currentOwner();
       const labels: Record<string, string> = {
         [LABELS.managed]: "true",
@@ -281,6 +340,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         cpu: options.cpu,
         memoryMiB: options.memoryMiB,
         blockNetwork: options.blockNetwork,
+        network,
+        user: options.user,
         volumes,
         lifetimeMs,
         pidsLimit: options.pidsLimit,
@@ -291,6 +352,13 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       return this.#container.id;
     } catch (error) {
       if (SandboxError.isInstance(error)) throw error;
+      if (options.user !== undefined && /unable to find user|no matching entries in passwd|unable to find group/i.test(String((error as Error)?.message))) {
+        throw this.error("INVALID_OPTIONS", {
+          message: `invalid option "user": the image "${imageName}" has no user "${options.user}"; give a numeric uid (e.g. "1000:1000") or a user the image defines`,
+          details: { option: "user", user: options.user },
+          cause: error,
+        });
+      }
       if (error instanceof EngineError && error.kind === "conflict" && options.name) {
         throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" already exists in app "${appName}"`, cause: error });
       }
@@ -332,6 +400,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
           () => false,
         );
         return { exitCode: null, killConfirmed };
+      }
+      // SIGKILL from outside: the container was killed or removed mid-command. Its command did not exit
+      // 137 by itself, the sandbox is gone (one inspect, only after a 137).
+      if ((exitCode === 137 || exitCode === null) && !(await this.checkRunning().catch(() => true))) {
+        throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox stopped while the command ran (killed or removed from outside, or its lifetime ended)" });
       }
       if (exitCode === 137 && oomKilledDuring(stderr.baseline, await this.readOomKillCount())) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
@@ -431,6 +504,13 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     } catch (error) {
       throw fromEngineError(error, "PROVIDER_UNAVAILABLE", "could not remove the sandbox container");
     }
+    // The managed network goes with its last sandbox (another process may still use it: then it stays).
+    const network = this.options.blockNetwork === true ? undefined : (this.options.network ?? this.#managedNetwork());
+    if (isSandboxNetwork(network)) await removeSandboxNetworkIfUnused(this.#engine.docker, network!).catch(() => undefined);
+  }
+
+  #managedNetwork(): string {
+    return this.options.blockHostNetwork === true ? SANDBOX_NETWORKS["no-host"].name : SANDBOX_NETWORKS.isolated.name;
   }
 
   // ---- processes and ports (logic in sandbox-processes.ts, pty-process.ts, sandbox-ports.ts)
@@ -543,8 +623,22 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   if (options.appName !== undefined && (typeof options.appName !== "string" || !APP_NAME.test(options.appName))) {
     fail("appName", "must be 1-63 characters of letters, digits, '.', '_' or '-'");
   }
-  if (options.runtime !== undefined && (typeof options.runtime !== "string" || options.runtime.trim() === ""))
-    fail("runtime", 'must be a runtime name such as "runsc"');
+  if (options.runtime !== undefined && (typeof options.runtime !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(options.runtime)))
+    fail("runtime", `must be a runtime name such as "runsc", got ${JSON.stringify(options.runtime)}`);
+  if (
+    options.user !== undefined &&
+    (typeof options.user !== "string" || !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/.test(options.user))
+  )
+    fail("user", `must be a user name or uid, optionally with ":group" (e.g. "1000:1000"), got ${JSON.stringify(options.user)}`);
+  if (options.network !== undefined) {
+    if (typeof options.network !== "string" || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(options.network))
+      fail("network", `must be the name of a Docker network, got ${JSON.stringify(options.network)}`);
+    if (options.network === "host" || options.network === "none")
+      fail("network", `"${options.network}" is not allowed: use blockNetwork for no network; the host's network is never shared`);
+    if (options.blockNetwork === true) fail("network", "cannot join a network with blockNetwork: true");
+    if (options.blockHostNetwork === true) fail("network", "cannot be combined with blockHostNetwork (which joins its own network)");
+  }
+  if (options.blockHostNetwork !== undefined && typeof options.blockHostNetwork !== "boolean") fail("blockHostNetwork", "must be a boolean");
   if (options.maxDownloadBytes !== undefined && (!Number.isInteger(options.maxDownloadBytes) || options.maxDownloadBytes < 1))
     fail("maxDownloadBytes", `must be a positive whole number of bytes, got ${String(options.maxDownloadBytes)}`);
   if (options.pidsLimit !== undefined && (!Number.isInteger(options.pidsLimit) || options.pidsLimit < 8))

@@ -1,4 +1,13 @@
-import { currentOwner, DockerEngine, EngineError, LABELS, type OwnerIdentity, ownerIsGone } from "@sandbox/docker-engine";
+import {
+  currentOwner,
+  DockerEngine,
+  EngineError,
+  LABELS,
+  type OwnerIdentity,
+  ownerIsGone,
+  removeSandboxNetworkIfUnused,
+  SANDBOX_NETWORKS,
+} from "@sandbox/docker-engine";
 import type Docker from "dockerode";
 import { LOCAL_DOCKER_PROVIDER } from "./local-docker-error.js";
 
@@ -35,8 +44,9 @@ export interface ReapOptions {
  * Removes this adapter's sandboxes that are expired (past their lifetime
  * label), stopped (exited or dead; a paused one is not), or whose owner process is provably gone (same host, and
  * the pid is dead or belongs to a newer process). Sandboxes of live owners
- * and of other hosts are kept until they expire. Volumes are never reaped:
- * they are meant to outlive sandboxes.
+ * and of other hosts are kept until they expire. The managed sandbox
+ * networks are removed when no container uses them. Volumes are never
+ * reaped: they are meant to outlive sandboxes.
  */
 export async function reap(options: ReapOptions = {}): Promise<ReapReport> {
   return reapWith(new DockerEngine({ docker: options.docker }), options);
@@ -68,6 +78,8 @@ export async function reapWith(engine: DockerEngine, options: ReapOptions = {}):
       report.removed.push({ id: container.id, name: container.name, reason });
     }),
   );
+  // The managed sandbox networks go when no container uses them any more.
+  for (const network of Object.values(SANDBOX_NETWORKS)) await removeSandboxNetworkIfUnused(engine.docker, network.name).catch(() => undefined);
   return report;
 }
 

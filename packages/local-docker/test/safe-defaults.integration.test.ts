@@ -39,14 +39,16 @@ describe.runIf(available)("safe defaults on a real engine (skipped when no Docke
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
-  it("drops capabilities an agent does not need (NET_RAW, MKNOD, SETFCAP, AUDIT_WRITE), checked inside the sandbox", async () => {
+  it("drops capabilities an agent does not need (NET_RAW, MKNOD, SETFCAP, AUDIT_WRITE, SYS_CHROOT, SETPCAP), checked inside the sandbox", async () => {
     const info = await sandbox.container.inspect();
     expect(info.HostConfig.CapDrop).toEqual([...DEFAULT_CAP_DROP]);
     const status = await sandbox.execute("grep CapEff /proc/self/status");
     const effective = BigInt(`0x${status.output.trim().split(/\s+/)[1]}`);
-    // Linux capability numbers: CAP_MKNOD 27, CAP_NET_RAW 13, CAP_AUDIT_WRITE 29, CAP_SETFCAP 31; CAP_CHOWN 0 stays.
-    for (const bit of [27n, 13n, 29n, 31n]) expect((effective >> bit) & 1n, `capability ${bit} is still effective`).toBe(0n);
-    expect(effective & 1n, "CAP_CHOWN must stay (package managers chown files)").toBe(1n);
+    // Linux capability numbers: CAP_MKNOD 27, CAP_NET_RAW 13, CAP_AUDIT_WRITE 29, CAP_SETFCAP 31, CAP_SYS_CHROOT 18, CAP_SETPCAP 8.
+    for (const bit of [27n, 13n, 29n, 31n, 18n, 8n]) expect((effective >> bit) & 1n, `capability ${bit} is still effective`).toBe(0n);
+    // Kept: CAP_CHOWN 0 (package managers chown files), CAP_SETGID 6 and CAP_SETUID 7 (they switch users), CAP_KILL 5.
+    for (const bit of [0n, 5n, 6n, 7n]) expect((effective >> bit) & 1n, `capability ${bit} must stay`).toBe(1n);
+    expect((await sandbox.execute("chroot / true 2>&1; echo rc=$?")).output, "chroot must be refused").not.toContain("rc=0");
     expect((await sandbox.execute("mknod /tmp/null-copy c 1 3")).exitCode, "mknod of a device must be refused").not.toBe(0);
     expect((await sandbox.execute("mkfifo /tmp/a-fifo && echo ok")).output, "FIFOs need no capability").toBe("ok\n");
   });

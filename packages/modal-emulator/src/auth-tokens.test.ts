@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
+import { secretsEqual, TokenAuthority, tokenKeyFor } from "./auth-tokens.js";
 
 describe("TokenAuthority", () => {
   it("mints JWTs with exp that it verifies", () => {
@@ -20,6 +20,14 @@ describe("TokenAuthority", () => {
     expect(authority.verify(`${header}.${forged}.${signature}`)).toBeUndefined();
     expect(authority.verify("not-a-jwt")).toBeUndefined();
     expect(new TokenAuthority(-1).verify(new TokenAuthority(-1).mint("control-plane", "c"))).toBeUndefined();
+  });
+
+  it("with a key from the credentials, tokens survive a restart with the same credentials only", () => {
+    const token = new TokenAuthority(60, tokenKeyFor("ak-1", "as-1")).mint("control-plane", "client");
+    expect(new TokenAuthority(60, tokenKeyFor("ak-1", "as-1")).verify(token)).toMatchObject({ scope: "control-plane", subject: "client" });
+    expect(new TokenAuthority(60, tokenKeyFor("ak-1", "as-2")).verify(token)).toBeUndefined();
+    expect(new TokenAuthority(60, tokenKeyFor("ak-2", "as-1")).verify(token)).toBeUndefined();
+    expect(tokenKeyFor("ak-1", "as-1").toString("hex")).not.toContain(Buffer.from("as-1").toString("hex"));
   });
 
   it("compares secrets exactly", () => {

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /** Claims carried by the tokens the emulator mints. */
 export interface TokenClaims {
@@ -22,15 +22,22 @@ function base64UrlJson(value: unknown): string {
  *
  * Why JWTs at all: the SDK parses `exp` from both the control-plane auth token
  * and the router token to schedule refreshes; without `exp` it warns on every
- * client. The key never leaves the process, so tokens die with the emulator.
+ * client. The key never leaves the process. Derived from the credentials
+ * ({@link tokenKeyFor}), tokens survive a restart of the emulator with the
+ * same credentials, as Modal's survive a server restart: a client that kept
+ * running is answered about its sandboxes instead of being refused.
  */
 export class TokenAuthority {
-  readonly #key = randomBytes(32);
+  readonly #key: Buffer;
   readonly #lifetimeSeconds: number;
 
-  /** @param lifetimeSeconds how long minted tokens stay valid; default one hour. */
-  constructor(lifetimeSeconds = 3600) {
+  /**
+   * @param lifetimeSeconds how long minted tokens stay valid; default one hour.
+   * @param key the signing key; default a random one (tokens die with this process).
+   */
+  constructor(lifetimeSeconds = 3600, key: Buffer = randomBytes(32)) {
     this.#lifetimeSeconds = lifetimeSeconds;
+    this.#key = key;
   }
 
   /** Mints a signed token for the given scope and subject. */
@@ -62,6 +69,11 @@ export class TokenAuthority {
   #sign(signingInput: string): string {
     return createHmac("sha256", this.#key).update(signingInput).digest("base64url");
   }
+}
+
+/** A signing key derived from the emulator's credentials (one-way: the key reveals neither). */
+export function tokenKeyFor(tokenId: string, tokenSecret: string): Buffer {
+  return createHash("sha256").update("modal-emulator token key\0").update(tokenId).update("\0").update(tokenSecret).digest();
 }
 
 /** Compares two secrets in constant time. */

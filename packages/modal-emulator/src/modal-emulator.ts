@@ -1,6 +1,6 @@
 import { currentOwnerLabels, DockerEngine, ownerIsGone } from "@sandbox/docker-engine";
 import { type CallContext, createServer, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
-import { secretsEqual, TokenAuthority } from "./auth-tokens.js";
+import { secretsEqual, TokenAuthority, tokenKeyFor } from "./auth-tokens.js";
 import { createCommandRouterHandlers } from "./command-router-service.js";
 import { createControlPlaneHandlers } from "./control-plane-service.js";
 import { COMPONENT_LABEL, INSTANCE_LABEL, MANAGED_LABEL } from "./emulator-labels.js";
@@ -199,7 +199,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     ...(options.volumeHelperImage !== undefined ? { volumeHelperImage: options.volumeHelperImage } : {}),
     ...(options.onLog ? { onProgress: options.onLog } : {}),
   });
-  const tokens = new TokenAuthority();
+  const tokens = new TokenAuthority(undefined, tokenKeyFor(options.tokenId, options.tokenSecret));
   const calls: RecordedCall[] = [];
   let routerUrl = "";
 

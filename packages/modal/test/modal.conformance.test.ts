@@ -66,10 +66,6 @@ describe.runIf(withDocker)("@sandbox/modal through @sandbox/modal-emulator (need
       createWithMissingVolume: () => ModalSandbox.create(options({ volumes: { "/data": `missing-volume-${process.pid}` } })),
     },
     unavailable: { gpu: "the emulator has no GPUs (it refuses GPU requests with RESOURCE_EXHAUSTED)" },
-    knownGaps: {
-      forkBomb:
-        "the adapter can only kill through an exec inside the sandbox, and the emulator starts that exec in the container's own cgroup, where a fork bomb at the PID limit starves it past the kill grace (local-docker kills from a sidecar container instead)",
-    },
     // Ten seconds: a lifetime the emulator enforces with room for container start on a busy 2-core machine.
     timeouts: { createMs: 60_000, lifetimeMs: 10_000, teardownMs: 30_000 },
   });

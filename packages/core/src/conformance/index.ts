@@ -20,6 +20,7 @@
  */
 
 export { abuseConformance } from "./abuse-conformance.js";
+export { badInputsConformance } from "./bad-inputs-conformance.js";
 export {
   type ConformanceFixtures,
   type ConformancePaths,

@@ -1,5 +1,6 @@
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import { abuseConformance } from "./abuse-conformance.js";
+import { badInputsConformance } from "./bad-inputs-conformance.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { errorsConformance } from "./errors-conformance.js";
 import { executeConformance } from "./execute-conformance.js";
@@ -29,4 +30,5 @@ export function runConformanceSuite<S extends SandboxBackend>(target: Conformanc
   errorsConformance(target);
   processesConformance(target);
   abuseConformance(target);
+  badInputsConformance(target);
 }
