@@ -5,14 +5,18 @@ import { runConformanceSuite } from "@sandbox/core/conformance";
 import { DockerEngine } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { afterAll, expect } from "vitest";
+import { agentBinaryPath } from "../src/agent-channel.js";
 import { createLocalDockerSandboxPool, LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
 
 // The whole core suite again, with every `create` going through a warm pool:
 // a pooled sandbox must be indistinguishable from a cold one to the caller.
 // Requests the pool cannot serve (names, volumes, resources, network, another
 // image, invalid options) fall back to cold creates inside the same suite, so
-// both paths are exercised; afterAll checks that claims really were warm.
+// both paths are exercised; afterAll checks that claims really were warm and
+// ran their commands through the command agent (when it could be built).
 await engineAvailable();
+const agentBuilt = agentBinaryPath() !== undefined;
+const channels: string[] = [];
 
 const appName = `conformance-pool-${process.pid}`;
 const secretsDirectory = mkdtempSync(join(tmpdir(), "sandbox-conformance-pool-secrets-"));
@@ -33,11 +37,20 @@ afterAll(async () => {
   await pool.close();
   rmSync(secretsDirectory, { recursive: true, force: true });
   expect(stats.warmClaims, `the pool served ${stats.warmClaims} claims warm and ${stats.coldCreates} cold`).toBeGreaterThan(10);
+  if (agentBuilt)
+    expect(
+      channels.filter((channel) => channel !== "agent"),
+      "claimed sandboxes without a command agent",
+    ).toEqual([]);
 });
 
 runConformanceSuite({
   name: "local-docker (warm pool)",
-  create: (options) => pool.claim({ appName, secretsFile, ...options }),
+  create: async (options) => {
+    const sandbox = await pool.claim({ appName, secretsFile, ...options });
+    channels.push(await sandbox.commandChannelReady());
+    return sandbox;
+  },
   construct: (options) => new LocalDockerSandbox({ appName, secretsFile, ...options }),
   fromId: (id) => LocalDockerSandbox.fromId(id),
   fromName: (app, name) => LocalDockerSandbox.fromName(app, name),

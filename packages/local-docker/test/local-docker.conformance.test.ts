@@ -3,13 +3,33 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runConformanceSuite } from "@sandbox/core/conformance";
 import { DockerEngine } from "@sandbox/docker-engine";
-import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable } from "@sandbox/test-support";
-import { afterAll } from "vitest";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable, isCI } from "@sandbox/test-support";
+import { afterAll, expect } from "vitest";
+import { agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox, localDockerSandboxExists } from "../src/index.js";
 
-// The whole core suite against a real Docker engine. Under CI a missing
+// The whole core suite against a real Docker engine, with the default
+// command channel: the in-sandbox agent. Each created sandbox waits for its
+// agent, so the suite exercises it rather than the docker exec it falls back
+// to while the agent starts; afterAll checks that every one had it (unless
+// the agent could not be built here: no gcc, outside CI). Under CI a missing
 // engine fails here instead of skipping.
 await dockerEngineAvailable();
+const agentBuilt = agentBinaryPath() !== undefined;
+if (isCI() && !agentBuilt) throw new Error("the sandbox agent was not built (dist/sandbox-agent): install gcc and libc6-dev, then pnpm build");
+const channels: string[] = [];
+async function withAgent(sandbox: LocalDockerSandbox): Promise<LocalDockerSandbox> {
+  channels.push(await sandbox.commandChannelReady());
+  return sandbox;
+}
+afterAll(() => {
+  if (agentBuilt)
+    expect(
+      channels.filter((channel) => channel !== "agent"),
+      "sandboxes whose command agent did not start",
+    ).toEqual([]);
+  expect(channels.length).toBeGreaterThan(10);
+});
 
 const appName = `conformance-${process.pid}`;
 const secretsDirectory = mkdtempSync(join(tmpdir(), "sandbox-conformance-secrets-"));
@@ -21,10 +41,10 @@ const volumeErrorProbe = `conformance-volume-error-${process.pid}`;
 
 runConformanceSuite({
   name: "local-docker",
-  create: (options) => LocalDockerSandbox.create({ appName, secretsFile, ...options }),
+  create: async (options) => withAgent(await LocalDockerSandbox.create({ appName, secretsFile, ...options })),
   construct: (options) => new LocalDockerSandbox({ appName, secretsFile, ...options }),
-  fromId: (id) => LocalDockerSandbox.fromId(id),
-  fromName: (app, name) => LocalDockerSandbox.fromName(app, name),
+  fromId: async (id) => withAgent(await LocalDockerSandbox.fromId(id)),
+  fromName: async (app, name) => withAgent(await LocalDockerSandbox.fromName(app, name)),
   appName,
   baseOptions: { imageName: BUSYBOX_IMAGE },
   exists: (id) => localDockerSandboxExists(id),
