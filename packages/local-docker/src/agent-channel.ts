@@ -113,6 +113,7 @@ export class AgentChannel {
   static async start(container: EngineContainer): Promise<AgentChannel | undefined> {
     const tar = await agentArchive();
     if (tar === undefined) return undefined;
+    // The engine replaces the file even while another handle's agent runs from it.
     await container.putArchive(tar, "/");
     let channel: AgentChannel | undefined;
     const exec = await container.exec([AGENT_PATH], {

@@ -43,6 +43,25 @@ describe.runIf(available && built)("local-docker command agent (skipped without 
     }
   });
 
+  it("a second handle (fromId) gets an agent of its own while the first handle's agent runs", async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      const second = await LocalDockerSandbox.fromId(sandbox.id);
+      try {
+        expect(await second.commandChannelReady()).toBe("agent");
+        expect(await parentOfCommand(second)).toBe("/.sandbox-agent/sandbox-agent-1");
+        const agents = (await second.execute("ps -o pid,args | grep -c '[/].sandbox-agent/'")).output.trim();
+        expect(agents).toBe("2");
+        expect((await sandbox.execute("echo first")).output).toBe("first\n");
+      } finally {
+        await second.detach();
+      }
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it('commandChannel "exec" runs every command as a docker exec', async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, commandChannel: "exec" });
     try {
