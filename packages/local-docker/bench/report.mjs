@@ -359,7 +359,12 @@ const modal = spawnSync("pnpm", ["--filter", "@sandbox/modal", "bench"], {
 });
 const modalOutput = `${modal.stdout ?? ""}${modal.stderr ?? ""}`;
 if (modal.status !== 0) errors.push(`modal bench exited ${modal.status}: ${modalOutput.slice(-500)}`);
-const modalLines = modalOutput.split("\n").filter((line) => /ratio|median|p50|x raw|adapter/i.test(line));
+// Its table: from the header row ("call ...") to the verdict ("worst ratio ...").
+const modalAll = modalOutput.split("\n");
+const modalStart = modalAll.findIndex((line) => /^\s*call\s/.test(line));
+const modalLines = (modalStart < 0 ? modalAll.filter((line) => /ratio/i.test(line)) : modalAll.slice(modalStart)).filter(
+  (line) => line.trim() !== "" && !/ELIFECYCLE|^>/.test(line),
+);
 for (const line of modalLines) log(`  ${line.trim()}`);
 results.scenarios["@sandbox/modal vs raw modal SDK (emulator)"] = { lines: modalLines.map((line) => line.trim()) };
 
@@ -395,6 +400,7 @@ function chart(scenarios) {
   let y = 30;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="960" height="${height}" font-family="sans-serif" font-size="12">`,
+    "<title>sandbox speed report: p50 per side and ratio to the raw floor</title>",
     `<text x="10" y="18" font-weight="bold">sandbox speed report: p50 per side (log scale), ratio to the first (raw) side</text>`,
   ];
   for (const row of rows) {
