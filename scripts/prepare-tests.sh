@@ -5,7 +5,9 @@
 #   1. installs the dependencies when node_modules is missing;
 #   2. starts a Docker engine when none answers (scripts/start-docker-engine.sh,
 #      which installs Debian's docker.io when dockerd is absent);
-#   3. builds the local test images that are missing
+#   3. installs gcc and libc6-dev when no static C build works (the sandbox
+#      agent of @sandbox/local-docker is built from C by `pnpm build`);
+#   4. builds the local test images that are missing
 #      (scripts/build-offline-images.sh: no registry needed).
 #
 # When a step cannot be done here (no root, no apt, no network to the package
@@ -39,6 +41,19 @@ start=$SECONDS
 if [[ ! -d node_modules/.pnpm ]]; then
   say "installing dependencies (pnpm install --frozen-lockfile)"
   pnpm install --frozen-lockfile </dev/null || stop "pnpm install failed (see above); run 'pnpm install' once the npm registry is reachable."
+fi
+
+# The command agent of @sandbox/local-docker is a static C program built by
+# `pnpm build`; without a compiler and a static libc the adapter falls back to
+# docker exec, and the agent's tests skip (under CI they fail).
+if ! printf 'int main(void){return 0;}\n' | gcc -static -x c -o /dev/null - >/dev/null 2>&1; then
+  say "no C compiler with a static libc (for the sandbox agent): installing gcc and libc6-dev"
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev; } </dev/null >/dev/null ||
+      say "apt-get could not install gcc and libc6-dev: the sandbox agent will not be built (run 'sudo apt-get install -y gcc libc6-dev')"
+  else
+    say "gcc with a static libc is missing: the sandbox agent will not be built (run 'sudo apt-get install -y gcc libc6-dev')"
+  fi
 fi
 
 if ! { command -v docker >/dev/null 2>&1 && timeout 10 docker info >/dev/null 2>&1; }; then

@@ -15,6 +15,7 @@ describe("LocalDockerSandbox options (checked before any engine call)", () => {
       commandTimeoutMs: 1000,
       maxOutputBytes: 10,
       maxDownloadBytes: 1024,
+      commandChannel: "exec",
     });
     expect(sandbox.isInitialized).toBe(false);
     expect(sandbox.provider).toBe("local-docker");
@@ -28,6 +29,8 @@ describe("LocalDockerSandbox options (checked before any engine call)", () => {
     [{ secretsFile: "" }, "secretsFile"],
     [{ reapOnStart: "yes" }, "reapOnStart"],
     [{ processRetainedBytes: 1000 }, "processRetainedBytes"],
+    [{ commandChannel: "ssh" }, "commandChannel"],
+    [{ commandChannel: true }, "commandChannel"],
     [{ blockNetwork: true, ports: [8080] }, "ports"],
     [{ ports: [0] }, "ports"],
     [{ docker: {} }, "docker"],

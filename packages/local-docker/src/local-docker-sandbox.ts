@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   allCapabilities,
   type CommandOutcome,
@@ -7,6 +8,8 @@ import {
   DEFAULT_MAX_DOWNLOAD_BYTES,
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
+  EXEC_MARKER_VARIABLE,
+  KILL_BY_MARKER_SCRIPT,
   OOM_BASELINE_PREFIX,
   OomBaselineReader,
   oomKilledDuring,
@@ -41,6 +44,7 @@ import {
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
+import { AgentChannel, AgentStartFailure } from "./agent-channel.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
@@ -110,7 +114,20 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
    * in bytes (at least 1 MiB). Default `DEFAULT_PROCESS_RETAINED_BYTES` (16 MiB).
    */
   processRetainedBytes?: number;
+  /**
+   * How `execute` reaches the sandbox. `"agent"` (default): a small static
+   * program copied into the sandbox at create and started once, reached over
+   * one open connection, so a command costs one message each way instead of
+   * a `docker exec`; where it cannot run (not built, another CPU
+   * architecture) or after it died, commands go through `docker exec`
+   * transparently. `"exec"`: one `docker exec` per command. Both give the
+   * same results, errors, streaming, timeouts and kills.
+   */
+  commandChannel?: "agent" | "exec";
 }
+
+/** The values of {@link LocalDockerSandboxOptions.commandChannel}. */
+const COMMAND_CHANNELS = ["agent", "exec"] as const;
 
 const EXTRA_OPTION_KEYS = [
   "appName",
@@ -127,6 +144,7 @@ const EXTRA_OPTION_KEYS = [
   "onPullProgress",
   "reapOnStart",
   "processRetainedBytes",
+  "commandChannel",
 ] as const;
 
 const APP_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -163,6 +181,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #container: EngineContainer | undefined;
   /** Set by a warm-pool claim: env and workdir every command gets unless it says otherwise. */
   #claimed: { env: Record<string, string>; workdir: string | undefined } | undefined;
+  /** The agent of the fast command channel, while it starts or runs (see `commandChannel`). */
+  #agent: Promise<AgentChannel | undefined> | undefined;
+  /** False in exec mode and once the handle was released. */
+  #agentWanted: boolean;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -174,6 +196,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       maxOutputBytes: options?.maxOutputBytes,
     });
     validateDockerOptions(this.options);
+    this.#agentWanted = (this.options.commandChannel ?? "agent") === "agent";
     this.#engine = new DockerEngine({ docker: this.options.docker });
   }
 
@@ -190,7 +213,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    */
   static async fromId(
     id: string,
-    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes" | "maxDownloadBytes"> = {},
+    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes" | "maxDownloadBytes" | "commandChannel"> = {},
   ): Promise<LocalDockerSandbox> {
     if (typeof id !== "string" || !/^[A-Za-z0-9_.-]+$/.test(id)) {
       throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no sandbox with id "${String(id)}"` });
@@ -216,7 +239,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   static async fromName(
     appName: string,
     name: string,
-    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes" | "maxDownloadBytes"> = {},
+    options: Pick<LocalDockerSandboxOptions, "docker" | "commandTimeoutMs" | "maxOutputBytes" | "maxDownloadBytes" | "commandChannel"> = {},
   ): Promise<LocalDockerSandbox> {
     const sandbox = new LocalDockerSandbox(options);
     await sandbox.adopt(async () => {
@@ -253,6 +276,31 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       this.#container = await find();
       return this.#container.id;
     });
+  }
+
+  /**
+   * Starts the command agent in the background, once: when the first command
+   * has finished (a create followed by one command never pays for it, nor
+   * waits for it) or when {@link commandChannelReady} asks. Commands issued
+   * before it is up go through `docker exec`.
+   */
+  private startAgent(): Promise<AgentChannel | undefined> | undefined {
+    if (this.#agent === undefined && this.#agentWanted && this.#container) {
+      this.#agent = AgentChannel.start(this.#container).catch(() => undefined);
+    }
+    return this.#agent;
+  }
+
+  /**
+   * Resolves once the command channel settled: `"agent"` when commands go
+   * through the in-sandbox agent, `"exec"` when they use `docker exec`
+   * (the option says so, or the agent is not built, cannot run in this
+   * image, or died).
+   */
+  async commandChannelReady(): Promise<"agent" | "exec"> {
+    this.assertReady();
+    const agent = await this.startAgent();
+    return agent?.alive ? "agent" : "exec";
   }
 
   protected override error(code: SandboxErrorCode, options: SandboxErrorOptions = {}): SandboxError {
@@ -373,6 +421,106 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
+    const agent = await this.settledAgent();
+    if (agent) {
+      try {
+        return await this.runThroughAgent(agent, request);
+      } catch (error) {
+        // Nothing of the command ran (the agent could not fork or was gone): run it the other way.
+        if (!(error instanceof AgentStartFailure)) throw error;
+      }
+    }
+    try {
+      return await this.runThroughExec(request);
+    } finally {
+      this.startAgent();
+    }
+  }
+
+  /** The running agent, or undefined while it starts (no waiting), after it died, or in exec mode. */
+  private async settledAgent(): Promise<AgentChannel | undefined> {
+    const starting = this.#agent;
+    if (starting === undefined) return undefined;
+    const settled = await Promise.race([starting, Promise.resolve(null)]);
+    return settled?.alive ? settled : undefined;
+  }
+
+  private async runThroughAgent(agent: AgentChannel, request: CommandRequest): Promise<CommandOutcome> {
+    const marker = `${EXEC_MARKER_VARIABLE}=${randomUUID()}`;
+    const run = agent.run({
+      command: request.command,
+      cwd: request.cwd ?? this.#claimed?.workdir ?? "",
+      env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
+      marker,
+      onStdout: request.onStdout,
+      onStderr: request.onStderr,
+    });
+    let killing: Promise<boolean> | undefined;
+    const ended = new Promise<"aborted">((resolve) => {
+      const onAbort = () => {
+        killing ??= run.kill();
+        resolve("aborted");
+      };
+      if (request.signal.aborted) onAbort();
+      else request.signal.addEventListener("abort", onAbort, { once: true });
+      run.done.then(
+        () => request.signal.removeEventListener("abort", onAbort),
+        () => request.signal.removeEventListener("abort", onAbort),
+      );
+    });
+    let exit: Awaited<typeof run.done> | "aborted";
+    try {
+      exit = await Promise.race([run.done, ended]);
+    } catch (error) {
+      if (error instanceof AgentStartFailure) throw error;
+      // The agent died mid-command: make sure nothing of the command is left, then say so.
+      await this.killByMarker(marker);
+      if (!(await this.stillRunning()))
+        throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)", cause: error });
+      throw this.error("COMMAND_FAILED", {
+        message:
+          "the command channel to the sandbox closed while the command ran (the sandbox agent died); the command was killed, later commands use docker exec",
+        cause: error,
+      });
+    }
+    if (exit === "aborted" || killing) {
+      // Settle only once the tree is confirmed gone.
+      return { exitCode: null, killConfirmed: await killing! };
+    }
+    if (exit.exitCode === 137 && oomKilledDuring(exit.oomBefore, exit.oomAfter)) {
+      throw this.error("RESOURCE_LIMIT_EXCEEDED", {
+        message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
+        details: { exitCode: exit.exitCode, memoryMiB: this.options.memoryMiB },
+      });
+    }
+    return { exitCode: exit.exitCode };
+  }
+
+  /** Kills every process carrying `marker` with a `docker exec` (best effort; used when the agent is gone). */
+  private async killByMarker(marker: string): Promise<void> {
+    try {
+      const exec = await this.#container!.exec(["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", marker]);
+      await exec.done;
+    } catch {
+      // the sandbox is gone: so is the command
+    }
+  }
+
+  /**
+   * Whether the container still runs. One killed from outside ends its
+   * execs a moment before the engine reports it stopped, so the engine is
+   * asked again for a short while.
+   */
+  private async stillRunning(): Promise<boolean> {
+    const deadline = Date.now() + 2_000;
+    for (;;) {
+      if (!(await this.#container!.isRunning().catch(() => false))) return false;
+      if (Date.now() >= deadline) return true;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  private async runThroughExec(request: CommandRequest): Promise<CommandOutcome> {
     const container = this.#container!;
     // The OOM counter before this command comes in its own exec, as the first stderr line.
     const stderr = new OomBaselineReader(request.onStderr);
@@ -493,6 +641,9 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   protected async release(terminate: boolean): Promise<void> {
     if (!this.#container) return;
+    const agent = this.#agent;
+    this.#agentWanted = false;
+    void agent?.then((channel) => channel?.close());
     if (!terminate) {
       // Container labels cannot change: mark the detachment inside, so reap()
       // leaves the sandbox to its lifetime for whoever reconnects.
@@ -570,7 +721,6 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    * pool's longer lifetime, which the reaper still honours as a backstop.
    */
   protected override async claimSandbox(claim: ResolvedSandboxClaim): Promise<void> {
-    const container = this.#container!;
     const env: Record<string, string> = {};
     if (claim.secrets && claim.secrets.length > 0) {
       const path = this.options.secretsFile ?? defaultSecretsFile();
@@ -581,27 +731,46 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     }
     Object.assign(env, claim.env ?? {});
     const seconds = Math.max(1, Math.ceil(claim.timeoutMs / 1000));
-    // One exec creates the workdir and leaves the watchdog running in the
-    // background (its output goes nowhere, so the exec returns at once).
-    const script = 'if [ -n "$1" ]; then mkdir -p -- "$1" || exit 1; fi; (sleep "$2"; kill -TERM 1) </dev/null >/dev/null 2>&1 &';
-    const setup = (async () => {
-      let stderr = "";
-      let exitCode: number | null;
-      try {
-        const exec = await container.exec(["sh", "-c", script, "sandbox-claim", claim.workdir ?? "", String(seconds)], {
-          onStderr: (chunk) => (stderr += chunk.toString("utf8")),
-        });
-        ({ exitCode } = await exec.done);
-      } catch (error) {
-        throw this.commandError(error);
+    // The workdir is created and the lifetime watchdog started before any
+    // command runs: a command started alongside could take every pid the
+    // sandbox has (a fork bomb) and leave the claim's lifetime unenforced.
+    // Through the agent this is one message and no process but the watchdog
+    // (commands sent later are handled after it); else one exec that leaves
+    // the watchdog running in the background.
+    const agent = await this.startAgent();
+    if (agent?.alive) {
+      const applying = agent.claim(seconds, claim.workdir ?? "");
+      if (claim.workdir === undefined) {
+        // Nothing can fail that a command sent next would not wait for; should
+        // the agent die before it started the watchdog, an exec starts one.
+        void applying.then((problem) => (problem === undefined ? undefined : this.setUpClaimByExec(undefined, seconds).catch(() => undefined)));
+      } else {
+        const problem = await applying;
+        if (problem !== undefined && agent.alive) {
+          throw this.error("SANDBOX_CREATION_FAILED", { message: `could not apply the claim (workdir "${claim.workdir}"): ${problem}` });
+        }
+        if (problem !== undefined) await this.setUpClaimByExec(claim.workdir, seconds);
       }
-      if (exitCode !== 0) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not apply the claim (workdir "${claim.workdir}"): ${stderr.trim()}` });
-    })();
-    // Wait for the workdir and the watchdog before any command runs: a command
-    // started alongside could take every pid the sandbox has (a fork bomb) and
-    // leave the claim's lifetime unenforced.
-    await setup;
+    } else {
+      await this.setUpClaimByExec(claim.workdir, seconds);
+    }
     this.#claimed = { env, workdir: claim.workdir };
+  }
+
+  /** One exec that creates the workdir and leaves the lifetime watchdog running in the background. */
+  private async setUpClaimByExec(workdir: string | undefined, seconds: number): Promise<void> {
+    const script = 'if [ -n "$1" ]; then mkdir -p -- "$1" || exit 1; fi; (sleep "$2"; kill -TERM 1) </dev/null >/dev/null 2>&1 &';
+    let stderr = "";
+    let exitCode: number | null;
+    try {
+      const exec = await this.#container!.exec(["sh", "-c", script, "sandbox-claim", workdir ?? "", String(seconds)], {
+        onStderr: (chunk) => (stderr += chunk.toString("utf8")),
+      });
+      ({ exitCode } = await exec.done);
+    } catch (error) {
+      throw this.commandError(error);
+    }
+    if (exitCode !== 0) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not apply the claim (workdir "${workdir}"): ${stderr.trim()}` });
   }
 }
 
@@ -649,6 +818,8 @@ function validateDockerOptions(options: LocalDockerSandboxOptions): void {
   if (options.processRetainedBytes !== undefined && (!Number.isInteger(options.processRetainedBytes) || options.processRetainedBytes < SEGMENT_BYTES)) {
     fail("processRetainedBytes", `must be a whole number of bytes, at least ${SEGMENT_BYTES} (1 MiB)`);
   }
+  if (options.commandChannel !== undefined && !(COMMAND_CHANNELS as readonly unknown[]).includes(options.commandChannel))
+    fail("commandChannel", `must be "agent" or "exec", got ${JSON.stringify(options.commandChannel)}`);
   if (options.blockNetwork === true && options.ports !== undefined && options.ports.length > 0)
     fail("ports", "cannot publish ports of a sandbox created with blockNetwork: true");
   if (

@@ -26,5 +26,13 @@ export type LocalDockerSandboxPoolSettings = Omit<SandboxPoolSettings<LocalDocke
 export function createLocalDockerSandboxPool(settings: LocalDockerSandboxPoolSettings): SandboxPool<LocalDockerSandboxOptions, LocalDockerSandbox> {
   // Bad pool options fail here, not in the background.
   new LocalDockerSandbox(settings?.options ?? {});
-  return createSandboxPool({ ...settings, create: (options) => LocalDockerSandbox.create(options) });
+  return createSandboxPool({
+    ...settings,
+    create: async (options) => {
+      const sandbox = await LocalDockerSandbox.create(options);
+      // A pooled sandbox is handed out with its command agent already up.
+      await sandbox.commandChannelReady();
+      return sandbox;
+    },
+  });
 }

@@ -27,6 +27,13 @@ export function localDockerSuiteSetup(label: string): LocalDockerSuiteSetup {
   return { appName: `${label}-${process.pid}`, secretsFile };
 }
 
+/** How a conformance file varies the target: the command channel, and a check on every sandbox it gets. */
+export interface LocalDockerTargetVariant {
+  commandChannel?: LocalDockerSandboxOptions["commandChannel"];
+  /** Runs on every sandbox created or reconnected (e.g. to record its command channel). */
+  inspect?: (sandbox: LocalDockerSandbox) => Promise<void>;
+}
+
 /**
  * The core suite's target for local-docker, with `create` as the file makes
  * sandboxes (cold, or claimed from a warm pool; it gets the app name and
@@ -36,18 +43,24 @@ export function localDockerConformanceTarget(
   name: string,
   setup: LocalDockerSuiteSetup,
   create: (options: LocalDockerSandboxOptions) => Promise<LocalDockerSandbox>,
+  variant: LocalDockerTargetVariant = {},
 ): ConformanceTarget<LocalDockerSandbox> {
   const { appName, secretsFile } = setup;
+  const channel = variant.commandChannel ? { commandChannel: variant.commandChannel } : {};
+  const inspected = async (sandbox: LocalDockerSandbox) => {
+    await variant.inspect?.(sandbox);
+    return sandbox;
+  };
   const engine = new DockerEngine();
   const volumeErrorProbe = `${appName}-volume-error`;
   const readStore = () => JSON.parse(readFileSync(secretsFile, "utf8")) as Record<string, unknown>;
-  const withSetup = (options: SandboxOptions = {}) => ({ appName, secretsFile, ...options });
+  const withSetup = (options: SandboxOptions = {}) => ({ appName, secretsFile, ...channel, ...options });
   return {
     name,
-    create: (options) => create(withSetup(options)),
+    create: async (options) => inspected(await create(withSetup(options))),
     construct: (options) => new LocalDockerSandbox(withSetup(options)),
-    fromId: (id) => LocalDockerSandbox.fromId(id),
-    fromName: (app, sandboxName) => LocalDockerSandbox.fromName(app, sandboxName),
+    fromId: async (id) => inspected(await LocalDockerSandbox.fromId(id, channel)),
+    fromName: async (app, sandboxName) => inspected(await LocalDockerSandbox.fromName(app, sandboxName, channel)),
     appName,
     baseOptions: { imageName: OFFLINE_BUSYBOX_IMAGE },
     exists: (id) => localDockerSandboxExists(id),

@@ -1,0 +1,535 @@
+/*
+ * sandbox-agent: the in-sandbox end of @sandbox/local-docker's fast command
+ * channel. Started once per sandbox by one long-lived `docker exec` whose
+ * stdin and stdout carry a framed protocol; it runs many commands at once,
+ * each as `sh -c <command>` in its own session, and streams their output.
+ *
+ * Frame: u32 payload length (big endian), u32 command id, u8 type, payload.
+ *
+ * Host to agent:
+ *   'R' run:  NUL-terminated strings: marker entry (NAME=value), cwd (empty:
+ *             the agent's), command, then zero or more NAME=value env entries.
+ *   'K' kill: kill the whole tree of the command (process group, then every
+ *             process carrying its marker entry), until none is left.
+ *   'C' claim (warm pool): u32 lifetime in seconds, then the workdir
+ *             (NUL-terminated, may be empty). Creates the workdir (mkdir -p)
+ *             and forks a watchdog that sends SIGTERM to PID 1 when the
+ *             lifetime is over (it outlives the agent). Frames are handled in
+ *             order, so a command sent after it runs only once both are done.
+ * Agent to host:
+ *   'H' hello (id 0): "sandbox-agent <version> <pid>".
+ *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
+ *   'F' could not start (fork, chdir or exec failed): payload "<errno> <what>".
+ *       Nothing of the command ran; the host runs it another way.
+ *   'X' exit (after the shell was reaped and both pipes reached end of file):
+ *       i32 exit code (128 + signal when killed by a signal), then the cgroup
+ *       OOM-kill counter before and after as two i64 (-1: unreadable), then
+ *       the pid of the command's shell as i32.
+ *   'k' kill finished: u8 1 when no process of the tree is left, else 0.
+ *   'c' claim applied: empty, or "<errno> <what>" when it failed.
+ *
+ * The agent needs no process to kill (kill(2) and /proc reads only), so it
+ * can kill a fork bomb at the PID limit. When its stdin ends (the host went
+ * away) it kills every running command and exits.
+ *
+ * Build: gcc -static -O2 -o sandbox-agent sandbox-agent.c
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VERSION "1"
+#define HEADER 9
+#define MAX_FRAME (16u * 1024u * 1024u)
+#define CHUNK 65536
+
+struct command {
+  uint32_t id;
+  pid_t pid;
+  int out, err; /* -1 once at end of file */
+  int reaped;
+  int status;
+  int64_t oom_before;
+  char *marker; /* NAME=value */
+};
+
+static struct command *commands;
+static size_t ncommands, capcommands;
+static int sigchld_pipe[2];
+static unsigned char *inbuf;
+static size_t inlen, incap;
+
+static void die(const char *what) {
+  perror(what);
+  _exit(70);
+}
+
+static void write_all(int fd, const void *data, size_t length) {
+  const unsigned char *p = data;
+  while (length > 0) {
+    ssize_t n = write(fd, p, length);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      _exit(0); /* the host is gone */
+    }
+    p += n;
+    length -= (size_t)n;
+  }
+}
+
+static void put32(unsigned char *p, uint32_t v) {
+  p[0] = v >> 24;
+  p[1] = v >> 16;
+  p[2] = v >> 8;
+  p[3] = v;
+}
+
+static void put64(unsigned char *p, int64_t value) {
+  uint64_t v = (uint64_t)value;
+  put32(p, (uint32_t)(v >> 32));
+  put32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get32(const unsigned char *p) { return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]; }
+
+static void send_frame(uint32_t id, char type, const void *payload, size_t length) {
+  unsigned char header[HEADER];
+  put32(header, (uint32_t)length);
+  put32(header + 4, id);
+  header[8] = (unsigned char)type;
+  write_all(1, header, HEADER);
+  if (length > 0) write_all(1, payload, length);
+}
+
+/* The cgroup's oom_kill counter (v2, then v1), or -1. */
+static int64_t oom_kill_count(void) {
+  static const char *files[] = {"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"};
+  for (size_t i = 0; i < 2; i++) {
+    FILE *f = fopen(files[i], "re");
+    if (!f) continue;
+    char key[64];
+    long long value;
+    int64_t found = -1;
+    while (fscanf(f, "%63s %lld", key, &value) == 2) {
+      if (strcmp(key, "oom_kill") == 0) found = value;
+    }
+    fclose(f);
+    if (found >= 0) return found;
+  }
+  return -1;
+}
+
+static void on_sigchld(int signo) {
+  (void)signo;
+  int saved = errno;
+  char byte = 0;
+  ssize_t ignored = write(sigchld_pipe[1], &byte, 1);
+  (void)ignored;
+  errno = saved;
+}
+
+static struct command *find(uint32_t id) {
+  for (size_t i = 0; i < ncommands; i++)
+    if (commands[i].id == id) return &commands[i];
+  return NULL;
+}
+
+/* Whether /proc/<pid>/environ holds exactly `entry`. Zombies have an empty environ. */
+static int carries(const char *pid, const char *entry) {
+  char path[320];
+  snprintf(path, sizeof path, "/proc/%s/environ", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  static char buffer[1 << 17];
+  size_t length = 0;
+  ssize_t n;
+  while (length < sizeof buffer - 1 && (n = read(fd, buffer + length, sizeof buffer - 1 - length)) > 0) length += (size_t)n;
+  close(fd);
+  buffer[length] = 0;
+  size_t want = strlen(entry);
+  for (size_t at = 0; at < length;) {
+    size_t item = strnlen(buffer + at, length - at);
+    if (item == want && memcmp(buffer + at, entry, want) == 0) return 1;
+    at += item + 1;
+  }
+  return 0;
+}
+
+/* Pids (other than ours) carrying `entry`, at most `max`; returns the count. */
+static size_t scan(const char *entry, pid_t *pids, size_t max) {
+  DIR *proc = opendir("/proc");
+  if (!proc) return 0;
+  size_t count = 0;
+  pid_t self = getpid();
+  struct dirent *item;
+  while ((item = readdir(proc)) != NULL && count < max) {
+    if (item->d_name[0] < '1' || item->d_name[0] > '9') continue;
+    pid_t pid = (pid_t)atoi(item->d_name);
+    if (pid == self) continue;
+    if (carries(item->d_name, entry)) pids[count++] = pid;
+  }
+  closedir(proc);
+  return count;
+}
+
+static void pause_ms(long ms) {
+  struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&t, NULL);
+}
+
+/*
+ * Freezes and kills the process group, then, pass after pass, freezes every
+ * process carrying the marker; once a pass finds nothing new, kills them all.
+ * Returns 1 when a pass finds none left.
+ */
+static int kill_tree(struct command *command) {
+  enum { MAX_PIDS = 65536 };
+  static pid_t found[MAX_PIDS];
+  if (!command->reaped) {
+    kill(-command->pid, SIGSTOP);
+    kill(-command->pid, SIGKILL);
+  }
+  size_t frozen = 0;
+  for (int pass = 0; pass < 400; pass++) {
+    size_t count = scan(command->marker, found, MAX_PIDS);
+    if (count == 0) return 1;
+    for (size_t i = 0; i < count; i++) kill(found[i], SIGSTOP);
+    if (count == frozen) {
+      for (size_t i = 0; i < count; i++) kill(found[i], SIGKILL);
+      pause_ms(5);
+    }
+    frozen = count;
+  }
+  return 0;
+}
+
+static void start_command(uint32_t id, const unsigned char *payload, size_t length) {
+  /* Split the NUL-terminated fields. */
+  const char *fields[4096];
+  size_t nfields = 0;
+  for (size_t at = 0; at < length && nfields < 4096;) {
+    const char *field = (const char *)payload + at;
+    size_t n = strnlen(field, length - at);
+    if (at + n >= length) break; /* unterminated */
+    fields[nfields++] = field;
+    at += n + 1;
+  }
+  if (nfields < 3 || find(id) != NULL) {
+    char message[64];
+    snprintf(message, sizeof message, "%d bad run frame", EINVAL);
+    send_frame(id, 'F', message, strlen(message));
+    return;
+  }
+  const char *marker = fields[0], *cwd = fields[1], *script = fields[2];
+  int out[2], err[2], status[2];
+  if (pipe2(out, O_CLOEXEC) < 0) goto fail_errno;
+  if (pipe2(err, O_CLOEXEC) < 0) {
+    close(out[0]);
+    close(out[1]);
+    goto fail_errno;
+  }
+  if (pipe2(status, O_CLOEXEC) < 0) {
+    close(out[0]);
+    close(out[1]);
+    close(err[0]);
+    close(err[1]);
+    goto fail_errno;
+  }
+  int64_t before = oom_kill_count();
+  pid_t pid = fork();
+  if (pid == 0) {
+    /* Child: its own session (and process group), default signals, empty stdin. */
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    setsid();
+    int in = open("/dev/null", O_RDONLY);
+    const char *what = "open /dev/null";
+    if (in < 0) goto child_fail;
+    what = "dup2";
+    if (dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) goto child_fail;
+    if (in > 2) close(in);
+    what = "chdir";
+    if (cwd[0] != 0 && chdir(cwd) < 0) goto child_fail;
+    const char *eq = strchr(marker, '=');
+    if (eq) {
+      char name[256];
+      size_t n = (size_t)(eq - marker) < sizeof name - 1 ? (size_t)(eq - marker) : sizeof name - 1;
+      memcpy(name, marker, n);
+      name[n] = 0;
+      setenv(name, eq + 1, 1);
+    }
+    for (size_t i = 3; i < nfields; i++) {
+      const char *e = strchr(fields[i], '=');
+      if (!e) continue;
+      char *name = strndup(fields[i], (size_t)(e - fields[i]));
+      if (name) setenv(name, e + 1, 1);
+    }
+    execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+    what = "exec /bin/sh";
+  child_fail: {
+    char message[128];
+    int length2 = snprintf(message, sizeof message, "%d %s", errno, what);
+    ssize_t ignored = write(status[1], message, (size_t)length2);
+    (void)ignored;
+    _exit(127);
+  }
+  }
+  int fork_errno = errno;
+  close(out[1]);
+  close(err[1]);
+  close(status[1]);
+  if (pid < 0) {
+    close(out[0]);
+    close(err[0]);
+    close(status[0]);
+    errno = fork_errno;
+    goto fail_errno;
+  }
+  /* Wait until the child exec'd (the status pipe closes) or reported why not. */
+  char message[128];
+  ssize_t got;
+  do got = read(status[0], message, sizeof message - 1);
+  while (got < 0 && errno == EINTR);
+  close(status[0]);
+  if (got > 0) {
+    waitpid(pid, NULL, 0);
+    close(out[0]);
+    close(err[0]);
+    send_frame(id, 'F', message, (size_t)got);
+    return;
+  }
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
+  if (ncommands == capcommands) {
+    capcommands = capcommands ? capcommands * 2 : 16;
+    commands = realloc(commands, capcommands * sizeof *commands);
+    if (!commands) die("realloc");
+  }
+  commands[ncommands++] = (struct command){id, pid, out[0], err[0], 0, 0, before, strdup(marker)};
+  return;
+fail_errno: {
+  char failure[64];
+  snprintf(failure, sizeof failure, "%d fork", errno);
+  send_frame(id, 'F', failure, strlen(failure));
+}
+}
+
+/* Sends 'X' and forgets the command once it was reaped and both pipes ended. */
+static void maybe_finish(size_t index) {
+  struct command *c = &commands[index];
+  if (!c->reaped || c->out >= 0 || c->err >= 0) return;
+  unsigned char payload[24];
+  int code = WIFSIGNALED(c->status) ? 128 + WTERMSIG(c->status) : WEXITSTATUS(c->status);
+  put32(payload, (uint32_t)code);
+  put64(payload + 4, c->oom_before);
+  put64(payload + 12, oom_kill_count());
+  put32(payload + 20, (uint32_t)c->pid);
+  send_frame(c->id, 'X', payload, sizeof payload);
+  free(c->marker);
+  commands[index] = commands[--ncommands];
+}
+
+static void reap(void) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    for (size_t i = 0; i < ncommands; i++) {
+      if (commands[i].pid == pid && !commands[i].reaped) {
+        commands[i].reaped = 1;
+        commands[i].status = status;
+        maybe_finish(i);
+        break;
+      }
+    }
+  }
+}
+
+/* mkdir -p: 0 or -1 with errno. */
+static int make_directories(const char *path) {
+  char buffer[4096];
+  size_t length = strlen(path);
+  if (length == 0 || length >= sizeof buffer) {
+    errno = length == 0 ? ENOENT : ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(buffer, path, length + 1);
+  for (size_t i = 1; i <= length; i++) {
+    if (buffer[i] != '/' && buffer[i] != 0) continue;
+    char saved = buffer[i];
+    buffer[i] = 0;
+    if (mkdir(buffer, 0755) < 0 && errno != EEXIST) return -1;
+    buffer[i] = saved;
+  }
+  struct stat info;
+  if (stat(path, &info) < 0) return -1;
+  if (!S_ISDIR(info.st_mode)) {
+    errno = ENOTDIR;
+    return -1;
+  }
+  return 0;
+}
+
+static void apply_claim(uint32_t id, const unsigned char *payload, size_t length) {
+  char failure[4200];
+  if (length < 5 || payload[length - 1] != 0) {
+    snprintf(failure, sizeof failure, "%d bad claim frame", EINVAL);
+    send_frame(id, 'c', failure, strlen(failure));
+    return;
+  }
+  uint32_t seconds = get32(payload);
+  const char *workdir = (const char *)payload + 4;
+  if (workdir[0] != 0 && make_directories(workdir) < 0) {
+    snprintf(failure, sizeof failure, "%d mkdir %s: %s", errno, workdir, strerror(errno));
+    send_frame(id, 'c', failure, strlen(failure));
+    return;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    snprintf(failure, sizeof failure, "%d fork: %s", errno, strerror(errno));
+    send_frame(id, 'c', failure, strlen(failure));
+    return;
+  }
+  if (pid == 0) {
+    /* The watchdog: its own session, no pipes of ours, sleeps, then ends the sandbox. */
+    setsid();
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+    }
+    for (int fd = 3; fd < 1024; fd++) close(fd);
+    signal(SIGCHLD, SIG_DFL);
+    struct timespec left = {(time_t)seconds, 0};
+    while (nanosleep(&left, &left) < 0 && errno == EINTR) {
+    }
+    kill(1, SIGTERM);
+    _exit(0);
+  }
+  send_frame(id, 'c', NULL, 0);
+}
+
+static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
+  if (type == 'R') {
+    start_command(id, payload, length);
+  } else if (type == 'C') {
+    apply_claim(id, payload, length);
+  } else if (type == 'K') {
+    struct command *c = find(id);
+    unsigned char confirmed = 1;
+    if (c) confirmed = (unsigned char)kill_tree(c);
+    send_frame(id, 'k', &confirmed, 1);
+  }
+}
+
+static void kill_everything(void) {
+  for (size_t i = 0; i < ncommands; i++) kill_tree(&commands[i]);
+}
+
+int main(void) {
+  signal(SIGPIPE, SIG_IGN);
+  if (pipe2(sigchld_pipe, O_CLOEXEC | O_NONBLOCK) < 0) die("pipe");
+  struct sigaction action;
+  memset(&action, 0, sizeof action);
+  action.sa_handler = on_sigchld;
+  action.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+  sigaction(SIGCHLD, &action, NULL);
+  /* The agent's own exec marker must not reach the commands (each gets its own). */
+  fcntl(0, F_SETFD, FD_CLOEXEC);
+  fcntl(1, F_SETFD, FD_CLOEXEC);
+  fcntl(2, F_SETFD, FD_CLOEXEC);
+
+  char hello[64];
+  snprintf(hello, sizeof hello, "sandbox-agent %s %d", VERSION, (int)getpid());
+  send_frame(0, 'H', hello, strlen(hello));
+
+  static unsigned char chunk[CHUNK];
+  struct pollfd *fds = NULL;
+  size_t capfds = 0;
+  for (;;) {
+    size_t needed = 2 + 2 * ncommands;
+    if (needed > capfds) {
+      capfds = needed * 2;
+      fds = realloc(fds, capfds * sizeof *fds);
+      if (!fds) die("realloc");
+    }
+    fds[0] = (struct pollfd){0, POLLIN, 0};
+    fds[1] = (struct pollfd){sigchld_pipe[0], POLLIN, 0};
+    for (size_t i = 0; i < ncommands; i++) {
+      fds[2 + 2 * i] = (struct pollfd){commands[i].out, POLLIN, 0};
+      fds[3 + 2 * i] = (struct pollfd){commands[i].err, POLLIN, 0};
+    }
+    int ready = poll(fds, 2 + 2 * ncommands, -1);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      die("poll");
+    }
+    /* Output first, in the order the pipes are listed, so a command's output precedes its exit. */
+    size_t count = ncommands;
+    for (size_t i = 0; i < count && i < ncommands; i++) {
+      for (int which = 0; which < 2; which++) {
+        struct pollfd *p = &fds[2 + 2 * i + which];
+        if (p->fd < 0 || !(p->revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        struct command *c = &commands[i];
+        int *fd = which == 0 ? &c->out : &c->err;
+        if (*fd != p->fd) continue;
+        ssize_t n = read(*fd, chunk, sizeof chunk);
+        if (n > 0) {
+          send_frame(c->id, which == 0 ? 'O' : 'E', chunk, (size_t)n);
+        } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+          close(*fd);
+          *fd = -1;
+        }
+      }
+    }
+    if (fds[1].revents & POLLIN) {
+      char drain[64];
+      while (read(sigchld_pipe[0], drain, sizeof drain) > 0) {
+      }
+    }
+    reap();
+    for (size_t i = ncommands; i-- > 0;) maybe_finish(i);
+    if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      if (inlen + CHUNK > incap) {
+        incap = (inlen + CHUNK) * 2;
+        inbuf = realloc(inbuf, incap);
+        if (!inbuf) die("realloc");
+      }
+      ssize_t n = read(0, inbuf + inlen, CHUNK);
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+        kill_everything();
+        return 0;
+      }
+      if (n > 0) inlen += (size_t)n;
+      size_t at = 0;
+      while (inlen - at >= HEADER) {
+        uint32_t length = get32(inbuf + at);
+        if (length > MAX_FRAME) {
+          fprintf(stderr, "sandbox-agent: frame of %u bytes is too large\n", length);
+          kill_everything();
+          return 2;
+        }
+        if (inlen - at < HEADER + (size_t)length) break;
+        handle_frame(get32(inbuf + at + 4), (char)inbuf[at + 8], inbuf + at + HEADER, length);
+        at += HEADER + length;
+      }
+      memmove(inbuf, inbuf + at, inlen - at);
+      inlen -= at;
+    }
+  }
+}

@@ -1,0 +1,319 @@
+import { existsSync, readFileSync } from "node:fs";
+import type { Socket } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { EngineContainer, EngineExec } from "@sandbox/docker-engine";
+import { pack } from "tar-stream";
+
+/**
+ * The host end of the fast command channel: one long-lived `docker exec` of
+ * the in-sandbox agent (agent/sandbox-agent.c), whose stdin and stdout carry
+ * length-prefixed frames, so a command costs one frame each way instead of
+ * an exec create, start, attach and inspect. See the C source for the protocol.
+ */
+
+/** Where the agent binary goes inside the sandbox. */
+export const AGENT_DIRECTORY = "/.sandbox-agent";
+const AGENT_FILE = "sandbox-agent-1";
+export const AGENT_PATH = `${AGENT_DIRECTORY}/${AGENT_FILE}`;
+
+/** How long a starting agent may take to say hello before the sandbox keeps using `docker exec`. */
+const HELLO_TIMEOUT_MS = 10_000;
+const HEADER_BYTES = 9;
+
+/** The built agent next to this module (dist/) or, from the sources, in ../dist. */
+export function agentBinaryPath(): string | undefined {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const candidate of [join(here, "sandbox-agent"), join(here, "..", "dist", "sandbox-agent")]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+let archive: Promise<Buffer | undefined> | undefined;
+
+/** A tar of the agent binary (made once per process), or undefined when it was not built. */
+function agentArchive(): Promise<Buffer | undefined> {
+  archive ??= (async () => {
+    const path = agentBinaryPath();
+    if (path === undefined) return undefined;
+    const binary = readFileSync(path);
+    const tar = pack();
+    tar.entry({ name: AGENT_DIRECTORY.slice(1), type: "directory", mode: 0o755 });
+    tar.entry({ name: `${AGENT_DIRECTORY.slice(1)}/${AGENT_FILE}`, mode: 0o755, size: binary.byteLength }, binary);
+    tar.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of tar) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  })();
+  return archive;
+}
+
+/** A command's end as the agent reports it. */
+export interface AgentExit {
+  exitCode: number;
+  /** The cgroup's OOM-kill counter before the command started and after it ended (undefined: unreadable). */
+  oomBefore: number | undefined;
+  oomAfter: number | undefined;
+}
+
+/** The agent could not start the command (fork, chdir or exec failed): nothing of it ran. */
+export class AgentStartFailure extends Error {}
+
+/** The channel closed (the agent died, or the sandbox ended) while the command ran. */
+export class AgentChannelClosed extends Error {}
+
+/** One command on the channel. */
+export interface AgentRun {
+  /** Settles with the exit, or rejects with {@link AgentStartFailure} / {@link AgentChannelClosed}. */
+  readonly done: Promise<AgentExit>;
+  /** Kills the command's whole tree; resolves true once the agent found none of it left. */
+  kill(): Promise<boolean>;
+}
+
+interface Pending {
+  claimed?: (problem: string | undefined) => void;
+  onStdout(chunk: Uint8Array): void;
+  onStderr(chunk: Uint8Array): void;
+  resolve(exit: AgentExit): void;
+  reject(error: Error): void;
+  killed?: (confirmed: boolean) => void;
+}
+
+export interface AgentRunRequest {
+  command: string;
+  /** Empty: the agent's working directory (the sandbox default). */
+  cwd: string;
+  env: Record<string, string>;
+  /** `NAME=value` entry the whole tree inherits (kill by marker). */
+  marker: string;
+  onStdout(chunk: Uint8Array): void;
+  onStderr(chunk: Uint8Array): void;
+}
+
+export class AgentChannel {
+  readonly #exec: EngineExec;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #buffer: Buffer = Buffer.alloc(0);
+  #closed: Error | undefined;
+  #hello: ((pid: number) => void) | undefined;
+  /** The agent's pid inside the sandbox. */
+  pid = 0;
+
+  private constructor(exec: EngineExec) {
+    this.#exec = exec;
+  }
+
+  /**
+   * Copies the agent into the container and starts it. Resolves undefined
+   * (the caller keeps using `docker exec`) when the binary was not built or
+   * cannot run in this image; never hangs longer than the hello timeout.
+   */
+  static async start(container: EngineContainer): Promise<AgentChannel | undefined> {
+    const tar = await agentArchive();
+    if (tar === undefined) return undefined;
+    // The engine replaces the file even while another handle's agent runs from it.
+    await container.putArchive(tar, "/");
+    let channel: AgentChannel | undefined;
+    const exec = await container.exec([AGENT_PATH], {
+      stdin: true,
+      onStdout: (chunk) => channel?.receive(chunk),
+    });
+    channel = new AgentChannel(exec);
+    const started = channel;
+    exec.done.then(
+      () => started.fail(new AgentChannelClosed("the sandbox agent exited")),
+      (error: unknown) =>
+        started.fail(new AgentChannelClosed(`the sandbox agent's connection failed: ${error instanceof Error ? error.message : String(error)}`)),
+    );
+    const hello = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), HELLO_TIMEOUT_MS);
+      started.#hello = (pid) => {
+        clearTimeout(timer);
+        started.pid = pid;
+        resolve(true);
+      };
+      const ended = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      exec.done.then(ended, ended);
+    });
+    if (!(await hello)) {
+      started.close();
+      return undefined;
+    }
+    started.#idle();
+    return started;
+  }
+
+  /** False once the agent is gone; commands then go through `docker exec`. */
+  get alive(): boolean {
+    return this.#closed === undefined;
+  }
+
+  /** Starts a command. */
+  run(request: AgentRunRequest): AgentRun {
+    const id = this.#nextId++;
+    const done = new Promise<AgentExit>((resolve, reject) => {
+      if (this.#closed) {
+        reject(new AgentStartFailure(this.#closed.message));
+        return;
+      }
+      this.#pending.set(id, { onStdout: request.onStdout, onStderr: request.onStderr, resolve, reject });
+    });
+    if (this.#pending.has(id)) {
+      this.#busy();
+      const fields = [request.marker, request.cwd, request.command, ...Object.entries(request.env).map(([name, value]) => `${name}=${value}`)];
+      this.#send(id, "R", Buffer.from(`${fields.join("\0")}\0`, "utf8"));
+    }
+    done.catch(() => undefined);
+    return {
+      done,
+      kill: () =>
+        new Promise<boolean>((resolve) => {
+          const pending = this.#pending.get(id);
+          if (this.#closed) {
+            resolve(false);
+            return;
+          }
+          if (pending) pending.killed = resolve;
+          else {
+            // Already ended: the agent still makes sure no process of it is left.
+            this.#pending.set(id, { onStdout: noop, onStderr: noop, resolve: noop, reject: noop, killed: resolve });
+          }
+          this.#send(id, "K", Buffer.alloc(0));
+        }),
+    };
+  }
+
+  /**
+   * Applies a warm-pool claim: creates `workdir` (when given) and starts a
+   * watchdog that ends the sandbox after `seconds`. The agent handles frames
+   * in order, so commands sent afterwards run only once both are in place.
+   * Resolves with what went wrong, or undefined.
+   */
+  claim(seconds: number, workdir: string): Promise<string | undefined> {
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      if (this.#closed) {
+        resolve(this.#closed.message);
+        return;
+      }
+      this.#pending.set(id, { onStdout: noop, onStderr: noop, resolve: noop, reject: (error) => resolve(error.message), claimed: resolve });
+      const payload = Buffer.from(`\0\0\0\0${workdir}\0`, "utf8");
+      payload.writeUInt32BE(seconds, 0);
+      this.#busy();
+      this.#send(id, "C", payload);
+    });
+  }
+
+  /** Ends the agent (it kills what still runs) and the connection. */
+  close(): void {
+    this.fail(new AgentChannelClosed("the command channel was closed"));
+    try {
+      this.#exec.stdin?.end();
+    } catch {
+      // already gone
+    }
+    this.#exec.stream.destroy();
+  }
+
+  private fail(error: Error): void {
+    if (this.#closed) return;
+    this.#closed = error;
+    for (const pending of this.#pending.values()) {
+      pending.reject(error);
+      pending.killed?.(false);
+    }
+    this.#pending.clear();
+    this.#hello = undefined;
+  }
+
+  #send(id: number, type: string, payload: Buffer): void {
+    const header = Buffer.alloc(HEADER_BYTES);
+    header.writeUInt32BE(payload.byteLength, 0);
+    header.writeUInt32BE(id, 4);
+    header.write(type, 8, "latin1");
+    try {
+      this.#exec.stdin!.write(payload.byteLength > 0 ? Buffer.concat([header, payload]) : header);
+    } catch (error) {
+      this.fail(new AgentChannelClosed(`could not write to the sandbox agent: ${error instanceof Error ? error.message : String(error)}`));
+    }
+  }
+
+  /** While commands run the connection keeps Node alive; an idle one does not (an unclosed sandbox must not hold the process open). */
+  #busy(): void {
+    (this.#exec.stream as Partial<Socket>).ref?.();
+  }
+
+  #idle(): void {
+    if (this.#pending.size === 0) (this.#exec.stream as Partial<Socket>).unref?.();
+  }
+
+  private receive(chunk: Buffer): void {
+    this.#buffer = this.#buffer.byteLength === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
+    let at = 0;
+    const buffer = this.#buffer;
+    while (buffer.byteLength - at >= HEADER_BYTES) {
+      const length = buffer.readUInt32BE(at);
+      if (buffer.byteLength - at < HEADER_BYTES + length) break;
+      const id = buffer.readUInt32BE(at + 4);
+      const type = String.fromCharCode(buffer[at + 8]!);
+      const payload = buffer.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length);
+      at += HEADER_BYTES + length;
+      this.#frame(id, type, payload);
+    }
+    this.#buffer = at === buffer.byteLength ? Buffer.alloc(0) : buffer.subarray(at);
+  }
+
+  #frame(id: number, type: string, payload: Buffer): void {
+    if (type === "H") {
+      const pid = Number(payload.toString("utf8").split(" ")[2]);
+      this.#hello?.(pid);
+      this.#hello = undefined;
+      return;
+    }
+    const pending = this.#pending.get(id);
+    if (!pending) return;
+    switch (type) {
+      case "O":
+        pending.onStdout(payload);
+        return;
+      case "E":
+        pending.onStderr(payload);
+        return;
+      case "F":
+        this.#pending.delete(id);
+        pending.reject(new AgentStartFailure(`the sandbox agent could not start the command: ${payload.toString("utf8")}`));
+        break;
+      case "X": {
+        const counter = (offset: number) => {
+          const value = Number(payload.readBigInt64BE(offset));
+          return value < 0 ? undefined : value;
+        };
+        const exit = { exitCode: payload.readInt32BE(0), oomBefore: counter(4), oomAfter: counter(12) };
+        if (pending.killed) pending.resolve(exit);
+        else {
+          this.#pending.delete(id);
+          pending.resolve(exit);
+        }
+        break;
+      }
+      case "k":
+        this.#pending.delete(id);
+        pending.killed?.(payload[0] === 1);
+        break;
+      case "c":
+        this.#pending.delete(id);
+        pending.claimed?.(payload.byteLength === 0 ? undefined : payload.toString("utf8"));
+        break;
+      default:
+        return;
+    }
+    this.#idle();
+  }
+}
+
+function noop(): void {}
