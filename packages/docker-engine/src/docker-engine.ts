@@ -341,6 +341,20 @@ export class DockerEngine {
   }
 
   /** Containers (running or not) carrying all the given labels. */
+  /**
+   * Removes kill sidecars that are no longer killing anything: those not
+   * running and created at least `minAgeMs` ago (a younger one may be about
+   * to start). Each sidecar removes itself when its kill ends; one is left
+   * only when its process died or the engine restarted mid-kill.
+   * @returns the ids removed.
+   */
+  async removeIdleKillSidecars(minAgeMs = 60_000): Promise<string[]> {
+    const sidecars = await this.docker.listContainers({ all: true, filters: { label: [SIDECAR_LABEL] } });
+    const idle = sidecars.filter((sidecar) => sidecar.State !== "running" && Date.now() - sidecar.Created * 1000 >= minAgeMs);
+    await Promise.all(idle.map((sidecar) => this.docker.getContainer(sidecar.Id).remove({ force: true }).catch(noop)));
+    return idle.map((sidecar) => sidecar.Id);
+  }
+
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } });
     return containers.map((container) => ({

@@ -78,6 +78,8 @@ export async function reapWith(engine: DockerEngine, options: ReapOptions = {}):
       report.removed.push({ id: container.id, name: container.name, reason });
     }),
   );
+  // Kill sidecars a crash or an engine restart left behind.
+  await engine.removeIdleKillSidecars().catch(() => undefined);
   // The managed sandbox networks go when no container uses them any more.
   for (const network of Object.values(SANDBOX_NETWORKS)) await removeSandboxNetworkIfUnused(engine.docker, network.name).catch(() => undefined);
   return report;

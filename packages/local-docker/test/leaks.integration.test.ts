@@ -57,6 +57,31 @@ describe.runIf(available)("leak prevention on a real engine (skipped when no Doc
     expect(await containerExists(id)).toBe(false);
   });
 
+  it("removes kill sidecars a crash left behind (not running, old enough), and keeps a young one", async () => {
+    const leftover = async () => {
+      const sidecar = await engine.docker.createContainer({
+        Image: BUSYBOX_IMAGE,
+        Cmd: ["true"],
+        Labels: { "dev.sandbox.kill-sidecar-for": "gone-container", "dev.sandbox.managed": "true" },
+      });
+      return sidecar.id;
+    };
+    const old = await leftover();
+    try {
+      // A sidecar younger than the age bound may be about to start: kept.
+      expect(await engine.removeIdleKillSidecars(60_000)).not.toContain(old);
+      expect(await containerExists(old)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      expect(await engine.removeIdleKillSidecars(1_000)).toContain(old);
+      expect(await containerExists(old)).toBe(false);
+    } finally {
+      await engine.docker
+        .getContainer(old)
+        .remove({ force: true })
+        .catch(() => undefined);
+    }
+  });
+
   it("keeps the sandboxes of a live owner", async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: 60_000 });
     try {
