@@ -40,7 +40,21 @@ export function isSandboxNetwork(name: string | undefined): boolean {
  * concurrently from several processes. @returns the network's name.
  * @throws EngineError("unknown") when the network or the rule cannot be made.
  */
-export async function ensureSandboxNetwork(docker: Docker, kind: SandboxNetworkKind): Promise<string> {
+export function ensureSandboxNetwork(docker: Docker, kind: SandboxNetworkKind): Promise<string> {
+  // One check-and-create per network at a time in this process: concurrent creates that all
+  // found it missing would each ask the engine for a network, and Docker's duplicate check is
+  // not atomic (a burst of 32 got duplicate networks until the address pools ran out).
+  const key = SANDBOX_NETWORKS[kind].name;
+  const running = ensuring.get(key);
+  if (running) return running;
+  const ensured = ensureOnce(docker, kind).finally(() => ensuring.delete(key));
+  ensuring.set(key, ensured);
+  return ensured;
+}
+
+const ensuring = new Map<string, Promise<string>>();
+
+async function ensureOnce(docker: Docker, kind: SandboxNetworkKind): Promise<string> {
   const { name, bridge } = SANDBOX_NETWORKS[kind];
   try {
     await docker.getNetwork(name).inspect();

@@ -203,3 +203,19 @@ describe.runIf(available)("secure defaults: user and runtime (skipped when no Do
     },
   );
 });
+
+describe.runIf(available)("the managed network under a burst of creates (skipped when no Docker engine answers)", () => {
+  it("a burst of concurrent creates makes one managed network, not one each (the engine's duplicate check is not atomic)", async () => {
+    // Last in the file: closing every sandbox of the file first lets the burst find the network missing, as a fresh engine would.
+    await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
+    const burst = await Promise.all(Array.from({ length: 12 }, () => LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, timeoutMs: 120_000 })));
+    try {
+      const named = (await engine.docker.listNetworks({ filters: { name: [SANDBOX_NETWORKS.isolated.name] } })).filter(
+        (network) => network.Name === SANDBOX_NETWORKS.isolated.name,
+      );
+      expect(named).toHaveLength(1);
+    } finally {
+      await Promise.all(burst.map((sandbox) => sandbox.close()));
+    }
+  });
+});
