@@ -56,6 +56,7 @@ export function formatSvg(report: BenchReport): string {
   const x = (ms: number) => labelWidth + (Math.log10(Math.max(minMs, ms)) / Math.log10(maxMs)) * plotWidth;
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
+    `<title>${escapeXml(`Sandbox benchmarks, ${report.date}`)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(`Sandbox benchmarks: p50 (bar) and p95 (line), ms, log scale. ${report.date}, ${report.machine.cpu} x${report.machine.cores}`)}</text>`,
   ];

@@ -51,7 +51,11 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
     Array.isArray(value) ? value.length > 0 : typeof value === "string" ? value !== "" : value !== undefined && value !== null;
   if (nonEmpty(definition.runtime)) refuse("runtime", "sandboxes run as Docker containers with the engine's default runtime");
   if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
-  if (nonEmpty(definition.inboundCidrAllowlist)) refuse("inboundCidrAllowlist", "its tunnels are published on 127.0.0.1 only, so every client has the same local address and there is no remote client to filter");
+  if (nonEmpty(definition.inboundCidrAllowlist))
+    refuse(
+      "inboundCidrAllowlist",
+      "its tunnels are published on 127.0.0.1 only, so every client has the same local address and there is no remote client to filter",
+    );
   if (definition.i6pnEnabled === true) refuse("i6pn", "there is no private IPv6 network between sandboxes");
   if (definition.verbose === true) refuse("verbose", "it has no verbose sandbox logging");
   if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
