@@ -52,6 +52,9 @@ import { portUrls } from "./sandbox-ports.js";
 import { listProcesses, openProcess, type ProcessHost, startProcess } from "./sandbox-processes.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
 
+/** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
+const KILL_SETTLE_MS = 500;
+
 /** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
 export interface LocalDockerSandboxOptions extends SandboxOptions {
   /** App the sandbox belongs to; names are unique per app. Default `"sandbox"`. */
@@ -487,6 +490,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       // Settle only once the tree is confirmed gone.
       return { exitCode: null, killConfirmed: await killing! };
     }
+    // A container killed or removed from outside SIGKILLs the command a moment before the agent
+    // itself goes: a 137 is the sandbox's end when the channel or the container is gone just after.
+    if (exit.exitCode === 137 && (await this.endedAfterKill(agent))) {
+      throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox stopped while the command ran (killed or removed from outside, or its lifetime ended)" });
+    }
     if (exit.exitCode === 137 && oomKilledDuring(exit.oomBefore, exit.oomAfter)) {
       throw this.error("RESOURCE_LIMIT_EXCEEDED", {
         message: `the command was killed for exceeding the sandbox memory limit (${this.options.memoryMiB ?? "engine default"} MiB)`,
@@ -494,6 +502,22 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       });
     }
     return { exitCode: exit.exitCode };
+  }
+
+  /**
+   * After a command exited 137: whether the sandbox ended (the agent's
+   * channel closed, or the container stopped or went, within a short window)
+   * rather than the command being killed inside a live sandbox. A container
+   * killed or removed from outside ends its commands a moment before the
+   * engine reports it stopped.
+   */
+  private async endedAfterKill(agent?: AgentChannel): Promise<boolean> {
+    const deadline = Date.now() + KILL_SETTLE_MS;
+    for (;;) {
+      if (agent?.alive === false || !(await this.#container!.isRunning().catch(() => true))) return true;
+      if (Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   }
 
   /** Kills every process carrying `marker` with a `docker exec` (best effort; used when the agent is gone). */
@@ -551,7 +575,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       }
       // SIGKILL from outside: the container was killed or removed mid-command. Its command did not exit
       // 137 by itself, the sandbox is gone (one inspect, only after a 137).
-      if ((exitCode === 137 || exitCode === null) && !(await this.checkRunning().catch(() => true))) {
+      if ((exitCode === 137 || exitCode === null) && (await this.endedAfterKill())) {
         throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox stopped while the command ran (killed or removed from outside, or its lifetime ended)" });
       }
       if (exitCode === 137 && oomKilledDuring(stderr.baseline, await this.readOomKillCount())) {
