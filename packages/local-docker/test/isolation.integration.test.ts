@@ -208,7 +208,7 @@ describe.runIf(available)("the managed network under a burst of creates (skipped
   it("a burst of concurrent creates makes one managed network, not one each (the engine's duplicate check is not atomic)", async () => {
     // Last in the file: closing every sandbox of the file first lets the burst find the network missing, as a fresh engine would.
     await Promise.all(opened.splice(0).map((sandbox) => sandbox.close()));
-    const burst = await Promise.all(Array.from({ length: 12 }, () => LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, timeoutMs: 120_000 })));
+    const burst = await Promise.all(Array.from({ length: 32 }, () => LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, timeoutMs: 120_000 })));
     try {
       const named = (await engine.docker.listNetworks({ filters: { name: [SANDBOX_NETWORKS.isolated.name] } })).filter(
         (network) => network.Name === SANDBOX_NETWORKS.isolated.name,
