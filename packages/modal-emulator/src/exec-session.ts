@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { EngineExec } from "@sandbox/docker-engine";
 import { OutputBuffer } from "./output-buffer.js";
 
@@ -24,7 +25,24 @@ export interface ExecSessionOptions {
   /** Output logs to write into, when they must outlive or be shared with the session (the entrypoint's). */
   stdout?: OutputBuffer;
   stderr?: OutputBuffer;
+  /**
+   * Stop reading the process's output while this many bytes of stdout or
+   * stderr wait unread by the client (default {@link OUTPUT_BACKPRESSURE_BYTES});
+   * `Infinity` turns the backpressure off (the entrypoint, whose output
+   * Modal keeps as logs whether or not anybody reads them).
+   */
+  backpressureBytes?: number;
 }
+
+/**
+ * Unread output an exec may have waiting in the emulator before the emulator
+ * stops reading the process's output stream (and resumes once the client has
+ * read half of it). As on Modal, where the output goes through a pipe: a
+ * process whose output nobody reads blocks on its next write, instead of the
+ * server keeping everything it prints (`cat /dev/zero` would grow the
+ * emulator by about a gigabyte a second).
+ */
+export const OUTPUT_BACKPRESSURE_BYTES = 8 * 1024 * 1024;
 
 /** The signal number of SIGKILL, as the router reports a killed exec. */
 export const SIGKILL = 9;
@@ -48,6 +66,12 @@ export class ExecSession {
   readonly #keepStdout: boolean;
   readonly #keepStderr: boolean;
   readonly #timeoutMs: number | undefined;
+  readonly #backpressureBytes: number;
+  /** The engine's output stream while it is paused for backpressure, else `undefined`. */
+  #pausedStream: Duplex | undefined;
+  #engineStream: Duplex | undefined;
+  /** Set once the exec is being killed or has finished: its output is drained, never paused again. */
+  #draining = false;
   #stdinBytesWritten = 0;
   #stdinClosed = false;
   #stdinSink: StdinSink | undefined;
@@ -66,6 +90,7 @@ export class ExecSession {
     this.#keepStdout = options.keepStdout;
     this.#keepStderr = options.keepStderr;
     this.#timeoutMs = options.timeoutMs;
+    this.#backpressureBytes = options.backpressureBytes ?? OUTPUT_BACKPRESSURE_BYTES;
     this.#finished = new Promise((resolve) => {
       this.#resolveFinished = resolve;
     });
@@ -91,11 +116,52 @@ export class ExecSession {
 
   /** Appends process output, honouring the devnull configuration. */
   appendStdout(chunk: Buffer): void {
-    if (this.#keepStdout) this.stdout.append(chunk);
+    if (!this.#keepStdout) return;
+    this.stdout.append(chunk);
+    this.#applyBackpressure();
   }
 
   appendStderr(chunk: Buffer): void {
-    if (this.#keepStderr) this.stderr.append(chunk);
+    if (!this.#keepStderr) return;
+    this.stderr.append(chunk);
+    this.#applyBackpressure();
+  }
+
+  /** True while the process's output stream is paused because the client has not read enough of it. */
+  get outputPaused(): boolean {
+    return this.#pausedStream !== undefined;
+  }
+
+  /**
+   * Pauses the engine stream while stdout or stderr has more than the cap
+   * unread, and resumes it once both are down to half (or the exec ends).
+   */
+  #applyBackpressure(): void {
+    const stream = this.#engineStream;
+    if (!stream || this.#draining || this.#pausedStream) return;
+    const low = this.#backpressureBytes / 2;
+    if (this.stdout.undeliveredBytes <= this.#backpressureBytes && this.stderr.undeliveredBytes <= this.#backpressureBytes) return;
+    this.#pausedStream = stream;
+    stream.pause();
+    void (async () => {
+      while (!this.#draining && (this.stdout.undeliveredBytes > low || this.stderr.undeliveredBytes > low)) {
+        await this.stdout.waitForReader(low);
+        await this.stderr.waitForReader(low);
+      }
+      this.#resumeOutput();
+    })();
+  }
+
+  #resumeOutput(): void {
+    const stream = this.#pausedStream;
+    this.#pausedStream = undefined;
+    stream?.resume();
+  }
+
+  /** From now on the output is read to its end without pausing (a kill or the end must see the stream close). */
+  #drainOutput(): void {
+    this.#draining = true;
+    this.#resumeOutput();
   }
 
   /** Wires a started engine exec to this session. */
@@ -115,7 +181,11 @@ export class ExecSession {
           },
         }
       : undefined;
-    this.#kill = () => engineExec.kill();
+    this.#kill = () => {
+      this.#drainOutput();
+      return engineExec.kill();
+    };
+    if (Number.isFinite(this.#backpressureBytes)) this.#engineStream = engineExec.stream;
     this.#armTimeout();
     engineExec.done.then(
       ({ exitCode, killed }) => {
@@ -180,6 +250,7 @@ export class ExecSession {
   finish(status: ExecExitStatus): void {
     if (this.#status) return;
     this.#status = status;
+    this.#drainOutput();
     if (this.#timeoutTimer) clearTimeout(this.#timeoutTimer);
     this.stdout.close();
     this.stderr.close();

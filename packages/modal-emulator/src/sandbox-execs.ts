@@ -120,6 +120,8 @@ export class SandboxExecs {
       keepStderr: true,
       stdout: sandbox.entrypointStdout,
       stderr: sandbox.entrypointStderr,
+      // Modal keeps the entrypoint's output as the sandbox's logs, read or not.
+      backpressureBytes: Number.POSITIVE_INFINITY,
     });
     sandbox.entrypoint = session;
     try {
