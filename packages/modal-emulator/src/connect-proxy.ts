@@ -5,6 +5,7 @@ import type { Duplex } from "node:stream";
 import { Status } from "nice-grpc";
 import { fail } from "./grpc-errors.js";
 import type { SandboxRecord } from "./sandbox-record.js";
+import { inboundAllowed } from "./sandbox-tunnels.js";
 
 /** Header carrying the token's `userMetadata` to the sandbox's server, as Modal's proxy sends it. */
 export const USER_METADATA_HEADER = "x-verified-user-data";
@@ -24,7 +25,8 @@ interface ConnectGrant {
  * (`Authorization: Bearer <token>`), which is then forwarded to the token's
  * port on the sandbox's container address with the token's `userMetadata`
  * in {@link USER_METADATA_HEADER} (and without the token). No or a wrong
- * token: 401; a sandbox that has finished: 410; nothing listening: 502.
+ * token: 401; a sandbox that has finished: 410; a client outside the
+ * sandbox's `inboundCidrAllowlist`: 403; nothing listening: 502.
  * WebSocket upgrades are forwarded too. Tokens end with their sandbox.
  */
 export class ConnectProxy {
@@ -82,6 +84,9 @@ export class ConnectProxy {
     const grant = [...this.#grants.values()].find((candidate) => sameToken(candidate.token, presented));
     if (!grant) return { status: 401, message: "invalid connect token" };
     if (!grant.sandbox.running) return { status: 410, message: `sandbox ${grant.sandbox.sandboxId} has finished` };
+    if (!inboundAllowed(grant.sandbox, request.socket.remoteAddress)) {
+      return { status: 403, message: `client address ${request.socket.remoteAddress} is not in the sandbox's inboundCidrAllowlist` };
+    }
     const address = await containerAddress(grant.sandbox);
     if (!address) return { status: 502, message: `sandbox ${grant.sandbox.sandboxId} has no network address` };
     return { grant, address };

@@ -9,6 +9,7 @@ import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-
 import { fail } from "./grpc-errors.js";
 import { ImageResolver } from "./image-resolver.js";
 import { appendBounded, type RecordedExecStart, type RecordedSandboxCreate } from "./inspection-log.js";
+import { createLocalCertificateAuthority } from "./local-ca.js";
 import type { ControlPlaneRequest, SandboxDefinition } from "./modal-sdk-definitions.js";
 import { enforceAllowlist } from "./network-policy.js";
 import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
@@ -19,6 +20,7 @@ import { checkSandboxDefinition, containerSpecOf, type PlannedVolumeMount, planV
 import { SandboxExecs } from "./sandbox-execs.js";
 import { GenericStatus, type SandboxFamily, SandboxRecord } from "./sandbox-record.js";
 import { SandboxStore } from "./sandbox-store.js";
+import { TunnelServer } from "./sandbox-tunnels.js";
 import { SecretStore } from "./secret-store.js";
 import { Sidecars } from "./sidecars.js";
 import { VolumeStore } from "./volume-store.js";
@@ -65,6 +67,10 @@ export class EmulatorState {
   readonly sidecars: Sidecars;
   /** The authenticating HTTP proxy connect tokens open (`createConnectToken`). */
   readonly connectProxy = new ConnectProxy();
+  /** This emulator's CA and the certificate its TLS tunnels present (local-ca.ts). */
+  readonly tunnelCa = createLocalCertificateAuthority();
+  /** The listeners behind `encryptedPorts`, `h2Ports` and `unencryptedPorts` (sandbox-tunnels.ts). */
+  readonly tunnels = new TunnelServer(this.tunnelCa);
   /** Inspection logs, for tests to assert on. */
   readonly sandboxCreates: RecordedSandboxCreate[] = [];
   readonly execStarts: RecordedExecStart[] = [];
@@ -186,6 +192,7 @@ export class EmulatorState {
       sandbox.volumeMounts = volumeMounts;
       sandbox.openPorts = checked.openPorts;
       this.sandboxes.add(sandbox);
+      await this.tunnels.open(sandbox, checked.openPorts, checked.inboundCidrs);
       void sandbox.ended.then(() => this.directoryMounts.forget(container));
       this.#commitVolumesWhenEnded(sandbox);
       sandbox.armLifetime();
@@ -319,6 +326,7 @@ export class EmulatorState {
   async shutdown(): Promise<void> {
     this.directorySnapshots.stop();
     await this.connectProxy.close();
+    await this.tunnels.close();
     await Promise.all(this.sandboxes.all().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);
     const leftovers = await this.engine.listContainers({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);

@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { currentOwnerLabels, DockerEngine, ownerIsGone } from "@sandbox/docker-engine";
 import { type CallContext, createServer, ServerError, type ServerMiddlewareCall, Status } from "nice-grpc";
 import { secretsEqual, TokenAuthority, tokenKeyFor } from "./auth-tokens.js";
@@ -117,6 +120,15 @@ export interface ModalEmulator {
    * the `MODAL_IDENTITY_TOKEN` of sandboxes created with `includeOidcIdentityToken`.
    */
   readonly oidcJwks: { keys: ReadonlyArray<Record<string, unknown>> };
+  /**
+   * The CA this emulator signs its TLS tunnels' certificate with
+   * (`encryptedPorts`, `h2Ports`; made fresh at each start): `certificatePem`,
+   * and `certificatePath`, a file holding it while the emulator runs. A client
+   * that trusts it reaches `tunnel.url` over https as on Modal: for Node,
+   * `NODE_EXTRA_CA_CERTS=<certificatePath>` (read at process start) or the
+   * `ca` option of `https.request` / `tls.connect` / `http2.connect`.
+   */
+  readonly tunnelCa: { readonly certificatePem: string; readonly certificatePath: string };
   /** Adds or replaces a named secret. */
   putSecret(name: string, values: Record<string, string>): void;
   /**
@@ -258,6 +270,11 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
   // when the control plane is on localhost/127.0.0.1, as here.
   routerUrl = `https://${host}:${port}`;
 
+  // The tunnels' CA as a file, for NODE_EXTRA_CA_CERTS and other tools that take a path.
+  const caDirectory = await mkdtemp(join(tmpdir(), "modal-emulator-ca-"));
+  const caPath = join(caDirectory, "tunnel-ca.pem");
+  await writeFile(caPath, state.tunnelCa.caPem, { mode: 0o644 });
+
   let stopping: Promise<void> | undefined;
   return {
     url,
@@ -282,6 +299,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
         })),
     },
     oidcJwks: state.oidc.jwks as { keys: Array<Record<string, unknown>> },
+    tunnelCa: { certificatePem: state.tunnelCa.caPem, certificatePath: caPath },
     putSecret: (name, values) => {
       state.secrets.putNamed(name, values);
     },
@@ -290,6 +308,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
         // Ending sandboxes first wakes every long poll, so the server can close at once.
         await state.shutdown();
         server.forceShutdown();
+        await rm(caDirectory, { recursive: true, force: true });
       })();
       return stopping;
     },

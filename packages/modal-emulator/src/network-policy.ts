@@ -19,7 +19,7 @@ export interface OutboundAllowlist {
  * Checks every CIDR of an allowlist.
  * @throws ServerError INVALID_ARGUMENT naming the first malformed entry.
  */
-export function validateCidrs(cidrs: readonly string[]): void {
+export function validateCidrs(cidrs: readonly string[], option = "outboundCidrAllowlist"): void {
   for (const cidr of cidrs) {
     const [address = "", prefix, ...rest] = cidr.split("/");
     const family = isIP(address);
@@ -32,10 +32,7 @@ export function validateCidrs(cidrs: readonly string[]): void {
       bits <= (family === 6 ? 128 : 32) &&
       (prefix === undefined || /^\d+$/.test(prefix));
     if (!valid)
-      throw new ServerError(
-        Status.INVALID_ARGUMENT,
-        `Invalid CIDR '${cidr}' in outboundCidrAllowlist: expected an address with a prefix length, such as 10.0.0.0/8`,
-      );
+      throw new ServerError(Status.INVALID_ARGUMENT, `Invalid CIDR '${cidr}' in ${option}: expected an address with a prefix length, such as 10.0.0.0/8`);
   }
 }
 

@@ -27,6 +27,7 @@ describe("checkSandboxDefinition", () => {
       allowlist: undefined,
       readinessProbe: undefined,
       openPorts: [],
+      inboundCidrs: [],
     });
   });
 
@@ -41,11 +42,14 @@ describe("checkSandboxDefinition", () => {
     expect(checked).toMatchObject({ timeoutSecs: 42, idleTimeoutSecs: 7, blockNetwork: true, gpu: { count: 1, type: "A10G" } });
   });
 
-  it("keeps the opened ports with their encryption, for publishing and tunnels", async () => {
-    const definition = { openPorts: { ports: [{ port: 8080 }, { port: 9090, unencrypted: true }] } } as Partial<SandboxDefinition>;
+  it("keeps the opened ports with their encryption and HTTP/2, for publishing and tunnels", async () => {
+    const definition = {
+      openPorts: { ports: [{ port: 8080 }, { port: 9090, unencrypted: true }, { port: 8443, tunnelType: 1 }] },
+    } as Partial<SandboxDefinition>;
     expect((await checkSandboxDefinition(definition, noGpu)).openPorts).toEqual([
-      { port: 8080, unencrypted: false },
-      { port: 9090, unencrypted: true },
+      { port: 8080, unencrypted: false, h2: false },
+      { port: 9090, unencrypted: true, h2: false },
+      { port: 8443, unencrypted: false, h2: true },
     ]);
   });
 

@@ -39,6 +39,8 @@ export interface CheckedDefinition {
   readinessProbe: ProbeDefinition | undefined;
   /** Ports to publish on 127.0.0.1 and report as tunnels (see sandbox-tunnels.ts). */
   openPorts: OpenPort[];
+  /** `inboundCidrAllowlist`: client addresses allowed on the tunnels and connect tokens; empty: all. */
+  inboundCidrs: string[];
 }
 
 /**
@@ -51,11 +53,6 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
     Array.isArray(value) ? value.length > 0 : typeof value === "string" ? value !== "" : value !== undefined && value !== null;
   if (nonEmpty(definition.runtime)) refuse("runtime", "sandboxes run as Docker containers with the engine's default runtime");
   if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
-  if (nonEmpty(definition.inboundCidrAllowlist))
-    refuse(
-      "inboundCidrAllowlist",
-      "its tunnels are published on 127.0.0.1 only, so every client has the same local address and there is no remote client to filter",
-    );
   if (definition.i6pnEnabled === true) refuse("i6pn", "there is no private IPv6 network between sandboxes");
   if (definition.verbose === true) refuse("verbose", "it has no verbose sandbox logging");
   if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
@@ -96,6 +93,10 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
   const openPorts = checkOpenPorts(definition);
   if (openPorts.length > 0 && networkType === NetworkAccessType.blocked)
     fail(Status.INVALID_ARGUMENT, "a sandbox with blockNetwork has no network: it cannot open ports (encryptedPorts, h2Ports, unencryptedPorts)");
+  const inboundCidrs = definition.inboundCidrAllowlist ?? [];
+  if (inboundCidrs.length > 0 && networkType === NetworkAccessType.blocked)
+    fail(Status.INVALID_ARGUMENT, "inboundCidrAllowlist cannot be used with blockNetwork: a sandbox without a network has no inbound connections");
+  validateCidrs(inboundCidrs, "inboundCidrAllowlist");
   validatePlacementAndOptions(definition);
   const readinessProbe = definition.readinessProbe as ProbeDefinition | undefined;
   if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !readinessProbe.execCommand?.argv?.length) {
@@ -110,6 +111,7 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
     allowlist,
     readinessProbe,
     openPorts,
+    inboundCidrs,
   };
 }
 
@@ -183,7 +185,10 @@ export function containerSpecOf(input: ContainerSpecInput): ContainerSpec {
     ...(milliCpuLimit > 0 ? { cpu: milliCpuLimit / 1000 } : {}),
     ...(memoryLimitMb > 0 ? { memoryMiB: memoryLimitMb } : {}),
     blockNetwork: checked.blockNetwork,
-    ...(checked.openPorts.length > 0 ? { ports: checked.openPorts.map((open) => open.port) } : {}),
+    // The emulator's own listeners are the tunnels (sandbox-tunnels.ts). The engine also publishes
+    // the ports on 127.0.0.1 for tools that read its bindings, but not with an inboundCidrAllowlist,
+    // which that path would get around.
+    ...(checked.openPorts.length > 0 && checked.inboundCidrs.length === 0 ? { ports: checked.openPorts.map((open) => open.port) } : {}),
     volumes: input.volumes,
     lifetimeMs,
     ...(checked.gpu ? { gpu: checked.gpu } : {}),

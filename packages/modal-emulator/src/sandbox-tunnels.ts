@@ -1,33 +1,47 @@
+import { BlockList, connect, createServer, isIP, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { Status } from "nice-grpc";
 import { fail } from "./grpc-errors.js";
+import type { LocalCertificateAuthority } from "./local-ca.js";
 import type { SandboxDefinition } from "./modal-sdk-definitions.js";
 import type { SandboxRecord } from "./sandbox-record.js";
 
 /**
  * Tunnels (`encryptedPorts`, `h2Ports`, `unencryptedPorts` at create,
- * `sandbox.tunnels()` later), served offline.
+ * `sandbox.tunnels()` later), served offline by {@link TunnelServer}.
  *
- * Each opened container port is published by the Docker engine on the host's
- * 127.0.0.1 only, on a free host port. `SandboxGetTunnels` answers one
- * `TunnelData` per port in Modal's shape: `host` / `port` is where the
- * tunnel is reached, `containerPort` the port inside, and for an unencrypted
- * port also `unencryptedHost` / `unencryptedPort` (the SDK's `tcpSocket`).
+ * Each opened container port gets a listener of the emulator on 127.0.0.1,
+ * on a free port, that forwards every connection to the port on the
+ * container's address. `SandboxGetTunnels` answers one `TunnelData` per port
+ * in Modal's shape: `host` / `port` is the listener, `containerPort` the
+ * port inside, and for an unencrypted port also `unencryptedHost` /
+ * `unencryptedPort` (the SDK's `tcpSocket`, plain TCP as on Modal).
  *
- * What differs from Modal: there is no TLS offline and no public DNS name.
- * `host` is `127.0.0.1` and `port` the published host port, so the SDK's
- * `tunnel.url` reads `https://127.0.0.1:<port>` while the port speaks
- * whatever the server in the sandbox speaks (plain HTTP for a dev server):
- * reach it as `http://127.0.0.1:<port>`. An unencrypted tunnel's TCP socket is
- * the same host port, plain TCP as on Modal. `h2Ports` are published the same
- * way (no HTTP/2 termination). Ports cannot be added to a running sandbox, as
- * on Modal.
+ * Encrypted ports terminate TLS as Modal's edge does, with a certificate for
+ * `127.0.0.1` and `localhost` signed by the emulator's own CA (local-ca.ts;
+ * a client trusts it with the CA file, e.g. `NODE_EXTRA_CA_CERTS`), and
+ * forward the decrypted bytes. `h2Ports` negotiate HTTP/2 by ALPN (`h2`) and
+ * forward the HTTP/2 connection as it is, so the server in the sandbox
+ * speaks HTTP/2 (cleartext, prior knowledge) end to end; other encrypted
+ * ports negotiate `http/1.1`. A connection to an encrypted port that does
+ * not start with a TLS handshake is forwarded as it is, unencrypted, for
+ * clients of the earlier emulator that reached loopback tunnels as `http://`.
+ *
+ * `inboundCidrAllowlist` is checked on each connection against the client's
+ * address: a client outside it is reset before a byte is read. Ports cannot
+ * be added to a running sandbox, as on Modal.
  */
 
 /** A port the definition asks to open. */
 export interface OpenPort {
   port: number;
   unencrypted: boolean;
+  /** An `h2Ports` port: TLS with HTTP/2 negotiated (`TUNNEL_TYPE_H2`). */
+  h2: boolean;
 }
+
+/** `TunnelType.TUNNEL_TYPE_H2` of the SDK's `PortSpec`. */
+const TUNNEL_TYPE_H2 = 1;
 
 /** Where the emulator publishes tunnels: loopback only, never another interface. */
 export const TUNNEL_HOST = "127.0.0.1";
@@ -41,7 +55,7 @@ export function checkOpenPorts(definition: Partial<SandboxDefinition>): OpenPort
     if (!Number.isInteger(port) || port < 1 || port > 65_535) fail(Status.INVALID_ARGUMENT, `Invalid port ${String(port)}: ports are 1-65535`);
     if (seen.has(port)) fail(Status.INVALID_ARGUMENT, `Port ${port} is opened twice`);
     seen.add(port);
-    ports.push({ port, unencrypted: spec.unencrypted === true });
+    ports.push({ port, unencrypted: spec.unencrypted === true, h2: spec.tunnelType === TUNNEL_TYPE_H2 });
   }
   return ports;
 }
@@ -55,22 +69,170 @@ export interface TunnelMessage {
   unencryptedPort?: number;
 }
 
-/** The tunnels of a running sandbox, read from the engine's port bindings (loopback bindings only). */
+/** The tunnels of a running sandbox: one per listener {@link TunnelServer} opened for it. */
 export async function tunnelsOf(sandbox: SandboxRecord): Promise<TunnelMessage[]> {
-  if (sandbox.openPorts.length === 0) return [];
-  const info = await sandbox.container.inspect();
-  const bindings = (info.NetworkSettings?.Ports ?? {}) as Record<string, Array<{ HostIp?: string; HostPort?: string }> | null>;
-  const tunnels: TunnelMessage[] = [];
-  for (const open of sandbox.openPorts) {
-    const binding = bindings[`${open.port}/tcp`]?.find((entry) => entry.HostIp === TUNNEL_HOST && entry.HostPort);
-    if (!binding) continue;
-    const hostPort = Number(binding.HostPort);
-    tunnels.push({
-      host: TUNNEL_HOST,
-      port: hostPort,
-      containerPort: open.port,
-      ...(open.unencrypted ? { unencryptedHost: TUNNEL_HOST, unencryptedPort: hostPort } : {}),
-    });
+  return [...(listenersOf.get(sandbox) ?? [])].map((listener) => listener.tunnel);
+}
+
+interface TunnelListener {
+  server: Server;
+  tunnel: TunnelMessage;
+}
+
+/** The listeners of each sandbox with ports (the record knows nothing of them). */
+const listenersOf = new WeakMap<SandboxRecord, TunnelListener[]>();
+
+/** An inbound allowlist: which client addresses may connect to a sandbox's tunnels and connect tokens. */
+export class InboundAllowlist {
+  readonly cidrs: readonly string[];
+  readonly #list = new BlockList();
+
+  /** @param cidrs checked CIDRs (`validateCidrs`), IPv4 or IPv6. */
+  constructor(cidrs: readonly string[]) {
+    this.cidrs = cidrs;
+    for (const cidr of cidrs) {
+      const [address = "", prefix] = cidr.split("/");
+      const family = isIP(address) === 6 ? "ipv6" : "ipv4";
+      this.#list.addSubnet(address, prefix === undefined ? (family === "ipv6" ? 128 : 32) : Number(prefix), family);
+    }
   }
-  return tunnels;
+
+  /** Whether a client at `address` (as `socket.remoteAddress` gives it) may connect. */
+  allows(address: string | undefined): boolean {
+    if (!address) return false;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+    const plain = mapped ?? address;
+    return this.#list.check(plain, isIP(plain) === 6 ? "ipv6" : "ipv4");
+  }
+}
+
+/** The inbound allowlist of each sandbox created with one. */
+const inboundAllowlists = new WeakMap<SandboxRecord, InboundAllowlist>();
+
+/** Whether a client at `address` may reach the sandbox (always, without an `inboundCidrAllowlist`). */
+export function inboundAllowed(sandbox: SandboxRecord, address: string | undefined): boolean {
+  return inboundAllowlists.get(sandbox)?.allows(address) ?? true;
+}
+
+/** The first byte of a TLS connection: a handshake record. */
+const TLS_HANDSHAKE_RECORD = 0x16;
+
+/**
+ * The emulator's tunnel listeners (see the top of this file): opened when a
+ * sandbox with ports is created, closed when it ends or the emulator stops.
+ */
+export class TunnelServer {
+  readonly #ca: LocalCertificateAuthority;
+  readonly #open = new Set<TunnelListener>();
+  readonly #sockets = new Set<Socket>();
+
+  constructor(ca: LocalCertificateAuthority) {
+    this.#ca = ca;
+  }
+
+  /** Opens the sandbox's tunnels and records its inbound allowlist. */
+  async open(sandbox: SandboxRecord, ports: readonly OpenPort[], inboundCidrs: readonly string[]): Promise<void> {
+    if (inboundCidrs.length > 0) inboundAllowlists.set(sandbox, new InboundAllowlist(inboundCidrs));
+    if (ports.length === 0) return;
+    const listeners: TunnelListener[] = [];
+    listenersOf.set(sandbox, listeners);
+    void sandbox.ended.then(() => this.#closeAll(listeners));
+    for (const open of ports) listeners.push(await this.#listen(sandbox, open));
+  }
+
+  /** Closes every listener and connection. */
+  async close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await this.#closeAll([...this.#open]);
+  }
+
+  async #closeAll(listeners: readonly TunnelListener[]): Promise<void> {
+    await Promise.all(
+      listeners.map(
+        (listener) =>
+          new Promise<void>((resolve) => {
+            this.#open.delete(listener);
+            listener.server.close(() => resolve());
+          }),
+      ),
+    );
+  }
+
+  async #listen(sandbox: SandboxRecord, open: OpenPort): Promise<TunnelListener> {
+    const tls = open.unencrypted
+      ? undefined
+      : createTlsServer({
+          cert: this.#ca.serverCertificatePem,
+          key: this.#ca.serverKeyPem,
+          ALPNProtocols: open.h2 ? ["h2"] : ["http/1.1"],
+        });
+    tls?.on("secureConnection", (secured: TLSSocket) => this.#forward(sandbox, open.port, secured));
+    tls?.on("tlsClientError", (_error, socket) => socket.destroy());
+    const server = createServer({ pauseOnConnect: true }, (socket) => {
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+      socket.on("error", () => undefined);
+      if (!inboundAllowed(sandbox, socket.remoteAddress)) {
+        // Outside inboundCidrAllowlist: reset before anything is read.
+        socket.resetAndDestroy();
+        return;
+      }
+      if (!tls) return this.#forward(sandbox, open.port, socket);
+      socket.once("readable", () => {
+        const first = socket.read(1) as Buffer | null;
+        if (!first) return socket.destroy();
+        socket.unshift(first);
+        if (first[0] === TLS_HANDSHAKE_RECORD) tls.emit("connection", socket);
+        else this.#forward(sandbox, open.port, socket);
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(0, TUNNEL_HOST, () => resolve());
+    });
+    const address = server.address();
+    if (!address || typeof address === "string") throw new Error("a tunnel listener has no TCP address");
+    const listener: TunnelListener = {
+      server,
+      tunnel: {
+        host: TUNNEL_HOST,
+        port: address.port,
+        containerPort: open.port,
+        ...(open.unencrypted ? { unencryptedHost: TUNNEL_HOST, unencryptedPort: address.port } : {}),
+      },
+    };
+    this.#open.add(listener);
+    return listener;
+  }
+
+  /** Pipes a client connection to the port on the sandbox's container address. */
+  #forward(sandbox: SandboxRecord, port: number, client: Socket): void {
+    this.#sockets.add(client);
+    client.on("close", () => this.#sockets.delete(client));
+    client.on("error", () => undefined);
+    void containerAddress(sandbox).then(
+      (address) => {
+        if (!address || !sandbox.running) return client.destroy();
+        const upstream = connect(port, address);
+        this.#sockets.add(upstream);
+        upstream.on("close", () => {
+          this.#sockets.delete(upstream);
+          client.destroy();
+        });
+        upstream.on("error", () => client.destroy());
+        client.on("close", () => upstream.destroy());
+        upstream.pipe(client);
+        client.pipe(upstream);
+        client.resume();
+      },
+      () => client.destroy(),
+    );
+  }
+}
+
+/** The sandbox container's address on its Docker network, or `undefined` without one. */
+async function containerAddress(sandbox: SandboxRecord): Promise<string | undefined> {
+  const info = await sandbox.container.inspect();
+  const networks = Object.values(info.NetworkSettings?.Networks ?? {});
+  return networks.map((network) => network?.IPAddress).find((address): address is string => Boolean(address));
 }
