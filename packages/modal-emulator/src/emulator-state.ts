@@ -23,6 +23,7 @@ import { SandboxStore } from "./sandbox-store.js";
 import { TunnelServer } from "./sandbox-tunnels.js";
 import { SecretStore } from "./secret-store.js";
 import { Sidecars } from "./sidecars.js";
+import { VerboseLog } from "./verbose-log.js";
 import { VolumeStore } from "./volume-store.js";
 import { type SandboxVolumeMount, VolumeSync } from "./volume-sync.js";
 
@@ -71,6 +72,8 @@ export class EmulatorState {
   readonly tunnelCa = createLocalCertificateAuthority();
   /** The listeners behind `encryptedPorts`, `h2Ports` and `unencryptedPorts` (sandbox-tunnels.ts). */
   readonly tunnels = new TunnelServer(this.tunnelCa);
+  /** Logs the lifecycle of sandboxes created with `verbose`. */
+  readonly verboseLog: VerboseLog;
   /** Inspection logs, for tests to assert on. */
   readonly sandboxCreates: RecordedSandboxCreate[] = [];
   readonly execStarts: RecordedExecStart[] = [];
@@ -86,6 +89,7 @@ export class EmulatorState {
 
   constructor(options: EmulatorStateOptions) {
     this.#options = options;
+    this.verboseLog = new VerboseLog(options.onProgress);
     this.engine = options.engine;
     this.#volumeSync = new VolumeSync(options.engine, options.labels, options.volumeHelperImage);
     this.volumes = new VolumeStore({
@@ -115,6 +119,7 @@ export class EmulatorState {
       commitVolumes: (sandbox) => this.commitVolumes(sandbox),
       containerOf: (sandbox, containerId) => this.containerOf(sandbox, containerId),
       execStarts: this.execStarts,
+      onExecStart: (sandbox, argv, session, containerId) => this.verboseLog.exec(sandbox, argv, session, containerId),
     });
     for (const [name, values] of Object.entries(options.secrets)) this.secrets.putNamed(name, values);
   }
@@ -193,6 +198,9 @@ export class EmulatorState {
       sandbox.openPorts = checked.openPorts;
       this.sandboxes.add(sandbox);
       await this.tunnels.open(sandbox, checked.openPorts, checked.inboundCidrs);
+      if (definition.verbose) {
+        this.verboseLog.enable(sandbox, `app ${app.appId}, image ${image.dockerImage}, entrypoint ${JSON.stringify(definition.entrypointArgs ?? [])}`);
+      }
       void sandbox.ended.then(() => this.directoryMounts.forget(container));
       this.#commitVolumesWhenEnded(sandbox);
       sandbox.armLifetime();

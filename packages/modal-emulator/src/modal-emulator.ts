@@ -66,7 +66,7 @@ export interface ModalEmulatorOptions {
    * Default `sandbox-busybox:latest`.
    */
   volumeHelperImage?: string;
-  /** Receives image pull and build progress lines. */
+  /** Receives image pull and build progress lines, and the lifecycle lines of `verbose` sandboxes. */
   onLog?: (line: string) => void;
 }
 

@@ -54,7 +54,6 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
   if (nonEmpty(definition.runtime)) refuse("runtime", "sandboxes run as Docker containers with the engine's default runtime");
   if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
   if (definition.i6pnEnabled === true) refuse("i6pn", "there is no private IPv6 network between sandboxes");
-  if (definition.verbose === true) refuse("verbose", "it has no verbose sandbox logging");
   if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
   const experimental = definition.experimentalOptionsV2 as Record<string, unknown> | undefined;
   if (experimental && Object.keys(experimental).length > 0)

@@ -33,6 +33,8 @@ export interface SandboxExecsOptions {
   containerOf: (sandbox: SandboxRecord, containerId: string) => EngineContainer;
   /** The inspection log of exec starts. */
   execStarts: RecordedExecStart[];
+  /** Told of every exec started (`verbose` sandboxes log it). */
+  onExecStart?: (sandbox: SandboxRecord, argv: readonly string[], session: ExecSession, containerId: string) => void;
 }
 
 /** Starts and finds the execs of sandboxes: commands, the entrypoint, the filesystem helper, `sync`. */
@@ -78,6 +80,7 @@ export class SandboxExecs {
       ...(request.timeoutSecs ? { timeoutMs: request.timeoutSecs * 1000 } : {}),
     });
     sandbox.execs.set(request.execId, session);
+    this.#options.onExecStart?.(sandbox, request.commandArgs, session, request.containerId ?? "");
     sandbox.touch();
     void session.finished.then(() => {
       sandbox.touch();

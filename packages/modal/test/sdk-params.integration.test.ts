@@ -102,6 +102,16 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
         for (const url of Object.values(urls)) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       },
     },
+    // Enforcement (a client outside refused, one inside let in) is tested in @sandbox/modal-emulator's tunnels-tls suite.
+    inboundCidrAllowlist: {
+      options: { inboundCidrAllowlist: ["127.0.0.0/8"] },
+      check: async (sandbox) => expect((await sandbox.execute("echo allowlisted")).output).toBe("allowlisted\n"),
+    },
+    // The emulator logs a verbose sandbox's lifecycle (tested in @sandbox/modal-emulator).
+    verbose: {
+      options: { verbose: true },
+      check: async (sandbox) => expect((await sandbox.execute("echo verbose")).output).toBe("verbose\n"),
+    },
     "pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false": {
       options: { pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false },
       check: async (sandbox) => expect((await sandbox.execute("echo ok")).output).toBe("ok\n"),
@@ -140,11 +150,9 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       },
       /experimentalOutboundPolicy/,
     ],
-    ["inboundCidrAllowlist", { inboundCidrAllowlist: ["10.0.0.0/8"] }, /inboundCidrAllowlist/],
     ["i6pn", { i6pn: true }, /i6pn/],
     ["cloud (a value Modal refuses)", { cloud: "invalid-cloud" }, /cloud/],
     ["regions (a value Modal refuses)", { regions: ["invalid-region"] }, /region/],
-    ["verbose", { verbose: true }, /verbose/],
     ["proxy", { proxy: new ModalProxy("pr-emulator-has-none") }, /proxy/],
     ["experimentalOptions", { experimentalOptions: { enable_gpu_snapshot: true } }, /experimentalOptions \(enable_gpu_snapshot\)/],
     ["experimentalOptions (enable_docker: Docker in the sandbox)", { experimentalOptions: { enable_docker: true } }, /enable_docker/],
