@@ -7,6 +7,7 @@ import { DirectorySnapshots } from "./directory-snapshots.js";
 import { INSTANCE_LABEL } from "./emulator-labels.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
+import { I6pnNetwork } from "./i6pn-network.js";
 import { ImageResolver } from "./image-resolver.js";
 import { appendBounded, type RecordedExecStart, type RecordedSandboxCreate } from "./inspection-log.js";
 import { createLocalCertificateAuthority } from "./local-ca.js";
@@ -72,6 +73,8 @@ export class EmulatorState {
   readonly tunnelCa = createLocalCertificateAuthority();
   /** The listeners behind `encryptedPorts`, `h2Ports` and `unencryptedPorts` (sandbox-tunnels.ts). */
   readonly tunnels = new TunnelServer(this.tunnelCa);
+  /** Modal's private IPv6 network between sandboxes, for those created with `i6pn`. */
+  readonly i6pn: I6pnNetwork;
   /** Logs the lifecycle of sandboxes created with `verbose`. */
   readonly verboseLog: VerboseLog;
   /** Inspection logs, for tests to assert on. */
@@ -90,6 +93,7 @@ export class EmulatorState {
   constructor(options: EmulatorStateOptions) {
     this.#options = options;
     this.verboseLog = new VerboseLog(options.onProgress);
+    this.i6pn = new I6pnNetwork(options.engine, options.labels, options.instanceId);
     this.engine = options.engine;
     this.#volumeSync = new VolumeSync(options.engine, options.labels, options.volumeHelperImage);
     this.volumes = new VolumeStore({
@@ -175,6 +179,7 @@ export class EmulatorState {
         async (created) => {
           if (reservation) await created.raw.update(reservation);
           if (checked.allowlist) await enforceAllowlist(created, checked.allowlist);
+          if (checked.i6pn) await this.i6pn.join(created);
         },
       );
       // Strictly increasing creation times keep `beforeTimestamp` paging exact.
@@ -345,6 +350,7 @@ export class EmulatorState {
         await handle.remove().catch(() => undefined);
       }),
     );
+    await this.i6pn.remove();
     await this.volumes.removeAll();
     // Sandboxes' private volume copies left by a failed clean-up.
     const leftoverVolumes = await this.engine.listVolumes({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);

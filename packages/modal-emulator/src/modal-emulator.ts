@@ -158,6 +158,18 @@ async function reapOrphans(engine: DockerEngine): Promise<void> {
   );
   const volumes = await engine.listVolumes(selector).catch(() => []);
   await Promise.all(volumes.filter((volume) => ownerIsGone(volume.labels)).map((volume) => engine.removeVolume(volume.name).catch(() => undefined)));
+  // i6pn networks (i6pn-network.ts) of emulators that are gone.
+  const networks = await engine.docker.listNetworks({ filters: { label: [`${COMPONENT_LABEL}=${COMPONENT_NAME}`] } }).catch(() => []);
+  await Promise.all(
+    networks
+      .filter((network) => ownerIsGone(network.Labels ?? {}))
+      .map((network) =>
+        engine.docker
+          .getNetwork(network.Id)
+          .remove()
+          .catch(() => undefined),
+      ),
+  );
 }
 
 /** The handlers, plus one for every other method of the service that answers UNIMPLEMENTED naming it. */

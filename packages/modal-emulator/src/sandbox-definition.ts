@@ -41,6 +41,8 @@ export interface CheckedDefinition {
   openPorts: OpenPort[];
   /** `inboundCidrAllowlist`: client addresses allowed on the tunnels and connect tokens; empty: all. */
   inboundCidrs: string[];
+  /** `i6pn`: join the emulator's private IPv6 network (i6pn-network.ts). */
+  i6pn: boolean;
 }
 
 /**
@@ -53,7 +55,6 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
     Array.isArray(value) ? value.length > 0 : typeof value === "string" ? value !== "" : value !== undefined && value !== null;
   if (nonEmpty(definition.runtime)) refuse("runtime", "sandboxes run as Docker containers with the engine's default runtime");
   if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
-  if (definition.i6pnEnabled === true) refuse("i6pn", "there is no private IPv6 network between sandboxes");
   if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
   const experimental = definition.experimentalOptionsV2 as Record<string, unknown> | undefined;
   if (experimental && Object.keys(experimental).length > 0)
@@ -96,6 +97,9 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
   if (inboundCidrs.length > 0 && networkType === NetworkAccessType.blocked)
     fail(Status.INVALID_ARGUMENT, "inboundCidrAllowlist cannot be used with blockNetwork: a sandbox without a network has no inbound connections");
   validateCidrs(inboundCidrs, "inboundCidrAllowlist");
+  const i6pn = definition.i6pnEnabled === true;
+  if (i6pn && networkType === NetworkAccessType.blocked)
+    fail(Status.INVALID_ARGUMENT, "i6pn cannot be used with blockNetwork: a sandbox without a network cannot join the private IPv6 network");
   validatePlacementAndOptions(definition);
   const readinessProbe = definition.readinessProbe as ProbeDefinition | undefined;
   if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !readinessProbe.execCommand?.argv?.length) {
@@ -111,6 +115,7 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
     readinessProbe,
     openPorts,
     inboundCidrs,
+    i6pn,
   };
 }
 

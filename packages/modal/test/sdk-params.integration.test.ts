@@ -107,6 +107,11 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       options: { inboundCidrAllowlist: ["127.0.0.0/8"] },
       check: async (sandbox) => expect((await sandbox.execute("echo allowlisted")).output).toBe("allowlisted\n"),
     },
+    // Joins the emulator's private IPv6 network (reachability is tested in @sandbox/modal-emulator's i6pn suite).
+    i6pn: {
+      options: { i6pn: true },
+      check: async (sandbox) => expect((await sandbox.execute("grep -c i6pn.modal.local /etc/hosts")).output).toBe("1\n"),
+    },
     // The emulator logs a verbose sandbox's lifecycle (tested in @sandbox/modal-emulator).
     verbose: {
       options: { verbose: true },
@@ -150,7 +155,6 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       },
       /experimentalOutboundPolicy/,
     ],
-    ["i6pn", { i6pn: true }, /i6pn/],
     ["cloud (a value Modal refuses)", { cloud: "invalid-cloud" }, /cloud/],
     ["regions (a value Modal refuses)", { regions: ["invalid-region"] }, /region/],
     ["proxy", { proxy: new ModalProxy("pr-emulator-has-none") }, /proxy/],
