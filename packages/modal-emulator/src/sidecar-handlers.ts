@@ -10,6 +10,23 @@ const MAX_CONTAINER_WAIT_SECONDS = 50;
 /** `NetworkAccess.NetworkAccessType.ALLOWLIST`. */
 const ALLOWLIST = 3;
 
+/**
+ * Why a sidecar cannot have an outbound allowlist of its own. It shares the
+ * main container's network namespace, so iptables there sees its packets
+ * and the main container's alike; the only mark that tells them apart is the
+ * sending socket's cgroup (`-m cgroup`), which needs the sidecar in a cgroup
+ * of its own before its first packet: a net_cls class id (cgroup v1) or a
+ * cgroup2 path. On a cgroup v1 host without a net_cls hierarchy (as this
+ * project's machines are, with Docker's cgroupfs driver) neither exists
+ * without remounting the host's cgroups, and a rule added after the sidecar
+ * starts would miss its first connections. On a cgroup2 host a pre-made
+ * cgroup parent and `-m cgroup --path` would do; that is not implemented.
+ */
+const SIDECAR_ALLOWLIST_REFUSAL =
+  "an outbound allowlist of its own (a sidecar shares the main container's network namespace: its packets can only be told apart by their cgroup, " +
+  "which needs the sidecar in a cgroup of its own before its first packet (a net_cls class id, or a cgroup2 path); a cgroup v1 host without a net_cls hierarchy, " +
+  "as this project's machines are, has neither, and the cgroup2 case is not implemented; the sandbox's own allowlist applies to its sidecars)";
+
 /** What a sidecar create asks for, from either RPC. */
 interface SidecarAsk {
   sandbox: SandboxRecord;
@@ -32,16 +49,26 @@ async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ c
   const unsupported = [
     ask.volumeMounts.length > 0 && "volumes (a sidecar would need its own commit/reload copies of them)",
     ask.cloudBucketMounts.length > 0 && "cloudBucketMounts (cloud buckets cannot be reached offline)",
-    ask.networkAccessType === ALLOWLIST &&
-      "an outbound allowlist (a sidecar shares the main container's network namespace, so its own firewall cannot be told apart)",
+    ask.networkAccessType === ALLOWLIST && SIDECAR_ALLOWLIST_REFUSAL,
     ask.pty && "a PTY",
-    ask.oidc && "includeOidcIdentityToken",
-    ask.proxyId && "a proxy (Modal Proxies do not exist offline)",
+    ask.proxyId && "a proxy (Modal Proxies, static outbound IPs of Modal's network, do not exist offline)",
   ].filter((reason): reason is string => typeof reason === "string" && reason !== "");
   if (unsupported.length > 0) fail(Status.INVALID_ARGUMENT, `modal-emulator's sidecars do not support ${unsupported.join(", ")}`);
   const image = state.images.get(ask.imageId);
   if (!image) fail(Status.NOT_FOUND, `Image ${ask.imageId} not found`);
   const env = state.secrets.resolveEnvironment(ask.secretIds, ask.secretSources, ask.env);
+  if (ask.oidc) {
+    // The sandbox's identity, as the main container's token (oidc-tokens.ts), signed by the same issuer.
+    const app = state.apps.get(ask.sandbox.appId);
+    env.MODAL_IDENTITY_TOKEN = state.oidc.mint({
+      workspaceId: state.workspaceId,
+      environmentName: app?.environmentName ?? "main",
+      appId: ask.sandbox.appId,
+      appName: app?.name ?? "",
+      sandboxId: ask.sandbox.sandboxId,
+      lifetimeSeconds: ask.sandbox.timeoutSecs,
+    });
+  }
   const sidecar = await state.sidecars.create(ask.sandbox, {
     name: ask.name,
     dockerImage: image.dockerImage,
