@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SANDBOX_CAPABILITY_NAMES } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import type { SandboxErrorCode } from "../errors/error-codes.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { DID_NOT_THROW, describeThrown, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { downloadFiles, uploadFiles, uploadOne } from "./file-transfer.js";
@@ -99,13 +100,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
           await expectSandboxError(() => handle.id, "NOT_INITIALIZED", provider, "reading id before initialize()");
         }
         await expectSandboxError(() => handle.execute("echo never"), "NOT_INITIALIZED", provider, "execute() before initialize()");
-        await expectSandboxError(
-          () => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]),
-          "NOT_INITIALIZED",
-          provider,
-          "uploadFiles() before initialize()",
-        );
-        await expectSandboxError(() => downloadFiles(handle, ["/tmp/never.txt"]), "NOT_INITIALIZED", provider, "downloadFiles() before initialize()");
+        await expectTransfersRejected(handle, "NOT_INITIALIZED", provider, "before initialize()");
       });
 
       it("initialize() makes the handle usable", { timeout: context.budget(1) }, async () => {
@@ -175,13 +170,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       it("uploadFiles() and downloadFiles() after close() reject with SANDBOX_CLOSED", { timeout: context.budget(1) }, async () => {
         const sandbox = await context.create();
         await sandbox.close();
-        await expectSandboxError(
-          () => uploadFiles(sandbox, [["/tmp/after-close.txt", encoder.encode("x")]]),
-          "SANDBOX_CLOSED",
-          provider,
-          "uploadFiles() after close()",
-        );
-        await expectSandboxError(() => downloadFiles(sandbox, ["/tmp/after-close.txt"]), "SANDBOX_CLOSED", provider, "downloadFiles() after close()");
+        await expectTransfersRejected(sandbox, "SANDBOX_CLOSED", provider, "after close()");
       });
 
       it("initialize() after close() rejects with SANDBOX_CLOSED", { timeout: context.budget(1) }, async () => {
@@ -345,4 +334,10 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       });
     });
   });
+}
+
+/** Both uploadFiles() and downloadFiles() on `handle` reject with `code` (`when`: "before initialize()", "after close()"). */
+async function expectTransfersRejected(handle: SandboxBackend, code: SandboxErrorCode, provider: string, when: string): Promise<void> {
+  await expectSandboxError(() => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]), code, provider, `uploadFiles() ${when}`);
+  await expectSandboxError(() => downloadFiles(handle, ["/tmp/never.txt"]), code, provider, `downloadFiles() ${when}`);
 }
