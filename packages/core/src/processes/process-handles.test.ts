@@ -59,7 +59,7 @@ describe("script process handles", () => {
   });
 
   it("stdin: bytes go to the write script; an ended process, a closed stdin and a non-byte value are refused", async () => {
-    const answers = new Map([[LIST_SCRIPT, { stdout: listed("p-1", "cat") }]]);
+    const answers = new Map<string, Partial<ScriptResult>>([[LIST_SCRIPT, { stdout: listed("p-1", "cat") }]]);
     const { host, calls } = scriptedHost(answers);
     const process = await openScriptProcess(host, "p-1", 0);
     await process.stdin.write("hé");
