@@ -1,4 +1,4 @@
-import { SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
+import { hasErrorMarker, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
 
 /** Provider name of this adapter: its registry key, shown as `[chroot]` where its errors are displayed. */
 export const CHROOT_PROVIDER = "chroot";
@@ -22,6 +22,6 @@ export class ChrootSandboxError extends SandboxError {
 
   /** True only for this adapter's errors; `SandboxError.isInstance` is true for every adapter's. */
   static override isInstance(error: unknown): error is ChrootSandboxError {
-    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[CHROOT_ERROR_MARKER] === true;
+    return hasErrorMarker(error, CHROOT_ERROR_MARKER);
   }
 }

@@ -2,18 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
-import {
-  allCapabilities,
-  type CommandOutcome,
-  type CommandRequest,
-  DEFAULT_SANDBOX_TIMEOUT_MS,
-  SandboxAdapter,
-  type SandboxCapabilities,
-  SandboxError,
-  type SandboxErrorCode,
-  type SandboxErrorOptions,
-  type SandboxOptions,
-} from "@sandbox/core";
+import type { CommandOutcome, CommandRequest, SandboxCapabilities, SandboxErrorCode, SandboxErrorOptions, SandboxOptions } from "@sandbox/core";
+import { allCapabilities, DEFAULT_SANDBOX_TIMEOUT_MS, initialized, SandboxAdapter, SandboxError } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { CHROOT_PROVIDER, ChrootSandboxError } from "./chroot-error.js";
 import { processesRootedAt } from "./host-processes.js";
@@ -126,9 +116,7 @@ export class ChrootSandbox extends SandboxAdapter<ChrootSandboxOptions> {
 
   /** Creates and initializes a sandbox. */
   static async create(options: ChrootSandboxOptions = {}): Promise<ChrootSandbox> {
-    const sandbox = new ChrootSandbox(options);
-    await sandbox.initialize();
-    return sandbox;
+    return initialized(new ChrootSandbox(options));
   }
 
   /**

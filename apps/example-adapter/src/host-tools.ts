@@ -8,15 +8,15 @@ export const STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 /** Where Debian's `busybox-static` package puts its binary. */
 export const DEFAULT_BUSYBOX = "/bin/busybox";
 
-/** Absolute paths of the host programs the adapter runs. */
-export interface HostTools {
-  /** util-linux `unshare`: new pid / mount / network namespaces. */
-  unshare: string;
-  /** util-linux `nsenter`: joins a sandbox's namespaces to run a command. */
-  nsenter: string;
-  /** coreutils `chroot`. */
-  chroot: string;
-}
+/**
+ * The host programs the adapter runs: util-linux `unshare` (new pid / mount /
+ * network namespaces) and `nsenter` (joins a sandbox's namespaces to run a
+ * command), coreutils `chroot`.
+ */
+const RUN_TOOLS = ["unshare", "nsenter", "chroot"] as const;
+
+/** Absolute paths of the host programs the adapter runs, by name. */
+export type HostTools = Record<(typeof RUN_TOOLS)[number], string>;
 
 function findTool(name: string): string | undefined {
   for (const directory of STANDARD_PATH.split(":")) {
@@ -39,7 +39,7 @@ function findTool(name: string): string | undefined {
 export function hostProblem(): string | undefined {
   if (process.platform !== "linux") return `chroot sandboxes need Linux (this is ${process.platform})`;
   if (process.getuid?.() !== 0) return "chroot sandboxes need root (namespaces and chroot are privileged)";
-  const missing = ["unshare", "nsenter", "chroot", "mount", "mknod"].filter((name) => !findTool(name));
+  const missing = [...RUN_TOOLS, "mount", "mknod"].filter((name) => !findTool(name));
   if (missing.length > 0) return `missing host tools: ${missing.join(", ")} (install util-linux and coreutils)`;
   return undefined;
 }
@@ -72,7 +72,7 @@ function isStaticElf(path: string): boolean {
 export function hostTools(): HostTools {
   const problem = hostProblem();
   if (problem) throw new ChrootSandboxError("SANDBOX_CREATION_FAILED", { message: problem });
-  return { unshare: findTool("unshare")!, nsenter: findTool("nsenter")!, chroot: findTool("chroot")! };
+  return Object.fromEntries(RUN_TOOLS.map((name) => [name, findTool(name)!])) as HostTools;
 }
 
 /** Throws `SANDBOX_CREATION_FAILED` unless `path` is a statically linked busybox. */

@@ -31,9 +31,11 @@ export type { ExecuteOptions, ExecuteResult, SandboxBackend } from "./contract/s
 export { SANDBOX_SPECIFICATION_VERSION, type SandboxSpecificationVersion } from "./contract/specification-version.js";
 export { isSandboxErrorCode, SANDBOX_ERROR_CODES, type SandboxErrorCode, sandboxErrorCodes } from "./errors/error-codes.js";
 export { redactSecrets } from "./errors/redact.js";
-export { SandboxError, type SandboxErrorOptions } from "./errors/sandbox-error.js";
+export { hasErrorMarker, SandboxError, type SandboxErrorOptions } from "./errors/sandbox-error.js";
+export { initialized } from "./factory/initialized.js";
 export { memoizedSandboxFactory } from "./factory/memoized-factory.js";
-export { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "./kill/kill-by-marker.js";
+// The host-side tools (kill-by-marker, process scripts and records, owner identity, secrets file): listed once, in host-tools.ts.
+export * from "./host-tools.js";
 export {
   OOM_BASELINE_PREFIX,
   OOM_BASELINE_TAG,
@@ -43,7 +45,6 @@ export {
   READ_OOM_KILL_COUNT_COMMAND,
 } from "./kill/oom-attribution.js";
 export { type GpuRequest, MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./options/sandbox-options.js";
-export { ENVIRONMENT_VARIABLE_NAME, parseSecretStore, type SecretStoreProblem, secretVariables } from "./options/secret-store.js";
 export {
   assertOptionsSupported,
   isAbsoluteSandboxPath,
@@ -56,7 +57,6 @@ export {
 } from "./options/validate-options.js";
 export { OutputCollector } from "./output/output-collector.js";
 export { createProcessOutputStream, type OutputReadContext } from "./output/process-output-stream.js";
-export { currentOwner, type OwnerIdentity, ownerIsGone, processStart, type RecordedOwner } from "./owner/owner-identity.js";
 export { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "./pool/sandbox-claim.js";
 export {
   type ClaimableSandbox,
@@ -65,20 +65,15 @@ export {
   type SandboxPoolSettings,
   type SandboxPoolStats,
 } from "./pool/sandbox-pool.js";
-export { newProcessId, parseProcessExit, parseProcessList, processMarker, takeDroppedNotes, timeoutTenths } from "./processes/process-records.js";
 export {
-  KILL_SCRIPT,
-  LIST_SCRIPT,
-  NO_SUCH_PROCESS_EXIT,
-  PROCESS_ROOTS,
-  READ_SCRIPT,
-  SEGMENT_BYTES,
-  SPAWN_SCRIPT,
-  STDIN_END_SCRIPT,
-  STDIN_WRITE_SCRIPT,
-  SUPERVISOR_SCRIPT,
-  WAIT_SCRIPT,
-} from "./processes/process-scripts.js";
+  listScriptProcesses,
+  openScriptProcess,
+  type ProcessScriptHost,
+  type ScriptResult,
+  type ScriptStream,
+  startScriptProcess,
+  stdinBytes,
+} from "./processes/process-handles.js";
 export { defineSandboxProvider, type SandboxClass, type SandboxProviderDefinition } from "./registry/define-sandbox-provider.js";
 export {
   createSandboxRegistry,

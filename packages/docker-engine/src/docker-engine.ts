@@ -3,7 +3,7 @@ import { type Duplex, PassThrough, type Readable, type Writable } from "node:str
 import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-tools";
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
-import { EngineError, engineMessage, engineUnreachable, statusOf } from "./engine-errors.js";
+import { EngineError, type EngineErrorKind, engineMessage, engineUnreachable, statusOf } from "./engine-errors.js";
 import { ensureSandboxNetwork, isSandboxNetwork, SANDBOX_NETWORKS, type SandboxNetworkKind } from "./sandbox-networks.js";
 
 export { EXEC_MARKER_VARIABLE };
@@ -179,13 +179,7 @@ export class DockerEngine {
   }
 
   async imageExists(name: string): Promise<boolean> {
-    try {
-      await this.docker.getImage(name).inspect();
-      return true;
-    } catch (error) {
-      if (statusOf(error) === 404) return false;
-      throw new EngineError("engine-unavailable", `could not inspect image ${name}: ${engineMessage(error)}`, { cause: error });
-    }
+    return inspectedExists(() => this.docker.getImage(name).inspect(), "engine-unavailable", `image ${name}`);
   }
 
   /**
@@ -230,13 +224,7 @@ export class DockerEngine {
   }
 
   async volumeExists(name: string): Promise<boolean> {
-    try {
-      await this.docker.getVolume(name).inspect();
-      return true;
-    } catch (error) {
-      if (statusOf(error) === 404) return false;
-      throw new EngineError("volume", `could not inspect volume ${name}: ${engineMessage(error)}`, { cause: error });
-    }
+    return inspectedExists(() => this.docker.getVolume(name).inspect(), "volume", `volume ${name}`);
   }
 
   /** Removes a volume; absent is fine. */
@@ -392,6 +380,17 @@ function classifyCreateError(error: unknown, spec: ContainerSpec): EngineError {
   if (/memory|cpu|nanocpus|pids/i.test(message)) return new EngineError("resource-limit", message, { cause: error, statusCode: status });
   if (/volume|mount/i.test(message)) return new EngineError("volume", message, { cause: error, statusCode: status });
   return new EngineError("unknown", message, { cause: error, statusCode: status });
+}
+
+/** Whether `inspect` finds the object (a 404 is false); any other failure is an `EngineError` of `kind` naming `what`. */
+async function inspectedExists(inspect: () => Promise<unknown>, kind: EngineErrorKind, what: string): Promise<boolean> {
+  try {
+    await inspect();
+    return true;
+  } catch (error) {
+    if (statusOf(error) === 404) return false;
+    throw new EngineError(kind, `could not inspect ${what}: ${engineMessage(error)}`, { cause: error });
+  }
 }
 
 /** A container, addressed by id. */

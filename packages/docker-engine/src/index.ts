@@ -57,3 +57,4 @@ export {
   SANDBOX_NETWORKS,
   type SandboxNetworkKind,
 } from "./sandbox-networks.js";
+export { type EngineTerminal, type EngineTerminalOptions, execTerminal } from "./terminal-exec.js";

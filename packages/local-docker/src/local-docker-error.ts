@@ -1,4 +1,4 @@
-import { SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
+import { hasErrorMarker, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
 import { EngineError } from "@sandbox/docker-engine";
 
 /** Provider name of this adapter. */
@@ -7,6 +7,7 @@ export const LOCAL_DOCKER_PROVIDER = "local-docker";
 /** Marks this package's errors across duplicated package copies (see {@link LocalDockerSandboxError.isInstance}). */
 const LOCAL_DOCKER_ERROR_MARKER = Symbol.for("@sandbox/local-docker/LocalDockerSandboxError");
 
+// The shape every adapter's error class has, on purpose (a public name, its own marker, a typed isInstance): see the example adapter's ChrootSandboxError.
 /**
  * The error every `@sandbox/local-docker` call throws. Extends core's
  * `SandboxError`: `instanceof SandboxError`, `SandboxError.isInstance` and
@@ -21,7 +22,7 @@ export class LocalDockerSandboxError extends SandboxError {
 
   /** True only for local-docker errors (and subclasses), from any copy of this package; `SandboxError.isInstance` is true for all. */
   static override isInstance(error: unknown): error is LocalDockerSandboxError {
-    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[LOCAL_DOCKER_ERROR_MARKER] === true;
+    return hasErrorMarker(error, LOCAL_DOCKER_ERROR_MARKER);
   }
 }
 

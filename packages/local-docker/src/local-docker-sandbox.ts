@@ -9,10 +9,13 @@ import {
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   EXEC_MARKER_VARIABLE,
+  initialized,
   KILL_BY_MARKER_SCRIPT,
+  listScriptProcesses,
   OOM_BASELINE_PREFIX,
   OomBaselineReader,
   oomKilledDuring,
+  openScriptProcess,
   type ProcessInfo,
   type ProcessRequest,
   parseGpu,
@@ -27,9 +30,10 @@ import {
   type SandboxOptions,
   type SandboxProcess,
   SEGMENT_BYTES,
+  startScriptProcess,
 } from "@sandbox/core";
 import {
-  currentOwner,
+  currentOwnerLabels,
   DockerEngine,
   type EngineContainer,
   EngineError,
@@ -49,7 +53,7 @@ import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from 
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { portUrls } from "./sandbox-ports.js";
-import { listProcesses, openProcess, type ProcessHost, startProcess } from "./sandbox-processes.js";
+import { dockerProcessScripts, type ProcessHost } from "./sandbox-processes.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
 
 /** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
@@ -205,9 +209,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   /** Creates and initializes a sandbox. */
   static async create(options: LocalDockerSandboxOptions = {}): Promise<LocalDockerSandbox> {
-    const sandbox = new LocalDockerSandbox(options);
-    await sandbox.initialize();
-    return sandbox;
+    return initialized(new LocalDockerSandbox(options));
   }
 
   /**
@@ -366,14 +368,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         options.blockNetwork === true
           ? undefined
           : (options.network ?? (await this.#engine.ensureSandboxNetwork(options.blockHostNetwork === true ? "no-host" : "isolated")));
-      const owner = currentOwner();
       const labels: Record<string, string> = {
         [LABELS.managed]: "true",
         [LABELS.provider]: LOCAL_DOCKER_PROVIDER,
         [LABELS.app]: appName,
-        [LABELS.ownerHost]: owner.host,
-        [LABELS.ownerPid]: String(owner.pid),
-        [LABELS.ownerStart]: owner.start,
+        ...currentOwnerLabels(),
         [LABELS.expiresAt]: String(Date.now() + lifetimeMs),
       };
       if (options.name) labels[LABELS.name] = options.name;
@@ -694,17 +693,18 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     return { container: this.#container!, error: (code, options) => this.error(code, options), commandError: (error) => this.commandError(error) };
   }
 
+  // The same hooks as modal-sandbox.ts's, on purpose: each adapter says how core's script processes reach its sandbox.
   protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
     if (request.pty) return startPtyProcess(this.processHost, request);
-    return startProcess(this.processHost, request, this.options.processRetainedBytes ?? DEFAULT_PROCESS_RETAINED_BYTES);
+    return startScriptProcess(dockerProcessScripts(this.processHost), request, this.options.processRetainedBytes ?? DEFAULT_PROCESS_RETAINED_BYTES);
   }
 
   protected override listProcessRecords(): Promise<ProcessInfo[]> {
-    return listProcesses(this.processHost);
+    return listScriptProcesses(dockerProcessScripts(this.processHost));
   }
 
   protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
-    return openProcess(this.processHost, id, fromOffset);
+    return openScriptProcess(dockerProcessScripts(this.processHost), id, fromOffset);
   }
 
   protected override async resolvePortUrl(port: number): Promise<string> {

@@ -1,28 +1,17 @@
 import { randomBytes } from "node:crypto";
-import type { Duplex } from "node:stream";
 import {
   createProcessOutputStream,
   EXEC_MARKER_VARIABLE,
   KILL_BY_MARKER_SCRIPT,
   type ProcessExit,
   type ProcessRequest,
+  processMarker,
   type SandboxProcess,
+  stdinBytes,
 } from "@sandbox/core";
+import { type EngineTerminal, execTerminal } from "@sandbox/docker-engine";
 import { PacedChunks } from "./paced-chunks.js";
 import type { ProcessHost } from "./sandbox-processes.js";
-
-/**
- * Docker sizes an exec's terminal only after the process started (the
- * resize call comes after the start), so the command waits up to 1 s for a
- * size before it runs: a program that reads its size at once sees the one
- * asked for. Images without `stty` skip the wait.
- */
-const WAIT_FOR_SIZE = [
-  "command -v stty >/dev/null 2>&1 && i=0 && while [ $i -lt 50 ]; do",
-  '  case "$(stty size 2>/dev/null)" in ""|"0 0") sleep 0.02; i=$((i + 1));; *) break;; esac',
-  "done",
-  'exec sh -c "$1"',
-].join("\n");
 
 /**
  * A process under a pseudo-terminal: a Docker exec with `Tty: true`, sized
@@ -32,27 +21,16 @@ const WAIT_FOR_SIZE = [
  */
 export async function startPtyProcess(host: ProcessHost, request: ProcessRequest): Promise<SandboxProcess> {
   const id = `t-${Date.now().toString(36)}-${randomBytes(6).toString("hex")}`;
-  const marker = `${EXEC_MARKER_VARIABLE}=process-${id}`;
+  const marker = processMarker(EXEC_MARKER_VARIABLE, id);
   const { cols, rows } = request.pty!;
-  const raw = host.container.raw;
-  let connection: Duplex;
-  let exec: Awaited<ReturnType<typeof raw.exec>>;
+  let terminal: EngineTerminal;
   try {
-    exec = await raw.exec({
-      Cmd: ["sh", "-c", WAIT_FOR_SIZE, "sandbox-pty", request.command],
-      Env: [...Object.entries(request.env).map(([key, value]) => `${key}=${value}`), marker, "TERM=xterm"],
-      WorkingDir: request.cwd,
-      AttachStdin: true,
-      AttachStdout: true,
-      AttachStderr: true,
-      Tty: true,
-      ConsoleSize: [rows, cols],
-    } as Parameters<typeof raw.exec>[0]);
-    connection = (await exec.start({ hijack: true, stdin: true, Tty: true } as Parameters<typeof exec.start>[0])) as Duplex;
+    const env = { ...request.env, [EXEC_MARKER_VARIABLE]: marker.slice(EXEC_MARKER_VARIABLE.length + 1), TERM: "xterm" };
+    terminal = await execTerminal(host.container, ["sh", "-c", request.command], { env, cwd: request.cwd, rows, cols });
   } catch (error) {
     throw host.commandError(error);
   }
-  await exec.resize({ h: rows, w: cols }).catch(() => undefined);
+  const connection = terminal.connection;
 
   const output = new PacedChunks();
   output.connection = connection;
@@ -97,9 +75,9 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
     exit ??= (async () => {
       await closed;
       if (timer) clearTimeout(timer);
-      let info: Awaited<ReturnType<typeof exec.inspect>>;
+      let info: Awaited<ReturnType<typeof terminal.inspect>>;
       try {
-        info = await exec.inspect();
+        info = await terminal.inspect();
       } catch (error) {
         const running = await host.container.isRunning().catch(() => false);
         if (!running) throw host.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
@@ -108,7 +86,7 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
       if (!(await host.container.isRunning().catch(() => false))) {
         throw host.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
       }
-      return reason === "exited" ? { exitCode: typeof info.ExitCode === "number" ? info.ExitCode : null, reason } : { exitCode: null, reason };
+      return reason === "exited" ? { exitCode: info.ExitCode, reason } : { exitCode: null, reason };
     })();
     return exit;
   };
@@ -133,12 +111,9 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
     })),
     stdin: {
       async write(data) {
-        if (typeof data !== "string" && !(data instanceof Uint8Array))
-          throw host.error("INVALID_ARGUMENT", { message: "stdin.write() takes a string or a Uint8Array" });
+        const bytes = stdinBytes(data, host.error);
         if (ended) throw host.error("COMMAND_FAILED", { message: `process "${id}" has ended; its terminal takes no more input` });
-        await new Promise<void>((resolve, reject) =>
-          connection.write(typeof data === "string" ? data : Buffer.from(data), (error) => (error ? reject(host.commandError(error)) : resolve())),
-        );
+        await new Promise<void>((resolve, reject) => connection.write(Buffer.from(bytes), (error) => (error ? reject(host.commandError(error)) : resolve())));
       },
       async end() {
         connection.end();
@@ -157,7 +132,7 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
       if (!valid(newCols) || !valid(newRows))
         throw host.error("INVALID_ARGUMENT", { message: `terminal size must be whole numbers 1-1000, got ${String(newCols)}x${String(newRows)}` });
       try {
-        await exec.resize({ h: newRows, w: newCols });
+        await terminal.resize(newRows, newCols);
       } catch (error) {
         throw host.commandError(error);
       }

@@ -1,27 +1,12 @@
 import { randomUUID } from "node:crypto";
-import type { Duplex } from "node:stream";
 import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-tools";
-import type { EngineContainer } from "@sandbox/docker-engine";
+import { type EngineContainer, execTerminal } from "@sandbox/docker-engine";
 import { EXIT_CANNOT_EXECUTE, type ExecSession, SIGKILL } from "./exec-session.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
 
 /** Terminal size Modal uses when `ptyInfo` names none (the SDK always sends 24 x 80). */
 const DEFAULT_ROWS = 24;
 const DEFAULT_COLS = 80;
-
-/**
- * Docker sizes an exec's terminal only after the process started (the resize
- * call comes after the start; `ConsoleSize` is ignored by older engines), so
- * the program is started through `sh`, which waits up to 1 s for the size
- * first: a program that reads its size at once sees the one asked for, as on
- * Modal. Images without `stty` skip the wait.
- */
-const WAIT_FOR_SIZE = [
-  "command -v stty >/dev/null 2>&1 && i=0 && while [ $i -lt 50 ]; do",
-  '  case "$(stty size 2>/dev/null)" in ""|"0 0") sleep 0.02; i=$((i + 1));; *) break;; esac',
-  "done",
-  'exec "$@"',
-].join("\n");
 
 /**
  * A PTY exec (`TaskExecStart` with `ptyInfo.enabled`, what the SDK's
@@ -48,20 +33,9 @@ export async function startPtyExec(
   if (pty.envColorterm) terminalEnv.COLORTERM = pty.envColorterm;
   if (pty.envTermProgram) terminalEnv.TERM_PROGRAM = pty.envTermProgram;
   const env = { ...terminalEnv, ...environment, [EXEC_MARKER_VARIABLE]: marker };
-  const raw = container.raw;
-  const exec = await raw.exec({
-    Cmd: ["sh", "-c", WAIT_FOR_SIZE, "sandbox-pty", ...request.commandArgs],
-    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-    WorkingDir: request.workdir || undefined,
-    AttachStdin: true,
-    AttachStdout: true,
-    AttachStderr: true,
-    Tty: true,
-    ConsoleSize: [rows, cols],
-  } as Parameters<typeof raw.exec>[0]);
-  const connection = (await exec.start({ hijack: true, stdin: true, Tty: true } as Parameters<typeof exec.start>[0])) as Duplex;
-  // Engines that ignore ConsoleSize get the size right after the start.
-  await exec.resize({ h: rows, w: cols }).catch(() => undefined);
+  // Sized as asked before the program starts (the engine layer waits for the size).
+  const terminal = await execTerminal(container, request.commandArgs, { env, cwd: request.workdir || undefined, rows, cols });
+  const connection = terminal.connection;
   let killed = false;
   session.attachHostOperation(
     {
@@ -83,7 +57,7 @@ export async function startPtyExec(
   const finish = () => {
     if (settled) return;
     settled = true;
-    void exitCodeOf(exec).then(
+    void exitCodeOf(terminal).then(
       (code) => session.finish(killed || code === null ? { signal: SIGKILL } : { code }),
       () => session.finish(killed ? { signal: SIGKILL } : { code: EXIT_CANNOT_EXECUTE }),
     );

@@ -1,4 +1,4 @@
-import { isSandboxErrorCode, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
+import { hasErrorMarker, isSandboxErrorCode, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
 
 /** Provider name of this adapter, shown as `[modal]` where its errors are displayed. */
 export const MODAL_PROVIDER = "modal";
@@ -53,7 +53,7 @@ export class ModalSandboxError extends SandboxError {
 
   /** True only for Modal errors (and subclasses), from any copy of this package; `SandboxError.isInstance` is true for all. */
   static override isInstance(error: unknown): error is ModalSandboxError {
-    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[MODAL_ERROR_MARKER] === true;
+    return hasErrorMarker(error, MODAL_ERROR_MARKER);
   }
 
   /** This package's form: a code and optional details. */

@@ -5,7 +5,10 @@ import {
   type CommandRequest,
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
+  initialized,
+  listScriptProcesses,
   oomKilledDuring,
+  openScriptProcess,
   type ProcessInfo,
   type ProcessRequest,
   SandboxAdapter,
@@ -14,6 +17,7 @@ import {
   type SandboxErrorCode,
   type SandboxErrorOptions,
   type SandboxProcess,
+  startScriptProcess,
 } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
@@ -31,7 +35,7 @@ import { MODAL_PROVIDER, ModalSandboxError, type ModalSandboxErrorCode } from ".
 import { DETACHED_OWNER, MODAL_TAGS, ownerTags } from "./owner-tags.js";
 import { readOomKillCount, runInSandbox } from "./sandbox-exec.js";
 import { readFiles, writeFiles } from "./sandbox-files.js";
-import { listModalProcesses, type ModalProcessHost, openModalProcess, startModalProcess } from "./sandbox-processes.js";
+import { type ModalProcessHost, modalProcessScripts } from "./sandbox-processes.js";
 import { startModalTerminal } from "./sandbox-terminal.js";
 import { tunnelUrls } from "./sandbox-tunnels.js";
 
@@ -112,9 +116,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
    *   `RESOURCE_LIMIT_EXCEEDED`, `PROVIDER_UNAVAILABLE`, `FILE_OPERATION_FAILED` (initial files).
    */
   static async create(options: ModalSandboxOptions = {}): Promise<ModalSandbox> {
-    const sandbox = new ModalSandbox(options);
-    await sandbox.initialize();
-    return sandbox;
+    return initialized(new ModalSandbox(options));
   }
 
   /**
@@ -462,15 +464,15 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
 
   protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
     if (request.pty) return startModalTerminal(this.processHost, request);
-    return startModalProcess(this.processHost, request, DEFAULT_PROCESS_RETAINED_BYTES);
+    return startScriptProcess(modalProcessScripts(this.processHost), request, DEFAULT_PROCESS_RETAINED_BYTES);
   }
 
   protected override listProcessRecords(): Promise<ProcessInfo[]> {
-    return listModalProcesses(this.processHost);
+    return listScriptProcesses(modalProcessScripts(this.processHost));
   }
 
   protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
-    return openModalProcess(this.processHost, id, fromOffset);
+    return openScriptProcess(modalProcessScripts(this.processHost), id, fromOffset);
   }
 
   protected override async resolvePortUrl(port: number): Promise<string> {

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { createProcessOutputStream, KILL_BY_MARKER_SCRIPT, type ProcessExit, type ProcessRequest, processMarker, type SandboxProcess } from "@sandbox/core";
+import { createProcessOutputStream, type ProcessExit, type ProcessRequest, processMarker, type SandboxProcess, stdinBytes } from "@sandbox/core";
 import type { ContainerProcess } from "modal";
 import { backstopTimeoutMs, MODAL_EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
-import type { ModalProcessHost } from "./sandbox-processes.js";
+import { assertAlive, killByMarker, type ModalProcessHost, pullChunks } from "./sandbox-processes.js";
 
 /** Where each terminal's device path is noted, so a later exec can resize it. */
 const TERMINALS_DIRECTORY = "/tmp/.sandbox-terminals";
@@ -70,12 +70,7 @@ export async function startModalTerminal(host: ModalProcessHost, request: Proces
       reason = why;
       let code: number | undefined;
       try {
-        const killer = await host.instance.exec(["sh", "-c", KILL_BY_MARKER_SCRIPT, "sandbox-kill", marker], {
-          stdout: "ignore",
-          stderr: "ignore",
-          timeoutMs: 30_000,
-        });
-        code = await killer.wait();
+        code = await killByMarker(host, marker, 30_000);
       } catch (error) {
         throw host.commandError(error, `could not kill terminal process "${id}"`);
       }
@@ -103,15 +98,13 @@ export async function startModalTerminal(host: ModalProcessHost, request: Proces
     try {
       code = await settled;
     } catch (error) {
-      if (!(await host.isRunning().catch(() => false)))
-        throw host.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
+      await assertAlive(host);
       throw host.commandError(error, `could not wait for terminal process "${id}"`);
     }
     if (killing) await killing.catch(() => undefined);
     if (reason !== "exited") return { exitCode: null, reason };
     // A sandbox that ended under the program ends its exec with a kill status.
-    if (code >= 128 && !(await host.isRunning().catch(() => false)))
-      throw host.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
+    if (code >= 128) await assertAlive(host);
     return { exitCode: code, reason };
   };
 
@@ -127,18 +120,7 @@ export async function startModalTerminal(host: ModalProcessHost, request: Proces
           const reader = process.stdout.getReader();
           let finished = false;
           try {
-            for (;;) {
-              let next: Awaited<ReturnType<typeof reader.read>>;
-              try {
-                next = await reader.read();
-              } catch (error) {
-                if (!(await host.isRunning().catch(() => false)))
-                  throw host.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
-                throw host.commandError(error, `reading the terminal of process "${id}" failed`);
-              }
-              if (next.value && next.value.byteLength > 0) yield next.value;
-              if (next.done) break;
-            }
+            yield* pullChunks(host, reader, `reading the terminal of process "${id}" failed`);
             finished = true;
             await ended();
           } finally {
@@ -154,10 +136,8 @@ export async function startModalTerminal(host: ModalProcessHost, request: Proces
     })),
     stdin: {
       async write(data) {
-        if (typeof data !== "string" && !(data instanceof Uint8Array))
-          throw host.error("INVALID_ARGUMENT", { message: "stdin.write() takes a string or a Uint8Array" });
+        const bytes = stdinBytes(data, host.error);
         if (stdinClosed) throw host.error("INVALID_ARGUMENT", { message: `the stdin of process "${id}" was closed with end()` });
-        const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
         if (bytes.byteLength === 0) return;
         try {
           await writer.write(bytes);

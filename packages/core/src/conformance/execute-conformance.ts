@@ -51,9 +51,7 @@ export async function leftoverProcesses(sandbox: SandboxBackend, markers: RegExp
 export function executeConformance<S extends SandboxBackend>(target: ConformanceTarget<S>): void {
   describe(SuiteContext.title(target, "execute"), () => {
     const context = new SuiteContext(target, "execute");
-    const { provider } = context;
-    const shared = () => context.shared();
-    const budget = (extraMs = 30_000) => context.budget(1, extraMs);
+    const { provider, sharedSandbox: shared, oneSandboxBudget: budget } = context;
     // A timed-out command may take the kill grace to be confirmed, plus the round trips.
     const killBudgetMs = KILL_CONFIRMATION_GRACE_MS + 15_000;
 

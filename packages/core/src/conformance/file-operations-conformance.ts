@@ -29,8 +29,7 @@ export function fileOperationsConformance<S extends SandboxBackend>(target: Conf
   describe(SuiteContext.title(target, "file operations (deepagents)"), () => {
     const context = new SuiteContext(target, "fileops");
     const root = context.scratch;
-    const shared = () => context.shared();
-    const budget = (extraMs = 30_000) => context.budget(1, extraMs);
+    const { sharedSandbox: shared, oneSandboxBudget: budget } = context;
 
     it("is recognised by deepagents as a sandbox backend (execute and a non-empty id)", { timeout: budget() }, async () => {
       const sandbox = await shared();
@@ -154,23 +153,19 @@ export function fileOperationsConformance<S extends SandboxBackend>(target: Conf
         expect(await cat(sandbox, path)).toBe("fox dog fox bird fox");
       });
 
-      it("returns an error and leaves the file unchanged when the string is not found", { timeout: budget() }, async () => {
-        const sandbox = await shared();
-        const path = `${root}/edit/not-found.txt`;
-        await uploadOne(sandbox, path, "unchanged content");
-        const result = await sandbox.edit(path, "absent text", "anything");
-        expect(result.error, "edit() of a missing string must return an error").toBeDefined();
-        expect(await cat(sandbox, path)).toBe("unchanged content");
-      });
-
-      it("returns an error and leaves the file unchanged when the string is ambiguous", { timeout: budget() }, async () => {
-        const sandbox = await shared();
-        const path = `${root}/edit/ambiguous.txt`;
-        await uploadOne(sandbox, path, "same same");
-        const result = await sandbox.edit(path, "same", "different");
-        expect(result.error, "edit() of an ambiguous string without replaceAll must return an error").toBeDefined();
-        expect(await cat(sandbox, path)).toBe("same same");
-      });
+      for (const refused of [
+        { when: "not found", file: "not-found.txt", content: "unchanged content", search: "absent text", problem: "a missing string" },
+        { when: "ambiguous", file: "ambiguous.txt", content: "same same", search: "same", problem: "an ambiguous string without replaceAll" },
+      ]) {
+        it(`returns an error and leaves the file unchanged when the string is ${refused.when}`, { timeout: budget() }, async () => {
+          const sandbox = await shared();
+          const path = `${root}/edit/${refused.file}`;
+          await uploadOne(sandbox, path, refused.content);
+          const result = await sandbox.edit(path, refused.search, "different");
+          expect(result.error, `edit() of ${refused.problem} must return an error`).toBeDefined();
+          expect(await cat(sandbox, path)).toBe(refused.content);
+        });
+      }
 
       it("returns an error for a missing file", { timeout: budget() }, async () => {
         const sandbox = await shared();

@@ -26,8 +26,7 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
   describe(SuiteContext.title(target, "files"), () => {
     const context = new SuiteContext(target, "files");
     const directory = context.scratch;
-    const shared = () => context.shared();
-    const budget = (extraMs = 30_000) => context.budget(1, extraMs);
+    const { sharedSandbox: shared, oneSandboxBudget: budget } = context;
     const transferBudget = budget(context.timeouts.transferMs);
 
     describe("content", () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { SANDBOX_CAPABILITY_NAMES } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import type { SandboxErrorCode } from "../errors/error-codes.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { DID_NOT_THROW, describeThrown, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { downloadFiles, uploadFiles, uploadOne } from "./file-transfer.js";
@@ -99,13 +100,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
           await expectSandboxError(() => handle.id, "NOT_INITIALIZED", provider, "reading id before initialize()");
         }
         await expectSandboxError(() => handle.execute("echo never"), "NOT_INITIALIZED", provider, "execute() before initialize()");
-        await expectSandboxError(
-          () => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]),
-          "NOT_INITIALIZED",
-          provider,
-          "uploadFiles() before initialize()",
-        );
-        await expectSandboxError(() => downloadFiles(handle, ["/tmp/never.txt"]), "NOT_INITIALIZED", provider, "downloadFiles() before initialize()");
+        await expectTransfersRejected(handle, "NOT_INITIALIZED", provider, "before initialize()");
       });
 
       it("initialize() makes the handle usable", { timeout: context.budget(1) }, async () => {
@@ -175,13 +170,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       it("uploadFiles() and downloadFiles() after close() reject with SANDBOX_CLOSED", { timeout: context.budget(1) }, async () => {
         const sandbox = await context.create();
         await sandbox.close();
-        await expectSandboxError(
-          () => uploadFiles(sandbox, [["/tmp/after-close.txt", encoder.encode("x")]]),
-          "SANDBOX_CLOSED",
-          provider,
-          "uploadFiles() after close()",
-        );
-        await expectSandboxError(() => downloadFiles(sandbox, ["/tmp/after-close.txt"]), "SANDBOX_CLOSED", provider, "downloadFiles() after close()");
+        await expectTransfersRejected(sandbox, "SANDBOX_CLOSED", provider, "after close()");
       });
 
       it("initialize() after close() rejects with SANDBOX_CLOSED", { timeout: context.budget(1) }, async () => {
@@ -221,14 +210,20 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
     });
 
     describe("reconnect", () => {
-      const byId = context.gated("fromId(id) from a fresh handle sees earlier files and runs commands in the same sandbox", "reconnectById");
-      it.skipIf(byId.skip)(byId.title, { timeout: context.budget(2) }, async () => {
+      /** The target's `fromId`, bound; a provider that declares reconnectById must give one. */
+      const targetFromId = (): ((id: string) => Promise<S>) => {
         const fromId = target.fromId;
         if (!fromId) throw new Error(`${provider} declares reconnectById, but the ConformanceTarget has no fromId(id)`);
+        return (id) => fromId.call(target, id);
+      };
+
+      const byId = context.gated("fromId(id) from a fresh handle sees earlier files and runs commands in the same sandbox", "reconnectById");
+      it.skipIf(byId.skip)(byId.title, { timeout: context.budget(2) }, async () => {
+        const fromId = targetFromId();
         const original = await context.create();
         const path = `${context.scratch}/reconnect-by-id.txt`;
         await uploadOne(original, path, "written before reconnect");
-        const fresh = context.track(await fromId.call(target, original.id));
+        const fresh = context.track(await fromId(original.id));
         expect(fresh, "fromId() must return a new handle, not the same object").not.toBe(original);
         expect(fresh.isInitialized, "a handle from fromId() must be initialized").toBe(true);
         expect(fresh.id, "fromId() returned a handle with another id").toBe(original.id);
@@ -244,11 +239,10 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
 
       const closeReconnected = context.gated("closing a reconnected handle ends the sandbox; closing the original afterwards still resolves", "reconnectById");
       it.skipIf(closeReconnected.skip)(closeReconnected.title, { timeout: context.budget(2, context.timeouts.teardownMs + 10_000) }, async () => {
-        const fromId = target.fromId;
-        if (!fromId) throw new Error(`${provider} declares reconnectById, but the ConformanceTarget has no fromId(id)`);
+        const fromId = targetFromId();
         const original = await context.create();
         const id = original.id;
-        const fresh = context.track(await fromId.call(target, id));
+        const fresh = context.track(await fromId(id));
         await fresh.close();
         const gone = await waitFor(async () => !(await context.exists(id)), context.timeouts.teardownMs);
         expect(gone, "close() on a reconnected handle must terminate the sandbox (close() releases everything)").toBe(true);
@@ -257,10 +251,9 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
 
       const unknownId = context.gated("fromId() of an unknown id rejects with SANDBOX_NOT_FOUND", "reconnectById");
       it.skipIf(unknownId.skip)(unknownId.title, { timeout: 60_000 }, async () => {
-        const fromId = target.fromId;
-        if (!fromId) throw new Error(`${provider} declares reconnectById, but the ConformanceTarget has no fromId(id)`);
+        const fromId = targetFromId();
         await expectSandboxError(
-          async () => context.track(await fromId.call(target, `conformance-missing-${randomSuffix()}`)),
+          async () => context.track(await fromId(`conformance-missing-${randomSuffix()}`)),
           "SANDBOX_NOT_FOUND",
           provider,
           "fromId() of an id that never existed",
@@ -269,13 +262,12 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
 
       const closedId = context.gated("fromId() of a closed sandbox's id rejects with SANDBOX_NOT_FOUND", "reconnectById");
       it.skipIf(closedId.skip)(closedId.title, { timeout: context.budget(1, context.timeouts.teardownMs + 30_000) }, async () => {
-        const fromId = target.fromId;
-        if (!fromId) throw new Error(`${provider} declares reconnectById, but the ConformanceTarget has no fromId(id)`);
+        const fromId = targetFromId();
         const sandbox = await context.create();
         const id = sandbox.id;
         await sandbox.close();
         await waitFor(async () => !(await context.exists(id)), context.timeouts.teardownMs);
-        await expectSandboxError(async () => context.track(await fromId.call(target, id)), "SANDBOX_NOT_FOUND", provider, "fromId() of a closed sandbox");
+        await expectSandboxError(async () => context.track(await fromId(id)), "SANDBOX_NOT_FOUND", provider, "fromId() of a closed sandbox");
       });
 
       const byName = context.gated("fromName(appName, name) from a fresh handle sees earlier files", "reconnectByName");
@@ -345,4 +337,10 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       });
     });
   });
+}
+
+/** Both uploadFiles() and downloadFiles() on `handle` reject with `code` (`when`: "before initialize()", "after close()"). */
+async function expectTransfersRejected(handle: SandboxBackend, code: SandboxErrorCode, provider: string, when: string): Promise<void> {
+  await expectSandboxError(() => uploadFiles(handle, [["/tmp/never.txt", encoder.encode("x")]]), code, provider, `uploadFiles() ${when}`);
+  await expectSandboxError(() => downloadFiles(handle, ["/tmp/never.txt"]), code, provider, `downloadFiles() ${when}`);
 }

@@ -73,9 +73,7 @@ const DEFAULT_HTTP_SERVER = (port: number, directory: string) =>
 export function processesConformance<S extends SandboxBackend>(target: ConformanceTarget<S>): void {
   describe(SuiteContext.title(target, "processes"), () => {
     const context = new SuiteContext(target, "processes");
-    const { provider } = context;
-    const shared = () => context.shared();
-    const budget = (extraMs = 30_000) => context.budget(1, extraMs);
+    const { provider, sharedSandbox: shared, oneSandboxBudget: budget } = context;
 
     /** The loud-failure check for a capability this provider lacks. */
     const loudWhenMissing = (capability: SandboxCapability, call: string, invoke: (sandbox: S) => Promise<unknown>) => {

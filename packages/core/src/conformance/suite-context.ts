@@ -160,6 +160,12 @@ export class SuiteContext<S extends SandboxBackend = SandboxBackend> {
     return sandboxes * this.timeouts.createMs + extraMs;
   }
 
+  /** Test budget for a case that uses one sandbox and then needs `extraMs` (an arrow: groups take it out as `budget`). */
+  readonly oneSandboxBudget = (extraMs = 30_000): number => this.budget(1, extraMs);
+
+  /** The group's default {@link shared} sandbox (an arrow: groups take it out as `shared`). */
+  readonly sharedSandbox = (): Promise<S> => this.shared();
+
   /** The options every sandbox gets: a long-enough lifetime, then `baseOptions`, then `options`. */
   options(options: SandboxOptions = {}): SandboxOptions {
     return { timeoutMs: SHARED_SANDBOX_LIFETIME_MS, ...(this.target.baseOptions ?? {}), ...options };

@@ -121,6 +121,7 @@ export interface ProcessInput {
   end(): Promise<void>;
 }
 
+// Alike in shape to SandboxBackend (readonly facts, then async calls): two contract interfaces, which stay apart.
 /**
  * A background process in the sandbox. It outlives this handle (and the host
  * process): drop the handle without harm, and with `processReattach` find it

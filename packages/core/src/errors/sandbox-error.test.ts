@@ -4,7 +4,7 @@ import { inspect } from "node:util";
 import { SandboxError as DeepAgentsSandboxError } from "deepagents";
 import { describe, expect, it, vi } from "vitest";
 import { SANDBOX_ERROR_CODES, sandboxErrorCodes } from "./error-codes.js";
-import { SandboxError } from "./sandbox-error.js";
+import { hasErrorMarker, SandboxError } from "./sandbox-error.js";
 
 type SourceModule = typeof import("./sandbox-error.js");
 type PackageModule = typeof import("../index.js");
@@ -186,5 +186,16 @@ describe("name in the built package", () => {
     const distEntry = fileURLToPath(new URL("../../dist/index.js", import.meta.url));
     const built = (await import(/* @vite-ignore */ distEntry)) as PackageModule;
     expect(new built.SandboxError("COMMAND_FAILED").name).toBe("SandboxError");
+  });
+});
+
+describe("hasErrorMarker", () => {
+  it("is true only for objects carrying the marker set to true", () => {
+    const marker = Symbol.for("@sandbox/test/MarkedError");
+    expect(hasErrorMarker({ [marker]: true }, marker)).toBe(true);
+    expect(hasErrorMarker({ [marker]: "yes" }, marker)).toBe(false);
+    expect(hasErrorMarker(new SandboxError("COMMAND_FAILED"), marker)).toBe(false);
+    expect(hasErrorMarker(null, marker)).toBe(false);
+    expect(hasErrorMarker("error", marker)).toBe(false);
   });
 });

@@ -90,11 +90,20 @@ export class SandboxError extends DeepAgentsSandboxError {
 
   /** True for any `SandboxError` from any copy of this package, and for subclasses. */
   static override isInstance(error: unknown): error is SandboxError {
-    return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[SANDBOX_ERROR_MARKER] === true;
+    return hasErrorMarker(error, SANDBOX_ERROR_MARKER);
   }
 
   /** True when `error` is a {@link SandboxError} carrying `code`. */
   static hasCode(error: unknown, code: SandboxErrorCode): error is SandboxError {
     return SandboxError.isInstance(error) && error.code === code;
   }
+}
+
+/**
+ * True when `error` is an object carrying `marker` set to `true`: how an
+ * error class's `isInstance` recognises its errors from any copy of its
+ * package (each class declares its own `Symbol.for(...)` marker).
+ */
+export function hasErrorMarker(error: unknown, marker: symbol): boolean {
+  return typeof error === "object" && error !== null && (error as Record<symbol, unknown>)[marker] === true;
 }
