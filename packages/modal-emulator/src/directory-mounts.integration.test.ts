@@ -1,8 +1,8 @@
-import { DockerEngine } from "@sandbox/docker-engine";
-import { type App, type Image, ModalClient, type Sandbox } from "modal";
+import type { Image, Sandbox } from "modal";
 import { Status } from "nice-grpc";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engine, engineReachable, run as runArgv, useModalEmulator } from "../test/support/emulator-harness.js";
+import { INSTANCE_LABEL } from "./index.js";
 import { mountNamespaceUnsupportedReason } from "./mount-namespace.js";
 
 /*
@@ -10,65 +10,20 @@ import { mountNamespaceUnsupportedReason } from "./mount-namespace.js";
  * real modal@0.11.1 SDK against the emulator and real containers.
  */
 
-const engine = new DockerEngine();
-const engineReachable = await engine.ping().then(
-  () => true,
-  () => false,
-);
-if (!engineReachable && process.env.CI) {
-  throw new Error("CI is set but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
-}
 /** Mounting needs root, nsenter and a static busybox on the engine's machine; without them it is refused (tested below). */
 const unsupported = engineReachable ? await mountNamespaceUnsupportedReason() : "no engine";
-const TOKEN_ID = "ak-directory-test";
-const TOKEN_SECRET = "as-directory-test-secret";
-
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
-async function run(sandbox: Sandbox, script: string) {
-  const process = await sandbox.exec(["sh", "-c", script], { mode: "text" });
-  const [stdout, stderr] = await Promise.all([process.stdout.readText(), process.stderr.readText()]);
-  return { stdout, stderr, exitCode: await process.wait() };
+function run(sandbox: Sandbox, script: string) {
+  return runArgv(sandbox, ["sh", "-c", script]);
 }
 
 describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
+  const emu = useModalEmulator({ appName: "emulator-directories" });
   let alpine: Image;
-  const sandboxes: Sandbox[] = [];
 
-  const newSandbox = async (): Promise<Sandbox> => {
-    const sandbox = await modal.sandboxes.create(app, alpine);
-    sandboxes.push(sandbox);
-    return sandbox;
-  };
+  const newSandbox = async (): Promise<Sandbox> => emu.track(await emu.modal.sandboxes.create(emu.app, alpine));
 
   beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-directories", { createIfMissing: true });
-    alpine = await modal.images.fromRegistry("alpine:3.21").build(app);
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    modal?.close();
-    if (!emulator) return;
-    const instance = emulator.labels[INSTANCE_LABEL]!;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
-    const images = await engine.docker.listImages({ filters: JSON.stringify({ label: [`${INSTANCE_LABEL}=${instance}`] }) });
-    expect(images).toEqual([]);
+    alpine = await emu.modal.images.fromRegistry("alpine:3.21").build(emu.app);
   }, 120_000);
 
   it.runIf(unsupported === undefined)("mounts an image over a directory, hiding what was there, and unmounting shows it again", async () => {
@@ -130,7 +85,7 @@ describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory 
   it.runIf(unsupported === undefined)("a directory snapshot expires at its TTL: its id stops resolving and its Docker image is removed", async () => {
     const sandbox = await newSandbox();
     expect((await run(sandbox, "mkdir -p /ttl && echo t > /ttl/t")).exitCode).toBe(0);
-    const instance = emulator.labels[INSTANCE_LABEL]!;
+    const instance = emu.emulator.labels[INSTANCE_LABEL]!;
     const snapshotTags = async () =>
       (await engine.docker.listImages({ filters: JSON.stringify({ label: [`${INSTANCE_LABEL}=${instance}`] }) }))
         .flatMap((image) => image.RepoTags ?? [])
