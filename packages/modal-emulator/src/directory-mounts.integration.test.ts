@@ -1,4 +1,11 @@
-import type { Image, Sandbox } from "modal";
+import {
+  type Image,
+  type Sandbox,
+  SandboxFilesystemDirectoryNotEmptyError,
+  SandboxFilesystemIsADirectoryError,
+  SandboxFilesystemNotFoundError,
+  SandboxFilesystemPathAlreadyExistsError,
+} from "modal";
 import { Status } from "nice-grpc";
 import { beforeAll, describe, expect, it } from "vitest";
 import { engine, engineReachable, run as runArgv, useModalEmulator } from "../test/support/emulator-harness.js";
@@ -36,6 +43,44 @@ describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory 
 
     await sandbox.unmountImage("/opt/tools");
     expect(await run(sandbox, "cat /opt/tools/own.txt; ls /opt/tools")).toMatchObject({ exitCode: 0, stdout: "mine\nown.txt\n" });
+  });
+
+  it.runIf(unsupported === undefined)("the filesystem API sees what commands see under a mount, and what the mount hid once it is gone", async () => {
+    const sandbox = await newSandbox();
+    expect((await run(sandbox, "mkdir -p /opt/fs/sub && echo beneath > /opt/fs/own.txt && ln -s /opt/fs /opt/via-link")).exitCode).toBe(0);
+    await sandbox.mountImage("/opt/fs", alpine);
+
+    // Mounted files: stat, list and read through the filesystem API (also through a symlink to the mount).
+    const busybox = await sandbox.filesystem.stat("/opt/fs/bin/busybox");
+    expect(busybox).toMatchObject({ type: "file", name: "busybox" });
+    expect(busybox.size).toBeGreaterThan(100_000);
+    expect((await sandbox.filesystem.stat("/opt/fs")).type).toBe("directory");
+    const names = (await sandbox.filesystem.listFiles("/opt/fs")).map((entry) => entry.name);
+    expect(names).toEqual(expect.arrayContaining(["bin", "etc"]));
+    expect(names).not.toContain("own.txt");
+    expect(await sandbox.filesystem.readText("/opt/via-link/etc/passwd")).toMatch(/^root:/);
+    await expect(sandbox.filesystem.stat("/opt/fs/own.txt")).rejects.toBeInstanceOf(SandboxFilesystemNotFoundError);
+    await expect(sandbox.filesystem.readText("/opt/fs/bin")).rejects.toBeInstanceOf(SandboxFilesystemIsADirectoryError);
+
+    // Written through the API, read by a command; written by a command, read through the API.
+    await sandbox.filesystem.writeText("from the api\n", "/opt/fs/new/api.txt");
+    expect(await run(sandbox, "cat /opt/fs/new/api.txt")).toMatchObject({ exitCode: 0, stdout: "from the api\n" });
+    expect((await run(sandbox, "echo from a command > /opt/fs/cmd.txt")).exitCode).toBe(0);
+    expect(await sandbox.filesystem.readText("/opt/fs/cmd.txt")).toBe("from a command\n");
+    expect((await sandbox.filesystem.stat("/opt/fs/cmd.txt")).size).toBe(15);
+    await sandbox.filesystem.makeDirectory("/opt/fs/made");
+    await expect(sandbox.filesystem.makeDirectory("/opt/fs/made", { createParents: false })).rejects.toBeInstanceOf(SandboxFilesystemPathAlreadyExistsError);
+    expect((await run(sandbox, "test -d /opt/fs/made && echo dir")).stdout).toBe("dir\n");
+    await expect(sandbox.filesystem.remove("/opt/fs/new")).rejects.toBeInstanceOf(SandboxFilesystemDirectoryNotEmptyError);
+    await sandbox.filesystem.remove("/opt/fs/new", { recursive: true });
+    await sandbox.filesystem.remove("/opt/fs/cmd.txt");
+    expect((await run(sandbox, "test ! -e /opt/fs/new && test ! -e /opt/fs/cmd.txt && echo gone")).stdout).toBe("gone\n");
+
+    // Unmounted: the API sees what the mount hid, and nothing of what was written under it.
+    await sandbox.unmountImage("/opt/fs");
+    expect(await sandbox.filesystem.readText("/opt/fs/own.txt")).toBe("beneath\n");
+    expect((await sandbox.filesystem.listFiles("/opt/fs")).map((entry) => entry.name)).toEqual(["own.txt", "sub"]);
+    await expect(sandbox.filesystem.stat("/opt/fs/made")).rejects.toBeInstanceOf(SandboxFilesystemNotFoundError);
   });
 
   it.runIf(unsupported === undefined)("mountImage without an image mounts an empty, writable directory, creating the path", async () => {

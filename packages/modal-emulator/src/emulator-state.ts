@@ -105,7 +105,9 @@ export class EmulatorState {
     this.execs = new SandboxExecs({
       sandboxes: this.sandboxes,
       secrets: this.secrets,
-      filesystemTools: new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES),
+      filesystemTools: new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES, (container) =>
+        this.directoryMounts.namespaceMountsOf(container),
+      ),
       commitVolumes: (sandbox) => this.commitVolumes(sandbox),
       containerOf: (sandbox, containerId) => this.containerOf(sandbox, containerId),
       execStarts: this.execStarts,
