@@ -9,7 +9,7 @@ import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-
 import { fail } from "./grpc-errors.js";
 import { ImageResolver } from "./image-resolver.js";
 import { appendBounded, type RecordedExecStart, type RecordedSandboxCreate } from "./inspection-log.js";
-import type { ControlPlaneRequest, SandboxDefinition } from "./modal-sdk-definitions.js";
+import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { enforceAllowlist } from "./network-policy.js";
 import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
@@ -197,7 +197,7 @@ export class EmulatorState {
         sandbox.readiness = runReadinessProbe(container, checked.readinessProbe, stopProbe.signal);
       }
       const entrypointArgs = definition.entrypointArgs ?? [];
-      if (entrypointArgs.length > 0) await this.execs.startEntrypoint(sandbox, entrypointArgs);
+      if (entrypointArgs.length > 0) await this.execs.startEntrypoint(sandbox, entrypointArgs, definition.ptyInfo as TaskExecStartRequest["ptyInfo"]);
       recorded.sandboxId = sandboxId;
       return sandbox;
     } catch (error) {

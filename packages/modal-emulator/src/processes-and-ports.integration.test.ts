@@ -140,6 +140,39 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
     });
   });
 
+  describe("PTY sandboxes", () => {
+    it("create with pty: the entrypoint runs on a terminal of Modal's size, its stderr on stdout, the sandbox's stdin as terminal input", async () => {
+      const sandbox = emu.track(
+        await emu.modal.sandboxes.create(emu.app, image, {
+          pty: true,
+          timeoutMs: 60_000,
+          command: [
+            "sh",
+            "-c",
+            '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo on-a-tty; stty size; echo "term=$TERM"; echo on-stderr >&2; read line; echo "got=$line"; exit 5',
+          ],
+        }),
+      );
+      let seen = "";
+      const reading = (async () => {
+        for await (const text of sandbox.stdout) seen += text;
+      })();
+      reading.catch(() => undefined);
+      const deadline = Date.now() + 20_000;
+      while (!seen.includes("on-stderr") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+      const writer = sandbox.stdin.getWriter();
+      await writer.write("typed\r");
+      expect(await sandbox.wait()).toBe(5);
+      await reading;
+      expect(seen).toContain("on-a-tty\r\n");
+      expect(seen).toContain("24 80\r\n");
+      expect(seen).toContain("term=xterm-256color\r\n");
+      expect(seen, "stderr goes to the terminal, so to stdout").toContain("on-stderr\r\n");
+      expect(seen).toContain("got=typed\r\n");
+      expect(await sandbox.stderr.readText()).toBe("");
+    });
+  });
+
   describe("exec stdin", () => {
     it("bytes written to an exec's stdin reach the command, and close() is end-of-file", async () => {
       const sandbox = await emu.modal.sandboxes.create(emu.app, image, { timeoutMs: 60_000 });

@@ -36,7 +36,7 @@ const WAIT_FOR_SIZE = [
 export async function startPtyExec(
   container: EngineContainer,
   session: ExecSession,
-  request: TaskExecStartRequest,
+  request: Pick<TaskExecStartRequest, "ptyInfo" | "commandArgs" | "workdir">,
   environment: Record<string, string>,
 ): Promise<void> {
   const pty = request.ptyInfo!;

@@ -65,7 +65,6 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
   if (nonEmpty(definition.customDomain)) refuse("customDomain", "it serves no domains");
   if (definition.enableSnapshot === true) refuse("experimentalEnableSnapshot", "it has no memory snapshots");
   if ((definition.cloudBucketMounts as unknown[] | undefined)?.length) refuse("cloud bucket mounts (cloudBucketMounts)", "there is no cloud storage offline");
-  if ((definition.ptyInfo as { enabled?: boolean } | undefined)?.enabled) refuse("a PTY for sandboxes (pty)", "the entrypoint runs without a terminal");
 }
 
 /**

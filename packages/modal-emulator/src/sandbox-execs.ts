@@ -112,8 +112,13 @@ export class SandboxExecs {
     return session;
   }
 
-  /** Runs the sandbox's entrypoint as an exec; the sandbox finishes when it exits. */
-  async startEntrypoint(sandbox: SandboxRecord, argv: string[]): Promise<void> {
+  /**
+   * Runs the sandbox's entrypoint as an exec; the sandbox finishes when it
+   * exits. With `pty` (`ptyInfo.enabled`, the SDK's `pty: true`) it runs on a
+   * terminal, as a PTY exec does: its output, stderr included, comes out as
+   * the sandbox's stdout, and the sandbox's stdin is the terminal's input.
+   */
+  async startEntrypoint(sandbox: SandboxRecord, argv: string[], pty?: TaskExecStartRequest["ptyInfo"]): Promise<void> {
     const session = new ExecSession({
       execId: "entrypoint",
       keepStdout: true,
@@ -123,12 +128,16 @@ export class SandboxExecs {
     });
     sandbox.entrypoint = session;
     try {
-      const engineExec = await sandbox.container.exec(argv, {
-        stdin: true,
-        onStdout: (chunk) => session.appendStdout(chunk),
-        onStderr: (chunk) => session.appendStderr(chunk),
-      });
-      session.attachEngineExec(engineExec);
+      if (pty?.enabled) {
+        await startPtyExec(sandbox.container, session, { commandArgs: argv, ptyInfo: pty, workdir: "" }, {});
+      } else {
+        const engineExec = await sandbox.container.exec(argv, {
+          stdin: true,
+          onStdout: (chunk) => session.appendStdout(chunk),
+          onStderr: (chunk) => session.appendStderr(chunk),
+        });
+        session.attachEngineExec(engineExec);
+      }
     } catch (error) {
       session.appendStderr(Buffer.from(`modal-emulator: could not start the entrypoint: ${(error as Error).message}\n`));
       session.finish({ code: EXIT_COMMAND_NOT_FOUND });
