@@ -10,6 +10,7 @@ import { startPtyExec } from "./pty-exec.js";
 import { GenericStatus, type SandboxRecord } from "./sandbox-record.js";
 import type { SandboxStore } from "./sandbox-store.js";
 import type { SecretStore } from "./secret-store.js";
+import type { SandboxVolumeMount } from "./volume-sync.js";
 
 /** A command line that runs `sync`: in a sandbox with volumes, it commits them (see `#runSyncCommit`). */
 const SYNC_COMMAND = /(^|[\s;&|/(])sync(\s|$|[;&|)])/;
@@ -27,8 +28,10 @@ export interface SandboxExecsOptions {
   sandboxes: SandboxStore;
   secrets: SecretStore;
   filesystemTools: FilesystemToolServer;
-  /** Publishes a sandbox's volume writes (a `sync` exec does this). */
-  commitVolumes: (sandbox: SandboxRecord) => Promise<void>;
+  /** The volume copies of the container an exec targets (the main one for an empty `containerId`). */
+  volumeMountsOf: (sandbox: SandboxRecord, containerId: string) => SandboxVolumeMount[];
+  /** Publishes volume writes (a `sync` exec does this). */
+  commitVolumes: (mounts: SandboxVolumeMount[]) => Promise<void>;
   /** The container an exec targets: the main one for an empty `containerId`, else a sidecar (NOT_FOUND if unknown). */
   containerOf: (sandbox: SandboxRecord, containerId: string) => EngineContainer;
   /** The inspection log of exec starts. */
@@ -89,8 +92,9 @@ export class SandboxExecs {
       return session;
     }
     const environment = this.#options.secrets.resolveEnvironment(request.secretIds, request.secretSources, request.env);
-    if (!request.containerId && sandbox.volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
-      this.#runSyncCommit(sandbox, session, request, environment);
+    const volumeMounts = this.#options.volumeMountsOf(sandbox, request.containerId);
+    if (volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
+      this.#runSyncCommit(container, volumeMounts, session, request, environment);
       return session;
     }
     try {
@@ -188,10 +192,16 @@ export class SandboxExecs {
    * line names `sync` (`["sync", "/vol"]`, or `sh -c "... && sync /vol"`)
    * runs, then the volumes are committed before it reports its exit.
    */
-  #runSyncCommit(sandbox: SandboxRecord, session: ExecSession, request: TaskExecStartRequest, environment: Record<string, string>): void {
+  #runSyncCommit(
+    container: EngineContainer,
+    volumeMounts: SandboxVolumeMount[],
+    session: ExecSession,
+    request: TaskExecStartRequest,
+    environment: Record<string, string>,
+  ): void {
     void (async () => {
       try {
-        const started = await sandbox.container.exec(request.commandArgs, {
+        const started = await container.exec(request.commandArgs, {
           env: environment,
           ...(request.workdir ? { cwd: request.workdir } : {}),
           stdin: true,
@@ -214,7 +224,7 @@ export class SandboxExecs {
           },
         );
         const { exitCode } = await started.done;
-        if (exitCode === 0) await this.#options.commitVolumes(sandbox);
+        if (exitCode === 0) await this.#options.commitVolumes(volumeMounts);
         session.finish(exitCode === null ? { signal: SIGKILL } : { code: exitCode });
       } catch (error) {
         session.appendStderr(Buffer.from(`sync: ${(error as Error).message ?? String(error)}\n`));

@@ -1,6 +1,8 @@
 import { Status } from "nice-grpc";
 import type { EmulatorState } from "./emulator-state.js";
 import { fail } from "./grpc-errors.js";
+import type { SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { planVolumeMounts } from "./sandbox-definition.js";
 import type { SandboxRecord } from "./sandbox-record.js";
 import type { SecretSource } from "./secret-store.js";
 import { containerInfoOf } from "./sidecars.js";
@@ -20,21 +22,19 @@ interface SidecarAsk {
   workdir: string;
   secretIds: string[];
   secretSources: SecretSource[] | undefined;
-  volumeMounts: unknown[];
+  volumeMounts: NonNullable<Partial<SandboxDefinition>["volumeMounts"]>;
   cloudBucketMounts: unknown[];
   networkAccessType: number | undefined;
-  pty: boolean;
+  ptyInfo: TaskExecStartRequest["ptyInfo"];
   oidc: boolean;
   proxyId: string;
 }
 
 async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ containerId: string; containerName: string }> {
   const unsupported = [
-    ask.volumeMounts.length > 0 && "volumes (a sidecar would need its own commit/reload copies of them)",
     ask.cloudBucketMounts.length > 0 && "cloudBucketMounts (cloud buckets cannot be reached offline)",
     ask.networkAccessType === ALLOWLIST &&
       "an outbound allowlist (a sidecar shares the main container's network namespace, so its own firewall cannot be told apart)",
-    ask.pty && "a PTY",
     ask.oidc && "includeOidcIdentityToken",
     ask.proxyId && "a proxy (Modal Proxies do not exist offline)",
   ].filter((reason): reason is string => typeof reason === "string" && reason !== "");
@@ -48,6 +48,8 @@ async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ c
     args: ask.args,
     env,
     workdir: ask.workdir || undefined,
+    volumes: planVolumeMounts({ volumeMounts: ask.volumeMounts }, (volumeId) => state.volumes.get(volumeId)),
+    pty: ask.ptyInfo,
   });
   return { containerId: sidecar.containerId, containerName: sidecar.containerName };
 }
@@ -73,7 +75,7 @@ export function createSidecarControlPlaneHandlers(state: EmulatorState) {
         volumeMounts: definition.volumeMounts ?? [],
         cloudBucketMounts: definition.cloudBucketMounts ?? [],
         networkAccessType: definition.networkAccess?.networkAccessType,
-        pty: Boolean(definition.ptyInfo?.enabled),
+        ptyInfo: definition.ptyInfo,
         oidc: Boolean(definition.includeOidcIdentityToken),
         proxyId: definition.proxyId ?? "",
       });
@@ -103,7 +105,7 @@ export function createSidecarRouterHandlers(state: EmulatorState) {
         volumeMounts: request.volumeMounts ?? [],
         cloudBucketMounts: [],
         networkAccessType: request.networkAccess?.networkAccessType,
-        pty: Boolean(request.ptyInfo?.enabled),
+        ptyInfo: request.ptyInfo,
         oidc: false,
         proxyId: "",
       });

@@ -73,6 +73,39 @@ describe.runIf(engineReachable)("sidecar containers (modal@0.11.1 SDK, Docker en
     await expect.poll(async () => (await labelled()).length, { timeout: 20_000 }).toBe(0);
   });
 
+  it("a sidecar's volumes behave as the main container's: private until committed by sync or its end, seen after reloadVolumes", async () => {
+    const volume = await emu.modal.volumes.fromName("sidecar-volume", { createIfMissing: true });
+    const sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/shared": volume } }));
+    const inMain = async (script: string) => (await output(await sandbox.exec(["sh", "-c", script], { mode: "text" }))).stdout;
+    const writer = await sandbox.experimentalSidecars.create("writer", alpine, { command: ["sleep", "600"], volumes: { "/data": volume } });
+    expect((await output(await writer.exec(["sh", "-c", "echo one > /data/a.txt"], { mode: "text" }))).exitCode).toBe(0);
+    // Not committed: the main container does not see it.
+    expect(await inMain("cat /shared/a.txt 2>/dev/null || echo missing")).toBe("missing\n");
+    // `sync` in the sidecar commits; the main container sees it once it reloads.
+    expect((await output(await writer.exec(["sync", "/data"], { mode: "text" }))).exitCode).toBe(0);
+    expect(await inMain("cat /shared/a.txt 2>/dev/null || echo missing")).toBe("missing\n");
+    await sandbox.reloadVolumes();
+    expect(await inMain("cat /shared/a.txt")).toBe("one\n");
+    // A sidecar's end commits its writes before wait() answers.
+    const quick = await sandbox.experimentalSidecars.create("quick", alpine, { command: ["sh", "-c", "echo two > /data/b.txt"], volumes: { "/data": volume } });
+    expect(await quick.wait()).toBe(0);
+    await sandbox.reloadVolumes();
+    expect(await inMain("cat /shared/b.txt")).toBe("two\n");
+    // reloadVolumes() reloads the sidecars' copies too.
+    expect(await inMain("echo three > /shared/c.txt && sync /shared && echo synced")).toBe("synced\n");
+    await sandbox.reloadVolumes();
+    expect(await output(await writer.exec(["cat", "/data/c.txt"], { mode: "text" }))).toEqual({ stdout: "three\n", exitCode: 0 });
+  });
+
+  it("a sidecar with pty runs its command on a terminal of Modal's size and TERM", async () => {
+    const sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, alpine));
+    const command = ["sh", "-c", '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo "$TERM" > /on-a-tty; sleep 600'];
+    const sidecar = await sandbox.experimentalSidecars.create("tty", alpine, { pty: true, command });
+    await expect.poll(() => sidecar.filesystem.readText("/on-a-tty").catch(() => ""), { timeout: 20_000 }).toBe("xterm-256color\n");
+    // The terminal's size, read from the command's own terminal (Docker's init holds it as PID 1).
+    expect(await output(await sidecar.exec(["sh", "-c", "stty size < /proc/1/fd/0"], { mode: "text" }))).toEqual({ stdout: "24 80\n", exitCode: 0 });
+  });
+
   it("creates through the task command router when the control-plane create is switched off (TaskContainerCreate)", async () => {
     const sandbox = await emu.modal.sandboxes.create(emu.app, alpine);
     emu.track(sandbox);
