@@ -40,6 +40,23 @@ async function serve(sandbox: Sandbox, port: number, body: string): Promise<void
   expect(await started.wait()).toBe(0);
 }
 
+/**
+ * Reads the terminal's output until `prompt` shows (at most 20 s), types
+ * `input`, and returns everything it printed until it ended.
+ */
+async function typeOnceShown(terminal: { stdout: AsyncIterable<string>; stdin: WritableStream<string> }, prompt: string, input: string): Promise<string> {
+  let seen = "";
+  const reading = (async () => {
+    for await (const text of terminal.stdout) seen += text;
+  })();
+  reading.catch(() => undefined);
+  const deadline = Date.now() + 20_000;
+  while (!seen.includes(prompt) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  await terminal.stdin.getWriter().write(input);
+  await reading;
+  return seen;
+}
+
 describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin against modal-emulator (needs a Docker engine)", { timeout: 90_000 }, () => {
   const emu = useModalEmulator({ appName: "emulator-processes-and-ports" });
   let v1: ModalClient;
@@ -120,16 +137,7 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
         ],
         { pty: true, mode: "text" },
       );
-      let seen = "";
-      const reading = (async () => {
-        for await (const text of process.stdout) seen += text;
-      })();
-      reading.catch(() => undefined);
-      const deadline = Date.now() + 20_000;
-      while (!seen.includes("stdin-is-a-tty") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-      const writer = process.stdin.getWriter();
-      await writer.write("typed\r");
-      await reading;
+      const seen = await typeOnceShown(process, "stdin-is-a-tty", "typed\r");
       expect(await process.wait()).toBe(3);
       expect(seen).toContain("24 80\r\n");
       expect(seen).toContain("term=xterm-256color\r\n");
@@ -153,17 +161,8 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
           ],
         }),
       );
-      let seen = "";
-      const reading = (async () => {
-        for await (const text of sandbox.stdout) seen += text;
-      })();
-      reading.catch(() => undefined);
-      const deadline = Date.now() + 20_000;
-      while (!seen.includes("on-stderr") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-      const writer = sandbox.stdin.getWriter();
-      await writer.write("typed\r");
+      const seen = await typeOnceShown(sandbox, "on-stderr", "typed\r");
       expect(await sandbox.wait()).toBe(5);
-      await reading;
       expect(seen).toContain("on-a-tty\r\n");
       expect(seen).toContain("24 80\r\n");
       expect(seen).toContain("term=xterm-256color\r\n");

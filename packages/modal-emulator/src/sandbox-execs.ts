@@ -38,6 +38,17 @@ export interface SandboxExecsOptions {
   execStarts: RecordedExecStart[];
 }
 
+/** Starts the command of `request` as a plain exec (stdin open) whose output goes to the session. */
+function execCommand(container: EngineContainer, request: TaskExecStartRequest, environment: Record<string, string>, session: ExecSession) {
+  return container.exec(request.commandArgs, {
+    env: environment,
+    ...(request.workdir ? { cwd: request.workdir } : {}),
+    stdin: true,
+    onStdout: (chunk) => session.appendStdout(chunk),
+    onStderr: (chunk) => session.appendStderr(chunk),
+  });
+}
+
 /** Starts and finds the execs of sandboxes: commands, the entrypoint, the filesystem helper, `sync`. */
 export class SandboxExecs {
   readonly #options: SandboxExecsOptions;
@@ -102,13 +113,7 @@ export class SandboxExecs {
         await startPtyExec(container, session, request, environment);
         return session;
       }
-      const engineExec = await container.exec(request.commandArgs, {
-        env: environment,
-        ...(request.workdir ? { cwd: request.workdir } : {}),
-        stdin: true,
-        onStdout: (chunk) => session.appendStdout(chunk),
-        onStderr: (chunk) => session.appendStderr(chunk),
-      });
+      const engineExec = await execCommand(container, request, environment, session);
       session.attachEngineExec(engineExec);
     } catch (error) {
       await this.#failedToStart(sandbox, session, request, error);
@@ -201,13 +206,7 @@ export class SandboxExecs {
   ): void {
     void (async () => {
       try {
-        const started = await container.exec(request.commandArgs, {
-          env: environment,
-          ...(request.workdir ? { cwd: request.workdir } : {}),
-          stdin: true,
-          onStdout: (chunk) => session.appendStdout(chunk),
-          onStderr: (chunk) => session.appendStderr(chunk),
-        });
+        const started = await execCommand(container, request, environment, session);
         const stdin = started.stdin;
         session.attachHostOperation(
           stdin

@@ -2,6 +2,7 @@ import { Status } from "nice-grpc";
 import type { EmulatorState } from "./emulator-state.js";
 import { fail } from "./grpc-errors.js";
 import type { SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { NetworkAccessType } from "./protocol-values.js";
 import { planVolumeMounts } from "./sandbox-definition.js";
 import type { SandboxRecord } from "./sandbox-record.js";
 import type { SecretSource } from "./secret-store.js";
@@ -9,8 +10,6 @@ import { containerInfoOf } from "./sidecars.js";
 
 /** Longest a `TaskContainerWait` is held, seconds (the SDK asks for 10 and polls again). */
 const MAX_CONTAINER_WAIT_SECONDS = 50;
-/** `NetworkAccess.NetworkAccessType.ALLOWLIST`. */
-const ALLOWLIST = 3;
 
 /** What a sidecar create asks for, from either RPC. */
 interface SidecarAsk {
@@ -33,7 +32,7 @@ interface SidecarAsk {
 async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ containerId: string; containerName: string }> {
   const unsupported = [
     ask.cloudBucketMounts.length > 0 && "cloudBucketMounts (cloud buckets cannot be reached offline)",
-    ask.networkAccessType === ALLOWLIST &&
+    ask.networkAccessType === NetworkAccessType.allowlist &&
       "an outbound allowlist (a sidecar shares the main container's network namespace, so its own firewall cannot be told apart)",
     ask.oidc && "includeOidcIdentityToken",
     ask.proxyId && "a proxy (Modal Proxies do not exist offline)",

@@ -95,7 +95,7 @@ describe.runIf(engineReachable)("sidecar containers (modal@0.11.1 SDK, Docker en
     expect(await inMain("echo three > /shared/c.txt && sync /shared && echo synced")).toBe("synced\n");
     await sandbox.reloadVolumes();
     expect(await output(await writer.exec(["cat", "/data/c.txt"], { mode: "text" }))).toEqual({ stdout: "three\n", exitCode: 0 });
-  });
+  }, 240_000); // Seven volume copies by helper containers: about a second each on an idle engine, far more on a loaded one.
 
   it("a sidecar with pty runs its command on a terminal of Modal's size and TERM", async () => {
     const sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, alpine));
