@@ -2,6 +2,7 @@ import {
   type Image,
   type Sandbox,
   SandboxFilesystemDirectoryNotEmptyError,
+  SandboxFilesystemFileTooLargeError,
   SandboxFilesystemIsADirectoryError,
   SandboxFilesystemNotFoundError,
   SandboxFilesystemPathAlreadyExistsError,
@@ -61,6 +62,9 @@ describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory 
     expect(await sandbox.filesystem.readText("/opt/via-link/etc/passwd")).toMatch(/^root:/);
     await expect(sandbox.filesystem.stat("/opt/fs/own.txt")).rejects.toBeInstanceOf(SandboxFilesystemNotFoundError);
     await expect(sandbox.filesystem.readText("/opt/fs/bin")).rejects.toBeInstanceOf(SandboxFilesystemIsADirectoryError);
+    // The read limit holds under a mount too: a 6 GiB sparse file is refused from its size, at once.
+    expect((await run(sandbox, "dd if=/dev/zero of=/opt/fs/big bs=1 count=0 seek=6G 2>/dev/null && echo made")).stdout).toBe("made\n");
+    await expect(sandbox.filesystem.readBytes("/opt/fs/big")).rejects.toBeInstanceOf(SandboxFilesystemFileTooLargeError);
 
     // Written through the API, read by a command; written by a command, read through the API.
     await sandbox.filesystem.writeText("from the api\n", "/opt/fs/new/api.txt");

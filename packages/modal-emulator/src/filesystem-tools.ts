@@ -578,10 +578,14 @@ export class FilesystemToolServer {
     return async () => {
       let exec: EngineExec | undefined;
       let paused = false;
+      // What was checked is what is sent: a file that grows while it is read is cut at the limit.
+      let budget = this.#maxReadFileBytes;
       const stop = () => void exec?.kill().catch(() => undefined);
       exec = await container.exec(["cat", "--", path], {
         onStdout: (chunk) => {
-          if (session.stdout.closed) return stop();
+          if (session.stdout.closed || budget <= 0) return stop();
+          if (chunk.byteLength > budget) chunk = chunk.subarray(0, budget);
+          budget -= chunk.byteLength;
           session.appendStdout(chunk);
           if (paused || session.stdout.undeliveredBytes <= READ_AHEAD_BYTES) return;
           paused = true;
