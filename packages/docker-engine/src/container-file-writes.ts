@@ -1,6 +1,6 @@
 import tar from "tar-stream";
 import { ContainerFileError, type ContainerFileProblem, problemOfEngineError, problemOfText } from "./container-file-problems.js";
-import { ContainerPathResolver, isWrittenInSandbox } from "./container-paths.js";
+import { type ContainerPathOptions, ContainerPathResolver, isWrittenInSandbox } from "./container-paths.js";
 import type { EngineContainer } from "./docker-engine.js";
 import { EngineError } from "./engine-errors.js";
 
@@ -81,9 +81,9 @@ export async function writeThroughSandbox(container: EngineContainer, path: stri
 /**
  * Writes files into a container; one result per file, in input order.
  * Symlinks are followed, as a shell redirection would: the content goes
- * where the path leads, and a path that leads onto a pseudo-filesystem or a
- * bind-mounted file is written by a process in the sandbox, exactly as the
- * direct path is. Missing parent directories are created. An existing
+ * where the path leads, and a path that leads onto a pseudo-filesystem, a
+ * bind-mounted file or under one of `options.namespaceMounts` is written by a
+ * process in the sandbox, exactly as the direct path is. Missing parent directories are created. An existing
  * directory is `is_directory` (the engine would replace it with the file).
  *
  * Everything else goes in one archive; when that fails, each file is
@@ -93,9 +93,13 @@ export async function writeThroughSandbox(container: EngineContainer, path: stri
  * @throws EngineError when the engine fails for another reason than a file
  * and nothing was written.
  */
-export async function writeContainerFiles(container: EngineContainer, files: Array<[string, Uint8Array]>): Promise<ContainerFileWrite[]> {
+export async function writeContainerFiles(
+  container: EngineContainer,
+  files: Array<[string, Uint8Array]>,
+  options: ContainerPathOptions = {},
+): Promise<ContainerFileWrite[]> {
   const results: ContainerFileWrite[] = files.map(([path]) => ({ path, problem: null }));
-  const resolver = new ContainerPathResolver(container);
+  const resolver = new ContainerPathResolver(container, options);
   const resolved = await Promise.all(files.map(([path]) => resolver.resolve(path)));
   const archived: PlannedWrite[] = [];
   const inSandbox: PlannedWrite[] = [];

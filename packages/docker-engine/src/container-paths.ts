@@ -22,8 +22,22 @@ export const BIND_MOUNTED_FILES: readonly string[] = Object.freeze(["/etc/hosts"
 
 /** Whether `path` (absolute) lies on a kernel or tmpfs mount (see {@link PSEUDO_FILESYSTEM_ROOTS}). */
 export function isOnPseudoFilesystem(path: string): boolean {
-  const normalized = posix.normalize(path);
-  return PSEUDO_FILESYSTEM_ROOTS.some((root) => normalized === root || normalized.startsWith(`${root}/`));
+  return isUnderAny(posix.normalize(path), PSEUDO_FILESYSTEM_ROOTS);
+}
+
+function isUnderAny(normalized: string, roots: readonly string[]): boolean {
+  return roots.some((root) => normalized === root || normalized.startsWith(root === "/" ? "/" : `${root}/`));
+}
+
+/** What a resolver knows about the container beyond what the engine reports. */
+export interface ContainerPathOptions {
+  /**
+   * Directories mounted inside the container's mount namespace after it
+   * started (absolute, normalized). The engine's archive API sees the
+   * directory beneath such a mount, as it does beneath a pseudo-filesystem:
+   * paths under them are handed to a process in the sandbox the same way.
+   */
+  namespaceMounts?: readonly string[];
 }
 
 /** Whether a write of `path` must run in the sandbox: on a pseudo-filesystem or a bind-mounted file. */
@@ -75,9 +89,9 @@ export interface ResolvedContainerPath {
   /** Where it leads after every symlink among its components, normalized. */
   resolved: string;
   /**
-   * `resolved` lies on a pseudo-filesystem (see {@link PSEUDO_FILESYSTEM_ROOTS}):
-   * only a process in the sandbox sees it, and `stat` is null (the engine
-   * cannot see it).
+   * `resolved` lies on a pseudo-filesystem (see {@link PSEUDO_FILESYSTEM_ROOTS})
+   * or under one of the resolver's `namespaceMounts`: only a process in the
+   * sandbox sees it, and `stat` is null (the engine cannot see it).
    */
   pseudo: boolean;
   /** Stat of `resolved` (a symlink at the end is followed); null when nothing is there. */
@@ -105,10 +119,17 @@ type Lookup = { stat: ContainerPathStat | null } | { problem: ContainerFileProbl
  */
 export class ContainerPathResolver {
   readonly #container: EngineContainer;
+  readonly #sandboxOnlyRoots: readonly string[];
   readonly #lookups = new Map<string, Promise<Lookup>>();
 
-  constructor(container: EngineContainer) {
+  constructor(container: EngineContainer, options: ContainerPathOptions = {}) {
     this.#container = container;
+    this.#sandboxOnlyRoots = [...PSEUDO_FILESYSTEM_ROOTS, ...(options.namespaceMounts ?? []).map((mount) => posix.normalize(mount))];
+  }
+
+  /** Whether only a process in the sandbox sees `path` (absolute): a pseudo-filesystem or a namespace mount. */
+  isSandboxOnly(path: string): boolean {
+    return isUnderAny(posix.normalize(path), this.#sandboxOnlyRoots);
   }
 
   /**
@@ -118,7 +139,7 @@ export class ContainerPathResolver {
   async resolve(path: string): Promise<ResolvedContainerPath> {
     const normalized = posix.normalize(path);
     if (!normalized.startsWith("/")) return { path: normalized, resolved: normalized, pseudo: false, stat: null, problem: "invalid" };
-    if (isOnPseudoFilesystem(normalized)) return { path: normalized, resolved: normalized, pseudo: true, stat: null };
+    if (this.isSandboxOnly(normalized)) return { path: normalized, resolved: normalized, pseudo: true, stat: null };
     const parts = normalized.split("/").filter(Boolean);
     if (parts.length === 0) return { path: normalized, resolved: "/", pseudo: false, stat: (await this.#lookupStat("/")) ?? null };
     const prefixes = parts.map((_, index) => `/${parts.slice(0, index + 1).join("/")}`);
@@ -151,8 +172,8 @@ export class ContainerPathResolver {
         deepestLink = index;
         resolvedPrefix = posix.normalize(stat.linkTarget);
         const leadsTo = posix.join(resolvedPrefix, rest);
-        // Past a pseudo-filesystem root the engine sees the image layer, not the mount: the kernel resolves the rest.
-        if (isOnPseudoFilesystem(leadsTo)) return { path: normalized, resolved: leadsTo, pseudo: true, stat: null };
+        // Past a pseudo-filesystem root or a namespace mount the engine sees the layer beneath it: the kernel resolves the rest.
+        if (this.isSandboxOnly(leadsTo)) return { path: normalized, resolved: leadsTo, pseudo: true, stat: null };
         continue;
       }
       resolvedPrefix = posix.join(resolvedPrefix || "/", parts[index]!);

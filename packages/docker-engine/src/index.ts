@@ -20,6 +20,7 @@ export { type ContainerFileWrite, writeContainerFiles, writeThroughSandbox } fro
 export {
   BIND_MOUNTED_FILES,
   type ContainerPathKind,
+  type ContainerPathOptions,
   ContainerPathResolver,
   type ContainerPathStat,
   isOnPseudoFilesystem,

@@ -1,4 +1,5 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { encodeJwt } from "./jwt.js";
 
 /** Claims carried by the tokens the emulator mints. */
 export interface TokenClaims {
@@ -11,10 +12,6 @@ export interface TokenClaims {
   /** Expiry, Unix epoch seconds. */
   exp: number;
   iat: number;
-}
-
-function base64UrlJson(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
 }
 
 /**
@@ -44,8 +41,7 @@ export class TokenAuthority {
   mint(scope: TokenClaims["scope"], subject: string, sandboxId?: string): string {
     const iat = Math.floor(Date.now() / 1000);
     const claims: TokenClaims = { scope, subject, ...(sandboxId ? { sandboxId } : {}), iat, exp: iat + this.#lifetimeSeconds };
-    const signingInput = `${base64UrlJson({ alg: "HS256", typ: "JWT" })}.${base64UrlJson(claims)}`;
-    return `${signingInput}.${this.#sign(signingInput)}`;
+    return encodeJwt({ alg: "HS256", typ: "JWT" }, claims, (signingInput) => this.#sign(signingInput));
   }
 
   /** Returns the claims of a valid, unexpired token of this authority, else `undefined`. */

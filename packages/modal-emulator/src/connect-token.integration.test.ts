@@ -1,27 +1,15 @@
 import { request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
-import { DockerEngine } from "@sandbox/docker-engine";
-import { type App, type Image, ModalClient, type Sandbox } from "modal";
+import type { Image } from "modal";
 import { Status } from "nice-grpc";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 
 /*
  * Connect tokens (issue 11): `createConnectToken` through the real
  * modal@0.11.1 SDK, then plain HTTP through the emulator's authenticating
  * proxy to a server running in the sandbox.
  */
-
-const engine = new DockerEngine();
-const engineReachable = await engine.ping().then(
-  () => true,
-  () => false,
-);
-if (!engineReachable && process.env.CI) {
-  throw new Error("CI is set but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
-}
-const TOKEN_ID = "ak-connect-test";
-const TOKEN_SECRET = "as-connect-test-secret";
 
 /** An HTTP server answering every request with its method, path and headers as JSON. */
 const ECHO_SERVER = `
@@ -81,17 +69,6 @@ function upgrade(url: string, token: string): Promise<{ status: number; headers:
   });
 }
 
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
 /** Fetches until the server in the sandbox answers (it starts after the sandbox does). */
 async function fetchWhenUp(url: string, init: RequestInit): Promise<Response> {
   const deadline = Date.now() + 30_000;
@@ -104,31 +81,16 @@ async function fetchWhenUp(url: string, init: RequestInit): Promise<Response> {
 }
 
 describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
+  const emu = useModalEmulator({ appName: "emulator-connect" });
   let python: Image;
-  const sandboxes: Sandbox[] = [];
 
-  beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-connect", { createIfMissing: true });
-    python = modal.images.fromRegistry("python:3.12-slim");
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    modal?.close();
-    if (!emulator) return;
-    const instance = emulator.labels[INSTANCE_LABEL]!;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
-  }, 120_000);
+  beforeAll(() => {
+    python = emu.modal.images.fromRegistry("python:3.12-slim");
+  });
 
   it("forwards a request with the token to the sandbox's port 8080, with the user metadata and without the token", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", ECHO_SERVER, "8080"] });
-    sandboxes.push(sandbox);
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", ECHO_SERVER, "8080"] });
+    emu.track(sandbox);
     const credentials = await sandbox.createConnectToken({ userMetadata: "user-42" });
     expect(credentials.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(credentials.token.length).toBeGreaterThanOrEqual(32);
@@ -151,8 +113,8 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("routes a token made for another port there, and answers 502 while nothing listens", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", ECHO_SERVER, "9000"] });
-    sandboxes.push(sandbox);
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", ECHO_SERVER, "9000"] });
+    emu.track(sandbox);
     const onPort = await sandbox.createConnectToken({ port: 9000 });
     const response = await fetchWhenUp(`${onPort.url}/p`, { headers: { authorization: `Bearer ${onPort.token}` } });
     expect(response.status).toBe(200);
@@ -165,8 +127,8 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("forwards an Upgrade (WebSocket-style) connection with the token, and refuses it without", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
-    sandboxes.push(sandbox);
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
+    emu.track(sandbox);
     const credentials = await sandbox.createConnectToken({ userMetadata: "ws-user" });
     let upgraded = await upgrade(credentials.url, credentials.token);
     for (let attempt = 0; upgraded.status === 502 && attempt < 60; attempt++) {
@@ -185,8 +147,8 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("refuses a token for a sandbox without a network, saying why", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { blockNetwork: true });
-    sandboxes.push(sandbox);
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { blockNetwork: true });
+    emu.track(sandbox);
     await expect(sandbox.createConnectToken()).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringContaining("blockNetwork") });
   });
 });

@@ -136,6 +136,9 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     };
   };
 
+  const connectToken = (request: ControlPlaneRequest<"sandboxCreateConnectTokenV2">, family: SandboxFamily) =>
+    state.connectProxy.grant(requireFamily(request.sandboxId ?? "", family), request.port, request.userMetadata ?? "");
+
   const setTags = (sandboxId: string, tags: Array<{ tagName?: string; tagValue?: string }> | undefined) => {
     const sandbox = state.sandboxes.require(sandboxId);
     for (const tag of tags ?? []) {
@@ -206,18 +209,8 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return {};
     }) satisfies Handler<"imageDelete">,
 
-    sandboxCreateConnectToken: (async (request) =>
-      state.connectProxy.grant(
-        requireFamily(request.sandboxId ?? "", "v1"),
-        request.port,
-        request.userMetadata ?? "",
-      )) satisfies Handler<"sandboxCreateConnectToken">,
-    sandboxCreateConnectTokenV2: (async (request) =>
-      state.connectProxy.grant(
-        requireFamily(request.sandboxId ?? "", "v2"),
-        request.port,
-        request.userMetadata ?? "",
-      )) satisfies Handler<"sandboxCreateConnectTokenV2">,
+    sandboxCreateConnectToken: (async (request) => connectToken(request, "v1")) satisfies Handler<"sandboxCreateConnectToken">,
+    sandboxCreateConnectTokenV2: (async (request) => connectToken(request, "v2")) satisfies Handler<"sandboxCreateConnectTokenV2">,
 
     ...createSidecarControlPlaneHandlers(state),
 

@@ -1,8 +1,16 @@
-import { DockerEngine } from "@sandbox/docker-engine";
-import { type App, type Image, ModalClient, type Sandbox } from "modal";
+import {
+  type Image,
+  type Sandbox,
+  SandboxFilesystemDirectoryNotEmptyError,
+  SandboxFilesystemFileTooLargeError,
+  SandboxFilesystemIsADirectoryError,
+  SandboxFilesystemNotFoundError,
+  SandboxFilesystemPathAlreadyExistsError,
+} from "modal";
 import { Status } from "nice-grpc";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engine, engineReachable, run as runArgv, useModalEmulator } from "../test/support/emulator-harness.js";
+import { INSTANCE_LABEL } from "./index.js";
 import { mountNamespaceUnsupportedReason } from "./mount-namespace.js";
 
 /*
@@ -10,65 +18,20 @@ import { mountNamespaceUnsupportedReason } from "./mount-namespace.js";
  * real modal@0.11.1 SDK against the emulator and real containers.
  */
 
-const engine = new DockerEngine();
-const engineReachable = await engine.ping().then(
-  () => true,
-  () => false,
-);
-if (!engineReachable && process.env.CI) {
-  throw new Error("CI is set but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
-}
 /** Mounting needs root, nsenter and a static busybox on the engine's machine; without them it is refused (tested below). */
 const unsupported = engineReachable ? await mountNamespaceUnsupportedReason() : "no engine";
-const TOKEN_ID = "ak-directory-test";
-const TOKEN_SECRET = "as-directory-test-secret";
-
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
-async function run(sandbox: Sandbox, script: string) {
-  const process = await sandbox.exec(["sh", "-c", script], { mode: "text" });
-  const [stdout, stderr] = await Promise.all([process.stdout.readText(), process.stderr.readText()]);
-  return { stdout, stderr, exitCode: await process.wait() };
+function run(sandbox: Sandbox, script: string) {
+  return runArgv(sandbox, ["sh", "-c", script]);
 }
 
 describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
+  const emu = useModalEmulator({ appName: "emulator-directories" });
   let alpine: Image;
-  const sandboxes: Sandbox[] = [];
 
-  const newSandbox = async (): Promise<Sandbox> => {
-    const sandbox = await modal.sandboxes.create(app, alpine);
-    sandboxes.push(sandbox);
-    return sandbox;
-  };
+  const newSandbox = async (): Promise<Sandbox> => emu.track(await emu.modal.sandboxes.create(emu.app, alpine));
 
   beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-directories", { createIfMissing: true });
-    alpine = await modal.images.fromRegistry("alpine:3.21").build(app);
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    modal?.close();
-    if (!emulator) return;
-    const instance = emulator.labels[INSTANCE_LABEL]!;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
-    const images = await engine.docker.listImages({ filters: JSON.stringify({ label: [`${INSTANCE_LABEL}=${instance}`] }) });
-    expect(images).toEqual([]);
+    alpine = await emu.modal.images.fromRegistry("alpine:3.21").build(emu.app);
   }, 120_000);
 
   it.runIf(unsupported === undefined)("mounts an image over a directory, hiding what was there, and unmounting shows it again", async () => {
@@ -81,6 +44,47 @@ describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory 
 
     await sandbox.unmountImage("/opt/tools");
     expect(await run(sandbox, "cat /opt/tools/own.txt; ls /opt/tools")).toMatchObject({ exitCode: 0, stdout: "mine\nown.txt\n" });
+  });
+
+  it.runIf(unsupported === undefined)("the filesystem API sees what commands see under a mount, and what the mount hid once it is gone", async () => {
+    const sandbox = await newSandbox();
+    expect((await run(sandbox, "mkdir -p /opt/fs/sub && echo beneath > /opt/fs/own.txt && ln -s /opt/fs /opt/via-link")).exitCode).toBe(0);
+    await sandbox.mountImage("/opt/fs", alpine);
+
+    // Mounted files: stat, list and read through the filesystem API (also through a symlink to the mount).
+    const busybox = await sandbox.filesystem.stat("/opt/fs/bin/busybox");
+    expect(busybox).toMatchObject({ type: "file", name: "busybox" });
+    expect(busybox.size).toBeGreaterThan(100_000);
+    expect((await sandbox.filesystem.stat("/opt/fs")).type).toBe("directory");
+    const names = (await sandbox.filesystem.listFiles("/opt/fs")).map((entry) => entry.name);
+    expect(names).toEqual(expect.arrayContaining(["bin", "etc"]));
+    expect(names).not.toContain("own.txt");
+    expect(await sandbox.filesystem.readText("/opt/via-link/etc/passwd")).toMatch(/^root:/);
+    await expect(sandbox.filesystem.stat("/opt/fs/own.txt")).rejects.toBeInstanceOf(SandboxFilesystemNotFoundError);
+    await expect(sandbox.filesystem.readText("/opt/fs/bin")).rejects.toBeInstanceOf(SandboxFilesystemIsADirectoryError);
+    // The read limit holds under a mount too: a 6 GiB sparse file is refused from its size, at once.
+    expect((await run(sandbox, "dd if=/dev/zero of=/opt/fs/big bs=1 count=0 seek=6G 2>/dev/null && echo made")).stdout).toBe("made\n");
+    await expect(sandbox.filesystem.readBytes("/opt/fs/big")).rejects.toBeInstanceOf(SandboxFilesystemFileTooLargeError);
+
+    // Written through the API, read by a command; written by a command, read through the API.
+    await sandbox.filesystem.writeText("from the api\n", "/opt/fs/new/api.txt");
+    expect(await run(sandbox, "cat /opt/fs/new/api.txt")).toMatchObject({ exitCode: 0, stdout: "from the api\n" });
+    expect((await run(sandbox, "echo from a command > /opt/fs/cmd.txt")).exitCode).toBe(0);
+    expect(await sandbox.filesystem.readText("/opt/fs/cmd.txt")).toBe("from a command\n");
+    expect((await sandbox.filesystem.stat("/opt/fs/cmd.txt")).size).toBe(15);
+    await sandbox.filesystem.makeDirectory("/opt/fs/made");
+    await expect(sandbox.filesystem.makeDirectory("/opt/fs/made", { createParents: false })).rejects.toBeInstanceOf(SandboxFilesystemPathAlreadyExistsError);
+    expect((await run(sandbox, "test -d /opt/fs/made && echo dir")).stdout).toBe("dir\n");
+    await expect(sandbox.filesystem.remove("/opt/fs/new")).rejects.toBeInstanceOf(SandboxFilesystemDirectoryNotEmptyError);
+    await sandbox.filesystem.remove("/opt/fs/new", { recursive: true });
+    await sandbox.filesystem.remove("/opt/fs/cmd.txt");
+    expect((await run(sandbox, "test ! -e /opt/fs/new && test ! -e /opt/fs/cmd.txt && echo gone")).stdout).toBe("gone\n");
+
+    // Unmounted: the API sees what the mount hid, and nothing of what was written under it.
+    await sandbox.unmountImage("/opt/fs");
+    expect(await sandbox.filesystem.readText("/opt/fs/own.txt")).toBe("beneath\n");
+    expect((await sandbox.filesystem.listFiles("/opt/fs")).map((entry) => entry.name)).toEqual(["own.txt", "sub"]);
+    await expect(sandbox.filesystem.stat("/opt/fs/made")).rejects.toBeInstanceOf(SandboxFilesystemNotFoundError);
   });
 
   it.runIf(unsupported === undefined)("mountImage without an image mounts an empty, writable directory, creating the path", async () => {
@@ -130,7 +134,7 @@ describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory 
   it.runIf(unsupported === undefined)("a directory snapshot expires at its TTL: its id stops resolving and its Docker image is removed", async () => {
     const sandbox = await newSandbox();
     expect((await run(sandbox, "mkdir -p /ttl && echo t > /ttl/t")).exitCode).toBe(0);
-    const instance = emulator.labels[INSTANCE_LABEL]!;
+    const instance = emu.emulator.labels[INSTANCE_LABEL]!;
     const snapshotTags = async () =>
       (await engine.docker.listImages({ filters: JSON.stringify({ label: [`${INSTANCE_LABEL}=${instance}`] }) }))
         .flatMap((image) => image.RepoTags ?? [])

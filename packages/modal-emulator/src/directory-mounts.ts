@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import type { DockerEngine, EngineContainer } from "@sandbox/docker-engine";
+import { ContainerPathResolver, type DockerEngine, type EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
 import { fail } from "./grpc-errors.js";
 import { containerPid, failSandboxCommand, mountNamespaceUnsupportedReason, runInSandbox, runMountApplet } from "./mount-namespace.js";
@@ -33,8 +33,8 @@ async function requireMountNamespaces(method: string): Promise<void> {
 export class DirectoryMounts {
   readonly #engine: DockerEngine;
   readonly #labels: Record<string, string>;
-  /** Container id -> the paths mounted in it by `mount`. */
-  readonly #mounted = new Map<string, Set<string>>();
+  /** Container id -> the paths mounted in it by `mount`, each with where it led then (symlinks resolved). */
+  readonly #mounted = new Map<string, Map<string, string>>();
 
   constructor(engine: DockerEngine, labels: Record<string, string>) {
     this.#engine = engine;
@@ -47,7 +47,7 @@ export class DirectoryMounts {
    */
   async mount(container: EngineContainer, path: string, dockerImage: string | undefined): Promise<void> {
     await requireMountNamespaces("TaskMountDirectory");
-    const mounted = this.#mounted.get(container.id) ?? new Set<string>();
+    const mounted = this.#mounted.get(container.id) ?? new Map<string, string>();
     if (mounted.has(path)) fail(Status.ALREADY_EXISTS, `An image is already mounted at ${path}; unmount it first`);
     // The mount point is made by the sandbox itself (its own privileges).
     const made = await runInSandbox(container, ["mkdir", "-p", path]);
@@ -55,10 +55,15 @@ export class DirectoryMounts {
       if (/exists|Not a directory/i.test(made.stderr)) fail(Status.INVALID_ARGUMENT, `Cannot mount at ${path}: it is not a directory`);
       failSandboxCommand(made, "mkdir", `create the mount point ${path}`);
     }
+    // Where the path leads (through symlinks), as the engine sees it before the mount hides it.
+    const leadsTo = await new ContainerPathResolver(container, { namespaceMounts: this.namespaceMountsOf(container) }).resolve(path).then(
+      (where) => (where.pseudo ? path : where.resolved),
+      () => path,
+    );
     const pid = await containerPid(container);
     const tmpfs = await runMountApplet(pid, "mount", ["-t", "tmpfs", "-o", "mode=0755", "modal-emulator-mount", path.slice(1)]);
     if (tmpfs.exitCode !== 0) fail(Status.INVALID_ARGUMENT, `Cannot mount at ${path}: ${tmpfs.stderr || `mount exited with ${tmpfs.exitCode}`}`);
-    mounted.add(path);
+    mounted.set(path, leadsTo);
     this.#mounted.set(container.id, mounted);
     if (!dockerImage) return;
     try {
@@ -79,6 +84,15 @@ export class DirectoryMounts {
     const result = await runMountApplet(pid, "umount", ["-l", path.slice(1)]);
     if (result.exitCode !== 0) fail(Status.INTERNAL, `modal-emulator could not unmount ${path}: ${result.stderr || `umount exited with ${result.exitCode}`}`);
     mounted.delete(path);
+  }
+
+  /**
+   * The directories mounted in the container now (as asked, and where they
+   * led): the filesystem API hands paths under them to a process in the
+   * sandbox, since the engine's archive API sees beneath them.
+   */
+  namespaceMountsOf(container: EngineContainer): string[] {
+    return [...(this.#mounted.get(container.id) ?? new Map<string, string>()).entries()].flat();
   }
 
   /** Forgets the mounts of a container that is gone. */

@@ -11,7 +11,7 @@ import { I6pnNetwork } from "./i6pn-network.js";
 import { ImageResolver } from "./image-resolver.js";
 import { appendBounded, type RecordedExecStart, type RecordedSandboxCreate } from "./inspection-log.js";
 import { createLocalCertificateAuthority } from "./local-ca.js";
-import type { ControlPlaneRequest, SandboxDefinition } from "./modal-sdk-definitions.js";
+import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { enforceAllowlist } from "./network-policy.js";
 import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
@@ -113,14 +113,23 @@ export class EmulatorState {
       onProgress: options.onProgress,
     });
     this.directoryMounts = new DirectoryMounts(options.engine, options.labels);
-    this.sidecars = new Sidecars(options.engine, options.labels);
+    this.sidecars = new Sidecars(options.engine, options.labels, {
+      mount: (ownerId, planned) => this.#mountVolumeCopies(ownerId, planned),
+      commit: (mounts) => this.#commitMounts(mounts),
+      unmount: async (mounts) => {
+        for (const mount of mounts) await this.#volumeSync.unmount(mount);
+      },
+    });
     this.publishedImages = new PublishedImages(this.images);
     this.directorySnapshots = new DirectorySnapshots({ engine: options.engine, images: this.images, labels: options.labels, instanceId: options.instanceId });
     this.execs = new SandboxExecs({
       sandboxes: this.sandboxes,
       secrets: this.secrets,
-      filesystemTools: new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES),
-      commitVolumes: (sandbox) => this.commitVolumes(sandbox),
+      filesystemTools: new FilesystemToolServer(options.maxReadFileBytes ?? DEFAULT_MAX_READ_FILE_BYTES, (container) =>
+        this.directoryMounts.namespaceMountsOf(container),
+      ),
+      volumeMountsOf: (sandbox, containerId) => (containerId ? this.sidecars.require(sandbox, containerId).volumeMounts : sandbox.volumeMounts),
+      commitVolumes: (mounts) => this.#commitMounts(mounts),
       containerOf: (sandbox, containerId) => this.containerOf(sandbox, containerId),
       execStarts: this.execStarts,
       onExecStart: (sandbox, argv, session, containerId) => this.verboseLog.exec(sandbox, argv, session, containerId),
@@ -215,7 +224,7 @@ export class EmulatorState {
         sandbox.readiness = runReadinessProbe(container, checked.readinessProbe, stopProbe.signal);
       }
       const entrypointArgs = definition.entrypointArgs ?? [];
-      if (entrypointArgs.length > 0) await this.execs.startEntrypoint(sandbox, entrypointArgs);
+      if (entrypointArgs.length > 0) await this.execs.startEntrypoint(sandbox, entrypointArgs, definition.ptyInfo as TaskExecStartRequest["ptyInfo"]);
       recorded.sandboxId = sandboxId;
       return sandbox;
     } catch (error) {
@@ -237,20 +246,8 @@ export class EmulatorState {
     specOf: (volumes: NonNullable<ContainerSpec["volumes"]>) => ContainerSpec,
     configure: (container: EngineContainer) => Promise<void>,
   ): Promise<{ container: EngineContainer; volumeMounts: SandboxVolumeMount[] }> {
-    const volumeMounts: SandboxVolumeMount[] = [];
+    const volumeMounts = await this.#mountVolumeCopies(sandboxId, plannedMounts);
     try {
-      for (const [index, planned] of plannedMounts.entries()) {
-        volumeMounts.push(
-          await this.#volumeSync.mount({
-            volumeId: planned.volume.volumeId,
-            centralVolumeName: planned.volume.dockerVolumeName,
-            privateVolumeName: `modal-emulator-${this.#options.instanceId.toLowerCase()}-${sandboxId.toLowerCase()}-${index}`,
-            mountPath: planned.mountPath,
-            readOnly: planned.readOnly,
-            subPath: planned.subPath,
-          }),
-        );
-      }
       const volumes = volumeMounts.map((mount) => ({ volumeName: mount.privateVolumeName, mountPath: mount.mountPath, readOnly: mount.readOnly }));
       const container = await this.engine.createContainer(specOf(volumes));
       await configure(container).catch(async (error: unknown) => {
@@ -262,6 +259,33 @@ export class EmulatorState {
       await Promise.all(volumeMounts.map((mount) => this.#volumeSync.unmount(mount)));
       throw error;
     }
+  }
+
+  /** Mounts a private copy of each volume for the container `ownerId` (a sandbox or a sidecar): all of them, or none. */
+  async #mountVolumeCopies(ownerId: string, plannedMounts: PlannedVolumeMount[]): Promise<SandboxVolumeMount[]> {
+    const volumeMounts: SandboxVolumeMount[] = [];
+    try {
+      for (const [index, planned] of plannedMounts.entries()) {
+        volumeMounts.push(
+          await this.#volumeSync.mount({
+            volumeId: planned.volume.volumeId,
+            centralVolumeName: planned.volume.dockerVolumeName,
+            privateVolumeName: `modal-emulator-${this.#options.instanceId.toLowerCase()}-${ownerId.toLowerCase()}-${index}`,
+            mountPath: planned.mountPath,
+            readOnly: planned.readOnly,
+            subPath: planned.subPath,
+          }),
+        );
+      }
+      return volumeMounts;
+    } catch (error) {
+      await Promise.all(volumeMounts.map((mount) => this.#volumeSync.unmount(mount)));
+      throw error;
+    }
+  }
+
+  async #commitMounts(mounts: SandboxVolumeMount[]): Promise<void> {
+    for (const mount of mounts) await this.#volumeSync.commit(mount);
   }
 
   /** Modal commits a sandbox's volume writes when it ends; then its private copies go. */
@@ -320,14 +344,10 @@ export class EmulatorState {
     fail(Status.DEADLINE_EXCEEDED, `Sandbox ${sandbox.sandboxId} is not ready yet`);
   }
 
-  /** Publishes the sandbox's writes to its (writable) volumes: `sync` in the sandbox. */
-  async commitVolumes(sandbox: SandboxRecord): Promise<void> {
-    for (const mount of sandbox.volumeMounts) await this.#volumeSync.commit(mount);
-  }
-
-  /** Replaces the sandbox's copies of its volumes with their committed state (`reloadVolumes()`). */
+  /** Replaces the copies of its volumes that the sandbox and its running sidecars have with their committed state (`reloadVolumes()`). */
   async reloadVolumes(sandbox: SandboxRecord): Promise<void> {
-    for (const mount of sandbox.volumeMounts) await this.#volumeSync.reload(mount);
+    const sidecars = this.sidecars.list(sandbox, false).flatMap((sidecar) => sidecar.volumeMounts);
+    for (const mount of [...sandbox.volumeMounts, ...sidecars]) await this.#volumeSync.reload(mount);
   }
 
   /** Ends a sandbox as TERMINATED (idempotent: a finished sandbox keeps its result). */
@@ -342,6 +362,7 @@ export class EmulatorState {
     await this.tunnels.close();
     await Promise.all(this.sandboxes.all().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);
+    await this.sidecars.drain();
     const leftovers = await this.engine.listContainers({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);
     await Promise.all(
       leftovers.map(async (container) => {

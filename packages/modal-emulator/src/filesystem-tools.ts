@@ -1,11 +1,14 @@
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CONTAINER_FILE_PROBLEM_MESSAGES,
   ContainerFileError,
   type ContainerFileProblem,
   ContainerPathResolver,
   type EngineContainer,
+  type EngineExec,
+  isOnPseudoFilesystem,
   openArchivedFile,
   problemOfEngineError,
   problemOfText,
@@ -116,6 +119,8 @@ interface PathInfo {
 }
 
 const TYPE_BITS = { file: 0o100000, directory: 0o040000, symlink: 0o120000 } as const;
+/** One path as `stat -c` prints it in the sandbox: raw mode (hex), size, uid, gid, mtime, owner, group. */
+const STAT_FORMAT = "'%f %s %u %g %Y %U %G'";
 /**
  * Lists the direct children of "$1": per entry, a `stat` line, the name, NUL,
  * the link target (if any), NUL. Names may hold newlines; the stat line cannot.
@@ -124,12 +129,23 @@ const LIST_SCRIPT = [
   'cd -- "$1" || exit 3',
   "for f in * .[!.]* ..?*; do",
   '  if [ -e "$f" ] || [ -L "$f" ]; then',
-  "    stat -c '%f %s %u %g %Y %U %G' -- \"$f\" || exit 4",
+  `    stat -c ${STAT_FORMAT} -- "$f" || exit 4`,
   "    printf '%s\\0' \"$f\"",
   '    if [ -L "$f" ]; then readlink -- "$f"; fi',
   "    printf '\\0'",
   "  fi",
   "done",
+].join("\n");
+/**
+ * Describes "$1" itself in the format of {@link LIST_SCRIPT} (with "$2" = "-L":
+ * what a symlink leads to). The kernel resolves the path, so a mount made
+ * inside the sandbox is seen.
+ */
+const STAT_SCRIPT = [
+  `stat $2 -c ${STAT_FORMAT} -- "$1" || exit 4`,
+  `printf '%s\\0' "$(basename -- "$1")"`,
+  'if [ -z "$2" ] && [ -L "$1" ]; then readlink -- "$1"; fi',
+  "printf '\\0'",
 ].join("\n");
 /**
  * Default largest file `sandbox.filesystem` reads return (5 GiB). Modal answers a
@@ -169,6 +185,37 @@ function infoFromHeader(header: tar.Header): PathInfo {
   };
 }
 
+/** What {@link LIST_SCRIPT} or {@link STAT_SCRIPT} printed, per path; `undefined` when it is not their format. */
+function parseStatRecords(output: Buffer): Array<{ name: string; info: PathInfo; regular: boolean }> | undefined {
+  const fields = output.toString("utf8").split("\0");
+  const children: Array<{ name: string; info: PathInfo; regular: boolean }> = [];
+  for (let index = 0; index + 1 < fields.length; index += 2) {
+    const record = fields[index]!;
+    const newline = record.indexOf("\n");
+    const [rawMode, size, uid, gid, mtime, owner, group] = record.slice(0, newline).split(" ");
+    const mode = Number.parseInt(rawMode ?? "", 16);
+    if (newline < 0 || !Number.isFinite(mode)) return undefined;
+    const typeBits = mode & 0o170000;
+    const type = typeBits === TYPE_BITS.directory ? "directory" : typeBits === TYPE_BITS.symlink ? "symlink" : "file";
+    children.push({
+      name: record.slice(newline + 1),
+      regular: typeBits === TYPE_BITS.file,
+      info: {
+        type,
+        size: Number(size),
+        permissionBits: mode & 0o7777,
+        uid: Number(uid),
+        gid: Number(gid),
+        ownerName: owner === "UNKNOWN" ? "" : (owner ?? ""),
+        groupName: group === "UNKNOWN" ? "" : (group ?? ""),
+        modifiedTimeSeconds: Number(mtime),
+        symlinkTarget: type === "symlink" ? (fields[index + 1] ?? "").replace(/\n$/, "") : null,
+      },
+    });
+  }
+  return children;
+}
+
 /** Permission bits as Modal reports them: `stat -c %a` zero-padded to 4 octal digits ("0644", "4755"). */
 function permissionString(bits: number): string {
   return (bits & 0o7777).toString(8).padStart(4, "0");
@@ -186,11 +233,59 @@ function permissionString(bits: number): string {
  */
 export class FilesystemToolServer {
   readonly #maxReadFileBytes: number;
+  readonly #namespaceMountsOf: (container: EngineContainer) => readonly string[];
   readonly #accountNames = new Map<string, Promise<{ users: Map<number, string>; groups: Map<number, string> }>>();
 
-  /** @param maxReadFileBytes largest file a read returns; larger ones answer `FileTooLarge`. */
-  constructor(maxReadFileBytes = DEFAULT_MAX_READ_FILE_BYTES) {
+  /**
+   * @param maxReadFileBytes largest file a read returns; larger ones answer `FileTooLarge`.
+   * @param namespaceMountsOf the directories mounted inside a container's mount namespace now
+   *   (`mountImage`): the archive API sees beneath them, so paths under them are served by
+   *   processes in the sandbox, which see what its commands see.
+   */
+  constructor(maxReadFileBytes = DEFAULT_MAX_READ_FILE_BYTES, namespaceMountsOf: (container: EngineContainer) => readonly string[] = () => []) {
     this.#maxReadFileBytes = maxReadFileBytes;
+    this.#namespaceMountsOf = namespaceMountsOf;
+  }
+
+  #resolver(container: EngineContainer): ContainerPathResolver {
+    return new ContainerPathResolver(container, { namespaceMounts: this.#namespaceMountsOf(container) });
+  }
+
+  /**
+   * Whether `path` itself (its last component not followed) is seen only by a
+   * process in the sandbox: it is, or its parent leads, under a namespace mount.
+   * Paths on pseudo-filesystems keep the archive API's answer when nothing is mounted.
+   */
+  async #seenOnlyInSandbox(container: EngineContainer, path: string): Promise<boolean> {
+    if (this.#namespaceMountsOf(container).length === 0) return false;
+    const resolver = this.#resolver(container);
+    if (resolver.isSandboxOnly(path)) return true;
+    const parent = await resolver.resolve(posix.dirname(path)).catch(asToolError);
+    return parent.pseudo || resolver.isSandboxOnly(posix.join(parent.resolved, posix.basename(path)));
+  }
+
+  /**
+   * `stat` of one path by `sh` and `stat` in the sandbox (`follow`: where a
+   * symlink leads), for paths the archive API cannot see.
+   */
+  async #statInSandbox(container: EngineContainer, path: string, follow = false): Promise<{ info: PathInfo; regular: boolean }> {
+    const stdout: Buffer[] = [];
+    let stderr = "";
+    let exitCode: number | null;
+    try {
+      const exec = await container.exec(["sh", "-c", STAT_SCRIPT, "modal-sandbox-fs-tools", path, follow ? "-L" : ""], {
+        onStdout: (chunk) => stdout.push(chunk),
+        onStderr: (chunk) => {
+          if (stderr.length < 4096) stderr += chunk.toString("utf8");
+        },
+      });
+      exitCode = (await exec.done).exitCode;
+    } catch (error) {
+      throw new FilesystemToolError("Other", `modal-emulator runs \`sh\` and \`stat\` inside the sandbox for this path, which failed: ${String(error)}`);
+    }
+    const [record] = exitCode === 0 ? (parseStatRecords(Buffer.concat(stdout)) ?? []) : [];
+    if (record) return record;
+    throw FilesystemToolError.of(problemOfText(stderr) ?? "not_found");
   }
 
   /**
@@ -353,6 +448,9 @@ export class FilesystemToolServer {
 
   async #stat(container: EngineContainer, path: string): Promise<Record<string, unknown>> {
     const normalized = posix.normalize(path);
+    if (await this.#seenOnlyInSandbox(container, normalized)) {
+      return this.#entryJson(container, normalized, (await this.#statInSandbox(container, normalized)).info);
+    }
     return this.#entryJson(container, normalized, await this.#pathInfo(container, normalized));
   }
 
@@ -361,7 +459,10 @@ export class FilesystemToolServer {
     // A pseudo-filesystem is listed by a process in the sandbox, which sees it.
     if (!directory.pseudo && existingOrThrow(directory).kind !== "directory") throw FilesystemToolError.of("not_a_directory");
     const listed = await this.#listWithShell(container, directory.resolved);
-    if (directory.pseudo && !listed) throw FilesystemToolError.of("not_found");
+    if (directory.pseudo && !listed) {
+      const { info } = await this.#statInSandbox(container, directory.resolved, true);
+      throw FilesystemToolError.of(info.type === "directory" ? "not_found" : "not_a_directory");
+    }
     const children: Array<{ name: string; info: PathInfo }> = listed ?? [];
     if (listed) return this.#entriesJson(container, path, children);
     let rootName: string | undefined;
@@ -406,38 +507,13 @@ export class FilesystemToolServer {
       return undefined;
     }
     if (exitCode !== 0) return undefined;
-    const fields = Buffer.concat(stdout).toString("utf8").split("\0");
-    const children: Array<{ name: string; info: PathInfo }> = [];
-    for (let index = 0; index + 1 < fields.length; index += 2) {
-      const record = fields[index]!;
-      const newline = record.indexOf("\n");
-      const [rawMode, size, uid, gid, mtime, owner, group] = record.slice(0, newline).split(" ");
-      const mode = Number.parseInt(rawMode ?? "", 16);
-      if (newline < 0 || !Number.isFinite(mode)) return undefined;
-      const typeBits = mode & 0o170000;
-      const type = typeBits === TYPE_BITS.directory ? "directory" : typeBits === TYPE_BITS.symlink ? "symlink" : "file";
-      children.push({
-        name: record.slice(newline + 1),
-        info: {
-          type,
-          size: Number(size),
-          permissionBits: mode & 0o7777,
-          uid: Number(uid),
-          gid: Number(gid),
-          ownerName: owner === "UNKNOWN" ? "" : (owner ?? ""),
-          groupName: group === "UNKNOWN" ? "" : (group ?? ""),
-          modifiedTimeSeconds: Number(mtime),
-          symlinkTarget: type === "symlink" ? (fields[index + 1] ?? "").replace(/\n$/, "") : null,
-        },
-      });
-    }
-    return children;
+    return parseStatRecords(Buffer.concat(stdout));
   }
 
   /** Where `path` leads in the container (the engine layer's symlink walk). */
   async #resolve(container: EngineContainer, path: string): Promise<ResolvedContainerPath> {
     try {
-      return await new ContainerPathResolver(container).resolve(path);
+      return await this.#resolver(container).resolve(path);
     } catch (error) {
       return asToolError(error);
     }
@@ -455,6 +531,7 @@ export class FilesystemToolServer {
     const where = await this.#resolve(container, path);
     const plan = readPlanOf(where, this.#maxReadFileBytes);
     if ("problem" in plan) throw plan.problem === "too_large" ? this.#tooLarge(this.#maxReadFileBytes, where.stat?.size) : FilesystemToolError.of(plan.problem);
+    if ("sandbox" in plan && !isOnPseudoFilesystem(where.resolved)) return this.#readMounted(container, session, where.resolved);
     if ("sandbox" in plan) {
       const limit = Math.min(MAX_PROCESS_READ_BYTES, this.#maxReadFileBytes);
       const content = await readThroughSandbox(container, where.path, { maxBytes: limit, timeoutMs: SANDBOX_READ_TIMEOUT_MS, devices: "read" }).catch(
@@ -488,6 +565,43 @@ export class FilesystemToolServer {
     };
   }
 
+  /**
+   * A file under a namespace mount: its size is honest (unlike a
+   * pseudo-filesystem's), so it is checked against the read limit first, then
+   * streamed by `cat` in the sandbox at the client's pace, as an archived file is.
+   */
+  async #readMounted(container: EngineContainer, session: ExecSession, path: string): Promise<() => Promise<void>> {
+    const { info, regular } = await this.#statInSandbox(container, path, true);
+    if (info.type === "directory") throw FilesystemToolError.of("is_directory");
+    if (!regular) throw FilesystemToolError.of("not_regular");
+    if (info.size > this.#maxReadFileBytes) throw this.#tooLarge(this.#maxReadFileBytes, info.size);
+    return async () => {
+      let exec: EngineExec | undefined;
+      let paused = false;
+      // What was checked is what is sent: a file that grows while it is read is cut at the limit.
+      let budget = this.#maxReadFileBytes;
+      const stop = () => void exec?.kill().catch(() => undefined);
+      exec = await container.exec(["cat", "--", path], {
+        onStdout: (chunk) => {
+          if (session.stdout.closed || budget <= 0) return stop();
+          if (chunk.byteLength > budget) chunk = chunk.subarray(0, budget);
+          budget -= chunk.byteLength;
+          session.appendStdout(chunk);
+          if (paused || session.stdout.undeliveredBytes <= READ_AHEAD_BYTES) return;
+          paused = true;
+          exec?.stream.pause();
+          const stall = AbortSignal.timeout(READER_STALL_MS);
+          void session.stdout.waitForReader(READ_AHEAD_BYTES / 2, stall).then(() => {
+            paused = false;
+            if (stall.aborted && session.stdout.undeliveredBytes > READ_AHEAD_BYTES / 2) stop();
+            else exec?.stream.resume();
+          });
+        },
+      });
+      await exec.done;
+    };
+  }
+
   /** FileTooLarge naming the limit, and the size when known. */
   #tooLarge(limit: number, size?: number): FilesystemToolError {
     const what = size === undefined ? "File is larger than" : `File is too large (${size} bytes); the read limit is`;
@@ -512,7 +626,12 @@ export class FilesystemToolServer {
   ): Promise<void> {
     const where = await this.#resolve(container, watch.path);
     // On a pseudo-filesystem the engine sees nothing: `find` in the sandbox does.
-    const target = { path: where.resolved, info: { type: where.pseudo ? "directory" : existingOrThrow(where).kind } };
+    const type = !where.pseudo
+      ? existingOrThrow(where).kind
+      : isOnPseudoFilesystem(where.resolved)
+        ? "directory"
+        : (await this.#statInSandbox(container, where.resolved, true)).info.type;
+    const target = { path: where.resolved, info: { type } };
     const signals = [stop];
     if (watch.timeout_secs) signals.push(AbortSignal.timeout(watch.timeout_secs * 1000));
     const done = AbortSignal.any(signals);
@@ -542,17 +661,7 @@ export class FilesystemToolServer {
     let previous = await snapshot();
     if (!previous) throw new FilesystemToolError("Other", "modal-emulator watches paths with `find` and `stat` in the sandbox, which this image lacks");
     while (!done.aborted && !session.status) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, WATCH_POLL_MS);
-        done.addEventListener(
-          "abort",
-          () => {
-            clearTimeout(timer);
-            resolve();
-          },
-          { once: true },
-        );
-      });
+      await sleep(WATCH_POLL_MS, undefined, { signal: done }).catch(() => undefined);
       if (done.aborted || session.status) break;
       const current = await snapshot();
       if (!current) break;
@@ -583,7 +692,9 @@ export class FilesystemToolServer {
    */
   async #writeFile(container: EngineContainer, path: string, stdinDone: Promise<Buffer[]>): Promise<void> {
     const content = Buffer.concat(await stdinDone);
-    const [written] = await writeContainerFiles(container, [[posix.normalize(path), content]]).catch(asToolError);
+    const [written] = await writeContainerFiles(container, [[posix.normalize(path), content]], {
+      namespaceMounts: this.#namespaceMountsOf(container),
+    }).catch(asToolError);
     if (written?.problem) throw FilesystemToolError.of(written.problem);
   }
 
@@ -609,7 +720,10 @@ export class FilesystemToolServer {
     await container.putArchive(pack as unknown as NodeJS.ReadableStream, "/").catch(asToolError);
   }
 
-  /** Runs `argv` in the sandbox (a `mkdir` on a pseudo-filesystem) and maps a failure's message to an error kind. */
+  /**
+   * Runs `argv` in the sandbox (`rm`/`rmdir`, which the archive API cannot do; a `mkdir` on a
+   * pseudo-filesystem) and maps a failure's message to an error kind.
+   */
   async #runInSandbox(container: EngineContainer, argv: string[]): Promise<void> {
     const stderr: Buffer[] = [];
     let outcome: { exitCode: number | null };
@@ -617,11 +731,12 @@ export class FilesystemToolServer {
       const exec = await container.exec(argv, { onStderr: (chunk) => stderr.push(chunk) });
       outcome = await exec.done;
     } catch (error) {
-      throw new FilesystemToolError("Other", `modal-emulator runs \`${argv[0]}\` in the sandbox for this path, which failed: ${String(error)}`);
+      throw new FilesystemToolError("Other", `modal-emulator runs \`${argv[0]}\` inside the sandbox for this, which failed in this image: ${String(error)}`);
     }
     if (outcome.exitCode === 0) return;
     const text = Buffer.concat(stderr).toString("utf8").trim();
     if (/file exists/i.test(text)) throw new FilesystemToolError("PathAlreadyExists", text);
+    if (/not empty/i.test(text)) throw new FilesystemToolError("DirectoryNotEmpty", text);
     const problem = problemOfText(text);
     if (problem !== null) throw FilesystemToolError.of(problem, text);
     throw new FilesystemToolError("Other", text || `\`${argv.join(" ")}\` exited with ${outcome.exitCode}`);
@@ -630,6 +745,11 @@ export class FilesystemToolServer {
   async #remove(container: EngineContainer, path: string, recursive: boolean): Promise<void> {
     const normalized = posix.normalize(path);
     if (normalized === "/") throw new FilesystemToolError("PermissionDenied", "Refusing to remove /");
+    if (await this.#seenOnlyInSandbox(container, normalized)) {
+      const { info } = await this.#statInSandbox(container, normalized);
+      const argv = info.type !== "directory" ? ["rm", "-f", "--", normalized] : recursive ? ["rm", "-rf", "--", normalized] : ["rmdir", "--", normalized];
+      return this.#runInSandbox(container, argv);
+    }
     let info: Awaited<ReturnType<ContainerPathResolver["stat"]>>;
     try {
       info = await new ContainerPathResolver(container).stat(normalized);
@@ -652,24 +772,6 @@ export class FilesystemToolServer {
     } else {
       argv = ["rm", "-f", "--", normalized];
     }
-    const stderr: Buffer[] = [];
-    let outcome: { exitCode: number | null };
-    try {
-      const exec = await container.exec(argv, { onStderr: (chunk) => stderr.push(chunk) });
-      outcome = await exec.done;
-    } catch (error) {
-      throw new FilesystemToolError(
-        "Other",
-        `modal-emulator removes files with \`${argv[0]}\` inside the sandbox, which failed in this image: ${String(error)}`,
-      );
-    }
-    if (outcome.exitCode !== 0) {
-      const text = Buffer.concat(stderr).toString("utf8").trim();
-      if (/permission denied|read-only/i.test(text)) throw new FilesystemToolError("PermissionDenied", text);
-      throw new FilesystemToolError(
-        "Other",
-        text || `\`${argv.join(" ")}\` exited with ${outcome.exitCode}; modal-emulator needs \`${argv[0]}\` in the image to remove files`,
-      );
-    }
+    await this.#runInSandbox(container, argv);
   }
 }

@@ -1,22 +1,11 @@
 import { createHash, createPublicKey, verify } from "node:crypto";
 import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
-import { DockerEngine } from "@sandbox/docker-engine";
-import {
-  type App,
-  type Image,
-  ModalClient,
-  NotFoundError,
-  Probe,
-  type Sandbox,
-  type SandboxExecParams,
-  SandboxFilesystemFileTooLargeError,
-  SandboxFilesystemNotFoundError,
-  TimeoutError,
-} from "modal";
+import { type Image, NotFoundError, Probe, type Sandbox, SandboxFilesystemFileTooLargeError, SandboxFilesystemNotFoundError, TimeoutError } from "modal";
 import { Status } from "nice-grpc";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, MAX_PROCESS_READ_BYTES, type ModalEmulator, startModalEmulator } from "./index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engine, engineReachable, run, useModalEmulator } from "../test/support/emulator-harness.js";
+import { MAX_PROCESS_READ_BYTES } from "./index.js";
 
 /*
  * Where the emulator must answer as Modal does (issue 11): each test drives
@@ -24,60 +13,16 @@ import { INSTANCE_LABEL, MAX_PROCESS_READ_BYTES, type ModalEmulator, startModalE
  * asserts the values and error classes Modal gives.
  */
 
-const engine = new DockerEngine();
-const engineReachable = await engine.ping().then(
-  () => true,
-  () => false,
-);
-if (!engineReachable && process.env.CI) {
-  throw new Error("CI is set but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
-}
-const TOKEN_ID = "ak-fidelity-test";
-const TOKEN_SECRET = "as-fidelity-test-secret";
 const TEST_TIMEOUT_MS = 90_000;
 
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
-async function run(sandbox: Sandbox, argv: string[], params: SandboxExecParams = {}) {
-  const process = await sandbox.exec(argv, { ...params, mode: "text" });
-  const [stdout, stderr] = await Promise.all([process.stdout.readText(), process.stderr.readText()]);
-  const exitCode = await process.wait();
-  return { stdout, stderr, exitCode };
-}
-
 describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.11.1 SDK, Docker engine)", { timeout: TEST_TIMEOUT_MS }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
+  const emu = useModalEmulator({ appName: "emulator-fidelity" });
   let alpine: Image;
   let sandbox: Sandbox;
-  const sandboxes: Sandbox[] = [];
 
   beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-fidelity", { createIfMissing: true });
-    alpine = modal.images.fromRegistry("alpine:3.21");
-    sandbox = await modal.sandboxes.create(app, alpine);
-    sandboxes.push(sandbox);
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const handle of sandboxes) handle.detach();
-    modal?.close();
-    if (!emulator) return;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: emulator.labels[INSTANCE_LABEL]! })).toEqual([]);
-    expect(await engine.listVolumes({ [INSTANCE_LABEL]: emulator.labels[INSTANCE_LABEL]! })).toEqual([]);
+    alpine = emu.modal.images.fromRegistry("alpine:3.21");
+    sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, alpine));
   }, 120_000);
 
   describe("filesystem values", () => {
@@ -127,39 +72,41 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
         code: (error as { code?: number }).code,
         message: String((error as Error).message),
       });
-      const cloud = await modal.sandboxes.create(app, alpine, { cloud: "invalid-cloud" }).then(() => refusal(new Error("created")), refusal);
+      const cloud = await emu.modal.sandboxes.create(emu.app, alpine, { cloud: "invalid-cloud" }).then(() => refusal(new Error("created")), refusal);
       expect(cloud).toMatchObject({ message: expect.stringMatching(/invalid-cloud.*aws, gcp, oci, auto/) });
       // The SDK passes a create's INVALID_ARGUMENT through as nice-grpc's ClientError.
       expect(cloud.code).toBe(Status.INVALID_ARGUMENT);
-      const region = await modal.sandboxes.create(app, alpine, { regions: ["us-east-1", "invalid-region"] }).then(() => refusal(new Error("created")), refusal);
+      const region = await emu.modal.sandboxes
+        .create(emu.app, alpine, { regions: ["us-east-1", "invalid-region"] })
+        .then(() => refusal(new Error("created")), refusal);
       expect(region).toMatchObject({ message: expect.stringContaining("'invalid-region'") });
       expect(region.code).toBe(Status.INVALID_ARGUMENT);
-      const placed = await modal.sandboxes.create(app, alpine, { cloud: "aws", regions: ["us-east-1", "eu"] });
-      sandboxes.push(placed);
+      const placed = await emu.modal.sandboxes.create(emu.app, alpine, { cloud: "aws", regions: ["us-east-1", "eu"] });
+      emu.track(placed);
       await placed.terminate();
     });
 
     it("treats cpu and memoryMiB as reservations and cpuLimit / memoryLimitMiB as hard limits, as Modal does", async () => {
       const hostConfig = async (sb: Sandbox) => {
-        const summary = emulator.inspect.sandboxes().find((entry) => entry.sandboxId === sb.sandboxId)!;
+        const summary = emu.emulator.inspect.sandboxes().find((entry) => entry.sandboxId === sb.sandboxId)!;
         return (await engine.container(summary.containerId).inspect()).HostConfig;
       };
-      const requested = await modal.sandboxes.create(app, alpine, { cpu: 0.5, memoryMiB: 64 });
-      sandboxes.push(requested);
+      const requested = await emu.modal.sandboxes.create(emu.app, alpine, { cpu: 0.5, memoryMiB: 64 });
+      emu.track(requested);
       expect(await hostConfig(requested)).toMatchObject({ CpuShares: 512, NanoCpus: 0, MemoryReservation: 64 * 1024 * 1024, Memory: 0 });
-      const limited = await modal.sandboxes.create(app, alpine, { cpu: 0.25, cpuLimit: 1, memoryMiB: 64, memoryLimitMiB: 128 });
-      sandboxes.push(limited);
+      const limited = await emu.modal.sandboxes.create(emu.app, alpine, { cpu: 0.25, cpuLimit: 1, memoryMiB: 64, memoryLimitMiB: 128 });
+      emu.track(limited);
       expect(await hostConfig(limited)).toMatchObject({ CpuShares: 256, NanoCpus: 1e9, MemoryReservation: 64 * 1024 * 1024, Memory: 128 * 1024 * 1024 });
       await Promise.all([requested.terminate(), limited.terminate()]);
     });
 
     it("refuses Docker-in-sandbox by name", async () => {
-      await expect(modal.sandboxes.create(app, alpine, { experimentalOptions: { enable_docker: true } })).rejects.toThrow(/enable_docker.*privileged/);
+      await expect(emu.modal.sandboxes.create(emu.app, alpine, { experimentalOptions: { enable_docker: true } })).rejects.toThrow(/enable_docker.*privileged/);
     });
 
     it("puts a locally signed RS256 identity token in MODAL_IDENTITY_TOKEN with Modal's claims", async () => {
-      const sb = await modal.sandboxes.create(app, alpine, { includeOidcIdentityToken: true, timeoutMs: 120_000 });
-      sandboxes.push(sb);
+      const sb = await emu.modal.sandboxes.create(emu.app, alpine, { includeOidcIdentityToken: true, timeoutMs: 120_000 });
+      emu.track(sb);
       const token = (await run(sb, ["printenv", "MODAL_IDENTITY_TOKEN"])).stdout.trim();
       const [header, payload, signature] = token.split(".");
       expect(JSON.parse(Buffer.from(header!, "base64url").toString())).toMatchObject({ alg: "RS256", typ: "JWT" });
@@ -169,12 +116,12 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
         aud: "oidc.modal.com",
         sub: expect.stringContaining(`sandbox_id:${sb.sandboxId}`),
         sandbox_id: sb.sandboxId,
-        app_id: app.appId,
+        app_id: emu.app.appId,
         app_name: "emulator-fidelity",
         workspace_id: expect.stringMatching(/^ac-/),
       });
       expect(claims.exp - claims.iat).toBe(120);
-      const key = createPublicKey({ key: emulator.oidcJwks.keys[0] as never, format: "jwk" });
+      const key = createPublicKey({ key: emu.emulator.oidcJwks.keys[0] as never, format: "jwk" });
       expect(verify("sha256", Buffer.from(`${header}.${payload}`), key, Buffer.from(signature!, "base64url"))).toBe(true);
       // Without the option there is no token.
       expect((await run(sandbox, ["sh", "-c", 'test -z "${MODAL_IDENTITY_TOKEN+set}"'])).exitCode).toBe(0);
@@ -182,11 +129,11 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
     });
 
     it("runs a TCP readiness probe for real: waitUntilReady returns once the port listens", async () => {
-      const sb = await modal.sandboxes.create(app, alpine, {
+      const sb = await emu.modal.sandboxes.create(emu.app, alpine, {
         command: ["sh", "-c", "sleep 2; nc -ll -p 8123 -e true"],
         readinessProbe: Probe.withTcp(8123, { intervalMs: 200 }),
       });
-      sandboxes.push(sb);
+      emu.track(sb);
       const started = Date.now();
       await sb.waitUntilReady(30_000);
       expect(Date.now() - started).toBeGreaterThan(1000);
@@ -195,8 +142,8 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
     });
 
     it("runs an exec readiness probe, and raises TimeoutError when it never passes", async () => {
-      const sb = await modal.sandboxes.create(app, alpine, { readinessProbe: Probe.withExec(["test", "-f", "/tmp/ready"], { intervalMs: 100 }) });
-      sandboxes.push(sb);
+      const sb = await emu.modal.sandboxes.create(emu.app, alpine, { readinessProbe: Probe.withExec(["test", "-f", "/tmp/ready"], { intervalMs: 100 }) });
+      emu.track(sb);
       await expect(sb.waitUntilReady(2000)).rejects.toBeInstanceOf(TimeoutError);
       await run(sb, ["touch", "/tmp/ready"]);
       await sb.waitUntilReady(10_000);
@@ -208,10 +155,11 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
 
   describe("volumes: commit and reload visibility", () => {
     it("hides a sandbox's writes from another until committed and reloaded, and commits when a sandbox ends", async () => {
-      const volume = await modal.volumes.fromName("fidelity-commit-reload", { createIfMissing: true });
-      const writer = await modal.sandboxes.create(app, alpine, { volumes: { "/vol": volume } });
-      const reader = await modal.sandboxes.create(app, alpine, { volumes: { "/vol": volume } });
-      sandboxes.push(writer, reader);
+      const volume = await emu.modal.volumes.fromName("fidelity-commit-reload", { createIfMissing: true });
+      const writer = await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/vol": volume } });
+      const reader = await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/vol": volume } });
+      emu.track(writer);
+      emu.track(reader);
       await run(writer, ["sh", "-c", "echo one > /vol/a.txt && mkdir -p /vol/dir && echo deep > /vol/dir/b.txt"]);
       // Not committed: the reader does not see it, even after a reload.
       expect((await run(reader, ["cat", "/vol/a.txt"])).exitCode).not.toBe(0);
@@ -230,13 +178,13 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
       await run(writer, ["sh", "-c", "echo at-exit > /vol/d.txt"]);
       await writer.terminate();
       await writer.wait();
-      const late = await modal.sandboxes.create(app, alpine, { volumes: { "/vol": volume } });
-      sandboxes.push(late);
+      const late = await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/vol": volume } });
+      emu.track(late);
       await expect.poll(async () => (await run(late, ["sh", "-c", "cat /vol/d.txt 2>/dev/null; true"])).stdout, { timeout: 15_000 }).toBe("at-exit\n");
       expect((await run(late, ["sh", "-c", "cat /vol/a.txt /vol/c.txt; ls /vol/dir"])).stdout).toBe("two\nfrom-reader\n");
       // A subPath mount sees only that directory of the volume.
-      const sub = await modal.sandboxes.create(app, alpine, { volumes: { "/sub": volume.withMountOptions({ subPath: "dir2" }) } });
-      sandboxes.push(sub);
+      const sub = await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/sub": volume.withMountOptions({ subPath: "dir2" }) } });
+      emu.track(sub);
       await run(sub, ["sh", "-c", "echo in-sub > /sub/e.txt && sync /sub"]);
       await late.reloadVolumes();
       expect((await run(late, ["cat", "/vol/dir2/e.txt"])).stdout).toBe("in-sub\n");
@@ -297,7 +245,7 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
     }
 
     it("lets a sandbox reach an allowed CIDR and not a forbidden one (both this machine's addresses)", async () => {
-      const summary = emulator.inspect.sandboxes().find((entry) => entry.sandboxId === sandbox.sandboxId)!;
+      const summary = emu.emulator.inspect.sandboxes().find((entry) => entry.sandboxId === sandbox.sandboxId)!;
       const inspected = await engine.container(summary.containerId).inspect();
       const gateway = Object.values(inspected.NetworkSettings.Networks ?? {})[0]?.Gateway ?? "";
       const other = Object.values(networkInterfaces())
@@ -311,8 +259,8 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
         const probe = (target: Server & { port: number }, host: string) => `nc -w 3 ${host} ${target.port} </dev/null; echo "rc=$?"`;
         // Without an allowlist both answer, so what follows is the allowlist's doing.
         expect((await run(sandbox, ["sh", "-c", probe(forbidden, other!)])).stdout).toContain(`hello from ${other}`);
-        const limited = await modal.sandboxes.create(app, alpine, { outboundCidrAllowlist: [`${gateway}/32`] });
-        sandboxes.push(limited);
+        const limited = await emu.modal.sandboxes.create(emu.app, alpine, { outboundCidrAllowlist: [`${gateway}/32`] });
+        emu.track(limited);
         expect((await run(limited, ["sh", "-c", probe(allowed, gateway)])).stdout).toContain(`hello from ${gateway}`);
         const refused = await run(limited, ["sh", "-c", probe(forbidden, other!)]);
         expect(refused.stdout).not.toContain("hello");
@@ -326,8 +274,8 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
         await limited.terminate();
         // Allowed domains are allowed as what they resolve to on this machine (an address resolves to itself;
         // no test may depend on outside DNS).
-        const byDomain = await modal.sandboxes.create(app, alpine, { outboundDomainAllowlist: [gateway] });
-        sandboxes.push(byDomain);
+        const byDomain = await emu.modal.sandboxes.create(emu.app, alpine, { outboundDomainAllowlist: [gateway] });
+        emu.track(byDomain);
         expect((await run(byDomain, ["sh", "-c", probe(allowed, gateway)])).stdout).toContain(`hello from ${gateway}`);
         expect((await run(byDomain, ["sh", "-c", probe(forbidden, other!)])).stdout).not.toContain("hello");
         await byDomain.terminate();
@@ -338,19 +286,19 @@ describe.runIf(engineReachable)("modal-emulator answers as Modal does (modal@0.1
     });
 
     it("refuses a malformed CIDR with INVALID_ARGUMENT naming it", async () => {
-      await expect(modal.sandboxes.create(app, alpine, { outboundCidrAllowlist: ["10.0.0.0/99"] })).rejects.toThrow(/10\.0\.0\.0\/99/);
+      await expect(emu.modal.sandboxes.create(emu.app, alpine, { outboundCidrAllowlist: ["10.0.0.0/99"] })).rejects.toThrow(/10\.0\.0\.0\/99/);
     });
   });
 
   describe("images", () => {
     it("deletes an image: its id no longer resolves, and a second delete is NotFoundError", async () => {
-      const image = await modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN echo deleted > /marker"]).build(app);
-      expect((await modal.images.fromId(image.imageId)).imageId).toBe(image.imageId);
-      await modal.images.delete(image.imageId);
-      await expect(modal.images.fromId(image.imageId)).rejects.toBeInstanceOf(NotFoundError);
-      await expect(modal.images.delete(image.imageId)).rejects.toBeInstanceOf(NotFoundError);
+      const image = await emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN echo deleted > /marker"]).build(emu.app);
+      expect((await emu.modal.images.fromId(image.imageId)).imageId).toBe(image.imageId);
+      await emu.modal.images.delete(image.imageId);
+      await expect(emu.modal.images.fromId(image.imageId)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(emu.modal.images.delete(image.imageId)).rejects.toBeInstanceOf(NotFoundError);
       // The same layers build again, under a new id.
-      const again = await modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN echo deleted > /marker"]).build(app);
+      const again = await emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN echo deleted > /marker"]).build(emu.app);
       expect(again.imageId).not.toBe(image.imageId);
     });
   });

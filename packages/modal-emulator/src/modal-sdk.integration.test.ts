@@ -4,18 +4,13 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { DockerEngine } from "@sandbox/docker-engine";
-import { dockerEngineAvailable } from "@sandbox/test-support";
 import {
   AlreadyExistsError,
-  type App,
   ConflictError,
   type Image,
   InvalidError,
-  ModalClient,
   NotFoundError,
   type Sandbox,
-  type SandboxExecParams,
   SandboxFilesystemDirectoryNotEmptyError,
   SandboxFilesystemIsADirectoryError,
   SandboxFilesystemNotADirectoryError,
@@ -24,8 +19,9 @@ import {
   SandboxFilesystemPermissionError,
 } from "modal";
 import { ChannelCredentials, createChannel, createClient, Metadata } from "nice-grpc";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engine, engineReachable, run, useModalEmulator } from "../test/support/emulator-harness.js";
+import { INSTANCE_LABEL, startModalEmulator } from "./index.js";
 import { loadModalSdkDefinitions } from "./modal-sdk-definitions.js";
 
 /*
@@ -34,36 +30,8 @@ import { loadModalSdkDefinitions } from "./modal-sdk-definitions.js";
  * did that against the emulator.
  */
 
-const engine = new DockerEngine();
-// Under CI these tests are the proof that the SDK works against the emulator:
-// a missing engine fails the run (dockerEngineAvailable throws), never skips it.
-const engineReachable = await dockerEngineAvailable();
-const TOKEN_ID = "ak-emulator-test";
-const TOKEN_SECRET = "as-emulator-test-secret";
 /** A generous per-test budget: container starts on a busy 2-core machine take seconds. */
 const TEST_TIMEOUT_MS = 60_000;
-
-function clientWith(environment: Record<string, string | undefined>, options: { tokenId?: string; tokenSecret?: string } = {}): ModalClient {
-  // The SDK reads MODAL_* variables when a client is constructed.
-  const saved = { ...process.env };
-  Object.assign(process.env, environment);
-  for (const [key, value] of Object.entries(environment)) if (value === undefined) delete process.env[key];
-  try {
-    return new ModalClient({ tokenId: options.tokenId ?? TOKEN_ID, tokenSecret: options.tokenSecret ?? TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    for (const key of Object.keys(environment)) {
-      if (saved[key] === undefined) delete process.env[key];
-      else process.env[key] = saved[key];
-    }
-  }
-}
-
-async function run(sandbox: Sandbox, argv: string[], params: SandboxExecParams = {}) {
-  const process = await sandbox.exec(argv, { ...params, mode: "text" });
-  const [stdout, stderr] = await Promise.all([process.stdout.readText(), process.stderr.readText()]);
-  const exitCode = await process.wait();
-  return { stdout, stderr, exitCode };
-}
 
 // Timeouts are set here, not only in vitest.config.ts, so the file behaves the
 // same when run from the repository root.
@@ -71,52 +39,32 @@ describe.runIf(engineReachable)(
   "modal@0.11.1 SDK against modal-emulator (needs a reachable Docker engine and the offline images)",
   { timeout: TEST_TIMEOUT_MS },
   () => {
-    let emulator: ModalEmulator;
-    let modal: ModalClient;
-    let app: App;
+    const emu = useModalEmulator({
+      appName: "emulator-integration",
+      emulator: { secrets: { "emulator-test-secret": { SECRET_GREETING: "hello from a named secret", SHARED: "from-secret" } } },
+    });
     let alpine: Image;
     let sandbox: Sandbox;
-    const clients: ModalClient[] = [];
-    const sandboxes: Sandbox[] = [];
 
     beforeAll(async () => {
-      emulator = await startModalEmulator({
-        tokenId: TOKEN_ID,
-        tokenSecret: TOKEN_SECRET,
-        secrets: { "emulator-test-secret": { SECRET_GREETING: "hello from a named secret", SHARED: "from-secret" } },
-      });
-      modal = clientWith({ MODAL_SERVER_URL: emulator.url, MODAL_SANDBOX_V2: undefined });
-      clients.push(modal);
-      app = await modal.apps.fromName("emulator-integration", { createIfMissing: true });
-      alpine = modal.images.fromRegistry("alpine:3.21");
-      sandbox = await modal.sandboxes.create(app, alpine, {
-        workdir: "/work",
-        env: { SANDBOX_LEVEL: "sandbox-env" },
-        tags: { suite: "integration", role: "main" },
-      });
-      sandboxes.push(sandbox);
-    }, 120_000);
-
-    afterAll(async () => {
-      for (const handle of sandboxes) handle.detach();
-      for (const client of clients) client.close();
-      if (!emulator) return;
-      await emulator.stop();
-      const left = await engine.listContainers({ [INSTANCE_LABEL]: emulator.labels[INSTANCE_LABEL]! });
-      expect(left, "no emulator container may outlive stop()").toEqual([]);
-      const volumes = await engine.listVolumes({ [INSTANCE_LABEL]: emulator.labels[INSTANCE_LABEL]! });
-      expect(volumes, "no emulator volume may outlive stop()").toEqual([]);
+      alpine = emu.modal.images.fromRegistry("alpine:3.21");
+      sandbox = emu.track(
+        await emu.modal.sandboxes.create(emu.app, alpine, {
+          workdir: "/work",
+          env: { SANDBOX_LEVEL: "sandbox-env" },
+          tags: { suite: "integration", role: "main" },
+        }),
+      );
     }, 120_000);
 
     describe("auth and protocol", () => {
       it("refuses a wrong token secret with UNAUTHENTICATED", async () => {
-        const intruder = clientWith({ MODAL_SERVER_URL: emulator.url }, { tokenSecret: "wrong" });
-        clients.push(intruder);
+        const intruder = emu.client({}, { tokenSecret: "wrong" });
         await expect(intruder.apps.fromName("emulator-integration")).rejects.toMatchObject({ code: 16 });
       });
 
       it("answers an RPC it does not implement with UNIMPLEMENTED naming the method", async () => {
-        await expect(modal.cpClient.queueGetOrCreate({ deploymentName: "q" })).rejects.toMatchObject({
+        await expect(emu.modal.cpClient.queueGetOrCreate({ deploymentName: "q" })).rejects.toMatchObject({
           code: 12,
           details: expect.stringContaining("modal.client.ModalClient/QueueGetOrCreate"),
         });
@@ -147,8 +95,7 @@ describe.runIf(engineReachable)(
           expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
           expect(printed).toContain("export MODAL_TOKEN_ID=ak-bin");
           expect(printed, "the bin must not echo a secret the caller passed").not.toContain("as-bin");
-          const binClient = clientWith({ MODAL_SERVER_URL: url }, { tokenId: "ak-bin", tokenSecret: "as-bin" });
-          clients.push(binClient);
+          const binClient = emu.client({ MODAL_SERVER_URL: url }, { tokenId: "ak-bin", tokenSecret: "as-bin" });
           const binApp = await binClient.apps.fromName("from-bin", { createIfMissing: true });
           expect(binApp.appId).toMatch(/^ap-/);
           expect((await binClient.secrets.fromName("bin-secret")).secretId).toMatch(/^st-/);
@@ -167,18 +114,18 @@ describe.runIf(engineReachable)(
         const orphan = await engine.createContainer({
           image: "sandbox-busybox:latest",
           labels: {
-            ...emulator.labels,
+            ...emu.emulator.labels,
             [INSTANCE_LABEL]: "crashed-emulator",
             // A pid no live process has: the owner is provably gone.
             "dev.sandbox.owner.pid": String(2 ** 22 + 7),
           },
           lifetimeMs: 60_000,
         });
-        const second = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
+        const second = await startModalEmulator({ tokenId: emu.tokenId, tokenSecret: emu.tokenSecret });
         try {
           await expect.poll(() => orphan.isRunning(), { timeout: 10_000 }).toBe(false);
           // Containers of live emulators (this suite's) are left alone.
-          expect(await engine.container(emulator.inspect.sandboxes()[0]!.containerId).isRunning()).toBe(true);
+          expect(await engine.container(emu.emulator.inspect.sandboxes()[0]!.containerId).isRunning()).toBe(true);
         } finally {
           await second.stop();
           await orphan.remove();
@@ -191,9 +138,9 @@ describe.runIf(engineReachable)(
       // an offset; neither is easy to provoke through its public API, so these
       // speak the router protocol directly with the SDK's own definitions.
       async function routerFor(target: Sandbox, jwtOverride?: string) {
-        const access = await modal.cpClient.sandboxGetCommandRouterAccess({ sandboxId: target.sandboxId });
+        const access = await emu.modal.cpClient.sandboxGetCommandRouterAccess({ sandboxId: target.sandboxId });
         expect(access.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-        const taskId = (await modal.cpClient.sandboxGetTaskIdV2({ sandboxId: target.sandboxId })).taskId!;
+        const taskId = (await emu.modal.cpClient.sandboxGetTaskIdV2({ sandboxId: target.sandboxId })).taskId!;
         const channel = createChannel(access.url.replace("https://", ""), ChannelCredentials.createInsecure());
         const router = createClient(loadModalSdkDefinitions().commandRouter as never, channel, {
           "*": { metadata: Metadata({ authorization: `Bearer ${jwtOverride ?? access.jwt}` }) },
@@ -238,52 +185,51 @@ describe.runIf(engineReachable)(
 
     describe("apps and images", () => {
       it("finds an app by name and refuses a missing one", async () => {
-        const again = await modal.apps.fromName("emulator-integration");
-        expect(again.appId).toBe(app.appId);
-        expect(app.appId).toMatch(/^ap-[0-9A-Za-z]{22}$/);
-        await expect(modal.apps.fromName("no-such-app-here")).rejects.toBeInstanceOf(NotFoundError);
+        const again = await emu.modal.apps.fromName("emulator-integration");
+        expect(again.appId).toBe(emu.app.appId);
+        expect(emu.app.appId).toMatch(/^ap-[0-9A-Za-z]{22}$/);
+        await expect(emu.modal.apps.fromName("no-such-app-here")).rejects.toBeInstanceOf(NotFoundError);
       });
 
       it("builds an image from a tag with extra layers, locally", async () => {
-        const layered = modal.images
+        const layered = emu.modal.images
           .fromRegistry("alpine:3.21")
           .dockerfileCommands(["RUN echo first > /layer.txt", "ENV LAYER_ENV=from-layer"])
           .dockerfileCommands(["RUN echo second >> /layer.txt"]);
-        await layered.build(app);
+        await layered.build(emu.app);
         expect(layered.imageId).toMatch(/^im-/);
-        const sb = await modal.sandboxes.create(app, layered);
-        sandboxes.push(sb);
+        const sb = await emu.modal.sandboxes.create(emu.app, layered);
+        emu.track(sb);
         const result = await run(sb, ["sh", "-c", "cat /layer.txt; echo $LAYER_ENV"]);
         expect(result.stdout).toBe("first\nsecond\nfrom-layer\n");
-        const byId = await modal.images.fromId(layered.imageId);
+        const byId = await emu.modal.images.fromId(layered.imageId);
         expect(byId.imageId).toBe(layered.imageId);
         await sb.terminate();
       });
 
       it("fails an image build whose base is not a local image, saying what to do", async () => {
-        const missing = modal.images.fromRegistry("no-such-registry.example/nothing:1.0");
-        await expect(missing.build(app)).rejects.toThrow(/imageAliases/);
+        const missing = emu.modal.images.fromRegistry("no-such-registry.example/nothing:1.0");
+        await expect(missing.build(emu.app)).rejects.toThrow(/imageAliases/);
       });
     });
 
     describe("V2 and V1 sandboxes", () => {
       it("creates V2 sandboxes by default with a V2-shaped id", () => {
         expect(sandbox.sandboxId).not.toMatch(/^sb-[0-9A-Za-z]{22}$/);
-        expect(emulator.inspect.sandboxCreates().find((create) => create.sandboxId === sandbox.sandboxId)?.family).toBe("v2");
+        expect(emu.emulator.inspect.sandboxCreates().find((create) => create.sandboxId === sandbox.sandboxId)?.family).toBe("v2");
       });
 
       it("creates, execs, waits and lists V1 sandboxes when MODAL_SANDBOX_V2=0", async () => {
-        const v1Client = clientWith({ MODAL_SERVER_URL: emulator.url, MODAL_SANDBOX_V2: "0" });
-        clients.push(v1Client);
+        const v1Client = emu.client({ MODAL_SANDBOX_V2: "0" });
         const named = await v1Client.secrets.fromName("emulator-test-secret");
         // V1 carries env as an ephemeral secret (SecretGetOrCreate), not inline.
-        const sb = await v1Client.sandboxes.create(app, alpine, { tags: { family: "v1" }, env: { V1_ENV: "v1-env" }, secrets: [named] });
-        sandboxes.push(sb);
+        const sb = await v1Client.sandboxes.create(emu.app, alpine, { tags: { family: "v1" }, env: { V1_ENV: "v1-env" }, secrets: [named] });
+        emu.track(sb);
         expect(sb.sandboxId).toMatch(/^sb-[0-9A-Za-z]{22}$/);
         const result = await run(sb, ["sh", "-c", 'echo "v1 exec $V1_ENV $SHARED"']);
         expect(result).toEqual({ stdout: "v1 exec v1-env from-secret\n", stderr: "", exitCode: 0 });
         const listed: string[] = [];
-        for await (const item of v1Client.sandboxes.list({ appId: app.appId })) listed.push(item.sandboxId);
+        for await (const item of v1Client.sandboxes.list({ appId: emu.app.appId })) listed.push(item.sandboxId);
         expect(listed).toContain(sb.sandboxId);
         expect(listed, "V1 list does not return V2 sandboxes").not.toContain(sandbox.sandboxId);
         expect(await sb.getTags()).toEqual({ family: "v1" });
@@ -292,17 +238,16 @@ describe.runIf(engineReachable)(
       });
 
       it("streams a V1 entrypoint's output and exit code", async () => {
-        const v1Client = clientWith({ MODAL_SERVER_URL: emulator.url, MODAL_SANDBOX_V2: "0" });
-        clients.push(v1Client);
-        const sb = await v1Client.sandboxes.create(app, alpine, { command: ["sh", "-c", "echo from-entrypoint; exit 7"] });
-        sandboxes.push(sb);
+        const v1Client = emu.client({ MODAL_SANDBOX_V2: "0" });
+        const sb = await v1Client.sandboxes.create(emu.app, alpine, { command: ["sh", "-c", "echo from-entrypoint; exit 7"] });
+        emu.track(sb);
         expect(await sb.stdout.readText()).toBe("from-entrypoint\n");
         expect(await sb.wait()).toBe(7);
       });
 
       it("streams a V2 entrypoint's output and feeds its stdin", async () => {
-        const sb = await modal.sandboxes.create(app, alpine, { command: ["sh", "-c", "read line; echo got:$line; exit 0"] });
-        sandboxes.push(sb);
+        const sb = await emu.modal.sandboxes.create(emu.app, alpine, { command: ["sh", "-c", "read line; echo got:$line; exit 0"] });
+        emu.track(sb);
         await sb.stdin.writeText("ping\n");
         await sb.stdin.close();
         expect(await sb.stdout.readText()).toBe("got:ping\n");
@@ -310,8 +255,8 @@ describe.runIf(engineReachable)(
       });
 
       it("records a GPU request and refuses it, since the host has none", async () => {
-        await expect(modal.sandboxes.create(app, alpine, { gpu: "A100:2" })).rejects.toThrow(/no GPU/);
-        const refused = emulator.inspect.sandboxCreates().at(-1)!;
+        await expect(emu.modal.sandboxes.create(emu.app, alpine, { gpu: "A100:2" })).rejects.toThrow(/no GPU/);
+        const refused = emu.emulator.inspect.sandboxCreates().at(-1)!;
         expect(refused.family).toBe("v1");
         expect(refused.request.definition?.resources?.gpuConfig).toMatchObject({ gpuType: "A100", count: 2 });
         expect(refused.refusedReason).toMatch(/no GPU/);
@@ -335,8 +280,8 @@ describe.runIf(engineReachable)(
       });
 
       it("passes env, workdir, sandbox env and secrets", async () => {
-        const named = await modal.secrets.fromName("emulator-test-secret", { requiredKeys: ["SECRET_GREETING"] });
-        const inline = await modal.secrets.fromObject({ INLINE_SECRET: "inline-value", SHARED: "from-object" });
+        const named = await emu.modal.secrets.fromName("emulator-test-secret", { requiredKeys: ["SECRET_GREETING"] });
+        const inline = await emu.modal.secrets.fromObject({ INLINE_SECRET: "inline-value", SHARED: "from-object" });
         const result = await run(sandbox, ["sh", "-c", 'echo "$EXEC_VAR|$SANDBOX_LEVEL|$SECRET_GREETING|$INLINE_SECRET|$SHARED|$(pwd)"'], {
           env: { EXEC_VAR: "exec-env" },
           secrets: [named, inline],
@@ -344,15 +289,15 @@ describe.runIf(engineReachable)(
         });
         expect(result.stdout).toBe("exec-env|sandbox-env|hello from a named secret|inline-value|from-object|/tmp\n");
         expect((await run(sandbox, ["pwd"])).stdout).toBe("/work\n");
-        await expect(modal.secrets.fromName("no-such-secret")).rejects.toBeInstanceOf(NotFoundError);
-        await expect(modal.secrets.fromName("emulator-test-secret", { requiredKeys: ["MISSING_KEY"] })).rejects.toBeInstanceOf(NotFoundError);
+        await expect(emu.modal.secrets.fromName("no-such-secret")).rejects.toBeInstanceOf(NotFoundError);
+        await expect(emu.modal.secrets.fromName("emulator-test-secret", { requiredKeys: ["MISSING_KEY"] })).rejects.toBeInstanceOf(NotFoundError);
       });
 
       it("gives sandbox secrets by name and from objects to the container", async () => {
-        const named = await modal.secrets.fromName("emulator-test-secret");
-        const inline = await modal.secrets.fromObject({ CREATE_INLINE: "yes" });
-        const sb = await modal.sandboxes.create(app, alpine, { secrets: [named, inline] });
-        sandboxes.push(sb);
+        const named = await emu.modal.secrets.fromName("emulator-test-secret");
+        const inline = await emu.modal.secrets.fromObject({ CREATE_INLINE: "yes" });
+        const sb = await emu.modal.sandboxes.create(emu.app, alpine, { secrets: [named, inline] });
+        emu.track(sb);
         expect((await run(sb, ["sh", "-c", 'echo "$SECRET_GREETING/$CREATE_INLINE"'])).stdout).toBe("hello from a named secret/yes\n");
         await sb.terminate();
       });
@@ -466,30 +411,29 @@ describe.runIf(engineReachable)(
 
     describe("lookups, tags and listing", () => {
       it("reattaches by id and by name, and refuses unknown names", async () => {
-        const named = await modal.sandboxes.create(app, alpine, { name: "emulator-named" });
-        sandboxes.push(named);
+        const named = await emu.modal.sandboxes.create(emu.app, alpine, { name: "emulator-named" });
+        emu.track(named);
         await named.filesystem.writeText("persisted", "/state.txt");
-        const other = clientWith({ MODAL_SERVER_URL: emulator.url });
-        clients.push(other);
+        const other = emu.client({});
         const byId = await other.sandboxes.fromId(named.sandboxId);
-        sandboxes.push(byId);
+        emu.track(byId);
         expect(await byId.filesystem.readText("/state.txt")).toBe("persisted");
         const byName = await other.sandboxes.fromName("emulator-integration", "emulator-named");
-        sandboxes.push(byName);
+        emu.track(byName);
         expect(byName.sandboxId).toBe(named.sandboxId);
         await expect(other.sandboxes.fromName("emulator-integration", "nobody-by-this-name")).rejects.toBeInstanceOf(NotFoundError);
-        await expect(modal.sandboxes.create(app, alpine, { name: "emulator-named" })).rejects.toBeInstanceOf(AlreadyExistsError);
+        await expect(emu.modal.sandboxes.create(emu.app, alpine, { name: "emulator-named" })).rejects.toBeInstanceOf(AlreadyExistsError);
         await named.terminate();
         // A fresh handle learns that the sandbox has finished instead of exec'ing into it.
         const stale = await other.sandboxes.fromId(named.sandboxId);
-        sandboxes.push(stale);
+        emu.track(stale);
         await expect(stale.exec(["true"])).rejects.toBeInstanceOf(ConflictError);
         // The name is free again once the holder has finished.
-        const reused = await modal.sandboxes.create(app, alpine, { name: "emulator-named" });
-        sandboxes.push(reused);
+        const reused = await emu.modal.sandboxes.create(emu.app, alpine, { name: "emulator-named" });
+        emu.track(reused);
         // A V2 sandbox created without a name can take one later, once.
-        const unnamed = await modal.sandboxes.create(app, alpine);
-        sandboxes.push(unnamed);
+        const unnamed = await emu.modal.sandboxes.create(emu.app, alpine);
+        emu.track(unnamed);
         await expect(unnamed.experimentalSetName("emulator-named")).rejects.toBeInstanceOf(AlreadyExistsError);
         await unnamed.experimentalSetName("emulator-renamed");
         await expect(unnamed.experimentalSetName("emulator-other")).rejects.toBeInstanceOf(ConflictError);
@@ -503,21 +447,22 @@ describe.runIf(engineReachable)(
         await sandbox.setTags({ suite: "integration", role: "main", extra: "1" });
         expect(await sandbox.getTags()).toEqual({ suite: "integration", role: "main", extra: "1" });
         const listed: string[] = [];
-        for await (const item of modal.sandboxes.list({ appId: app.appId, tags: { extra: "1" } })) listed.push(item.sandboxId);
+        for await (const item of emu.modal.sandboxes.list({ appId: emu.app.appId, tags: { extra: "1" } })) listed.push(item.sandboxId);
         expect(listed).toEqual([sandbox.sandboxId]);
         const all: string[] = [];
-        for await (const item of modal.sandboxes.list({ appId: app.appId })) all.push(item.sandboxId);
+        for await (const item of emu.modal.sandboxes.list({ appId: emu.app.appId })) all.push(item.sandboxId);
         expect(all).toContain(sandbox.sandboxId);
       });
     });
 
     describe("volumes", () => {
       it("shares a named volume between two sandboxes and deletes it", async () => {
-        const volume = await modal.volumes.fromName("emulator-shared", { createIfMissing: true });
-        await expect(modal.volumes.fromName("emulator-missing-volume")).rejects.toBeInstanceOf(NotFoundError);
-        const writer = await modal.sandboxes.create(app, alpine, { volumes: { "/mnt/shared": volume } });
-        const reader = await modal.sandboxes.create(app, alpine, { volumes: { "/data": volume.withMountOptions({ readOnly: true }) } });
-        sandboxes.push(writer, reader);
+        const volume = await emu.modal.volumes.fromName("emulator-shared", { createIfMissing: true });
+        await expect(emu.modal.volumes.fromName("emulator-missing-volume")).rejects.toBeInstanceOf(NotFoundError);
+        const writer = await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/mnt/shared": volume } });
+        const reader = await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/data": volume.withMountOptions({ readOnly: true }) } });
+        emu.track(writer);
+        emu.track(reader);
         await run(writer, ["sh", "-c", "echo across > /mnt/shared/note.txt"]);
         // As on Modal: visible to another sandbox once committed (`sync`) and reloaded.
         expect((await run(writer, ["sync", "/mnt/shared"])).exitCode).toBe(0);
@@ -528,9 +473,9 @@ describe.runIf(engineReachable)(
         expect(await reader.filesystem.readText("/data/note.txt")).toBe("across\n");
         await writer.terminate();
         await reader.terminate();
-        await modal.volumes.delete("emulator-shared");
-        await expect(modal.volumes.fromName("emulator-shared")).rejects.toBeInstanceOf(NotFoundError);
-        const ephemeral = await modal.volumes.ephemeral();
+        await emu.modal.volumes.delete("emulator-shared");
+        await expect(emu.modal.volumes.fromName("emulator-shared")).rejects.toBeInstanceOf(NotFoundError);
+        const ephemeral = await emu.modal.volumes.ephemeral();
         expect(ephemeral.volumeId).toMatch(/^vo-/);
         ephemeral.closeEphemeral();
       });
@@ -538,8 +483,8 @@ describe.runIf(engineReachable)(
 
     describe("lifecycle", () => {
       it("polls, terminates and waits with the SDK's exit codes, and refuses execs afterwards", async () => {
-        const sb = await modal.sandboxes.create(app, alpine);
-        sandboxes.push(sb);
+        const sb = await emu.modal.sandboxes.create(emu.app, alpine);
+        emu.track(sb);
         expect(await sb.poll()).toBeNull();
         await sb.terminate();
         expect(await sb.wait()).toBe(137);
@@ -549,8 +494,8 @@ describe.runIf(engineReachable)(
       });
 
       it("ends an idle sandbox at its idle timeout", async () => {
-        const sb = await modal.sandboxes.create(app, alpine, { idleTimeoutMs: 2000 });
-        sandboxes.push(sb);
+        const sb = await emu.modal.sandboxes.create(emu.app, alpine, { idleTimeoutMs: 2000 });
+        emu.track(sb);
         // A running exec keeps it alive past the idle timeout.
         expect((await run(sb, ["sleep", "3"])).exitCode).toBe(0);
         expect(await sb.poll()).toBeNull();
@@ -558,22 +503,22 @@ describe.runIf(engineReachable)(
       });
 
       it("snapshots a sandbox's filesystem into an image that starts new sandboxes", async () => {
-        const sb = await modal.sandboxes.create(app, alpine);
-        sandboxes.push(sb);
+        const sb = await emu.modal.sandboxes.create(emu.app, alpine);
+        emu.track(sb);
         await sb.filesystem.writeText("kept in the snapshot", "/snapshot/marker.txt");
         const snapshot = await sb.snapshotFilesystem();
         expect(snapshot.imageId).toMatch(/^im-/);
         await sb.terminate();
-        const restored = await modal.sandboxes.create(app, snapshot);
-        sandboxes.push(restored);
+        const restored = await emu.modal.sandboxes.create(emu.app, snapshot);
+        emu.track(restored);
         expect(await restored.filesystem.readText("/snapshot/marker.txt")).toBe("kept in the snapshot");
         await restored.terminate();
       });
 
       it("ends a sandbox at its lifetime with exit code 124 and removes its container", async () => {
-        const sb = await modal.sandboxes.create(app, alpine, { timeoutMs: 2000 });
-        sandboxes.push(sb);
-        const containerId = emulator.inspect.sandboxes().find((summary) => summary.sandboxId === sb.sandboxId)!.containerId;
+        const sb = await emu.modal.sandboxes.create(emu.app, alpine, { timeoutMs: 2000 });
+        emu.track(sb);
+        const containerId = emu.emulator.inspect.sandboxes().find((summary) => summary.sandboxId === sb.sandboxId)!.containerId;
         expect(await sb.wait()).toBe(124);
         await expect.poll(() => engine.container(containerId).isRunning(), { timeout: 10_000 }).toBe(false);
       });

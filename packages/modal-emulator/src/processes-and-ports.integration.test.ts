@@ -1,37 +1,12 @@
-import { DockerEngine } from "@sandbox/docker-engine";
-import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, type Image, ModalClient, type Sandbox } from "modal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Image, ModalClient, Sandbox } from "modal";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
 
 /*
  * Tunnels, PTY execs and exec stdin, driven by the REAL modal@0.11.1 SDK over
  * gRPC against the emulator and real containers. Nothing is mocked.
  */
-
-const engine = new DockerEngine();
-const engineReachable = await dockerEngineAvailable();
-const TOKEN_ID = "ak-emulator-ports-test";
-const TOKEN_SECRET = "as-emulator-ports-test-secret";
-
-function clientFor(url: string, v2: boolean): ModalClient {
-  const saved = { url: process.env.MODAL_SERVER_URL, v2: process.env.MODAL_SANDBOX_V2 };
-  process.env.MODAL_SERVER_URL = url;
-  if (v2) delete process.env.MODAL_SANDBOX_V2;
-  else process.env.MODAL_SANDBOX_V2 = "0";
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    for (const [key, value] of [
-      ["MODAL_SERVER_URL", saved.url],
-      ["MODAL_SANDBOX_V2", saved.v2],
-    ] as const) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-  }
-}
 
 /** Fetches `url` until it answers (the server in the sandbox takes a moment to listen). */
 async function fetchUntilServed(url: string, timeoutMs = 20_000): Promise<string> {
@@ -65,40 +40,41 @@ async function serve(sandbox: Sandbox, port: number, body: string): Promise<void
   expect(await started.wait()).toBe(0);
 }
 
+/**
+ * Reads the terminal's output until `prompt` shows (at most 20 s), types
+ * `input`, and returns everything it printed until it ended.
+ */
+async function typeOnceShown(terminal: { stdout: AsyncIterable<string>; stdin: WritableStream<string> }, prompt: string, input: string): Promise<string> {
+  let seen = "";
+  const reading = (async () => {
+    for await (const text of terminal.stdout) seen += text;
+  })();
+  reading.catch(() => undefined);
+  const deadline = Date.now() + 20_000;
+  while (!seen.includes(prompt) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+  await terminal.stdin.getWriter().write(input);
+  await reading;
+  return seen;
+}
+
 describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin against modal-emulator (needs a Docker engine)", { timeout: 90_000 }, () => {
-  let emulator: ModalEmulator;
-  let v2: ModalClient;
+  const emu = useModalEmulator({ appName: "emulator-processes-and-ports" });
   let v1: ModalClient;
-  let app: App;
   let image: Image;
-  const sandboxes: Sandbox[] = [];
 
-  beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    v2 = clientFor(emulator.url, true);
-    v1 = clientFor(emulator.url, false);
-    app = await v2.apps.fromName("emulator-processes-and-ports", { createIfMissing: true });
-    image = v2.images.fromRegistry("alpine:3.21");
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    for (const sandbox of sandboxes) sandbox.detach();
-    v1?.close();
-    v2?.close();
-    if (!emulator) return;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: emulator.labels[INSTANCE_LABEL]! }), "no emulator container may outlive stop()").toEqual([]);
-  }, 120_000);
+  beforeAll(() => {
+    v1 = emu.client({ MODAL_SANDBOX_V2: "0" });
+    image = emu.modal.images.fromRegistry("alpine:3.21");
+  });
 
   describe("tunnels", () => {
     for (const [family, client] of [
-      ["V2", () => v2],
+      ["V2", () => emu.modal],
       ["V1", () => v1],
     ] as const) {
       it(`${family}: encrypted and unencrypted ports are published on 127.0.0.1 and answered as Modal-shaped TunnelData`, async () => {
-        const sandbox = await client().sandboxes.create(app, image, { encryptedPorts: [8080], unencryptedPorts: [9090], timeoutMs: 120_000 });
-        sandboxes.push(sandbox);
+        const sandbox = await client().sandboxes.create(emu.app, image, { encryptedPorts: [8080], unencryptedPorts: [9090], timeoutMs: 120_000 });
+        emu.track(sandbox);
         const tunnels = await sandbox.tunnels();
         expect(Object.keys(tunnels).sort()).toEqual(["8080", "9090"]);
         const encrypted = tunnels[8080]!;
@@ -138,21 +114,21 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
     }
 
     it("a sandbox without ports has no tunnels", async () => {
-      const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });
-      sandboxes.push(sandbox);
+      const sandbox = await emu.modal.sandboxes.create(emu.app, image, { timeoutMs: 60_000 });
+      emu.track(sandbox);
       expect(await sandbox.tunnels()).toEqual({});
     });
 
     it("refuses ports with blockNetwork, and a port outside 1-65535, as INVALID_ARGUMENT naming why", async () => {
-      await expect(v2.sandboxes.create(app, image, { encryptedPorts: [8080], blockNetwork: true })).rejects.toThrow(/blockNetwork has no network/);
-      await expect(v2.sandboxes.create(app, image, { unencryptedPorts: [70_000] })).rejects.toThrow(/Invalid port 70000/);
+      await expect(emu.modal.sandboxes.create(emu.app, image, { encryptedPorts: [8080], blockNetwork: true })).rejects.toThrow(/blockNetwork has no network/);
+      await expect(emu.modal.sandboxes.create(emu.app, image, { unencryptedPorts: [70_000] })).rejects.toThrow(/Invalid port 70000/);
     });
   });
 
   describe("PTY execs", () => {
     it("exec with pty: a terminal of Modal's size (24 x 80), TERM from ptyInfo, stderr merged into stdout, raw input, the exit code", async () => {
-      const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });
-      sandboxes.push(sandbox);
+      const sandbox = await emu.modal.sandboxes.create(emu.app, image, { timeoutMs: 60_000 });
+      emu.track(sandbox);
       const process = await sandbox.exec(
         [
           "sh",
@@ -161,16 +137,7 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
         ],
         { pty: true, mode: "text" },
       );
-      let seen = "";
-      const reading = (async () => {
-        for await (const text of process.stdout) seen += text;
-      })();
-      reading.catch(() => undefined);
-      const deadline = Date.now() + 20_000;
-      while (!seen.includes("stdin-is-a-tty") && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-      const writer = process.stdin.getWriter();
-      await writer.write("typed\r");
-      await reading;
+      const seen = await typeOnceShown(process, "stdin-is-a-tty", "typed\r");
       expect(await process.wait()).toBe(3);
       expect(seen).toContain("24 80\r\n");
       expect(seen).toContain("term=xterm-256color\r\n");
@@ -181,10 +148,34 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
     });
   });
 
+  describe("PTY sandboxes", () => {
+    it("create with pty: the entrypoint runs on a terminal of Modal's size, its stderr on stdout, the sandbox's stdin as terminal input", async () => {
+      const sandbox = emu.track(
+        await emu.modal.sandboxes.create(emu.app, image, {
+          pty: true,
+          timeoutMs: 60_000,
+          command: [
+            "sh",
+            "-c",
+            '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo on-a-tty; stty size; echo "term=$TERM"; echo on-stderr >&2; read line; echo "got=$line"; exit 5',
+          ],
+        }),
+      );
+      const seen = await typeOnceShown(sandbox, "on-stderr", "typed\r");
+      expect(await sandbox.wait()).toBe(5);
+      expect(seen).toContain("on-a-tty\r\n");
+      expect(seen).toContain("24 80\r\n");
+      expect(seen).toContain("term=xterm-256color\r\n");
+      expect(seen, "stderr goes to the terminal, so to stdout").toContain("on-stderr\r\n");
+      expect(seen).toContain("got=typed\r\n");
+      expect(await sandbox.stderr.readText()).toBe("");
+    });
+  });
+
   describe("exec stdin", () => {
     it("bytes written to an exec's stdin reach the command, and close() is end-of-file", async () => {
-      const sandbox = await v2.sandboxes.create(app, image, { timeoutMs: 60_000 });
-      sandboxes.push(sandbox);
+      const sandbox = await emu.modal.sandboxes.create(emu.app, image, { timeoutMs: 60_000 });
+      emu.track(sandbox);
       const process = await sandbox.exec(["sh", "-c", "cat; echo after-eof"], { mode: "text" });
       const writer = process.stdin.getWriter();
       await writer.write("first ✓\n");

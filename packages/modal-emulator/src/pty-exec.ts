@@ -8,6 +8,15 @@ import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
 const DEFAULT_ROWS = 24;
 const DEFAULT_COLS = 80;
 
+/** The terminal `ptyInfo` asks for: its size (Modal's 24 x 80 when none) and `TERM` / `COLORTERM` / `TERM_PROGRAM`. */
+export function terminalOf(pty: NonNullable<TaskExecStartRequest["ptyInfo"]>): { rows: number; cols: number; env: Record<string, string> } {
+  const env: Record<string, string> = {};
+  if (pty.envTerm) env.TERM = pty.envTerm;
+  if (pty.envColorterm) env.COLORTERM = pty.envColorterm;
+  if (pty.envTermProgram) env.TERM_PROGRAM = pty.envTermProgram;
+  return { rows: pty.winszRows || DEFAULT_ROWS, cols: pty.winszCols || DEFAULT_COLS, env };
+}
+
 /**
  * A PTY exec (`TaskExecStart` with `ptyInfo.enabled`, what the SDK's
  * `exec(argv, { pty: true })` sends): a Docker exec with `Tty: true`, sized
@@ -21,17 +30,11 @@ const DEFAULT_COLS = 80;
 export async function startPtyExec(
   container: EngineContainer,
   session: ExecSession,
-  request: TaskExecStartRequest,
+  request: Pick<TaskExecStartRequest, "ptyInfo" | "commandArgs" | "workdir">,
   environment: Record<string, string>,
 ): Promise<void> {
-  const pty = request.ptyInfo!;
-  const rows = pty.winszRows || DEFAULT_ROWS;
-  const cols = pty.winszCols || DEFAULT_COLS;
+  const { rows, cols, env: terminalEnv } = terminalOf(request.ptyInfo!);
   const marker = randomUUID();
-  const terminalEnv: Record<string, string> = {};
-  if (pty.envTerm) terminalEnv.TERM = pty.envTerm;
-  if (pty.envColorterm) terminalEnv.COLORTERM = pty.envColorterm;
-  if (pty.envTermProgram) terminalEnv.TERM_PROGRAM = pty.envTermProgram;
   const env = { ...terminalEnv, ...environment, [EXEC_MARKER_VARIABLE]: marker };
   // Sized as asked before the program starts (the engine layer waits for the size).
   const terminal = await execTerminal(container, request.commandArgs, { env, cwd: request.workdir || undefined, rows, cols });

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { EngineContainer } from "@sandbox/docker-engine";
 
 /** A sandbox's `readinessProbe`, as the create request carries it (`Probe`). */
@@ -56,17 +57,7 @@ export async function runReadinessProbe(container: EngineContainer, probe: Probe
         ? await tcpPortListening(container, probe.tcpPort)
         : argv.length > 0 && (await exitCodeOf(container, argv)) === 0;
     if (passed && !signal.aborted) return Date.now() / 1000;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, intervalMs);
-      signal.addEventListener(
-        "abort",
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
+    await sleep(intervalMs, undefined, { signal }).catch(() => undefined);
   }
   return undefined;
 }

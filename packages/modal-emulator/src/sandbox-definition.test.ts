@@ -63,7 +63,6 @@ describe("checkSandboxDefinition", () => {
 
   it.each([
     ["cloudBucketMounts", { cloudBucketMounts: [{ bucketName: "b" }] }],
-    ["pty", { ptyInfo: { enabled: true } }],
     ["i6pn", { i6pnEnabled: true, networkAccess: { networkAccessType: 2 } }],
     ["experimentalOptions.enable_docker", { experimentalOptionsV2: { enable_docker: "true" } }],
     ["experimentalOptions (gpu_snapshot)", { experimentalOptionsV2: { gpu_snapshot: "true" } }],

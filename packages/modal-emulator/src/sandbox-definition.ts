@@ -4,13 +4,12 @@ import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 import { fail } from "./grpc-errors.js";
 import type { SandboxDefinition } from "./modal-sdk-definitions.js";
 import { allowlistUnsupportedReason, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
+import { NetworkAccessType } from "./protocol-values.js";
 import type { ProbeDefinition } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
 import { checkOpenPorts, type OpenPort } from "./sandbox-tunnels.js";
 import type { VolumeRecord } from "./volume-store.js";
 
-/** `NetworkAccess.NetworkAccessType` values. */
-const NetworkAccessType = { open: 1, blocked: 2, allowlist: 3 } as const;
 /** Modal's default sandbox lifetime when the definition names none. */
 const DEFAULT_TIMEOUT_SECS = 300;
 /**
@@ -62,7 +61,6 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
   if (nonEmpty(definition.customDomain)) refuse("customDomain", "it serves no domains");
   if (definition.enableSnapshot === true) refuse("experimentalEnableSnapshot", "it has no memory snapshots");
   if ((definition.cloudBucketMounts as unknown[] | undefined)?.length) refuse("cloud bucket mounts (cloudBucketMounts)", "there is no cloud storage offline");
-  if ((definition.ptyInfo as { enabled?: boolean } | undefined)?.enabled) refuse("a PTY for sandboxes (pty)", "the entrypoint runs without a terminal");
 }
 
 /**

@@ -10,6 +10,7 @@ import { startPtyExec } from "./pty-exec.js";
 import { GenericStatus, type SandboxRecord } from "./sandbox-record.js";
 import type { SandboxStore } from "./sandbox-store.js";
 import type { SecretStore } from "./secret-store.js";
+import type { SandboxVolumeMount } from "./volume-sync.js";
 
 /** A command line that runs `sync`: in a sandbox with volumes, it commits them (see `#runSyncCommit`). */
 const SYNC_COMMAND = /(^|[\s;&|/(])sync(\s|$|[;&|)])/;
@@ -27,14 +28,27 @@ export interface SandboxExecsOptions {
   sandboxes: SandboxStore;
   secrets: SecretStore;
   filesystemTools: FilesystemToolServer;
-  /** Publishes a sandbox's volume writes (a `sync` exec does this). */
-  commitVolumes: (sandbox: SandboxRecord) => Promise<void>;
+  /** The volume copies of the container an exec targets (the main one for an empty `containerId`). */
+  volumeMountsOf: (sandbox: SandboxRecord, containerId: string) => SandboxVolumeMount[];
+  /** Publishes volume writes (a `sync` exec does this). */
+  commitVolumes: (mounts: SandboxVolumeMount[]) => Promise<void>;
   /** The container an exec targets: the main one for an empty `containerId`, else a sidecar (NOT_FOUND if unknown). */
   containerOf: (sandbox: SandboxRecord, containerId: string) => EngineContainer;
   /** The inspection log of exec starts. */
   execStarts: RecordedExecStart[];
   /** Told of every exec started (`verbose` sandboxes log it). */
   onExecStart?: (sandbox: SandboxRecord, argv: readonly string[], session: ExecSession, containerId: string) => void;
+}
+
+/** Starts the command of `request` as a plain exec (stdin open) whose output goes to the session. */
+function execCommand(container: EngineContainer, request: TaskExecStartRequest, environment: Record<string, string>, session: ExecSession) {
+  return container.exec(request.commandArgs, {
+    env: environment,
+    ...(request.workdir ? { cwd: request.workdir } : {}),
+    stdin: true,
+    onStdout: (chunk) => session.appendStdout(chunk),
+    onStderr: (chunk) => session.appendStderr(chunk),
+  });
 }
 
 /** Starts and finds the execs of sandboxes: commands, the entrypoint, the filesystem helper, `sync`. */
@@ -92,8 +106,9 @@ export class SandboxExecs {
       return session;
     }
     const environment = this.#options.secrets.resolveEnvironment(request.secretIds, request.secretSources, request.env);
-    if (!request.containerId && sandbox.volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
-      this.#runSyncCommit(sandbox, session, request, environment);
+    const volumeMounts = this.#options.volumeMountsOf(sandbox, request.containerId);
+    if (volumeMounts.some((mount) => !mount.readOnly) && SYNC_COMMAND.test(request.commandArgs.join(" "))) {
+      this.#runSyncCommit(container, volumeMounts, session, request, environment);
       return session;
     }
     try {
@@ -101,13 +116,7 @@ export class SandboxExecs {
         await startPtyExec(container, session, request, environment);
         return session;
       }
-      const engineExec = await container.exec(request.commandArgs, {
-        env: environment,
-        ...(request.workdir ? { cwd: request.workdir } : {}),
-        stdin: true,
-        onStdout: (chunk) => session.appendStdout(chunk),
-        onStderr: (chunk) => session.appendStderr(chunk),
-      });
+      const engineExec = await execCommand(container, request, environment, session);
       session.attachEngineExec(engineExec);
     } catch (error) {
       await this.#failedToStart(sandbox, session, request, error);
@@ -115,8 +124,13 @@ export class SandboxExecs {
     return session;
   }
 
-  /** Runs the sandbox's entrypoint as an exec; the sandbox finishes when it exits. */
-  async startEntrypoint(sandbox: SandboxRecord, argv: string[]): Promise<void> {
+  /**
+   * Runs the sandbox's entrypoint as an exec; the sandbox finishes when it
+   * exits. With `pty` (`ptyInfo.enabled`, the SDK's `pty: true`) it runs on a
+   * terminal, as a PTY exec does: its output, stderr included, comes out as
+   * the sandbox's stdout, and the sandbox's stdin is the terminal's input.
+   */
+  async startEntrypoint(sandbox: SandboxRecord, argv: string[], pty?: TaskExecStartRequest["ptyInfo"]): Promise<void> {
     const session = new ExecSession({
       execId: "entrypoint",
       keepStdout: true,
@@ -128,12 +142,16 @@ export class SandboxExecs {
     });
     sandbox.entrypoint = session;
     try {
-      const engineExec = await sandbox.container.exec(argv, {
-        stdin: true,
-        onStdout: (chunk) => session.appendStdout(chunk),
-        onStderr: (chunk) => session.appendStderr(chunk),
-      });
-      session.attachEngineExec(engineExec);
+      if (pty?.enabled) {
+        await startPtyExec(sandbox.container, session, { commandArgs: argv, ptyInfo: pty, workdir: "" }, {});
+      } else {
+        const engineExec = await sandbox.container.exec(argv, {
+          stdin: true,
+          onStdout: (chunk) => session.appendStdout(chunk),
+          onStderr: (chunk) => session.appendStderr(chunk),
+        });
+        session.attachEngineExec(engineExec);
+      }
     } catch (error) {
       session.appendStderr(Buffer.from(`modal-emulator: could not start the entrypoint: ${(error as Error).message}\n`));
       session.finish({ code: EXIT_COMMAND_NOT_FOUND });
@@ -184,16 +202,16 @@ export class SandboxExecs {
    * line names `sync` (`["sync", "/vol"]`, or `sh -c "... && sync /vol"`)
    * runs, then the volumes are committed before it reports its exit.
    */
-  #runSyncCommit(sandbox: SandboxRecord, session: ExecSession, request: TaskExecStartRequest, environment: Record<string, string>): void {
+  #runSyncCommit(
+    container: EngineContainer,
+    volumeMounts: SandboxVolumeMount[],
+    session: ExecSession,
+    request: TaskExecStartRequest,
+    environment: Record<string, string>,
+  ): void {
     void (async () => {
       try {
-        const started = await sandbox.container.exec(request.commandArgs, {
-          env: environment,
-          ...(request.workdir ? { cwd: request.workdir } : {}),
-          stdin: true,
-          onStdout: (chunk) => session.appendStdout(chunk),
-          onStderr: (chunk) => session.appendStderr(chunk),
-        });
+        const started = await execCommand(container, request, environment, session);
         const stdin = started.stdin;
         session.attachHostOperation(
           stdin
@@ -210,7 +228,7 @@ export class SandboxExecs {
           },
         );
         const { exitCode } = await started.done;
-        if (exitCode === 0) await this.#options.commitVolumes(sandbox);
+        if (exitCode === 0) await this.#options.commitVolumes(volumeMounts);
         session.finish(exitCode === null ? { signal: SIGKILL } : { code: exitCode });
       } catch (error) {
         session.appendStderr(Buffer.from(`sync: ${(error as Error).message ?? String(error)}\n`));

@@ -50,18 +50,19 @@ export interface SandboxRecordInit {
  * `poll` and lookups keep answering after the sandbox finished.
  */
 export class SandboxRecord {
-  readonly sandboxId: string;
-  readonly taskId: string;
-  readonly family: SandboxFamily;
-  readonly appId: string;
-  readonly imageId: string;
-  readonly timeoutSecs: number;
-  readonly idleTimeoutSecs: number | undefined;
-  readonly createdAtSeconds: number;
-  readonly container: EngineContainer;
-  readonly volumeIds: string[];
-  name: string | undefined;
-  tags: Record<string, string>;
+  // Set from the init in the constructor (declared, so they are not reset after it).
+  declare readonly sandboxId: string;
+  declare readonly taskId: string;
+  declare readonly family: SandboxFamily;
+  declare readonly appId: string;
+  declare readonly imageId: string;
+  declare readonly timeoutSecs: number;
+  declare readonly idleTimeoutSecs: number | undefined;
+  declare readonly createdAtSeconds: number;
+  declare readonly container: EngineContainer;
+  declare readonly volumeIds: string[];
+  declare name: string | undefined;
+  declare tags: Record<string, string>;
   readonly execs = new Map<string, ExecSession>();
   /** Entrypoint output: what V1 `SandboxGetLogs` and V2 `SandboxStdioReadV2` serve. */
   readonly entrypointStdout = new OutputBuffer();
@@ -88,18 +89,7 @@ export class SandboxRecord {
   });
 
   constructor(init: SandboxRecordInit) {
-    this.sandboxId = init.sandboxId;
-    this.taskId = init.taskId;
-    this.family = init.family;
-    this.appId = init.appId;
-    this.imageId = init.imageId;
-    this.name = init.name;
-    this.tags = init.tags;
-    this.timeoutSecs = init.timeoutSecs;
-    this.idleTimeoutSecs = init.idleTimeoutSecs;
-    this.createdAtSeconds = init.createdAtSeconds;
-    this.container = init.container;
-    this.volumeIds = init.volumeIds;
+    Object.assign(this, init);
   }
 
   /** How the sandbox ended, or `undefined` while it runs. */

@@ -1,14 +1,15 @@
 import { Status } from "nice-grpc";
 import type { EmulatorState } from "./emulator-state.js";
 import { fail } from "./grpc-errors.js";
+import type { SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
+import { NetworkAccessType } from "./protocol-values.js";
+import { planVolumeMounts } from "./sandbox-definition.js";
 import type { SandboxRecord } from "./sandbox-record.js";
 import type { SecretSource } from "./secret-store.js";
 import { containerInfoOf } from "./sidecars.js";
 
 /** Longest a `TaskContainerWait` is held, seconds (the SDK asks for 10 and polls again). */
 const MAX_CONTAINER_WAIT_SECONDS = 50;
-/** `NetworkAccess.NetworkAccessType.ALLOWLIST`. */
-const ALLOWLIST = 3;
 
 /**
  * Why a sidecar cannot have an outbound allowlist of its own. It shares the
@@ -37,20 +38,18 @@ interface SidecarAsk {
   workdir: string;
   secretIds: string[];
   secretSources: SecretSource[] | undefined;
-  volumeMounts: unknown[];
+  volumeMounts: NonNullable<Partial<SandboxDefinition>["volumeMounts"]>;
   cloudBucketMounts: unknown[];
   networkAccessType: number | undefined;
-  pty: boolean;
+  ptyInfo: TaskExecStartRequest["ptyInfo"];
   oidc: boolean;
   proxyId: string;
 }
 
 async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ containerId: string; containerName: string }> {
   const unsupported = [
-    ask.volumeMounts.length > 0 && "volumes (a sidecar would need its own commit/reload copies of them)",
     ask.cloudBucketMounts.length > 0 && "cloudBucketMounts (cloud buckets cannot be reached offline)",
-    ask.networkAccessType === ALLOWLIST && SIDECAR_ALLOWLIST_REFUSAL,
-    ask.pty && "a PTY",
+    ask.networkAccessType === NetworkAccessType.allowlist && SIDECAR_ALLOWLIST_REFUSAL,
     ask.proxyId && "a proxy (Modal Proxies, static outbound IPs of Modal's network, do not exist offline)",
   ].filter((reason): reason is string => typeof reason === "string" && reason !== "");
   if (unsupported.length > 0) fail(Status.INVALID_ARGUMENT, `modal-emulator's sidecars do not support ${unsupported.join(", ")}`);
@@ -75,6 +74,8 @@ async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ c
     args: ask.args,
     env,
     workdir: ask.workdir || undefined,
+    volumes: planVolumeMounts({ volumeMounts: ask.volumeMounts }, (volumeId) => state.volumes.get(volumeId)),
+    pty: ask.ptyInfo,
   });
   return { containerId: sidecar.containerId, containerName: sidecar.containerName };
 }
@@ -100,7 +101,7 @@ export function createSidecarControlPlaneHandlers(state: EmulatorState) {
         volumeMounts: definition.volumeMounts ?? [],
         cloudBucketMounts: definition.cloudBucketMounts ?? [],
         networkAccessType: definition.networkAccess?.networkAccessType,
-        pty: Boolean(definition.ptyInfo?.enabled),
+        ptyInfo: definition.ptyInfo,
         oidc: Boolean(definition.includeOidcIdentityToken),
         proxyId: definition.proxyId ?? "",
       });
@@ -130,7 +131,7 @@ export function createSidecarRouterHandlers(state: EmulatorState) {
         volumeMounts: request.volumeMounts ?? [],
         cloudBucketMounts: [],
         networkAccessType: request.networkAccess?.networkAccessType,
-        pty: Boolean(request.ptyInfo?.enabled),
+        ptyInfo: request.ptyInfo,
         oidc: false,
         proxyId: "",
       });

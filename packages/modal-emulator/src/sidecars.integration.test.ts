@@ -1,8 +1,7 @@
-import { DockerEngine } from "@sandbox/docker-engine";
-import { AlreadyExistsError, type App, type Image, InvalidError, ModalClient, NotFoundError, type Sandbox } from "modal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AlreadyExistsError, type Image, InvalidError, NotFoundError } from "modal";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
 
 /*
  * Sidecar containers (`experimentalSidecars`, issue 11), driven by the real
@@ -10,61 +9,24 @@ import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.
  * default) and TaskContainerCreate (MODAL_USE_CONTROL_PLANE_SIDECAR_CREATE=0).
  */
 
-const engine = new DockerEngine();
-const engineReachable = await engine.ping().then(
-  () => true,
-  () => false,
-);
-if (!engineReachable && process.env.CI) {
-  throw new Error("CI is set but no Docker engine answers: .ci/run must start one (scripts/start-docker-engine.sh)");
-}
-const TOKEN_ID = "ak-sidecar-test";
-const TOKEN_SECRET = "as-sidecar-test-secret";
-
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
 async function output(process: { stdout: { readText(): Promise<string> }; wait(): Promise<number> }) {
   const stdout = await process.stdout.readText();
   return { stdout, exitCode: await process.wait() };
 }
 
 describe.runIf(engineReachable)("sidecar containers (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
+  const emu = useModalEmulator({ appName: "emulator-sidecars" });
   let alpine: Image;
   let python: Image;
-  const sandboxes: Sandbox[] = [];
 
   beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-sidecars", { createIfMissing: true });
-    alpine = await modal.images.fromRegistry("alpine:3.21").build(app);
-    python = await modal.images.fromRegistry("python:3.12-slim").build(app);
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    modal?.close();
-    if (!emulator) return;
-    const instance = emulator.labels[INSTANCE_LABEL]!;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
+    alpine = await emu.modal.images.fromRegistry("alpine:3.21").build(emu.app);
+    python = await emu.modal.images.fromRegistry("python:3.12-slim").build(emu.app);
   }, 120_000);
 
   it("runs a sidecar from another image in the sandbox's network namespace; exec, get and list reach it", async () => {
-    const sandbox = await modal.sandboxes.create(app, alpine);
-    sandboxes.push(sandbox);
+    const sandbox = await emu.modal.sandboxes.create(emu.app, alpine);
+    emu.track(sandbox);
     const web = await sandbox.experimentalSidecars.create("web", python, {
       command: ["python3", "-c", "import http.server as h; h.HTTPServer(('127.0.0.1', 8081), h.SimpleHTTPRequestHandler).serve_forever()"],
       workdir: "/etc",
@@ -99,8 +61,8 @@ describe.runIf(engineReachable)("sidecar containers (modal@0.11.1 SDK, Docker en
   });
 
   it("a sidecar's exit code is what wait() returns, and sidecars go with their sandbox", async () => {
-    const sandbox = await modal.sandboxes.create(app, alpine);
-    sandboxes.push(sandbox);
+    const sandbox = await emu.modal.sandboxes.create(emu.app, alpine);
+    emu.track(sandbox);
     const quick = await sandbox.experimentalSidecars.create("quick", alpine, { command: ["sh", "-c", "exit 3"] });
     expect(await quick.wait()).toBe(3);
     expect(await quick.poll()).toBe(3);
@@ -111,9 +73,42 @@ describe.runIf(engineReachable)("sidecar containers (modal@0.11.1 SDK, Docker en
     await expect.poll(async () => (await labelled()).length, { timeout: 20_000 }).toBe(0);
   });
 
+  it("a sidecar's volumes behave as the main container's: private until committed by sync or its end, seen after reloadVolumes", async () => {
+    const volume = await emu.modal.volumes.fromName("sidecar-volume", { createIfMissing: true });
+    const sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, alpine, { volumes: { "/shared": volume } }));
+    const inMain = async (script: string) => (await output(await sandbox.exec(["sh", "-c", script], { mode: "text" }))).stdout;
+    const writer = await sandbox.experimentalSidecars.create("writer", alpine, { command: ["sleep", "600"], volumes: { "/data": volume } });
+    expect((await output(await writer.exec(["sh", "-c", "echo one > /data/a.txt"], { mode: "text" }))).exitCode).toBe(0);
+    // Not committed: the main container does not see it.
+    expect(await inMain("cat /shared/a.txt 2>/dev/null || echo missing")).toBe("missing\n");
+    // `sync` in the sidecar commits; the main container sees it once it reloads.
+    expect((await output(await writer.exec(["sync", "/data"], { mode: "text" }))).exitCode).toBe(0);
+    expect(await inMain("cat /shared/a.txt 2>/dev/null || echo missing")).toBe("missing\n");
+    await sandbox.reloadVolumes();
+    expect(await inMain("cat /shared/a.txt")).toBe("one\n");
+    // A sidecar's end commits its writes before wait() answers.
+    const quick = await sandbox.experimentalSidecars.create("quick", alpine, { command: ["sh", "-c", "echo two > /data/b.txt"], volumes: { "/data": volume } });
+    expect(await quick.wait()).toBe(0);
+    await sandbox.reloadVolumes();
+    expect(await inMain("cat /shared/b.txt")).toBe("two\n");
+    // reloadVolumes() reloads the sidecars' copies too.
+    expect(await inMain("echo three > /shared/c.txt && sync /shared && echo synced")).toBe("synced\n");
+    await sandbox.reloadVolumes();
+    expect(await output(await writer.exec(["cat", "/data/c.txt"], { mode: "text" }))).toEqual({ stdout: "three\n", exitCode: 0 });
+  }, 240_000); // Seven volume copies by helper containers: about a second each on an idle engine, far more on a loaded one.
+
+  it("a sidecar with pty runs its command on a terminal of Modal's size and TERM", async () => {
+    const sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, alpine));
+    const command = ["sh", "-c", '[ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo "$TERM" > /on-a-tty; sleep 600'];
+    const sidecar = await sandbox.experimentalSidecars.create("tty", alpine, { pty: true, command });
+    await expect.poll(() => sidecar.filesystem.readText("/on-a-tty").catch(() => ""), { timeout: 20_000 }).toBe("xterm-256color\n");
+    // The terminal's size, read from the command's own terminal (Docker's init holds it as PID 1).
+    expect(await output(await sidecar.exec(["sh", "-c", "stty size < /proc/1/fd/0"], { mode: "text" }))).toEqual({ stdout: "24 80\n", exitCode: 0 });
+  });
+
   it("creates through the task command router when the control-plane create is switched off (TaskContainerCreate)", async () => {
-    const sandbox = await modal.sandboxes.create(app, alpine);
-    sandboxes.push(sandbox);
+    const sandbox = await emu.modal.sandboxes.create(emu.app, alpine);
+    emu.track(sandbox);
     process.env.MODAL_USE_CONTROL_PLANE_SIDECAR_CREATE = "0";
     try {
       const sidecar = await sandbox.experimentalSidecars.create("routed", alpine, { command: ["sleep", "600"], env: { WHO: "routed" } });
@@ -121,13 +116,13 @@ describe.runIf(engineReachable)("sidecar containers (modal@0.11.1 SDK, Docker en
       // snapshotFilesystem of a sidecar commits the sidecar, not the main container.
       expect((await output(await sidecar.exec(["sh", "-c", "echo side > /marker"], { mode: "text" }))).exitCode).toBe(0);
       const image = await sidecar.snapshotFilesystem();
-      const restored = await modal.sandboxes.create(app, image);
-      sandboxes.push(restored);
+      const restored = await emu.modal.sandboxes.create(emu.app, image);
+      emu.track(restored);
       expect(await output(await restored.exec(["cat", "/marker"], { mode: "text" }))).toEqual({ stdout: "side\n", exitCode: 0 });
     } finally {
       delete process.env.MODAL_USE_CONTROL_PLANE_SIDECAR_CREATE;
     }
-    const calls = emulator.inspect.calls().map((call) => call.path);
+    const calls = emu.emulator.inspect.calls().map((call) => call.path);
     expect(calls.some((method) => method.endsWith("/TaskContainerCreate"))).toBe(true);
   });
 });

@@ -2,9 +2,13 @@ import { DEFAULT_CAP_DROP, DEFAULT_PIDS_LIMIT, type DockerEngine, type EngineCon
 import { Status } from "nice-grpc";
 import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 import { fail } from "./grpc-errors.js";
+import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { randomBase62 } from "./object-ids.js";
+import { terminalOf } from "./pty-exec.js";
+import type { PlannedVolumeMount } from "./sandbox-definition.js";
 import { GenericStatus, type SandboxRecord, type SandboxResult } from "./sandbox-record.js";
 import { FINISHED_SANDBOX_RETENTION_MS } from "./sandbox-store.js";
+import type { SandboxVolumeMount } from "./volume-sync.js";
 
 /** The name the SDK reserves for a sandbox's main container. */
 const MAIN_CONTAINER_NAME = "main";
@@ -19,20 +23,36 @@ export interface SidecarSpec {
   args: string[];
   env: Record<string, string>;
   workdir: string | undefined;
+  /** Volumes, mounted through private copies as the main container's are. */
+  volumes: PlannedVolumeMount[];
+  /** With `enabled`: the command runs on a terminal of this size and `TERM`. */
+  pty: TaskExecStartRequest["ptyInfo"];
+}
+
+/** How sidecars get their volumes: the main container's commit/reload semantics (see VolumeSync). */
+export interface SidecarVolumeOperations {
+  /** Mounts private copies for the container `ownerId` (all or none). */
+  mount(ownerId: string, planned: PlannedVolumeMount[]): Promise<SandboxVolumeMount[]>;
+  commit(mounts: SandboxVolumeMount[]): Promise<void>;
+  unmount(mounts: SandboxVolumeMount[]): Promise<void>;
 }
 
 /** One sidecar: its container and, once it stopped, how. */
 export class SidecarRecord {
-  readonly containerId = `ctr-${randomBase62(26)}`;
+  readonly containerId: string;
   readonly containerName: string;
   readonly container: EngineContainer;
+  /** Its private copies of its volumes. */
+  readonly volumeMounts: SandboxVolumeMount[];
   result: SandboxResult | undefined;
   readonly #finished: Promise<SandboxResult>;
   #resolve!: (result: SandboxResult) => void;
 
-  constructor(containerName: string, container: EngineContainer) {
+  constructor(containerId: string, containerName: string, container: EngineContainer, volumeMounts: SandboxVolumeMount[]) {
+    this.containerId = containerId;
     this.containerName = containerName;
     this.container = container;
+    this.volumeMounts = volumeMounts;
     this.#finished = new Promise((resolve) => {
       this.#resolve = resolve;
     });
@@ -63,16 +83,23 @@ export class SidecarRecord {
  * the sandbox's network namespace (`NetworkMode: container:<main>`, so they
  * reach each other on localhost), with the same hardening as the main one,
  * labelled with the sandbox and removed with it. The command is the
- * container's own process: when it exits, the sidecar has finished.
+ * container's own process: when it exits, the sidecar has finished. Its
+ * volumes behave as the main container's: private copies, committed when it
+ * ends or runs `sync`, reloaded with the sandbox's `reloadVolumes()`. With a
+ * PTY the command runs on a terminal (`Tty`), sized as `ptyInfo` asks.
  */
 export class Sidecars {
   readonly #engine: DockerEngine;
   readonly #labels: Record<string, string>;
+  readonly #volumes: SidecarVolumeOperations;
   readonly #bySandbox = new Map<string, SidecarRecord[]>();
+  /** Ends in progress (their volume commits), so a shutdown can wait for them. */
+  readonly #ending = new Set<Promise<unknown>>();
 
-  constructor(engine: DockerEngine, labels: Record<string, string>) {
+  constructor(engine: DockerEngine, labels: Record<string, string>, volumes: SidecarVolumeOperations) {
     this.#engine = engine;
     this.#labels = labels;
+    this.#volumes = volumes;
   }
 
   /** Starts a sidecar in a running sandbox. */
@@ -83,37 +110,58 @@ export class Sidecars {
     if (this.#of(sandbox).some((sidecar) => sidecar.containerName === spec.name && !sidecar.result)) {
       fail(Status.ALREADY_EXISTS, `A sidecar named "${spec.name}" is already running in sandbox ${sandbox.sandboxId}`);
     }
+    const containerId = `ctr-${randomBase62(26)}`;
+    const terminal = spec.pty?.enabled ? terminalOf(spec.pty) : undefined;
+    const volumeMounts = await this.#volumes.mount(containerId, spec.volumes);
     const docker = this.#engine.docker;
-    const raw = await docker.createContainer({
-      Image: spec.dockerImage,
-      Labels: { ...this.#labels, [MODAL_OBJECT_LABELS.sandboxId]: sandbox.sandboxId, [SIDECAR_NAME_LABEL]: spec.name },
-      Env: Object.entries(spec.env).map(([key, value]) => `${key}=${value}`),
-      ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
-      ...(spec.args.length > 0 ? { Entrypoint: [spec.args[0]!], Cmd: spec.args.slice(1) } : {}),
-      Tty: false,
-      OpenStdin: false,
-      HostConfig: {
-        Init: true,
-        AutoRemove: false,
-        SecurityOpt: ["no-new-privileges"],
-        CapDrop: [...DEFAULT_CAP_DROP],
-        PidsLimit: DEFAULT_PIDS_LIMIT,
-        NetworkMode: `container:${sandbox.container.id}`,
-      },
-    });
-    const sidecar = new SidecarRecord(spec.name, this.#engine.container(raw.id));
+    let raw: Awaited<ReturnType<typeof docker.createContainer>>;
+    try {
+      raw = await docker.createContainer({
+        Image: spec.dockerImage,
+        Labels: { ...this.#labels, [MODAL_OBJECT_LABELS.sandboxId]: sandbox.sandboxId, [SIDECAR_NAME_LABEL]: spec.name },
+        Env: Object.entries({ ...terminal?.env, ...spec.env }).map(([key, value]) => `${key}=${value}`),
+        ...(spec.workdir ? { WorkingDir: spec.workdir } : {}),
+        ...(spec.args.length > 0 ? { Entrypoint: [spec.args[0]!], Cmd: spec.args.slice(1) } : {}),
+        Tty: terminal !== undefined,
+        OpenStdin: terminal !== undefined,
+        HostConfig: {
+          Init: true,
+          AutoRemove: false,
+          SecurityOpt: ["no-new-privileges"],
+          CapDrop: [...DEFAULT_CAP_DROP],
+          PidsLimit: DEFAULT_PIDS_LIMIT,
+          NetworkMode: `container:${sandbox.container.id}`,
+          Mounts: volumeMounts.map((mount) => ({
+            Type: "volume" as const,
+            Source: mount.privateVolumeName,
+            Target: mount.mountPath,
+            ReadOnly: mount.readOnly,
+          })),
+          ...(terminal ? { ConsoleSize: [terminal.rows, terminal.cols] } : {}),
+        },
+      });
+    } catch (error) {
+      await this.#volumes.unmount(volumeMounts);
+      throw error;
+    }
+    const sidecar = new SidecarRecord(containerId, spec.name, this.#engine.container(raw.id), volumeMounts);
     try {
       await raw.start();
+      // Engines that ignore ConsoleSize get the size right after the start.
+      if (terminal) await raw.resize({ h: terminal.rows, w: terminal.cols }).catch(() => undefined);
     } catch (error) {
       await raw.remove({ force: true }).catch(() => undefined);
+      await this.#volumes.unmount(volumeMounts);
       fail(Status.INVALID_ARGUMENT, `Sidecar "${spec.name}" could not start: ${error instanceof Error ? error.message : String(error)}`);
     }
     const first = this.#of(sandbox).length === 0;
     this.#bySandbox.set(sandbox.sandboxId, [...this.#of(sandbox), sidecar]);
     if (first) void sandbox.ended.then(() => this.#removeAll(sandbox));
     void raw.wait().then(
-      (outcome: { StatusCode?: number }) => {
+      async (outcome: { StatusCode?: number }) => {
         const exitcode = outcome.StatusCode ?? 0;
+        // As a sandbox's, a sidecar's volume writes are committed when it ends, before it reports the end.
+        if (!sidecar.result) await this.#track(this.#volumes.commit(volumeMounts).catch(() => undefined));
         sidecar.settle({ status: exitcode === 0 ? GenericStatus.success : GenericStatus.failure, exitcode, exception: "" });
       },
       () => sidecar.settle({ status: GenericStatus.terminated, exitcode: 0, exception: "Sidecar container is gone" }),
@@ -138,10 +186,28 @@ export class Sidecars {
     return this.#of(sandbox).filter((sidecar) => includeTerminated || !sidecar.result);
   }
 
-  /** Stops a sidecar (TERMINATED) and removes its container. */
-  async terminate(sidecar: SidecarRecord): Promise<void> {
+  /** Stops a sidecar (TERMINATED), removes its container, and commits and removes its volume copies. */
+  terminate(sidecar: SidecarRecord): Promise<void> {
+    return this.#track(this.#terminate(sidecar));
+  }
+
+  /** Resolves once every sidecar end in progress (its volume commit) is done. */
+  async drain(): Promise<void> {
+    while (this.#ending.size > 0) await Promise.all([...this.#ending]);
+  }
+
+  #track<T>(ending: Promise<T>): Promise<T> {
+    this.#ending.add(ending);
+    void ending.finally(() => this.#ending.delete(ending)).catch(() => undefined);
+    return ending;
+  }
+
+  async #terminate(sidecar: SidecarRecord): Promise<void> {
     sidecar.settle({ status: GenericStatus.terminated, exitcode: 0, exception: "Sidecar container was terminated" });
     await sidecar.container.raw.remove({ force: true }).catch(() => undefined);
+    if (sidecar.volumeMounts.length === 0) return;
+    await this.#volumes.commit(sidecar.volumeMounts).catch(() => undefined);
+    await this.#volumes.unmount(sidecar.volumeMounts);
   }
 
   #of(sandbox: SandboxRecord): SidecarRecord[] {
