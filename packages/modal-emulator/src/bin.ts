@@ -74,7 +74,7 @@ async function main(): Promise<void> {
     const shown = name === "MODAL_TOKEN_SECRET" && values["token-secret"] !== undefined ? "<the value of --token-secret>" : value;
     process.stdout.write(`export ${name}=${shown}\n`);
   }
-  process.stdout.write(`# TLS tunnels (encryptedPorts, h2Ports) are signed by this emulator's CA; trust it in Node with:\n`);
+  process.stdout.write(`# Tunnel URLs (https://, every port kind) are signed by this emulator's CA; trust it in Node with:\n`);
   process.stdout.write(`#   export NODE_EXTRA_CA_CERTS=${emulator.tunnelCa.certificatePath}\n`);
   let stopping = false;
   const stop = (signal: string): void => {

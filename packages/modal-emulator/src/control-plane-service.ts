@@ -302,7 +302,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       return {};
     }) satisfies Handler<"sandboxSetName">,
 
-    // Ports opened at create, published on 127.0.0.1 (sandbox-tunnels.ts).
+    // Ports opened at create, served by the emulator's listeners on 127.0.0.1 (sandbox-tunnels.ts).
     sandboxGetTunnels: (async (request) => ({
       tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
     })) satisfies Handler<"sandboxGetTunnels">,

@@ -1,7 +1,9 @@
 import { X509Certificate } from "node:crypto";
 import { once } from "node:events";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { connect, createServer } from "node:tls";
+import { trustCertificateAuthority } from "@sandbox/test-support";
 import { describe, expect, it } from "vitest";
 import { createLocalCertificateAuthority } from "./local-ca.js";
 
@@ -51,5 +53,30 @@ describe("createLocalCertificateAuthority", () => {
     expect(await handshake(ca, "127.0.0.1", undefined)).toBe("UNABLE_TO_VERIFY_LEAF_SIGNATURE");
     expect(await handshake(ca, "127.0.0.1", createLocalCertificateAuthority().caPem)).toBe("UNABLE_TO_VERIFY_LEAF_SIGNATURE");
     expect(await handshake(ca, "example.com", ca.caPem)).toBe("ERR_TLS_CERT_ALTNAME_INVALID");
+  });
+
+  it("is trusted by Node's global fetch once the tests install it (trustCertificateAuthority), and no longer after", async () => {
+    const server = createHttpsServer({ cert: ca.serverCertificatePem, key: ca.serverKeyPem }, (_request, response) => response.end("trusted"));
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+    const outcome = () =>
+      fetch(url).then(
+        (response) => response.text(),
+        (error: Error & { cause?: { code?: string } }) => error.cause?.code ?? String(error),
+      );
+    try {
+      expect(await outcome()).toBe("UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+      const untrust = trustCertificateAuthority(ca.caPem);
+      try {
+        expect(await outcome()).toBe("trusted");
+      } finally {
+        await untrust();
+      }
+      expect(await outcome()).toBe("UNABLE_TO_VERIFY_LEAF_SIGNATURE");
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

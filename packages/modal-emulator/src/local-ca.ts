@@ -4,7 +4,7 @@ import { isIP } from "node:net";
 /**
  * A certificate authority of this emulator's own, made at start with
  * node:crypto (ECDSA P-256, SHA-256): it signs the certificate the TLS
- * tunnels (`encryptedPorts`, `h2Ports`) present for `127.0.0.1` and
+ * tunnels (`tunnel.url` of every opened port) present for `127.0.0.1` and
  * `localhost`. A client that trusts the CA's certificate (for Node,
  * `NODE_EXTRA_CA_CERTS=<file>` or the `ca` option of `https` / `tls`)
  * verifies the tunnels as it verifies Modal's; one that does not refuses them.

@@ -122,7 +122,7 @@ export interface ModalEmulator {
   readonly oidcJwks: { keys: ReadonlyArray<Record<string, unknown>> };
   /**
    * The CA this emulator signs its TLS tunnels' certificate with
-   * (`encryptedPorts`, `h2Ports`; made fresh at each start): `certificatePem`,
+   * (every port's `tunnel.url`; made fresh at each start): `certificatePem`,
    * and `certificatePath`, a file holding it while the emulator runs. A client
    * that trusts it reaches `tunnel.url` over https as on Modal: for Node,
    * `NODE_EXTRA_CA_CERTS=<certificatePath>` (read at process start) or the

@@ -1,5 +1,6 @@
+import { trustCertificateAuthority } from "@sandbox/test-support";
 import type { Image, ModalClient, Sandbox } from "modal";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 
@@ -62,9 +63,16 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
   let v1: ModalClient;
   let image: Image;
 
+  let untrustTunnelCa: (() => Promise<void>) | undefined;
+
   beforeAll(() => {
     v1 = emu.client({ MODAL_SANDBOX_V2: "0" });
     image = emu.modal.images.fromRegistry("alpine:3.21");
+    untrustTunnelCa = trustCertificateAuthority(emu.emulator.tunnelCa.certificatePem);
+  });
+
+  afterAll(async () => {
+    await untrustTunnelCa?.();
   });
 
   describe("tunnels", () => {
@@ -72,7 +80,7 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
       ["V2", () => emu.modal],
       ["V1", () => v1],
     ] as const) {
-      it(`${family}: encrypted and unencrypted ports are published on 127.0.0.1 and answered as Modal-shaped TunnelData`, async () => {
+      it(`${family}: encrypted and unencrypted ports are TLS listeners on 127.0.0.1 (plus plain TCP for unencrypted), answered as Modal-shaped TunnelData`, async () => {
         const sandbox = await client().sandboxes.create(emu.app, image, { encryptedPorts: [8080], unencryptedPorts: [9090], timeoutMs: 120_000 });
         emu.track(sandbox);
         const tunnels = await sandbox.tunnels();
@@ -84,13 +92,15 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
         // Modal's shape: an encrypted tunnel has no TCP socket, an unencrypted one has.
         expect(encrypted.unencryptedHost).toBeUndefined();
         expect(() => encrypted.tcpSocket).toThrow(/not configured for unencrypted TCP/);
-        expect(plain.tcpSocket).toEqual(["127.0.0.1", plain.port]);
+        expect(plain.tcpSocket).toEqual(["127.0.0.1", plain.unencryptedPort]);
+        expect(plain.unencryptedPort).not.toBe(plain.port);
         expect(encrypted.url).toBe(`https://127.0.0.1:${encrypted.port}`);
 
         await serve(sandbox, 8080, `served on 8080 (${family})`);
         await serve(sandbox, 9090, `served on 9090 (${family})`);
-        // No TLS offline: the published port speaks what the server speaks.
-        expect(await fetchUntilServed(`http://${encrypted.host}:${encrypted.port}/index.html`)).toBe(`served on 8080 (${family})`);
+        // TLS with the emulator's CA (trusted above); plain http to the TLS listener is refused.
+        expect(await fetchUntilServed(`${encrypted.url}/index.html`)).toBe(`served on 8080 (${family})`);
+        await expect(fetch(`http://${encrypted.host}:${encrypted.port}/index.html`)).rejects.toThrow();
         const [host, port] = plain.tcpSocket;
         expect(await fetchUntilServed(`http://${host}:${port}/index.html`)).toBe(`served on 9090 (${family})`);
 
@@ -99,17 +109,15 @@ describe.runIf(engineReachable)("modal@0.11.1 SDK: tunnels, PTY execs and stdin 
         try {
           const again = await fresh.tunnels();
           expect(again[8080]?.port).toBe(encrypted.port);
-          expect(again[9090]?.unencryptedPort).toBe(plain.port);
+          expect(again[9090]?.unencryptedPort).toBe(plain.unencryptedPort);
         } finally {
           fresh.detach();
         }
-        // Bound to loopback only: the engine reports no binding on another interface.
+        // The tunnels are the only way in: the engine publishes no port that would get around their TLS.
         const [summary] = await engine.listContainers({ [MODAL_OBJECT_LABELS.sandboxId]: sandbox.sandboxId });
         expect(summary, "the sandbox's container").toBeDefined();
         const inspected = await engine.container(summary!.id).inspect();
-        const bindings = Object.values(inspected.NetworkSettings?.Ports ?? {}).flatMap((entries) => entries ?? []);
-        expect(bindings.length).toBeGreaterThan(0);
-        for (const binding of bindings) expect(binding.HostIp).toBe("127.0.0.1");
+        expect(Object.values(inspected.NetworkSettings?.Ports ?? {}).flatMap((entries) => entries ?? [])).toEqual([]);
       });
     }
 

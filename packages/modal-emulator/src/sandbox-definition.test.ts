@@ -43,7 +43,7 @@ describe("checkSandboxDefinition", () => {
     expect(checked).toMatchObject({ timeoutSecs: 42, idleTimeoutSecs: 7, blockNetwork: true, gpu: { count: 1, type: "A10G" } });
   });
 
-  it("keeps the opened ports with their encryption and HTTP/2, for publishing and tunnels", async () => {
+  it("keeps the opened ports with their encryption and HTTP/2, for the tunnels", async () => {
     const definition = {
       openPorts: { ports: [{ port: 8080 }, { port: 9090, unencrypted: true }, { port: 8443, tunnelType: 1 }] },
     } as Partial<SandboxDefinition>;

@@ -36,7 +36,7 @@ export interface CheckedDefinition {
   blockNetwork: boolean;
   allowlist: OutboundAllowlist | undefined;
   readinessProbe: ProbeDefinition | undefined;
-  /** Ports to publish on 127.0.0.1 and report as tunnels (see sandbox-tunnels.ts). */
+  /** Ports to open as tunnels on 127.0.0.1 (see sandbox-tunnels.ts). */
   openPorts: OpenPort[];
   /** `inboundCidrAllowlist`: client addresses allowed on the tunnels and connect tokens; empty: all. */
   inboundCidrs: string[];
@@ -187,10 +187,8 @@ export function containerSpecOf(input: ContainerSpecInput): ContainerSpec {
     ...(milliCpuLimit > 0 ? { cpu: milliCpuLimit / 1000 } : {}),
     ...(memoryLimitMb > 0 ? { memoryMiB: memoryLimitMb } : {}),
     blockNetwork: checked.blockNetwork,
-    // The emulator's own listeners are the tunnels (sandbox-tunnels.ts). The engine also publishes
-    // the ports on 127.0.0.1 for tools that read its bindings, but not with an inboundCidrAllowlist,
-    // which that path would get around.
-    ...(checked.openPorts.length > 0 && checked.inboundCidrs.length === 0 ? { ports: checked.openPorts.map((open) => open.port) } : {}),
+    // No engine port publishing: the emulator's own listeners are the only way in (sandbox-tunnels.ts),
+    // so no client gets around their TLS or the inboundCidrAllowlist.
     volumes: input.volumes,
     lifetimeMs,
     ...(checked.gpu ? { gpu: checked.gpu } : {}),

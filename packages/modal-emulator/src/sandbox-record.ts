@@ -70,7 +70,7 @@ export class SandboxRecord {
   entrypoint: ExecSession | undefined;
   /** The sandbox's private copies of its volumes (see `VolumeSync`). */
   volumeMounts: SandboxVolumeMount[] = [];
-  /** Ports opened at create, published on 127.0.0.1 (see sandbox-tunnels.ts). */
+  /** Ports opened at create, tunnelled on 127.0.0.1 (see sandbox-tunnels.ts). */
   openPorts: OpenPort[] = [];
   /** Resolves with when the readiness probe passed (epoch seconds), `undefined` if the sandbox ended first; unset without a probe. */
   readiness: Promise<number | undefined> | undefined;

@@ -1,5 +1,5 @@
-import { BlockList, connect, createServer, isIP, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer, type TLSSocket } from "node:tls";
+import { type AddressInfo, BlockList, connect, createServer, isIP, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from "node:tls";
 import { Status } from "nice-grpc";
 import { fail } from "./grpc-errors.js";
 import type { LocalCertificateAuthority } from "./local-ca.js";
@@ -10,22 +10,24 @@ import type { SandboxRecord } from "./sandbox-record.js";
  * Tunnels (`encryptedPorts`, `h2Ports`, `unencryptedPorts` at create,
  * `sandbox.tunnels()` later), served offline by {@link TunnelServer}.
  *
- * Each opened container port gets a listener of the emulator on 127.0.0.1,
- * on a free port, that forwards every connection to the port on the
- * container's address. `SandboxGetTunnels` answers one `TunnelData` per port
- * in Modal's shape: `host` / `port` is the listener, `containerPort` the
- * port inside, and for an unencrypted port also `unencryptedHost` /
- * `unencryptedPort` (the SDK's `tcpSocket`, plain TCP as on Modal).
+ * Each opened container port gets a TLS listener of the emulator on
+ * 127.0.0.1, on a free port, that forwards every connection to the port on
+ * the container's address. `SandboxGetTunnels` answers one `TunnelData` per
+ * port in Modal's shape: `host` / `port` is the TLS listener (the SDK's
+ * `tlsSocket` and `url`), `containerPort` the port inside. An unencrypted
+ * port has, as on Modal, a plain TCP listener besides, reported as
+ * `unencryptedHost` / `unencryptedPort` (the SDK's `tcpSocket`).
  *
- * Encrypted ports terminate TLS as Modal's edge does, with a certificate for
- * `127.0.0.1` and `localhost` signed by the emulator's own CA (local-ca.ts;
- * a client trusts it with the CA file, e.g. `NODE_EXTRA_CA_CERTS`), and
- * forward the decrypted bytes. `h2Ports` negotiate HTTP/2 by ALPN (`h2`) and
- * forward the HTTP/2 connection as it is, so the server in the sandbox
- * speaks HTTP/2 (cleartext, prior knowledge) end to end; other encrypted
- * ports negotiate `http/1.1`. A connection to an encrypted port that does
- * not start with a TLS handshake is forwarded as it is, unencrypted, for
- * clients of the earlier emulator that reached loopback tunnels as `http://`.
+ * The TLS listeners terminate TLS as Modal's edge does, with a certificate
+ * for `127.0.0.1` and `localhost` signed by the emulator's own CA
+ * (local-ca.ts; a client trusts it with the CA file, e.g.
+ * `NODE_EXTRA_CA_CERTS`), and forward the decrypted bytes. `h2Ports`
+ * negotiate HTTP/2 by ALPN (`h2`) and forward the HTTP/2 connection as it
+ * is, so the server in the sandbox speaks HTTP/2 (cleartext, prior
+ * knowledge) end to end; other ports negotiate `http/1.1`. A connection to a
+ * TLS listener that does not start with a TLS handshake (plain `http://`) is
+ * closed before anything reaches the sandbox: only `unencryptedPort` speaks
+ * plain TCP.
  *
  * `inboundCidrAllowlist` is checked on each connection against the client's
  * address: a client outside it is reset before a byte is read. Ports cannot
@@ -75,7 +77,8 @@ export async function tunnelsOf(sandbox: SandboxRecord): Promise<TunnelMessage[]
 }
 
 interface TunnelListener {
-  server: Server;
+  /** The TLS listener, and for an unencrypted port the plain TCP one. */
+  servers: Server[];
   tunnel: TunnelMessage;
 }
 
@@ -147,27 +150,46 @@ export class TunnelServer {
   }
 
   async #closeAll(listeners: readonly TunnelListener[]): Promise<void> {
-    await Promise.all(
-      listeners.map(
-        (listener) =>
-          new Promise<void>((resolve) => {
-            this.#open.delete(listener);
-            listener.server.close(() => resolve());
-          }),
-      ),
-    );
+    for (const listener of listeners) this.#open.delete(listener);
+    const servers = listeners.flatMap((listener) => listener.servers);
+    await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
   }
 
   async #listen(sandbox: SandboxRecord, open: OpenPort): Promise<TunnelListener> {
-    const tls = open.unencrypted
-      ? undefined
-      : createTlsServer({
-          cert: this.#ca.serverCertificatePem,
-          key: this.#ca.serverKeyPem,
-          ALPNProtocols: open.h2 ? ["h2"] : ["http/1.1"],
-        });
-    tls?.on("secureConnection", (secured: TLSSocket) => this.#forward(sandbox, open.port, secured));
-    tls?.on("tlsClientError", (_error, socket) => socket.destroy());
+    const tls = createTlsServer({
+      cert: this.#ca.serverCertificatePem,
+      key: this.#ca.serverKeyPem,
+      ALPNProtocols: open.h2 ? ["h2"] : ["http/1.1"],
+    });
+    tls.on("secureConnection", (secured: TLSSocket) => this.#forward(sandbox, open.port, secured));
+    tls.on("tlsClientError", (_error, socket) => socket.destroy());
+    const servers = [await this.#serve(sandbox, open.port, tls)];
+    if (open.unencrypted) {
+      const plain = await this.#serve(sandbox, open.port, undefined).catch((error: unknown) => {
+        servers[0]!.close();
+        throw error;
+      });
+      servers.push(plain);
+    }
+    const [tlsPort, plainPort] = servers.map((server) => (server.address() as AddressInfo).port);
+    const listener: TunnelListener = {
+      servers,
+      tunnel: {
+        host: TUNNEL_HOST,
+        port: tlsPort!,
+        containerPort: open.port,
+        ...(plainPort !== undefined ? { unencryptedHost: TUNNEL_HOST, unencryptedPort: plainPort } : {}),
+      },
+    };
+    this.#open.add(listener);
+    return listener;
+  }
+
+  /**
+   * A listener on 127.0.0.1 for one port of the sandbox: with `tls`, only
+   * TLS connections get through (terminated there); without, plain TCP.
+   */
+  async #serve(sandbox: SandboxRecord, port: number, tls: TlsServer | undefined): Promise<Server> {
     const server = createServer({ pauseOnConnect: true }, (socket) => {
       this.#sockets.add(socket);
       socket.on("close", () => this.#sockets.delete(socket));
@@ -177,13 +199,13 @@ export class TunnelServer {
         socket.resetAndDestroy();
         return;
       }
-      if (!tls) return this.#forward(sandbox, open.port, socket);
+      if (!tls) return this.#forward(sandbox, port, socket);
       socket.once("readable", () => {
         const first = socket.read(1) as Buffer | null;
-        if (!first) return socket.destroy();
+        // Not a TLS handshake (plain http://, say): closed, as Modal's TLS edge does not let it through.
+        if (!first || first[0] !== TLS_HANDSHAKE_RECORD) return socket.destroy();
         socket.unshift(first);
-        if (first[0] === TLS_HANDSHAKE_RECORD) tls.emit("connection", socket);
-        else this.#forward(sandbox, open.port, socket);
+        tls.emit("connection", socket);
       });
     });
     await new Promise<void>((resolve, reject) => {
@@ -192,17 +214,7 @@ export class TunnelServer {
     });
     const address = server.address();
     if (!address || typeof address === "string") throw new Error("a tunnel listener has no TCP address");
-    const listener: TunnelListener = {
-      server,
-      tunnel: {
-        host: TUNNEL_HOST,
-        port: address.port,
-        containerPort: open.port,
-        ...(open.unencrypted ? { unencryptedHost: TUNNEL_HOST, unencryptedPort: address.port } : {}),
-      },
-    };
-    this.#open.add(listener);
-    return listener;
+    return server;
   }
 
   /** Pipes a client connection to the port on the sandbox's container address. */

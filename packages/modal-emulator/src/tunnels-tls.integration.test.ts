@@ -205,6 +205,8 @@ describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 S
 
     // Without the CA the certificate does not verify, as a self-made one must not.
     await expect(httpsGet(`${tunnel.url}/`)).rejects.toMatchObject({ code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" });
+    // Plain http is closed unanswered: a TLS tunnel is not a plain port, as on Modal.
+    expect(await tcpOutcome(tunnel.host, tunnel.port, "GET / HTTP/1.0\r\n\r\n")).not.toBe("answered");
 
     // NODE_EXTRA_CA_CERTS with the CA file the emulator writes: plain fetch() in another process trusts it.
     const script = `fetch(${JSON.stringify(`${tunnel.url}/`)}).then((r) => r.text()).then((t) => process.stdout.write(t), (e) => { process.stdout.write("failed: " + (e.cause?.code ?? e)); })`;

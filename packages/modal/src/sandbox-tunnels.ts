@@ -1,27 +1,18 @@
-import type { Sandbox, Tunnel } from "modal";
+import type { Sandbox } from "modal";
 
 /** How long `tunnels()` may wait for Modal to open the tunnels of a new sandbox. */
 const TUNNELS_TIMEOUT_MS = 50_000;
 
-function isLoopbackHost(host: string): boolean {
-  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host);
-}
-
 /**
- * The URL a caller reaches a tunnel at: Modal's `https://` URL, except for a
- * tunnel on a loopback address. No Modal tunnel is ever on loopback; that is
- * an offline Modal (the emulator), which publishes the port on 127.0.0.1
- * without TLS, so it is reached as `http://`.
+ * The URL of every tunnel of the sandbox, by container port (also on a handle
+ * made by `fromId`): the SDK's `tunnel.url`, Modal's `https://` URL, as it is.
+ * An offline Modal (the emulator) serves it over TLS with its own CA, which
+ * the client trusts (README: "Trusting the emulator's CA").
  */
-export function tunnelUrl(tunnel: Tunnel): string {
-  return isLoopbackHost(tunnel.host) ? `http://${tunnel.host}:${tunnel.port}` : tunnel.url;
-}
-
-/** The URL of every tunnel of the sandbox, by container port (also on a handle made by `fromId`). */
 export async function tunnelUrls(instance: Sandbox): Promise<Record<number, string>> {
   const tunnels = await instance.tunnels(TUNNELS_TIMEOUT_MS);
   const urls: Record<number, string> = {};
-  for (const [port, tunnel] of Object.entries(tunnels)) urls[Number(port)] = tunnelUrl(tunnel);
+  for (const [port, tunnel] of Object.entries(tunnels)) urls[Number(port)] = tunnel.url;
   return urls;
 }
 

@@ -93,13 +93,13 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       options: { outboundDomainAllowlist: ["localhost"] },
       check: async (sandbox) => expect((await sandbox.execute("echo allowlisted")).output).toBe("allowlisted\n"),
     },
-    // Tunnels for every kind of port, read back through portUrls() (the emulator publishes them on 127.0.0.1).
+    // Tunnels for every kind of port, read back through portUrls(): Modal's https URLs (the emulator's TLS listeners on 127.0.0.1).
     "encryptedPorts, h2Ports, unencryptedPorts": {
       options: { encryptedPorts: [8080], h2Ports: [8443], unencryptedPorts: [9090] },
       check: async (sandbox) => {
         const urls = await sandbox.portUrls();
         expect(Object.keys(urls).sort()).toEqual(["8080", "8443", "9090"]);
-        for (const url of Object.values(urls)) expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+        for (const url of Object.values(urls)) expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
       },
     },
     // Enforcement (a client outside refused, one inside let in) is tested in @sandbox/modal-emulator's tunnels-tls suite.

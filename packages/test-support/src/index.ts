@@ -1,2 +1,3 @@
 /** `@sandbox/test-support`: what every package's tests share. Private; never published. */
 export { dockerEngineAvailable, dockerEngineProblem, isCI, OFFLINE_BUSYBOX_IMAGE } from "./docker-engine.js";
+export { trustCertificateAuthority } from "./trust-ca.js";

@@ -22,7 +22,7 @@ process.on("disconnect", () => {
 
 try {
   emulator = await startModalEmulator({ port: 0, ...options });
-  process.send({ type: "ready", url: emulator.url });
+  process.send({ type: "ready", url: emulator.url, tunnelCa: emulator.tunnelCa });
 } catch (error) {
   process.send({ type: "failed", message: String(error?.stack ?? error) });
   process.exit(1);

@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { DockerEngine } from "@sandbox/local-docker/engine";
+import { trustCertificateAuthority } from "@sandbox/test-support";
 import { ModalClient } from "modal";
 import { afterAll, beforeAll } from "vitest";
 
@@ -28,6 +29,11 @@ export interface EmulatedSandbox {
 export interface EmulatorSession {
   /** Control-plane URL, e.g. `http://127.0.0.1:43117`. */
   url: string;
+  /**
+   * The CA of the emulator's TLS tunnels (`tunnel.url` is https, as on Modal).
+   * This process's global `fetch` trusts it until `stop()`.
+   */
+  tunnelCa: { certificatePem: string; certificatePath: string };
   /** Process id of the emulator's own process (to measure its memory). */
   pid: number;
   /** A raw SDK client on the emulator, for fixtures and probes that must not go through the adapter. */
@@ -46,6 +52,7 @@ interface ChildReply {
   id?: number;
   type?: string;
   url?: string;
+  tunnelCa?: { certificatePem: string; certificatePath: string };
   message?: string;
   result?: unknown;
   error?: string;
@@ -55,7 +62,9 @@ interface ChildReply {
  * Starts an emulator in a child process and points the `modal` SDK at it
  * through the variables it reads when a client is constructed
  * (`MODAL_SERVER_URL`, `MODAL_TOKEN_ID`, `MODAL_TOKEN_SECRET`): exactly how a
- * user points the SDK at a Modal server. `stop()` restores the previous values.
+ * user points the SDK at a Modal server. The global `fetch` of this process
+ * trusts the emulator's tunnel CA meanwhile, as a user's client does with
+ * `NODE_EXTRA_CA_CERTS`. `stop()` restores the previous values and trust.
  */
 export async function startEmulatorSession(
   options: { tokenId?: string; tokenSecret?: string; secrets?: Record<string, Record<string, string>>; imageAliases?: Record<string, string> } = {},
@@ -67,9 +76,9 @@ export async function startEmulatorSession(
   });
   const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   let nextId = 1;
-  const url = await new Promise<string>((resolve, reject) => {
+  const { url, tunnelCa } = await new Promise<{ url: string; tunnelCa: EmulatorSession["tunnelCa"] }>((resolve, reject) => {
     const onMessage = (message: ChildReply) => {
-      if (message.type === "ready" && message.url) resolve(message.url);
+      if (message.type === "ready" && message.url && message.tunnelCa) resolve({ url: message.url, tunnelCa: message.tunnelCa });
       else if (message.type === "failed") reject(new Error(`the emulator did not start: ${message.message}`));
     };
     child.on("message", onMessage);
@@ -93,12 +102,14 @@ export async function startEmulatorSession(
   process.env.MODAL_SERVER_URL = url;
   process.env.MODAL_TOKEN_ID = tokenId;
   process.env.MODAL_TOKEN_SECRET = tokenSecret;
+  const untrustTunnelCa = trustCertificateAuthority(tunnelCa.certificatePem);
   const rawClient = new ModalClient({ logLevel: "error" });
   const engine = new DockerEngine();
   const sandboxes = () => request<EmulatedSandbox[]>("sandboxes");
   let stopping: Promise<void> | undefined;
   return {
     url,
+    tunnelCa,
     pid: child.pid!,
     rawClient,
     putSecret: (name, values) => request<void>("putSecret", { name, values }),
@@ -123,6 +134,7 @@ export async function startEmulatorSession(
           if (child.connected) await request("stop").catch(() => undefined);
           await exited;
         } finally {
+          await untrustTunnelCa();
           for (const name of MODAL_VARIABLES) {
             if (saved[name] === undefined) delete process.env[name];
             else process.env[name] = saved[name];
