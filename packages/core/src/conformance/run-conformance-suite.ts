@@ -14,20 +14,21 @@ type ConformanceGroup = <S extends SandboxBackend>(target: ConformanceTarget<S>)
 
 /**
  * Every group of the suite, in the order a whole run registers them, each
- * with its rough share of a run's time (seconds against local-docker on a
- * 2-core machine), which is all {@link conformanceShard} needs to balance
- * the shards.
+ * with its rough share of a run's time, which is all {@link conformanceShard}
+ * needs to balance the shards: seconds against local-docker with three test
+ * files at once on a busy 2-core machine, where the groups that move 100 MiB
+ * (files, processes) weigh far more than when run alone.
  */
 const CONFORMANCE_GROUPS: ReadonlyArray<{ name: string; register: ConformanceGroup; weight: number }> = [
-  { name: "lifecycle", register: lifecycleConformance, weight: 40 },
-  { name: "execute", register: executeConformance, weight: 30 },
-  { name: "files", register: filesConformance, weight: 18 },
-  { name: "file operations", register: fileOperationsConformance, weight: 12 },
-  { name: "options", register: optionsConformance, weight: 20 },
-  { name: "errors", register: errorsConformance, weight: 8 },
-  { name: "processes", register: processesConformance, weight: 60 },
-  { name: "abuse", register: abuseConformance, weight: 19 },
-  { name: "bad inputs", register: badInputsConformance, weight: 17 },
+  { name: "lifecycle", register: lifecycleConformance, weight: 97 },
+  { name: "execute", register: executeConformance, weight: 45 },
+  { name: "files", register: filesConformance, weight: 139 },
+  { name: "file operations", register: fileOperationsConformance, weight: 26 },
+  { name: "options", register: optionsConformance, weight: 38 },
+  { name: "errors", register: errorsConformance, weight: 25 },
+  { name: "processes", register: processesConformance, weight: 237 },
+  { name: "abuse", register: abuseConformance, weight: 43 },
+  { name: "bad inputs", register: badInputsConformance, weight: 50 },
 ];
 
 /** Which part of the suite one test file registers: shard `index` (from 1) of `count`. */
