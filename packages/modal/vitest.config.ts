@@ -11,11 +11,11 @@ export default defineConfig({
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
     // Integration files start their own emulator and containers and spend
     // most of their time waiting on them, so three run at once (vitest's
-    // default on a 2-core machine is one). The reattach case waits two
-    // minutes on purpose: it starts first, so the other files run meanwhile;
-    // the conformance shards, the longest files, start next.
+    // default on a 2-core machine is one). The conformance shards, the
+    // longest files, start first; the reattach case, which waits two minutes
+    // on purpose, next, so that its wait overlaps the other files.
     maxWorkers: 3,
-    sequence: { sequencer: startFirst([/reattach\.integration\.test\.ts$/, /\.conformance\.test\.ts$/]) },
+    sequence: { sequencer: startFirst([/\.conformance\.test\.ts$/, /reattach\.integration\.test\.ts$/]) },
     testTimeout: 120_000,
     hookTimeout: 180_000,
   },

@@ -17,7 +17,8 @@ import { dockerAvailable, isLoopbackUrl, useEmulatorSession } from "./emulator.j
  *    by a mock: without credentials it is skipped, and says so.
  *
  * No vi.mock anywhere: every call reaches a server. Each run is split into
- * shards, one `modal.<index>.conformance.test.ts` file per shard, so that
+ * shards, one `modal.<index>.conformance.test.ts` file per shard (three: through
+ * the emulator the 100 MiB transfers of "files" weigh more than on local-docker), so that
  * vitest runs them in parallel (each file with its own emulator); together
  * the shards register every group of the suite once.
  */
