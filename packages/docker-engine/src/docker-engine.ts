@@ -4,7 +4,7 @@ import { EXEC_MARKER_VARIABLE, KILL_BY_MARKER_SCRIPT } from "@sandbox/core/host-
 import Docker from "dockerode";
 import { DockerStreamDemuxer } from "./demux-stream.js";
 import { EngineError, type EngineErrorKind, engineMessage, engineUnreachable, statusOf } from "./engine-errors.js";
-import { ensureSandboxNetwork, isSandboxNetwork, SANDBOX_NETWORKS, type SandboxNetworkKind } from "./sandbox-networks.js";
+import { ensureSandboxNetwork, SANDBOX_NETWORKS, type SandboxNetworkKind } from "./sandbox-networks.js";
 
 export { EXEC_MARKER_VARIABLE };
 
@@ -298,26 +298,32 @@ export class DockerEngine {
         AttachStderr: false,
         HostConfig: hostConfig,
       });
+    const createAndStart = async (): Promise<Docker.Container> => {
+      const container = await create();
+      try {
+        await container.start();
+      } catch (error) {
+        await container.remove({ force: true }).catch(() => undefined);
+        throw error;
+      }
+      return container;
+    };
     let container: Docker.Container;
     try {
       try {
-        container = await create();
+        container = await createAndStart();
       } catch (error) {
-        // A managed network removed as unused by another process between ensure and create: make it again, once.
-        const managed = !spec.blockNetwork && isSandboxNetwork(spec.network);
-        if (!managed || statusOf(error) !== 404 || !/network/i.test(engineMessage(error))) throw error;
-        const kind = (Object.keys(SANDBOX_NETWORKS) as SandboxNetworkKind[]).find((key) => SANDBOX_NETWORKS[key].name === spec.network)!;
+        // The managed network vanished after it was ensured: another process removed it as
+        // unused (before our create, or between our create and start: a created container
+        // holds no endpoint yet), or a stale one from an earlier run was cleaned up. Make it
+        // again and retry, once; a second failure is reported as it is.
+        const kind = managedNetworkKind(spec);
+        if (kind === undefined || !networkNotFound(error)) throw error;
         await ensureSandboxNetwork(this.docker, kind);
-        container = await create();
+        container = await createAndStart();
       }
     } catch (error) {
       if (error instanceof EngineError) throw error;
-      throw classifyCreateError(error, spec);
-    }
-    try {
-      await container.start();
-    } catch (error) {
-      await container.remove({ force: true }).catch(() => undefined);
       throw classifyCreateError(error, spec);
     }
     return new EngineContainer(this, container.id);
@@ -328,7 +334,6 @@ export class DockerEngine {
     return new EngineContainer(this, id);
   }
 
-  /** Containers (running or not) carrying all the given labels. */
   /**
    * Removes kill sidecars that are no longer killing anything: those not
    * running and created at least `minAgeMs` ago (a younger one may be about
@@ -343,6 +348,7 @@ export class DockerEngine {
     return idle.map((sidecar) => sidecar.Id);
   }
 
+  /** Containers (running or not) carrying all the given labels. */
   async listContainers(labels: Record<string, string>): Promise<ContainerSummary[]> {
     const containers = await this.docker.listContainers({ all: true, filters: { label: labelFilters(labels) } });
     return containers.map((container) => ({
@@ -356,6 +362,17 @@ export class DockerEngine {
 
 function labelFilters(labels: Record<string, string>): string[] {
   return Object.entries(labels).map(([key, value]) => `${key}=${value}`);
+}
+
+/** The kind of the managed network `spec` joins, or `undefined` for no network, Docker's bridge or a caller's network. */
+function managedNetworkKind(spec: ContainerSpec): SandboxNetworkKind | undefined {
+  if (spec.blockNetwork) return undefined;
+  return (Object.keys(SANDBOX_NETWORKS) as SandboxNetworkKind[]).find((kind) => SANDBOX_NETWORKS[kind].name === spec.network);
+}
+
+/** The engine's answer when a container's network is gone: 404 "network <name or id> not found". */
+function networkNotFound(error: unknown): boolean {
+  return statusOf(error) === 404 && /network/i.test(engineMessage(error));
 }
 
 function classifyCreateError(error: unknown, spec: ContainerSpec): EngineError {

@@ -509,6 +509,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    * rather than the command being killed inside a live sandbox. A container
    * killed or removed from outside ends its commands a moment before the
    * engine reports it stopped.
+   *
+   * Polled on purpose: the engine's events API cannot decide it sooner. It logs `kill` only
+   * after the signal was delivered and `die` once the container's processes are gone, so the
+   * command's 137 can arrive before either; and a SIGKILL or OOM kill inside a live sandbox logs
+   * no container event at all, so "no event" would only be known after the same wait.
    */
   private async endedAfterKill(agent?: AgentChannel): Promise<boolean> {
     const deadline = Date.now() + KILL_SETTLE_MS;

@@ -8,8 +8,8 @@ import { LocalDockerSandbox } from "../src/index.js";
 // through the in-sandbox agent (no docker exec per command), and a dead agent
 // fails the commands it was running with a typed error, kills their
 // processes, and leaves later commands to docker exec. The conformance suite
-// runs in full with the agent (local-docker.conformance.test.ts) and without
-// (local-docker-exec.conformance.test.ts).
+// runs in full with the agent (local-docker.<shard>.conformance.test.ts) and
+// without (local-docker-exec.<shard>.conformance.test.ts).
 
 const available = await engineAvailable();
 const built = agentBinaryPath() !== undefined;

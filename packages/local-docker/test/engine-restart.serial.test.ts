@@ -8,7 +8,7 @@ import { LocalDockerSandbox } from "../src/index.js";
 
 // The Docker engine restarted while a command runs (issue 10, Deliver 5).
 // Serial and alone: its own vitest config (vitest.serial.config.ts), run by
-// `pnpm test` after the rest of this package, because stopping dockerd stops
+// the root `pnpm test` after every package's tests, because stopping dockerd stops
 // every container on the machine. The engine is brought back with
 // scripts/start-docker-engine.sh whatever happens.
 

@@ -20,7 +20,7 @@ import { MODAL_EXEC_MARKER_VARIABLE } from "./sandbox-exec.js";
 
 // Unit tests: the SDK is stubbed (its control plane, or a fake `Sandbox`) to
 // reach error branches. Behaviour against a real server is proven by
-// test/modal.conformance.test.ts and test/seed-snippets.integration.test.ts.
+// test/modal.<shard>.conformance.test.ts and test/seed-snippets.integration.test.ts.
 
 const encoder = new TextEncoder();
 

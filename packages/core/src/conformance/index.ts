@@ -43,4 +43,4 @@ export { filesConformance } from "./files-conformance.js";
 export { lifecycleConformance } from "./lifecycle-conformance.js";
 export { MISSING_IMAGE_NAME, optionsConformance } from "./options-conformance.js";
 export { processesConformance } from "./processes-conformance.js";
-export { runConformanceSuite } from "./run-conformance-suite.js";
+export { type ConformanceShard, type ConformanceSuiteOptions, conformanceShard, runConformanceSuite } from "./run-conformance-suite.js";

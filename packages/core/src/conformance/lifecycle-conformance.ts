@@ -86,7 +86,10 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       ).toBe(true);
     });
 
-    describe("two-step construct() + initialize()", () => {
+    // The cases of each block below make their own sandboxes (or handles) and share nothing, so
+    // they run concurrently: most of their time is spent waiting for a create, a close or a
+    // lifetime to end, and those waits overlap.
+    describe("two-step construct() + initialize()", { concurrent: true }, () => {
       it("before initialize(): isInitialized and isRunning are false, id and every call fail with NOT_INITIALIZED", { timeout: 30_000 }, async () => {
         const handle = context.construct();
         expect(handle.isInitialized, "isInitialized must be false before initialize()").toBe(false);
@@ -151,7 +154,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       });
     });
 
-    describe("close()", () => {
+    describe("close()", { concurrent: true }, () => {
       it("is idempotent: sequential and concurrent calls resolve, isRunning and isInitialized turn false", { timeout: context.budget(1) }, async () => {
         const sandbox = await context.create();
         await Promise.all([sandbox.close(), sandbox.close()]);
@@ -209,7 +212,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       });
     });
 
-    describe("reconnect", () => {
+    describe("reconnect", { concurrent: true }, () => {
       /** The target's `fromId`, bound; a provider that declares reconnectById must give one. */
       const targetFromId = (): ((id: string) => Promise<S>) => {
         const fromId = target.fromId;
@@ -307,7 +310,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       });
     });
 
-    describe("lifetime", () => {
+    describe("lifetime", { concurrent: true }, () => {
       const lifetimeMs = context.timeouts.lifetimeMs;
       const ends = context.gated(`a sandbox created with timeoutMs ${lifetimeMs} ends by itself: exists(id), isAlive() and isRunning turn false`, "lifetime");
       it.skipIf(ends.skip)(ends.title, { timeout: context.budget(1, lifetimeMs + context.timeouts.teardownMs + 30_000) }, async () => {
