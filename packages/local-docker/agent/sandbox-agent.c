@@ -16,8 +16,14 @@
  *             and forks a watchdog that sends SIGTERM to PID 1 when the
  *             lifetime is over (it outlives the agent). Frames are handled in
  *             order, so a command sent after it runs only once both are done.
+ *   'W' write a file: the path (NUL-terminated), then the content. Follows
+ *       symlinks, creates missing parent directories (mode 0755), truncates
+ *       an existing regular file in place (it keeps its mode and owner), a
+ *       new one gets mode 0644.
+ *   'G' read a file: u32 most bytes, then the path (NUL-terminated). Only
+ *       a regular file is opened (a FIFO or device never is).
  * Agent to host:
- *   'H' hello (id 0): "sandbox-agent <version> <pid>".
+ *   'H' hello (id 0): "sandbox-agent <version> <pid> <euid>".
  *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
  *   'F' could not start (fork, chdir or exec failed): payload "<errno> <what>".
  *       Nothing of the command ran; the host runs it another way.
@@ -27,6 +33,13 @@
  *       the pid of the command's shell as i32.
  *   'k' kill finished: u8 1 when no process of the tree is left, else 0.
  *   'c' claim applied: empty, or "<errno> <what>" when it failed.
+ *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
+ *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
+ *       permission_denied, not_regular, invalid), or u8 2: not answered here
+ *       (a path on /proc, /sys or /dev, a file over the size asked for, an
+ *       error the agent does not classify): the host uses another way.
+ * File operations run in the agent itself (no process), between frames:
+ * they only touch regular files, which do not block.
  *
  * The agent needs no process to kill (kill(2) and /proc reads only), so it
  * can kill a fork bomb at the PID limit. When its stdin ends (the host went
@@ -36,6 +49,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -50,7 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VERSION "1"
+#define VERSION "2"
 #define HEADER 9
 #define MAX_FRAME (16u * 1024u * 1024u)
 #define CHUNK 65536
@@ -424,11 +438,212 @@ static void apply_claim(uint32_t id, const unsigned char *payload, size_t length
   send_frame(id, 'c', NULL, 0);
 }
 
+
+/* File answers ('w' / 'g'): 0 done, 1 a problem, 2 not answered here. */
+static void file_answer(uint32_t id, char type, unsigned char status, const void *body, size_t length) {
+  unsigned char *payload = malloc(length + 1);
+  if (!payload) die("malloc");
+  payload[0] = status;
+  if (length > 0) memcpy(payload + 1, body, length);
+  send_frame(id, type, payload, length + 1);
+  free(payload);
+}
+
+/* The problem an errno names, or NULL when the host should decide (another way). */
+static const char *problem_of(int error) {
+  switch (error) {
+    case ENOENT: return "not_found";
+    case ENOTDIR: return "not_a_directory";
+    case EISDIR: return "is_directory";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case EBUSY:
+    case ETXTBSY: return "permission_denied";
+    case ELOOP:
+    case ENAMETOOLONG: return "invalid";
+    default: return NULL;
+  }
+}
+
+static void file_problem(uint32_t id, char type, int error) {
+  const char *problem = problem_of(error);
+  if (problem) file_answer(id, type, 1, problem, strlen(problem));
+  else file_answer(id, type, 2, NULL, 0);
+}
+
+/* Whether `path` leads onto /proc, /sys or /dev (the host reads and writes those another way). */
+static int on_pseudo_filesystem(const char *path) {
+  char real[PATH_MAX];
+  if (!realpath(path, real)) return 0;
+  static const char *roots[] = {"/proc", "/sys", "/dev"};
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = strlen(roots[i]);
+    if (strncmp(real, roots[i], n) == 0 && (real[n] == 0 || real[n] == '/')) return 1;
+  }
+  return 0;
+}
+
+/* The path field of a file frame (NUL-terminated, absolute), or NULL. */
+static const char *file_path(const unsigned char *payload, size_t length, size_t *end) {
+  size_t n = strnlen((const char *)payload, length);
+  if (n == length || n == 0 || payload[0] != '/') return NULL;
+  *end = n + 1;
+  return (const char *)payload;
+}
+
+static void write_file(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at;
+  const char *path = file_path(payload, length, &at);
+  if (!path) {
+    file_answer(id, 'w', 1, "invalid", 7);
+    return;
+  }
+  struct stat info;
+  int created = 0;
+  if (stat(path, &info) == 0) {
+    if (S_ISDIR(info.st_mode)) {
+      file_answer(id, 'w', 1, "is_directory", 12);
+      return;
+    }
+    if (!S_ISREG(info.st_mode)) {
+      file_answer(id, 'w', 1, "not_regular", 11);
+      return;
+    }
+  } else if (errno == ENOENT) {
+    created = 1;
+    struct stat link;
+    if (lstat(path, &link) < 0) {
+      /* Nothing there, not even a dangling symlink: create the parents, as the archive path does. */
+      char parent[PATH_MAX];
+      size_t n = strlen(path);
+      if (n >= sizeof parent) {
+        file_answer(id, 'w', 1, "invalid", 7);
+        return;
+      }
+      memcpy(parent, path, n + 1);
+      char *slash = strrchr(parent, '/');
+      if (slash && slash != parent) {
+        *slash = 0;
+        if (make_directories(parent) < 0) {
+          file_problem(id, 'w', errno);
+          return;
+        }
+      }
+    }
+  } else {
+    file_problem(id, 'w', errno);
+    return;
+  }
+  if (on_pseudo_filesystem(path)) {
+    file_answer(id, 'w', 2, NULL, 0);
+    return;
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    file_problem(id, 'w', errno);
+    return;
+  }
+  if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    file_answer(id, 'w', 1, "not_regular", 11);
+    return;
+  }
+  if (created) fchmod(fd, 0644);
+  const unsigned char *content = payload + at;
+  size_t left = length - at;
+  while (left > 0) {
+    ssize_t n = write(fd, content, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      /* Out of space, say: the host tries the archive path, which reports it. */
+      close(fd);
+      file_answer(id, 'w', 2, NULL, 0);
+      return;
+    }
+    content += n;
+    left -= (size_t)n;
+  }
+  if (close(fd) < 0) {
+    file_answer(id, 'w', 2, NULL, 0);
+    return;
+  }
+  file_answer(id, 'w', 0, NULL, 0);
+}
+
+static void read_file(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at;
+  if (length < 5) {
+    file_answer(id, 'g', 1, "invalid", 7);
+    return;
+  }
+  uint32_t most = get32(payload);
+  const char *path = file_path(payload + 4, length - 4, &at);
+  if (!path) {
+    file_answer(id, 'g', 1, "invalid", 7);
+    return;
+  }
+  struct stat info;
+  if (stat(path, &info) < 0) {
+    file_problem(id, 'g', errno);
+    return;
+  }
+  if (on_pseudo_filesystem(path)) {
+    file_answer(id, 'g', 2, NULL, 0);
+    return;
+  }
+  if (S_ISDIR(info.st_mode)) {
+    file_answer(id, 'g', 1, "is_directory", 12);
+    return;
+  }
+  if (!S_ISREG(info.st_mode)) {
+    file_answer(id, 'g', 1, "not_regular", 11);
+    return;
+  }
+  if ((uint64_t)info.st_size > most) {
+    file_answer(id, 'g', 2, NULL, 0);
+    return;
+  }
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    file_problem(id, 'g', errno);
+    return;
+  }
+  if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    file_answer(id, 'g', 2, NULL, 0);
+    return;
+  }
+  /* One byte more than allowed tells a file that grew past the bound. */
+  size_t capacity = (size_t)most + 2;
+  unsigned char *buffer = malloc(capacity);
+  if (!buffer) die("malloc");
+  buffer[0] = 0;
+  size_t got = 0;
+  int failed = 0;
+  while (got <= most) {
+    ssize_t n = read(fd, buffer + 1 + got, capacity - 1 - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) failed = 1;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  if (got > most) failed = 1;
+  close(fd);
+  if (failed) file_answer(id, 'g', 2, NULL, 0);
+  else send_frame(id, 'g', buffer, got + 1);
+  free(buffer);
+}
+
 static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
   if (type == 'R') {
     start_command(id, payload, length);
   } else if (type == 'C') {
     apply_claim(id, payload, length);
+  } else if (type == 'W') {
+    write_file(id, payload, length);
+  } else if (type == 'G') {
+    read_file(id, payload, length);
   } else if (type == 'K') {
     struct command *c = find(id);
     unsigned char confirmed = 1;
@@ -455,7 +670,7 @@ int main(void) {
   fcntl(2, F_SETFD, FD_CLOEXEC);
 
   char hello[64];
-  snprintf(hello, sizeof hello, "sandbox-agent %s %d", VERSION, (int)getpid());
+  snprintf(hello, sizeof hello, "sandbox-agent %s %d %d", VERSION, (int)getpid(), (int)geteuid());
   send_frame(0, 'H', hello, strlen(hello));
 
   static unsigned char chunk[CHUNK];
