@@ -22,6 +22,11 @@
  *       new one gets mode 0644.
  *   'G' read a file: u32 most bytes, then the path (NUL-terminated). Only
  *       a regular file is opened (a FIFO or device never is).
+ *   'L' list a directory as `find -L <path> -maxdepth 1 -not -path <path>`
+ *       does: u8 'b' (BusyBox: each entry's own size and time, a directory
+ *       when it leads to one) or 'g' (GNU find -printf under -L: the size,
+ *       time and type of what it leads to, its own when it is dangling),
+ *       then the path (NUL-terminated).
  * Agent to host:
  *   'H' hello (id 0): "sandbox-agent <version> <pid> <euid>".
  *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
@@ -33,6 +38,9 @@
  *       the pid of the command's shell as i32.
  *   'k' kill finished: u8 1 when no process of the tree is left, else 0.
  *   'c' claim applied: empty, or "<errno> <what>" when it failed.
+ *   'l' listing: u8 0 then one line "size\tmtime\td|f\tpath\n" per entry,
+ *       in directory order; or u8 2 (not answered here: too large, or a
+ *       directory GNU find would visit in another order).
  *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
  *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
  *       permission_denied, not_regular, invalid), or u8 2: not answered here
@@ -51,6 +59,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -635,6 +644,82 @@ static void read_file(uint32_t id, const unsigned char *payload, size_t length) 
   free(buffer);
 }
 
+/* Most bytes of a listing answered here; a larger one is listed by a command. */
+#define MAX_LISTING (512u * 1024u)
+/* GNU find sorts larger directories by inode (fts): their order is left to find itself. */
+#define GNU_SORT_THRESHOLD 10000
+
+static void list_directory(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at;
+  if (length < 3 || (payload[0] != 'b' && payload[0] != 'g')) {
+    file_answer(id, 'l', 2, NULL, 0);
+    return;
+  }
+  int gnu = payload[0] == 'g';
+  const char *root = file_path(payload + 1, length - 1, &at);
+  if (!root) {
+    file_answer(id, 'l', 2, NULL, 0);
+    return;
+  }
+  struct stat info;
+  DIR *directory = NULL;
+  /* find lists nothing but the root itself (excluded) when it is not a directory or cannot be read. */
+  if (stat(root, &info) == 0 && S_ISDIR(info.st_mode)) directory = opendir(root);
+  size_t capacity = 4096, used = 1, count = 0;
+  unsigned char *out = malloc(capacity);
+  if (!out) die("malloc");
+  out[0] = 0;
+  int fallback = 0;
+  size_t rootlen = strlen(root);
+  int slash = rootlen > 0 && root[rootlen - 1] == '/';
+  struct dirent *item;
+  while (directory && (item = readdir(directory)) != NULL) {
+    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+    if (gnu && ++count > GNU_SORT_THRESHOLD) {
+      fallback = 1;
+      break;
+    }
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s%s%s", root, slash ? "" : "/", item->d_name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+      fallback = 1;
+      break;
+    }
+    if (fnmatch(root, path, 0) == 0) continue; /* -not -path <root> */
+    struct stat own, target;
+    int has_own = lstat(path, &own) == 0;
+    int has_target = stat(path, &target) == 0;
+    struct stat *shown;
+    int is_dir;
+    if (gnu) {
+      if (!has_target && !has_own) continue;
+      shown = has_target ? &target : &own;
+      is_dir = S_ISDIR(shown->st_mode);
+    } else {
+      if (!has_own) continue;
+      shown = &own;
+      is_dir = has_target && S_ISDIR(target.st_mode);
+    }
+    char line[PATH_MAX + 64];
+    int w = snprintf(line, sizeof line, "%lld\t%lld\t%c\t%s\n", (long long)shown->st_size, (long long)shown->st_mtime, is_dir ? 'd' : 'f', path);
+    if (w < 0 || (size_t)w >= sizeof line || used + (size_t)w > MAX_LISTING) {
+      fallback = 1;
+      break;
+    }
+    if (used + (size_t)w > capacity) {
+      while (used + (size_t)w > capacity) capacity *= 2;
+      out = realloc(out, capacity);
+      if (!out) die("realloc");
+    }
+    memcpy(out + used, line, (size_t)w);
+    used += (size_t)w;
+  }
+  if (directory) closedir(directory);
+  if (fallback) file_answer(id, 'l', 2, NULL, 0);
+  else send_frame(id, 'l', out, used);
+  free(out);
+}
+
 static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
   if (type == 'R') {
     start_command(id, payload, length);
@@ -644,6 +729,8 @@ static void handle_frame(uint32_t id, char type, const unsigned char *payload, s
     write_file(id, payload, length);
   } else if (type == 'G') {
     read_file(id, payload, length);
+  } else if (type == 'L') {
+    list_directory(id, payload, length);
   } else if (type == 'K') {
     struct command *c = find(id);
     unsigned char confirmed = 1;

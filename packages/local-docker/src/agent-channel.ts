@@ -243,7 +243,18 @@ export class AgentChannel {
     return this.#fileOperation("G", payload);
   }
 
-  #fileOperation(type: "W" | "G", payload: Buffer): Promise<AgentFileAnswer> {
+  /**
+   * Lists one directory in the agent itself, as `find -L <path> -maxdepth 1
+   * -not -path <path>` would (`"busybox"`: each entry's own size and time;
+   * `"gnu"`: `-printf` under `-L`): lines `size\tmtime\td|f\tpath`, or
+   * undefined when the agent leaves it to a command.
+   */
+  async listDirectory(path: string, find: "busybox" | "gnu"): Promise<string | undefined> {
+    const answer = await this.#fileOperation("L", Buffer.from(`${find === "gnu" ? "g" : "b"}${path}\0`, "utf8"));
+    return answer && "content" in answer ? Buffer.from(answer.content).toString("utf8") : undefined;
+  }
+
+  #fileOperation(type: "W" | "G" | "L", payload: Buffer): Promise<AgentFileAnswer> {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       if (this.#closed) {
@@ -356,7 +367,8 @@ export class AgentChannel {
         pending.claimed?.(payload.byteLength === 0 ? undefined : payload.toString("utf8"));
         break;
       case "w":
-      case "g": {
+      case "g":
+      case "l": {
         this.#pending.delete(id);
         const problem = payload.subarray(1).toString("utf8");
         if (payload[0] === 0) pending.answered?.({ content: new Uint8Array(payload.subarray(1)) });

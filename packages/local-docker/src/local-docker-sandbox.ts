@@ -206,6 +206,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #agent: Promise<AgentChannel | undefined> | undefined;
   /** False in exec mode and once the handle was released. */
   #agentWanted: boolean;
+  /** Which `find` the image has (whether it knows `-printf`), once asked. */
+  #find: Promise<"gnu" | "busybox" | undefined> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -687,6 +689,26 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     }
     for (let index = 0, next = 0; index < answered.length; index += 1) answered[index] ??= results[next++];
     return answered as FileDownloadResponse[];
+  }
+
+  /**
+   * `ls` without a command: the agent lists the directory itself, as this
+   * image's `find` would (asked once per handle whether it has GNU's
+   * `-printf`, as `BaseSandbox` decides).
+   */
+  protected override async listDirectory(path: string): Promise<string | undefined> {
+    const agent = await this.settledAgent();
+    if (!agent?.fileOperations) return undefined;
+    this.#find ??= this.execute("find /dev/null -maxdepth 0 -printf '' 2>/dev/null").then(
+      (result) => (result.exitCode === 0 ? "gnu" : "busybox"),
+      () => undefined,
+    );
+    const find = await this.#find;
+    if (find === undefined) {
+      this.#find = undefined;
+      return undefined;
+    }
+    return agent.listDirectory(path, find);
   }
 
   /**

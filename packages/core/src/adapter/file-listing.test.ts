@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { baseNameFilter, globPattern, globResultOf, lsResultOf, MAX_GLOB_LISTING_LINES } from "./file-listing.js";
+import { baseNameFilter, globPattern, globResultOf, lsResultOf, lsResultOfLines, MAX_GLOB_LISTING_LINES } from "./file-listing.js";
 
 // The parsing and the "ask BaseSandbox instead" rules of file-listing.ts.
 // Parity with deepagents' BaseSandbox on real BusyBox and GNU images is in
@@ -63,6 +63,16 @@ describe("listing answers", () => {
       ["/w/gnu-dir/", true, 3],
     ]);
     expect(listed?.files?.[0]?.modified_at).toBe(new Date(1_700_000_000_000).toISOString());
+  });
+
+  it("reads an adapter's own listing (listDirectory) the same way", () => {
+    expect(lsResultOfLines("4096\t1\td\t/w/sub\n5\t1\tf\t/w/tab\there\n")).toEqual({
+      files: [
+        { path: "/w/sub/", is_dir: true, size: 4096, modified_at: new Date(1000).toISOString() },
+        { path: "/w/tab\there", is_dir: false, size: 5, modified_at: new Date(1000).toISOString() },
+      ],
+    });
+    expect(lsResultOfLines("")).toEqual({ files: [] });
   });
 
   it("gives up (BaseSandbox answers) when the listing did not finish or was cut", () => {

@@ -132,6 +132,19 @@ function parseListing(output: string, relativeTo?: string): Listing {
   return { entries, trailer };
 }
 
+/** The `ls` answer for lines `size\tmtime\ttype\tpath` (an agent's listing, without the entry mark). */
+export function lsResultOfLines(lines: string): LsResult {
+  return {
+    files: parseListing(
+      lines
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => `${ENTRY}${line}`)
+        .join("\n"),
+    ).entries,
+  };
+}
+
 /** The `ls` answer, or undefined when the listing did not run to its end (the caller asks `BaseSandbox`). */
 export function lsResultOf(result: { output: string; truncated: boolean }): LsResult | undefined {
   if (result.truncated) return undefined;

@@ -15,7 +15,7 @@ import { assertExecuteArguments, assertPositiveInteger, assertSpawnArguments, as
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
-import { baseNameFilter, globCommand, globResultOf, lsCommand, lsResultOf } from "./file-listing.js";
+import { baseNameFilter, globCommand, globResultOf, lsCommand, lsResultOf, lsResultOfLines } from "./file-listing.js";
 import { raceKillGrace } from "./kill-grace.js";
 import { inInputOrder } from "./partial-success.js";
 import type { ProcessRequest } from "./process-request.js";
@@ -328,8 +328,23 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    * shell loop forking `stat` twice per entry where `find` has no `-printf`.
    */
   override async ls(path: string): Promise<LsResult> {
+    this.assertReady();
+    const listed = typeof path === "string" && path.startsWith("/") && !path.includes("\0") ? await this.listDirectory(path) : undefined;
+    if (listed !== undefined) return lsResultOfLines(listed);
     const result = await this.execute(lsCommand(path));
     return lsResultOf(result) ?? super.ls(path);
+  }
+
+  /**
+   * For adapters that can list a directory without a command (local-docker's
+   * agent): what `find -L <path> -maxdepth 1 -not -path <path>` lists, one
+   * line `size\tmtime\ttype\tpath` per entry in its order (type `d` for a
+   * directory or a symlink to one; size and time as `BaseSandbox` reads
+   * them with this sandbox's `find`), or undefined to run the command.
+   * Default: undefined.
+   */
+  protected async listDirectory(_path: string): Promise<string | undefined> {
+    return undefined;
   }
 
   /**
