@@ -27,6 +27,11 @@
  *       when it leads to one) or 'g' (GNU find -printf under -L: the size,
  *       time and type of what it leads to, its own when it is dangling),
  *       then the path (NUL-terminated).
+ *   'T' list a tree as deepagents' glob `find` does (`find -L <root> \(
+ *       -path /proc -o ... \) -prune -o -not -path <root>`): u8 'b' or 'g'
+ *       as for 'L', the root (NUL-terminated), then a `-name` pattern
+ *       (NUL-terminated, empty: every entry). Entries the pattern drops are
+ *       only counted.
  * Agent to host:
  *   'H' hello (id 0): "sandbox-agent <version> <pid> <euid>".
  *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
@@ -41,6 +46,10 @@
  *   'l' listing: u8 0 then one line "size\tmtime\td|f\tpath\n" per entry,
  *       in directory order; or u8 2 (not answered here: too large, or a
  *       directory GNU find would visit in another order).
+ *   't' tree: u8 0, the 'l' lines of the entries the pattern keeps, then
+ *       "\003<entries>\t<bytes>\n" (every entry listed, and at most the bytes
+ *       find's lines for them take); or u8 2 (not answered here: over 50 000 entries, a
+ *       symlink loop, a directory GNU find would visit in another order).
  *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
  *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
  *       permission_denied, not_regular, invalid), or u8 2: not answered here
@@ -720,6 +729,150 @@ static void list_directory(uint32_t id, const unsigned char *payload, size_t len
   free(out);
 }
 
+#define MAX_TREE_ENTRIES 50000u
+
+struct tree {
+  int gnu;
+  const char *root;
+  const char *name; /* NULL: every entry */
+  char prune[8][PATH_MAX];
+  unsigned char *out;
+  size_t used, capacity;
+  unsigned long entries, bytes;
+  int fallback;
+  dev_t devs[256];
+  ino_t inos[256];
+  int depth;
+};
+
+static void tree_put(struct tree *t, const char *text, size_t n) {
+  if (t->used + n > MAX_LISTING) {
+    t->fallback = 1;
+    return;
+  }
+  if (t->used + n > t->capacity) {
+    while (t->used + n > t->capacity) t->capacity *= 2;
+    t->out = realloc(t->out, t->capacity);
+    if (!t->out) die("realloc");
+  }
+  memcpy(t->out + t->used, text, n);
+  t->used += n;
+}
+
+static int tree_pruned(struct tree *t, const char *path) {
+  for (int i = 0; i < 8; i++)
+    if (fnmatch(t->prune[i], path, 0) == 0) return 1;
+  return 0;
+}
+
+/* One directory's entries, in readdir order, each before what is under it (as find visits them). */
+static void tree_walk(struct tree *t, const char *directory_path, const struct stat *directory_info) {
+  if (t->fallback) return;
+  if (t->depth >= 256) {
+    t->fallback = 1;
+    return;
+  }
+  for (int i = 0; i < t->depth; i++) {
+    if (t->devs[i] == directory_info->st_dev && t->inos[i] == directory_info->st_ino) {
+      t->fallback = 1; /* a symlink loop: find's handling is left to find */
+      return;
+    }
+  }
+  t->devs[t->depth] = directory_info->st_dev;
+  t->inos[t->depth] = directory_info->st_ino;
+  t->depth++;
+  DIR *directory = opendir(directory_path);
+  size_t length = strlen(directory_path);
+  int slash = length > 0 && directory_path[length - 1] == '/';
+  unsigned long seen = 0;
+  struct dirent *item;
+  while (directory && !t->fallback && (item = readdir(directory)) != NULL) {
+    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+    if (t->gnu && ++seen > GNU_SORT_THRESHOLD) {
+      t->fallback = 1;
+      break;
+    }
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s%s%s", directory_path, slash ? "" : "/", item->d_name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+      t->fallback = 1;
+      break;
+    }
+    if (tree_pruned(t, path)) continue;
+    struct stat own, target;
+    int has_own = lstat(path, &own) == 0;
+    int has_target = stat(path, &target) == 0;
+    if (fnmatch(t->root, path, 0) != 0 && (has_own || has_target)) {
+      if (++t->entries > MAX_TREE_ENTRIES) {
+        t->fallback = 1;
+        break;
+      }
+      t->bytes += (unsigned long)n + 46; /* as the glob command's awk counts: the path and the most the other fields take */
+      if (t->name == NULL || fnmatch(t->name, item->d_name, 0) == 0) {
+        const struct stat *shown = t->gnu ? (has_target ? &target : &own) : &own;
+        int is_dir = t->gnu ? S_ISDIR(shown->st_mode) : (has_target && S_ISDIR(target.st_mode));
+        if (t->gnu || has_own) {
+          char line[PATH_MAX + 64];
+          int w = snprintf(line, sizeof line, "%lld\t%lld\t%c\t%s\n", (long long)shown->st_size, (long long)shown->st_mtime, is_dir ? 'd' : 'f', path);
+          if (w < 0 || (size_t)w >= sizeof line) t->fallback = 1;
+          else tree_put(t, line, (size_t)w);
+        }
+      }
+    }
+    if (has_target && S_ISDIR(target.st_mode)) tree_walk(t, path, &target);
+  }
+  if (directory) closedir(directory);
+  t->depth--;
+}
+
+static void list_tree(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at, at2;
+  if (length < 4 || (payload[0] != 'b' && payload[0] != 'g')) {
+    file_answer(id, 't', 2, NULL, 0);
+    return;
+  }
+  const char *root = file_path(payload + 1, length - 1, &at);
+  if (!root || 1 + at >= length) {
+    file_answer(id, 't', 2, NULL, 0);
+    return;
+  }
+  const char *name = (const char *)payload + 1 + at;
+  at2 = strnlen(name, length - 1 - at);
+  if (at2 == length - 1 - at) {
+    file_answer(id, 't', 2, NULL, 0);
+    return;
+  }
+  static struct tree t;
+  memset(&t, 0, sizeof t);
+  t.gnu = payload[0] == 'g';
+  t.root = root;
+  t.name = name[0] ? name : NULL;
+  static const char *pseudo[] = {"/proc", "/sys", "/dev", "/run"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(t.prune[i], PATH_MAX, "%s", pseudo[i]);
+    if (snprintf(t.prune[4 + i], PATH_MAX, "%s%s", root, pseudo[i]) >= PATH_MAX) {
+      file_answer(id, 't', 2, NULL, 0);
+      return;
+    }
+  }
+  t.capacity = 4096;
+  t.out = malloc(t.capacity);
+  if (!t.out) die("malloc");
+  t.out[0] = 0;
+  t.used = 1;
+  struct stat info;
+  /* The root itself is pruned or excluded (-not -path); find descends into it when it leads to a directory. */
+  if (!tree_pruned(&t, root) && stat(root, &info) == 0 && S_ISDIR(info.st_mode)) tree_walk(&t, root, &info);
+  if (!t.fallback) {
+    char trailer[64];
+    int w = snprintf(trailer, sizeof trailer, "\003%lu\t%lu\n", t.entries, t.bytes);
+    tree_put(&t, trailer, (size_t)w);
+  }
+  if (t.fallback) file_answer(id, 't', 2, NULL, 0);
+  else send_frame(id, 't', t.out, t.used);
+  free(t.out);
+}
+
 static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
   if (type == 'R') {
     start_command(id, payload, length);
@@ -731,6 +884,8 @@ static void handle_frame(uint32_t id, char type, const unsigned char *payload, s
     read_file(id, payload, length);
   } else if (type == 'L') {
     list_directory(id, payload, length);
+  } else if (type == 'T') {
+    list_tree(id, payload, length);
   } else if (type == 'K') {
     struct command *c = find(id);
     unsigned char confirmed = 1;

@@ -254,7 +254,18 @@ export class AgentChannel {
     return answer && "content" in answer ? Buffer.from(answer.content).toString("utf8") : undefined;
   }
 
-  #fileOperation(type: "W" | "G" | "L", payload: Buffer): Promise<AgentFileAnswer> {
+  /**
+   * Lists a tree in the agent itself as deepagents' glob `find` does
+   * (pseudo-filesystems pruned): the lines of the entries whose base name
+   * passes `name` (a `-name` pattern; undefined: all), then a trailer
+   * `\u0003<entries>\t<bytes>`; undefined when the agent leaves it to a command.
+   */
+  async listTree(root: string, name: string | undefined, find: "busybox" | "gnu"): Promise<string | undefined> {
+    const answer = await this.#fileOperation("T", Buffer.from(`${find === "gnu" ? "g" : "b"}${root}\0${name ?? ""}\0`, "utf8"));
+    return answer && "content" in answer ? Buffer.from(answer.content).toString("utf8") : undefined;
+  }
+
+  #fileOperation(type: "W" | "G" | "L" | "T", payload: Buffer): Promise<AgentFileAnswer> {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       if (this.#closed) {
@@ -368,7 +379,8 @@ export class AgentChannel {
         break;
       case "w":
       case "g":
-      case "l": {
+      case "l":
+      case "t": {
         this.#pending.delete(id);
         const problem = payload.subarray(1).toString("utf8");
         if (payload[0] === 0) pending.answered?.({ content: new Uint8Array(payload.subarray(1)) });

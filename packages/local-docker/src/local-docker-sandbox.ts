@@ -693,22 +693,30 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   /**
    * `ls` without a command: the agent lists the directory itself, as this
-   * image's `find` would (asked once per handle whether it has GNU's
-   * `-printf`, as `BaseSandbox` decides).
+   * image's `find` would.
    */
   protected override async listDirectory(path: string): Promise<string | undefined> {
     const agent = await this.settledAgent();
-    if (!agent?.fileOperations) return undefined;
+    const find = agent?.fileOperations ? await this.findKind() : undefined;
+    return find && agent!.listDirectory(path, find);
+  }
+
+  /** `glob` without a command: the agent walks the tree itself, as this image's `find` would. */
+  protected override async listTree(root: string, nameFilter: string | undefined): Promise<string | undefined> {
+    const agent = await this.settledAgent();
+    const find = agent?.fileOperations ? await this.findKind() : undefined;
+    return find && agent!.listTree(root, nameFilter, find);
+  }
+
+  /** Whether the image's `find` has GNU's `-printf` (as `BaseSandbox` decides), asked once per handle. */
+  private async findKind(): Promise<"gnu" | "busybox" | undefined> {
     this.#find ??= this.execute("find /dev/null -maxdepth 0 -printf '' 2>/dev/null").then(
       (result) => (result.exitCode === 0 ? "gnu" : "busybox"),
       () => undefined,
     );
     const find = await this.#find;
-    if (find === undefined) {
-      this.#find = undefined;
-      return undefined;
-    }
-    return agent.listDirectory(path, find);
+    if (find === undefined) this.#find = undefined;
+    return find;
   }
 
   /**

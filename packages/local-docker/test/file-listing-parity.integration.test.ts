@@ -10,8 +10,8 @@ import { LocalDockerSandbox } from "../src/index.js";
 // on the same sandbox), on BusyBox (no `find -printf`: stat in batches) and
 // on Debian (GNU find), over hidden files, symlinks to files and
 // directories, a dangling symlink, odd names and every kind of pattern; and
-// they run one command, not a loop forking `stat` per entry (ls none: the
-// command agent lists the directory itself, as the image's find would).
+// they run one command, not a loop forking `stat` per entry (none with the
+// command agent, which lists itself, as the image's find would).
 
 const available = await engineAvailable();
 /** Without gcc the agent is not built: ls then runs its command too. */
@@ -118,8 +118,11 @@ describe.runIf(available)("ls and glob answer as deepagents' BaseSandbox does (s
       expect(listed.files?.find((entry) => entry.path === `${ROOT}/link-to-dir/`)?.is_dir, "a symlink to a directory is a directory").toBe(true);
     });
 
-    it(`${image}: glob of every kind of pattern, from the tree and from a subdirectory`, { timeout: 120_000 }, async () => {
-      const { sandbox } = side();
+    it(`${image}: glob of every kind of pattern, from the tree and from a subdirectory (agent; command for some)`, { timeout: 180_000 }, async () => {
+      const { sandbox, exec } = side();
+      for (const pattern of ["**/*.py", "**", "[ab]?.md"]) {
+        expect(await exec!.glob(pattern, ROOT), `glob ${pattern} through its command`).toEqual(await BaseSandbox.prototype.glob.call(exec!, pattern, ROOT));
+      }
       for (const [pattern, root] of [
         ...PATTERNS.map((pattern) => [pattern, ROOT] as const),
         ["*.py", `${ROOT}/src/`],
@@ -133,7 +136,9 @@ describe.runIf(available)("ls and glob answer as deepagents' BaseSandbox does (s
       expect(python.files?.length, "the tree has python files at several depths").toBeGreaterThan(6);
     });
 
-    it(`${image}: ls runs no command (the agent lists), glob one, without a shell loop over the entries`, { timeout: 60_000 }, async () => {
+    it(`${image}: ls and glob run no command (the agent lists), or one each without the agent, never a shell loop over the entries`, {
+      timeout: 60_000,
+    }, async () => {
       const { sandbox } = side();
       expect(await sandbox.commandChannelReady()).toBe(agentBuilt ? "agent" : "exec");
       await sandbox.ls(ROOT); // asks once which find the image has
@@ -150,7 +155,7 @@ describe.runIf(available)("ls and glob answer as deepagents' BaseSandbox does (s
       } finally {
         delete (sandbox as { execute?: unknown }).execute;
       }
-      expect(commands, "ls is listed by the command agent itself, each glob is one command").toHaveLength(agentBuilt ? 2 : 3);
+      expect(commands, "the command agent lists for ls and glob itself; without it, each is one command").toHaveLength(agentBuilt ? 0 : 3);
       for (const command of commands) expect(command, "a per-entry loop").not.toMatch(/for f; do|while .*read/);
     });
   }

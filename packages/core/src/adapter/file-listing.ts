@@ -145,6 +145,20 @@ export function lsResultOfLines(lines: string): LsResult {
   };
 }
 
+/** The same lines with the entry mark (the trailer keeps its own). */
+function marked(lines: string): string {
+  return lines
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => (line.startsWith(TRAILER) ? line : `${ENTRY}${line}`))
+    .join("\n");
+}
+
+/** The `glob` answer for an adapter's own tree listing (lines `size\tmtime\ttype\tpath`, then the trailer), or undefined as {@link globResultOf}. */
+export function globResultOfLines(lines: string, pattern: string, root: string, maxOutputBytes: number): GlobResult | undefined {
+  return globResultOf({ output: marked(lines), truncated: false }, pattern, root, maxOutputBytes);
+}
+
 /** The `ls` answer, or undefined when the listing did not run to its end (the caller asks `BaseSandbox`). */
 export function lsResultOf(result: { output: string; truncated: boolean }): LsResult | undefined {
   if (result.truncated) return undefined;

@@ -15,7 +15,7 @@ import { assertExecuteArguments, assertPositiveInteger, assertSpawnArguments, as
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
-import { baseNameFilter, globCommand, globResultOf, lsCommand, lsResultOf, lsResultOfLines } from "./file-listing.js";
+import { baseNameFilter, globCommand, globResultOf, globResultOfLines, lsCommand, lsResultOf, lsResultOfLines } from "./file-listing.js";
 import { raceKillGrace } from "./kill-grace.js";
 import { inInputOrder } from "./partial-success.js";
 import type { ProcessRequest } from "./process-request.js";
@@ -348,6 +348,18 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   }
 
   /**
+   * For adapters that can list a tree without a command: what `glob`'s
+   * `find` lists under `root` (see file-listing.ts), the lines of the
+   * entries whose base name passes the `-name` pattern `nameFilter`
+   * (undefined: all) in `find`'s order, then the trailer line
+   * `\u0003<entries>\t<bytes>` counting every entry; or undefined to run
+   * the command. Default: undefined.
+   */
+  protected async listTree(_root: string, _nameFilter: string | undefined): Promise<string | undefined> {
+    return undefined;
+  }
+
+  /**
    * The entries under `path` matching `pattern`, as deepagents'
    * `BaseSandbox.glob` finds them (same entries, fields, order and
    * truncation), stat'ing only the entries whose base name can match. Where
@@ -355,7 +367,14 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    * cap), `BaseSandbox.glob` answers.
    */
   override async glob(pattern: string, path = "/"): Promise<GlobResult> {
-    const result = await this.execute(globCommand(path, baseNameFilter(pattern)));
+    this.assertReady();
+    const filter = baseNameFilter(pattern);
+    if (typeof pattern === "string" && typeof path === "string" && path.startsWith("/") && !`${path}${filter ?? ""}`.includes("\0")) {
+      const listed = await this.listTree(path, filter);
+      const answer = listed === undefined ? undefined : globResultOfLines(listed, pattern, path, this.#maxOutputBytes);
+      if (answer !== undefined) return answer;
+    }
+    const result = await this.execute(globCommand(path, filter));
     return globResultOf(result, pattern, path, this.#maxOutputBytes) ?? super.glob(pattern, path);
   }
 
