@@ -16,8 +16,24 @@
  *             and forks a watchdog that sends SIGTERM to PID 1 when the
  *             lifetime is over (it outlives the agent). Frames are handled in
  *             order, so a command sent after it runs only once both are done.
+ *   'W' write a file: the path (NUL-terminated), then the content. Follows
+ *       symlinks, creates missing parent directories (mode 0755), truncates
+ *       an existing regular file in place (it keeps its mode and owner), a
+ *       new one gets mode 0644.
+ *   'G' read a file: u32 most bytes, then the path (NUL-terminated). Only
+ *       a regular file is opened (a FIFO or device never is).
+ *   'L' list a directory as `find -L <path> -maxdepth 1 -not -path <path>`
+ *       does: u8 'b' (BusyBox: each entry's own size and time, a directory
+ *       when it leads to one) or 'g' (GNU find -printf under -L: the size,
+ *       time and type of what it leads to, its own when it is dangling),
+ *       then the path (NUL-terminated).
+ *   'T' list a tree as deepagents' glob `find` does (`find -L <root> \(
+ *       -path /proc -o ... \) -prune -o -not -path <root>`): u8 'b' or 'g'
+ *       as for 'L', the root (NUL-terminated), then a `-name` pattern
+ *       (NUL-terminated, empty: every entry). Entries the pattern drops are
+ *       only counted.
  * Agent to host:
- *   'H' hello (id 0): "sandbox-agent <version> <pid>".
+ *   'H' hello (id 0): "sandbox-agent <version> <pid> <euid>".
  *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
  *   'F' could not start (fork, chdir or exec failed): payload "<errno> <what>".
  *       Nothing of the command ran; the host runs it another way.
@@ -27,6 +43,20 @@
  *       the pid of the command's shell as i32.
  *   'k' kill finished: u8 1 when no process of the tree is left, else 0.
  *   'c' claim applied: empty, or "<errno> <what>" when it failed.
+ *   'l' listing: u8 0 then one line "size\tmtime\td|f\tpath\n" per entry,
+ *       in directory order; or u8 2 (not answered here: too large, or a
+ *       directory GNU find would visit in another order).
+ *   't' tree: u8 0, the 'l' lines of the entries the pattern keeps, then
+ *       "\003<entries>\t<bytes>\n" (every entry listed, and at most the bytes
+ *       find's lines for them take); or u8 2 (not answered here: over 50 000 entries, a
+ *       symlink loop, a directory GNU find would visit in another order).
+ *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
+ *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
+ *       permission_denied, not_regular, invalid), or u8 2: not answered here
+ *       (a path on /proc, /sys or /dev, a file over the size asked for, an
+ *       error the agent does not classify): the host uses another way.
+ * File operations run in the agent itself (no process), between frames:
+ * they only touch regular files, which do not block.
  *
  * The agent needs no process to kill (kill(2) and /proc reads only), so it
  * can kill a fork bomb at the PID limit. When its stdin ends (the host went
@@ -36,7 +66,9 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <limits.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -50,7 +82,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define VERSION "1"
+#define VERSION "2"
 #define HEADER 9
 #define MAX_FRAME (16u * 1024u * 1024u)
 #define CHUNK 65536
@@ -424,11 +456,436 @@ static void apply_claim(uint32_t id, const unsigned char *payload, size_t length
   send_frame(id, 'c', NULL, 0);
 }
 
+
+/* File answers ('w' / 'g'): 0 done, 1 a problem, 2 not answered here. */
+static void file_answer(uint32_t id, char type, unsigned char status, const void *body, size_t length) {
+  unsigned char *payload = malloc(length + 1);
+  if (!payload) die("malloc");
+  payload[0] = status;
+  if (length > 0) memcpy(payload + 1, body, length);
+  send_frame(id, type, payload, length + 1);
+  free(payload);
+}
+
+/* The problem an errno names, or NULL when the host should decide (another way). */
+static const char *problem_of(int error) {
+  switch (error) {
+    case ENOENT: return "not_found";
+    case ENOTDIR: return "not_a_directory";
+    case EISDIR: return "is_directory";
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case EBUSY:
+    case ETXTBSY: return "permission_denied";
+    case ELOOP:
+    case ENAMETOOLONG: return "invalid";
+    default: return NULL;
+  }
+}
+
+static void file_problem(uint32_t id, char type, int error) {
+  const char *problem = problem_of(error);
+  if (problem) file_answer(id, type, 1, problem, strlen(problem));
+  else file_answer(id, type, 2, NULL, 0);
+}
+
+/* Whether `path` leads onto /proc, /sys or /dev (the host reads and writes those another way). */
+static int on_pseudo_filesystem(const char *path) {
+  char real[PATH_MAX];
+  if (!realpath(path, real)) return 0;
+  static const char *roots[] = {"/proc", "/sys", "/dev"};
+  for (size_t i = 0; i < 3; i++) {
+    size_t n = strlen(roots[i]);
+    if (strncmp(real, roots[i], n) == 0 && (real[n] == 0 || real[n] == '/')) return 1;
+  }
+  return 0;
+}
+
+/* The path field of a file frame (NUL-terminated, absolute), or NULL. */
+static const char *file_path(const unsigned char *payload, size_t length, size_t *end) {
+  size_t n = strnlen((const char *)payload, length);
+  if (n == length || n == 0 || payload[0] != '/') return NULL;
+  *end = n + 1;
+  return (const char *)payload;
+}
+
+static void write_file(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at;
+  const char *path = file_path(payload, length, &at);
+  if (!path) {
+    file_answer(id, 'w', 1, "invalid", 7);
+    return;
+  }
+  struct stat info;
+  int created = 0;
+  if (stat(path, &info) == 0) {
+    if (S_ISDIR(info.st_mode)) {
+      file_answer(id, 'w', 1, "is_directory", 12);
+      return;
+    }
+    if (!S_ISREG(info.st_mode)) {
+      file_answer(id, 'w', 1, "not_regular", 11);
+      return;
+    }
+  } else if (errno == ENOENT) {
+    created = 1;
+    struct stat link;
+    if (lstat(path, &link) < 0) {
+      /* Nothing there, not even a dangling symlink: create the parents, as the archive path does. */
+      char parent[PATH_MAX];
+      size_t n = strlen(path);
+      if (n >= sizeof parent) {
+        file_answer(id, 'w', 1, "invalid", 7);
+        return;
+      }
+      memcpy(parent, path, n + 1);
+      char *slash = strrchr(parent, '/');
+      if (slash && slash != parent) {
+        *slash = 0;
+        if (make_directories(parent) < 0) {
+          file_problem(id, 'w', errno);
+          return;
+        }
+      }
+    }
+  } else {
+    file_problem(id, 'w', errno);
+    return;
+  }
+  if (on_pseudo_filesystem(path)) {
+    file_answer(id, 'w', 2, NULL, 0);
+    return;
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    file_problem(id, 'w', errno);
+    return;
+  }
+  if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    file_answer(id, 'w', 1, "not_regular", 11);
+    return;
+  }
+  if (created) fchmod(fd, 0644);
+  const unsigned char *content = payload + at;
+  size_t left = length - at;
+  while (left > 0) {
+    ssize_t n = write(fd, content, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      /* Out of space, say: the host tries the archive path, which reports it. */
+      close(fd);
+      file_answer(id, 'w', 2, NULL, 0);
+      return;
+    }
+    content += n;
+    left -= (size_t)n;
+  }
+  if (close(fd) < 0) {
+    file_answer(id, 'w', 2, NULL, 0);
+    return;
+  }
+  file_answer(id, 'w', 0, NULL, 0);
+}
+
+static void read_file(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at;
+  if (length < 5) {
+    file_answer(id, 'g', 1, "invalid", 7);
+    return;
+  }
+  uint32_t most = get32(payload);
+  const char *path = file_path(payload + 4, length - 4, &at);
+  if (!path) {
+    file_answer(id, 'g', 1, "invalid", 7);
+    return;
+  }
+  struct stat info;
+  if (stat(path, &info) < 0) {
+    file_problem(id, 'g', errno);
+    return;
+  }
+  if (on_pseudo_filesystem(path)) {
+    file_answer(id, 'g', 2, NULL, 0);
+    return;
+  }
+  if (S_ISDIR(info.st_mode)) {
+    file_answer(id, 'g', 1, "is_directory", 12);
+    return;
+  }
+  if (!S_ISREG(info.st_mode)) {
+    file_answer(id, 'g', 1, "not_regular", 11);
+    return;
+  }
+  if ((uint64_t)info.st_size > most) {
+    file_answer(id, 'g', 2, NULL, 0);
+    return;
+  }
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) {
+    file_problem(id, 'g', errno);
+    return;
+  }
+  if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode)) {
+    close(fd);
+    file_answer(id, 'g', 2, NULL, 0);
+    return;
+  }
+  /* One byte more than allowed tells a file that grew past the bound. */
+  size_t capacity = (size_t)most + 2;
+  unsigned char *buffer = malloc(capacity);
+  if (!buffer) die("malloc");
+  buffer[0] = 0;
+  size_t got = 0;
+  int failed = 0;
+  while (got <= most) {
+    ssize_t n = read(fd, buffer + 1 + got, capacity - 1 - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) failed = 1;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  if (got > most) failed = 1;
+  close(fd);
+  if (failed) file_answer(id, 'g', 2, NULL, 0);
+  else send_frame(id, 'g', buffer, got + 1);
+  free(buffer);
+}
+
+/* Most bytes of a listing answered here; a larger one is listed by a command. */
+#define MAX_LISTING (512u * 1024u)
+/* GNU find sorts larger directories by inode (fts): their order is left to find itself. */
+#define GNU_SORT_THRESHOLD 10000
+
+static void list_directory(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at;
+  if (length < 3 || (payload[0] != 'b' && payload[0] != 'g')) {
+    file_answer(id, 'l', 2, NULL, 0);
+    return;
+  }
+  int gnu = payload[0] == 'g';
+  const char *root = file_path(payload + 1, length - 1, &at);
+  if (!root) {
+    file_answer(id, 'l', 2, NULL, 0);
+    return;
+  }
+  struct stat info;
+  DIR *directory = NULL;
+  /* find lists nothing but the root itself (excluded) when it is not a directory or cannot be read. */
+  if (stat(root, &info) == 0 && S_ISDIR(info.st_mode)) directory = opendir(root);
+  size_t capacity = 4096, used = 1, count = 0;
+  unsigned char *out = malloc(capacity);
+  if (!out) die("malloc");
+  out[0] = 0;
+  int fallback = 0;
+  size_t rootlen = strlen(root);
+  int slash = rootlen > 0 && root[rootlen - 1] == '/';
+  struct dirent *item;
+  while (directory && (item = readdir(directory)) != NULL) {
+    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+    if (gnu && ++count > GNU_SORT_THRESHOLD) {
+      fallback = 1;
+      break;
+    }
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s%s%s", root, slash ? "" : "/", item->d_name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+      fallback = 1;
+      break;
+    }
+    if (fnmatch(root, path, 0) == 0) continue; /* -not -path <root> */
+    struct stat own, target;
+    int has_own = lstat(path, &own) == 0;
+    int has_target = stat(path, &target) == 0;
+    struct stat *shown;
+    int is_dir;
+    if (gnu) {
+      if (!has_target && !has_own) continue;
+      shown = has_target ? &target : &own;
+      is_dir = S_ISDIR(shown->st_mode);
+    } else {
+      if (!has_own) continue;
+      shown = &own;
+      is_dir = has_target && S_ISDIR(target.st_mode);
+    }
+    char line[PATH_MAX + 64];
+    int w = snprintf(line, sizeof line, "%lld\t%lld\t%c\t%s\n", (long long)shown->st_size, (long long)shown->st_mtime, is_dir ? 'd' : 'f', path);
+    if (w < 0 || (size_t)w >= sizeof line || used + (size_t)w > MAX_LISTING) {
+      fallback = 1;
+      break;
+    }
+    if (used + (size_t)w > capacity) {
+      while (used + (size_t)w > capacity) capacity *= 2;
+      out = realloc(out, capacity);
+      if (!out) die("realloc");
+    }
+    memcpy(out + used, line, (size_t)w);
+    used += (size_t)w;
+  }
+  if (directory) closedir(directory);
+  if (fallback) file_answer(id, 'l', 2, NULL, 0);
+  else send_frame(id, 'l', out, used);
+  free(out);
+}
+
+#define MAX_TREE_ENTRIES 50000u
+
+struct tree {
+  int gnu;
+  const char *root;
+  const char *name; /* NULL: every entry */
+  char prune[8][PATH_MAX];
+  unsigned char *out;
+  size_t used, capacity;
+  unsigned long entries, bytes;
+  int fallback;
+  dev_t devs[256];
+  ino_t inos[256];
+  int depth;
+};
+
+static void tree_put(struct tree *t, const char *text, size_t n) {
+  if (t->used + n > MAX_LISTING) {
+    t->fallback = 1;
+    return;
+  }
+  if (t->used + n > t->capacity) {
+    while (t->used + n > t->capacity) t->capacity *= 2;
+    t->out = realloc(t->out, t->capacity);
+    if (!t->out) die("realloc");
+  }
+  memcpy(t->out + t->used, text, n);
+  t->used += n;
+}
+
+static int tree_pruned(struct tree *t, const char *path) {
+  for (int i = 0; i < 8; i++)
+    if (fnmatch(t->prune[i], path, 0) == 0) return 1;
+  return 0;
+}
+
+/* One directory's entries, in readdir order, each before what is under it (as find visits them). */
+static void tree_walk(struct tree *t, const char *directory_path, const struct stat *directory_info) {
+  if (t->fallback) return;
+  if (t->depth >= 256) {
+    t->fallback = 1;
+    return;
+  }
+  for (int i = 0; i < t->depth; i++) {
+    if (t->devs[i] == directory_info->st_dev && t->inos[i] == directory_info->st_ino) {
+      t->fallback = 1; /* a symlink loop: find's handling is left to find */
+      return;
+    }
+  }
+  t->devs[t->depth] = directory_info->st_dev;
+  t->inos[t->depth] = directory_info->st_ino;
+  t->depth++;
+  DIR *directory = opendir(directory_path);
+  size_t length = strlen(directory_path);
+  int slash = length > 0 && directory_path[length - 1] == '/';
+  unsigned long seen = 0;
+  struct dirent *item;
+  while (directory && !t->fallback && (item = readdir(directory)) != NULL) {
+    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+    if (t->gnu && ++seen > GNU_SORT_THRESHOLD) {
+      t->fallback = 1;
+      break;
+    }
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s%s%s", directory_path, slash ? "" : "/", item->d_name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+      t->fallback = 1;
+      break;
+    }
+    if (tree_pruned(t, path)) continue;
+    struct stat own, target;
+    int has_own = lstat(path, &own) == 0;
+    int has_target = stat(path, &target) == 0;
+    if (fnmatch(t->root, path, 0) != 0 && (has_own || has_target)) {
+      if (++t->entries > MAX_TREE_ENTRIES) {
+        t->fallback = 1;
+        break;
+      }
+      t->bytes += (unsigned long)n + 46; /* as the glob command's awk counts: the path and the most the other fields take */
+      if (t->name == NULL || fnmatch(t->name, item->d_name, 0) == 0) {
+        const struct stat *shown = t->gnu ? (has_target ? &target : &own) : &own;
+        int is_dir = t->gnu ? S_ISDIR(shown->st_mode) : (has_target && S_ISDIR(target.st_mode));
+        if (t->gnu || has_own) {
+          char line[PATH_MAX + 64];
+          int w = snprintf(line, sizeof line, "%lld\t%lld\t%c\t%s\n", (long long)shown->st_size, (long long)shown->st_mtime, is_dir ? 'd' : 'f', path);
+          if (w < 0 || (size_t)w >= sizeof line) t->fallback = 1;
+          else tree_put(t, line, (size_t)w);
+        }
+      }
+    }
+    if (has_target && S_ISDIR(target.st_mode)) tree_walk(t, path, &target);
+  }
+  if (directory) closedir(directory);
+  t->depth--;
+}
+
+static void list_tree(uint32_t id, const unsigned char *payload, size_t length) {
+  size_t at, at2;
+  if (length < 4 || (payload[0] != 'b' && payload[0] != 'g')) {
+    file_answer(id, 't', 2, NULL, 0);
+    return;
+  }
+  const char *root = file_path(payload + 1, length - 1, &at);
+  if (!root || 1 + at >= length) {
+    file_answer(id, 't', 2, NULL, 0);
+    return;
+  }
+  const char *name = (const char *)payload + 1 + at;
+  at2 = strnlen(name, length - 1 - at);
+  if (at2 == length - 1 - at) {
+    file_answer(id, 't', 2, NULL, 0);
+    return;
+  }
+  static struct tree t;
+  memset(&t, 0, sizeof t);
+  t.gnu = payload[0] == 'g';
+  t.root = root;
+  t.name = name[0] ? name : NULL;
+  static const char *pseudo[] = {"/proc", "/sys", "/dev", "/run"};
+  for (int i = 0; i < 4; i++) {
+    snprintf(t.prune[i], PATH_MAX, "%s", pseudo[i]);
+    if (snprintf(t.prune[4 + i], PATH_MAX, "%s%s", root, pseudo[i]) >= PATH_MAX) {
+      file_answer(id, 't', 2, NULL, 0);
+      return;
+    }
+  }
+  t.capacity = 4096;
+  t.out = malloc(t.capacity);
+  if (!t.out) die("malloc");
+  t.out[0] = 0;
+  t.used = 1;
+  struct stat info;
+  /* The root itself is pruned or excluded (-not -path); find descends into it when it leads to a directory. */
+  if (!tree_pruned(&t, root) && stat(root, &info) == 0 && S_ISDIR(info.st_mode)) tree_walk(&t, root, &info);
+  if (!t.fallback) {
+    char trailer[64];
+    int w = snprintf(trailer, sizeof trailer, "\003%lu\t%lu\n", t.entries, t.bytes);
+    tree_put(&t, trailer, (size_t)w);
+  }
+  if (t.fallback) file_answer(id, 't', 2, NULL, 0);
+  else send_frame(id, 't', t.out, t.used);
+  free(t.out);
+}
+
 static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
   if (type == 'R') {
     start_command(id, payload, length);
   } else if (type == 'C') {
     apply_claim(id, payload, length);
+  } else if (type == 'W') {
+    write_file(id, payload, length);
+  } else if (type == 'G') {
+    read_file(id, payload, length);
+  } else if (type == 'L') {
+    list_directory(id, payload, length);
+  } else if (type == 'T') {
+    list_tree(id, payload, length);
   } else if (type == 'K') {
     struct command *c = find(id);
     unsigned char confirmed = 1;
@@ -455,7 +912,7 @@ int main(void) {
   fcntl(2, F_SETFD, FD_CLOEXEC);
 
   char hello[64];
-  snprintf(hello, sizeof hello, "sandbox-agent %s %d", VERSION, (int)getpid());
+  snprintf(hello, sizeof hello, "sandbox-agent %s %d %d", VERSION, (int)getpid(), (int)geteuid());
   send_frame(0, 'H', hello, strlen(hello));
 
   static unsigned char chunk[CHUNK];

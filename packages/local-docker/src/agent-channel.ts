@@ -71,8 +71,22 @@ export interface AgentRun {
   kill(): Promise<boolean>;
 }
 
+/**
+ * The agent's answer to a file operation: done (with the content, for a
+ * read), a problem with the file, or `undefined`: not answered (a path on a
+ * pseudo-filesystem, a file over the size asked for, an error the agent does
+ * not classify, the channel closed): use another way.
+ */
+export type AgentFileAnswer = { content: Uint8Array } | { problem: AgentFileProblem } | undefined;
+
+/** The problems the agent names (a subset of docker-engine's `ContainerFileProblem`). */
+export type AgentFileProblem = "not_found" | "not_a_directory" | "is_directory" | "permission_denied" | "not_regular" | "invalid";
+
+const AGENT_FILE_PROBLEMS: readonly string[] = ["not_found", "not_a_directory", "is_directory", "permission_denied", "not_regular", "invalid"];
+
 interface Pending {
   claimed?: (problem: string | undefined) => void;
+  answered?: (answer: AgentFileAnswer) => void;
   onStdout(chunk: Uint8Array): void;
   onStderr(chunk: Uint8Array): void;
   resolve(exit: AgentExit): void;
@@ -97,9 +111,11 @@ export class AgentChannel {
   #nextId = 1;
   #buffer: Buffer = Buffer.alloc(0);
   #closed: Error | undefined;
-  #hello: ((pid: number) => void) | undefined;
+  #hello: ((hello: string[]) => void) | undefined;
   /** The agent's pid inside the sandbox. */
   pid = 0;
+  /** Whether the agent reads and writes files itself (protocol 2, running as root, as the archive API does). */
+  fileOperations = false;
 
   private constructor(exec: EngineExec) {
     this.#exec = exec;
@@ -129,9 +145,10 @@ export class AgentChannel {
     );
     const hello = new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), HELLO_TIMEOUT_MS);
-      started.#hello = (pid) => {
+      started.#hello = ([, version, pid, euid]) => {
         clearTimeout(timer);
-        started.pid = pid;
+        started.pid = Number(pid);
+        started.fileOperations = Number(version) >= 2 && euid === "0";
         resolve(true);
       };
       const ended = () => {
@@ -209,6 +226,58 @@ export class AgentChannel {
     });
   }
 
+  /**
+   * Writes a regular file in the agent itself (no process): symlinks
+   * followed, missing parents created, an existing file truncated in place,
+   * a new one mode 0644. See {@link AgentFileAnswer}.
+   */
+  writeFile(path: string, content: Uint8Array): Promise<AgentFileAnswer> {
+    const body = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    return this.#fileOperation("W", Buffer.concat([Buffer.from(`${path}\0`, "utf8"), body]));
+  }
+
+  /** Reads a regular file of at most `maxBytes` in the agent itself (nothing else is opened). See {@link AgentFileAnswer}. */
+  readFile(path: string, maxBytes: number): Promise<AgentFileAnswer> {
+    const payload = Buffer.from(`\0\0\0\0${path}\0`, "utf8");
+    payload.writeUInt32BE(maxBytes, 0);
+    return this.#fileOperation("G", payload);
+  }
+
+  /**
+   * Lists one directory in the agent itself, as `find -L <path> -maxdepth 1
+   * -not -path <path>` would (`"busybox"`: each entry's own size and time;
+   * `"gnu"`: `-printf` under `-L`): lines `size\tmtime\td|f\tpath`, or
+   * undefined when the agent leaves it to a command.
+   */
+  async listDirectory(path: string, find: "busybox" | "gnu"): Promise<string | undefined> {
+    const answer = await this.#fileOperation("L", Buffer.from(`${find === "gnu" ? "g" : "b"}${path}\0`, "utf8"));
+    return answer && "content" in answer ? Buffer.from(answer.content).toString("utf8") : undefined;
+  }
+
+  /**
+   * Lists a tree in the agent itself as deepagents' glob `find` does
+   * (pseudo-filesystems pruned): the lines of the entries whose base name
+   * passes `name` (a `-name` pattern; undefined: all), then a trailer
+   * `\u0003<entries>\t<bytes>`; undefined when the agent leaves it to a command.
+   */
+  async listTree(root: string, name: string | undefined, find: "busybox" | "gnu"): Promise<string | undefined> {
+    const answer = await this.#fileOperation("T", Buffer.from(`${find === "gnu" ? "g" : "b"}${root}\0${name ?? ""}\0`, "utf8"));
+    return answer && "content" in answer ? Buffer.from(answer.content).toString("utf8") : undefined;
+  }
+
+  #fileOperation(type: "W" | "G" | "L" | "T", payload: Buffer): Promise<AgentFileAnswer> {
+    const id = this.#nextId++;
+    return new Promise((resolve) => {
+      if (this.#closed) {
+        resolve(undefined);
+        return;
+      }
+      this.#pending.set(id, { onStdout: noop, onStderr: noop, resolve: noop, reject: () => resolve(undefined), answered: resolve });
+      this.#busy();
+      this.#send(id, type, payload);
+    });
+  }
+
   /** Ends the agent (it kills what still runs) and the connection. */
   close(): void {
     this.fail(new AgentChannelClosed("the command channel was closed"));
@@ -270,8 +339,7 @@ export class AgentChannel {
 
   #frame(id: number, type: string, payload: Buffer): void {
     if (type === "H") {
-      const pid = Number(payload.toString("utf8").split(" ")[2]);
-      this.#hello?.(pid);
+      this.#hello?.(payload.toString("utf8").split(" "));
       this.#hello = undefined;
       return;
     }
@@ -309,6 +377,17 @@ export class AgentChannel {
         this.#pending.delete(id);
         pending.claimed?.(payload.byteLength === 0 ? undefined : payload.toString("utf8"));
         break;
+      case "w":
+      case "g":
+      case "l":
+      case "t": {
+        this.#pending.delete(id);
+        const problem = payload.subarray(1).toString("utf8");
+        if (payload[0] === 0) pending.answered?.({ content: new Uint8Array(payload.subarray(1)) });
+        else if (payload[0] === 1 && AGENT_FILE_PROBLEMS.includes(problem)) pending.answered?.({ problem: problem as AgentFileProblem });
+        else pending.answered?.(undefined);
+        break;
+      }
       default:
         return;
     }

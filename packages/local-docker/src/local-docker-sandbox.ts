@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { posix } from "node:path";
 import {
   allCapabilities,
   type CommandOutcome,
@@ -39,6 +40,7 @@ import {
   EngineError,
   fileOperationCodeOf,
   hostFirewallUnsupportedReason,
+  isOnPseudoFilesystem,
   isSandboxNetwork,
   LABELS,
   readContainerFiles,
@@ -48,13 +50,29 @@ import {
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
-import { AgentChannel, AgentStartFailure } from "./agent-channel.js";
+import { AgentChannel, type AgentFileAnswer, AgentStartFailure } from "./agent-channel.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
 import { portUrls } from "./sandbox-ports.js";
 import { dockerProcessScripts, type ProcessHost } from "./sandbox-processes.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
+
+/**
+ * Largest file read or written through the command agent (one message);
+ * larger ones take the archive API, which streams.
+ */
+const AGENT_FILE_MAX_BYTES = 1024 * 1024;
+
+/** Whether the agent may take `path`: not on a pseudo-filesystem (read and written by a process there, bounded in time), no NUL. */
+function fitsAgent(path: string): boolean {
+  return !path.includes("\0") && !isOnPseudoFilesystem(path);
+}
+
+/** The path as the archive path resolves it: `..` and `.` taken lexically (before symlinks), no trailing slash. */
+function agentPath(path: string): string {
+  return posix.normalize(path).replace(/(.)\/+$/, "$1");
+}
 
 /** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
 const KILL_SETTLE_MS = 500;
@@ -192,6 +210,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #agent: Promise<AgentChannel | undefined> | undefined;
   /** False in exec mode and once the handle was released. */
   #agentWanted: boolean;
+  /** Which `find` the image has (whether it knows `-printf`), once asked. */
+  #find: Promise<"gnu" | "busybox" | undefined> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -619,19 +639,44 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
-    try {
-      const written = await writeContainerFiles(this.#container!, files);
-      return written.map(({ path, problem }) => ({ path, error: problem === null ? null : fileOperationCodeOf(problem, "write") }));
-    } catch (error) {
-      throw await this.fileError(error);
+    const results: Array<FileUploadResponse | undefined> = await this.throughAgent(files, (agent, [path, content]) =>
+      agent && content.byteLength <= AGENT_FILE_MAX_BYTES && fitsAgent(path) ? agent.writeFile(agentPath(path), content) : undefined,
+    ).then((answers) =>
+      answers.map((answer, index) => answer && { path: files[index]![0], error: "problem" in answer ? fileOperationCodeOf(answer.problem, "write") : null }),
+    );
+    const rest = files.filter((_, index) => results[index] === undefined);
+    if (rest.length > 0) {
+      let written: FileUploadResponse[];
+      try {
+        written = (await writeContainerFiles(this.#container!, rest)).map(({ path, problem }) => ({
+          path,
+          error: problem === null ? null : fileOperationCodeOf(problem, "write"),
+        }));
+      } catch (error) {
+        throw await this.fileError(error);
+      }
+      for (let index = 0, next = 0; index < results.length; index += 1) results[index] ??= written[next++];
     }
+    return results as FileUploadResponse[];
   }
 
   protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    const maxBytes = this.options.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
+    const answered: Array<FileDownloadResponse | undefined> = (
+      await this.throughAgent(paths, (agent, path) =>
+        agent && fitsAgent(path) ? agent.readFile(agentPath(path), Math.min(AGENT_FILE_MAX_BYTES, maxBytes)) : undefined,
+      )
+    ).map((answer, index) => {
+      const path = paths[index]!;
+      if (answer === undefined) return undefined;
+      return "problem" in answer ? { path, content: null, error: fileOperationCodeOf(answer.problem, "read") } : { path, content: answer.content, error: null };
+    });
+    const rest = paths.filter((_, index) => answered[index] === undefined);
+    if (rest.length === 0) return answered as FileDownloadResponse[];
     let results: FileDownloadResponse[];
     try {
-      const read = await readContainerFiles(this.#container!, paths, {
-        maxBytes: this.options.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES,
+      const read = await readContainerFiles(this.#container!, rest, {
+        maxBytes,
         timeoutMs: this.options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
         devices: "refuse",
       });
@@ -646,7 +691,51 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (results.some((result) => result.error !== null) && !(await this.checkRunning())) {
       throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
     }
-    return results;
+    for (let index = 0, next = 0; index < answered.length; index += 1) answered[index] ??= results[next++];
+    return answered as FileDownloadResponse[];
+  }
+
+  /**
+   * `ls` without a command: the agent lists the directory itself, as this
+   * image's `find` would.
+   */
+  protected override async listDirectory(path: string): Promise<string | undefined> {
+    const agent = await this.settledAgent();
+    const find = agent?.fileOperations ? await this.findKind() : undefined;
+    return find && agent!.listDirectory(path, find);
+  }
+
+  /** `glob` without a command: the agent walks the tree itself, as this image's `find` would. */
+  protected override async listTree(root: string, nameFilter: string | undefined): Promise<string | undefined> {
+    const agent = await this.settledAgent();
+    const find = agent?.fileOperations ? await this.findKind() : undefined;
+    return find && agent!.listTree(root, nameFilter, find);
+  }
+
+  /** Whether the image's `find` has GNU's `-printf` (as `BaseSandbox` decides), asked once per handle. */
+  private async findKind(): Promise<"gnu" | "busybox" | undefined> {
+    this.#find ??= this.execute("find /dev/null -maxdepth 0 -printf '' 2>/dev/null").then(
+      (result) => (result.exitCode === 0 ? "gnu" : "busybox"),
+      () => undefined,
+    );
+    const find = await this.#find;
+    if (find === undefined) this.#find = undefined;
+    return find;
+  }
+
+  /**
+   * Small files go through the command agent, which reads and writes them
+   * itself (one message each way, no process, no archive): each item's
+   * answer, or undefined where the archive path must do it (no agent, a
+   * large file, a pseudo-filesystem, anything the agent would not answer).
+   */
+  private async throughAgent<T>(
+    items: T[],
+    operation: (agent: AgentChannel | undefined, item: T) => Promise<AgentFileAnswer> | undefined,
+  ): Promise<AgentFileAnswer[]> {
+    const agent = await this.settledAgent();
+    const usable = agent?.fileOperations ? agent : undefined;
+    return Promise.all(items.map((item) => operation(usable, item) ?? Promise.resolve(undefined)));
   }
 
   /** A failed transfer on a container that stopped or vanished (however the engine words it) is SANDBOX_NOT_FOUND. */

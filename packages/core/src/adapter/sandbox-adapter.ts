@@ -1,4 +1,4 @@
-import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse } from "deepagents";
+import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse, type GlobResult, type LsResult } from "deepagents";
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SANDBOX_TIMEOUT_MS } from "../contract/defaults.js";
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
@@ -15,6 +15,7 @@ import { assertExecuteArguments, assertPositiveInteger, assertSpawnArguments, as
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
+import { baseNameFilter, globCommand, globResultOf, globResultOfLines, lsCommand, lsResultOf, lsResultOfLines } from "./file-listing.js";
 import { raceKillGrace } from "./kill-grace.js";
 import { inInputOrder } from "./partial-success.js";
 import type { ProcessRequest } from "./process-request.js";
@@ -40,8 +41,9 @@ const EMPTY_ENV: Record<string, string> = Object.freeze({}) as Record<string, st
  * The base class adapters extend. It implements the contract once (lifecycle
  * states and their errors, option validation and capability checks, command
  * timeout / abort / output cap / streaming, per-file validation of uploads and
- * downloads, initial files) and reuses deepagents' `BaseSandbox` for `ls`,
- * `read`, `write`, `edit`, `grep` and `glob`.
+ * downloads, initial files) and reuses deepagents' `BaseSandbox` for
+ * `read`, `write`, `edit` and `grep`; `ls` and `glob` give `BaseSandbox`'s
+ * answers in a few processes (see file-listing.ts).
  *
  * An adapter supplies only the provider primitives: {@link provision},
  * {@link runCommand}, {@link putFiles}, {@link getFiles},
@@ -316,6 +318,64 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     if (deadline.reason)
       throw this.error("COMMAND_TIMEOUT", commandTimeoutErrorOptions({ reason: deadline.reason, timeoutMs: deadline.timeoutMs }, output, undefined, outcome));
     return outcome;
+  }
+
+  // ---- deepagents file tools ---------------------------------------------------
+
+  /**
+   * The entries of `path`, as deepagents' `BaseSandbox.ls` lists them (same
+   * entries, fields and order), in one `find` and two `stat`s instead of a
+   * shell loop forking `stat` twice per entry where `find` has no `-printf`.
+   */
+  override async ls(path: string): Promise<LsResult> {
+    this.assertReady();
+    const listed = typeof path === "string" && path.startsWith("/") && !path.includes("\0") ? await this.listDirectory(path) : undefined;
+    if (listed !== undefined) return lsResultOfLines(listed);
+    const result = await this.execute(lsCommand(path));
+    return lsResultOf(result) ?? super.ls(path);
+  }
+
+  /**
+   * For adapters that can list a directory without a command (local-docker's
+   * agent): what `find -L <path> -maxdepth 1 -not -path <path>` lists, one
+   * line `size\tmtime\ttype\tpath` per entry in its order (type `d` for a
+   * directory or a symlink to one; size and time as `BaseSandbox` reads
+   * them with this sandbox's `find`), or undefined to run the command.
+   * Default: undefined.
+   */
+  protected async listDirectory(_path: string): Promise<string | undefined> {
+    return undefined;
+  }
+
+  /**
+   * For adapters that can list a tree without a command: what `glob`'s
+   * `find` lists under `root` (see file-listing.ts), the lines of the
+   * entries whose base name passes the `-name` pattern `nameFilter`
+   * (undefined: all) in `find`'s order, then the trailer line
+   * `\u0003<entries>\t<bytes>` counting every entry; or undefined to run
+   * the command. Default: undefined.
+   */
+  protected async listTree(_root: string, _nameFilter: string | undefined): Promise<string | undefined> {
+    return undefined;
+  }
+
+  /**
+   * The entries under `path` matching `pattern`, as deepagents'
+   * `BaseSandbox.glob` finds them (same entries, fields, order and
+   * truncation), stat'ing only the entries whose base name can match. Where
+   * the answers could differ (a listing over `BaseSandbox`'s line or output
+   * cap), `BaseSandbox.glob` answers.
+   */
+  override async glob(pattern: string, path = "/"): Promise<GlobResult> {
+    this.assertReady();
+    const filter = baseNameFilter(pattern);
+    if (typeof pattern === "string" && typeof path === "string" && path.startsWith("/") && !`${path}${filter ?? ""}`.includes("\0")) {
+      const listed = await this.listTree(path, filter);
+      const answer = listed === undefined ? undefined : globResultOfLines(listed, pattern, path, this.#maxOutputBytes);
+      if (answer !== undefined) return answer;
+    }
+    const result = await this.execute(globCommand(path, filter));
+    return globResultOf(result, pattern, path, this.#maxOutputBytes) ?? super.glob(pattern, path);
   }
 
   // ---- files ----------------------------------------------------------------
