@@ -69,6 +69,7 @@ export {
   listScriptProcesses,
   openScriptProcess,
   type ProcessScriptHost,
+  type ScriptProcesses,
   type ScriptResult,
   type ScriptStream,
   startScriptProcess,

@@ -12,13 +12,9 @@ import {
   EXEC_MARKER_VARIABLE,
   initialized,
   KILL_BY_MARKER_SCRIPT,
-  listScriptProcesses,
   OOM_BASELINE_PREFIX,
   OomBaselineReader,
   oomKilledDuring,
-  openScriptProcess,
-  type ProcessInfo,
-  type ProcessRequest,
   parseGpu,
   parseOomKillCount,
   READ_OOM_KILL_COUNT_COMMAND,
@@ -29,9 +25,8 @@ import {
   type SandboxErrorCode,
   type SandboxErrorOptions,
   type SandboxOptions,
-  type SandboxProcess,
+  type ScriptProcesses,
   SEGMENT_BYTES,
-  startScriptProcess,
 } from "@sandbox/core";
 import {
   currentOwnerLabels,
@@ -787,29 +782,12 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     return { container: this.#container!, error: (code, options) => this.error(code, options), commandError: (error) => this.commandError(error) };
   }
 
-  // The same hooks as modal-sandbox.ts's, on purpose: each adapter says how core's script processes reach its sandbox.
-  protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
-    if (request.pty) return startPtyProcess(this.processHost, request);
-    return startScriptProcess(dockerProcessScripts(this.processHost), request, this.options.processRetainedBytes ?? DEFAULT_PROCESS_RETAINED_BYTES);
-  }
-
-  protected override listProcessRecords(): Promise<ProcessInfo[]> {
-    return listScriptProcesses(dockerProcessScripts(this.processHost));
-  }
-
-  protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
-    return openScriptProcess(dockerProcessScripts(this.processHost), id, fromOffset);
-  }
-
-  protected override async resolvePortUrl(port: number): Promise<string> {
-    const url = (await this.resolvePortUrls())[port];
-    if (url === undefined) {
-      throw this.error("INVALID_ARGUMENT", {
-        message: `port ${port} was not published: pass it in the "ports" option when creating the sandbox`,
-        details: { option: "port", port },
-      });
-    }
-    return url;
+  protected override scriptProcesses(): ScriptProcesses {
+    return {
+      host: dockerProcessScripts(this.processHost),
+      retainedBytes: this.options.processRetainedBytes ?? DEFAULT_PROCESS_RETAINED_BYTES,
+      startTerminal: (request) => startPtyProcess(this.processHost, request),
+    };
   }
 
   protected override async resolvePortUrls(): Promise<Record<number, string>> {

@@ -6,18 +6,13 @@ import {
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   initialized,
-  listScriptProcesses,
   oomKilledDuring,
-  openScriptProcess,
-  type ProcessInfo,
-  type ProcessRequest,
   SandboxAdapter,
   type SandboxCapabilities,
   SandboxError,
   type SandboxErrorCode,
   type SandboxErrorOptions,
-  type SandboxProcess,
-  startScriptProcess,
+  type ScriptProcesses,
 } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
@@ -462,28 +457,16 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     };
   }
 
-  protected override startProcess(request: ProcessRequest): Promise<SandboxProcess> {
-    if (request.pty) return startModalTerminal(this.processHost, request);
-    return startScriptProcess(modalProcessScripts(this.processHost), request, DEFAULT_PROCESS_RETAINED_BYTES);
+  protected override scriptProcesses(): ScriptProcesses {
+    return {
+      host: modalProcessScripts(this.processHost),
+      retainedBytes: DEFAULT_PROCESS_RETAINED_BYTES,
+      startTerminal: (request) => startModalTerminal(this.processHost, request),
+    };
   }
 
-  protected override listProcessRecords(): Promise<ProcessInfo[]> {
-    return listScriptProcesses(modalProcessScripts(this.processHost));
-  }
-
-  protected override openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
-    return openScriptProcess(modalProcessScripts(this.processHost), id, fromOffset);
-  }
-
-  protected override async resolvePortUrl(port: number): Promise<string> {
-    const url = (await this.resolvePortUrls())[port];
-    if (url === undefined) {
-      throw this.error("INVALID_ARGUMENT", {
-        message: `port ${port} has no tunnel: pass it in the "ports" option (or encryptedPorts / unencryptedPorts) when creating the sandbox; Modal cannot open a port on a running sandbox`,
-        details: { option: "port", port },
-      });
-    }
-    return url;
+  protected override undeclaredPortAdvice(): string {
+    return 'has no tunnel: pass it in the "ports" option (or encryptedPorts / unencryptedPorts) when creating the sandbox; Modal cannot open a port on a running sandbox';
   }
 
   protected override async resolvePortUrls(): Promise<Record<number, string>> {

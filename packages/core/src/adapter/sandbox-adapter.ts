@@ -11,6 +11,7 @@ import type { SandboxOptions } from "../options/sandbox-options.js";
 import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateSandboxOptions } from "../options/validate-options.js";
 import { CommandOutput } from "../output/command-output.js";
 import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
+import { listScriptProcesses, openScriptProcess, type ScriptProcesses, startScriptProcess } from "../processes/process-handles.js";
 import { assertExecuteArguments, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
@@ -526,31 +527,58 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     return this.guardProcessCall(() => this.addPort(port), "could not expose the port");
   }
 
-  /** Starts a validated `spawn()`. Default: `UNSUPPORTED_CAPABILITY`. */
-  protected startProcess(_request: ProcessRequest): Promise<SandboxProcess> {
-    return Promise.reject(this.unsupportedCall("spawn()", "processes"));
+  /**
+   * How core's script processes (`@sandbox/core`'s process scripts and
+   * handles) reach this sandbox, or `undefined` (the default) where the
+   * adapter has none. Given it, `spawn()`, `listProcesses()` and
+   * `attachProcess()` need no other hook.
+   */
+  protected scriptProcesses(): ScriptProcesses | undefined {
+    return undefined;
   }
 
-  /** Lists spawned processes. Default: `UNSUPPORTED_CAPABILITY`. */
+  /** Starts a validated `spawn()`. Default: through {@link scriptProcesses}, else `UNSUPPORTED_CAPABILITY`. */
+  protected startProcess(request: ProcessRequest): Promise<SandboxProcess> {
+    const processes = this.scriptProcesses();
+    if (!processes) return Promise.reject(this.unsupportedCall("spawn()", "processes"));
+    if (request.pty) return processes.startTerminal(request);
+    return startScriptProcess(processes.host, request, processes.retainedBytes);
+  }
+
+  /** Lists spawned processes. Default: through {@link scriptProcesses}, else `UNSUPPORTED_CAPABILITY`. */
   protected listProcessRecords(): Promise<ProcessInfo[]> {
-    return Promise.reject(this.unsupportedCall("listProcesses()", "processReattach"));
+    const processes = this.scriptProcesses();
+    if (!processes) return Promise.reject(this.unsupportedCall("listProcesses()", "processReattach"));
+    return listScriptProcesses(processes.host);
   }
 
-  /** Opens a handle on process `id` reading from `fromOffset`. Default: `UNSUPPORTED_CAPABILITY`. */
-  protected openProcess(_id: string, _fromOffset: number): Promise<SandboxProcess> {
-    return Promise.reject(this.unsupportedCall("attachProcess()", "processReattach"));
+  /** Opens a handle on process `id` reading from `fromOffset`. Default: through {@link scriptProcesses}, else `UNSUPPORTED_CAPABILITY`. */
+  protected openProcess(id: string, fromOffset: number): Promise<SandboxProcess> {
+    const processes = this.scriptProcesses();
+    if (!processes) return Promise.reject(this.unsupportedCall("attachProcess()", "processReattach"));
+    return openScriptProcess(processes.host, id, fromOffset);
   }
 
-  /** URL of a declared port. Default: `UNSUPPORTED_CAPABILITY`. */
-  protected resolvePortUrl(_port: number): Promise<string> {
-    return Promise.reject(this.unsupportedCall("portUrl()", "ports"));
+  /**
+   * URL of a declared port. Default: looked up in {@link resolvePortUrls};
+   * a port it does not name is `INVALID_ARGUMENT` with {@link undeclaredPortAdvice}.
+   */
+  protected async resolvePortUrl(port: number): Promise<string> {
+    const url = (await this.resolvePortUrls())[port];
+    if (url === undefined) {
+      throw this.error("INVALID_ARGUMENT", { message: `port ${port} ${this.undeclaredPortAdvice()}`, details: { option: "port", port } });
+    }
+    return url;
   }
 
-  /** Every declared port's URL. Default: {@link resolvePortUrl} for each port of the `ports` option. */
-  protected async resolvePortUrls(): Promise<Record<number, string>> {
-    const urls: Record<number, string> = {};
-    for (const port of this.options.ports ?? []) urls[port] = await this.resolvePortUrl(port);
-    return urls;
+  /** What the error for a port that was not declared says after "port N". */
+  protected undeclaredPortAdvice(): string {
+    return 'was not published: pass it in the "ports" option when creating the sandbox';
+  }
+
+  /** Every declared port's URL. Default: `UNSUPPORTED_CAPABILITY`. */
+  protected resolvePortUrls(): Promise<Record<number, string>> {
+    return Promise.reject(this.unsupportedCall("portUrls()", "ports"));
   }
 
   /** Publishes a port at run time. Default: `UNSUPPORTED_CAPABILITY`. */

@@ -62,6 +62,15 @@ export interface ProcessScriptHost {
   assertAlive(): Promise<void>;
 }
 
+/** What an adapter gives `SandboxAdapter.scriptProcesses`: its script host, how much output to keep, and its terminals. */
+export interface ScriptProcesses {
+  readonly host: ProcessScriptHost;
+  /** Bytes of each stream kept in the sandbox for replay. */
+  readonly retainedBytes: number;
+  /** Starts a process with a terminal (`spawn(..., { pty })`), which the adapter runs its own way. */
+  startTerminal(request: ProcessRequest): Promise<SandboxProcess>;
+}
+
 /** Starts a background process (no terminal) under core's supervisor; `retainedBytes` of each stream are kept for replay. */
 export async function startScriptProcess(host: ProcessScriptHost, request: ProcessRequest, retainedBytes: number): Promise<SandboxProcess> {
   const id = newProcessId();
