@@ -490,6 +490,19 @@ static void file_problem(uint32_t id, char type, int error) {
   else file_answer(id, type, 2, NULL, 0);
 }
 
+/* Answers `is_directory` or `not_regular` unless `info` is a regular file; 1 when it answered. */
+static int refuse_unless_regular(uint32_t id, char type, const struct stat *info) {
+  if (S_ISDIR(info->st_mode)) {
+    file_answer(id, type, 1, "is_directory", 12);
+    return 1;
+  }
+  if (!S_ISREG(info->st_mode)) {
+    file_answer(id, type, 1, "not_regular", 11);
+    return 1;
+  }
+  return 0;
+}
+
 /* Whether `path` leads onto /proc, /sys or /dev (the host reads and writes those another way). */
 static int on_pseudo_filesystem(const char *path) {
   char real[PATH_MAX];
@@ -520,14 +533,7 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
   struct stat info;
   int created = 0;
   if (stat(path, &info) == 0) {
-    if (S_ISDIR(info.st_mode)) {
-      file_answer(id, 'w', 1, "is_directory", 12);
-      return;
-    }
-    if (!S_ISREG(info.st_mode)) {
-      file_answer(id, 'w', 1, "not_regular", 11);
-      return;
-    }
+    if (refuse_unless_regular(id, 'w', &info)) return;
   } else if (errno == ENOENT) {
     created = 1;
     struct stat link;
@@ -610,14 +616,7 @@ static void read_file(uint32_t id, const unsigned char *payload, size_t length) 
     file_answer(id, 'g', 2, NULL, 0);
     return;
   }
-  if (S_ISDIR(info.st_mode)) {
-    file_answer(id, 'g', 1, "is_directory", 12);
-    return;
-  }
-  if (!S_ISREG(info.st_mode)) {
-    file_answer(id, 'g', 1, "not_regular", 11);
-    return;
-  }
+  if (refuse_unless_regular(id, 'g', &info)) return;
   if ((uint64_t)info.st_size > most) {
     file_answer(id, 'g', 2, NULL, 0);
     return;
@@ -874,23 +873,21 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
 }
 
 static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
-  if (type == 'R') {
-    start_command(id, payload, length);
-  } else if (type == 'C') {
-    apply_claim(id, payload, length);
-  } else if (type == 'W') {
-    write_file(id, payload, length);
-  } else if (type == 'G') {
-    read_file(id, payload, length);
-  } else if (type == 'L') {
-    list_directory(id, payload, length);
-  } else if (type == 'T') {
-    list_tree(id, payload, length);
-  } else if (type == 'K') {
-    struct command *c = find(id);
-    unsigned char confirmed = 1;
-    if (c) confirmed = (unsigned char)kill_tree(c);
-    send_frame(id, 'k', &confirmed, 1);
+  switch (type) {
+    case 'R': start_command(id, payload, length); break;
+    case 'C': apply_claim(id, payload, length); break;
+    case 'W': write_file(id, payload, length); break;
+    case 'G': read_file(id, payload, length); break;
+    case 'L': list_directory(id, payload, length); break;
+    case 'T': list_tree(id, payload, length); break;
+    case 'K': {
+      struct command *c = find(id);
+      unsigned char confirmed = 1;
+      if (c) confirmed = (unsigned char)kill_tree(c);
+      send_frame(id, 'k', &confirmed, 1);
+      break;
+    }
+    default: break;
   }
 }
 
