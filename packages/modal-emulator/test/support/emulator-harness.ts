@@ -8,7 +8,7 @@ import { INSTANCE_LABEL, type ModalEmulator, type ModalEmulatorOptions, startMod
  * The start-up every emulator integration file shares: one emulator, a real
  * modal@0.11.1 SDK client pointed at it, an app, and at the end every tracked
  * sandbox terminated, every client closed, the emulator stopped and nothing of
- * it left on the engine (containers, volumes, images).
+ * it left on the engine (containers, volumes, networks, images).
  */
 
 /** The engine the emulator's containers run on, for assertions on them. */
@@ -41,7 +41,7 @@ export interface EmulatorHarness {
 }
 
 /** Constructs a ModalClient while `environment` is set in `process.env`, then restores it. */
-function clientWith(environment: Record<string, string | undefined>, credentials: { tokenId: string; tokenSecret: string }): ModalClient {
+export function clientWith(environment: Record<string, string | undefined>, credentials: { tokenId: string; tokenSecret: string }): ModalClient {
   const saved = Object.fromEntries(Object.keys(environment).map((key) => [key, process.env[key]]));
   const apply = (values: Record<string, string | undefined>) => {
     for (const [key, value] of Object.entries(values)) {
@@ -114,6 +114,11 @@ export function useModalEmulator(options: EmulatorHarnessOptions): EmulatorHarne
     await started.emulator.stop();
     expect(await engine.listContainers(instance), "no emulator container may outlive stop()").toEqual([]);
     expect(await engine.listVolumes(instance), "no emulator volume may outlive stop()").toEqual([]);
+    const networks = await engine.docker.listNetworks({ filters: { label: [`${INSTANCE_LABEL}=${instance[INSTANCE_LABEL]}`] } });
+    expect(
+      networks.map((network) => network.Name),
+      "no emulator network may outlive stop()",
+    ).toEqual([]);
     const images = await engine.docker.listImages({ filters: JSON.stringify({ label: [`${INSTANCE_LABEL}=${instance[INSTANCE_LABEL]}`] }) });
     expect(images, "no emulator image may outlive stop()").toEqual([]);
   }, 120_000);
