@@ -3,12 +3,10 @@ import { connect as http2Connect } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import { connect as netConnect } from "node:net";
 import { promisify } from "node:util";
-import { DockerEngine } from "@sandbox/docker-engine";
-import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, type Image, ModalClient, type Sandbox } from "modal";
+import type { Image } from "modal";
 import { Status } from "nice-grpc";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 
 /*
  * Issue 11: TLS tunnels and the inbound allowlist through the real
@@ -19,11 +17,7 @@ import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.
  * lets in only the clients it names, on tunnels and connect tokens.
  */
 
-const withDocker = await dockerEngineAvailable();
-const engine = new DockerEngine();
 const execFileAsync = promisify(execFile);
-const TOKEN_ID = "ak-tunnels-tls-test";
-const TOKEN_SECRET = "as-tunnels-tls-test-secret";
 
 /** An HTTP/1.1 server answering every GET with `body` (argv: port, body). */
 const HTTP_SERVER = `
@@ -81,17 +75,6 @@ while True:
     conn, _ = server.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 `;
-
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
 
 /** GET over https with `ca` trusted (or the default trust store without): status and body. */
 function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string; authorized: boolean }> {
@@ -169,32 +152,19 @@ function tcpOutcome(host: string, port: number, send: string): Promise<"answered
   });
 }
 
-describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
+describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
+  const harness = useModalEmulator({ appName: "emulator-tunnels-tls" });
   let python: Image;
-  const sandboxes: Sandbox[] = [];
 
-  beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-tunnels-tls", { createIfMissing: true });
-    python = modal.images.fromRegistry("python:3.12-slim");
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    modal?.close();
-    if (!emulator) return;
-    const instance = emulator.labels[INSTANCE_LABEL]!;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
-  }, 120_000);
+  beforeAll(() => {
+    python = harness.modal.images.fromRegistry("python:3.12-slim");
+  });
 
   it("encryptedPorts: tunnel.url answers over https to a client trusting the emulator's CA, and fails verification without it", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", HTTP_SERVER, "8080", "served over TLS"], encryptedPorts: [8080] });
-    sandboxes.push(sandbox);
+    const { modal, app, emulator, track } = harness;
+    const sandbox = track(
+      await modal.sandboxes.create(app, python, { command: ["python3", "-c", HTTP_SERVER, "8080", "served over TLS"], encryptedPorts: [8080] }),
+    );
     const tunnel = (await sandbox.tunnels())[8080]!;
     expect(tunnel.url).toBe(`https://127.0.0.1:${tunnel.port}`);
 
@@ -218,8 +188,8 @@ describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 S
   });
 
   it("h2Ports: TLS with ALPN h2, and HTTP/2 end to end to the server in the sandbox", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", H2_SERVER], h2Ports: [8443] });
-    sandboxes.push(sandbox);
+    const { modal, app, emulator, track } = harness;
+    const sandbox = track(await modal.sandboxes.create(app, python, { command: ["python3", "-c", H2_SERVER], h2Ports: [8443] }));
     const tunnel = (await sandbox.tunnels())[8443]!;
     expect(tunnel.url).toBe(`https://127.0.0.1:${tunnel.port}`);
     const answer = await whenUp(() => h2Get(tunnel.url, emulator.tunnelCa.certificatePem));
@@ -227,19 +197,22 @@ describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 S
   });
 
   it("inboundCidrAllowlist: a client outside it is reset on tunnels and refused (403) by connect tokens; one inside gets through", async () => {
-    const refused = await modal.sandboxes.create(app, python, {
-      command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
-      encryptedPorts: [8080],
-      unencryptedPorts: [9090],
-      inboundCidrAllowlist: ["10.0.0.0/8"],
-    });
-    sandboxes.push(refused);
-    const allowed = await modal.sandboxes.create(app, python, {
-      command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
-      encryptedPorts: [8080],
-      inboundCidrAllowlist: ["10.0.0.0/8", "127.0.0.0/8"],
-    });
-    sandboxes.push(allowed);
+    const { modal, app, emulator, track } = harness;
+    const refused = track(
+      await modal.sandboxes.create(app, python, {
+        command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
+        encryptedPorts: [8080],
+        unencryptedPorts: [9090],
+        inboundCidrAllowlist: ["10.0.0.0/8"],
+      }),
+    );
+    const allowed = track(
+      await modal.sandboxes.create(app, python, {
+        command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
+        encryptedPorts: [8080],
+        inboundCidrAllowlist: ["10.0.0.0/8", "127.0.0.0/8"],
+      }),
+    );
 
     // Allowed: 127.0.0.1 is in 127.0.0.0/8, on the TLS tunnel and through a connect token.
     const open = (await allowed.tunnels())[8080]!;
@@ -262,6 +235,7 @@ describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 S
   });
 
   it("inboundCidrAllowlist is checked: a malformed CIDR is refused with INVALID_ARGUMENT naming the option", async () => {
+    const { modal, app } = harness;
     await expect(modal.sandboxes.create(app, python, { inboundCidrAllowlist: ["10.0.0.0/33"] })).rejects.toMatchObject({
       code: Status.INVALID_ARGUMENT,
       details: expect.stringContaining("inboundCidrAllowlist"),
