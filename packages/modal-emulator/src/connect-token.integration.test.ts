@@ -4,6 +4,7 @@ import type { Image } from "modal";
 import { Status } from "nice-grpc";
 import { beforeAll, describe, expect, it } from "vitest";
 import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
+import { pythonHttpServer, pythonTcpServer } from "../test/support/python-servers.js";
 
 /*
  * Connect tokens (issue 11): `createConnectToken` through the real
@@ -12,24 +13,15 @@ import { engineReachable, useModalEmulator } from "../test/support/emulator-harn
  */
 
 /** An HTTP server answering every request with its method, path and headers as JSON. */
-const ECHO_SERVER = `
-import http.server, json, sys
-class Echo(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Echo).serve_forever()
-`;
+const ECHO_SERVER = pythonHttpServer(
+  'json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()',
+  "application/json",
+);
 
 /** A TCP server that answers an Upgrade request with 101 and then echoes what it receives (as a WebSocket server would switch protocols). */
-const UPGRADE_ECHO_SERVER = `
-import socket, threading
+const UPGRADE_ECHO_SERVER = pythonTcpServer(
+  8080,
+  `
 def serve(conn):
     data = b""
     while b"\\r\\n\\r\\n" not in data:
@@ -46,14 +38,8 @@ def serve(conn):
             break
         conn.sendall(chunk)
     conn.close()
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("0.0.0.0", 8080))
-server.listen()
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-`;
+`,
+);
 
 /** Sends an Upgrade request through the proxy: the 101 answer and its socket, or the refusal's status. */
 function upgrade(url: string, token: string): Promise<{ status: number; headers: Record<string, unknown>; socket?: Socket }> {

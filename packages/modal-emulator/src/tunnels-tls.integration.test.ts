@@ -7,6 +7,7 @@ import type { Image } from "modal";
 import { Status } from "nice-grpc";
 import { beforeAll, describe, expect, it } from "vitest";
 import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
+import { pythonHttpServer, pythonTcpServer } from "../test/support/python-servers.js";
 
 /*
  * Issue 11: TLS tunnels and the inbound allowlist through the real
@@ -20,27 +21,16 @@ import { engine, engineReachable, useModalEmulator } from "../test/support/emula
 const execFileAsync = promisify(execFile);
 
 /** An HTTP/1.1 server answering every GET with `body` (argv: port, body). */
-const HTTP_SERVER = `
-import http.server, sys
-body = sys.argv[2].encode()
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()
-`;
+const HTTP_SERVER = pythonHttpServer("sys.argv[2].encode()", "text/plain");
 
 /**
  * The least HTTP/2 server (cleartext, prior knowledge) on port 8443: it
  * checks the connection preface, settles SETTINGS, and answers each request
  * with :status 200 (HPACK static index 8) and the body "hello over h2".
  */
-const H2_SERVER = `
-import socket, struct, threading
+const H2_SERVER = pythonTcpServer(
+  8443,
+  `
 def frame(kind, flags, stream, payload=b""):
     return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
 def serve(conn):
@@ -67,14 +57,8 @@ def serve(conn):
                 conn.sendall(frame(1, 4, stream, b"\\x88") + frame(0, 1, stream, b"hello over h2"))
     finally:
         conn.close()
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("0.0.0.0", 8443))
-server.listen()
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-`;
+`,
+);
 
 /** GET over https with `ca` trusted (or the default trust store without): status and body. */
 function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string; authorized: boolean }> {
