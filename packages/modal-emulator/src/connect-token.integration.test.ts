@@ -1,8 +1,7 @@
 import { request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
-import type { Image } from "modal";
 import { Status } from "nice-grpc";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 import { pythonHttpServer, pythonTcpServer } from "../test/support/python-servers.js";
 
@@ -68,14 +67,10 @@ async function fetchWhenUp(url: string, init: RequestInit): Promise<Response> {
 
 describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
   const emu = useModalEmulator({ appName: "emulator-connect" });
-  let python: Image;
-
-  beforeAll(() => {
-    python = emu.modal.images.fromRegistry("python:3.12-slim");
-  });
+  const python = () => emu.image("python:3.12-slim");
 
   it("forwards a request with the token to the sandbox's port 8080, with the user metadata and without the token", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", ECHO_SERVER, "8080"] });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { command: ["python3", "-c", ECHO_SERVER, "8080"] });
     emu.track(sandbox);
     const credentials = await sandbox.createConnectToken({ userMetadata: "user-42" });
     expect(credentials.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -99,7 +94,7 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("routes a token made for another port there, and answers 502 while nothing listens", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", ECHO_SERVER, "9000"] });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { command: ["python3", "-c", ECHO_SERVER, "9000"] });
     emu.track(sandbox);
     const onPort = await sandbox.createConnectToken({ port: 9000 });
     const response = await fetchWhenUp(`${onPort.url}/p`, { headers: { authorization: `Bearer ${onPort.token}` } });
@@ -113,7 +108,7 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("forwards an Upgrade (WebSocket-style) connection with the token, and refuses it without", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
     emu.track(sandbox);
     const credentials = await sandbox.createConnectToken({ userMetadata: "ws-user" });
     let upgraded = await upgrade(credentials.url, credentials.token);
@@ -133,7 +128,7 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("refuses a token for a sandbox without a network, saying why", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { blockNetwork: true });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { blockNetwork: true });
     emu.track(sandbox);
     await expect(sandbox.createConnectToken()).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringContaining("blockNetwork") });
   });

@@ -1,5 +1,5 @@
-import type { Image, Sandbox } from "modal";
-import { beforeAll, describe, expect, it } from "vitest";
+import type { Sandbox } from "modal";
+import { describe, expect, it } from "vitest";
 import { engineReachable, run, useModalEmulator } from "../test/support/emulator-harness.js";
 
 /*
@@ -44,17 +44,13 @@ async function output(sandbox: Sandbox, argv: string[]): Promise<string> {
 
 describe.runIf(engineReachable)("i6pn (modal@0.11.1 SDK, Docker engine with IPv6 networks)", { timeout: 120_000 }, () => {
   const harness = useModalEmulator({ appName: "emulator-i6pn" });
-  let python: Image;
-
-  beforeAll(() => {
-    python = harness.modal.images.fromRegistry("python:3.12-slim");
-  });
+  const python = () => harness.image("python:3.12-slim");
 
   it("two i6pn sandboxes reach each other over IPv6 at their i6pn.modal.local addresses; a sandbox without i6pn does not", async () => {
     const { modal, app, track } = harness;
-    const server = track(await modal.sandboxes.create(app, python, { i6pn: true, command: ["python3", "-c", SERVER] }));
-    const peer = track(await modal.sandboxes.create(app, python, { i6pn: true }));
-    const outsider = track(await modal.sandboxes.create(app, python));
+    const server = track(await modal.sandboxes.create(app, python(), { i6pn: true, command: ["python3", "-c", SERVER] }));
+    const peer = track(await modal.sandboxes.create(app, python(), { i6pn: true }));
+    const outsider = track(await modal.sandboxes.create(app, python()));
 
     const lookup = ["python3", "-c", 'import socket; print(socket.getaddrinfo("i6pn.modal.local", None, socket.AF_INET6)[0][4][0])'];
     const serverAddress = await output(server, lookup);

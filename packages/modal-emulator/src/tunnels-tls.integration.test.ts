@@ -3,9 +3,8 @@ import { connect as http2Connect } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import { connect as netConnect } from "node:net";
 import { promisify } from "node:util";
-import type { Image } from "modal";
 import { Status } from "nice-grpc";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 import { pythonHttpServer, pythonTcpServer } from "../test/support/python-servers.js";
 
@@ -138,16 +137,12 @@ function tcpOutcome(host: string, port: number, send: string): Promise<"answered
 
 describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
   const harness = useModalEmulator({ appName: "emulator-tunnels-tls" });
-  let python: Image;
-
-  beforeAll(() => {
-    python = harness.modal.images.fromRegistry("python:3.12-slim");
-  });
+  const python = () => harness.image("python:3.12-slim");
 
   it("encryptedPorts: tunnel.url answers over https to a client trusting the emulator's CA, and fails verification without it", async () => {
     const { modal, app, emulator, track } = harness;
     const sandbox = track(
-      await modal.sandboxes.create(app, python, { command: ["python3", "-c", HTTP_SERVER, "8080", "served over TLS"], encryptedPorts: [8080] }),
+      await modal.sandboxes.create(app, python(), { command: ["python3", "-c", HTTP_SERVER, "8080", "served over TLS"], encryptedPorts: [8080] }),
     );
     const tunnel = (await sandbox.tunnels())[8080]!;
     expect(tunnel.url).toBe(`https://127.0.0.1:${tunnel.port}`);
@@ -173,7 +168,7 @@ describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.1
 
   it("h2Ports: TLS with ALPN h2, and HTTP/2 end to end to the server in the sandbox", async () => {
     const { modal, app, emulator, track } = harness;
-    const sandbox = track(await modal.sandboxes.create(app, python, { command: ["python3", "-c", H2_SERVER], h2Ports: [8443] }));
+    const sandbox = track(await modal.sandboxes.create(app, python(), { command: ["python3", "-c", H2_SERVER], h2Ports: [8443] }));
     const tunnel = (await sandbox.tunnels())[8443]!;
     expect(tunnel.url).toBe(`https://127.0.0.1:${tunnel.port}`);
     const answer = await whenUp(() => h2Get(tunnel.url, emulator.tunnelCa.certificatePem));
@@ -183,7 +178,7 @@ describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.1
   it("inboundCidrAllowlist: a client outside it is reset on tunnels and refused (403) by connect tokens; one inside gets through", async () => {
     const { modal, app, emulator, track } = harness;
     const refused = track(
-      await modal.sandboxes.create(app, python, {
+      await modal.sandboxes.create(app, python(), {
         command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
         encryptedPorts: [8080],
         unencryptedPorts: [9090],
@@ -191,7 +186,7 @@ describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.1
       }),
     );
     const allowed = track(
-      await modal.sandboxes.create(app, python, {
+      await modal.sandboxes.create(app, python(), {
         command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
         encryptedPorts: [8080],
         inboundCidrAllowlist: ["10.0.0.0/8", "127.0.0.0/8"],
@@ -220,7 +215,7 @@ describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.1
 
   it("inboundCidrAllowlist is checked: a malformed CIDR is refused with INVALID_ARGUMENT naming the option", async () => {
     const { modal, app } = harness;
-    await expect(modal.sandboxes.create(app, python, { inboundCidrAllowlist: ["10.0.0.0/33"] })).rejects.toMatchObject({
+    await expect(modal.sandboxes.create(app, python(), { inboundCidrAllowlist: ["10.0.0.0/33"] })).rejects.toMatchObject({
       code: Status.INVALID_ARGUMENT,
       details: expect.stringContaining("inboundCidrAllowlist"),
     });

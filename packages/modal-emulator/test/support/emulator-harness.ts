@@ -1,6 +1,6 @@
 import { DockerEngine } from "@sandbox/docker-engine";
 import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, ModalClient, type Sandbox, type SandboxExecParams } from "modal";
+import { type App, type Image, ModalClient, type Sandbox, type SandboxExecParams } from "modal";
 import { afterAll, beforeAll, expect } from "vitest";
 import { INSTANCE_LABEL, type ModalEmulator, type ModalEmulatorOptions, startModalEmulator } from "../../src/index.js";
 
@@ -36,6 +36,8 @@ export interface EmulatorHarness {
    * moment only (`undefined` unsets); `MODAL_SERVER_URL` defaults to the emulator.
    */
   client(environment?: Record<string, string | undefined>, credentials?: { tokenId?: string; tokenSecret?: string }): ModalClient;
+  /** `modal.images.fromRegistry(tag)`, one Image per tag for the whole file (so it is built once). */
+  image(tag: string): Image;
   /** Terminates the sandbox at the end of the file (the emulator removes it anyway; this keeps the order Modal code sees). */
   track<T extends Sandbox>(sandbox: T): T;
 }
@@ -66,6 +68,7 @@ export function useModalEmulator(options: EmulatorHarnessOptions): EmulatorHarne
   const tokenSecret = `as-${options.appName}-secret`;
   const clients: ModalClient[] = [];
   const sandboxes: Sandbox[] = [];
+  const images = new Map<string, Image>();
   let started: { emulator: ModalEmulator; modal: ModalClient; app: App } | undefined;
   const current = () => {
     if (!started) throw new Error("the emulator harness is used before its beforeAll ran");
@@ -90,6 +93,14 @@ export function useModalEmulator(options: EmulatorHarnessOptions): EmulatorHarne
       );
       clients.push(client);
       return client;
+    },
+    image(tag) {
+      let image = images.get(tag);
+      if (!image) {
+        image = current().modal.images.fromRegistry(tag);
+        images.set(tag, image);
+      }
+      return image;
     },
     track(sandbox) {
       sandboxes.push(sandbox);
