@@ -1,7 +1,4 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
-import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable, expectReplayFromAnotherProcess } from "@sandbox/test-support";
 import { describe, expect, it } from "vitest";
 import { LocalDockerSandbox } from "../src/index.js";
 
@@ -15,27 +12,8 @@ const available = await engineAvailable();
  */
 const REATTACH_DELAY_MS = Number(process.env.SANDBOX_REATTACH_DELAY_MS ?? 5_000);
 
-/** Runs the reattach fixture in a new node process; resolves with its raw stdout and stderr. */
-async function reattachFromAnotherProcess(
-  sandboxId: string,
-  processId: string,
-  fromOffset: number,
-): Promise<{ stdout: Buffer; stderr: string; code: number | null }> {
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(new URL("./fixtures/reattach-and-replay.mjs", import.meta.url)), sandboxId, processId, String(fromOffset)],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const chunks: Buffer[] = [];
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (chunk: string) => (stderr += chunk));
-  const [code] = (await once(child, "exit")) as [number | null];
-  return { stdout: Buffer.concat(chunks), stderr, code };
-}
+/** The built adapter the reattaching process loads. */
+const ADAPTER = { url: new URL("../dist/index.js", import.meta.url), exportName: "LocalDockerSandbox" };
 
 describe.runIf(available)("reattach from a separate OS process (skipped when no Docker engine answers)", () => {
   it(`replays a process's output byte for byte, ${REATTACH_DELAY_MS} ms after the spawn, in another node process`, {
@@ -43,22 +21,7 @@ describe.runIf(available)("reattach from a separate OS process (skipped when no 
   }, async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, timeoutMs: Math.ceil((REATTACH_DELAY_MS + 240_000) / 1000) * 1000 });
     try {
-      // 256 KiB of random bytes (every byte value, invalid UTF-8 included),
-      // then output written after the reattach may already have begun.
-      const spawned = await sandbox.spawn("head -c 262144 /dev/urandom > /tmp/expected.bin && cat /tmp/expected.bin && sleep 3 && printf 'live-tail'");
-      const processId = spawned.id;
-      await new Promise((resolve) => setTimeout(resolve, REATTACH_DELAY_MS));
-      const [expectedFile] = await sandbox.downloadFiles(["/tmp/expected.bin"]);
-      expect(expectedFile?.error).toBeNull();
-      const expected = Buffer.concat([Buffer.from(expectedFile!.content!), Buffer.from("live-tail")]);
-
-      for (const fromOffset of [0, 100_000, expected.length]) {
-        const { stdout, stderr, code } = await reattachFromAnotherProcess(sandbox.id, processId, fromOffset);
-        expect(code, `the reattaching process failed: ${stderr}`).toBe(0);
-        expect(stdout.length, `replay from ${fromOffset}: byte count`).toBe(expected.length - fromOffset);
-        expect(stdout.equals(expected.subarray(fromOffset)), `replay from ${fromOffset} differs from what the process wrote`).toBe(true);
-        expect(stderr).toContain('exit {"exitCode":0,"reason":"exited"} dropped 0');
-      }
+      await expectReplayFromAnotherProcess(sandbox, ADAPTER, REATTACH_DELAY_MS);
     } finally {
       await sandbox.close();
     }

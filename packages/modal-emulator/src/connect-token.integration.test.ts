@@ -1,9 +1,9 @@
 import { request as httpRequest } from "node:http";
 import type { Socket } from "node:net";
-import type { Image } from "modal";
 import { Status } from "nice-grpc";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
+import { pythonHttpServer, pythonTcpServer } from "../test/support/python-servers.js";
 
 /*
  * Connect tokens (issue 11): `createConnectToken` through the real
@@ -12,24 +12,15 @@ import { engineReachable, useModalEmulator } from "../test/support/emulator-harn
  */
 
 /** An HTTP server answering every request with its method, path and headers as JSON. */
-const ECHO_SERVER = `
-import http.server, json, sys
-class Echo(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Echo).serve_forever()
-`;
+const ECHO_SERVER = pythonHttpServer(
+  'json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}}).encode()',
+  "application/json",
+);
 
 /** A TCP server that answers an Upgrade request with 101 and then echoes what it receives (as a WebSocket server would switch protocols). */
-const UPGRADE_ECHO_SERVER = `
-import socket, threading
+const UPGRADE_ECHO_SERVER = pythonTcpServer(
+  8080,
+  `
 def serve(conn):
     data = b""
     while b"\\r\\n\\r\\n" not in data:
@@ -46,14 +37,8 @@ def serve(conn):
             break
         conn.sendall(chunk)
     conn.close()
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("0.0.0.0", 8080))
-server.listen()
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-`;
+`,
+);
 
 /** Sends an Upgrade request through the proxy: the 101 answer and its socket, or the refusal's status. */
 function upgrade(url: string, token: string): Promise<{ status: number; headers: Record<string, unknown>; socket?: Socket }> {
@@ -82,14 +67,10 @@ async function fetchWhenUp(url: string, init: RequestInit): Promise<Response> {
 
 describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
   const emu = useModalEmulator({ appName: "emulator-connect" });
-  let python: Image;
-
-  beforeAll(() => {
-    python = emu.modal.images.fromRegistry("python:3.12-slim");
-  });
+  const python = () => emu.image("python:3.12-slim");
 
   it("forwards a request with the token to the sandbox's port 8080, with the user metadata and without the token", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", ECHO_SERVER, "8080"] });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { command: ["python3", "-c", ECHO_SERVER, "8080"] });
     emu.track(sandbox);
     const credentials = await sandbox.createConnectToken({ userMetadata: "user-42" });
     expect(credentials.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
@@ -113,7 +94,7 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("routes a token made for another port there, and answers 502 while nothing listens", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", ECHO_SERVER, "9000"] });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { command: ["python3", "-c", ECHO_SERVER, "9000"] });
     emu.track(sandbox);
     const onPort = await sandbox.createConnectToken({ port: 9000 });
     const response = await fetchWhenUp(`${onPort.url}/p`, { headers: { authorization: `Bearer ${onPort.token}` } });
@@ -127,7 +108,7 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("forwards an Upgrade (WebSocket-style) connection with the token, and refuses it without", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { command: ["python3", "-c", UPGRADE_ECHO_SERVER] });
     emu.track(sandbox);
     const credentials = await sandbox.createConnectToken({ userMetadata: "ws-user" });
     let upgraded = await upgrade(credentials.url, credentials.token);
@@ -147,7 +128,7 @@ describe.runIf(engineReachable)("createConnectToken (modal@0.11.1 SDK, Docker en
   });
 
   it("refuses a token for a sandbox without a network, saying why", async () => {
-    const sandbox = await emu.modal.sandboxes.create(emu.app, python, { blockNetwork: true });
+    const sandbox = await emu.modal.sandboxes.create(emu.app, python(), { blockNetwork: true });
     emu.track(sandbox);
     await expect(sandbox.createConnectToken()).rejects.toMatchObject({ code: Status.FAILED_PRECONDITION, details: expect.stringContaining("blockNetwork") });
   });

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, ModalClient, type Sandbox } from "modal";
+import type { App, ModalClient, Sandbox } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { clientWith, engineReachable } from "../test/support/emulator-harness.js";
 import { OUTPUT_BACKPRESSURE_BYTES } from "./exec-session.js";
 
 /*
@@ -12,7 +12,8 @@ import { OUTPUT_BACKPRESSURE_BYTES } from "./exec-session.js";
  * the exec's output while OUTPUT_BACKPRESSURE_BYTES wait unread, as a pipe
  * blocks the writer on Modal, and goes on once the client reads. The
  * emulator runs in its own process (src/bin.ts under tsx) so that its
- * resident set can be measured from /proc.
+ * resident set can be measured from /proc; so it keeps its own start-up
+ * rather than useModalEmulator's, which runs the emulator in this process.
  */
 
 const MiB = 1024 * 1024;
@@ -20,7 +21,7 @@ const MiB = 1024 * 1024;
 const GROWTH_BOUND = OUTPUT_BACKPRESSURE_BYTES + 96 * MiB;
 const TOKEN_ID = "ak-backpressure-test";
 const TOKEN_SECRET = "as-backpressure-test-secret";
-const withDocker = (await dockerEngineAvailable()) && process.platform === "linux";
+const withDocker = engineReachable && process.platform === "linux";
 
 function rssOf(pid: number): number {
   const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -45,17 +46,6 @@ function startEmulatorProcess(): Promise<{ child: ChildProcess; url: string }> {
   });
 }
 
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
 /** Peak growth of the emulator's resident set over `ms`, sampled every 25 ms. */
 async function peakGrowthOver(pid: number, ms: number): Promise<number> {
   const baseline = rssOf(pid);
@@ -76,7 +66,7 @@ describe.runIf(withDocker)("exec output backpressure (modal@0.11.1 SDK, emulator
 
   beforeAll(async () => {
     emulator = await startEmulatorProcess();
-    modal = clientFor(emulator.url);
+    modal = clientWith({ MODAL_SERVER_URL: emulator.url }, { tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
     app = await modal.apps.fromName("emulator-backpressure", { createIfMissing: true });
     sandbox = await modal.sandboxes.create(app, modal.images.fromRegistry("alpine:3.21"));
   }, 120_000);

@@ -1,19 +1,12 @@
-import { DockerEngine } from "@sandbox/docker-engine";
-import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, type Image, ModalClient, type Sandbox } from "modal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+import type { Sandbox } from "modal";
+import { describe, expect, it } from "vitest";
+import { engineReachable, run, useModalEmulator } from "../test/support/emulator-harness.js";
 
 /*
  * Issue 11: `i6pn: true` joins sandboxes to a private IPv6 network, where
  * they reach each other at their `i6pn.modal.local` address; a sandbox
  * without i6pn cannot reach them. Through the real modal@0.11.1 SDK.
  */
-
-const withDocker = await dockerEngineAvailable();
-const engine = new DockerEngine();
-const TOKEN_ID = "ak-i6pn-test";
-const TOKEN_SECRET = "as-i6pn-test-secret";
 
 /** A TCP server on every IPv6 address, port 7000, answering "hello from <its i6pn address>". */
 const SERVER = `
@@ -44,64 +37,29 @@ for attempt in range(40):
         time.sleep(0.25)
 `;
 
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
+/** The sandbox's stdout for `argv`, trimmed. */
+async function output(sandbox: Sandbox, argv: string[]): Promise<string> {
+  return (await run(sandbox, argv)).stdout.trim();
 }
 
-async function run(sandbox: Sandbox, argv: string[]): Promise<string> {
-  const process_ = await sandbox.exec(argv);
-  const [output] = await Promise.all([process_.stdout.readText(), process_.wait()]);
-  return output.trim();
-}
-
-describe.runIf(withDocker)("i6pn (modal@0.11.1 SDK, Docker engine with IPv6 networks)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
-  let python: Image;
-  const sandboxes: Sandbox[] = [];
-
-  beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-i6pn", { createIfMissing: true });
-    python = modal.images.fromRegistry("python:3.12-slim");
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    modal?.close();
-    if (!emulator) return;
-    const instance = emulator.labels[INSTANCE_LABEL]!;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
-    const networks = await engine.docker.listNetworks({ filters: { label: [`${INSTANCE_LABEL}=${instance}`] } });
-    expect(networks.map((network) => network.Name)).toEqual([]);
-  }, 120_000);
+describe.runIf(engineReachable)("i6pn (modal@0.11.1 SDK, Docker engine with IPv6 networks)", { timeout: 120_000 }, () => {
+  const harness = useModalEmulator({ appName: "emulator-i6pn" });
+  const python = () => harness.image("python:3.12-slim");
 
   it("two i6pn sandboxes reach each other over IPv6 at their i6pn.modal.local addresses; a sandbox without i6pn does not", async () => {
-    const server = await modal.sandboxes.create(app, python, { i6pn: true, command: ["python3", "-c", SERVER] });
-    sandboxes.push(server);
-    const peer = await modal.sandboxes.create(app, python, { i6pn: true });
-    sandboxes.push(peer);
-    const outsider = await modal.sandboxes.create(app, python);
-    sandboxes.push(outsider);
+    const { modal, app, track } = harness;
+    const server = track(await modal.sandboxes.create(app, python(), { i6pn: true, command: ["python3", "-c", SERVER] }));
+    const peer = track(await modal.sandboxes.create(app, python(), { i6pn: true }));
+    const outsider = track(await modal.sandboxes.create(app, python()));
 
     const lookup = ["python3", "-c", 'import socket; print(socket.getaddrinfo("i6pn.modal.local", None, socket.AF_INET6)[0][4][0])'];
-    const serverAddress = await run(server, lookup);
-    const peerAddress = await run(peer, lookup);
+    const serverAddress = await output(server, lookup);
+    const peerAddress = await output(peer, lookup);
     expect(serverAddress).toMatch(/^fd[0-9a-f]{2}:/);
     expect(peerAddress).not.toBe(serverAddress);
 
-    expect(await run(peer, ["python3", "-c", CLIENT, serverAddress])).toBe(`hello from ${serverAddress}`);
+    expect(await output(peer, ["python3", "-c", CLIENT, serverAddress])).toBe(`hello from ${serverAddress}`);
     // No address on the private network and no route to it: the outsider cannot connect (EADDRNOTAVAIL, ENETUNREACH or EHOSTUNREACH).
-    expect(await run(outsider, ["python3", "-c", CLIENT, serverAddress])).toMatch(/^(OSError|TimeoutError|timeout) (99|101|113|None)$/);
+    expect(await output(outsider, ["python3", "-c", CLIENT, serverAddress])).toMatch(/^(OSError|TimeoutError|timeout) (99|101|113|None)$/);
   });
 });

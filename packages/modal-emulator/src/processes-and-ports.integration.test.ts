@@ -1,4 +1,4 @@
-import { trustCertificateAuthority } from "@sandbox/test-support";
+import { fetchWhenServed, trustCertificateAuthority } from "@sandbox/test-support";
 import type { Image, ModalClient, Sandbox } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
@@ -9,21 +9,9 @@ import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
  * gRPC against the emulator and real containers. Nothing is mocked.
  */
 
-/** Fetches `url` until it answers (the server in the sandbox takes a moment to listen). */
-async function fetchUntilServed(url: string, timeoutMs = 20_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-      if (response.ok) return await response.text();
-      last = new Error(`HTTP ${response.status}`);
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${url} never answered: ${String(last)}`);
+/** Fetches `url` until the server in the sandbox answers. */
+function fetchUntilServed(url: string): Promise<string> {
+  return fetchWhenServed(url, { timeoutMs: 20_000, intervalMs: 250 });
 }
 
 /** Starts busybox httpd on `port` serving `body`, detached, through an SDK exec. */

@@ -1,8 +1,7 @@
 import { createPublicKey, type JsonWebKey, verify } from "node:crypto";
-import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, type Image, InvalidError, ModalClient, type Sandbox } from "modal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ModalEmulator, startModalEmulator } from "./index.js";
+import { type Image, InvalidError, type Sandbox } from "modal";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 
 /*
  * Issue 11: a sidecar created with `includeOidcIdentityToken` gets
@@ -11,40 +10,14 @@ import { type ModalEmulator, startModalEmulator } from "./index.js";
  * Through the real modal@0.11.1 SDK.
  */
 
-const withDocker = await dockerEngineAvailable();
-const TOKEN_ID = "ak-sidecar-oidc-test";
-const TOKEN_SECRET = "as-sidecar-oidc-test-secret";
-
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
-describe.runIf(withDocker)("sidecar identity tokens and refusals (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
+describe.runIf(engineReachable)("sidecar identity tokens and refusals (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
+  const harness = useModalEmulator({ appName: "emulator-sidecar-oidc" });
   let alpine: Image;
   let sandbox: Sandbox | undefined;
 
   beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-sidecar-oidc", { createIfMissing: true });
-    alpine = modal.images.fromRegistry("alpine:3.21");
-    sandbox = await modal.sandboxes.create(app, alpine);
-  }, 120_000);
-
-  afterAll(async () => {
-    await sandbox?.terminate().catch(() => undefined);
-    modal?.close();
-    await emulator?.stop();
+    alpine = harness.modal.images.fromRegistry("alpine:3.21");
+    sandbox = harness.track(await harness.modal.sandboxes.create(harness.app, alpine));
   }, 120_000);
 
   it("includeOidcIdentityToken: the sidecar's MODAL_IDENTITY_TOKEN verifies with the emulator's key and names the sandbox", async () => {
@@ -52,10 +25,15 @@ describe.runIf(withDocker)("sidecar identity tokens and refusals (modal@0.11.1 S
     const process_ = await sidecar.exec(["printenv", "MODAL_IDENTITY_TOKEN"], { mode: "text" });
     const [token] = await Promise.all([process_.stdout.readText(), process_.wait()]);
     const [header = "", payload = "", signature = ""] = token.trim().split(".");
-    const key = createPublicKey({ key: emulator.oidcJwks.keys[0] as JsonWebKey, format: "jwk" });
+    const key = createPublicKey({ key: harness.emulator.oidcJwks.keys[0] as JsonWebKey, format: "jwk" });
     expect(verify("sha256", Buffer.from(`${header}.${payload}`), key, Buffer.from(signature, "base64url"))).toBe(true);
     const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
-    expect(claims).toMatchObject({ iss: "https://oidc.modal.com", sandbox_id: sandbox!.sandboxId, app_id: app.appId, app_name: "emulator-sidecar-oidc" });
+    expect(claims).toMatchObject({
+      iss: "https://oidc.modal.com",
+      sandbox_id: sandbox!.sandboxId,
+      app_id: harness.app.appId,
+      app_name: "emulator-sidecar-oidc",
+    });
 
     // Without the option, no token.
     const plain = await sandbox!.experimentalSidecars.create("plain", alpine, { command: ["sleep", "60"] });

@@ -3,12 +3,10 @@ import { connect as http2Connect } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import { connect as netConnect } from "node:net";
 import { promisify } from "node:util";
-import { DockerEngine } from "@sandbox/docker-engine";
-import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, type Image, ModalClient, type Sandbox } from "modal";
 import { Status } from "nice-grpc";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.js";
+import { describe, expect, it } from "vitest";
+import { engine, engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
+import { pythonHttpServer, pythonTcpServer } from "../test/support/python-servers.js";
 
 /*
  * Issue 11: TLS tunnels and the inbound allowlist through the real
@@ -19,34 +17,19 @@ import { INSTANCE_LABEL, type ModalEmulator, startModalEmulator } from "./index.
  * lets in only the clients it names, on tunnels and connect tokens.
  */
 
-const withDocker = await dockerEngineAvailable();
-const engine = new DockerEngine();
 const execFileAsync = promisify(execFile);
-const TOKEN_ID = "ak-tunnels-tls-test";
-const TOKEN_SECRET = "as-tunnels-tls-test-secret";
 
 /** An HTTP/1.1 server answering every GET with `body` (argv: port, body). */
-const HTTP_SERVER = `
-import http.server, sys
-body = sys.argv[2].encode()
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()
-`;
+const HTTP_SERVER = pythonHttpServer("sys.argv[2].encode()", "text/plain");
 
 /**
  * The least HTTP/2 server (cleartext, prior knowledge) on port 8443: it
  * checks the connection preface, settles SETTINGS, and answers each request
  * with :status 200 (HPACK static index 8) and the body "hello over h2".
  */
-const H2_SERVER = `
-import socket, struct, threading
+const H2_SERVER = pythonTcpServer(
+  8443,
+  `
 def frame(kind, flags, stream, payload=b""):
     return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
 def serve(conn):
@@ -73,25 +56,8 @@ def serve(conn):
                 conn.sendall(frame(1, 4, stream, b"\\x88") + frame(0, 1, stream, b"hello over h2"))
     finally:
         conn.close()
-server = socket.socket()
-server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-server.bind(("0.0.0.0", 8443))
-server.listen()
-while True:
-    conn, _ = server.accept()
-    threading.Thread(target=serve, args=(conn,), daemon=True).start()
-`;
-
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
+`,
+);
 
 /** GET over https with `ca` trusted (or the default trust store without): status and body. */
 function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string; authorized: boolean }> {
@@ -169,32 +135,15 @@ function tcpOutcome(host: string, port: number, send: string): Promise<"answered
   });
 }
 
-describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
-  let python: Image;
-  const sandboxes: Sandbox[] = [];
-
-  beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-tunnels-tls", { createIfMissing: true });
-    python = modal.images.fromRegistry("python:3.12-slim");
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const sandbox of sandboxes) await sandbox.terminate().catch(() => undefined);
-    modal?.close();
-    if (!emulator) return;
-    const instance = emulator.labels[INSTANCE_LABEL]!;
-    await emulator.stop();
-    expect(await engine.listContainers({ [INSTANCE_LABEL]: instance })).toEqual([]);
-  }, 120_000);
+describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
+  const harness = useModalEmulator({ appName: "emulator-tunnels-tls" });
+  const python = () => harness.image("python:3.12-slim");
 
   it("encryptedPorts: tunnel.url answers over https to a client trusting the emulator's CA, and fails verification without it", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", HTTP_SERVER, "8080", "served over TLS"], encryptedPorts: [8080] });
-    sandboxes.push(sandbox);
+    const { modal, app, emulator, track } = harness;
+    const sandbox = track(
+      await modal.sandboxes.create(app, python(), { command: ["python3", "-c", HTTP_SERVER, "8080", "served over TLS"], encryptedPorts: [8080] }),
+    );
     const tunnel = (await sandbox.tunnels())[8080]!;
     expect(tunnel.url).toBe(`https://127.0.0.1:${tunnel.port}`);
 
@@ -218,8 +167,8 @@ describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 S
   });
 
   it("h2Ports: TLS with ALPN h2, and HTTP/2 end to end to the server in the sandbox", async () => {
-    const sandbox = await modal.sandboxes.create(app, python, { command: ["python3", "-c", H2_SERVER], h2Ports: [8443] });
-    sandboxes.push(sandbox);
+    const { modal, app, emulator, track } = harness;
+    const sandbox = track(await modal.sandboxes.create(app, python(), { command: ["python3", "-c", H2_SERVER], h2Ports: [8443] }));
     const tunnel = (await sandbox.tunnels())[8443]!;
     expect(tunnel.url).toBe(`https://127.0.0.1:${tunnel.port}`);
     const answer = await whenUp(() => h2Get(tunnel.url, emulator.tunnelCa.certificatePem));
@@ -227,19 +176,22 @@ describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 S
   });
 
   it("inboundCidrAllowlist: a client outside it is reset on tunnels and refused (403) by connect tokens; one inside gets through", async () => {
-    const refused = await modal.sandboxes.create(app, python, {
-      command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
-      encryptedPorts: [8080],
-      unencryptedPorts: [9090],
-      inboundCidrAllowlist: ["10.0.0.0/8"],
-    });
-    sandboxes.push(refused);
-    const allowed = await modal.sandboxes.create(app, python, {
-      command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
-      encryptedPorts: [8080],
-      inboundCidrAllowlist: ["10.0.0.0/8", "127.0.0.0/8"],
-    });
-    sandboxes.push(allowed);
+    const { modal, app, emulator, track } = harness;
+    const refused = track(
+      await modal.sandboxes.create(app, python(), {
+        command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
+        encryptedPorts: [8080],
+        unencryptedPorts: [9090],
+        inboundCidrAllowlist: ["10.0.0.0/8"],
+      }),
+    );
+    const allowed = track(
+      await modal.sandboxes.create(app, python(), {
+        command: ["python3", "-c", HTTP_SERVER, "8080", "inside"],
+        encryptedPorts: [8080],
+        inboundCidrAllowlist: ["10.0.0.0/8", "127.0.0.0/8"],
+      }),
+    );
 
     // Allowed: 127.0.0.1 is in 127.0.0.0/8, on the TLS tunnel and through a connect token.
     const open = (await allowed.tunnels())[8080]!;
@@ -262,7 +214,8 @@ describe.runIf(withDocker)("TLS tunnels and inboundCidrAllowlist (modal@0.11.1 S
   });
 
   it("inboundCidrAllowlist is checked: a malformed CIDR is refused with INVALID_ARGUMENT naming the option", async () => {
-    await expect(modal.sandboxes.create(app, python, { inboundCidrAllowlist: ["10.0.0.0/33"] })).rejects.toMatchObject({
+    const { modal, app } = harness;
+    await expect(modal.sandboxes.create(app, python(), { inboundCidrAllowlist: ["10.0.0.0/33"] })).rejects.toMatchObject({
       code: Status.INVALID_ARGUMENT,
       details: expect.stringContaining("inboundCidrAllowlist"),
     });

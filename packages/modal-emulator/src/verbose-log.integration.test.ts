@@ -1,7 +1,6 @@
-import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, type Image, ModalClient } from "modal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ModalEmulator, startModalEmulator } from "./index.js";
+import type { Image } from "modal";
+import { beforeAll, describe, expect, it } from "vitest";
+import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
 
 /*
  * Issue 11: `verbose: true` is honoured, not refused. The SDK only passes the
@@ -9,41 +8,17 @@ import { type ModalEmulator, startModalEmulator } from "./index.js";
  * and its exit, the end) through `onLog`, and nothing for other sandboxes.
  */
 
-const withDocker = await dockerEngineAvailable();
-const TOKEN_ID = "ak-verbose-test";
-const TOKEN_SECRET = "as-verbose-test-secret";
-
-function clientFor(url: string): ModalClient {
-  const saved = process.env.MODAL_SERVER_URL;
-  process.env.MODAL_SERVER_URL = url;
-  try {
-    return new ModalClient({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, logLevel: "error" });
-  } finally {
-    if (saved === undefined) delete process.env.MODAL_SERVER_URL;
-    else process.env.MODAL_SERVER_URL = saved;
-  }
-}
-
-describe.runIf(withDocker)("verbose sandboxes (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
-  let emulator: ModalEmulator;
-  let modal: ModalClient;
-  let app: App;
-  let image: Image;
+describe.runIf(engineReachable)("verbose sandboxes (modal@0.11.1 SDK, Docker engine)", { timeout: 120_000 }, () => {
   const lines: string[] = [];
+  const harness = useModalEmulator({ appName: "emulator-verbose", emulator: { onLog: (line) => lines.push(line) } });
+  let image: Image;
 
-  beforeAll(async () => {
-    emulator = await startModalEmulator({ tokenId: TOKEN_ID, tokenSecret: TOKEN_SECRET, onLog: (line) => lines.push(line) });
-    modal = clientFor(emulator.url);
-    app = await modal.apps.fromName("emulator-verbose", { createIfMissing: true });
-    image = modal.images.fromRegistry("alpine:3.21");
-  }, 120_000);
-
-  afterAll(async () => {
-    modal?.close();
-    await emulator?.stop();
-  }, 120_000);
+  beforeAll(() => {
+    image = harness.modal.images.fromRegistry("alpine:3.21");
+  });
 
   it("logs the creation, each exec with its argv and exit code, and the end of a verbose sandbox; nothing for a quiet one", async () => {
+    const { modal, app } = harness;
     const verbose = await modal.sandboxes.create(app, image, { verbose: true, command: ["sleep", "60"], env: { SHOULD_NOT_BE_LOGGED: "hidden-value" } });
     const quiet = await modal.sandboxes.create(app, image, { command: ["sleep", "60"] });
     for (const sandbox of [verbose, quiet]) {

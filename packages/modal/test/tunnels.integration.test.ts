@@ -1,5 +1,6 @@
 import { request as httpsRequest } from "node:https";
 import { connect } from "node:net";
+import { fetchWhenServed } from "@sandbox/test-support";
 import { describe, expect, it } from "vitest";
 import { ModalSandbox } from "../src/index.js";
 import { dockerAvailable, useEmulatorSession } from "./support/emulator.js";
@@ -17,20 +18,8 @@ const withDocker = await dockerAvailable();
 const appName = `tunnels-${process.pid}`;
 
 /** Fetches `url` until the server in the sandbox answers. */
-async function fetchWhenServed(url: string): Promise<string> {
-  const deadline = Date.now() + 30_000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(3_000) });
-      if (response.ok) return await response.text();
-      last = new Error(`HTTP ${response.status}`);
-    } catch (error) {
-      last = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-  throw new Error(`${url} never answered: ${String((last as { cause?: unknown })?.cause ?? last)}`);
+function fetchUntilServed(url: string): Promise<string> {
+  return fetchWhenServed(url, { timeoutMs: 30_000, intervalMs: 300 });
 }
 
 /** What a raw TCP client that sends a plain HTTP request gets back: the answer's first line, or "closed". */
@@ -80,11 +69,11 @@ describe.runIf(withDocker)("ModalSandbox ports through @sandbox/modal-emulator's
         expect(started.exitCode).toBe(0);
       }
       // https with the CA trusted (the session installed it for the global fetch).
-      expect(await fetchWhenServed(new URL("/index.html", url).href)).toBe("page on 8080");
+      expect(await fetchUntilServed(new URL("/index.html", url).href)).toBe("page on 8080");
       // An unencrypted port has the https URL too, and a plain TCP socket besides, as on Modal.
       const unencryptedUrl = await sandbox.portUrl(9090);
       expect(unencryptedUrl).toMatch(/^https:\/\//);
-      expect(await fetchWhenServed(new URL("/index.html", unencryptedUrl).href)).toBe("page on 9090");
+      expect(await fetchUntilServed(new URL("/index.html", unencryptedUrl).href)).toBe("page on 9090");
       const [tcpHost, tcpPort] = tunnels[9090]!.tcpSocket;
       expect(tcpPort).not.toBe(tunnels[9090]!.port);
       expect(await plainHttpOutcome(tcpHost, tcpPort)).toMatch(/^HTTP\/1\.[01] 200 OK$/);

@@ -1,6 +1,6 @@
 import { DockerEngine } from "@sandbox/docker-engine";
 import { dockerEngineAvailable } from "@sandbox/test-support";
-import { type App, ModalClient, type Sandbox, type SandboxExecParams } from "modal";
+import { type App, type Image, ModalClient, type Sandbox, type SandboxExecParams } from "modal";
 import { afterAll, beforeAll, expect } from "vitest";
 import { INSTANCE_LABEL, type ModalEmulator, type ModalEmulatorOptions, startModalEmulator } from "../../src/index.js";
 
@@ -8,7 +8,7 @@ import { INSTANCE_LABEL, type ModalEmulator, type ModalEmulatorOptions, startMod
  * The start-up every emulator integration file shares: one emulator, a real
  * modal@0.11.1 SDK client pointed at it, an app, and at the end every tracked
  * sandbox terminated, every client closed, the emulator stopped and nothing of
- * it left on the engine (containers, volumes, images).
+ * it left on the engine (containers, volumes, networks, images).
  */
 
 /** The engine the emulator's containers run on, for assertions on them. */
@@ -36,12 +36,14 @@ export interface EmulatorHarness {
    * moment only (`undefined` unsets); `MODAL_SERVER_URL` defaults to the emulator.
    */
   client(environment?: Record<string, string | undefined>, credentials?: { tokenId?: string; tokenSecret?: string }): ModalClient;
+  /** `modal.images.fromRegistry(tag)`, one Image per tag for the whole file (so it is built once). */
+  image(tag: string): Image;
   /** Terminates the sandbox at the end of the file (the emulator removes it anyway; this keeps the order Modal code sees). */
   track<T extends Sandbox>(sandbox: T): T;
 }
 
 /** Constructs a ModalClient while `environment` is set in `process.env`, then restores it. */
-function clientWith(environment: Record<string, string | undefined>, credentials: { tokenId: string; tokenSecret: string }): ModalClient {
+export function clientWith(environment: Record<string, string | undefined>, credentials: { tokenId: string; tokenSecret: string }): ModalClient {
   const saved = Object.fromEntries(Object.keys(environment).map((key) => [key, process.env[key]]));
   const apply = (values: Record<string, string | undefined>) => {
     for (const [key, value] of Object.entries(values)) {
@@ -66,6 +68,7 @@ export function useModalEmulator(options: EmulatorHarnessOptions): EmulatorHarne
   const tokenSecret = `as-${options.appName}-secret`;
   const clients: ModalClient[] = [];
   const sandboxes: Sandbox[] = [];
+  const images = new Map<string, Image>();
   let started: { emulator: ModalEmulator; modal: ModalClient; app: App } | undefined;
   const current = () => {
     if (!started) throw new Error("the emulator harness is used before its beforeAll ran");
@@ -91,6 +94,14 @@ export function useModalEmulator(options: EmulatorHarnessOptions): EmulatorHarne
       clients.push(client);
       return client;
     },
+    image(tag) {
+      let image = images.get(tag);
+      if (!image) {
+        image = current().modal.images.fromRegistry(tag);
+        images.set(tag, image);
+      }
+      return image;
+    },
     track(sandbox) {
       sandboxes.push(sandbox);
       return sandbox;
@@ -114,6 +125,11 @@ export function useModalEmulator(options: EmulatorHarnessOptions): EmulatorHarne
     await started.emulator.stop();
     expect(await engine.listContainers(instance), "no emulator container may outlive stop()").toEqual([]);
     expect(await engine.listVolumes(instance), "no emulator volume may outlive stop()").toEqual([]);
+    const networks = await engine.docker.listNetworks({ filters: { label: [`${INSTANCE_LABEL}=${instance[INSTANCE_LABEL]}`] } });
+    expect(
+      networks.map((network) => network.Name),
+      "no emulator network may outlive stop()",
+    ).toEqual([]);
     const images = await engine.docker.listImages({ filters: JSON.stringify({ label: [`${INSTANCE_LABEL}=${instance[INSTANCE_LABEL]}`] }) });
     expect(images, "no emulator image may outlive stop()").toEqual([]);
   }, 120_000);
