@@ -117,6 +117,11 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       options: { verbose: true },
       check: async (sandbox) => expect((await sandbox.execute("echo verbose")).output).toBe("verbose\n"),
     },
+    // The entrypoint runs on a terminal (tested in @sandbox/modal-emulator); commands run as before.
+    pty: {
+      options: { pty: true },
+      check: async (sandbox) => expect((await sandbox.execute("echo on a pty sandbox")).output).toBe("on a pty sandbox\n"),
+    },
     "pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false": {
       options: { pty: false, verbose: false, i6pn: false, experimentalEnableSnapshot: false },
       check: async (sandbox) => expect((await sandbox.execute("echo ok")).output).toBe("ok\n"),
@@ -144,7 +149,6 @@ describe.runIf(withDocker)("SDK create parameters against @sandbox/modal-emulato
       { cloudBucketMounts: { "/bucket": new CloudBucketMount("my-bucket", undefined, true, false, undefined, undefined, undefined, 1 as never) } },
       /cloudBucketMounts/,
     ],
-    ["pty", { pty: true }, /\(pty\)/],
     [
       "experimentalOutboundPolicy",
       {
