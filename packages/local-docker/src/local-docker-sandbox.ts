@@ -69,6 +69,12 @@ function agentPath(path: string): string {
   return posix.normalize(path).replace(/(.)\/+$/, "$1");
 }
 
+/** Fills each undefined slot of `answers`, in order, with the next of `rest` (what the archive path answered for them). */
+function fillGaps<T>(answers: Array<T | undefined>, rest: T[]): void {
+  let next = 0;
+  for (let index = 0; index < answers.length; index += 1) answers[index] ??= rest[next++];
+}
+
 /** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
 const KILL_SETTLE_MS = 500;
 
@@ -650,7 +656,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       } catch (error) {
         throw await this.fileError(error);
       }
-      for (let index = 0, next = 0; index < results.length; index += 1) results[index] ??= written[next++];
+      fillGaps(results, written);
     }
     return results as FileUploadResponse[];
   }
@@ -686,7 +692,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (results.some((result) => result.error !== null) && !(await this.checkRunning())) {
       throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox is no longer running (expired or terminated)" });
     }
-    for (let index = 0, next = 0; index < answered.length; index += 1) answered[index] ??= results[next++];
+    fillGaps(answered, results);
     return answered as FileDownloadResponse[];
   }
 
@@ -695,16 +701,21 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    * image's `find` would.
    */
   protected override async listDirectory(path: string): Promise<string | undefined> {
-    const agent = await this.settledAgent();
-    const find = agent?.fileOperations ? await this.findKind() : undefined;
-    return find && agent!.listDirectory(path, find);
+    const lister = await this.agentLister();
+    return lister?.agent.listDirectory(path, lister.find);
   }
 
   /** `glob` without a command: the agent walks the tree itself, as this image's `find` would. */
   protected override async listTree(root: string, nameFilter: string | undefined): Promise<string | undefined> {
+    const lister = await this.agentLister();
+    return lister?.agent.listTree(root, nameFilter, lister.find);
+  }
+
+  /** The agent, when it can list files, with the `find` whose answers it must give; undefined to run the command. */
+  private async agentLister(): Promise<{ agent: AgentChannel; find: "gnu" | "busybox" } | undefined> {
     const agent = await this.settledAgent();
     const find = agent?.fileOperations ? await this.findKind() : undefined;
-    return find && agent!.listTree(root, nameFilter, find);
+    return agent && find ? { agent, find } : undefined;
   }
 
   /** Whether the image's `find` has GNU's `-printf` (as `BaseSandbox` decides), asked once per handle. */
