@@ -1,29 +1,18 @@
-import { hasErrorMarker, SandboxError, type SandboxErrorCode, type SandboxErrorOptions } from "@sandbox/core";
+import { SandboxError, type SandboxErrorCode } from "@sandbox/core";
 import { EngineError } from "@sandbox/docker-engine";
 
 /** Provider name of this adapter. */
 export const LOCAL_DOCKER_PROVIDER = "local-docker";
 
-/** Marks this package's errors across duplicated package copies (see {@link LocalDockerSandboxError.isInstance}). */
-const LOCAL_DOCKER_ERROR_MARKER = Symbol.for("@sandbox/local-docker/LocalDockerSandboxError");
-
-// The shape every adapter's error class has, on purpose (a public name, its own marker, a typed isInstance): see the example adapter's ChrootSandboxError.
 /**
  * The error every `@sandbox/local-docker` call throws. Extends core's
  * `SandboxError`: `instanceof SandboxError`, `SandboxError.isInstance` and
- * `error.code` all work.
+ * `error.code` all work; `LocalDockerSandboxError.isInstance` is true only for
+ * local-docker errors (and subclasses), from any copy of this package.
  */
 export class LocalDockerSandboxError extends SandboxError {
-  readonly [LOCAL_DOCKER_ERROR_MARKER] = true as const;
-
-  constructor(code: SandboxErrorCode, options: Omit<SandboxErrorOptions, "provider"> = {}) {
-    super(code, { ...options, provider: LOCAL_DOCKER_PROVIDER });
-  }
-
-  /** True only for local-docker errors (and subclasses), from any copy of this package; `SandboxError.isInstance` is true for all. */
-  static override isInstance(error: unknown): error is LocalDockerSandboxError {
-    return hasErrorMarker(error, LOCAL_DOCKER_ERROR_MARKER);
-  }
+  static override readonly provider: string = LOCAL_DOCKER_PROVIDER;
+  static override readonly marker: symbol = Symbol.for("@sandbox/local-docker/LocalDockerSandboxError");
 }
 
 /**

@@ -3,9 +3,6 @@ import { hasErrorMarker, isSandboxErrorCode, SandboxError, type SandboxErrorCode
 /** Provider name of this adapter, shown as `[modal]` where its errors are displayed. */
 export const MODAL_PROVIDER = "modal";
 
-/** Marks this package's errors across duplicated package copies (see {@link ModalSandboxError.isInstance}). */
-const MODAL_ERROR_MARKER = Symbol.for("@sandbox/modal/ModalSandboxError");
-
 /**
  * Exactly the codes a {@link ModalSandboxError} can carry: every contract code
  * except `UNKNOWN_PROVIDER` (only the provider registry of `@sandbox/core`
@@ -49,11 +46,13 @@ function isModalSandboxErrorCode(value: unknown): value is ModalSandboxErrorCode
  */
 export class ModalSandboxError extends SandboxError {
   declare readonly code: ModalSandboxErrorCode;
-  readonly [MODAL_ERROR_MARKER] = true as const;
+  static override readonly provider: string = MODAL_PROVIDER;
+  /** Marks this package's errors across duplicated package copies (see {@link ModalSandboxError.isInstance}). */
+  static override readonly marker: symbol = Symbol.for("@sandbox/modal/ModalSandboxError");
 
   /** True only for Modal errors (and subclasses), from any copy of this package; `SandboxError.isInstance` is true for all. */
   static override isInstance(error: unknown): error is ModalSandboxError {
-    return hasErrorMarker(error, MODAL_ERROR_MARKER);
+    return hasErrorMarker(error, ModalSandboxError.marker);
   }
 
   /** This package's form: a code and optional details. */
@@ -72,6 +71,6 @@ export class ModalSandboxError extends SandboxError {
     const options: ModalSandboxErrorOptions = legacy
       ? { message: first, ...(third === undefined ? {} : { cause: third }) }
       : ((second as ModalSandboxErrorOptions | undefined) ?? {});
-    super(code, { ...options, provider: MODAL_PROVIDER });
+    super(code, options);
   }
 }

@@ -121,7 +121,8 @@ export interface ProcessInput {
   end(): Promise<void>;
 }
 
-// Alike in shape to SandboxBackend (readonly facts, then async calls): two contract interfaces, which stay apart.
+// Alike in shape to SandboxBackend (documented readonly facts, then async calls), as documented
+// contract interfaces are: two interfaces with nothing to share, which stay apart.
 /**
  * A background process in the sandbox. It outlives this handle (and the host
  * process): drop the handle without harm, and with `processReattach` find it
@@ -134,8 +135,21 @@ export interface SandboxProcess {
   readonly command: string;
   /** True when it runs under a pseudo-terminal. */
   readonly pty: boolean;
+  /**
+   * What the process writes to stdout, from the handle's offset (0 for a
+   * spawned process, `fromOffset` for an attached one). Under a terminal:
+   * everything the terminal shows.
+   */
   readonly stdout: ProcessOutputStream;
+  /**
+   * What the process writes to stderr, from the same offset. Empty under a
+   * terminal (its output is merged into stdout).
+   */
   readonly stderr: ProcessOutputStream;
+  /**
+   * The process's standard input; under a terminal, raw terminal input
+   * (a `\x03` byte is Ctrl-C).
+   */
   readonly stdin: ProcessInput;
   /**
    * Resolves when the process has ended. Never hangs on a dead sandbox:

@@ -157,6 +157,55 @@ describe("SandboxError.isInstance", () => {
   });
 });
 
+describe("a provider's error class (static provider and marker)", () => {
+  class AlphaSandboxError extends SandboxError {
+    static override readonly provider: string = "alpha";
+    static override readonly marker: symbol = Symbol.for("@sandbox/test/AlphaSandboxError");
+  }
+  class BetaSandboxError extends SandboxError {
+    static override readonly provider: string = "beta";
+    static override readonly marker: symbol = Symbol.for("@sandbox/test/BetaSandboxError");
+  }
+  class AlphaTimeoutError extends AlphaSandboxError {}
+
+  it("raises every error as its provider, whatever options.provider says", () => {
+    expect(new AlphaSandboxError("COMMAND_FAILED").provider).toBe("alpha");
+    expect(new AlphaSandboxError("COMMAND_FAILED", { provider: "beta" }).provider).toBe("alpha");
+    expect(String(new BetaSandboxError("SANDBOX_CLOSED", { message: "closed" }))).toBe("BetaSandboxError: [beta] closed");
+  });
+
+  it("claims only its own errors and its subclasses'; SandboxError.isInstance claims all", () => {
+    const alpha = new AlphaSandboxError("COMMAND_FAILED");
+    const beta = new BetaSandboxError("COMMAND_FAILED");
+    const sub = new AlphaTimeoutError("COMMAND_TIMEOUT");
+    const plain = new SandboxError("COMMAND_FAILED", { provider: "alpha" });
+    expect([alpha, beta, sub, plain].map((error) => AlphaSandboxError.isInstance(error))).toEqual([true, false, true, false]);
+    expect([alpha, beta, sub, plain].map((error) => BetaSandboxError.isInstance(error))).toEqual([false, true, false, false]);
+    expect([alpha, beta, sub, plain].map((error) => SandboxError.isInstance(error))).toEqual([true, true, true, true]);
+    expect(DeepAgentsSandboxError.isInstance(alpha)).toBe(true);
+  });
+
+  it("recognises its errors from another copy of the class by the registered marker", () => {
+    class AlphaCopy extends SandboxError {
+      static override readonly marker: symbol = Symbol.for("@sandbox/test/AlphaSandboxError");
+    }
+    expect(AlphaSandboxError.isInstance(new AlphaCopy("COMMAND_FAILED"))).toBe(true);
+    expect(AlphaCopy.isInstance(new AlphaSandboxError("COMMAND_FAILED"))).toBe(true);
+    expect(AlphaCopy.isInstance(new BetaSandboxError("COMMAND_FAILED"))).toBe(false);
+  });
+
+  it("keeps its markers out of the error's enumerable keys: a spread copy is no longer claimed", () => {
+    const error = new AlphaSandboxError("COMMAND_FAILED");
+    for (const marker of [AlphaSandboxError.marker, SandboxError.marker]) expect(Object.getOwnPropertyDescriptor(error, marker)?.enumerable).toBe(false);
+    expect(AlphaSandboxError.isInstance({ ...error })).toBe(false);
+  });
+
+  it("answers as SandboxError.isInstance when called unbound", () => {
+    const errors: unknown[] = [new AlphaSandboxError("COMMAND_FAILED"), new Error("x"), new BetaSandboxError("COMMAND_FAILED")];
+    expect(errors.filter(SandboxError.isInstance)).toHaveLength(2);
+  });
+});
+
 // deepagents' SandboxError constructor runs `Object.setPrototypeOf(this,
 // SandboxError.prototype)` with ITS class; without restoring
 // `new.target.prototype` no provider error is `instanceof` its own class, the

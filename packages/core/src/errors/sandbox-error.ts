@@ -60,10 +60,22 @@ export class SandboxError extends DeepAgentsSandboxError {
   readonly truncated?: boolean;
   /** Structured facts about the failure, for logs and programs. */
   readonly details: Readonly<Record<string, unknown>>;
-  readonly [SANDBOX_ERROR_MARKER] = true as const;
+
+  /**
+   * This class's marker, `Symbol.for("<package>/<Class>")`. A provider's
+   * error class declares its own, so that its {@link isInstance} claims only
+   * its errors (and its subclasses'), from any copy of its package.
+   */
+  static readonly marker: symbol = SANDBOX_ERROR_MARKER;
+  /**
+   * The provider every error of this class is raised by; a provider's error
+   * class declares it (it wins over `options.provider`). Undefined here:
+   * `options.provider`, else `"core"`.
+   */
+  static readonly provider: string | undefined = undefined;
 
   constructor(code: SandboxErrorCode, options: SandboxErrorOptions = {}) {
-    const provider = options.provider ?? "core";
+    const provider = new.target.provider ?? options.provider ?? "core";
     const entry = SANDBOX_ERROR_CODES[code];
     const text = options.message ?? entry.message;
     const cause = options.cause instanceof Error ? options.cause : options.cause === undefined ? undefined : new Error(String(options.cause));
@@ -71,6 +83,10 @@ export class SandboxError extends DeepAgentsSandboxError {
     // deepagents' constructor resets the prototype to its own class, which
     // would break `instanceof` for this class and every provider subclass.
     Object.setPrototypeOf(this, new.target.prototype);
+    // Carries the marker of every class it is an instance of (this one's, its parents').
+    for (let type: typeof SandboxError = new.target; type.marker !== undefined; type = Object.getPrototypeOf(type)) {
+      Object.defineProperty(this, type.marker, { value: true, configurable: true });
+    }
     // The parent declares `name` read-only; subclasses get their own class name.
     Object.defineProperty(this, "name", { value: new.target.name, configurable: true, writable: true, enumerable: false });
     this.provider = provider;
@@ -88,9 +104,17 @@ export class SandboxError extends DeepAgentsSandboxError {
     return `${this.name}: [${this.provider}] ${this.message}`;
   }
 
-  /** True for any `SandboxError` from any copy of this package, and for subclasses. */
-  static override isInstance(error: unknown): error is SandboxError {
-    return hasErrorMarker(error, SANDBOX_ERROR_MARKER);
+  /**
+   * True for an error of the class it is called on (by its {@link marker}),
+   * from any copy of its package, and for its subclasses' errors:
+   * `SandboxError.isInstance` for every provider's errors,
+   * `LocalDockerSandboxError.isInstance` only for local-docker's. Called
+   * unbound (`errors.filter(SandboxError.isInstance)`) it answers as
+   * `SandboxError.isInstance`. A subclass may override it to narrow the type
+   * further (as `ModalSandboxError` does for its codes).
+   */
+  static override isInstance(this: { readonly marker: symbol } | undefined, error: unknown): error is SandboxError {
+    return hasErrorMarker(error, this?.marker ?? SANDBOX_ERROR_MARKER);
   }
 
   /** True when `error` is a {@link SandboxError} carrying `code`. */
