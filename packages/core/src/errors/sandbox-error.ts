@@ -114,6 +114,7 @@ export class SandboxError extends DeepAgentsSandboxError {
    * further (as `ModalSandboxError` does for its codes).
    */
   static override isInstance(this: { readonly marker: symbol } | undefined, error: unknown): error is SandboxError {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class it is called on (a provider's), by design
     return hasErrorMarker(error, this?.marker ?? SANDBOX_ERROR_MARKER);
   }
 
