@@ -67,10 +67,10 @@ export class EmulatorState {
   readonly publishedImages: PublishedImages;
   /** Sidecar containers of sandboxes (`experimentalSidecars`). */
   readonly sidecars: Sidecars;
-  /** The authenticating HTTP proxy connect tokens open (`createConnectToken`). */
-  readonly connectProxy = new ConnectProxy();
   /** This emulator's CA and the certificate its TLS tunnels present (local-ca.ts). */
   readonly tunnelCa = createLocalCertificateAuthority();
+  /** The authenticating HTTPS proxy connect tokens open (`createConnectToken`), with the tunnels' certificate. */
+  readonly connectProxy = new ConnectProxy(this.tunnelCa);
   /** The listeners behind `encryptedPorts`, `h2Ports` and `unencryptedPorts` (sandbox-tunnels.ts). */
   readonly tunnels = new TunnelServer(this.tunnelCa);
   /** Modal's private IPv6 network between sandboxes, for those created with `i6pn`. */
