@@ -146,6 +146,33 @@ describe.runIf(engineReachable && rootAndLocalEngine)("experimentalOutboundPolic
     expect(replaced.headers["x-added"]).toBe("added");
   });
 
+  it("covers the sandbox's sidecars too: they share its network, and are given the CA before their command starts", async () => {
+    const secret = await emu.modal.secrets.fromName("egress-token");
+    const policy = new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "api.example.test", secret, headers: { Authorization: "Bearer $TOKEN" } });
+    const sandbox = await sandboxWith({ experimentalOutboundPolicy: policy });
+    // The sidecar's own command runs the client as it starts: the CA must already be there.
+    const sidecar = await sandbox.experimentalSidecars.create("client", python(), {
+      command: [
+        "sh",
+        "-c",
+        'python3 -c "$1" "$2" "$3" > /tmp/answer.tmp; mv /tmp/answer.tmp /tmp/answer; sleep 600',
+        "sh",
+        CLIENT,
+        "https://api.example.test/sidecar",
+        "Bearer placeholder",
+      ],
+    });
+    let answered = "";
+    for (let attempt = 0; attempt < 100 && !answered; attempt++) {
+      answered = (await run(sidecar, ["sh", "-c", "cat /tmp/answer 2>/dev/null"])).stdout.trim();
+      if (!answered) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(answered, "the sidecar's request answered").toMatch(/^\{/);
+    const answer = JSON.parse(answered) as Seen;
+    expect(answer).toMatchObject({ servername: "api.example.test", path: "/sidecar" });
+    expect(answer.headers.authorization).toBe(`Bearer ${SECRET_VALUE}`);
+  });
+
   it("keeps an outboundCidrAllowlist: HTTPS to an allowed address goes through the proxy, to another is rejected", async () => {
     const secret = await emu.modal.secrets.fromName("egress-token");
     const policy = new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "api.example.test", secret, headers: { Authorization: "Bearer $TOKEN" } });
@@ -154,6 +181,12 @@ describe.runIf(engineReachable && rootAndLocalEngine)("experimentalOutboundPolic
     const elsewhere = await sandboxWith({ experimentalOutboundPolicy: policy, outboundCidrAllowlist: ["10.255.255.0/24"] });
     const blocked = await run(elsewhere, ["python3", "/tmp/client.py", "https://api.example.test/", "Bearer placeholder"]);
     expect(blocked.stdout).toMatch(/^FAILED/);
+
+    // updateNetworkPolicy rebuilds both the allowlist and the redirect: the gateway allowed again, HTTPS there goes through the proxy.
+    await elsewhere.updateNetworkPolicy({ outboundCidrAllowlist: [`${gateway}/32`], outboundDomainAllowlist: [] });
+    expect((await request(elsewhere, "https://api.example.test/", "Bearer placeholder")).headers.authorization).toBe(`Bearer ${SECRET_VALUE}`);
+    await allowed.updateNetworkPolicy({ outboundCidrAllowlist: ["10.255.255.0/24"], outboundDomainAllowlist: [] });
+    expect((await run(allowed, ["python3", "/tmp/client.py", "https://api.example.test/", "Bearer placeholder"])).stdout).toMatch(/^FAILED/);
   });
 
   it("refuses an update for a sandbox created without a policy (FAILED_PRECONDITION), and a template naming a key the secret lacks", async () => {

@@ -1,10 +1,13 @@
-import { readFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, readFile } from "node:fs/promises";
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { connect, createServer, isIP, type Server, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { createSecureContext, rootCertificates, type SecureContext, TLSSocket, connect as tlsConnect } from "node:tls";
 import { readContainerFiles, writeContainerFiles } from "@sandbox/docker-engine";
+import { Status } from "nice-grpc";
+import { fail } from "./grpc-errors.js";
 import type { LocalCertificateAuthority } from "./local-ca.js";
 import type { EgressRedirect } from "./network-policy.js";
 import { type ResolvedHeaderReplacement, type ResolvedOutboundPolicy, replacementFor } from "./outbound-policy.js";
@@ -154,6 +157,20 @@ function readClientHello(socket: Socket): Promise<Buffer> {
   });
 }
 
+/**
+ * Checks that the proxy can read the sandbox's conntrack table, where it finds
+ * the original destination of each redirected connection.
+ * @throws ServerError FAILED_PRECONDITION naming the file when it cannot.
+ */
+export async function checkConntrackReadable(pid: number): Promise<void> {
+  await access(`/proc/${pid}/net/nf_conntrack`, constants.R_OK).catch((error: NodeJS.ErrnoException) =>
+    fail(
+      Status.FAILED_PRECONDITION,
+      `modal-emulator finds the destinations of a sandbox's redirected HTTPS (experimentalOutboundPolicy) in /proc/${pid}/net/nf_conntrack, which it cannot read (${error.code}): the kernel needs CONFIG_NF_CONNTRACK_PROCFS`,
+    ),
+  );
+}
+
 /** The original destination of the connection from `client` (address, port) to the proxy, from the namespace's conntrack table. */
 async function originalDestination(pid: number, client: Origin, proxyPort: number): Promise<Origin | undefined> {
   const table = await readFile(`/proc/${pid}/net/nf_conntrack`, "utf8").catch(() => "");
@@ -275,6 +292,8 @@ export class EgressProxy {
       this.#line(registration, `outbound connection from port ${socket.remotePort} dropped: its original destination is not in the conntrack table`);
       return void socket.destroy();
     }
+    // Only redirected connections are served: one made to the proxy's own address is not relayed back to it.
+    if (origin.address === listener.redirect.address && origin.port === listener.redirect.port) return void socket.destroy();
     const hello = await readClientHello(socket).catch(() => undefined);
     if (!hello) return void socket.destroy();
     const serverName = serverNameOf(hello);
@@ -417,6 +436,8 @@ export async function installEgressTrust(container: Parameters<typeof writeConta
   // One at a time: two of the paths may be one file behind a symlink.
   for (const write of writes) {
     const [result] = await writeContainerFiles(container, [write]);
-    if (result?.problem) throw new Error(`could not write ${write[0]} in the sandbox to trust the egress proxy's CA: ${result.problem}`);
+    if (result?.problem) {
+      fail(Status.FAILED_PRECONDITION, `modal-emulator could not write ${write[0]} in the sandbox to make it trust the egress proxy's CA: ${result.problem}`);
+    }
   }
 }

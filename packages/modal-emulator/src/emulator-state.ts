@@ -4,7 +4,7 @@ import { AppStore } from "./app-store.js";
 import { ConnectProxy } from "./connect-proxy.js";
 import { DirectoryMounts } from "./directory-mounts.js";
 import { DirectorySnapshots } from "./directory-snapshots.js";
-import { EGRESS_TRUST_ENVIRONMENT, type EgressHandle, EgressProxy, installEgressTrust } from "./egress-proxy.js";
+import { checkConntrackReadable, EGRESS_TRUST_ENVIRONMENT, type EgressHandle, EgressProxy, installEgressTrust } from "./egress-proxy.js";
 import { INSTANCE_LABEL } from "./emulator-labels.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
@@ -210,6 +210,7 @@ export class EmulatorState {
             egress = await this.egress.register(sandboxId, info.State.Pid, { address: network.IPAddress, gateway: network.Gateway }, outboundPolicy);
             if (checked.allowlist) await enforceAllowlist(created, checked.allowlist, { egress: egress.redirect });
             else await redirectOpenEgress(created, egress.redirect);
+            await checkConntrackReadable(info.State.Pid);
             await installEgressTrust(created, this.tunnelCa.caPem);
           } else if (checked.allowlist) await enforceAllowlist(created, checked.allowlist);
           if (checked.i6pn) await this.i6pn.join(created);
