@@ -146,6 +146,29 @@ describe.runIf(engineReachable && rootAndLocalEngine)("experimentalOutboundPolic
     expect(replaced.headers["x-added"]).toBe("added");
   });
 
+  it("works for V1 sandboxes (MODAL_SANDBOX_V2=0) too, created and updated", async () => {
+    const v1 = emu.client({ MODAL_SANDBOX_V2: "0" });
+    const secret = await v1.secrets.fromName("egress-token");
+    const app = await v1.apps.fromName("emulator-egress-policy-v1", { createIfMissing: true });
+    const sandbox = emu.track(
+      await v1.sandboxes.create(app, v1.images.fromRegistry("python:3.12-slim"), {
+        experimentalOutboundPolicy: new ExperimentalOutboundPolicy().withHeaderReplacement({
+          domain: "*.example.test",
+          secret,
+          headers: { Authorization: "Bearer $TOKEN" },
+        }),
+      }),
+    );
+    expect(sandbox.sandboxId).not.toMatch(/^sb-v2-/);
+    await run(sandbox, ["sh", "-c", `echo "${gateway} api.example.test other.test" >> /etc/hosts`]);
+    await sandbox.filesystem.writeText(CLIENT, "/tmp/client.py");
+    expect((await request(sandbox, "https://api.example.test/v1", "Bearer placeholder")).headers.authorization).toBe(`Bearer ${SECRET_VALUE}`);
+    await sandbox.experimentalUpdateOutboundPolicy(
+      new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "*.example.test", headers: { Authorization: "none" } }),
+    );
+    expect((await request(sandbox, "https://api.example.test/v1", "Bearer placeholder")).headers.authorization).toBe("none");
+  });
+
   it("covers the sandbox's sidecars too: they share its network, and are given the CA before their command starts", async () => {
     const secret = await emu.modal.secrets.fromName("egress-token");
     const policy = new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "api.example.test", secret, headers: { Authorization: "Bearer $TOKEN" } });
