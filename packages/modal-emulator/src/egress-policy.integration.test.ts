@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import { createServer, type Server } from "node:https";
+import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import { ExperimentalOutboundPolicy, type Sandbox } from "modal";
 import { Status } from "nice-grpc";
@@ -39,6 +40,24 @@ except Exception as error:
     print("FAILED", type(error).__name__, error)
 `;
 
+/** Opens an Upgrade (WebSocket-style) connection to api.example.test, sends "ping" once switched; prints the head and what came back. */
+const UPGRADE_CLIENT = `
+import socket, ssl
+ctx = ssl.create_default_context()
+with socket.create_connection(("api.example.test", 443), timeout=15) as raw:
+    with ctx.wrap_socket(raw, server_hostname="api.example.test") as tls:
+        tls.sendall(b"GET /ws HTTP/1.1\\r\\nHost: api.example.test\\r\\nConnection: Upgrade\\r\\nUpgrade: echo\\r\\nAuthorization: Bearer placeholder\\r\\n\\r\\n")
+        data = b""
+        while b"\\r\\n\\r\\n" not in data:
+            data += tls.recv(4096)
+        head, rest = data.split(b"\\r\\n\\r\\n", 1)
+        tls.sendall(b"ping")
+        while len(rest) < 4:
+            rest += tls.recv(4096)
+        print(head.decode())
+        print("echoed:", rest.decode())
+`;
+
 interface Seen {
   servername: string | false | null;
   path: string;
@@ -70,6 +89,14 @@ describe.runIf(engineReachable && rootAndLocalEngine)("experimentalOutboundPolic
       const entry: Seen = { servername: (request.socket as TLSSocket).servername, path: request.url ?? "", headers: request.headers };
       seen.push(entry);
       response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(entry));
+    });
+    // An Upgrade answered with 101, the Authorization it got echoed in a header, then the bytes echoed back.
+    listener.on("upgrade", (request, socket: Duplex) => {
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Seen-Authorization: ${request.headers.authorization}\r\n\r\n`,
+      );
+      socket.on("data", (chunk: Buffer) => socket.write(chunk));
+      socket.on("error", () => undefined);
     });
     listener.listen(443, gateway);
     await once(listener, "listening");
@@ -144,6 +171,17 @@ describe.runIf(engineReachable && rootAndLocalEngine)("experimentalOutboundPolic
     const replaced = await request(sandbox, "https://other.test/after", "Bearer placeholder");
     expect(replaced.headers.authorization).toBe("Static $TOKEN");
     expect(replaced.headers["x-added"]).toBe("added");
+  });
+
+  it("carries an Upgrade (WebSocket-style) connection to a covered name with the replaced header, then its bytes both ways", async () => {
+    const secret = await emu.modal.secrets.fromName("egress-token");
+    const policy = new ExperimentalOutboundPolicy().withHeaderReplacement({ domain: "api.example.test", secret, headers: { Authorization: "Bearer $TOKEN" } });
+    const sandbox = await sandboxWith({ experimentalOutboundPolicy: policy });
+    await sandbox.filesystem.writeText(UPGRADE_CLIENT, "/tmp/upgrade.py");
+    const upgraded = await run(sandbox, ["python3", "/tmp/upgrade.py"]);
+    expect(upgraded.stdout, upgraded.stderr).toMatch(/^HTTP\/1\.1 101 /);
+    expect(upgraded.stdout).toContain(`X-Seen-Authorization: Bearer ${SECRET_VALUE}`);
+    expect(upgraded.stdout).toContain("echoed: ping");
   });
 
   it("works for V1 sandboxes (MODAL_SANDBOX_V2=0) too, created and updated", async () => {
