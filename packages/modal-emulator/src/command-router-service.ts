@@ -4,6 +4,7 @@ import type { EmulatorState } from "./emulator-state.js";
 import type { ExecExitStatus, ExecSession } from "./exec-session.js";
 import type { TaskExecStartRequest } from "./modal-sdk-definitions.js";
 import { allowlistUnsupportedReason, enforceAllowlist, validateCidrs } from "./network-policy.js";
+import { type OutboundPolicyMessage, resolveOutboundPolicy } from "./outbound-policy.js";
 import { createSidecarRouterHandlers } from "./sidecar-handlers.js";
 
 /** Largest `data` of one stdio message: well under the SDK's 100 MiB message limit. */
@@ -163,7 +164,27 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
       if ((await sandbox.container.inspect()).HostConfig?.NetworkMode === "none") {
         throw new ServerError(Status.FAILED_PRECONDITION, `Sandbox ${sandbox.sandboxId} was created with blockNetwork: it has no network to allow traffic on`);
       }
-      await enforceAllowlist(sandbox.container, allowlist, { replace: true });
+      await enforceAllowlist(sandbox.container, allowlist, { replace: true, egress: state.egressOf(sandbox)?.redirect });
+      return {};
+    },
+
+    /**
+     * `experimentalUpdateOutboundPolicy()`: replaces the header replacements
+     * for the sandbox's new outbound HTTPS connections. Only a sandbox created
+     * with a policy has its HTTPS going through the egress proxy (as on Modal,
+     * where header replacement is set up at creation time).
+     */
+    async taskSetOutboundPolicy(request: { taskId: string; experimentalOutboundPolicy?: OutboundPolicyMessage }) {
+      const sandbox = entrypointOf(request.taskId);
+      if (!sandbox.running) throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished`);
+      const egress = state.egressOf(sandbox);
+      if (!egress) {
+        throw new ServerError(
+          Status.FAILED_PRECONDITION,
+          `Sandbox ${sandbox.sandboxId} was created without an experimentalOutboundPolicy: header replacement is only set up at creation time, so its outbound policy cannot be updated`,
+        );
+      }
+      egress.setPolicy(resolveOutboundPolicy(request.experimentalOutboundPolicy ?? {}, (secretId) => state.secrets.valuesOf(secretId)));
       return {};
     },
 

@@ -1,9 +1,11 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Status } from "nice-grpc";
 import { fail } from "./grpc-errors.js";
+import type { LocalCertificateAuthority } from "./local-ca.js";
 import type { SandboxRecord } from "./sandbox-record.js";
 import { inboundAllowed } from "./sandbox-tunnels.js";
 
@@ -20,8 +22,12 @@ interface ConnectGrant {
 }
 
 /**
- * Modal's authenticating proxy in front of sandboxes, on 127.0.0.1: a
- * connect token (`createConnectToken`) is checked on each request
+ * Modal's authenticating proxy in front of sandboxes, on 127.0.0.1, over
+ * HTTPS as Modal's is: its certificate (for `127.0.0.1` and `localhost`) is
+ * the one the TLS tunnels present, signed by the emulator's CA (local-ca.ts),
+ * so `https://127.0.0.1:PORT` verifies for a client that trusts the CA.
+ * A connection that does not start with a TLS handshake (plain `http://`)
+ * is closed unanswered, as the tunnels close it. A connect token (`createConnectToken`) is checked on each request
  * (`Authorization: Bearer <token>`), which is then forwarded to the token's
  * port on the sandbox's container address with the token's `userMetadata`
  * in {@link USER_METADATA_HEADER} (and without the token). No or a wrong
@@ -33,6 +39,11 @@ export class ConnectProxy {
   readonly #grants = new Map<string, ConnectGrant>();
   #server: Promise<{ server: Server; url: string }> | undefined;
   readonly #sockets = new Set<Socket | Duplex>();
+  readonly #ca: LocalCertificateAuthority;
+
+  constructor(ca: LocalCertificateAuthority) {
+    this.#ca = ca;
+  }
 
   /** Mints a token for `port` (default 8080) of a running sandbox; starts the proxy on first use. */
   async grant(sandbox: SandboxRecord, port: number | undefined, userMetadata: string): Promise<{ url: string; token: string }> {
@@ -60,7 +71,12 @@ export class ConnectProxy {
 
   #start(): Promise<{ server: Server; url: string }> {
     this.#server ??= new Promise((resolve, reject) => {
-      const server = createServer((request, response) => void this.#forward(request, response));
+      const server = createServer(
+        { cert: this.#ca.serverCertificatePem, key: this.#ca.serverKeyPem, ALPNProtocols: ["http/1.1"] },
+        (request, response) => void this.#forward(request, response),
+      );
+      // Not TLS (plain http://) or a client that does not trust the CA: closed, nothing is answered.
+      server.on("tlsClientError", (_error, socket) => socket.destroy());
       server.on("upgrade", (request: IncomingMessage, socket: Duplex, head: Buffer) => void this.#upgrade(request, socket, head));
       server.on("connection", (socket) => {
         this.#sockets.add(socket);
@@ -70,7 +86,7 @@ export class ConnectProxy {
       server.listen(0, "127.0.0.1", () => {
         const address = server.address();
         if (!address || typeof address === "string") return reject(new Error("the connect proxy has no TCP address"));
-        resolve({ server, url: `http://127.0.0.1:${address.port}` });
+        resolve({ server, url: `https://127.0.0.1:${address.port}` });
       });
     });
     return this.#server;

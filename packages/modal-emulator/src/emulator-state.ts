@@ -4,6 +4,7 @@ import { AppStore } from "./app-store.js";
 import { ConnectProxy } from "./connect-proxy.js";
 import { DirectoryMounts } from "./directory-mounts.js";
 import { DirectorySnapshots } from "./directory-snapshots.js";
+import { checkConntrackReadable, EGRESS_TRUST_ENVIRONMENT, type EgressHandle, EgressProxy, installEgressTrust } from "./egress-proxy.js";
 import { INSTANCE_LABEL } from "./emulator-labels.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
@@ -12,9 +13,10 @@ import { ImageResolver } from "./image-resolver.js";
 import { appendBounded, type RecordedExecStart, type RecordedSandboxCreate } from "./inspection-log.js";
 import { createLocalCertificateAuthority } from "./local-ca.js";
 import type { ControlPlaneRequest, SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
-import { enforceAllowlist } from "./network-policy.js";
+import { enforceAllowlist, redirectOpenEgress } from "./network-policy.js";
 import { mintObjectId, mintSandboxId, randomBase62 } from "./object-ids.js";
 import { OidcTokenIssuer } from "./oidc-tokens.js";
+import { resolveOutboundPolicy } from "./outbound-policy.js";
 import { PublishedImages } from "./published-images.js";
 import { runReadinessProbe } from "./readiness-probe.js";
 import { checkSandboxDefinition, containerSpecOf, type PlannedVolumeMount, planVolumeMounts, reservationOf } from "./sandbox-definition.js";
@@ -42,6 +44,8 @@ export interface EmulatorStateOptions {
   volumeHelperImage?: string;
   /** Largest file `sandbox.filesystem` reads return; default {@link DEFAULT_MAX_READ_FILE_BYTES}. */
   maxReadFileBytes?: number;
+  /** CA certificates (PEM) the egress proxy trusts for destinations, besides Node's roots. */
+  egressTrustedCertificates?: readonly string[];
   onProgress?: (line: string) => void;
 }
 
@@ -67,12 +71,16 @@ export class EmulatorState {
   readonly publishedImages: PublishedImages;
   /** Sidecar containers of sandboxes (`experimentalSidecars`). */
   readonly sidecars: Sidecars;
-  /** The authenticating HTTP proxy connect tokens open (`createConnectToken`). */
-  readonly connectProxy = new ConnectProxy();
   /** This emulator's CA and the certificate its TLS tunnels present (local-ca.ts). */
   readonly tunnelCa = createLocalCertificateAuthority();
+  /** The authenticating HTTPS proxy connect tokens open (`createConnectToken`), with the tunnels' certificate. */
+  readonly connectProxy = new ConnectProxy(this.tunnelCa);
   /** The listeners behind `encryptedPorts`, `h2Ports` and `unencryptedPorts` (sandbox-tunnels.ts). */
   readonly tunnels = new TunnelServer(this.tunnelCa);
+  /** Applies `experimentalOutboundPolicy` header replacements to sandboxes' outbound HTTPS (egress-proxy.ts). */
+  readonly egress: EgressProxy;
+  /** The egress registration of each sandbox created with an outbound policy. */
+  readonly #egressHandles = new WeakMap<SandboxRecord, EgressHandle>();
   /** Modal's private IPv6 network between sandboxes, for those created with `i6pn`. */
   readonly i6pn: I6pnNetwork;
   /** Logs the lifecycle of sandboxes created with `verbose`. */
@@ -93,6 +101,7 @@ export class EmulatorState {
   constructor(options: EmulatorStateOptions) {
     this.#options = options;
     this.verboseLog = new VerboseLog(options.onProgress);
+    this.egress = new EgressProxy({ ca: this.tunnelCa, trustedCertificates: options.egressTrustedCertificates ?? [], log: options.onProgress });
     this.i6pn = new I6pnNetwork(options.engine, options.labels, options.instanceId);
     this.engine = options.engine;
     this.#volumeSync = new VolumeSync(options.engine, options.labels, options.volumeHelperImage);
@@ -146,6 +155,7 @@ export class EmulatorState {
     const recorded: RecordedSandboxCreate = { family, request, atMs: Date.now() };
     appendBounded(this.sandboxCreates, recorded);
     let releaseName: (() => void) | undefined;
+    let egress: EgressHandle | undefined;
     try {
       const definition = (request.definition ?? {}) as Partial<SandboxDefinition>;
       const app = this.apps.get(request.appId ?? "");
@@ -155,6 +165,11 @@ export class EmulatorState {
       const checked = await checkSandboxDefinition(definition, { gpuAvailable: this.#options.gpuAvailable });
       const plannedMounts = planVolumeMounts(definition, (volumeId) => this.volumes.get(volumeId));
       const environment = this.secrets.resolveEnvironment(definition.secretIds, "secretSources" in request ? request.secretSources : undefined);
+      // Resolved now (secret values substituted): a missing secret or key refuses the create.
+      const outboundPolicy = checked.outboundPolicy ? resolveOutboundPolicy(checked.outboundPolicy, (secretId) => this.secrets.valuesOf(secretId)) : undefined;
+      if (outboundPolicy) {
+        for (const [name, value] of Object.entries(EGRESS_TRUST_ENVIRONMENT)) environment[name] ??= value;
+      }
       const name = definition.name || undefined;
       if (name) releaseName = this.sandboxes.claimName(app.appId, app.name, name);
 
@@ -187,7 +202,17 @@ export class EmulatorState {
           }),
         async (created) => {
           if (reservation) await created.raw.update(reservation);
-          if (checked.allowlist) await enforceAllowlist(created, checked.allowlist);
+          if (outboundPolicy) {
+            const info = await created.inspect();
+            const network = Object.values(info.NetworkSettings?.Networks ?? {}).find((entry) => entry?.IPAddress && entry.Gateway);
+            if (!network || !info.State?.Pid)
+              fail(Status.FAILED_PRECONDITION, "modal-emulator found no bridge address for the sandbox: its egress cannot be redirected");
+            egress = await this.egress.register(sandboxId, info.State.Pid, { address: network.IPAddress, gateway: network.Gateway }, outboundPolicy);
+            if (checked.allowlist) await enforceAllowlist(created, checked.allowlist, { egress: egress.redirect });
+            else await redirectOpenEgress(created, egress.redirect);
+            await checkConntrackReadable(info.State.Pid);
+            await installEgressTrust(created, this.tunnelCa.caPem);
+          } else if (checked.allowlist) await enforceAllowlist(created, checked.allowlist);
           if (checked.i6pn) await this.i6pn.join(created);
         },
       );
@@ -210,6 +235,11 @@ export class EmulatorState {
       });
       sandbox.volumeMounts = volumeMounts;
       sandbox.openPorts = checked.openPorts;
+      if (egress) {
+        const handle = egress;
+        this.#egressHandles.set(sandbox, handle);
+        void sandbox.ended.then(() => handle.release());
+      }
       this.sandboxes.add(sandbox);
       await this.tunnels.open(sandbox, checked.openPorts, checked.inboundCidrs);
       if (definition.verbose) {
@@ -229,6 +259,7 @@ export class EmulatorState {
       return sandbox;
     } catch (error) {
       recorded.refusedReason = error instanceof Error ? error.message : String(error);
+      egress?.release();
       throw error;
     } finally {
       releaseName?.();
@@ -313,6 +344,11 @@ export class EmulatorState {
     return sidecar.container;
   }
 
+  /** The egress registration of a sandbox created with an outbound policy, or `undefined`. */
+  egressOf(sandbox: SandboxRecord): EgressHandle | undefined {
+    return this.#egressHandles.get(sandbox);
+  }
+
   /** Names a running sandbox that has never had a name (`experimentalSetName`). */
   setSandboxName(sandbox: SandboxRecord, name: string): void {
     this.sandboxes.setName(sandbox, this.apps.get(sandbox.appId)?.name, name);
@@ -359,6 +395,7 @@ export class EmulatorState {
   async shutdown(): Promise<void> {
     this.directorySnapshots.stop();
     await this.connectProxy.close();
+    await this.egress.close();
     await this.tunnels.close();
     await Promise.all(this.sandboxes.all().map((sandbox) => this.terminate(sandbox)));
     await Promise.all([...this.#volumeFinalizers.keys()]);

@@ -47,6 +47,18 @@ describe("createLocalCertificateAuthority", () => {
     expect(new Date(server.validTo).getTime()).toBeGreaterThan(Date.now() + 300 * 24 * 3600 * 1000);
   });
 
+  it("issues a certificate for another name, signed by the same CA, with a key of its own", () => {
+    const leaf = ca.issueServerCertificate(["api.example.test"]);
+    const certificate = new X509Certificate(leaf.certificatePem);
+    expect(certificate.checkIssued(new X509Certificate(ca.caPem))).toBe(true);
+    expect(certificate.verify(new X509Certificate(ca.caPem).publicKey)).toBe(true);
+    expect(certificate.subjectAltName).toBe("DNS:api.example.test");
+    expect(certificate.checkHost("api.example.test")).toBe("api.example.test");
+    expect(certificate.checkHost("localhost")).toBeUndefined();
+    expect(leaf.keyPem).not.toBe(ca.serverKeyPem);
+    expect(() => ca.issueServerCertificate(["bad name\u0000"])).toThrow(/not a DNS name/);
+  });
+
   it("verifies in a TLS handshake for a client trusting the CA, and not for one without it or with another CA", async () => {
     expect(await handshake(ca, "127.0.0.1", ca.caPem)).toBe("verified");
     expect(await handshake(ca, "localhost", ca.caPem)).toBe("verified");

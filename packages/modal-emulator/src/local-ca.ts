@@ -19,6 +19,11 @@ export interface LocalCertificateAuthority {
   readonly serverCertificatePem: string;
   /** The tunnels' private key, PEM (PKCS#8). Never leaves the emulator. */
   readonly serverKeyPem: string;
+  /**
+   * Signs a new server certificate (and key) for `hosts` (DNS names and IPv4
+   * addresses), as the egress proxy needs one for each name it intercepts.
+   */
+  issueServerCertificate(hosts: readonly string[]): { certificatePem: string; keyPem: string };
 }
 
 const OID = {
@@ -91,6 +96,7 @@ function subjectAltNames(hosts: readonly string[]): Buffer {
     const family = isIP(host);
     if (family === 4) return tlv(0x87, Buffer.from(host.split(".").map(Number)));
     if (family === 6) throw new Error("IPv6 tunnel addresses are not used");
+    if (!/^[A-Za-z0-9*]([A-Za-z0-9.*-]*[A-Za-z0-9])?$/.test(host)) throw new Error(`not a DNS name: ${JSON.stringify(host)}`);
     return tlv(0x82, Buffer.from(host, "ascii"));
   });
   return sequence(...entries);
@@ -149,24 +155,29 @@ export function createLocalCertificateAuthority(hosts: readonly string[] = ["127
       extension(OID.keyUsage, true, bitString(Buffer.from([0x06]), 1)),
     ],
   });
-  const serverCertificatePem = certificate({
-    subject: hosts[0] ?? "localhost",
-    issuer: caName,
-    publicKey: createPublicKey(server.privateKey),
-    signingKey: ca.privateKey,
-    notBefore,
-    notAfter,
-    extensions: [
-      extension(OID.basicConstraints, true, sequence()),
-      // digitalSignature (bit 0).
-      extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)),
-      extension(OID.extendedKeyUsage, false, sequence(oid(OID.serverAuth))),
-      extension(OID.subjectAltName, false, subjectAltNames(hosts)),
-    ],
-  });
+  const serverCertificateFor = (names: readonly string[], publicKey: KeyObject) =>
+    certificate({
+      subject: names[0] ?? "localhost",
+      issuer: caName,
+      publicKey,
+      signingKey: ca.privateKey,
+      notBefore,
+      notAfter,
+      extensions: [
+        extension(OID.basicConstraints, true, sequence()),
+        // digitalSignature (bit 0).
+        extension(OID.keyUsage, true, bitString(Buffer.from([0x80]), 7)),
+        extension(OID.extendedKeyUsage, false, sequence(oid(OID.serverAuth))),
+        extension(OID.subjectAltName, false, subjectAltNames(names)),
+      ],
+    });
   return {
     caPem,
-    serverCertificatePem,
+    serverCertificatePem: serverCertificateFor(hosts, createPublicKey(server.privateKey)),
     serverKeyPem: server.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    issueServerCertificate(names) {
+      const leaf = generateKeyPairSync("ec", { namedCurve: "P-256" });
+      return { certificatePem: serverCertificateFor(names, leaf.publicKey), keyPem: leaf.privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
+    },
   };
 }

@@ -66,7 +66,17 @@ export interface ModalEmulatorOptions {
    * Default `sandbox-busybox:latest`.
    */
   volumeHelperImage?: string;
-  /** Receives image pull and build progress lines, and the lifecycle lines of `verbose` sandboxes. */
+  /**
+   * CA certificates (PEM) the egress proxy trusts, besides Node's root
+   * certificates, when it forwards a sandbox's intercepted HTTPS requests
+   * (`experimentalOutboundPolicy`) to their destination. Default none.
+   */
+  egressTrustedCertificates?: readonly string[];
+  /**
+   * Receives image pull and build progress lines, the lifecycle lines of
+   * `verbose` sandboxes, and the egress proxy's lines (names only, never
+   * header values).
+   */
   onLog?: (line: string) => void;
 }
 
@@ -221,6 +231,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions): Promise
     gpuAvailable: options.gpuAvailable ?? false,
     ...(options.maxReadFileBytes !== undefined ? { maxReadFileBytes: options.maxReadFileBytes } : {}),
     ...(options.volumeHelperImage !== undefined ? { volumeHelperImage: options.volumeHelperImage } : {}),
+    ...(options.egressTrustedCertificates !== undefined ? { egressTrustedCertificates: options.egressTrustedCertificates } : {}),
     ...(options.onLog ? { onProgress: options.onLog } : {}),
   });
   const tokens = new TokenAuthority(undefined, tokenKeyFor(options.tokenId, options.tokenSecret));

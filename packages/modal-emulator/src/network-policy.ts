@@ -81,6 +81,63 @@ async function nameservers(container: EngineContainer): Promise<string[]> {
     .filter((address): address is string => address !== undefined && isIP(address) !== 0);
 }
 
+/** Where a sandbox's outbound HTTPS (TCP port 443, IPv4) is redirected: the emulator's egress proxy (egress-proxy.ts). */
+export interface EgressRedirect {
+  address: string;
+  port: number;
+}
+
+/** The nat chain the emulator owns in a sandbox's network namespace (Docker's own nat rules there are left alone). */
+const EGRESS_CHAIN = "MODAL_EGRESS";
+
+async function containerPid(container: EngineContainer): Promise<number> {
+  const pid = (await container.inspect()).State?.Pid;
+  if (!pid) throw new ServerError(Status.FAILED_PRECONDITION, "modal-emulator could not find the sandbox's process to program its firewall");
+  return pid;
+}
+
+async function inNamespace(pid: number, tool: string, rule: readonly string[]): Promise<void> {
+  await execFileAsync("nsenter", ["-t", String(pid), "-n", tool, ...rule], { timeout: FIREWALL_COMMAND_TIMEOUT_MS });
+}
+
+/**
+ * Redirects the sandbox's outbound TCP connections to port 443 (IPv4) to
+ * the egress proxy with a DNAT rule in its network namespace; with an
+ * allowlist, only connections to allowed addresses are redirected (the
+ * others stay rejected by the allowlist's filter rules). The proxy learns
+ * each connection's original destination from the namespace's conntrack
+ * table. Replaces any redirect installed before.
+ *
+ * @param allowed the allowlist's IPv4 CIDRs, or `undefined` for an open network.
+ * @throws ServerError FAILED_PRECONDITION when the rules cannot be installed.
+ */
+async function redirectEgress(pid: number, redirect: EgressRedirect, allowed: readonly string[] | undefined): Promise<void> {
+  const target = ["-j", "DNAT", "--to-destination", `${redirect.address}:${redirect.port}`];
+  const destinations = allowed === undefined ? [["!", "-d", "127.0.0.0/8"]] : allowed.map((cidr) => ["-d", cidr]);
+  try {
+    await inNamespace(pid, "iptables", ["-t", "nat", "-N", EGRESS_CHAIN]).catch(() => undefined);
+    await inNamespace(pid, "iptables", ["-t", "nat", "-F", EGRESS_CHAIN]);
+    const jumps = await inNamespace(pid, "iptables", ["-t", "nat", "-C", "OUTPUT", "-j", EGRESS_CHAIN]).then(
+      () => true,
+      () => false,
+    );
+    if (!jumps) await inNamespace(pid, "iptables", ["-t", "nat", "-A", "OUTPUT", "-j", EGRESS_CHAIN]);
+    for (const destination of destinations) {
+      await inNamespace(pid, "iptables", ["-t", "nat", "-A", EGRESS_CHAIN, "-p", "tcp", "--dport", "443", ...destination, ...target]);
+    }
+  } catch (error) {
+    throw new ServerError(
+      Status.FAILED_PRECONDITION,
+      `modal-emulator could not redirect the sandbox's outbound HTTPS to its egress proxy (iptables): ${(error as Error).message}`,
+    );
+  }
+}
+
+/** Installs the egress redirect of a sandbox with an open network (no allowlist): see {@link redirectEgress}. */
+export async function redirectOpenEgress(container: EngineContainer, redirect: EgressRedirect): Promise<void> {
+  await redirectEgress(await containerPid(container), redirect, undefined);
+}
+
 /**
  * Enforces an outbound allowlist on a running container: inside its network
  * namespace (entered from the host with `nsenter`), OUTPUT allows loopback,
@@ -90,9 +147,12 @@ async function nameservers(container: EngineContainer): Promise<string[]> {
  *
  * @throws ServerError FAILED_PRECONDITION when the rules cannot be installed.
  */
-export async function enforceAllowlist(container: EngineContainer, allowlist: OutboundAllowlist, options: { replace?: boolean } = {}): Promise<void> {
-  const pid = (await container.inspect()).State?.Pid;
-  if (!pid) throw new ServerError(Status.FAILED_PRECONDITION, "modal-emulator could not find the sandbox's process to program its firewall");
+export async function enforceAllowlist(
+  container: EngineContainer,
+  allowlist: OutboundAllowlist,
+  options: { replace?: boolean; egress?: EgressRedirect | undefined } = {},
+): Promise<void> {
+  const pid = await containerPid(container);
   const allowed = [...allowlist.cidrs, ...(await resolveDomains(allowlist.domains))];
   const resolvers = await nameservers(container);
   for (const [tool, family] of [
@@ -109,11 +169,28 @@ export async function enforceAllowlist(container: EngineContainer, allowlist: Ou
       for (const protocol of ["udp", "tcp"]) rules.push(["-A", "OUTPUT", "-d", resolver, "-p", protocol, "--dport", "53", "-j", "ACCEPT"]);
     }
     for (const cidr of allowed.filter((entry) => isIP(entry.split("/")[0] ?? "") === family)) rules.push(["-A", "OUTPUT", "-d", cidr, "-j", "ACCEPT"]);
+    // HTTPS to an allowed address, redirected to the egress proxy (only those are: see redirectEgress).
+    if (options.egress && family === 4) {
+      rules.push([
+        "-A",
+        "OUTPUT",
+        "-d",
+        options.egress.address,
+        "-p",
+        "tcp",
+        "--dport",
+        String(options.egress.port),
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "DNAT",
+        "-j",
+        "ACCEPT",
+      ]);
+    }
     rules.push(["-A", "OUTPUT", "-j", "REJECT"]);
     try {
-      for (const rule of rules) {
-        await execFileAsync("nsenter", ["-t", String(pid), "-n", tool, ...rule], { timeout: FIREWALL_COMMAND_TIMEOUT_MS });
-      }
+      for (const rule of rules) await inNamespace(pid, tool, rule);
     } catch (error) {
       // No IPv6 in the kernel means no IPv6 traffic to filter.
       if (family === 6 && /not supported|protocol not supported|can't initialize|No such file/i.test(String((error as Error).message))) continue;
@@ -123,4 +200,10 @@ export async function enforceAllowlist(container: EngineContainer, allowlist: Ou
       );
     }
   }
+  if (options.egress)
+    await redirectEgress(
+      pid,
+      options.egress,
+      allowed.filter((entry) => isIP(entry.split("/")[0] ?? "") === 4),
+    );
 }

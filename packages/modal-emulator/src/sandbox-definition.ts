@@ -4,6 +4,7 @@ import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 import { fail } from "./grpc-errors.js";
 import type { SandboxDefinition } from "./modal-sdk-definitions.js";
 import { allowlistUnsupportedReason, type OutboundAllowlist, validateCidrs } from "./network-policy.js";
+import type { OutboundPolicyMessage } from "./outbound-policy.js";
 import { NetworkAccessType } from "./protocol-values.js";
 import type { ProbeDefinition } from "./readiness-probe.js";
 import { validatePlacementAndOptions } from "./sandbox-options.js";
@@ -42,6 +43,8 @@ export interface CheckedDefinition {
   inboundCidrs: string[];
   /** `i6pn`: join the emulator's private IPv6 network (i6pn-network.ts). */
   i6pn: boolean;
+  /** `experimentalOutboundPolicy`, as sent (resolved against the secrets at create; see outbound-policy.ts). */
+  outboundPolicy: OutboundPolicyMessage | undefined;
 }
 
 /**
@@ -53,7 +56,6 @@ function refuseUnsupportedDefinitionFields(definition: Record<string, unknown>):
   const nonEmpty = (value: unknown) =>
     Array.isArray(value) ? value.length > 0 : typeof value === "string" ? value !== "" : value !== undefined && value !== null;
   if (nonEmpty(definition.runtime)) refuse("runtime", "sandboxes run as Docker containers with the engine's default runtime");
-  if (nonEmpty(definition.experimentalOutboundPolicy)) refuse("experimentalOutboundPolicy", "it cannot rewrite outbound HTTPS headers");
   if (nonEmpty(definition.proxyId)) refuse("proxy", "it has no Modal Proxies");
   const experimental = definition.experimentalOptionsV2 as Record<string, unknown> | undefined;
   if (experimental && Object.keys(experimental).length > 0)
@@ -98,6 +100,18 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
   const i6pn = definition.i6pnEnabled === true;
   if (i6pn && networkType === NetworkAccessType.blocked)
     fail(Status.INVALID_ARGUMENT, "i6pn cannot be used with blockNetwork: a sandbox without a network cannot join the private IPv6 network");
+  const outboundPolicy = (definition as { experimentalOutboundPolicy?: OutboundPolicyMessage }).experimentalOutboundPolicy;
+  if (outboundPolicy) {
+    if (networkType === NetworkAccessType.blocked) fail(Status.INVALID_ARGUMENT, "experimentalOutboundPolicy cannot be used when blockNetwork is enabled");
+    if ((definition.networkAccess?.allowedDomains ?? []).length > 0)
+      fail(Status.INVALID_ARGUMENT, "experimentalOutboundPolicy cannot be used with outboundDomainAllowlist");
+    const unsupported = await allowlistUnsupportedReason();
+    if (unsupported)
+      fail(
+        Status.FAILED_PRECONDITION,
+        `modal-emulator redirects outbound HTTPS to its egress proxy (experimentalOutboundPolicy) with iptables in the sandbox's network namespace, but ${unsupported}`,
+      );
+  }
   validatePlacementAndOptions(definition);
   const readinessProbe = definition.readinessProbe as ProbeDefinition | undefined;
   if (readinessProbe && !(readinessProbe.tcpPort && readinessProbe.tcpPort > 0) && !readinessProbe.execCommand?.argv?.length) {
@@ -114,6 +128,7 @@ export async function checkSandboxDefinition(definition: Partial<SandboxDefiniti
     openPorts,
     inboundCidrs,
     i6pn,
+    outboundPolicy,
   };
 }
 

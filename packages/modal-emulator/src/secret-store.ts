@@ -80,6 +80,11 @@ export class SecretStore {
     return environment;
   }
 
+  /** A secret's values by id (the egress proxy's header templates read them). */
+  valuesOf(secretId: string): Readonly<Record<string, string>> {
+    return this.#values(secretId);
+  }
+
   #values(secretId: string): Record<string, string> {
     const secret = this.#byId.get(secretId);
     if (!secret) fail(Status.NOT_FOUND, `Secret ${secretId} not found`);

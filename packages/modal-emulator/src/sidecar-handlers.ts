@@ -1,4 +1,6 @@
+import type { EngineContainer } from "@sandbox/docker-engine";
 import { Status } from "nice-grpc";
+import { EGRESS_TRUST_ENVIRONMENT, installEgressTrust } from "./egress-proxy.js";
 import type { EmulatorState } from "./emulator-state.js";
 import { fail } from "./grpc-errors.js";
 import type { SandboxDefinition, TaskExecStartRequest } from "./modal-sdk-definitions.js";
@@ -68,7 +70,11 @@ async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ c
       lifetimeSeconds: ask.sandbox.timeoutSecs,
     });
   }
+  // The sidecar shares the sandbox's network namespace, so its HTTPS goes through the egress proxy too: it trusts the CA as the sandbox does.
+  const egress = state.egressOf(ask.sandbox);
+  if (egress) for (const [name, value] of Object.entries(EGRESS_TRUST_ENVIRONMENT)) env[name] ??= value;
   const sidecar = await state.sidecars.create(ask.sandbox, {
+    ...(egress ? { prepare: (container: EngineContainer) => installEgressTrust(container, state.tunnelCa.caPem) } : {}),
     name: ask.name,
     dockerImage: image.dockerImage,
     args: ask.args,

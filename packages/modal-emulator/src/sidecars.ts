@@ -27,6 +27,8 @@ export interface SidecarSpec {
   volumes: PlannedVolumeMount[];
   /** With `enabled`: the command runs on a terminal of this size and `TERM`. */
   pty: TaskExecStartRequest["ptyInfo"];
+  /** Runs on the created container before its command starts (files it must find at start). */
+  prepare?: (container: EngineContainer) => Promise<void>;
 }
 
 /** How sidecars get their volumes: the main container's commit/reload semantics (see VolumeSync). */
@@ -145,6 +147,13 @@ export class Sidecars {
       throw error;
     }
     const sidecar = new SidecarRecord(containerId, spec.name, this.#engine.container(raw.id), volumeMounts);
+    try {
+      await spec.prepare?.(sidecar.container);
+    } catch (error) {
+      await raw.remove({ force: true }).catch(() => undefined);
+      await this.#volumes.unmount(volumeMounts);
+      throw error;
+    }
     try {
       await raw.start();
       // Engines that ignore ConsoleSize get the size right after the start.

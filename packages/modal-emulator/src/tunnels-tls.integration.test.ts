@@ -60,9 +60,9 @@ def serve(conn):
 );
 
 /** GET over https with `ca` trusted (or the default trust store without): status and body. */
-function httpsGet(url: string, ca?: string): Promise<{ status: number; body: string; authorized: boolean }> {
+function httpsGet(url: string, ca?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; authorized: boolean }> {
   return new Promise((resolve, reject) => {
-    const request = httpsRequest(url, { ...(ca ? { ca } : {}), agent: false }, (response) => {
+    const request = httpsRequest(url, { ...(ca ? { ca } : {}), agent: false, headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on("data", (chunk: Buffer) => chunks.push(chunk));
       response.on("end", () =>
@@ -197,7 +197,8 @@ describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.1
     const open = (await allowed.tunnels())[8080]!;
     expect((await whenUp(() => httpsGet(`${open.url}/`, emulator.tunnelCa.certificatePem))).body).toBe("inside");
     const allowedToken = await allowed.createConnectToken({ port: 8080 });
-    expect((await fetch(allowedToken.url, { headers: { authorization: `Bearer ${allowedToken.token}` } })).status).toBe(200);
+    const ca = emulator.tunnelCa.certificatePem;
+    expect((await httpsGet(allowedToken.url, ca, { authorization: `Bearer ${allowedToken.token}` })).status).toBe(200);
 
     // Refused: the encrypted tunnel and the raw TCP socket reset the connection before anything is answered.
     const tunnels = await refused.tunnels();
@@ -205,9 +206,9 @@ describe.runIf(engineReachable)("TLS tunnels and inboundCidrAllowlist (modal@0.1
     const [host, port] = tunnels[9090]!.tcpSocket;
     expect(await tcpOutcome(host, port, "GET / HTTP/1.0\r\n\r\n")).toBe("reset");
     const refusedToken = await refused.createConnectToken({ port: 8080 });
-    const forbidden = await fetch(refusedToken.url, { headers: { authorization: `Bearer ${refusedToken.token}` } });
+    const forbidden = await httpsGet(refusedToken.url, ca, { authorization: `Bearer ${refusedToken.token}` });
     expect(forbidden.status).toBe(403);
-    expect(await forbidden.text()).toContain("inboundCidrAllowlist");
+    expect(forbidden.body).toContain("inboundCidrAllowlist");
     // And no engine port binding gets around it.
     const info = await engine.docker.getContainer(emulator.inspect.sandboxes().find((entry) => entry.sandboxId === refused.sandboxId)!.containerId).inspect();
     expect(Object.values(info.NetworkSettings?.Ports ?? {}).flatMap((entries) => entries ?? [])).toEqual([]);
