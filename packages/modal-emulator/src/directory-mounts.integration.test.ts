@@ -140,13 +140,16 @@ describe.runIf(engineReachable)("mountImage, unmountImage and snapshotDirectory 
         .flatMap((image) => image.RepoTags ?? [])
         .filter((tag) => tag.startsWith("modal-emulator-directory-"));
     const before = await snapshotTags();
-    const snapshot = await sandbox.snapshotDirectory("/ttl", { ttlMs: 1000 });
+    // Long enough that the mount below lands before expiry on a loaded 2-core machine.
+    const ttlMs = 5000;
+    const snapshot = await sandbox.snapshotDirectory("/ttl", { ttlMs });
+    const expiresBy = Date.now() + ttlMs;
     const added = (await snapshotTags()).filter((tag) => !before.includes(tag));
     expect(added).toHaveLength(1);
     // Usable before it expires.
     await sandbox.mountImage("/fresh", snapshot);
     expect(await run(sandbox, "cat /fresh/t")).toMatchObject({ exitCode: 0, stdout: "t\n" });
-    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expiresBy + 1000 - Date.now())));
     await expect(sandbox.mountImage("/expired", snapshot)).rejects.toMatchObject({ code: Status.NOT_FOUND });
     // Removed once nothing uses it any more (the mount above may still have been copying it at the TTL).
     await expect.poll(snapshotTags, { timeout: 10_000, interval: 500 }).not.toContain(added[0]);
