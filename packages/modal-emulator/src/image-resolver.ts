@@ -100,7 +100,11 @@ export class ImageResolver {
       baseDockerImage = this.resolveTag(fromTag);
     }
     const rest = dockerfileCommands.slice(1).filter((command) => command.trim() !== "");
-    const key = createHash("sha256").update(JSON.stringify({ baseDockerImage, rest, buildEnv })).digest("hex");
+    // The definition, not the local stand-in, names the image (as on Modal):
+    // `alpine:3.21` and `busybox:1.36` share a stand-in but are two images,
+    // so deleting one leaves the other's id working.
+    const from = base ? { baseImageId: base.imageId } : { fromTag };
+    const key = createHash("sha256").update(JSON.stringify({ from, baseDockerImage, rest, buildEnv })).digest("hex");
     let pending = this.#byContent.get(key);
     if (!pending) {
       pending = this.#create(baseDockerImage, fromTag, rest, buildEnv, key);

@@ -1,0 +1,576 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  AlreadyExistsError,
+  ClientClosedError,
+  ConflictError,
+  InvalidError,
+  NotFoundError,
+  SandboxFilesystemDirectoryNotEmptyError,
+  SandboxFilesystemError,
+  SandboxFilesystemIsADirectoryError,
+  SandboxFilesystemNotADirectoryError,
+  SandboxFilesystemNotFoundError,
+  SandboxFilesystemPathAlreadyExistsError,
+} from "modal";
+import { describe, expect, it } from "vitest";
+import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
+
+/*
+ * The SDK's documented behaviour, written as the SDK's own authors write their
+ * end-to-end tests (`alpine:3.21`, `python:3.13-slim`, `sh -c`, `printenv`,
+ * `readText()` then `wait()`), against the emulator with the real
+ * modal@0.11.1 SDK. Each test states what the SDK's bundled types and code
+ * promise; where the emulator differed, it was fixed and this is the proof.
+ */
+
+const unique = () => Math.random().toString(36).slice(2, 10);
+
+describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against the emulator", { timeout: 90_000 }, () => {
+  const emu = useModalEmulator({
+    appName: "libmodal-test",
+    emulator: { secrets: { "libmodal-test-secret": { a: "1", b: "2", c: "hello world" } } },
+  });
+  const alpine = () => emu.image("alpine:3.21");
+
+  describe("sandboxes", () => {
+    it("creates a sandbox, terminates it and waits for 137", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      expect(sb.sandboxId).toMatch(/^sb-/);
+      await sb.terminate();
+      expect(await sb.wait()).toBe(137);
+    });
+
+    it("terminate({ wait: true }) returns the exit code", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["sleep", "60"] }));
+      expect(await sb.terminate({ wait: true })).toBe(137);
+    });
+
+    it("pipes stdin to cat and back; poll is null while running, the code after", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["cat"] }));
+      expect(await sb.poll()).toBeNull();
+      await sb.stdin.writeText("this is input that should be mirrored by cat");
+      await sb.stdin.close();
+      expect(await sb.stdout.readText()).toBe("this is input that should be mirrored by cat");
+      expect(await sb.wait()).toBe(0);
+      expect(await sb.poll()).toBe(0);
+    });
+
+    it("reports the entrypoint's exit code from wait and poll", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["sh", "-c", "exit 42"] }));
+      expect(await sb.wait()).toBe(42);
+      expect(await sb.poll()).toBe(42);
+    });
+
+    it("ends at timeoutMs with 124", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["sleep", "60"], timeoutMs: 2_000 }));
+      expect(await sb.wait()).toBe(124);
+    });
+
+    it("runs the entrypoint in workdir, and accepts Modal's create options", async () => {
+      const sb = emu.track(
+        await emu.modal.sandboxes.create(emu.app, alpine(), {
+          command: ["pwd"],
+          workdir: "/tmp",
+          cloud: "aws",
+          regions: ["us-east-1", "us-west-2"],
+          verbose: true,
+        }),
+      );
+      expect(await sb.wait()).toBe(0);
+      expect(await sb.stdout.readText()).toBe("/tmp\n");
+    });
+
+    it("gives the entrypoint named and object secrets as environment variables", async () => {
+      const secret = await emu.modal.secrets.fromName("libmodal-test-secret", { requiredKeys: ["c"] });
+      const fromObject = await emu.modal.secrets.fromObject({ d: "123" });
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { secrets: [secret, fromObject], command: ["printenv", "c", "d"] }));
+      expect(await sb.wait()).toBe(0);
+      expect(await sb.stdout.readText()).toBe("hello world\n123\n");
+    });
+
+    it("finds a sandbox by id; an unknown id answers NOT_FOUND on first use", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const again = await emu.modal.sandboxes.fromId(sb.sandboxId);
+      expect(again.sandboxId).toBe(sb.sandboxId);
+      const p = await again.exec(["echo", "same sandbox"]);
+      expect(await p.stdout.readText()).toBe("same sandbox\n");
+      // fromId makes a handle without a call; the first call answers NOT_FOUND.
+      const unknown = await emu.modal.sandboxes.fromId("sb-doesnotexist000000000000");
+      await expect(unknown.poll()).rejects.toThrow(/NOT_FOUND/);
+      await expect(unknown.exec(["true"])).rejects.toThrow(/NOT_FOUND/);
+    });
+
+    it("names a sandbox: fromName finds it, a second create with the name is AlreadyExistsError, an unknown name NotFoundError", async () => {
+      const name = `test-sandbox-${unique()}`;
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { name, command: ["sleep", "60"] }));
+      const first = await emu.modal.sandboxes.fromName("libmodal-test", name);
+      expect(first.sandboxId).toBe(sb.sandboxId);
+      const second = await emu.modal.sandboxes.fromName("libmodal-test", name);
+      expect(second.sandboxId).toBe(first.sandboxId);
+      await expect(emu.modal.sandboxes.create(emu.app, alpine(), { name, command: ["sleep", "60"] })).rejects.toThrow(AlreadyExistsError);
+      await expect(emu.modal.sandboxes.fromName("libmodal-test", "non-existent-sandbox")).rejects.toThrow(NotFoundError);
+      await expect(emu.modal.sandboxes.fromName("no-such-app-anywhere", name)).rejects.toThrow(NotFoundError);
+    });
+
+    it("after terminate, fromName no longer finds the name, unless includeTerminated; the name can be taken again", async () => {
+      const name = `ended-${unique()}`;
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { name }));
+      await sb.terminate();
+      await sb.wait();
+      await expect(emu.modal.sandboxes.fromName("libmodal-test", name)).rejects.toThrow(NotFoundError);
+      const ended = await emu.modal.sandboxes.fromName("libmodal-test", name, { includeTerminated: true });
+      expect(ended.sandboxId).toBe(sb.sandboxId);
+      const next = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { name }));
+      expect((await emu.modal.sandboxes.fromName("libmodal-test", name)).sandboxId).toBe(next.sandboxId);
+    });
+
+    it("sets tags (replacing them), gets them, and lists by every given tag", async () => {
+      const value = unique();
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const other = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.setTags({ "test-key": value, "second-key": "x" });
+      await other.setTags({ "test-key": value });
+      expect(await sb.getTags()).toEqual({ "test-key": value, "second-key": "x" });
+      const ids = async (tags: Record<string, string>) => {
+        const found: string[] = [];
+        for await (const listed of emu.modal.sandboxes.list({ tags })) found.push(listed.sandboxId);
+        return found.sort();
+      };
+      expect(await ids({ "test-key": value })).toEqual([sb.sandboxId, other.sandboxId].sort());
+      expect(await ids({ "test-key": value, "second-key": "x" })).toEqual([sb.sandboxId]);
+      await sb.setTags({});
+      expect(await sb.getTags()).toEqual({});
+      expect(await ids({ "test-key": value })).toEqual([other.sandboxId]);
+      let count = 0;
+      for await (const listed of emu.modal.sandboxes.list({ appId: emu.app.appId })) {
+        expect(listed.sandboxId).toMatch(/^sb-/);
+        count++;
+      }
+      expect(count).toBeGreaterThanOrEqual(2);
+    });
+
+    it("detach: the handle refuses further use with ClientClosedError, the sandbox runs on", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      sb.detach();
+      await expect(sb.exec(["true"])).rejects.toThrow(ClientClosedError);
+      const again = emu.track(await emu.modal.sandboxes.fromId(sb.sandboxId));
+      expect(await again.poll()).toBeNull();
+      const p = await again.exec(["echo", "still running"]);
+      expect(await p.stdout.readText()).toBe("still running\n");
+    });
+
+    it("snapshots the filesystem into an image that a new sandbox starts from", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.filesystem.writeText("from the snapshot", "/tmp/snapshot.txt");
+      const image = await sb.snapshotFilesystem();
+      expect(image.imageId).toMatch(/^im-/);
+      const child = emu.track(await emu.modal.sandboxes.create(emu.app, image, { command: ["cat", "/tmp/snapshot.txt"] }));
+      expect(await child.stdout.readText()).toBe("from the snapshot");
+      expect(await child.wait()).toBe(0);
+    });
+
+    it("rejects Modal's invalid values: a relative workdir, a fractional timeout, an unknown cloud", async () => {
+      // The SDK checks these itself, before any call.
+      await expect(emu.modal.sandboxes.create(emu.app, alpine(), { workdir: "relative/path" })).rejects.toThrow(/absolute path/);
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await expect(sb.exec(["pwd"], { workdir: "relative" })).rejects.toThrow(InvalidError);
+      await expect(emu.modal.sandboxes.create(emu.app, alpine(), { timeoutMs: 1500 })).rejects.toThrow(/multiple of 1000ms/);
+      await expect(emu.modal.sandboxes.create(emu.app, alpine(), { cloud: "invalid-cloud" })).rejects.toThrow(/INVALID_ARGUMENT|cloud/i);
+    });
+  });
+
+  describe("exec", () => {
+    it("runs sh -c, returns its stdout, stderr and exit code", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const p = await sb.exec(["sh", "-c", "echo hi; echo oops >&2; exit 3"]);
+      expect(await p.stdout.readText()).toBe("hi\n");
+      expect(await p.stderr.readText()).toBe("oops\n");
+      expect(await p.wait()).toBe(3);
+    });
+
+    it("feeds stdin with writeText and close, in text and binary modes", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const text = await sb.exec(["cat"]);
+      await text.stdin.writeText("foo\n");
+      await text.stdin.writeText("bar\n");
+      await text.stdin.close();
+      expect(await text.stdout.readText()).toBe("foo\nbar\n");
+      expect(await text.wait()).toBe(0);
+      const binary = await sb.exec(["cat"], { mode: "binary" });
+      await binary.stdin.writeBytes(new Uint8Array([0, 1, 2, 255]));
+      await binary.stdin.close();
+      expect(Array.from(await binary.stdout.readBytes())).toEqual([0, 1, 2, 255]);
+      expect(await binary.wait()).toBe(0);
+    });
+
+    it("ignores a large stdout with stdout: 'ignore' (python:3.13-slim)", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, emu.image("python:3.13-slim")));
+      const p = await sb.exec(["python", "-c", 'print("a" * 1_000_000)'], { stdout: "ignore" });
+      expect(await p.stdout.readText()).toBe("");
+      expect(await p.wait()).toBe(0);
+    });
+
+    it("applies workdir, env, secrets and a timeout to one exec", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const secret = await emu.modal.secrets.fromName("libmodal-test-secret", { requiredKeys: ["c"] });
+      const fromObject = await emu.modal.secrets.fromObject({ d: "123" });
+      const p = await sb.exec(["sh", "-c", 'pwd; echo "$GREETING"; printenv c d'], {
+        workdir: "/tmp",
+        env: { GREETING: "hello env" },
+        secrets: [secret, fromObject],
+        timeoutMs: 10_000,
+      });
+      expect(await p.stdout.readText()).toBe("/tmp\nhello env\nhello world\n123\n");
+      expect(await p.wait()).toBe(0);
+    });
+
+    it("kills an exec at its timeoutMs", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const started = Date.now();
+      const p = await sb.exec(["sleep", "30"], { timeoutMs: 1_000 });
+      expect(await p.wait()).not.toBe(0);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    });
+
+    it("runs with a pty: stderr merged into stdout", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const p = await sb.exec(["sh", "-c", "echo out; echo err >&2"], { pty: true });
+      const out = await p.stdout.readText();
+      expect(out).toContain("out");
+      expect(out).toContain("err");
+      expect(await p.stderr.readText()).toBe("");
+      expect(await p.wait()).toBe(0);
+    });
+
+    it("an exec in a terminated sandbox fails", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.exec(["true"]).then((p) => p.wait());
+      await sb.terminate();
+      await sb.wait();
+      await expect(sb.exec(["echo", "too late"]).then((p) => p.wait())).rejects.toThrow();
+    });
+  });
+
+  describe("filesystem", () => {
+    it("writes and reads text and bytes, creating parents", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.filesystem.writeText("hello, filesystem\n", "/tmp/a/b/c.txt");
+      expect(await sb.filesystem.readText("/tmp/a/b/c.txt")).toBe("hello, filesystem\n");
+      const bytes = new Uint8Array([0, 1, 2, 3, 254, 255]);
+      await sb.filesystem.writeBytes(bytes, "/tmp/bin.dat");
+      expect(await sb.filesystem.readBytes("/tmp/bin.dat")).toEqual(bytes);
+      await sb.filesystem.writeText("replaced", "/tmp/a/b/c.txt");
+      expect(await sb.filesystem.readText("/tmp/a/b/c.txt")).toBe("replaced");
+    });
+
+    it("makes directories (parents by default, idempotent), lists them sorted by name, and stats entries", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.filesystem.makeDirectory("/data/x/y");
+      await sb.filesystem.makeDirectory("/data/x/y");
+      await sb.filesystem.writeText("12345", "/data/x/b.txt");
+      await sb.exec(["ln", "-s", "b.txt", "/data/x/link"]).then((p) => p.wait());
+      const entries = await sb.filesystem.listFiles("/data/x");
+      expect(entries.map((entry) => [entry.name, entry.type])).toEqual([
+        ["b.txt", "file"],
+        ["link", "symlink"],
+        ["y", "directory"],
+      ]);
+      const file = entries[0]!;
+      expect(file).toMatchObject({ path: "/data/x/b.txt", size: 5, permissions: "0644", owner: "root", group: "root", symlinkTarget: null });
+      expect(file.mode & 0o777).toBe(0o644);
+      expect(Math.abs(file.modifiedTime - Date.now() / 1000)).toBeLessThan(120);
+      const link = await sb.filesystem.stat("/data/x/link");
+      expect(link).toMatchObject({ type: "symlink", symlinkTarget: "b.txt" });
+      expect((await sb.filesystem.stat("/data/x/y")).type).toBe("directory");
+    });
+
+    it("raises the documented error classes", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.filesystem.writeText("x", "/e/file.txt");
+      await sb.filesystem.writeText("x", "/e/full/inner.txt");
+      await expect(sb.filesystem.readText("/e/missing.txt")).rejects.toThrow(SandboxFilesystemNotFoundError);
+      await expect(sb.filesystem.readBytes("/e")).rejects.toThrow(SandboxFilesystemIsADirectoryError);
+      await expect(sb.filesystem.listFiles("/e/file.txt")).rejects.toThrow(SandboxFilesystemNotADirectoryError);
+      await expect(sb.filesystem.listFiles("/e/none")).rejects.toThrow(SandboxFilesystemNotFoundError);
+      await expect(sb.filesystem.writeText("x", "/e/file.txt/under")).rejects.toThrow(SandboxFilesystemNotADirectoryError);
+      await expect(sb.filesystem.writeText("x", "/e")).rejects.toThrow(SandboxFilesystemIsADirectoryError);
+      await expect(sb.filesystem.makeDirectory("/e/full", { createParents: false })).rejects.toThrow(SandboxFilesystemPathAlreadyExistsError);
+      await expect(sb.filesystem.makeDirectory("/e/no/such", { createParents: false })).rejects.toThrow(SandboxFilesystemNotFoundError);
+      await expect(sb.filesystem.makeDirectory("/e/file.txt/sub")).rejects.toThrow(SandboxFilesystemNotADirectoryError);
+      await expect(sb.filesystem.remove("/e/full")).rejects.toThrow(SandboxFilesystemDirectoryNotEmptyError);
+      await expect(sb.filesystem.remove("/e/gone")).rejects.toThrow(SandboxFilesystemNotFoundError);
+      await expect(sb.filesystem.stat("/e/gone")).rejects.toThrow(SandboxFilesystemNotFoundError);
+      await expect(sb.filesystem.stat("/e/file.txt/x")).rejects.toThrow(SandboxFilesystemNotADirectoryError);
+      // Every filesystem error is a SandboxFilesystemError.
+      await expect(sb.filesystem.readText("/e/missing.txt")).rejects.toThrow(SandboxFilesystemError);
+      await sb.filesystem.remove("/e/full", { recursive: true });
+      await sb.filesystem.remove("/e/file.txt");
+      expect(await sb.filesystem.listFiles("/e")).toEqual([]);
+    });
+
+    it("copies files to and from the local disk", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const dir = await mkdtemp(path.join(tmpdir(), "sdk-authors-"));
+      try {
+        await writeFile(path.join(dir, "up.txt"), "going up");
+        await sb.filesystem.copyFromLocal(path.join(dir, "up.txt"), "/tmp/nested/up.txt");
+        expect(await sb.filesystem.readText("/tmp/nested/up.txt")).toBe("going up");
+        await sb.filesystem.copyToLocal("/tmp/nested/up.txt", path.join(dir, "down/down.txt"));
+        expect(await readFile(path.join(dir, "down/down.txt"), "utf8")).toBe("going up");
+        await expect(sb.filesystem.copyToLocal("/tmp/nope", path.join(dir, "x"))).rejects.toThrow(SandboxFilesystemNotFoundError);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  });
+
+  describe("volumes", () => {
+    it("fromName with createIfMissing, a missing one is NotFoundError, delete then NotFoundError", async () => {
+      const name = `libmodal-test-volume-${unique()}`;
+      await expect(emu.modal.volumes.fromName(name)).rejects.toThrow(NotFoundError);
+      const volume = await emu.modal.volumes.fromName(name, { createIfMissing: true });
+      expect(volume.volumeId).toMatch(/^vo-/);
+      expect(volume.name).toBe(name);
+      expect((await emu.modal.volumes.fromName(name)).volumeId).toBe(volume.volumeId);
+      await emu.modal.volumes.delete(name);
+      await expect(emu.modal.volumes.fromName(name)).rejects.toThrow(NotFoundError);
+      await expect(emu.modal.volumes.delete(name)).rejects.toThrow(NotFoundError);
+      await emu.modal.volumes.delete(name, { allowMissing: true });
+    });
+
+    it("a read-only mount refuses writes with 'Read-only file system'", async () => {
+      const volume = await emu.modal.volumes.fromName(`ro-${unique()}`, { createIfMissing: true });
+      const readOnly = volume.withMountOptions({ readOnly: true });
+      const sb = emu.track(
+        await emu.modal.sandboxes.create(emu.app, alpine(), {
+          command: ["sh", "-c", "echo 'test' > /mnt/test/test.txt"],
+          volumes: { "/mnt/test": readOnly },
+        }),
+      );
+      expect(await sb.wait()).toBe(1);
+      expect(await sb.stderr.readText()).toContain("Read-only file system");
+    });
+
+    it("an ephemeral volume is shared by two sandboxes once committed and reloaded", async () => {
+      const volume = await emu.modal.volumes.ephemeral();
+      try {
+        const writer = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { volumes: { "/mnt/v": volume } }));
+        const reader = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { volumes: { "/mnt/v": volume } }));
+        const write = await writer.exec(["sh", "-c", "echo shared > /mnt/v/f.txt && sync /mnt/v"]);
+        expect(await write.wait()).toBe(0);
+        await reader.reloadVolumes();
+        const p = await reader.exec(["cat", "/mnt/v/f.txt"]);
+        expect(await p.stdout.readText()).toBe("shared\n");
+      } finally {
+        volume.closeEphemeral();
+      }
+    });
+  });
+
+  describe("secrets", () => {
+    it("fromName finds a named secret; a missing required key or name is NotFoundError", async () => {
+      const secret = await emu.modal.secrets.fromName("libmodal-test-secret");
+      expect(secret.secretId).toMatch(/^st-/);
+      expect(secret.name).toBe("libmodal-test-secret");
+      await expect(emu.modal.secrets.fromName("libmodal-test-secret", { requiredKeys: ["a", "b", "missing"] })).rejects.toThrow(
+        new NotFoundError("Secret is missing key(s): missing"),
+      );
+      await expect(emu.modal.secrets.fromName("missing-secret")).rejects.toThrow(NotFoundError);
+    });
+
+    it("fromObject refuses non-string values", async () => {
+      await expect(emu.modal.secrets.fromObject({ key: 123 as unknown as string })).rejects.toThrow(InvalidError);
+    });
+
+    it("delete removes a named secret; deleting it again is NotFoundError unless allowMissing", async () => {
+      const name = `to-delete-${unique()}`;
+      emu.emulator.putSecret(name, { K: "v" });
+      expect((await emu.modal.secrets.fromName(name)).secretId).toMatch(/^st-/);
+      await emu.modal.secrets.delete(name);
+      await expect(emu.modal.secrets.fromName(name)).rejects.toThrow(NotFoundError);
+      await expect(emu.modal.secrets.delete(name)).rejects.toThrow(NotFoundError);
+      await emu.modal.secrets.delete(name, { allowMissing: true });
+    });
+  });
+
+  describe("images and apps", () => {
+    it("dockerfileCommands build a layer a sandbox sees; build() gives an im- id that fromId finds", async () => {
+      const image = emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN echo hey > /root/hello.txt"]);
+      const built = await image.build(emu.app);
+      expect(built.imageId).toMatch(/^im-/);
+      const again = await emu.modal.images.fromId(built.imageId);
+      expect(again.imageId).toBe(built.imageId);
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, again, { command: ["cat", "/root/hello.txt"] }));
+      expect(await sb.stdout.readText()).toBe("hey\n");
+      expect(await sb.wait()).toBe(0);
+      await expect(emu.modal.images.fromId("im-doesnotexist")).rejects.toThrow(NotFoundError);
+    });
+
+    it("a failing build command fails the build, naming the image", async () => {
+      const image = emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN exit 1"]);
+      await expect(image.build(emu.app)).rejects.toThrow(/im-/);
+    });
+
+    it("an unknown public image is refused, saying it is offline and how to map it", async () => {
+      const image = emu.modal.images.fromRegistry(`nonexistent-registry.invalid/nothing-${unique()}:1.0`);
+      await expect(emu.modal.sandboxes.create(emu.app, image)).rejects.toThrow(/imageAliases/);
+    });
+
+    it("deletes an image: fromId then NotFoundError", async () => {
+      const built = await emu.modal.images
+        .fromRegistry("alpine:3.21")
+        .dockerfileCommands([`RUN echo ${unique()} > /x`])
+        .build(emu.app);
+      await emu.modal.images.delete(built.imageId);
+      await expect(emu.modal.images.fromId(built.imageId)).rejects.toThrow(NotFoundError);
+    });
+
+    it("apps.fromName without createIfMissing is NotFoundError for an unknown app", async () => {
+      await expect(emu.modal.apps.fromName(`no-such-app-${unique()}`)).rejects.toThrow(NotFoundError);
+      const app = await emu.modal.apps.fromName("libmodal-test");
+      expect(app.appId).toBe(emu.app.appId);
+      expect(app.appId).toMatch(/^ap-/);
+    });
+  });
+
+  describe("second look", () => {
+    it("list yields running sandboxes only: a terminated one drops out", async () => {
+      const value = unique();
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { tags: { batch: value } }));
+      expect(await sb.getTags()).toEqual({ batch: value });
+      const ids = async () => {
+        const found: string[] = [];
+        for await (const listed of emu.modal.sandboxes.list({ tags: { batch: value } })) found.push(listed.sandboxId);
+        return found;
+      };
+      expect(await ids()).toEqual([sb.sandboxId]);
+      await sb.terminate();
+      await sb.wait();
+      expect(await ids()).toEqual([]);
+    });
+
+    it("terminate is idempotent, and wait on a fresh handle of a finished sandbox gives its code", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["sh", "-c", "exit 5"] }));
+      expect(await sb.wait()).toBe(5);
+      await sb.terminate();
+      await sb.terminate();
+      const again = await emu.modal.sandboxes.fromId(sb.sandboxId);
+      expect(await again.wait()).toBe(5);
+      expect(await again.poll()).toBe(5);
+    });
+
+    it("separates the entrypoint's stdout and stderr, readable after it ended", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["sh", "-c", "echo out; echo err >&2"] }));
+      expect(await sb.wait()).toBe(0);
+      expect(await sb.stdout.readText()).toBe("out\n");
+      expect(await sb.stderr.readText()).toBe("err\n");
+    });
+
+    it("streams exec output chunk by chunk as it is produced", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const p = await sb.exec(["sh", "-c", "for i in 1 2 3; do echo line $i; sleep 0.3; done"]);
+      const chunks: string[] = [];
+      for await (const chunk of p.stdout) chunks.push(chunk);
+      expect(chunks.join("")).toBe("line 1\nline 2\nline 3\n");
+      expect(chunks.length).toBeGreaterThan(1);
+      expect(await p.wait()).toBe(0);
+    });
+
+    it("stdout 'ignore' leaves stderr piped; binary mode returns bytes", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const p = await sb.exec(["sh", "-c", "echo out; echo err >&2"], { stdout: "ignore" });
+      expect(await p.stdout.readText()).toBe("");
+      expect(await p.stderr.readText()).toBe("err\n");
+      const b = await sb.exec(["sh", "-c", "head -c 3000000 /dev/zero"], { mode: "binary", stderr: "ignore" });
+      expect((await b.stdout.readBytes()).length).toBe(3_000_000);
+      expect(await b.wait()).toBe(0);
+    });
+
+    it("an exec of a missing binary fails (non-zero exit)", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const code = await sb.exec(["definitely-not-a-binary"]).then(
+        (p) => p.wait(),
+        () => -1,
+      );
+      expect(code).not.toBe(0);
+    });
+
+    it("two tags are two images even on one local stand-in: deleting one leaves the other; a deleted one builds again under a new id", async () => {
+      const tag = "busybox:1.36";
+      const alpineImage = await alpine().build(emu.app);
+      const image = await emu.modal.images.fromRegistry(tag).build(emu.app);
+      expect(image.imageId).not.toBe(alpineImage.imageId);
+      await emu.modal.images.delete(image.imageId);
+      expect((await emu.modal.images.fromId(alpineImage.imageId)).imageId).toBe(alpineImage.imageId);
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["true"] }));
+      expect(await sb.wait()).toBe(0);
+      await expect(emu.modal.images.fromId(image.imageId)).rejects.toThrow(NotFoundError);
+      const rebuilt = await emu.modal.images.fromRegistry(tag).build(emu.app);
+      expect(rebuilt.imageId).toMatch(/^im-/);
+      expect(rebuilt.imageId).not.toBe(image.imageId);
+      await expect(emu.modal.images.delete("im-nonexistent")).rejects.toThrow(NotFoundError);
+    });
+
+    it("dockerfileCommands layers see env and secrets at build time", async () => {
+      const secret = await emu.modal.secrets.fromObject({ BUILD_SECRET: "from-a-secret" });
+      const image = emu.modal.images
+        .fromRegistry("alpine:3.21")
+        .dockerfileCommands(["RUN echo $BUILD_ENV > /env.txt"], { env: { BUILD_ENV: "from-env" } })
+        .dockerfileCommands(["RUN echo $BUILD_SECRET > /secret.txt"], { secrets: [secret] });
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, image, { command: ["cat", "/env.txt", "/secret.txt"] }));
+      expect(await sb.stdout.readText()).toBe("from-env\nfrom-a-secret\n");
+      expect(await sb.wait()).toBe(0);
+    });
+
+    it("experimentalSetName then experimentalFromName; a second name is ConflictError", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const name = `late-${unique()}`;
+      await sb.experimentalSetName(name);
+      expect((await emu.modal.sandboxes.experimentalFromName("libmodal-test", name)).sandboxId).toBe(sb.sandboxId);
+      await expect(sb.experimentalSetName(`${name}-2`)).rejects.toThrow(ConflictError);
+    });
+
+    it("a volume subPath mounts that directory only", async () => {
+      const volume = await emu.modal.volumes.fromName(`sub-${unique()}`, { createIfMissing: true });
+      const writer = emu.track(
+        await emu.modal.sandboxes.create(emu.app, alpine(), {
+          command: ["sh", "-c", "mkdir -p /v/inner && echo deep > /v/inner/f.txt"],
+          volumes: { "/v": volume },
+        }),
+      );
+      expect(await writer.wait()).toBe(0);
+      const reader = emu.track(
+        await emu.modal.sandboxes.create(emu.app, alpine(), {
+          command: ["cat", "/s/f.txt"],
+          volumes: { "/s": volume.withMountOptions({ subPath: "inner" }) },
+        }),
+      );
+      expect(await reader.stdout.readText()).toBe("deep\n");
+      expect(await reader.wait()).toBe(0);
+    });
+
+    it("tunnels: Modal's shape for encrypted and unencrypted ports", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { encryptedPorts: [8443], unencryptedPorts: [8080] }));
+      const tunnels = await sb.tunnels();
+      expect(Object.keys(tunnels).sort()).toEqual(["8080", "8443"]);
+      const encrypted = tunnels[8443]!;
+      expect(encrypted.url).toMatch(/^https:\/\//);
+      expect(encrypted.tlsSocket).toEqual([encrypted.host, encrypted.port]);
+      const unencrypted = tunnels[8080]!;
+      expect(typeof unencrypted.unencryptedHost).toBe("string");
+      expect(typeof unencrypted.unencryptedPort).toBe("number");
+      expect(unencrypted.tcpSocket).toEqual([unencrypted.unencryptedHost, unencrypted.unencryptedPort]);
+      expect(() => encrypted.tcpSocket).toThrow(InvalidError);
+    });
+
+    it("env on create is visible to the entrypoint and to execs", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { env: { A: "1" } }));
+      const p = await sb.exec(["printenv", "A"]);
+      expect(await p.stdout.readText()).toBe("1\n");
+      const q = await sb.exec(["printenv", "A"], { env: { A: "2" } });
+      expect(await q.stdout.readText()).toBe("2\n");
+    });
+  });
+});
