@@ -503,6 +503,7 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       const image = await emu.modal.images.fromRegistry(tag).build(emu.app);
       expect(image.imageId).not.toBe(alpineImage.imageId);
       await emu.modal.images.delete(image.imageId);
+      await expect(emu.modal.sandboxes.create(emu.app, image)).rejects.toThrow(/Could not find image with ID/);
       expect((await emu.modal.images.fromId(alpineImage.imageId)).imageId).toBe(alpineImage.imageId);
       const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["true"] }));
       expect(await sb.wait()).toBe(0);
@@ -571,6 +572,56 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       expect(await p.stdout.readText()).toBe("1\n");
       const q = await sb.exec(["printenv", "A"], { env: { A: "2" } });
       expect(await q.stdout.readText()).toBe("2\n");
+    });
+  });
+
+  describe("third look", () => {
+    it("the filesystem of a terminated sandbox answers NotFoundError (the sandbox is unavailable)", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.filesystem.writeText("x", "/tmp/x.txt");
+      await sb.terminate();
+      await sb.wait();
+      await expect(sb.filesystem.readText("/tmp/x.txt")).rejects.toThrow(NotFoundError);
+    });
+
+    it("stdin of a sandbox entrypoint and of an exec accept several writes before close", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["sh", "-c", "wc -l"] }));
+      for (let i = 0; i < 5; i++) await sb.stdin.writeText(`line ${i}\n`);
+      await sb.stdin.close();
+      expect((await sb.stdout.readText()).trim()).toBe("5");
+      expect(await sb.wait()).toBe(0);
+    });
+
+    it("runs python on python:3.13-slim and reads a file it wrote through the filesystem API", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, emu.image("python:3.13-slim")));
+      const p = await sb.exec(["python3", "-c", "import json; open('/tmp/o.json','w').write(json.dumps({'a': 1}))"]);
+      expect(await p.wait()).toBe(0);
+      expect(JSON.parse(await sb.filesystem.readText("/tmp/o.json"))).toEqual({ a: 1 });
+    });
+
+    it("reads large exec output completely in text mode", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const p = await sb.exec(["sh", "-c", "i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done"]);
+      const out = await p.stdout.readText();
+      expect(out.split("\n").filter(Boolean)).toHaveLength(20_000);
+      expect(await p.wait()).toBe(0);
+    });
+
+    it("an exec sees files the filesystem API wrote, and the reverse", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { workdir: "/work" }));
+      await sb.filesystem.writeText("abc", "/work/in.txt");
+      const p = await sb.exec(["sh", "-c", "cat in.txt > out.txt && echo -n def >> out.txt"]);
+      expect(await p.wait()).toBe(0);
+      expect(await sb.filesystem.readText("/work/out.txt")).toBe("abcdef");
+    });
+
+    it("a named sandbox in another app is not found by this app's name", async () => {
+      const other = await emu.modal.apps.fromName(`other-app-${unique()}`, { createIfMissing: true });
+      const name = `scoped-${unique()}`;
+      emu.track(await emu.modal.sandboxes.create(other, alpine(), { name }));
+      await expect(emu.modal.sandboxes.fromName("libmodal-test", name)).rejects.toThrow(NotFoundError);
+      // The same name is free in this app.
+      emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { name }));
     });
   });
 });
