@@ -83,6 +83,17 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     return { result: resultMessage(sandbox), metadata: { appId: sandbox.appId, result: resultMessage(sandbox) } };
   };
 
+  /**
+   * A sandbox's tunnels. One that ended at its timeout has none to give and
+   * answers with its TIMEOUT result, which the SDK raises as
+   * `SandboxTimeoutError` (the only place it does).
+   */
+  const tunnels = async (sandboxId: string): Promise<DeepPartial<ControlPlaneResponse<"sandboxGetTunnels">>> => {
+    const sandbox = state.sandboxes.require(sandboxId);
+    if (sandbox.result?.status === GenericStatus.timeout) return { result: resultMessage(sandbox), tunnels: [] };
+    return { tunnels: await tunnelsOf(sandbox) };
+  };
+
   const terminate = async (sandboxId: string) => {
     const sandbox = state.sandboxes.require(sandboxId);
     const existing = sandbox.result ? resultMessage(sandbox) : undefined;
@@ -303,12 +314,8 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     }) satisfies Handler<"sandboxSetName">,
 
     // Ports opened at create, served by the emulator's listeners on 127.0.0.1 (sandbox-tunnels.ts).
-    sandboxGetTunnels: (async (request) => ({
-      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
-    })) satisfies Handler<"sandboxGetTunnels">,
-    sandboxGetTunnelsV2: (async (request) => ({
-      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
-    })) satisfies Handler<"sandboxGetTunnelsV2">,
+    sandboxGetTunnels: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnels">,
+    sandboxGetTunnelsV2: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnelsV2">,
 
     sandboxStdinWrite: (async (request) => {
       const sandbox = requireFamily(request.sandboxId ?? "", "v1");

@@ -13,6 +13,7 @@ import {
   SandboxFilesystemNotADirectoryError,
   SandboxFilesystemNotFoundError,
   SandboxFilesystemPathAlreadyExistsError,
+  SandboxTimeoutError,
 } from "modal";
 import { describe, expect, it } from "vitest";
 import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
@@ -613,6 +614,17 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       const p = await sb.exec(["sh", "-c", "cat in.txt > out.txt && echo -n def >> out.txt"]);
       expect(await p.wait()).toBe(0);
       expect(await sb.filesystem.readText("/work/out.txt")).toBe("abcdef");
+    });
+
+    it("tunnels() of a sandbox that ended at its timeout raises SandboxTimeoutError", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { encryptedPorts: [8443], timeoutMs: 2_000 }));
+      expect(await sb.wait()).toBe(124);
+      const fresh = await emu.modal.sandboxes.fromId(sb.sandboxId);
+      await expect(fresh.tunnels()).rejects.toThrow(SandboxTimeoutError);
+      // One that was terminated is not a timeout.
+      const other = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await other.terminate({ wait: true });
+      expect(await (await emu.modal.sandboxes.fromId(other.sandboxId)).tunnels()).toEqual({});
     });
 
     it("a named sandbox in another app is not found by this app's name", async () => {
