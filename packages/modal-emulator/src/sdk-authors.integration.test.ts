@@ -636,4 +636,32 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { name }));
     });
   });
+
+  describe("filesystem edges", () => {
+    it("empty files, unicode text and symlinks read as the files they are", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await sb.filesystem.writeText("", "/fs/empty.txt");
+      expect(await sb.filesystem.readText("/fs/empty.txt")).toBe("");
+      expect((await sb.filesystem.readBytes("/fs/empty.txt")).length).toBe(0);
+      expect((await sb.filesystem.stat("/fs/empty.txt")).size).toBe(0);
+      const text = "héllo wörld ✓ 日本語\n";
+      await sb.filesystem.writeText(text, "/fs/unicode.txt");
+      expect(await sb.filesystem.readText("/fs/unicode.txt")).toBe(text);
+      expect((await sb.filesystem.stat("/fs/unicode.txt")).size).toBe(Buffer.byteLength(text));
+      await sb.filesystem.makeDirectory("/fs/real/inner");
+      await sb.filesystem.writeText("target", "/fs/real/file.txt");
+      expect(await (await sb.exec(["sh", "-c", "ln -s /fs/real /fs/dirlink && ln -s /fs/real/file.txt /fs/filelink"])).wait()).toBe(0);
+      expect(await sb.filesystem.readText("/fs/filelink")).toBe("target");
+      expect((await sb.filesystem.listFiles("/fs/dirlink")).map((entry) => entry.name)).toEqual(["file.txt", "inner"]);
+      const root = await sb.filesystem.listFiles("/");
+      expect(root.find((entry) => entry.name === "etc")).toMatchObject({ path: "/etc", type: "directory" });
+      expect((await sb.filesystem.stat("/")).type).toBe("directory");
+    });
+
+    it("relative paths are refused by the SDK with InvalidError", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      await expect(sb.filesystem.readText("relative.txt")).rejects.toThrow(InvalidError);
+    });
+  });
+
 });
