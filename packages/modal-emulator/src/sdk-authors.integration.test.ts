@@ -664,4 +664,37 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
     });
   });
 
+  describe("logs", () => {
+    it("logs of a sandbox that has finished stay readable from the handle that created it", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["echo", "finished-logs"] }));
+      expect(await sb.wait()).toBe(0);
+      const messages: string[] = [];
+      for await (const entry of sb.logs.tail()) messages.push(entry.message);
+      expect(messages.join("")).toBe("finished-logs\n");
+    });
+
+    it("logs.tail() and logs.fetch() give the entrypoint's output with source and time, filtered by source", async () => {
+      const started = new Date(Date.now() - 1_000);
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["sh", "-c", "echo hello-logs; echo oops-logs >&2; sleep 60"] }));
+      const collect = async (entries: AsyncIterable<{ message: string; source: string; timestamp: Date }>) => {
+        const all = [];
+        for await (const entry of entries) all.push(entry);
+        return all;
+      };
+      await expect.poll(async () => (await collect(sb.logs.tail())).map((entry) => entry.message).join(""), { timeout: 10_000 }).toContain("oops-logs");
+      const tail = await collect(sb.logs.tail());
+      expect(tail.find((entry) => entry.message.includes("hello-logs"))).toMatchObject({ source: "stdout" });
+      expect(tail.find((entry) => entry.message.includes("oops-logs"))).toMatchObject({ source: "stderr" });
+      for (const entry of tail) expect(entry.timestamp.getTime()).toBeGreaterThanOrEqual(started.getTime());
+      expect((await collect(sb.logs.tail({ source: "stderr" }))).map((entry) => entry.message)).toEqual(["oops-logs\n"]);
+      expect((await collect(sb.logs.tail({ entries: 1 }))).map((entry) => entry.message)).toEqual([tail.at(-1)?.message]);
+      const fetched = await collect(sb.logs.fetch({ since: started }));
+      expect(fetched.map((entry) => entry.message).join("")).toBe(tail.map((entry) => entry.message).join(""));
+      expect(await collect(sb.logs.fetch({ since: started, searchText: "hello" }))).toHaveLength(1);
+      expect(await collect(sb.logs.fetch({ since: new Date(Date.now() + 60_000), until: new Date(Date.now() + 120_000) }))).toEqual([]);
+      // Another sandbox's output is not this one's.
+      const other = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      expect(await collect(other.logs.tail())).toEqual([]);
+    });
+  });
 });
