@@ -24,6 +24,8 @@ export interface ImageRecord {
   dockerImage: string;
   /** True when the emulator built it (and so removes it on stop). */
   built: boolean;
+  /** The registry tag at the root of its layers (`alpine:3.21`), when it has one. */
+  registryTag?: string;
 }
 
 /** The result of resolving one `ImageGetOrCreate` layer. */
@@ -90,14 +92,17 @@ export class ImageResolver {
     const fromTag = match[1]!;
     const base = baseImages.find((candidate) => candidate.dockerTag === fromTag);
     let baseDockerImage: string;
+    let registryTag: string | undefined;
     if (base) {
       const parent = this.#images.get(base.imageId);
       if (!parent) {
         return Promise.resolve({ ok: false, imageId: mintObjectId("image"), message: `Unknown base image ${base.imageId}` });
       }
       baseDockerImage = parent.dockerImage;
+      registryTag = parent.registryTag;
     } else {
       baseDockerImage = this.resolveTag(fromTag);
+      registryTag = fromTag;
     }
     const rest = dockerfileCommands.slice(1).filter((command) => command.trim() !== "");
     // The definition, not the local stand-in, names the image (as on Modal):
@@ -107,7 +112,7 @@ export class ImageResolver {
     const key = createHash("sha256").update(JSON.stringify({ from, baseDockerImage, rest, buildEnv })).digest("hex");
     let pending = this.#byContent.get(key);
     if (!pending) {
-      pending = this.#create(baseDockerImage, fromTag, rest, buildEnv, key);
+      pending = this.#create(baseDockerImage, fromTag, registryTag, rest, buildEnv, key);
       this.#byContent.set(key, pending);
       // A failure is not cached: the user may build or alias the image and retry.
       pending.then(
@@ -120,7 +125,14 @@ export class ImageResolver {
     return pending;
   }
 
-  async #create(baseDockerImage: string, fromTag: string, rest: string[], buildEnv: Record<string, string>, key: string): Promise<ImageResolution> {
+  async #create(
+    baseDockerImage: string,
+    fromTag: string,
+    registryTag: string | undefined,
+    rest: string[],
+    buildEnv: Record<string, string>,
+    key: string,
+  ): Promise<ImageResolution> {
     const imageId = mintObjectId("image");
     const engine = this.#options.engine;
     try {
@@ -136,7 +148,7 @@ export class ImageResolver {
       };
     }
     if (rest.length === 0) {
-      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, built: false };
+      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, built: false, ...(registryTag ? { registryTag } : {}) };
       this.#images.set(imageId, image);
       return { ok: true, image };
     }
@@ -144,9 +156,15 @@ export class ImageResolver {
     try {
       await this.#build(baseDockerImage, rest, buildEnv, dockerImage);
     } catch (error) {
-      return { ok: false, imageId, message: `Image build failed: ${error instanceof Error ? error.message : String(error)}` };
+      // Say what the layer really ran on: a stand-in, offline, so a package
+      // manager (`apk add`, `apt-get install`, `pip install`) has nothing to fetch from.
+      const standIn =
+        registryTag && this.resolveTag(registryTag) !== registryTag
+          ? ` (offline: "${registryTag}" runs on the local stand-in "${this.resolveTag(registryTag)}", and the build has no network to download packages from)`
+          : "";
+      return { ok: false, imageId, message: `Image build failed${standIn}: ${error instanceof Error ? error.message : String(error)}` };
     }
-    const image: ImageRecord = { imageId, dockerImage, built: true };
+    const image: ImageRecord = { imageId, dockerImage, built: true, ...(registryTag ? { registryTag } : {}) };
     this.#images.set(imageId, image);
     return { ok: true, image };
   }

@@ -409,9 +409,15 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       await expect(emu.modal.images.fromId("im-doesnotexist")).rejects.toThrow(NotFoundError);
     });
 
-    it("a failing build command fails the build, naming the image", async () => {
-      const image = emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN exit 1"]);
-      await expect(image.build(emu.app)).rejects.toThrow(/im-/);
+    it("a failing build command fails the build, naming the image, the stand-in it ran on and why a package install cannot work", async () => {
+      const image = emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(["RUN apk add --no-cache curl"]);
+      const error = await image.build(emu.app).then(
+        () => undefined,
+        (caught: Error) => caught,
+      );
+      expect(error?.message).toMatch(/im-/);
+      expect(error?.message).toContain('offline: "alpine:3.21" runs on the local stand-in "sandbox-busybox:latest"');
+      expect(error?.message).toMatch(/apk/);
     });
 
     it("an unknown public image is refused, saying it is offline and how to map it", async () => {
