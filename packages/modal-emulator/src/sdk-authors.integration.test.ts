@@ -434,6 +434,14 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       await expect(emu.modal.images.fromId(built.imageId)).rejects.toThrow(NotFoundError);
     });
 
+    it("refuses an invalid name for a new app or volume with INVALID_ARGUMENT, as Modal does", async () => {
+      await expect(emu.modal.apps.fromName("not a valid name!", { createIfMissing: true })).rejects.toThrow(/INVALID_ARGUMENT.*Invalid App name/);
+      await expect(emu.modal.volumes.fromName("bad/volume", { createIfMissing: true })).rejects.toThrow(/INVALID_ARGUMENT.*Invalid Volume name/);
+      await expect(emu.modal.volumes.fromName("x".repeat(65), { createIfMissing: true })).rejects.toThrow(/Invalid Volume name/);
+      // Looking up a missing one is still NotFoundError.
+      await expect(emu.modal.apps.fromName("not a valid name!")).rejects.toThrow(NotFoundError);
+    });
+
     it("apps.fromName without createIfMissing is NotFoundError for an unknown app", async () => {
       await expect(emu.modal.apps.fromName(`no-such-app-${unique()}`)).rejects.toThrow(NotFoundError);
       const app = await emu.modal.apps.fromName("libmodal-test");
