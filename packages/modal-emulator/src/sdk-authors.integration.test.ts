@@ -711,4 +711,28 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       expect(await collect(other.logs.tail())).toEqual([]);
     });
   });
+
+  describe("endings", () => {
+    it("an exec still running when its sandbox is terminated settles (killed), it does not hang", async () => {
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine()));
+      const p = await sb.exec(["sleep", "120"]);
+      await sb.terminate();
+      const outcome = await Promise.race([
+        p.wait().then(
+          (code) => `exit ${code}`,
+          (error: Error) => `error ${error.message}`,
+        ),
+        new Promise<string>((resolve) => setTimeout(() => resolve("hung"), 20_000)),
+      ]);
+      expect(outcome).not.toBe("hung");
+      expect(outcome).not.toBe("exit 0");
+    });
+
+    it("an entrypoint that cannot start, or fails at once, ends the sandbox with a non-zero code", async () => {
+      const missing = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["definitely-not-a-binary"] }));
+      expect(await missing.wait()).not.toBe(0);
+      const failing = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { command: ["false"] }));
+      expect(await failing.wait()).toBe(1);
+    });
+  });
 });
