@@ -215,6 +215,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
         (image.dockerfileCommands ?? []).filter((command): command is string => typeof command === "string"),
         (image.baseImages ?? []).map((base) => ({ dockerTag: base.dockerTag ?? "", imageId: base.imageId ?? "" })),
         buildEnv,
+        request.forceBuild ?? false,
       );
       if (!resolution.ok) {
         return { imageId: resolution.imageId, result: { status: GenericStatus.failure, exception: resolution.message } };

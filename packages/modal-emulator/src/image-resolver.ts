@@ -77,9 +77,16 @@ export class ImageResolver {
 
   /**
    * Resolves one layer: `dockerfileCommands` starting with `FROM <tag>` or
-   * `FROM base` (with `baseImages` naming the parent image id).
+   * `FROM base` (with `baseImages` naming the parent image id). `forceBuild`
+   * ignores the cache, as `docker build --no-cache`: the layer is built again
+   * under a new id, which later unforced builds of it then get.
    */
-  resolve(dockerfileCommands: string[], baseImages: Array<{ dockerTag: string; imageId: string }>, buildEnv: Record<string, string>): Promise<ImageResolution> {
+  resolve(
+    dockerfileCommands: string[],
+    baseImages: Array<{ dockerTag: string; imageId: string }>,
+    buildEnv: Record<string, string>,
+    forceBuild = false,
+  ): Promise<ImageResolution> {
     const fromLine = dockerfileCommands[0]?.trim() ?? "";
     const match = /^FROM\s+(\S+)/i.exec(fromLine);
     if (!match) {
@@ -110,17 +117,20 @@ export class ImageResolver {
     // so deleting one leaves the other's id working.
     const from = base ? { baseImageId: base.imageId } : { fromTag };
     const key = createHash("sha256").update(JSON.stringify({ from, baseDockerImage, rest, buildEnv })).digest("hex");
-    let pending = this.#byContent.get(key);
+    let pending = forceBuild ? undefined : this.#byContent.get(key);
     if (!pending) {
-      pending = this.#create(baseDockerImage, fromTag, registryTag, rest, buildEnv, key);
-      this.#byContent.set(key, pending);
-      // A failure is not cached: the user may build or alias the image and retry.
-      pending.then(
-        (resolution) => {
-          if (!resolution.ok) this.#byContent.delete(key);
-        },
-        () => this.#byContent.delete(key),
-      );
+      const created = this.#create(baseDockerImage, fromTag, registryTag, rest, buildEnv, key, forceBuild);
+      pending = created;
+      // A forced build replaces the cached one only once it succeeded. A
+      // failure is not cached: the user may build or alias the image and retry.
+      if (!forceBuild) this.#byContent.set(key, created);
+      const forget = () => {
+        if (this.#byContent.get(key) === created) this.#byContent.delete(key);
+      };
+      created.then((resolution) => {
+        if (!resolution.ok) forget();
+        else if (forceBuild) this.#byContent.set(key, created);
+      }, forget);
     }
     return pending;
   }
@@ -132,6 +142,7 @@ export class ImageResolver {
     rest: string[],
     buildEnv: Record<string, string>,
     key: string,
+    forceBuild: boolean,
   ): Promise<ImageResolution> {
     const imageId = mintObjectId("image");
     const engine = this.#options.engine;
@@ -152,9 +163,10 @@ export class ImageResolver {
       this.#images.set(imageId, image);
       return { ok: true, image };
     }
-    const dockerImage = `${this.#options.imageRepository}:${key.slice(0, 24)}`;
+    // A forced build gets a tag of its own, so images still using the earlier build keep it.
+    const dockerImage = `${this.#options.imageRepository}:${key.slice(0, 24)}${forceBuild ? `-${imageId.slice(3).toLowerCase()}` : ""}`;
     try {
-      await this.#build(baseDockerImage, rest, buildEnv, dockerImage);
+      await this.#build(baseDockerImage, rest, buildEnv, dockerImage, forceBuild);
     } catch (error) {
       // Say what the layer really ran on: a stand-in, offline, so a package
       // manager (`apk add`, `apt-get install`, `pip install`) has nothing to fetch from.
@@ -169,7 +181,7 @@ export class ImageResolver {
     return { ok: true, image };
   }
 
-  async #build(baseDockerImage: string, commands: string[], buildEnv: Record<string, string>, tag: string): Promise<void> {
+  async #build(baseDockerImage: string, commands: string[], buildEnv: Record<string, string>, tag: string, noCache: boolean): Promise<void> {
     // Layer env and secrets become build arguments: visible to RUN like on
     // Modal, but not baked into the image's environment.
     const argumentLines = Object.keys(buildEnv).map((name) => `ARG ${name}`);
@@ -183,6 +195,7 @@ export class ImageResolver {
       labels: this.#options.labels,
       buildargs: buildEnv,
       forcerm: true,
+      nocache: noCache,
     });
     const log: string[] = [];
     await new Promise<void>((resolve, reject) => {

@@ -5,6 +5,7 @@ import {
   AlreadyExistsError,
   ClientClosedError,
   ConflictError,
+  type Image,
   InvalidError,
   NotFoundError,
   SandboxFilesystemDirectoryNotEmptyError,
@@ -407,6 +408,24 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       expect(await sb.stdout.readText()).toBe("hey\n");
       expect(await sb.wait()).toBe(0);
       await expect(emu.modal.images.fromId("im-doesnotexist")).rejects.toThrow(NotFoundError);
+    });
+
+    it("forceBuild builds a layer again (no cache) under a new id; an unforced build then gets the newest", async () => {
+      const layer = ["RUN date +%s%N > /stamp"];
+      const stampOf = async (image: Image) => {
+        const sb = emu.track(await emu.modal.sandboxes.create(emu.app, image, { command: ["cat", "/stamp"] }));
+        const stamp = await sb.stdout.readText();
+        expect(await sb.wait()).toBe(0);
+        return stamp;
+      };
+      const first = await emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(layer).build(emu.app);
+      const cached = await emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(layer).build(emu.app);
+      expect(cached.imageId).toBe(first.imageId);
+      const forced = await emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(layer, { forceBuild: true }).build(emu.app);
+      expect(forced.imageId).not.toBe(first.imageId);
+      expect(await stampOf(forced)).not.toBe(await stampOf(first));
+      const after = await emu.modal.images.fromRegistry("alpine:3.21").dockerfileCommands(layer).build(emu.app);
+      expect(after.imageId).toBe(forced.imageId);
     });
 
     it("a failing build command fails the build, naming the image, the stand-in it ran on and why a package install cannot work", async () => {
