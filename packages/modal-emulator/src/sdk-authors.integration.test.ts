@@ -14,6 +14,7 @@ import {
   SandboxFilesystemNotADirectoryError,
   SandboxFilesystemNotFoundError,
   SandboxFilesystemPathAlreadyExistsError,
+  SandboxFilesystemPermissionError,
   SandboxTimeoutError,
 } from "modal";
 import { describe, expect, it } from "vitest";
@@ -689,6 +690,16 @@ describe.runIf(engineReachable)("modal@0.11.1 as its authors test it, against th
       const root = await sb.filesystem.listFiles("/");
       expect(root.find((entry) => entry.name === "etc")).toMatchObject({ path: "/etc", type: "directory" });
       expect((await sb.filesystem.stat("/")).type).toBe("directory");
+    });
+
+    it("a filesystem write into a read-only volume mount is SandboxFilesystemPermissionError", async () => {
+      const volume = await emu.modal.volumes.fromName(`ro-fs-${unique()}`, { createIfMissing: true });
+      const sb = emu.track(await emu.modal.sandboxes.create(emu.app, alpine(), { volumes: { "/ro": volume.withMountOptions({ readOnly: true }) } }));
+      const error = await sb.filesystem.writeText("x", "/ro/file.txt").then(
+        () => undefined,
+        (caught: Error) => caught,
+      );
+      expect(error).toBeInstanceOf(SandboxFilesystemPermissionError);
     });
 
     it("relative paths are refused by the SDK with InvalidError", async () => {
