@@ -1,4 +1,5 @@
 import { mintObjectId } from "./object-ids.js";
+import { checkObjectName } from "./object-names.js";
 
 const DEFAULT_ENVIRONMENT = "main";
 
@@ -26,6 +27,7 @@ export class AppStore {
     const key = `${environment}/${name}`;
     let app = this.#byKey.get(key);
     if (!app && createIfMissing) {
+      checkObjectName(name, "App");
       app = { appId: mintObjectId("app"), name, environmentName: environment, createdAtSeconds: Date.now() / 1000 };
       this.#byKey.set(key, app);
       this.#byId.set(app.appId, app);

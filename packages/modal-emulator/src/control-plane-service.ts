@@ -5,6 +5,7 @@ import type { EmulatorState } from "./emulator-state.js";
 import type { ControlPlaneMethodName, ControlPlaneRequest, ControlPlaneResponse, ControlPlaneStreamRequest, DeepPartial } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
 import { createsWhenMissing, FileDescriptor } from "./protocol-values.js";
+import type { SandboxLogFilter } from "./sandbox-logs.js";
 import { GenericStatus, type SandboxFamily, type SandboxRecord } from "./sandbox-record.js";
 import { tunnelsOf } from "./sandbox-tunnels.js";
 import { createSidecarControlPlaneHandlers } from "./sidecar-handlers.js";
@@ -82,6 +83,38 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     await sandbox.waitForResult(timeoutMs, context.signal);
     return { result: resultMessage(sandbox), metadata: { appId: sandbox.appId, result: resultMessage(sandbox) } };
   };
+
+  /**
+   * A sandbox's tunnels. One that ended at its timeout has none to give and
+   * answers with its TIMEOUT result, which the SDK raises as
+   * `SandboxTimeoutError` (the only place it does).
+   */
+  const tunnels = async (sandboxId: string): Promise<DeepPartial<ControlPlaneResponse<"sandboxGetTunnels">>> => {
+    const sandbox = state.sandboxes.require(sandboxId);
+    if (sandbox.result?.status === GenericStatus.timeout) return { result: resultMessage(sandbox), tunnels: [] };
+    return { tunnels: await tunnelsOf(sandbox) };
+  };
+
+  /** The sandboxes whose entrypoint logs a log request names: of its app, narrowed by task or sandbox id. */
+  const logSandboxes = (request: { appId?: string; taskId?: string; sandboxId?: string; functionId?: string; functionCallId?: string }): SandboxRecord[] => {
+    if (!state.apps.get(request.appId ?? "")) throw new ServerError(Status.NOT_FOUND, `App ${request.appId} not found`);
+    // Functions have no logs here: the emulator runs sandboxes only.
+    if (request.functionId || request.functionCallId) return [];
+    return state.sandboxes
+      .all()
+      .filter(
+        (sandbox) =>
+          sandbox.appId === request.appId &&
+          (!request.taskId || sandbox.taskId === request.taskId) &&
+          (!request.sandboxId || sandbox.sandboxId === request.sandboxId),
+      );
+  };
+  const logFilter = (request: { since?: Date | undefined; until?: Date | undefined; source?: number; searchText?: string }): SandboxLogFilter => ({
+    sinceMs: request.since?.getTime(),
+    untilMs: request.until?.getTime(),
+    fileDescriptor: request.source,
+    searchText: request.searchText,
+  });
 
   const terminate = async (sandboxId: string) => {
     const sandbox = state.sandboxes.require(sandboxId);
@@ -182,6 +215,7 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
         (image.dockerfileCommands ?? []).filter((command): command is string => typeof command === "string"),
         (image.baseImages ?? []).map((base) => ({ dockerTag: base.dockerTag ?? "", imageId: base.imageId ?? "" })),
         buildEnv,
+        request.forceBuild ?? false,
       );
       if (!resolution.ok) {
         return { imageId: resolution.imageId, result: { status: GenericStatus.failure, exception: resolution.message } };
@@ -303,12 +337,57 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
     }) satisfies Handler<"sandboxSetName">,
 
     // Ports opened at create, served by the emulator's listeners on 127.0.0.1 (sandbox-tunnels.ts).
-    sandboxGetTunnels: (async (request) => ({
-      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
-    })) satisfies Handler<"sandboxGetTunnels">,
-    sandboxGetTunnelsV2: (async (request) => ({
-      tunnels: await tunnelsOf(state.sandboxes.require(request.sandboxId ?? "")),
-    })) satisfies Handler<"sandboxGetTunnelsV2">,
+    /** `sandbox.logs.tail()` / `.fetch()`: the entrypoint's output of the app's sandboxes (by task or sandbox id), oldest first. */
+    appFetchLogs: (async (request) => {
+      const limit = request.limit && request.limit > 0 ? request.limit : Number.POSITIVE_INFINITY;
+      const found = logSandboxes(request).map((sandbox) => ({ sandbox, entries: sandbox.entrypointLog.entries(logFilter(request)) }));
+      // The limit keeps the newest entries (a tail), across the matching sandboxes.
+      const newest = found
+        .flatMap(({ entries }) => entries.map((entry) => entry.atNs))
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+        .slice(-limit);
+      const cutoff = newest[0];
+      return {
+        batches: found
+          .map(({ sandbox, entries }) => ({
+            taskId: sandbox.taskId,
+            sandboxId: sandbox.sandboxId,
+            items: entries
+              .filter((entry) => cutoff !== undefined && entry.atNs >= cutoff)
+              .map((entry) => ({
+                data: entry.data,
+                fileDescriptor: entry.fileDescriptor,
+                timestamp: Number(entry.atNs / 1_000_000n) / 1000,
+                timestampNs: entry.atNs.toString(),
+              })),
+          }))
+          .filter((batch) => batch.items.length > 0),
+      };
+    }) satisfies Handler<"appFetchLogs">,
+
+    /** The counts `sandbox.logs.fetch()` plans its reads with: entries per `bucketSecs` bucket from `since`. */
+    appCountLogs: (async (request) => {
+      const bucketMs = Math.max(1, request.bucketSecs || 60) * 1000;
+      const sinceMs = request.since?.getTime() ?? 0;
+      const buckets = new Map<number, { stdoutLogs: number; stderrLogs: number; systemLogs: number }>();
+      for (const sandbox of logSandboxes(request)) {
+        for (const entry of sandbox.entrypointLog.entries(logFilter(request))) {
+          const atMs = Number(entry.atNs / 1_000_000n);
+          const start = sinceMs + Math.floor((atMs - sinceMs) / bucketMs) * bucketMs;
+          const bucket = buckets.get(start) ?? { stdoutLogs: 0, stderrLogs: 0, systemLogs: 0 };
+          if (entry.fileDescriptor === FileDescriptor.stderr) bucket.stderrLogs++;
+          else bucket.stdoutLogs++;
+          buckets.set(start, bucket);
+        }
+      }
+      return {
+        appId: request.appId ?? "",
+        buckets: [...buckets.entries()].sort(([a], [b]) => a - b).map(([start, counts]) => ({ bucketStartAt: new Date(start), ...counts })),
+      };
+    }) satisfies Handler<"appCountLogs">,
+
+    sandboxGetTunnels: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnels">,
+    sandboxGetTunnelsV2: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnelsV2">,
 
     sandboxStdinWrite: (async (request) => {
       const sandbox = requireFamily(request.sandboxId ?? "", "v1");

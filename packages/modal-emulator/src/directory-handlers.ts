@@ -30,7 +30,7 @@ export function createDirectoryHandlers(state: EmulatorState) {
       let dockerImage: string | undefined;
       if (request.imageId) {
         const image = state.images.get(request.imageId);
-        if (!image) fail(Status.NOT_FOUND, `Image ${request.imageId} not found`);
+        if (!image) fail(Status.NOT_FOUND, `Could not find image with ID ${request.imageId}`);
         dockerImage = image.dockerImage;
       }
       await state.directoryMounts.mount(container, path, dockerImage);

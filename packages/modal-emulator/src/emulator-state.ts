@@ -161,7 +161,7 @@ export class EmulatorState {
       const app = this.apps.get(request.appId ?? "");
       if (!app) fail(Status.NOT_FOUND, `App ${request.appId} not found`);
       const image = this.images.get(definition.imageId ?? "");
-      if (!image) fail(Status.NOT_FOUND, `Image ${definition.imageId} not found`);
+      if (!image) fail(Status.NOT_FOUND, `Could not find image with ID ${definition.imageId}`);
       const checked = await checkSandboxDefinition(definition, { gpuAvailable: this.#options.gpuAvailable });
       const plannedMounts = planVolumeMounts(definition, (volumeId) => this.volumes.get(volumeId));
       const environment = this.secrets.resolveEnvironment(definition.secretIds, "secretSources" in request ? request.secretSources : undefined);

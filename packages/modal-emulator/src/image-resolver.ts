@@ -24,6 +24,8 @@ export interface ImageRecord {
   dockerImage: string;
   /** True when the emulator built it (and so removes it on stop). */
   built: boolean;
+  /** The registry tag at the root of its layers (`alpine:3.21`), when it has one. */
+  registryTag?: string;
 }
 
 /** The result of resolving one `ImageGetOrCreate` layer. */
@@ -75,9 +77,16 @@ export class ImageResolver {
 
   /**
    * Resolves one layer: `dockerfileCommands` starting with `FROM <tag>` or
-   * `FROM base` (with `baseImages` naming the parent image id).
+   * `FROM base` (with `baseImages` naming the parent image id). `forceBuild`
+   * ignores the cache, as `docker build --no-cache`: the layer is built again
+   * under a new id, which later unforced builds of it then get.
    */
-  resolve(dockerfileCommands: string[], baseImages: Array<{ dockerTag: string; imageId: string }>, buildEnv: Record<string, string>): Promise<ImageResolution> {
+  resolve(
+    dockerfileCommands: string[],
+    baseImages: Array<{ dockerTag: string; imageId: string }>,
+    buildEnv: Record<string, string>,
+    forceBuild = false,
+  ): Promise<ImageResolution> {
     const fromLine = dockerfileCommands[0]?.trim() ?? "";
     const match = /^FROM\s+(\S+)/i.exec(fromLine);
     if (!match) {
@@ -90,33 +99,51 @@ export class ImageResolver {
     const fromTag = match[1]!;
     const base = baseImages.find((candidate) => candidate.dockerTag === fromTag);
     let baseDockerImage: string;
+    let registryTag: string | undefined;
     if (base) {
       const parent = this.#images.get(base.imageId);
       if (!parent) {
         return Promise.resolve({ ok: false, imageId: mintObjectId("image"), message: `Unknown base image ${base.imageId}` });
       }
       baseDockerImage = parent.dockerImage;
+      registryTag = parent.registryTag;
     } else {
       baseDockerImage = this.resolveTag(fromTag);
+      registryTag = fromTag;
     }
     const rest = dockerfileCommands.slice(1).filter((command) => command.trim() !== "");
-    const key = createHash("sha256").update(JSON.stringify({ baseDockerImage, rest, buildEnv })).digest("hex");
-    let pending = this.#byContent.get(key);
+    // The definition, not the local stand-in, names the image (as on Modal):
+    // `alpine:3.21` and `busybox:1.36` share a stand-in but are two images,
+    // so deleting one leaves the other's id working.
+    const from = base ? { baseImageId: base.imageId } : { fromTag };
+    const key = createHash("sha256").update(JSON.stringify({ from, baseDockerImage, rest, buildEnv })).digest("hex");
+    let pending = forceBuild ? undefined : this.#byContent.get(key);
     if (!pending) {
-      pending = this.#create(baseDockerImage, fromTag, rest, buildEnv, key);
-      this.#byContent.set(key, pending);
-      // A failure is not cached: the user may build or alias the image and retry.
-      pending.then(
-        (resolution) => {
-          if (!resolution.ok) this.#byContent.delete(key);
-        },
-        () => this.#byContent.delete(key),
-      );
+      const created = this.#create(baseDockerImage, fromTag, registryTag, rest, buildEnv, key, forceBuild);
+      pending = created;
+      // A forced build replaces the cached one only once it succeeded. A
+      // failure is not cached: the user may build or alias the image and retry.
+      if (!forceBuild) this.#byContent.set(key, created);
+      const forget = () => {
+        if (this.#byContent.get(key) === created) this.#byContent.delete(key);
+      };
+      created.then((resolution) => {
+        if (!resolution.ok) forget();
+        else if (forceBuild) this.#byContent.set(key, created);
+      }, forget);
     }
     return pending;
   }
 
-  async #create(baseDockerImage: string, fromTag: string, rest: string[], buildEnv: Record<string, string>, key: string): Promise<ImageResolution> {
+  async #create(
+    baseDockerImage: string,
+    fromTag: string,
+    registryTag: string | undefined,
+    rest: string[],
+    buildEnv: Record<string, string>,
+    key: string,
+    forceBuild: boolean,
+  ): Promise<ImageResolution> {
     const imageId = mintObjectId("image");
     const engine = this.#options.engine;
     try {
@@ -132,22 +159,29 @@ export class ImageResolver {
       };
     }
     if (rest.length === 0) {
-      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, built: false };
+      const image: ImageRecord = { imageId, dockerImage: baseDockerImage, built: false, ...(registryTag ? { registryTag } : {}) };
       this.#images.set(imageId, image);
       return { ok: true, image };
     }
-    const dockerImage = `${this.#options.imageRepository}:${key.slice(0, 24)}`;
+    // A forced build gets a tag of its own, so images still using the earlier build keep it.
+    const dockerImage = `${this.#options.imageRepository}:${key.slice(0, 24)}${forceBuild ? `-${imageId.slice(3).toLowerCase()}` : ""}`;
     try {
-      await this.#build(baseDockerImage, rest, buildEnv, dockerImage);
+      await this.#build(baseDockerImage, rest, buildEnv, dockerImage, forceBuild);
     } catch (error) {
-      return { ok: false, imageId, message: `Image build failed: ${error instanceof Error ? error.message : String(error)}` };
+      // Say what the layer really ran on: a stand-in, offline, so a package
+      // manager (`apk add`, `apt-get install`, `pip install`) has nothing to fetch from.
+      const standIn =
+        registryTag && this.resolveTag(registryTag) !== registryTag
+          ? ` (offline: "${registryTag}" runs on the local stand-in "${this.resolveTag(registryTag)}", and the build has no network to download packages from)`
+          : "";
+      return { ok: false, imageId, message: `Image build failed${standIn}: ${error instanceof Error ? error.message : String(error)}` };
     }
-    const image: ImageRecord = { imageId, dockerImage, built: true };
+    const image: ImageRecord = { imageId, dockerImage, built: true, ...(registryTag ? { registryTag } : {}) };
     this.#images.set(imageId, image);
     return { ok: true, image };
   }
 
-  async #build(baseDockerImage: string, commands: string[], buildEnv: Record<string, string>, tag: string): Promise<void> {
+  async #build(baseDockerImage: string, commands: string[], buildEnv: Record<string, string>, tag: string, noCache: boolean): Promise<void> {
     // Layer env and secrets become build arguments: visible to RUN like on
     // Modal, but not baked into the image's environment.
     const argumentLines = Object.keys(buildEnv).map((name) => `ARG ${name}`);
@@ -161,6 +195,7 @@ export class ImageResolver {
       labels: this.#options.labels,
       buildargs: buildEnv,
       forcerm: true,
+      nocache: noCache,
     });
     const log: string[] = [];
     await new Promise<void>((resolve, reject) => {

@@ -30,9 +30,15 @@ export class OutputBuffer {
   #closed = false;
   #waiters: Array<() => void> = [];
 
-  /** @param replayWindowBytes bytes kept behind the furthest delivered offset; default {@link DEFAULT_REPLAY_WINDOW_BYTES}. */
-  constructor(replayWindowBytes = DEFAULT_REPLAY_WINDOW_BYTES) {
+  readonly #onAppend: ((chunk: Buffer) => void) | undefined;
+
+  /**
+   * @param replayWindowBytes bytes kept behind the furthest delivered offset; default {@link DEFAULT_REPLAY_WINDOW_BYTES}.
+   * @param onAppend sees every chunk appended (a sandbox's entrypoint log records them).
+   */
+  constructor(replayWindowBytes = DEFAULT_REPLAY_WINDOW_BYTES, onAppend?: (chunk: Buffer) => void) {
     this.#replayWindowBytes = replayWindowBytes;
+    this.#onAppend = onAppend;
   }
 
   /** Total bytes appended so far. */
@@ -69,6 +75,7 @@ export class OutputBuffer {
     this.#chunkOffsets.push(this.#length);
     this.#chunks.push(chunk);
     this.#length += chunk.length;
+    this.#onAppend?.(chunk);
     this.#wake();
   }
 

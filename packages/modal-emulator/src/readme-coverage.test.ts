@@ -17,7 +17,8 @@ import { loadModalSdkDefinitions } from "./modal-sdk-definitions.js";
 const readme = readFileSync(fileURLToPath(new URL("../README.md", import.meta.url)), "utf8");
 const STATUSES = new Set(["implemented", "refused", "differs"]);
 /** Control-plane methods outside `Sandbox*` that sandbox code of the SDK calls. */
-const SANDBOX_SUPPORT_METHOD = /^(Image|Volume|Secret|AuthTokenGet$|AppGetOrCreate$|EnvironmentGetOrCreate$|TaskGetCommandRouterAccess$|ProxyGet$)/;
+const SANDBOX_SUPPORT_METHOD =
+  /^(Image|Volume|Secret|AuthTokenGet$|AppGetOrCreate$|AppFetchLogs$|AppCountLogs$|EnvironmentGetOrCreate$|TaskGetCommandRouterAccess$|ProxyGet$)/;
 
 function tableRows(marker: string): string[][] {
   const start = readme.indexOf(`<!-- ${marker}:start`);

@@ -1,6 +1,8 @@
 import type { EngineContainer } from "@sandbox/docker-engine";
 import { type ExecSession, SIGKILL } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
+import { FileDescriptor } from "./protocol-values.js";
+import { SandboxLog } from "./sandbox-logs.js";
 import type { OpenPort } from "./sandbox-tunnels.js";
 import type { SandboxVolumeMount } from "./volume-sync.js";
 
@@ -65,8 +67,10 @@ export class SandboxRecord {
   declare tags: Record<string, string>;
   readonly execs = new Map<string, ExecSession>();
   /** Entrypoint output: what V1 `SandboxGetLogs` and V2 `SandboxStdioReadV2` serve. */
-  readonly entrypointStdout = new OutputBuffer();
-  readonly entrypointStderr = new OutputBuffer();
+  /** The entrypoint's output as timestamped entries, for `sandbox.logs` (`AppFetchLogs`, `AppCountLogs`). */
+  readonly entrypointLog = new SandboxLog();
+  readonly entrypointStdout = new OutputBuffer(undefined, (chunk) => this.entrypointLog.record(FileDescriptor.stdout, chunk));
+  readonly entrypointStderr = new OutputBuffer(undefined, (chunk) => this.entrypointLog.record(FileDescriptor.stderr, chunk));
   entrypoint: ExecSession | undefined;
   /** The sandbox's private copies of its volumes (see `VolumeSync`). */
   volumeMounts: SandboxVolumeMount[] = [];

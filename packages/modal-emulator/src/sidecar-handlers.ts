@@ -56,7 +56,7 @@ async function createSidecar(state: EmulatorState, ask: SidecarAsk): Promise<{ c
   ].filter((reason): reason is string => typeof reason === "string" && reason !== "");
   if (unsupported.length > 0) fail(Status.INVALID_ARGUMENT, `modal-emulator's sidecars do not support ${unsupported.join(", ")}`);
   const image = state.images.get(ask.imageId);
-  if (!image) fail(Status.NOT_FOUND, `Image ${ask.imageId} not found`);
+  if (!image) fail(Status.NOT_FOUND, `Could not find image with ID ${ask.imageId}`);
   const env = state.secrets.resolveEnvironment(ask.secretIds, ask.secretSources, ask.env);
   if (ask.oidc) {
     // The sandbox's identity, as the main container's token (oidc-tokens.ts), signed by the same issuer.

@@ -5,6 +5,7 @@ import { MODAL_OBJECT_LABELS } from "./emulator-labels.js";
 import { fail } from "./grpc-errors.js";
 import type { ControlPlaneRequest } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
+import { checkObjectName } from "./object-names.js";
 import { ObjectCreationType } from "./protocol-values.js";
 
 /** A Modal volume, backed by one Docker volume. */
@@ -49,6 +50,7 @@ export class VolumeStore {
     const existing = this.#idsByName.get(`${environmentName}/${name}`);
     if (existing) return this.#byId.get(existing)!;
     if (creationType !== ObjectCreationType.createIfMissing) fail(Status.NOT_FOUND, `Volume '${name}' not found in environment '${environmentName}'`);
+    checkObjectName(name, "Volume");
     return this.#create(name, environmentName);
   }
 
