@@ -12,7 +12,7 @@ import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateSa
 import { CommandOutput } from "../output/command-output.js";
 import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
 import { listScriptProcesses, openScriptProcess, type ScriptProcesses, startScriptProcess } from "../processes/process-handles.js";
-import { assertExecuteArguments, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
+import { assertExecuteArguments, assertExecuteOptionsObject, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
@@ -264,6 +264,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    */
   async execute(command: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
     this.assertReady();
+    this.validated(() => assertExecuteOptionsObject(options, this.provider));
     const limits = { timeoutMs: options.timeoutMs ?? this.#commandTimeoutMs, maxOutputBytes: options.maxOutputBytes ?? this.#maxOutputBytes };
     this.validated(() => assertExecuteArguments(command, options, limits, this.provider));
     if (options.signal?.aborted) {

@@ -80,6 +80,9 @@ const BAD_INPUTS: BadInput[] = [
   { label: "execute: a cwd with '..'", throws: { code: "INVALID_ARGUMENT", call: run({ cwd: "/tmp/../etc" }) } },
   { label: "execute: onStdout not a function", throws: { code: "INVALID_ARGUMENT", call: run({ onStdout: "print" }) } },
   { label: "execute: onStderr not a function", throws: { code: "INVALID_ARGUMENT", call: run({ onStderr: 1 }) } },
+  { label: "execute: signal not an AbortSignal", throws: { code: "INVALID_ARGUMENT", call: run({ signal: "abort" }) } },
+  { label: "execute: null as the options", throws: { code: "INVALID_ARGUMENT", call: run(null) } },
+  { label: "execute: a string as the options", throws: { code: "INVALID_ARGUMENT", call: run("timeoutMs=5") } },
   // ---- uploadFiles: per-file errors, the good file still written
   { label: "uploadFiles: a relative path", upload: { entry: ["relative/file.txt", GOOD], error: "invalid_path" } },
   { label: "uploadFiles: an empty path", upload: { entry: ["", GOOD], error: "invalid_path" } },
