@@ -308,18 +308,45 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    */
   private async settleCommand(request: CommandRequest, deadline: CommandDeadline, output: CommandOutput): Promise<CommandOutcome> {
     let outcome: CommandOutcome;
+    const run = this.noticeCloseFirst((async () => this.runCommand(request))());
     try {
-      outcome = await raceKillGrace((async () => this.runCommand(request))(), deadline.signal);
+      outcome = await raceKillGrace(run.settled, deadline.signal);
     } catch (error) {
       if (deadline.reason)
         throw this.error("COMMAND_TIMEOUT", commandTimeoutErrorOptions({ reason: deadline.reason, timeoutMs: deadline.timeoutMs }, output, error));
+      if (run.closedFirst()) throw this.closedDuring("the command ran", error, output.text());
       this.noteEnded(error);
       if (SandboxError.isInstance(error)) throw error;
       throw this.error("COMMAND_FAILED", { cause: error, message: `could not run command: ${describe(error)}` });
     }
     if (deadline.reason)
       throw this.error("COMMAND_TIMEOUT", commandTimeoutErrorOptions({ reason: deadline.reason, timeoutMs: deadline.timeoutMs }, output, undefined, outcome));
+    // An exit code that arrived after close() (137 where the provider killed everything) is the close's doing, not the command's.
+    if (run.closedFirst()) throw this.closedDuring("the command ran", undefined, output.text());
     return outcome;
+  }
+
+  /**
+   * Wraps an operation in flight so that, once it settles, {@link closedFirst}
+   * tells whether `close()` or `detach()` was called before it did: its
+   * outcome is then the close's doing, not the operation's.
+   */
+  private noticeCloseFirst<T>(operation: Promise<T>): { settled: Promise<T>; closedFirst: () => boolean } {
+    let closedFirst = false;
+    const settled = operation.finally(() => {
+      closedFirst = this.#state === "closed";
+    });
+    return { settled, closedFirst: () => closedFirst };
+  }
+
+  /** `SANDBOX_CLOSED` for a call that was in flight when the handle was closed or detached. */
+  private closedDuring(what: string, cause: unknown, output?: string): SandboxError {
+    return this.error("SANDBOX_CLOSED", {
+      message: `the handle was closed (or detached) while ${what}; its outcome is unknown`,
+      ...(cause === undefined ? {} : { cause }),
+      ...(output === undefined ? {} : { output }),
+      details: { reason: "closed-during-call" },
+    });
   }
 
   // ---- deepagents file tools ---------------------------------------------------
@@ -416,14 +443,20 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     );
   }
 
-  private async guardFiles<T>(operation: () => Promise<T>): Promise<T> {
+  private async guardFiles<T extends ReadonlyArray<{ error: unknown }>>(operation: () => Promise<T>): Promise<T> {
+    const transfer = this.noticeCloseFirst((async () => operation())());
+    let results: T;
     try {
-      return await operation();
+      results = await transfer.settled;
     } catch (error) {
+      if (transfer.closedFirst()) throw this.closedDuring("files were transferred", error);
       this.noteEnded(error);
       if (SandboxError.isInstance(error)) throw error;
       throw this.error("FILE_OPERATION_FAILED", { cause: error, message: `file transfer failed: ${describe(error)}` });
     }
+    // Per-file errors that came back after close() may be the close's doing (the sandbox vanished mid-transfer).
+    if (transfer.closedFirst() && results.some((result) => result.error !== null)) throw this.closedDuring("files were transferred", undefined);
+    return results;
   }
 
   // ---- helpers for adapters --------------------------------------------------
