@@ -575,7 +575,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     const stderr = new OomBaselineReader(request.onStderr);
     let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
-      exec = await container.exec(["sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
+      // By absolute path (as the agent does): the exec's Env carries the caller's env, and a PATH there must not hide the shell.
+      exec = await container.exec(["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
         env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
         cwd: request.cwd ?? this.#claimed?.workdir,
         onStdout: request.onStdout,
