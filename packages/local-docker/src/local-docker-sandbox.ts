@@ -342,7 +342,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (options.secrets && options.secrets.length > 0) {
       const path = options.secretsFile ?? defaultSecretsFile();
       const resolution = resolveSecrets(options.secrets, path);
-      if (!resolution.ok) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${resolution.problem}` });
+      if (!resolution.ok) throw this.unresolvedSecrets(resolution.problem);
       for (const value of Object.values(resolution.env)) this.secretValues.add(value);
       Object.assign(env, resolution.env);
     }
@@ -567,6 +567,14 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       if (Date.now() >= deadline) return true;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+  }
+
+  /**
+   * A secret that is missing or unreadable: retrying the same create cannot
+   * succeed until the store changes, so not retryable (as on Modal).
+   */
+  private unresolvedSecrets(problem: string): SandboxError {
+    return this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${problem}`, retryable: false, details: { option: "secrets" } });
   }
 
   private async runThroughExec(request: CommandRequest): Promise<CommandOutcome> {
@@ -833,7 +841,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (claim.secrets && claim.secrets.length > 0) {
       const path = this.options.secretsFile ?? defaultSecretsFile();
       const resolution = resolveSecrets(claim.secrets, path);
-      if (!resolution.ok) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${resolution.problem}` });
+      if (!resolution.ok) throw this.unresolvedSecrets(resolution.problem);
       for (const value of Object.values(resolution.env)) this.secretValues.add(value);
       Object.assign(env, resolution.env);
     }
