@@ -8,7 +8,7 @@ import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
-import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateSandboxOptions } from "../options/validate-options.js";
+import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, notAPortMessage, validateSandboxOptions } from "../options/validate-options.js";
 import { CommandOutput } from "../output/command-output.js";
 import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
 import { listScriptProcesses, openScriptProcess, type ScriptProcesses, startScriptProcess } from "../processes/process-handles.js";
@@ -643,8 +643,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   }
 
   private assertPort(port: unknown): void {
-    if (!isPortNumber(port))
-      throw this.error("INVALID_ARGUMENT", { message: `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, details: { option: "port" } });
+    if (!isPortNumber(port)) throw this.error("INVALID_ARGUMENT", { message: notAPortMessage(port), details: { option: "port" } });
   }
 
   private async guardProcessCall<T>(operation: () => Promise<T>, doing: string): Promise<T> {

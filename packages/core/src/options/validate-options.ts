@@ -155,12 +155,20 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
     if (!Array.isArray(ports)) invalid(context, "must be an array of TCP port numbers", "ports");
     const seen = new Set<number>();
     for (const port of ports as unknown[]) {
-      if (!isPortNumber(port)) invalid(context, `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, "ports");
+      if (!isPortNumber(port)) invalid(context, notAPortMessage(port), "ports");
       if (seen.has(port as number)) invalid(context, `port ${String(port)} is listed twice`, "ports");
       seen.add(port as number);
     }
   }
   return record as SandboxOptions;
+}
+
+/**
+ * "<value> is not a TCP port ...", showing the value as passed: `NaN` and
+ * `Infinity` as such (JSON would print `null`), strings quoted.
+ */
+export function notAPortMessage(value: unknown): string {
+  return `${typeof value === "string" ? JSON.stringify(value) : String(value)} is not a TCP port (a whole number 1-65535)`;
 }
 
 /** True for a whole number 1-65535. */
