@@ -338,6 +338,21 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         expect(sandbox.isRunning, "isRunning stayed true after isAlive() found the sandbox ended").toBe(false);
       });
 
+      const midCommand = context.gated(
+        "a command still running when the lifetime ends rejects with SANDBOX_NOT_FOUND (the sandbox's end is not the command's exit code)",
+        "lifetime",
+      );
+      it.skipIf(midCommand.skip)(midCommand.title, { timeout: context.budget(1, lifetimeMs + context.timeouts.teardownMs + 60_000) }, async () => {
+        const sandbox = await context.create({ timeoutMs: lifetimeMs });
+        try {
+          const outcome = await outcomeOf(() => sandbox.execute(`sleep ${Math.ceil(lifetimeMs / 1000) + 60}`, { timeoutMs: lifetimeMs + 120_000 }));
+          assertSandboxError(outcome, "SANDBOX_NOT_FOUND", provider, "execute() of a command the sandbox's lifetime cut short");
+          expect(sandbox.isRunning, "isRunning stayed true after execute() found the sandbox gone").toBe(false);
+        } finally {
+          await withTimeout(sandbox.close(), context.timeouts.teardownMs, "close() of an expired sandbox");
+        }
+      });
+
       const afterExpiry = context.gated("after the lifetime ends, execute() rejects with a SandboxError and close() still resolves", "lifetime");
       it.skipIf(afterExpiry.skip)(afterExpiry.title, { timeout: context.budget(1, lifetimeMs + context.timeouts.teardownMs + 30_000) }, async () => {
         const sandbox = await context.create({ timeoutMs: lifetimeMs });
