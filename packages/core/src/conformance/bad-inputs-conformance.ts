@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_COMMAND_BYTES } from "../contract/defaults.js";
+import { MAX_COMMAND_BYTES, MAX_ENV_ENTRY_BYTES } from "../contract/defaults.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { MAX_SANDBOX_TIMEOUT_MS } from "../options/sandbox-options.js";
@@ -71,6 +71,17 @@ const BAD_INPUTS: BadInput[] = [
   { label: "execute: env name empty", throws: { code: "INVALID_ARGUMENT", call: run({ env: { "": "x" } }) } },
   { label: "execute: env value a number", throws: { code: "INVALID_ARGUMENT", call: run({ env: { VALUE: 5 } }) } },
   { label: "execute: env value with a NUL byte", throws: { code: "INVALID_ARGUMENT", call: run({ env: { VALUE: "a\0b" } }) } },
+  {
+    label: "execute: an env variable over MAX_ENV_ENTRY_BYTES (Linux would refuse to start the shell)",
+    throws: { code: "INVALID_ARGUMENT", call: run({ env: { BIG: "x".repeat(MAX_ENV_ENTRY_BYTES) } }) },
+  },
+  {
+    label: "execute: env over MAX_ENV_TOTAL_BYTES in all",
+    throws: {
+      code: "INVALID_ARGUMENT",
+      call: run({ env: Object.fromEntries(Array.from({ length: 12 }, (_, index) => [`PART_${index}`, "x".repeat(100_000)])) }),
+    },
+  },
   { label: "execute: env as a string", throws: { code: "INVALID_ARGUMENT", call: run({ env: "A=1" }) } },
   { label: "execute: env as an array", throws: { code: "INVALID_ARGUMENT", call: run({ env: [["A", "1"]] }) } },
   // ---- execute: cwd and callbacks
