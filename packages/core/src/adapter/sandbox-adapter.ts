@@ -439,7 +439,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       paths,
       (path) => (isAbsoluteSandboxPath(path) ? path : undefined),
       (path): FileDownloadResponse => ({ path: String(path), content: null, error: "invalid_path" }),
-      (valid) => this.guardFiles(() => this.getFiles(valid)),
+      async (valid) => (await this.guardFiles(() => this.getFiles(valid))).map(notUnderTrailingSlash),
     );
   }
 
@@ -722,6 +722,15 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       details: { capability: "claim" },
     });
   }
+}
+
+/**
+ * `file/` names a directory: for a regular file the OS answers "not a
+ * directory", so the file is not found there (as `file/child` is not), even
+ * where a provider's read ignores the slash.
+ */
+function notUnderTrailingSlash(result: FileDownloadResponse): FileDownloadResponse {
+  return result.error === null && result.path.endsWith("/") ? { path: result.path, content: null, error: "file_not_found" } : result;
 }
 
 function describe(error: unknown): string {

@@ -119,6 +119,7 @@ const BAD_INPUTS: BadInput[] = [
   { label: "downloadFiles: a path with '..'", download: { path: `${PRECIOUS_DIRECTORY}/../conformance-bad-inputs/notes.txt`, error: "invalid_path" } },
   { label: "downloadFiles: null as the path", download: { path: null, error: "invalid_path" } },
   { label: "downloadFiles: a directory", download: { path: `${PRECIOUS_DIRECTORY}/nested`, error: "is_directory" } },
+  { label: "downloadFiles: a regular file with a trailing '/'", download: { path: `${PRECIOUS_DIRECTORY}/notes.txt/`, error: "file_not_found" } },
   { label: "downloadFiles: a missing file", download: { path: `${PRECIOUS_DIRECTORY}/missing.txt`, error: "file_not_found" } },
   {
     label: "downloadFiles: not an array",
