@@ -253,7 +253,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       if (info.Config.Labels?.[LABELS.provider] !== LOCAL_DOCKER_PROVIDER || !info.State.Running) {
         throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no running sandbox with id "${id}"` });
       }
-      return container;
+      // The engine also finds a container by a prefix of its id or by its name; the handle's id is always the full one.
+      return info.Id === id ? container : sandbox.#engine.container(info.Id);
     });
     return sandbox;
   }
@@ -431,7 +432,13 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         });
       }
       if (error instanceof EngineError && error.kind === "conflict" && options.name) {
-        throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" already exists in app "${appName}"`, cause: error });
+        // Retrying cannot help while that sandbox lives (as on Modal).
+        throw this.error("SANDBOX_CREATION_FAILED", {
+          message: `a sandbox named "${options.name}" already exists in app "${appName}"`,
+          cause: error,
+          retryable: false,
+          details: { option: "name" },
+        });
       }
       const mapped = fromEngineError(error, "SANDBOX_CREATION_FAILED", `could not create sandbox from image "${imageName}"`);
       const imageMissing = error instanceof EngineError && error.kind === "image-unavailable";

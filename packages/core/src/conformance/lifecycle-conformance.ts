@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SANDBOX_CAPABILITY_NAMES } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
+import type { SandboxError } from "../errors/sandbox-error.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { assertSandboxError, DID_NOT_THROW, describeThrown, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { downloadFiles, uploadFiles, uploadOne } from "./file-transfer.js";
@@ -316,6 +317,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         const outcome = await outcomeOf(async () => context.track(await context.create({ name })));
         expect(outcome, `creating a second sandbox named "${name}" succeeded: names must be unique within an app`).not.toBe(DID_NOT_THROW);
         expect(describeThrown(outcome), "the refusal must be a SandboxError").toMatch(/^SandboxError /);
+        expect((outcome as SandboxError).retryable, "retrying cannot succeed while the first sandbox lives: not retryable").toBe(false);
         expect(await first.isAlive(), "the refused duplicate stopped the first sandbox").toBe(true);
       });
     });
