@@ -14,6 +14,8 @@ export {
   DEFAULT_SANDBOX_TIMEOUT_MS,
   KILL_CONFIRMATION_GRACE_MS,
   MAX_COMMAND_BYTES,
+  MAX_ENV_ENTRY_BYTES,
+  MAX_ENV_TOTAL_BYTES,
 } from "./contract/defaults.js";
 export type {
   AttachProcessOptions,

@@ -1,4 +1,5 @@
 import { memoizedSandboxFactory } from "@sandbox/core";
+import { LocalDockerSandboxError } from "./local-docker-error.js";
 import { LocalDockerSandbox, type LocalDockerSandboxOptions } from "./local-docker-sandbox.js";
 
 /**
@@ -15,5 +16,11 @@ export function createLocalDockerSandboxFactory(options: LocalDockerSandboxOptio
 
 /** A factory that always returns `sandbox`, for reuse across invocations. */
 export function createLocalDockerSandboxFactoryFromSandbox(sandbox: LocalDockerSandbox): () => Promise<LocalDockerSandbox> {
+  // Duck-typed, so a sandbox from a second copy of this package still passes.
+  if (typeof (sandbox as Partial<LocalDockerSandbox> | null)?.execute !== "function") {
+    throw new LocalDockerSandboxError("INVALID_ARGUMENT", {
+      message: `createLocalDockerSandboxFactoryFromSandbox needs a LocalDockerSandbox, got ${sandbox === null ? "null" : typeof sandbox}`,
+    });
+  }
   return async () => sandbox;
 }

@@ -253,7 +253,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       if (info.Config.Labels?.[LABELS.provider] !== LOCAL_DOCKER_PROVIDER || !info.State.Running) {
         throw new LocalDockerSandboxError("SANDBOX_NOT_FOUND", { message: `no running sandbox with id "${id}"` });
       }
-      return container;
+      // The engine also finds a container by a prefix of its id or by its name; the handle's id is always the full one.
+      return info.Id === id ? container : sandbox.#engine.container(info.Id);
     });
     return sandbox;
   }
@@ -342,7 +343,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (options.secrets && options.secrets.length > 0) {
       const path = options.secretsFile ?? defaultSecretsFile();
       const resolution = resolveSecrets(options.secrets, path);
-      if (!resolution.ok) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${resolution.problem}` });
+      if (!resolution.ok) throw this.unresolvedSecrets(resolution.problem);
       for (const value of Object.values(resolution.env)) this.secretValues.add(value);
       Object.assign(env, resolution.env);
     }
@@ -431,7 +432,13 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         });
       }
       if (error instanceof EngineError && error.kind === "conflict" && options.name) {
-        throw this.error("SANDBOX_CREATION_FAILED", { message: `a sandbox named "${options.name}" already exists in app "${appName}"`, cause: error });
+        // Retrying cannot help while that sandbox lives (as on Modal).
+        throw this.error("SANDBOX_CREATION_FAILED", {
+          message: `a sandbox named "${options.name}" already exists in app "${appName}"`,
+          cause: error,
+          retryable: false,
+          details: { option: "name" },
+        });
       }
       const mapped = fromEngineError(error, "SANDBOX_CREATION_FAILED", `could not create sandbox from image "${imageName}"`);
       const imageMissing = error instanceof EngineError && error.kind === "image-unavailable";
@@ -569,13 +576,22 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     }
   }
 
+  /**
+   * A secret that is missing or unreadable: retrying the same create cannot
+   * succeed until the store changes, so not retryable (as on Modal).
+   */
+  private unresolvedSecrets(problem: string): SandboxError {
+    return this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${problem}`, retryable: false, details: { option: "secrets" } });
+  }
+
   private async runThroughExec(request: CommandRequest): Promise<CommandOutcome> {
     const container = this.#container!;
     // The OOM counter before this command comes in its own exec, as the first stderr line.
     const stderr = new OomBaselineReader(request.onStderr);
     let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
-      exec = await container.exec(["sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
+      // By absolute path (as the agent does): the exec's Env carries the caller's env, and a PATH there must not hide the shell.
+      exec = await container.exec(["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
         env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
         cwd: request.cwd ?? this.#claimed?.workdir,
         onStdout: request.onStdout,
@@ -832,7 +848,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (claim.secrets && claim.secrets.length > 0) {
       const path = this.options.secretsFile ?? defaultSecretsFile();
       const resolution = resolveSecrets(claim.secrets, path);
-      if (!resolution.ok) throw this.error("SANDBOX_CREATION_FAILED", { message: `could not resolve secrets: ${resolution.problem}` });
+      if (!resolution.ok) throw this.unresolvedSecrets(resolution.problem);
       for (const value of Object.values(resolution.env)) this.secretValues.add(value);
       Object.assign(env, resolution.env);
     }

@@ -1,5 +1,6 @@
 import type { ModalSandboxOptions } from "./modal-options.js";
 import { ModalSandbox } from "./modal-sandbox.js";
+import { ModalSandboxError } from "./modal-sandbox-error.js";
 
 /** A function that resolves a sandbox, as `@langchain/modal` types its factories. */
 export type AsyncModalSandboxFactory = () => Promise<ModalSandbox>;
@@ -174,5 +175,11 @@ export function createModalSandboxFactory(options: ModalSandboxOptions = {}): Mo
  * across invocations. The caller still owns it and closes it.
  */
 export function createModalSandboxFactoryFromSandbox(sandbox: ModalSandbox): AsyncModalSandboxFactory {
+  // Duck-typed, so a sandbox from a second copy of this package still passes.
+  if (typeof (sandbox as Partial<ModalSandbox> | null)?.execute !== "function") {
+    throw new ModalSandboxError("INVALID_ARGUMENT", {
+      message: `createModalSandboxFactoryFromSandbox needs a ModalSandbox, got ${sandbox === null ? "null" : typeof sandbox}`,
+    });
+  }
   return async () => sandbox;
 }

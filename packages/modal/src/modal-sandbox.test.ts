@@ -244,7 +244,7 @@ describe("execute on the SDK", () => {
     expect(result.output).toContain("err\n");
     expect(streamed).toEqual(["out\n"]);
     const [argv, params] = fake.exec.mock.calls[0]!;
-    expect(argv).toEqual(["sh", "-c", `${OOM_BASELINE_PREFIX}exec </dev/null; echo hi`]);
+    expect(argv).toEqual(["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}exec </dev/null; echo hi`]);
     expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
     expect(params.env[MODAL_EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
     // A backend that marks its own execs with core's variable (the emulator's

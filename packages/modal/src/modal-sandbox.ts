@@ -417,6 +417,8 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     try {
       const outcome = await runInSandbox(instance, request);
       if (outcome.killed) return { exitCode: null, killConfirmed: outcome.killConfirmed !== false };
+      // A signal death (137 when the lifetime passes or the sandbox is terminated elsewhere) may be the sandbox's end, not the command's.
+      if (outcome.exitCode !== null && outcome.exitCode >= 128 && (await this.#endedMeanwhile())) throw this.#endedDuring("the command ran");
       // Attributed per command: the counter after the 137 against the one printed before the command.
       if (outcome.exitCode === 137 && oomKilledDuring(outcome.oomKillsBefore, await readOomKillCount(instance).catch(() => undefined))) {
         throw this.error("RESOURCE_LIMIT_EXCEEDED", {
@@ -426,7 +428,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
       }
       return { exitCode: outcome.exitCode };
     } catch (error) {
-      throw this.mapError(error, "exec", "could not run command");
+      throw await this.#failureOf(error, "exec", "could not run command", "the command ran");
     }
   }
 
@@ -434,7 +436,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     try {
       return await writeFiles(this.#instance!, files);
     } catch (error) {
-      throw this.mapError(error, "files", "could not write files");
+      throw await this.#failureOf(error, "files", "could not write files", "files were written");
     }
   }
 
@@ -442,8 +444,46 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     try {
       return await readFiles(this.#instance!, paths);
     } catch (error) {
-      throw this.mapError(error, "files", "could not read files");
+      throw await this.#failureOf(error, "files", "could not read files", "files were read");
     }
+  }
+
+  /**
+   * The error for a failed exec or transfer: `SANDBOX_NOT_FOUND` when the
+   * sandbox ended meanwhile (the SDK then reports only a killed exec, e.g.
+   * "failed with exit code 137"), else the SDK error mapped.
+   */
+  async #failureOf(error: unknown, operation: ModalOperation, context: string, during: string): Promise<SandboxError> {
+    const mapped = this.mapError(error, operation, context);
+    if (mapped.code === "SANDBOX_NOT_FOUND" || SandboxError.isInstance(error) || !(await this.#endedMeanwhile())) return mapped;
+    return this.#endedDuring(during, error);
+  }
+
+  /**
+   * Whether the sandbox has finished, asked with `poll()` for up to a second
+   * (an exec killed by the sandbox's end can report before the sandbox
+   * does). False while it runs or when the answer is unknown.
+   */
+  async #endedMeanwhile(): Promise<boolean> {
+    const instance = this.#instance;
+    if (instance === undefined) return false;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const code = await instance.poll().catch(() => null);
+      if (code !== null) {
+        this.#exitCode = code;
+        return true;
+      }
+      if (attempt < 4) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    return false;
+  }
+
+  #endedDuring(what: string, cause?: unknown): SandboxError {
+    return this.error("SANDBOX_NOT_FOUND", {
+      message: `the sandbox ended while ${what} (its lifetime passed, or it was terminated elsewhere)`,
+      ...(cause === undefined ? {} : { cause }),
+      details: { exitCode: this.#exitCode },
+    });
   }
 
   // ---- processes and ports (logic in sandbox-processes.ts, sandbox-terminal.ts, sandbox-tunnels.ts)

@@ -39,7 +39,8 @@ export const EMPTY_STDIN_PREFIX = "exec </dev/null; ";
  * the first stderr line, read by builtins: no extra process or RPC).
  */
 export function shellArgv(command: string): string[] {
-  return ["sh", "-c", `${OOM_BASELINE_PREFIX}${EMPTY_STDIN_PREFIX}${command}`];
+  // By absolute path: the exec's environment carries the caller's env, and a PATH there must not hide the shell.
+  return ["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}${EMPTY_STDIN_PREFIX}${command}`];
 }
 
 /** What {@link runInSandbox} reports. */

@@ -15,7 +15,22 @@ export interface ExecuteLimits {
   maxOutputBytes: number;
 }
 
-/** @throws `INVALID_ARGUMENT` for a bad command, limit, env, cwd or output callback. */
+/**
+ * `execute()`'s second argument: undefined or an object. Checked before
+ * anything reads a field of it (a `null` or a string would otherwise crash
+ * or be ignored).
+ * @throws `INVALID_ARGUMENT` naming what was passed.
+ */
+export function assertExecuteOptionsObject(options: unknown, provider: string): asserts options is ExecuteOptions | undefined {
+  if (options === undefined || (typeof options === "object" && options !== null && !Array.isArray(options))) return;
+  throw new SandboxError("INVALID_ARGUMENT", {
+    provider,
+    message: `execute options must be an object, got ${options === null ? "null" : Array.isArray(options) ? "an array" : typeof options}`,
+    details: { option: "options" },
+  });
+}
+
+/** @throws `INVALID_ARGUMENT` for a bad command, limit, env, cwd, abort signal or output callback. */
 export function assertExecuteArguments(command: unknown, options: ExecuteOptions, limits: ExecuteLimits, provider: string): asserts command is string {
   assertCommandText(command, provider);
   assertCommandLength(command, provider);
@@ -28,6 +43,16 @@ export function assertExecuteArguments(command: unknown, options: ExecuteOptions
       throw new SandboxError("INVALID_ARGUMENT", { provider, message: `invalid option "${name}": must be a function`, details: { option: name } });
     }
   }
+  if (options.signal !== undefined && !isAbortSignalLike(options.signal)) {
+    throw new SandboxError("INVALID_ARGUMENT", { provider, message: 'invalid option "signal": must be an AbortSignal', details: { option: "signal" } });
+  }
+}
+
+/** An `AbortSignal`, or one from another realm or polyfill: what `CommandDeadline` uses of it. */
+function isAbortSignalLike(value: unknown): value is AbortSignal {
+  if (typeof value !== "object" || value === null) return false;
+  const signal = value as Partial<AbortSignal>;
+  return typeof signal.aborted === "boolean" && typeof signal.addEventListener === "function" && typeof signal.removeEventListener === "function";
 }
 
 /** @throws `INVALID_ARGUMENT` for a bad command, options object, timeout, env or cwd (the pty size is checked by the adapter). */

@@ -1012,4 +1012,19 @@ describe("SandboxAdapter processes and ports: defaults fail loudly", () => {
       expect(SandboxError.isInstance(error) && error.code).toBe("INVALID_ARGUMENT");
     }
   });
+
+  it.each([
+    [Number.NaN, "NaN is not a TCP port"],
+    [Number.POSITIVE_INFINITY, "Infinity is not a TCP port"],
+    ["80", '"80" is not a TCP port'],
+    [undefined, "undefined is not a TCP port"],
+  ])("portUrl(%s) names the value as passed (JSON printed NaN and Infinity as null)", async (port, message) => {
+    const adapter = new MemoryAdapter();
+    await adapter.initialize();
+    const error = await adapter.portUrl(port as number).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(SandboxError.isInstance(error) && error.message).toContain(message);
+  });
 });

@@ -8,11 +8,11 @@ import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { redactSecrets } from "../errors/redact.js";
 import { SandboxError, type SandboxErrorOptions } from "../errors/sandbox-error.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
-import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, validateSandboxOptions } from "../options/validate-options.js";
+import { assertOptionsSupported, isAbsoluteSandboxPath, isPortNumber, notAPortMessage, validateSandboxOptions } from "../options/validate-options.js";
 import { CommandOutput } from "../output/command-output.js";
 import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
 import { listScriptProcesses, openScriptProcess, type ScriptProcesses, startScriptProcess } from "../processes/process-handles.js";
-import { assertExecuteArguments, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
+import { assertExecuteArguments, assertExecuteOptionsObject, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
@@ -264,6 +264,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    */
   async execute(command: string, options: ExecuteOptions = {}): Promise<ExecuteResult> {
     this.assertReady();
+    this.validated(() => assertExecuteOptionsObject(options, this.provider));
     const limits = { timeoutMs: options.timeoutMs ?? this.#commandTimeoutMs, maxOutputBytes: options.maxOutputBytes ?? this.#maxOutputBytes };
     this.validated(() => assertExecuteArguments(command, options, limits, this.provider));
     if (options.signal?.aborted) {
@@ -307,18 +308,45 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    */
   private async settleCommand(request: CommandRequest, deadline: CommandDeadline, output: CommandOutput): Promise<CommandOutcome> {
     let outcome: CommandOutcome;
+    const run = this.noticeCloseFirst((async () => this.runCommand(request))());
     try {
-      outcome = await raceKillGrace((async () => this.runCommand(request))(), deadline.signal);
+      outcome = await raceKillGrace(run.settled, deadline.signal);
     } catch (error) {
       if (deadline.reason)
         throw this.error("COMMAND_TIMEOUT", commandTimeoutErrorOptions({ reason: deadline.reason, timeoutMs: deadline.timeoutMs }, output, error));
+      if (run.closedFirst()) throw this.closedDuring("the command ran", error, output.text());
       this.noteEnded(error);
       if (SandboxError.isInstance(error)) throw error;
       throw this.error("COMMAND_FAILED", { cause: error, message: `could not run command: ${describe(error)}` });
     }
     if (deadline.reason)
       throw this.error("COMMAND_TIMEOUT", commandTimeoutErrorOptions({ reason: deadline.reason, timeoutMs: deadline.timeoutMs }, output, undefined, outcome));
+    // An exit code that arrived after close() (137 where the provider killed everything) is the close's doing, not the command's.
+    if (run.closedFirst()) throw this.closedDuring("the command ran", undefined, output.text());
     return outcome;
+  }
+
+  /**
+   * Wraps an operation in flight so that, once it settles, {@link closedFirst}
+   * tells whether `close()` or `detach()` was called before it did: its
+   * outcome is then the close's doing, not the operation's.
+   */
+  private noticeCloseFirst<T>(operation: Promise<T>): { settled: Promise<T>; closedFirst: () => boolean } {
+    let closedFirst = false;
+    const settled = operation.finally(() => {
+      closedFirst = this.#state === "closed";
+    });
+    return { settled, closedFirst: () => closedFirst };
+  }
+
+  /** `SANDBOX_CLOSED` for a call that was in flight when the handle was closed or detached. */
+  private closedDuring(what: string, cause: unknown, output?: string): SandboxError {
+    return this.error("SANDBOX_CLOSED", {
+      message: `the handle was closed (or detached) while ${what}; its outcome is unknown`,
+      ...(cause === undefined ? {} : { cause }),
+      ...(output === undefined ? {} : { output }),
+      details: { reason: "closed-during-call" },
+    });
   }
 
   // ---- deepagents file tools ---------------------------------------------------
@@ -411,18 +439,24 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       paths,
       (path) => (isAbsoluteSandboxPath(path) ? path : undefined),
       (path): FileDownloadResponse => ({ path: String(path), content: null, error: "invalid_path" }),
-      (valid) => this.guardFiles(() => this.getFiles(valid)),
+      async (valid) => (await this.guardFiles(() => this.getFiles(valid))).map(notUnderTrailingSlash),
     );
   }
 
-  private async guardFiles<T>(operation: () => Promise<T>): Promise<T> {
+  private async guardFiles<T extends ReadonlyArray<{ error: unknown }>>(operation: () => Promise<T>): Promise<T> {
+    const transfer = this.noticeCloseFirst((async () => operation())());
+    let results: T;
     try {
-      return await operation();
+      results = await transfer.settled;
     } catch (error) {
+      if (transfer.closedFirst()) throw this.closedDuring("files were transferred", error);
       this.noteEnded(error);
       if (SandboxError.isInstance(error)) throw error;
       throw this.error("FILE_OPERATION_FAILED", { cause: error, message: `file transfer failed: ${describe(error)}` });
     }
+    // Per-file errors that came back after close() may be the close's doing (the sandbox vanished mid-transfer).
+    if (transfer.closedFirst() && results.some((result) => result.error !== null)) throw this.closedDuring("files were transferred", undefined);
+    return results;
   }
 
   // ---- helpers for adapters --------------------------------------------------
@@ -609,8 +643,7 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
   }
 
   private assertPort(port: unknown): void {
-    if (!isPortNumber(port))
-      throw this.error("INVALID_ARGUMENT", { message: `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, details: { option: "port" } });
+    if (!isPortNumber(port)) throw this.error("INVALID_ARGUMENT", { message: notAPortMessage(port), details: { option: "port" } });
   }
 
   private async guardProcessCall<T>(operation: () => Promise<T>, doing: string): Promise<T> {
@@ -689,6 +722,15 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       details: { capability: "claim" },
     });
   }
+}
+
+/**
+ * `file/` names a directory: for a regular file the OS answers "not a
+ * directory", so the file is not found there (as `file/child` is not), even
+ * where a provider's read ignores the slash.
+ */
+function notUnderTrailingSlash(result: FileDownloadResponse): FileDownloadResponse {
+  return result.error === null && result.path.endsWith("/") ? { path: result.path, content: null, error: "file_not_found" } : result;
 }
 
 function describe(error: unknown): string {

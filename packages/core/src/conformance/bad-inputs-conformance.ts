@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { MAX_COMMAND_BYTES } from "../contract/defaults.js";
+import { MAX_COMMAND_BYTES, MAX_ENV_ENTRY_BYTES } from "../contract/defaults.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
 import { MAX_SANDBOX_TIMEOUT_MS } from "../options/sandbox-options.js";
@@ -71,6 +71,17 @@ const BAD_INPUTS: BadInput[] = [
   { label: "execute: env name empty", throws: { code: "INVALID_ARGUMENT", call: run({ env: { "": "x" } }) } },
   { label: "execute: env value a number", throws: { code: "INVALID_ARGUMENT", call: run({ env: { VALUE: 5 } }) } },
   { label: "execute: env value with a NUL byte", throws: { code: "INVALID_ARGUMENT", call: run({ env: { VALUE: "a\0b" } }) } },
+  {
+    label: "execute: an env variable over MAX_ENV_ENTRY_BYTES (Linux would refuse to start the shell)",
+    throws: { code: "INVALID_ARGUMENT", call: run({ env: { BIG: "x".repeat(MAX_ENV_ENTRY_BYTES) } }) },
+  },
+  {
+    label: "execute: env over MAX_ENV_TOTAL_BYTES in all",
+    throws: {
+      code: "INVALID_ARGUMENT",
+      call: run({ env: Object.fromEntries(Array.from({ length: 12 }, (_, index) => [`PART_${index}`, "x".repeat(100_000)])) }),
+    },
+  },
   { label: "execute: env as a string", throws: { code: "INVALID_ARGUMENT", call: run({ env: "A=1" }) } },
   { label: "execute: env as an array", throws: { code: "INVALID_ARGUMENT", call: run({ env: [["A", "1"]] }) } },
   // ---- execute: cwd and callbacks
@@ -80,6 +91,9 @@ const BAD_INPUTS: BadInput[] = [
   { label: "execute: a cwd with '..'", throws: { code: "INVALID_ARGUMENT", call: run({ cwd: "/tmp/../etc" }) } },
   { label: "execute: onStdout not a function", throws: { code: "INVALID_ARGUMENT", call: run({ onStdout: "print" }) } },
   { label: "execute: onStderr not a function", throws: { code: "INVALID_ARGUMENT", call: run({ onStderr: 1 }) } },
+  { label: "execute: signal not an AbortSignal", throws: { code: "INVALID_ARGUMENT", call: run({ signal: "abort" }) } },
+  { label: "execute: null as the options", throws: { code: "INVALID_ARGUMENT", call: run(null) } },
+  { label: "execute: a string as the options", throws: { code: "INVALID_ARGUMENT", call: run("timeoutMs=5") } },
   // ---- uploadFiles: per-file errors, the good file still written
   { label: "uploadFiles: a relative path", upload: { entry: ["relative/file.txt", GOOD], error: "invalid_path" } },
   { label: "uploadFiles: an empty path", upload: { entry: ["", GOOD], error: "invalid_path" } },
@@ -105,6 +119,7 @@ const BAD_INPUTS: BadInput[] = [
   { label: "downloadFiles: a path with '..'", download: { path: `${PRECIOUS_DIRECTORY}/../conformance-bad-inputs/notes.txt`, error: "invalid_path" } },
   { label: "downloadFiles: null as the path", download: { path: null, error: "invalid_path" } },
   { label: "downloadFiles: a directory", download: { path: `${PRECIOUS_DIRECTORY}/nested`, error: "is_directory" } },
+  { label: "downloadFiles: a regular file with a trailing '/'", download: { path: `${PRECIOUS_DIRECTORY}/notes.txt/`, error: "file_not_found" } },
   { label: "downloadFiles: a missing file", download: { path: `${PRECIOUS_DIRECTORY}/missing.txt`, error: "file_not_found" } },
   {
     label: "downloadFiles: not an array",

@@ -218,6 +218,12 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         expect(result.output, "env values must reach the command unchanged (never shell-expanded)").toBe(`plain|${env.CONFORMANCE_TRICKY}||`);
       });
 
+      it("runs the command through sh even when env replaces PATH (the shell is not looked up on the caller's PATH)", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const result = await sandbox.execute('printf "%s" "$PATH"', { env: { PATH: "/conformance/no-such-bin" } });
+        expect(result, "sh must start whatever PATH the command gets").toEqual({ output: "/conformance/no-such-bin", exitCode: 0, truncated: false });
+      });
+
       it("applies env to one call only", { timeout: budget() }, async () => {
         const sandbox = await shared();
         await sandbox.execute("true", { env: { CONFORMANCE_ONCE: "set" } });

@@ -2,8 +2,9 @@ import { describe, expect, it } from "vitest";
 import { SANDBOX_CAPABILITY_NAMES } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
+import type { SandboxError } from "../errors/sandbox-error.js";
 import type { ConformanceTarget } from "./conformance-target.js";
-import { DID_NOT_THROW, describeThrown, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
+import { assertSandboxError, DID_NOT_THROW, describeThrown, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { downloadFiles, uploadFiles, uploadOne } from "./file-transfer.js";
 import { shellQuote, uniqueSleepSeconds } from "./sandbox-probes.js";
 import { delay, randomSuffix, SuiteContext, waitFor, withTimeout } from "./suite-context.js";
@@ -192,23 +193,33 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         expect(gone, `the provider still had sandbox ${id} ${Date.now() - closedAt} ms after close() resolved: close() must release everything`).toBe(true);
       });
 
-      it("settles a command that is still running instead of leaving it hanging", { timeout: context.budget(1, 60_000) }, async () => {
+      it("settles a command that is still running with SANDBOX_CLOSED instead of leaving it hanging or reporting the kill as its exit", {
+        timeout: context.budget(1, 60_000),
+      }, async () => {
         const sandbox = await context.create();
         const seconds = uniqueSleepSeconds();
-        const running = sandbox.execute(`sleep ${seconds}`, { timeoutMs: 600_000 });
-        const settled = running.then(
-          (result) => ({ result, error: undefined }),
-          (error: unknown) => ({ result: undefined, error }),
-        );
+        const running = outcomeOf(() => sandbox.execute(`sleep ${seconds}`, { timeoutMs: 600_000 }));
         await delay(1_000);
         await sandbox.close();
-        const outcome = await withTimeout(settled, 30_000, "an execute() that was running when close() was called");
-        // Either a SandboxError rejection or a result with a non-zero exit is an honest answer.
-        if (outcome.result) {
-          expect(outcome.result.exitCode, "the command was cut short by close() yet reported success").not.toBe(0);
-        } else {
-          expect(describeThrown(outcome.error), "the running command must end with a SandboxError when its sandbox closes").toMatch(/^SandboxError /);
-        }
+        const outcome = await withTimeout(running, 30_000, "an execute() that was running when close() was called");
+        // An exit code such as 137 would read as the command's own failure; the close cut it short.
+        assertSandboxError(outcome, "SANDBOX_CLOSED", provider, "an execute() that was running when close() was called");
+      });
+
+      it("settles a large upload in flight with SANDBOX_CLOSED or its completed results, never another error", {
+        timeout: context.budget(1, 60_000),
+      }, async () => {
+        const sandbox = await context.create();
+        const path = "/tmp/conformance-closing/upload.bin";
+        const uploading = sandbox.uploadFiles([[path, new Uint8Array(16 * 1024 * 1024).fill(7)]]).then(
+          (results) => ({ results, error: undefined }),
+          (error: unknown) => ({ results: undefined, error }),
+        );
+        await delay(100);
+        await sandbox.close();
+        const outcome = await withTimeout(uploading, 30_000, "an uploadFiles() that was running when close() was called");
+        if (outcome.results) expect(outcome.results, "an upload that finished before the close").toEqual([{ path, error: null }]);
+        else assertSandboxError(outcome.error, "SANDBOX_CLOSED", provider, "an uploadFiles() that was running when close() was called");
       });
     });
 
@@ -306,6 +317,7 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         const outcome = await outcomeOf(async () => context.track(await context.create({ name })));
         expect(outcome, `creating a second sandbox named "${name}" succeeded: names must be unique within an app`).not.toBe(DID_NOT_THROW);
         expect(describeThrown(outcome), "the refusal must be a SandboxError").toMatch(/^SandboxError /);
+        expect((outcome as SandboxError).retryable, "retrying cannot succeed while the first sandbox lives: not retryable").toBe(false);
         expect(await first.isAlive(), "the refused duplicate stopped the first sandbox").toBe(true);
       });
     });
@@ -326,6 +338,21 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
         expect(sandbox.isRunning, "isRunning is a local flag: nothing has told the handle yet").toBe(true);
         expect(await sandbox.isAlive(), "isAlive() still returned true after the sandbox's lifetime ended").toBe(false);
         expect(sandbox.isRunning, "isRunning stayed true after isAlive() found the sandbox ended").toBe(false);
+      });
+
+      const midCommand = context.gated(
+        "a command still running when the lifetime ends rejects with SANDBOX_NOT_FOUND (the sandbox's end is not the command's exit code)",
+        "lifetime",
+      );
+      it.skipIf(midCommand.skip)(midCommand.title, { timeout: context.budget(1, lifetimeMs + context.timeouts.teardownMs + 60_000) }, async () => {
+        const sandbox = await context.create({ timeoutMs: lifetimeMs });
+        try {
+          const outcome = await outcomeOf(() => sandbox.execute(`sleep ${Math.ceil(lifetimeMs / 1000) + 60}`, { timeoutMs: lifetimeMs + 120_000 }));
+          assertSandboxError(outcome, "SANDBOX_NOT_FOUND", provider, "execute() of a command the sandbox's lifetime cut short");
+          expect(sandbox.isRunning, "isRunning stayed true after execute() found the sandbox gone").toBe(false);
+        } finally {
+          await withTimeout(sandbox.close(), context.timeouts.teardownMs, "close() of an expired sandbox");
+        }
       });
 
       const afterExpiry = context.gated("after the lifetime ends, execute() rejects with a SandboxError and close() still resolves", "lifetime");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SandboxCapability } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
+import type { SandboxError } from "../errors/sandbox-error.js";
 import type { SandboxOptions } from "../options/sandbox-options.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { allErrorText, assertSandboxError, DID_NOT_THROW, describeThrown, outcomeOf } from "./expect-sandbox-error.js";
@@ -264,6 +265,7 @@ export function optionsConformance<S extends SandboxBackend>(target: Conformance
         expect(outcome, "creating with a secret that does not exist succeeded: a secret must never be silently dropped").not.toBe(DID_NOT_THROW);
         expect(describeThrown(outcome)).toMatch(/^SandboxError /);
         expect((outcome as Error).message, "the error must name the missing secret").toContain(missing);
+        expect((outcome as SandboxError).retryable, "retrying the same create cannot make a missing secret appear: not retryable").toBe(false);
       });
 
       loudWhenMissing("secrets", "secrets", [`conformance-secret-${randomSuffix()}`]);

@@ -8,6 +8,8 @@ import {
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   KILL_CONFIRMATION_GRACE_MS,
+  MAX_ENV_ENTRY_BYTES,
+  MAX_ENV_TOTAL_BYTES,
 } from "./defaults.js";
 
 const documented: Array<[string, number | string]> = [
@@ -18,6 +20,8 @@ const documented: Array<[string, number | string]> = [
   ["DEFAULT_IMAGE_NAME", DEFAULT_IMAGE_NAME],
   ["KILL_CONFIRMATION_GRACE_MS", KILL_CONFIRMATION_GRACE_MS],
   ["DEFAULT_PROCESS_RETAINED_BYTES", DEFAULT_PROCESS_RETAINED_BYTES],
+  ["MAX_ENV_ENTRY_BYTES", MAX_ENV_ENTRY_BYTES],
+  ["MAX_ENV_TOTAL_BYTES", MAX_ENV_TOTAL_BYTES],
 ];
 
 describe("contract defaults", () => {

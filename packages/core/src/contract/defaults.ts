@@ -57,3 +57,21 @@ export const DEFAULT_PROCESS_RETAINED_BYTES = 16_777_216;
  * adapter: write a long script to a file with `uploadFiles` and run the file.
  */
 export const MAX_COMMAND_BYTES = 60 * 1024;
+
+/**
+ * The longest environment variable `execute`, `spawn` and the `env` option
+ * accept, as `NAME=value` in UTF-8 bytes: 128 KiB minus the terminating NUL.
+ * Linux refuses to start a program with a longer one ("argument list too
+ * long"), so every command of a sandbox created with it would fail with
+ * exit 1. Refused with `INVALID_ARGUMENT` (per call) or `INVALID_OPTIONS`
+ * (at create) naming the variable, never its value.
+ */
+export const MAX_ENV_ENTRY_BYTES = 128 * 1024 - 1;
+
+/**
+ * The most environment `execute`, `spawn` and the `env` option accept in
+ * one object, all `NAME=value` entries together in UTF-8 bytes: 1 MiB, half
+ * of Linux's usual 2 MiB for arguments and environment together, leaving
+ * room for the command, the sandbox's own variables and secrets.
+ */
+export const MAX_ENV_TOTAL_BYTES = 1024 * 1024;

@@ -77,7 +77,10 @@ export interface SandboxBackend extends SandboxBackendProtocolV2 {
   /**
    * Terminates the sandbox and releases every client resource, so the host
    * process can exit. Idempotent: later calls resolve at once. After it,
-   * every call rejects with `SANDBOX_CLOSED`.
+   * every call rejects with `SANDBOX_CLOSED`, and so does a call still in
+   * flight when it was called (`details.reason: "closed-during-call"`): an
+   * `execute` cut short never reports the kill as its exit code, and a
+   * transfer that finished before the close keeps its results.
    */
   close(): Promise<void>;
   /**

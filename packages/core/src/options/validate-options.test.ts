@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sandboxErrorThrownBy } from "../conformance/expect-sandbox-error.js";
 import { allCapabilities, type SandboxCapabilities } from "../contract/capabilities.js";
+import { MAX_ENV_ENTRY_BYTES, MAX_ENV_TOTAL_BYTES } from "../contract/defaults.js";
 import type { SandboxError } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./sandbox-options.js";
 import { assertOptionsSupported, isAbsoluteSandboxPath, isValidImageReference, parseGpu, validateEnv, validateSandboxOptions } from "./validate-options.js";
@@ -146,6 +147,20 @@ describe("validateSandboxOptions: nonsense is rejected with INVALID_OPTIONS nami
     const nested = rejects({ env: { TOKEN: { value: "sk-live-very-secret" } } }, "env");
     expect(nested.message).not.toContain("sk-live-very-secret");
     expect(JSON.stringify(nested.details)).not.toContain("sk-live-very-secret");
+  });
+
+  it("rejects an env variable Linux would refuse (over MAX_ENV_ENTRY_BYTES as NAME=value), naming it, not quoting it", () => {
+    const value = `sk-secret-${"x".repeat(MAX_ENV_ENTRY_BYTES)}`;
+    const error = rejects({ env: { BIG: value } }, "env");
+    expect(error.message).toContain('"BIG"');
+    expect(error.message).not.toContain("sk-secret");
+    const atLimit = "x".repeat(MAX_ENV_ENTRY_BYTES - "BIG=".length);
+    expect(() => validateSandboxOptions({ env: { BIG: atLimit } }, context)).not.toThrow();
+  });
+
+  it("rejects env over MAX_ENV_TOTAL_BYTES in all", () => {
+    const env = Object.fromEntries(Array.from({ length: Math.ceil(MAX_ENV_TOTAL_BYTES / 100_000) + 1 }, (_, index) => [`PART_${index}`, "x".repeat(100_000)]));
+    expect(rejects({ env }, "env").message).toContain("MAX_ENV_TOTAL_BYTES");
   });
 
   it("rejects an env value with a NUL byte without quoting it", () => {

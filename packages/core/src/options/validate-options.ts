@@ -1,4 +1,5 @@
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
+import { MAX_ENV_ENTRY_BYTES, MAX_ENV_TOTAL_BYTES } from "../contract/defaults.js";
 import { SandboxError } from "../errors/sandbox-error.js";
 import { type GpuRequest, MAX_SANDBOX_TIMEOUT_MS, SANDBOX_OPTION_KEYS, type SandboxOptions } from "./sandbox-options.js";
 import { ENVIRONMENT_VARIABLE_NAME } from "./secret-store.js";
@@ -52,17 +53,34 @@ export function isAbsoluteSandboxPath(path: unknown): path is string {
   return typeof path === "string" && path.startsWith("/") && !path.includes("\0") && !path.split("/").includes("..");
 }
 
-/** Checks an environment map; throws `INVALID_OPTIONS`/`INVALID_ARGUMENT` naming the bad key. */
+const utf8 = new TextEncoder();
+
+/**
+ * Checks an environment map; throws `INVALID_OPTIONS`/`INVALID_ARGUMENT`
+ * naming the bad key (a variable over {@link MAX_ENV_ENTRY_BYTES}, or all of
+ * them over {@link MAX_ENV_TOTAL_BYTES}, included).
+ */
 export function validateEnv(env: unknown, context: ValidationContext, option: string, code: "INVALID_OPTIONS" | "INVALID_ARGUMENT" = "INVALID_OPTIONS"): void {
   const fail = (message: string): never => {
     throw new SandboxError(code, { provider: context.provider, message: `invalid option "${option}": ${message}`, details: { option } });
   };
   if (!isPlainRecord(env)) fail("must be an object of string values");
+  let totalBytes = 0;
   for (const [name, value] of Object.entries(env as Record<string, unknown>)) {
     if (!ENVIRONMENT_VARIABLE_NAME.test(name)) fail(`"${name}" is not a valid environment variable name`);
     // The value is never quoted: it may be a secret.
     if (typeof value !== "string") fail(`the value of "${name}" must be a string`);
     if ((value as string).includes("\0")) fail(`the value of "${name}" contains a NUL byte`);
+    const entryBytes = utf8.encode(`${name}=${value as string}`).byteLength;
+    if (entryBytes > MAX_ENV_ENTRY_BYTES) {
+      fail(
+        `"${name}" is ${entryBytes} bytes as NAME=value, over the ${MAX_ENV_ENTRY_BYTES} Linux allows one variable (MAX_ENV_ENTRY_BYTES); pass large data as a file`,
+      );
+    }
+    totalBytes += entryBytes;
+  }
+  if (totalBytes > MAX_ENV_TOTAL_BYTES) {
+    fail(`the variables total ${totalBytes} bytes as NAME=value, over ${MAX_ENV_TOTAL_BYTES} (MAX_ENV_TOTAL_BYTES); pass large data as a file`);
   }
 }
 
@@ -155,12 +173,20 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
     if (!Array.isArray(ports)) invalid(context, "must be an array of TCP port numbers", "ports");
     const seen = new Set<number>();
     for (const port of ports as unknown[]) {
-      if (!isPortNumber(port)) invalid(context, `${JSON.stringify(port)} is not a TCP port (a whole number 1-65535)`, "ports");
+      if (!isPortNumber(port)) invalid(context, notAPortMessage(port), "ports");
       if (seen.has(port as number)) invalid(context, `port ${String(port)} is listed twice`, "ports");
       seen.add(port as number);
     }
   }
   return record as SandboxOptions;
+}
+
+/**
+ * "<value> is not a TCP port ...", showing the value as passed: `NaN` and
+ * `Infinity` as such (JSON would print `null`), strings quoted.
+ */
+export function notAPortMessage(value: unknown): string {
+  return `${typeof value === "string" ? JSON.stringify(value) : String(value)} is not a TCP port (a whole number 1-65535)`;
 }
 
 /** True for a whole number 1-65535. */

@@ -3,6 +3,7 @@ import { sandboxErrorOf, sandboxErrorThrownBy } from "../conformance/expect-sand
 import { allCapabilities } from "../contract/capabilities.js";
 import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import { SANDBOX_SPECIFICATION_VERSION } from "../contract/specification-version.js";
+import { SandboxError } from "../errors/sandbox-error.js";
 import { createSandboxRegistry, type SandboxProvider } from "./sandbox-registry.js";
 
 /** A provider stub that records the options each `create` got. */
@@ -211,8 +212,8 @@ describe("createSandboxRegistry: lazy entries", () => {
     expect(await registry.get()).toBe(modal.provider);
   });
 
-  it("lets a loader failure through unchanged (it is the adapter's error)", async () => {
-    const failure = new Error("Cannot find package '@sandbox/modal'");
+  it("lets a SandboxError from the loader through unchanged (it is the adapter's error)", async () => {
+    const failure = new SandboxError("AUTHENTICATION_FAILED", { provider: "modal" });
     const registry = createSandboxRegistry({ modal: async () => Promise.reject(failure) }, { environment: {} });
     await expect(registry.get("modal")).rejects.toBe(failure);
   });
@@ -261,5 +262,44 @@ describe("createSandboxRegistry: specificationVersion", () => {
     expect(error.code).toBe("INVALID_ARGUMENT");
     expect(error.message).toContain('the sandbox of provider "odd" states specificationVersion "sandbox-v9"');
     expect(close).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe("createSandboxRegistry: malformed calls get typed errors", () => {
+  const registry = () => createSandboxRegistry({ local: fakeProvider("local").provider }, { defaultProvider: "local", environment: {} });
+
+  it.each([
+    ["null options", null, "options"],
+    ["a string as the options", "imageName=alpine", "options"],
+    ["an array as the options", [], "options"],
+    ["a string as providerOptions", { providerOptions: "abc" }, "providerOptions"],
+    ["null providerOptions", { providerOptions: null }, "providerOptions"],
+  ])("create() with %s rejects with INVALID_OPTIONS naming it", async (_label, options, option) => {
+    const error = await sandboxErrorOf(() => registry().create(options as never));
+    expect(error.code).toBe("INVALID_OPTIONS");
+    expect(error.details.option).toBe(option);
+    expect(error.message).toContain(`"${option}"`);
+  });
+
+  it.each([
+    ["null", null],
+    ["a string", "local"],
+    ["undefined", undefined],
+  ])("register(%s) throws INVALID_ARGUMENT", (_label, entry) => {
+    const error = sandboxErrorThrownBy(() => registry().register(entry as never, "other"));
+    expect(error.code).toBe("INVALID_ARGUMENT");
+    expect(error.message).toContain("register() needs a provider");
+  });
+
+  it("a lazy entry whose loader throws rejects with PROVIDER_UNAVAILABLE naming the provider, the loader's error as cause, and loads again next time", async () => {
+    const failure = new Error("Cannot find package '@sandbox/modal'");
+    const loader = vi.fn().mockRejectedValueOnce(failure).mockResolvedValueOnce(fakeProvider("modal").provider);
+    const lazy = createSandboxRegistry({}, { environment: {} }).register(loader, "modal");
+    const error = await sandboxErrorOf(() => lazy.get("modal"));
+    expect(error.code).toBe("PROVIDER_UNAVAILABLE");
+    expect(error.retryable).toBe(false);
+    expect(error.message).toContain('could not load provider "modal"');
+    expect(error.cause).toBe(failure);
+    expect((await lazy.get("modal")).name).toBe("modal");
   });
 });

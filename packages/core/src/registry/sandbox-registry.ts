@@ -67,7 +67,10 @@ export interface SandboxRegistry {
   resolveName(explicit?: string): string;
   /**
    * Loads a provider. @throws `UNKNOWN_PROVIDER` listing the registered names;
-   * `INVALID_ARGUMENT` when it states another `specificationVersion`.
+   * `INVALID_ARGUMENT` when it states another `specificationVersion`;
+   * `PROVIDER_UNAVAILABLE` (the loader's error as `cause`) when a lazy entry
+   * fails to load, e.g. its package is not installed (a `SandboxError` the
+   * loader throws passes unchanged).
    */
   get(name?: string): Promise<AnySandboxProvider>;
   /**
@@ -104,6 +107,15 @@ function assertSpecificationVersion(stated: unknown, what: string, provider: str
   });
 }
 
+/** @throws `INVALID_OPTIONS` naming `option` unless `value` is undefined or a plain object (not null, an array or a string). */
+function assertOptionsObject(value: unknown, option: string): void {
+  if (value === undefined || (typeof value === "object" && value !== null && !Array.isArray(value))) return;
+  throw new SandboxError("INVALID_OPTIONS", {
+    message: `invalid option "${option}": must be an object, got ${value === null ? "null" : Array.isArray(value) ? "an array" : typeof value}`,
+    details: { option },
+  });
+}
+
 export function createSandboxRegistry(providers: Record<string, SandboxProviderEntry> = {}, settings: SandboxRegistrySettings = {}): SandboxRegistry {
   const entries = new Map<string, SandboxProviderEntry>();
   const loaded = new Map<string, Promise<AnySandboxProvider>>();
@@ -113,6 +125,11 @@ export function createSandboxRegistry(providers: Record<string, SandboxProviderE
   const registry: SandboxRegistry = {
     names: () => [...entries.keys()].sort(),
     register(entry, name) {
+      if (typeof entry !== "function" && (typeof entry !== "object" || entry === null)) {
+        throw new SandboxError("INVALID_ARGUMENT", {
+          message: `register() needs a provider object or a function that loads one, got ${entry === null ? "null" : typeof entry}`,
+        });
+      }
       const key = name ?? (typeof entry === "function" ? undefined : entry.name);
       if (!key) throw new SandboxError("INVALID_ARGUMENT", { message: "a lazily loaded provider needs an explicit name" });
       if (entries.has(key)) throw new SandboxError("INVALID_ARGUMENT", { message: `provider "${key}" is already registered` });
@@ -145,6 +162,15 @@ export function createSandboxRegistry(providers: Record<string, SandboxProviderE
       if (!loading) {
         loading = Promise.resolve()
           .then(entry)
+          .catch((error: unknown) => {
+            if (SandboxError.isInstance(error)) throw error;
+            throw new SandboxError("PROVIDER_UNAVAILABLE", {
+              message: `could not load provider "${key}": ${error instanceof Error ? error.message : String(error)}`,
+              retryable: false,
+              cause: error,
+              details: { provider: key, reason: "load-failed" },
+            });
+          })
           .then((provider) => {
             assertSpecificationVersion(provider?.specificationVersion, "provider", key);
             return provider;
@@ -155,6 +181,8 @@ export function createSandboxRegistry(providers: Record<string, SandboxProviderE
       return loading;
     },
     async create(options = {}) {
+      assertOptionsObject(options, "options");
+      assertOptionsObject(options.providerOptions, "providerOptions");
       const { provider: explicit, providerOptions, ...common } = options;
       const clash = Object.keys(providerOptions ?? {}).filter((key) => key in common);
       if (clash.length > 0) {
