@@ -26,7 +26,7 @@ export async function startPtyProcess(host: ProcessHost, request: ProcessRequest
   let terminal: EngineTerminal;
   try {
     const env = { ...request.env, [EXEC_MARKER_VARIABLE]: marker.slice(EXEC_MARKER_VARIABLE.length + 1), TERM: "xterm" };
-    terminal = await execTerminal(host.container, ["sh", "-c", request.command], { env, cwd: request.cwd, rows, cols });
+    terminal = await execTerminal(host.container, ["/bin/sh", "-c", request.command], { env, cwd: request.cwd, rows, cols });
   } catch (error) {
     throw host.commandError(error);
   }

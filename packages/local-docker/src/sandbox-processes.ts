@@ -40,7 +40,7 @@ async function runScript(host: ProcessHost, script: string, args: readonly strin
   let stderr = "";
   let exec: EngineExec;
   try {
-    exec = await host.container.exec(["sh", "-c", script, "sandbox-process", ...args], {
+    exec = await host.container.exec(["/bin/sh", "-c", script, "sandbox-process", ...args], {
       stdin: input !== undefined,
       env,
       onStdout: (chunk) => (stdout += chunk.toString("utf8")),

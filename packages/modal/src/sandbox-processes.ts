@@ -92,7 +92,7 @@ async function runScript(
   options: { input?: Uint8Array; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   try {
-    const process: ContainerProcess<Uint8Array> = await host.instance.exec(["sh", "-c", script, "sandbox-process", ...args], {
+    const process: ContainerProcess<Uint8Array> = await host.instance.exec(["/bin/sh", "-c", script, "sandbox-process", ...args], {
       mode: "binary",
       stdout: "pipe",
       stderr: "pipe",

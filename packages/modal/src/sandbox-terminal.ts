@@ -45,7 +45,7 @@ export async function startModalTerminal(host: ModalProcessHost, request: Proces
   const { cols, rows } = request.pty!;
   let process: ContainerProcess<Uint8Array>;
   try {
-    process = await host.instance.exec(["sh", "-c", TERMINAL_SCRIPT, "sandbox-pty", id, String(rows), String(cols), request.command], {
+    process = await host.instance.exec(["/bin/sh", "-c", TERMINAL_SCRIPT, "sandbox-pty", id, String(rows), String(cols), request.command], {
       mode: "binary",
       pty: true,
       stdout: "pipe",

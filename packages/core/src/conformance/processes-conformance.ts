@@ -136,6 +136,14 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         expect((await process.wait()).exitCode).toBe(0);
       });
 
+      spawnCase("gives the command the caller's env.PATH, even one without the system directories", 30_000, async () => {
+        const sandbox = await shared();
+        // The process machinery's own tools (mkdir, setsid, dd) must not be looked up on it.
+        const process = await sandbox.spawn('printf "%s\\n" "$PATH"', { env: { PATH: "/nope" } });
+        expect(await process.stdout.readText()).toBe("/nope\n");
+        expect((await process.wait()).exitCode).toBe(0);
+      });
+
       spawnCase("stdin round trip: written bytes come back, end() gives end-of-file", 30_000, async () => {
         const sandbox = await shared();
         const process = await sandbox.spawn("cat; echo after-eof");

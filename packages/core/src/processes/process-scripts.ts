@@ -13,6 +13,12 @@
  * - `reason` (`killed` / `timeout`, when it applies) and `exit` (`<code> <reason>`).
  */
 
+/**
+ * Where the helper scripts look for their tools first, so that a caller's
+ * `env.PATH` (which the command gets) cannot hide `mkdir`, `setsid` or `dd`.
+ */
+const SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /** Where process directories go: the first that can be created. Readers look in both. */
 export const PROCESS_ROOTS = ["/run/sandbox-processes", "/tmp/.sandbox-processes"] as const;
 
@@ -27,10 +33,12 @@ const FIND_DIRECTORY = `d=; for root in ${PROCESS_ROOTS.join(" ")}; do if [ -d "
 /**
  * Supervisor, run detached under `setsid`: `$1` directory, `$2` timeout in
  * tenths of a second (empty: none), `$3` retained bytes per stream, `$4` cwd
- * (empty: default), `$5` marker entry. Writes `exit` when the command ended.
+ * (empty: default), `$5` marker entry, `$6` the caller's PATH (the command's;
+ * the supervisor's own tools are found on the system directories first).
+ * Writes `exit` when the command ended.
  */
 export const SUPERVISOR_SCRIPT = `
-d="$1"; tenths="$2"; retain="$3"; workdir="$4"; marker="$5"
+d="$1"; tenths="$2"; retain="$3"; workdir="$4"; marker="$5"; command_path="$6"
 segment() {
   s="$1"; start=0; kept=
   while :; do
@@ -50,7 +58,9 @@ segment err < "$d/err.fifo" &
 (
   if [ -n "$workdir" ]; then cd "$workdir" || exit 1; fi
   export "$marker"
-  exec sh -c "$(cat "$d/command")"
+  command=$(cat "$d/command")
+  PATH="$command_path"
+  exec /bin/sh -c "$command"
 ) < "$d/in" > "$d/out.fifo" 2> "$d/err.fifo" &
 pid=$!
 echo "$pid" > "$d/pid"
@@ -73,6 +83,8 @@ wait
  * entry, `$7` kill script, `$8` supervisor script. Prints the directory.
  */
 export const SPAWN_SCRIPT = `
+command_path="$PATH"
+PATH="${SYSTEM_PATH}\${PATH:+:$PATH}"
 d=
 for root in ${PROCESS_ROOTS.join(" ")}; do
   if mkdir -p "$root" 2>/dev/null && mkdir "$root/$1" 2>/dev/null; then d="$root/$1"; break; fi
@@ -81,7 +93,7 @@ done
 printf '%s' "$2" > "$d/command"
 printf '%s' "$7" > "$d/kill.sh"
 mkfifo "$d/in" "$d/out.fifo" "$d/err.fifo" || exit 1
-setsid sh -c "$8" sandbox-supervisor "$d" "$3" "$4" "$5" "$6" < /dev/null > /dev/null 2>&1 &
+setsid /bin/sh -c "$8" sandbox-supervisor "$d" "$3" "$4" "$5" "$6" "$command_path" < /dev/null > /dev/null 2>&1 &
 echo "$d"
 `;
 
