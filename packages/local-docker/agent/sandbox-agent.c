@@ -32,6 +32,13 @@
  *       as for 'L', the root (NUL-terminated), then a `-name` pattern
  *       (NUL-terminated, empty: every entry). Entries the pattern drops are
  *       only counted.
+ *   'S' search as deepagents' grep command does: u8 'b' (BusyBox grep), 'c'
+ *       (GNU grep reading every byte as text: C locale) or 'g' (GNU grep that
+ *       may take bytes over 0x7f for a binary file), u32 most bytes of output, then the path, the literal
+ *       pattern and the glob (each NUL-terminated; an empty glob: none).
+ *       Without a glob, as `grep -rHnF -e <pattern> <path>`; with one, as
+ *       `find -L <path> -type f -name <glob> -exec grep -HnF -e <pattern> {} +`
+ *       (stdout only, at most the bytes asked for).
  * Agent to host:
  *   'H' hello (id 0): "sandbox-agent <version> <pid> <euid>".
  *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
@@ -50,6 +57,11 @@
  *       "\003<entries>\t<bytes>\n" (every entry listed, and at most the bytes
  *       find's lines for them take); or u8 2 (not answered here: over 50 000 entries, a
  *       symlink loop, a directory GNU find would visit in another order).
+ *   's' search: u8 0 then the output, or u8 2 (not answered here: anything
+ *       the agent could answer differently from the command, e.g. a matching
+ *       file with a NUL byte, a FIFO or device in the tree, a pseudo-filesystem,
+ *       a symlink loop, a directory GNU would visit in another order, too much
+ *       to read).
  *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
  *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
  *       permission_denied, not_regular, invalid), or u8 2: not answered here
@@ -77,12 +89,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define VERSION "2"
+#define VERSION "3"
 #define HEADER 9
 #define MAX_FRAME (16u * 1024u * 1024u)
 #define CHUNK 65536
@@ -872,6 +885,271 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
   free(t.out);
 }
 
+/* Most bytes of output a search answers here, most bytes it reads (and of one file), most files it opens. */
+#define MAX_SEARCH_OUTPUT (8u * 1024u * 1024u)
+#define MAX_SEARCH_READ (256ull * 1024u * 1024u)
+#define MAX_SEARCH_FILE (64u * 1024u * 1024u)
+#define MAX_SEARCH_FILES 50000u
+
+struct search {
+  int gnu;
+  int eight_bit; /* bytes over 0x7f are text to this grep */
+  const char *pattern;
+  size_t pattern_length;
+  const char *glob; /* NULL: grep -r */
+  size_t most;      /* bytes of output kept (the command's output cap) */
+  unsigned char *out;
+  size_t used, capacity;
+  int full, fallback;
+  unsigned long files;
+  unsigned long long read;
+  dev_t devs[256];
+  ino_t inos[256];
+  int depth;
+};
+
+static void search_put(struct search *s, const void *text, size_t n) {
+  if (s->full || s->fallback) return;
+  size_t room = s->most - s->used;
+  if (n > room) {
+    n = room;
+    s->full = 1; /* the command's output is cut here: nothing after it changes the answer */
+  }
+  if (s->used + n > s->capacity) {
+    while (s->used + n > s->capacity) s->capacity *= 2;
+    s->out = realloc(s->out, s->capacity);
+    if (!s->out) die("realloc");
+  }
+  memcpy(s->out + s->used, text, n);
+  s->used += n;
+}
+
+/* Whether a directory is on a file system whose files read like files on disk (not /proc, /sys, cgroups...). */
+static int plain_file_system(const char *path) {
+  struct statfs info;
+  if (statfs(path, &info) < 0) return 0;
+  switch ((unsigned long)info.f_type) {
+    case 0xEF53UL:     /* ext2/3/4 */
+    case 0x794c7630UL: /* overlayfs */
+    case 0x01021994UL: /* tmpfs */
+    case 0x858458f6UL: /* ramfs */
+    case 0x58465342UL: /* xfs */
+    case 0x9123683eUL: /* btrfs */
+    case 0x2fc12fc1UL: /* zfs */
+    case 0xf2f52010UL: /* f2fs */
+    case 0x73717368UL: /* squashfs */
+    case 0x01021997UL: /* 9p */
+    case 0x65735546UL: /* fuse */
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Greps one regular file as `grep -HnF`: "path:line:text\n" per matching line. */
+static void search_file(struct search *s, const char *path) {
+  if (s->full || s->fallback) return;
+  if (++s->files > MAX_SEARCH_FILES) {
+    s->fallback = 1;
+    return;
+  }
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return; /* grep says so on stderr, which the command drops */
+  struct stat info;
+  if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode) || (uint64_t)info.st_size > MAX_SEARCH_FILE ||
+      s->read + (unsigned long long)info.st_size > MAX_SEARCH_READ) {
+    close(fd);
+    s->fallback = 1;
+    return;
+  }
+  size_t capacity = (size_t)info.st_size + 1, length = 0;
+  unsigned char *buffer = malloc(capacity);
+  if (!buffer) die("malloc");
+  for (;;) {
+    if (length == capacity) {
+      /* It grew while read: the command would have read another content. */
+      s->fallback = 1;
+      break;
+    }
+    ssize_t n = read(fd, buffer + length, capacity - length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) s->fallback = 1;
+    if (n <= 0) break;
+    length += (size_t)n;
+  }
+  close(fd);
+  s->read += length;
+  const unsigned char *end = buffer + length;
+  const unsigned char *hit = s->fallback ? NULL : memmem(buffer, length, s->pattern, s->pattern_length);
+  if (hit) {
+    /* Binary files: BusyBox matches up to a NUL only, GNU reports "binary file matches"; GNU outside the C locale may take other bytes so too. */
+    int binary = memchr(buffer, 0, length) != NULL;
+    for (size_t i = 0; !s->eight_bit && !binary && i < length; i++) binary = buffer[i] >= 0x80;
+    if (binary) {
+      s->fallback = 1;
+      hit = NULL;
+    }
+  }
+  const unsigned char *line = buffer; /* start of line number `number` */
+  unsigned long number = 1;
+  size_t path_length = strlen(path);
+  while (hit && !s->full) {
+    for (;;) {
+      const unsigned char *newline = memchr(line, '\n', (size_t)(hit - line));
+      if (!newline) break;
+      line = newline + 1;
+      number++;
+    }
+    const unsigned char *stop = memchr(hit, '\n', (size_t)(end - hit));
+    if (!stop) stop = end;
+    char prefix[32];
+    int w = snprintf(prefix, sizeof prefix, ":%lu:", number);
+    search_put(s, path, path_length);
+    search_put(s, prefix, (size_t)w);
+    search_put(s, line, (size_t)(stop - line));
+    search_put(s, "\n", 1);
+    if (stop == end) break;
+    line = stop + 1;
+    number++;
+    hit = memmem(line, (size_t)(end - line), s->pattern, s->pattern_length);
+  }
+  free(buffer);
+}
+
+/* Enters a directory (as both walks do): 0, or -1 when the agent leaves the search to the command. */
+static int search_enter(struct search *s, const char *path, const struct stat *info) {
+  if (s->depth >= 256 || !plain_file_system(path)) {
+    s->fallback = 1;
+    return -1;
+  }
+  for (int i = 0; i < s->depth; i++) {
+    if (s->devs[i] == info->st_dev && s->inos[i] == info->st_ino) {
+      s->fallback = 1; /* a loop: left to find */
+      return -1;
+    }
+  }
+  s->devs[s->depth] = info->st_dev;
+  s->inos[s->depth] = info->st_ino;
+  s->depth++;
+  return 0;
+}
+
+/*
+ * One directory, entries in readdir order, each directory searched where it
+ * comes (as grep -r and find visit them). `follow`: as `find -L ... -type f
+ * -name <glob>`; otherwise as `grep -r` (symlinks met on the way: GNU skips
+ * them, BusyBox greps those that lead to a regular file).
+ */
+static void search_directory(struct search *s, const char *directory_path, const struct stat *directory_info, int follow) {
+  if (s->full || s->fallback || search_enter(s, directory_path, directory_info) < 0) return;
+  DIR *directory = opendir(directory_path);
+  if (!directory) s->fallback = 1;
+  size_t length = strlen(directory_path);
+  int slash = length > 0 && directory_path[length - 1] == '/';
+  unsigned long seen = 0;
+  struct dirent *item;
+  while (directory && !s->full && !s->fallback && (item = readdir(directory)) != NULL) {
+    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+    if (++seen > GNU_SORT_THRESHOLD) { /* GNU's fts may sort a directory this large by inode */
+      s->fallback = 1;
+      break;
+    }
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s%s%s", directory_path, slash ? "" : "/", item->d_name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+      s->fallback = 1;
+      break;
+    }
+    struct stat info;
+    if (follow) {
+      if (stat(path, &info) < 0) continue; /* dangling, or a loop of links: not -type f */
+      if (S_ISDIR(info.st_mode)) search_directory(s, path, &info, 1);
+      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, path);
+      continue;
+    }
+    if (lstat(path, &info) < 0) {
+      s->fallback = 1;
+      break;
+    }
+    if (S_ISDIR(info.st_mode)) {
+      search_directory(s, path, &info, 0);
+    } else if (S_ISREG(info.st_mode)) {
+      search_file(s, path);
+    } else if (S_ISLNK(info.st_mode)) {
+      if (s->gnu || stat(path, &info) < 0 || S_ISDIR(info.st_mode)) continue;
+      if (S_ISREG(info.st_mode)) search_file(s, path);
+      else s->fallback = 1;
+    } else {
+      s->fallback = 1; /* a FIFO, socket or device: BusyBox would open it, GNU skips it */
+    }
+  }
+  if (directory) closedir(directory);
+  s->depth--;
+}
+
+/* Whether the glob is one fnmatch reads the same in every libc and locale here (ASCII, no escapes or named classes, no slash). */
+static int plain_glob(const char *glob) {
+  for (const char *c = glob; *c; c++) {
+    if (*c < 0x20 || *c > 0x7e || *c == '\\' || *c == '/') return 0;
+    if (c[0] == '[' && (c[1] == ':' || c[1] == '=' || c[1] == '.')) return 0;
+    if (c[0] == '[' && c[1] == '!' && (c[2] == ':' || c[2] == '=' || c[2] == '.')) return 0;
+  }
+  return 1;
+}
+
+static void search_tree(uint32_t id, const unsigned char *payload, size_t length) {
+  const char *fields[3];
+  size_t at = 5;
+  if (length < 5 || (payload[0] != 'b' && payload[0] != 'c' && payload[0] != 'g')) {
+    file_answer(id, 's', 2, NULL, 0);
+    return;
+  }
+  for (int i = 0; i < 3; i++) {
+    if (at >= length) {
+      file_answer(id, 's', 2, NULL, 0);
+      return;
+    }
+    size_t n = strnlen((const char *)payload + at, length - at);
+    if (at + n >= length) {
+      file_answer(id, 's', 2, NULL, 0);
+      return;
+    }
+    fields[i] = (const char *)payload + at;
+    at += n + 1;
+  }
+  static struct search s;
+  memset(&s, 0, sizeof s);
+  s.gnu = payload[0] != 'b';
+  s.eight_bit = payload[0] != 'g';
+  s.most = get32(payload + 1);
+  const char *root = fields[0];
+  s.pattern = fields[1];
+  s.pattern_length = strlen(s.pattern);
+  s.glob = fields[2][0] ? fields[2] : NULL;
+  /* An empty pattern or one with a newline (several patterns), a path the tools would spell differently, a large output cap: the command. */
+  if (root[0] != '/' || strstr(root, "//") || s.pattern_length == 0 || strchr(s.pattern, '\n') || (s.glob && !plain_glob(s.glob)) ||
+      s.most > MAX_SEARCH_OUTPUT) {
+    file_answer(id, 's', 2, NULL, 0);
+    return;
+  }
+  s.capacity = 4096;
+  s.out = malloc(s.capacity);
+  if (!s.out) die("malloc");
+  s.out[0] = 0;
+  s.used = 1;
+  s.most += 1; /* the status byte */
+  struct stat info;
+  if (stat(root, &info) == 0) {
+    /* Nothing found at the path: the command prints only to stderr. */
+    if (S_ISDIR(info.st_mode)) search_directory(&s, root, &info, s.glob != NULL);
+    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, root);
+    else s.fallback = 1;
+  }
+  if (s.fallback) file_answer(id, 's', 2, NULL, 0);
+  else send_frame(id, 's', s.out, s.used);
+  free(s.out);
+}
+
 static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
   switch (type) {
     case 'R': start_command(id, payload, length); break;
@@ -880,6 +1158,7 @@ static void handle_frame(uint32_t id, char type, const unsigned char *payload, s
     case 'G': read_file(id, payload, length); break;
     case 'L': list_directory(id, payload, length); break;
     case 'T': list_tree(id, payload, length); break;
+    case 'S': search_tree(id, payload, length); break;
     case 'K': {
       struct command *c = find(id);
       unsigned char confirmed = 1;

@@ -45,7 +45,7 @@ import {
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
-import { AgentChannel, type AgentFileAnswer, AgentStartFailure } from "./agent-channel.js";
+import { AgentChannel, type AgentFileAnswer, AgentStartFailure, type GrepKind } from "./agent-channel.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
@@ -77,6 +77,16 @@ function fillGaps<T>(answers: Array<T | undefined>, rest: T[]): void {
 
 /** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
 const KILL_SETTLE_MS = 500;
+
+/**
+ * Which `grep` and `find` the image has (the first two lines each prints for
+ * `--version`: GNU's name themselves, BusyBox's say BusyBox), then how many
+ * bytes `grep -F` prints for a line with a byte over 0x7f (3 where it reads
+ * every byte as text, as GNU's in the C locale; 0 where it takes the line
+ * for binary).
+ */
+const GREP_KIND_COMMAND =
+  "for tool in grep find; do $tool --version 2>&1 | head -n 2 | tr '\\n' ' '; echo; done; printf 'x\\351\\n' | grep -F x 2>/dev/null | wc -c";
 
 /** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
 export interface LocalDockerSandboxOptions extends SandboxOptions {
@@ -213,6 +223,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #agentWanted: boolean;
   /** Which `find` the image has (whether it knows `-printf`), once asked. */
   #find: Promise<"gnu" | "busybox" | undefined> | undefined;
+  /** Which `grep` the image has, where its `find` is GNU's or BusyBox's too (else undefined), once asked. */
+  #grep: Promise<GrepKind | undefined> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -711,6 +723,38 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     return lister?.agent.listTree(root, nameFilter, lister.find);
   }
 
+  /** `grep` without a command: the agent searches the files itself, as this image's `grep` (and `find`, with a glob) would. */
+  protected override async searchTree(pattern: string, path: string, glob: string | null, maxOutputBytes: number): Promise<string | undefined> {
+    const agent = await this.settledAgent();
+    const grep = agent?.searches ? await this.grepKind() : undefined;
+    if (!agent || !grep) return undefined;
+    const output = await agent.search(path, pattern, glob, grep, maxOutputBytes);
+    return output === undefined ? undefined : new TextDecoder("utf-8", { fatal: false }).decode(output);
+  }
+
+  /**
+   * Whether the image's `grep` is GNU's or BusyBox's (the two whose answers
+   * the agent knows) and, for GNU's, whether it reads a byte over 0x7f as
+   * text (the C locale) in this sandbox's environment; asked once per handle
+   * (and again after a claim, which may change the environment). Undefined
+   * for any other `grep`, or when `find` is neither GNU's nor BusyBox's.
+   */
+  private async grepKind(): Promise<GrepKind | undefined> {
+    const kind = (line: string) => (/\bGNU\b/.test(line) ? "gnu" : /\bBusyBox\b/.test(line) ? "busybox" : undefined);
+    this.#grep ??= this.execute(GREP_KIND_COMMAND).then(
+      (result): GrepKind | undefined => {
+        const [grep = "", find = "", eightBit = ""] = result.output.split("\n");
+        const tool = kind(grep);
+        if (kind(find) === undefined || tool === undefined) return undefined;
+        return tool === "gnu" && eightBit.trim() === "3" ? "gnu-c" : tool;
+      },
+      () => undefined,
+    );
+    const grep = await this.#grep;
+    if (grep === undefined) this.#grep = undefined;
+    return grep;
+  }
+
   /** The agent, when it can list files, with the `find` whose answers it must give; undefined to run the command. */
   private async agentLister(): Promise<{ agent: AgentChannel; find: "gnu" | "busybox" } | undefined> {
     const agent = await this.settledAgent();
@@ -862,6 +906,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       await this.setUpClaimByExec(claim.workdir, seconds);
     }
     this.#claimed = { env, workdir: claim.workdir };
+    this.#grep = undefined; // the claim's environment may set another locale
   }
 
   /** One exec that creates the workdir and leaves the lifetime watchdog running in the background. */
