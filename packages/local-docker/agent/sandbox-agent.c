@@ -811,16 +811,32 @@ static void tree_walk(struct tree *t, const char *directory_path, const struct s
       break;
     }
     if (tree_pruned(t, path)) continue;
+    int listed = fnmatch(t->root, path, 0) != 0; /* -not -path <root> */
+    int named = t->name == NULL || fnmatch(t->name, item->d_name, 0) == 0;
     struct stat own, target;
-    int has_own = lstat(path, &own) == 0;
-    int has_target = stat(path, &target) == 0;
-    if (fnmatch(t->root, path, 0) != 0 && (has_own || has_target)) {
+    int has_own, has_target;
+    if (item->d_type == DT_REG || item->d_type == DT_DIR) {
+      /* Not a symlink: its own stat is its target's, and a file the pattern drops needs none (it is only counted). */
+      has_own = has_target = 1;
+      own.st_mode = item->d_type == DT_DIR ? S_IFDIR : S_IFREG;
+      if (item->d_type == DT_DIR || (listed && named)) {
+        if (fstatat(dirfd(directory), item->d_name, &own, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(own.st_mode) != (item->d_type == DT_DIR)) {
+          t->fallback = 1; /* changed under us */
+          break;
+        }
+      }
+      target = own;
+    } else {
+      has_own = lstat(path, &own) == 0;
+      has_target = stat(path, &target) == 0;
+    }
+    if (listed && (has_own || has_target)) {
       if (++t->entries > MAX_TREE_ENTRIES) {
         t->fallback = 1;
         break;
       }
       t->bytes += (unsigned long)n + 46; /* as the glob command's awk counts: the path and the most the other fields take */
-      if (t->name == NULL || fnmatch(t->name, item->d_name, 0) == 0) {
+      if (named) {
         const struct stat *shown = t->gnu ? (has_target ? &target : &own) : &own;
         int is_dir = t->gnu ? S_ISDIR(shown->st_mode) : (has_target && S_ISDIR(target.st_mode));
         if (t->gnu || has_own) {
@@ -938,47 +954,52 @@ static int plain_file_system(const char *path) {
     case 0x2fc12fc1UL: /* zfs */
     case 0xf2f52010UL: /* f2fs */
     case 0x73717368UL: /* squashfs */
-    case 0x01021997UL: /* 9p */
-    case 0x65735546UL: /* fuse */
       return 1;
     default:
       return 0;
   }
 }
 
-/* Greps one regular file as `grep -HnF`: "path:line:text\n" per matching line. */
-static void search_file(struct search *s, const char *path) {
+/*
+ * Greps one regular file as `grep -HnF`: "path:line:text\n" per matching
+ * line. `at` and `name` open it (relative to a directory: one lookup);
+ * `path` is how the output names it. A short read is the end of a regular
+ * file on the file systems searched here.
+ */
+static void search_file(struct search *s, int at, const char *name, const char *path) {
   if (s->full || s->fallback) return;
   if (++s->files > MAX_SEARCH_FILES) {
     s->fallback = 1;
     return;
   }
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  int fd = openat(at, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return; /* grep says so on stderr, which the command drops */
-  struct stat info;
-  if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode) || (uint64_t)info.st_size > MAX_SEARCH_FILE ||
-      s->read + (unsigned long long)info.st_size > MAX_SEARCH_READ) {
-    close(fd);
-    s->fallback = 1;
-    return;
-  }
-  size_t capacity = (size_t)info.st_size + 1, length = 0;
-  unsigned char *buffer = malloc(capacity);
-  if (!buffer) die("malloc");
+  static unsigned char first[65536];
+  unsigned char *buffer = first;
+  size_t capacity = sizeof first, length = 0;
   for (;;) {
-    if (length == capacity) {
-      /* It grew while read: the command would have read another content. */
+    ssize_t n = read(fd, buffer + length, capacity - length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s->fallback = 1; /* EAGAIN: not a regular file after all */
+      break;
+    }
+    length += (size_t)n;
+    if (length < capacity) break;
+    if (capacity >= MAX_SEARCH_FILE || s->read + length > MAX_SEARCH_READ) {
       s->fallback = 1;
       break;
     }
-    ssize_t n = read(fd, buffer + length, capacity - length);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) s->fallback = 1;
-    if (n <= 0) break;
-    length += (size_t)n;
+    unsigned char *larger = malloc(capacity * 2);
+    if (!larger) die("malloc");
+    memcpy(larger, buffer, length);
+    if (buffer != first) free(buffer);
+    buffer = larger;
+    capacity *= 2;
   }
   close(fd);
   s->read += length;
+  if (s->read > MAX_SEARCH_READ) s->fallback = 1;
   const unsigned char *end = buffer + length;
   const unsigned char *hit = s->fallback ? NULL : memmem(buffer, length, s->pattern, s->pattern_length);
   if (hit) {
@@ -1013,7 +1034,7 @@ static void search_file(struct search *s, const char *path) {
     number++;
     hit = memmem(line, (size_t)(end - line), s->pattern, s->pattern_length);
   }
-  free(buffer);
+  if (buffer != first) free(buffer);
 }
 
 /* Enters a directory (as both walks do): 0, or -1 when the agent leaves the search to the command. */
@@ -1038,12 +1059,14 @@ static int search_enter(struct search *s, const char *path, const struct stat *i
  * One directory, entries in readdir order, each directory searched where it
  * comes (as grep -r and find visit them). `follow`: as `find -L ... -type f
  * -name <glob>`; otherwise as `grep -r` (symlinks met on the way: GNU skips
- * them, BusyBox greps those that lead to a regular file).
+ * them, BusyBox greps those that lead to a regular file). The entry's type
+ * from readdir spares a stat for files and directories (not symlinks).
  */
 static void search_directory(struct search *s, const char *directory_path, const struct stat *directory_info, int follow) {
   if (s->full || s->fallback || search_enter(s, directory_path, directory_info) < 0) return;
   DIR *directory = opendir(directory_path);
   if (!directory) s->fallback = 1;
+  int at = directory ? dirfd(directory) : -1;
   size_t length = strlen(directory_path);
   int slash = length > 0 && directory_path[length - 1] == '/';
   unsigned long seen = 0;
@@ -1061,10 +1084,22 @@ static void search_directory(struct search *s, const char *directory_path, const
       break;
     }
     struct stat info;
+    if (item->d_type == DT_REG) {
+      if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, at, item->d_name, path);
+      continue;
+    }
+    if (item->d_type == DT_DIR) {
+      if (fstatat(at, item->d_name, &info, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(info.st_mode)) {
+        s->fallback = 1; /* changed under us */
+        break;
+      }
+      search_directory(s, path, &info, follow);
+      continue;
+    }
     if (follow) {
       if (stat(path, &info) < 0) continue; /* dangling, or a loop of links: not -type f */
       if (S_ISDIR(info.st_mode)) search_directory(s, path, &info, 1);
-      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, path);
+      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, AT_FDCWD, path, path);
       continue;
     }
     if (lstat(path, &info) < 0) {
@@ -1074,10 +1109,10 @@ static void search_directory(struct search *s, const char *directory_path, const
     if (S_ISDIR(info.st_mode)) {
       search_directory(s, path, &info, 0);
     } else if (S_ISREG(info.st_mode)) {
-      search_file(s, path);
+      search_file(s, AT_FDCWD, path, path);
     } else if (S_ISLNK(info.st_mode)) {
       if (s->gnu || stat(path, &info) < 0 || S_ISDIR(info.st_mode)) continue;
-      if (S_ISREG(info.st_mode)) search_file(s, path);
+      if (S_ISREG(info.st_mode)) search_file(s, AT_FDCWD, path, path);
       else s->fallback = 1;
     } else {
       s->fallback = 1; /* a FIFO, socket or device: BusyBox would open it, GNU skips it */
@@ -1142,7 +1177,7 @@ static void search_tree(uint32_t id, const unsigned char *payload, size_t length
   if (stat(root, &info) == 0) {
     /* Nothing found at the path: the command prints only to stderr. */
     if (S_ISDIR(info.st_mode)) search_directory(&s, root, &info, s.glob != NULL);
-    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, root);
+    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, AT_FDCWD, root, root);
     else s.fallback = 1;
   }
   if (s.fallback) file_answer(id, 's', 2, NULL, 0);
