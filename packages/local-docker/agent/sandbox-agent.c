@@ -17,9 +17,12 @@
  *             lifetime is over (it outlives the agent). Frames are handled in
  *             order, so a command sent after it runs only once both are done.
  *   'W' write a file: the path (NUL-terminated), then the content. Follows
- *       symlinks, creates missing parent directories (mode 0755), truncates
- *       an existing regular file in place (it keeps its mode and owner), a
- *       new one gets mode 0644.
+ *       symlinks, creates missing parent directories (mode 0755), replaces
+ *       an existing regular file by a new one written beside it and renamed
+ *       over it (with its mode and owner; so a write that fails, e.g. for
+ *       want of space, leaves the old content), or where that cannot be
+ *       (the file is a mount point, its directory takes no new file)
+ *       truncates it in place; a new file gets mode 0644.
  *   'G' read a file: u32 most bytes, then the path (NUL-terminated). Only
  *       a regular file is opened (a FIFO or device never is).
  *   'L' list a directory as `find -L <path> -maxdepth 1 -not -path <path>`
@@ -64,7 +67,8 @@
  *       to read).
  *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
  *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
- *       permission_denied, not_regular, invalid), or u8 2: not answered here
+ *       permission_denied, not_regular, invalid; no_space: a write ran out
+ *       of space or quota, and the file keeps what it held), or u8 2: not answered here
  *       (a path on /proc, /sys or /dev, a file over the size asked for, an
  *       error the agent does not classify): the host uses another way.
  * File operations run in the agent itself (no process), between frames:
@@ -536,6 +540,63 @@ static const char *file_path(const unsigned char *payload, size_t length, size_t
   return (const char *)payload;
 }
 
+/* Whether a failed write ran out of room (space, quota, file size limit). */
+static int out_of_room(int error) { return error == ENOSPC || error == EDQUOT || error == EFBIG; }
+
+/* Writes all of `content` to `fd`: 0, or the errno of the write or close that failed (`fd` is closed either way). */
+static int write_and_close(int fd, const unsigned char *content, size_t left) {
+  while (left > 0) {
+    ssize_t n = write(fd, content, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int error = errno;
+      close(fd);
+      return error;
+    }
+    content += n;
+    left -= (size_t)n;
+  }
+  return close(fd) < 0 ? errno : 0;
+}
+
+/*
+ * Replaces the existing regular file `path` leads to (`old`: its stat) by a
+ * new file with the same mode and owner, written beside it and renamed over
+ * it: a write that fails leaves the old content. 1 when it answered, 0 when
+ * it cannot be done so (no new file in that directory, a mount point): the
+ * caller writes in place.
+ */
+static int replace_file(uint32_t id, const char *path, const struct stat *old, const unsigned char *content, size_t length) {
+  static unsigned counter;
+  char target[PATH_MAX], temporary[PATH_MAX];
+  if (!realpath(path, target)) return 0;
+  const char *slash = strrchr(target, '/');
+  if (!slash) return 0;
+  int n = snprintf(temporary, sizeof temporary, "%.*s/.%s.sandbox-agent-%d-%u", (int)(slash - target), target, slash + 1, (int)getpid(), counter++);
+  if (n < 0 || (size_t)n >= sizeof temporary) return 0;
+  int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+  if (fd < 0) return 0;
+  /* Owner first: chown clears set-id bits, which the mode then restores. */
+  if (fchown(fd, old->st_uid, old->st_gid) < 0 || fchmod(fd, old->st_mode & 07777) < 0) {
+    close(fd);
+    unlink(temporary);
+    return 0;
+  }
+  int error = write_and_close(fd, content, length);
+  if (error != 0) {
+    unlink(temporary);
+    if (out_of_room(error)) file_answer(id, 'w', 1, "no_space", 8);
+    else file_answer(id, 'w', 2, NULL, 0);
+    return 1;
+  }
+  if (rename(temporary, target) < 0) {
+    unlink(temporary);
+    return 0;
+  }
+  file_answer(id, 'w', 0, NULL, 0);
+  return 1;
+}
+
 static void write_file(uint32_t id, const unsigned char *payload, size_t length) {
   size_t at;
   const char *path = file_path(payload, length, &at);
@@ -544,13 +605,14 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
     return;
   }
   struct stat info;
-  int created = 0;
+  int created = 0, plain = 0; /* plain: nothing at the path, not even a dangling symlink */
   if (stat(path, &info) == 0) {
     if (refuse_unless_regular(id, 'w', &info)) return;
   } else if (errno == ENOENT) {
     created = 1;
     struct stat link;
     if (lstat(path, &link) < 0) {
+      plain = 1;
       /* Nothing there, not even a dangling symlink: create the parents, as the archive path does. */
       char parent[PATH_MAX];
       size_t n = strlen(path);
@@ -576,6 +638,8 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
     file_answer(id, 'w', 2, NULL, 0);
     return;
   }
+  const unsigned char *content = payload + at;
+  if (!created && replace_file(id, path, &info, content, length - at)) return;
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
   if (fd < 0) {
     file_problem(id, 'w', errno);
@@ -587,25 +651,16 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
     return;
   }
   if (created) fchmod(fd, 0644);
-  const unsigned char *content = payload + at;
-  size_t left = length - at;
-  while (left > 0) {
-    ssize_t n = write(fd, content, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      /* Out of space, say: the host tries the archive path, which reports it. */
-      close(fd);
-      file_answer(id, 'w', 2, NULL, 0);
-      return;
-    }
-    content += n;
-    left -= (size_t)n;
-  }
-  if (close(fd) < 0) {
+  int error = write_and_close(fd, content, length - at);
+  if (error == 0) {
+    file_answer(id, 'w', 0, NULL, 0);
+  } else if (out_of_room(error) && plain) {
+    unlink(path); /* the part of a new file that fit */
+    file_answer(id, 'w', 1, "no_space", 8);
+  } else {
+    /* The host tries the archive path, which reports it. */
     file_answer(id, 'w', 2, NULL, 0);
-    return;
   }
-  file_answer(id, 'w', 0, NULL, 0);
 }
 
 static void read_file(uint32_t id, const unsigned char *payload, size_t length) {

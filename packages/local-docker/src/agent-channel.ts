@@ -82,10 +82,14 @@ export interface AgentRun {
  */
 export type AgentFileAnswer = { content: Uint8Array } | { problem: AgentFileProblem } | undefined;
 
-/** The problems the agent names (a subset of docker-engine's `ContainerFileProblem`). */
-export type AgentFileProblem = "not_found" | "not_a_directory" | "is_directory" | "permission_denied" | "not_regular" | "invalid";
+/**
+ * The problems the agent names: a subset of docker-engine's
+ * `ContainerFileProblem`, and `no_space` (a write ran out of space or quota;
+ * the file keeps what it held).
+ */
+export type AgentFileProblem = "not_found" | "not_a_directory" | "is_directory" | "permission_denied" | "not_regular" | "invalid" | "no_space";
 
-const AGENT_FILE_PROBLEMS: readonly string[] = ["not_found", "not_a_directory", "is_directory", "permission_denied", "not_regular", "invalid"];
+const AGENT_FILE_PROBLEMS: readonly string[] = ["not_found", "not_a_directory", "is_directory", "permission_denied", "not_regular", "invalid", "no_space"];
 
 interface Pending {
   claimed?: (problem: string | undefined) => void;
@@ -234,8 +238,10 @@ export class AgentChannel {
 
   /**
    * Writes a regular file in the agent itself (no process): symlinks
-   * followed, missing parents created, an existing file truncated in place,
-   * a new one mode 0644. See {@link AgentFileAnswer}.
+   * followed, missing parents created, an existing file replaced by a new
+   * one with its mode and owner (written beside it, then renamed over it, so
+   * a failed write leaves the old content; in place where that cannot be), a
+   * new one mode 0644. See {@link AgentFileAnswer}.
    */
   writeFile(path: string, content: Uint8Array): Promise<AgentFileAnswer> {
     const body = Buffer.from(content.buffer, content.byteOffset, content.byteLength);

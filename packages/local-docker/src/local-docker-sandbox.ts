@@ -45,7 +45,7 @@ import {
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
-import { AgentChannel, type AgentFileAnswer, AgentStartFailure, type GrepKind } from "./agent-channel.js";
+import { AgentChannel, type AgentFileAnswer, type AgentFileProblem, AgentStartFailure, type GrepKind } from "./agent-channel.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
@@ -652,10 +652,23 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
-    const results: Array<FileUploadResponse | undefined> = await this.throughAgent(files, (agent, [path, content]) =>
+    const answers = await this.throughAgent(files, (agent, [path, content]) =>
       agent && content.byteLength <= AGENT_FILE_MAX_BYTES && fitsAgent(path) ? agent.writeFile(agentPath(path), content) : undefined,
-    ).then((answers) =>
-      answers.map((answer, index) => answer && { path: files[index]![0], error: "problem" in answer ? fileOperationCodeOf(answer.problem, "write") : null }),
+    );
+    const full = answers.findIndex((answer) => answer !== undefined && "problem" in answer && answer.problem === "no_space");
+    if (full !== -1) {
+      // As the archive path does for a full disk: the call fails. The agent wrote beside the file, so it keeps its content.
+      throw this.error("FILE_OPERATION_FAILED", {
+        message: `could not write ${files[full]![0]}: no space left on the sandbox's file system (or over its quota); the file keeps its previous content`,
+        details: { path: files[full]![0], reason: "no-space" },
+      });
+    }
+    const results: Array<FileUploadResponse | undefined> = answers.map(
+      (answer, index) =>
+        answer && {
+          path: files[index]![0],
+          error: "problem" in answer ? fileOperationCodeOf(answer.problem as Exclude<AgentFileProblem, "no_space">, "write") : null,
+        },
     );
     const rest = files.filter((_, index) => results[index] === undefined);
     if (rest.length > 0) {
@@ -682,7 +695,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     ).map((answer, index) => {
       const path = paths[index]!;
       if (answer === undefined) return undefined;
-      return "problem" in answer ? { path, content: null, error: fileOperationCodeOf(answer.problem, "read") } : { path, content: answer.content, error: null };
+      // A read names no "no_space".
+      const problem = "problem" in answer ? (answer.problem as Exclude<AgentFileProblem, "no_space">) : undefined;
+      return problem
+        ? { path, content: null, error: fileOperationCodeOf(problem, "read") }
+        : { path, content: (answer as { content: Uint8Array }).content, error: null };
     });
     const rest = paths.filter((_, index) => answered[index] === undefined);
     if (rest.length === 0) return answered as FileDownloadResponse[];
