@@ -87,6 +87,7 @@
 #include <fnmatch.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -962,6 +963,16 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
 #define MAX_SEARCH_FILE (64u * 1024u * 1024u)
 #define MAX_SEARCH_FILES 50000u
 
+/* Directories a search keeps open, so that opening each file looks up its name only. */
+#define MAX_KEPT_DIRECTORIES 1024
+
+/* A file to grep: its path as output names it, opened as `name` in `at` (a kept directory, or AT_FDCWD with the path). */
+struct queued {
+  char *path;
+  int at;
+  size_t name; /* offset of the name in `path` */
+};
+
 struct search {
   int gnu;
   int eight_bit; /* bytes over 0x7f are text to this grep */
@@ -972,8 +983,11 @@ struct search {
   unsigned char *out;
   size_t used, capacity;
   int full, fallback;
-  unsigned long files;
-  unsigned long long read;
+  struct queued *queue; /* the files to grep, in the order the command greps them */
+  size_t files, queue_capacity;
+  int directories[MAX_KEPT_DIRECTORIES]; /* open directories the queued files are opened in */
+  int kept;
+  unsigned long long read; /* bytes read so far (by every worker) */
   dev_t devs[256];
   ino_t inos[256];
   int depth;
@@ -1015,34 +1029,65 @@ static int plain_file_system(const char *path) {
   }
 }
 
-/*
- * Greps one regular file as `grep -HnF`: "path:line:text\n" per matching
- * line. `at` and `name` open it (relative to a directory: one lookup);
- * `path` is how the output names it. A short read is the end of a regular
- * file on the file systems searched here.
- */
-static void search_file(struct search *s, int at, const char *name, const char *path) {
+/* The file the command would grep next (`at`: its directory, or AT_FDCWD); they are read once the walk is done. */
+static void search_file(struct search *s, int at, const char *path) {
   if (s->full || s->fallback) return;
-  if (++s->files > MAX_SEARCH_FILES) {
+  if (s->files >= MAX_SEARCH_FILES) {
     s->fallback = 1;
     return;
   }
-  int fd = openat(at, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (s->files == s->queue_capacity) {
+    s->queue_capacity = s->queue_capacity ? s->queue_capacity * 2 : 256;
+    s->queue = realloc(s->queue, s->queue_capacity * sizeof *s->queue);
+    if (!s->queue) die("realloc");
+  }
+  char *copy = strdup(path);
+  if (!copy) die("strdup");
+  const char *slash = strrchr(copy, '/');
+  s->queue[s->files++] = (struct queued){copy, at, at == AT_FDCWD || !slash ? 0 : (size_t)(slash + 1 - copy)};
+}
+
+/* What grepping one file printed, or that the agent leaves the search to the command. */
+struct found {
+  unsigned char *out;
+  size_t used, capacity;
+  int fallback;
+};
+
+static void found_put(struct found *f, const void *text, size_t n) {
+  if (f->used + n > f->capacity) {
+    while (f->used + n > f->capacity) f->capacity = f->capacity ? f->capacity * 2 : 256;
+    f->out = realloc(f->out, f->capacity);
+    if (!f->out) die("realloc");
+  }
+  memcpy(f->out + f->used, text, n);
+  f->used += n;
+}
+
+/*
+ * Greps one regular file as `grep -HnF`: "path:line:text\n" per matching
+ * line. A short read is the end of a regular file on the file systems
+ * searched here. Runs on several threads at once: touches nothing shared but
+ * the read counter.
+ */
+static void grep_file(struct search *s, const struct queued *file, struct found *f) {
+  const char *path = file->path;
+  int fd = openat(file->at, path + file->name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return; /* grep says so on stderr, which the command drops */
-  static unsigned char first[65536];
+  unsigned char first[16384];
   unsigned char *buffer = first;
   size_t capacity = sizeof first, length = 0;
   for (;;) {
     ssize_t n = read(fd, buffer + length, capacity - length);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      s->fallback = 1; /* EAGAIN: not a regular file after all */
+      f->fallback = 1; /* EAGAIN: not a regular file after all */
       break;
     }
     length += (size_t)n;
     if (length < capacity) break;
-    if (capacity >= MAX_SEARCH_FILE || s->read + length > MAX_SEARCH_READ) {
-      s->fallback = 1;
+    if (capacity >= MAX_SEARCH_FILE) {
+      f->fallback = 1;
       break;
     }
     unsigned char *larger = malloc(capacity * 2);
@@ -1053,23 +1098,22 @@ static void search_file(struct search *s, int at, const char *name, const char *
     capacity *= 2;
   }
   close(fd);
-  s->read += length;
-  if (s->read > MAX_SEARCH_READ) s->fallback = 1;
+  if (__atomic_add_fetch(&s->read, (unsigned long long)length, __ATOMIC_RELAXED) > MAX_SEARCH_READ) f->fallback = 1;
   const unsigned char *end = buffer + length;
-  const unsigned char *hit = s->fallback ? NULL : memmem(buffer, length, s->pattern, s->pattern_length);
+  const unsigned char *hit = f->fallback ? NULL : memmem(buffer, length, s->pattern, s->pattern_length);
   if (hit) {
     /* Binary files: BusyBox matches up to a NUL only, GNU reports "binary file matches"; GNU outside the C locale may take other bytes so too. */
     int binary = memchr(buffer, 0, length) != NULL;
     for (size_t i = 0; !s->eight_bit && !binary && i < length; i++) binary = buffer[i] >= 0x80;
     if (binary) {
-      s->fallback = 1;
+      f->fallback = 1;
       hit = NULL;
     }
   }
   const unsigned char *line = buffer; /* start of line number `number` */
   unsigned long number = 1;
   size_t path_length = strlen(path);
-  while (hit && !s->full) {
+  while (hit) {
     for (;;) {
       const unsigned char *newline = memchr(line, '\n', (size_t)(hit - line));
       if (!newline) break;
@@ -1080,16 +1124,64 @@ static void search_file(struct search *s, int at, const char *name, const char *
     if (!stop) stop = end;
     char prefix[32];
     int w = snprintf(prefix, sizeof prefix, ":%lu:", number);
-    search_put(s, path, path_length);
-    search_put(s, prefix, (size_t)w);
-    search_put(s, line, (size_t)(stop - line));
-    search_put(s, "\n", 1);
-    if (stop == end) break;
+    found_put(f, path, path_length);
+    found_put(f, prefix, (size_t)w);
+    found_put(f, line, (size_t)(stop - line));
+    found_put(f, "\n", 1);
+    if (stop == end || f->used > s->most) break; /* past the cap, the rest is cut anyway */
     line = stop + 1;
     number++;
     hit = memmem(line, (size_t)(end - line), s->pattern, s->pattern_length);
   }
   if (buffer != first) free(buffer);
+}
+
+/* The files of a search, shared by its workers: each takes the next one not taken. */
+struct work {
+  struct search *s;
+  struct found *found;
+  size_t next;
+};
+
+static void *grep_worker(void *argument) {
+  struct work *work = argument;
+  for (;;) {
+    size_t index = __atomic_fetch_add(&work->next, 1, __ATOMIC_RELAXED);
+    if (index >= work->s->files) break;
+    grep_file(work->s, &work->s->queue[index], &work->found[index]);
+    if (work->found[index].fallback) {
+      __atomic_store_n(&work->next, work->s->files, __ATOMIC_RELAXED); /* the answer is the command's: stop */
+      break;
+    }
+  }
+  return NULL;
+}
+
+/*
+ * Greps the queued files, on up to 4 threads (opening and reading a file
+ * costs the kernel far more than matching it; the files' outputs are joined
+ * in the queue's order), then puts what the command would print.
+ */
+static void grep_queue(struct search *s) {
+  if (s->fallback || s->files == 0) return;
+  struct found *found = calloc(s->files, sizeof *found);
+  if (!found) die("calloc");
+  struct work work = {s, found, 0};
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int threads = s->files < 64 || cpus < 2 ? 1 : cpus > 4 ? 4 : (int)cpus;
+  pthread_t helpers[3];
+  int started = 0;
+  for (int i = 1; i < threads; i++) {
+    if (pthread_create(&helpers[started], NULL, grep_worker, &work) == 0) started++;
+  }
+  grep_worker(&work);
+  for (int i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+  for (size_t i = 0; i < s->files; i++) {
+    if (found[i].fallback) s->fallback = 1;
+    if (!s->fallback && !s->full) search_put(s, found[i].out, found[i].used);
+    free(found[i].out);
+  }
+  free(found);
 }
 
 /* Enters a directory (as both walks do): 0, or -1 when the agent leaves the search to the command. */
@@ -1122,6 +1214,10 @@ static void search_directory(struct search *s, const char *directory_path, const
   DIR *directory = opendir(directory_path);
   if (!directory) s->fallback = 1;
   int at = directory ? dirfd(directory) : -1;
+  /* Kept open for the files queued in it (a duplicate: closedir closes the original). */
+  int kept = directory && s->kept < MAX_KEPT_DIRECTORIES ? fcntl(at, F_DUPFD_CLOEXEC, 0) : -1;
+  if (kept >= 0) s->directories[s->kept++] = kept;
+  int queue_at = kept >= 0 ? kept : AT_FDCWD;
   size_t length = strlen(directory_path);
   int slash = length > 0 && directory_path[length - 1] == '/';
   unsigned long seen = 0;
@@ -1140,7 +1236,7 @@ static void search_directory(struct search *s, const char *directory_path, const
     }
     struct stat info;
     if (item->d_type == DT_REG) {
-      if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, at, item->d_name, path);
+      if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, queue_at, path);
       continue;
     }
     if (item->d_type == DT_DIR) {
@@ -1154,7 +1250,7 @@ static void search_directory(struct search *s, const char *directory_path, const
     if (follow) {
       if (stat(path, &info) < 0) continue; /* dangling, or a loop of links: not -type f */
       if (S_ISDIR(info.st_mode)) search_directory(s, path, &info, 1);
-      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, AT_FDCWD, path, path);
+      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, AT_FDCWD, path);
       continue;
     }
     if (lstat(path, &info) < 0) {
@@ -1164,10 +1260,10 @@ static void search_directory(struct search *s, const char *directory_path, const
     if (S_ISDIR(info.st_mode)) {
       search_directory(s, path, &info, 0);
     } else if (S_ISREG(info.st_mode)) {
-      search_file(s, AT_FDCWD, path, path);
+      search_file(s, AT_FDCWD, path);
     } else if (S_ISLNK(info.st_mode)) {
       if (s->gnu || stat(path, &info) < 0 || S_ISDIR(info.st_mode)) continue;
-      if (S_ISREG(info.st_mode)) search_file(s, AT_FDCWD, path, path);
+      if (S_ISREG(info.st_mode)) search_file(s, AT_FDCWD, path);
       else s->fallback = 1;
     } else {
       s->fallback = 1; /* a FIFO, socket or device: BusyBox would open it, GNU skips it */
@@ -1232,9 +1328,13 @@ static void search_tree(uint32_t id, const unsigned char *payload, size_t length
   if (stat(root, &info) == 0) {
     /* Nothing found at the path: the command prints only to stderr. */
     if (S_ISDIR(info.st_mode)) search_directory(&s, root, &info, s.glob != NULL);
-    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, AT_FDCWD, root, root);
+    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, AT_FDCWD, root);
     else s.fallback = 1;
   }
+  grep_queue(&s);
+  for (size_t i = 0; i < s.files; i++) free(s.queue[i].path);
+  free(s.queue);
+  for (int i = 0; i < s.kept; i++) close(s.directories[i]);
   if (s.fallback) file_answer(id, 's', 2, NULL, 0);
   else send_frame(id, 's', s.out, s.used);
   free(s.out);
