@@ -10,6 +10,7 @@ import {
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   EXEC_MARKER_VARIABLE,
+  type FileForRead,
   initialized,
   KILL_BY_MARKER_SCRIPT,
   OOM_BASELINE_PREFIX,
@@ -78,15 +79,23 @@ function fillGaps<T>(answers: Array<T | undefined>, rest: T[]): void {
 /** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
 const KILL_SETTLE_MS = 500;
 
+/** See {@link LocalDockerSandbox.tools}. */
+interface SandboxTools {
+  grep: GrepKind | undefined;
+  awk: "bytes" | "gawk" | undefined;
+}
+
 /**
- * Which `grep` and `find` the image has (the first two lines each prints for
- * `--version`: GNU's name themselves, BusyBox's say BusyBox), then how many
- * bytes `grep -F` prints for a line with a byte over 0x7f (3 where it reads
- * every byte as text, as GNU's in the C locale; 0 where it takes the line
- * for binary).
+ * The tools deepagents' file tool commands run, as the command agent must
+ * answer for them: which `grep` and `find` the image has (the first two lines
+ * each prints for `--version`: GNU's name themselves, BusyBox's say
+ * BusyBox); how many bytes `grep -F` prints for a line with a byte over 0x7f
+ * (3 where it reads every byte as text, as GNU's in the C locale; 0 where it
+ * takes the line for binary); and which `awk` (`-W version`: mawk and GNU
+ * awk name themselves, BusyBox's says BusyBox; nothing: none).
  */
-const GREP_KIND_COMMAND =
-  "for tool in grep find; do $tool --version 2>&1 | head -n 2 | tr '\\n' ' '; echo; done; printf 'x\\351\\n' | grep -F x 2>/dev/null | wc -c";
+const TOOLS_COMMAND =
+  "for tool in grep find; do $tool --version 2>&1 | head -n 2 | tr '\\n' ' '; echo; done; printf 'x\\351\\n' | grep -F x 2>/dev/null | wc -c; awk -W version 2>&1 </dev/null | head -n 2 | tr '\\n' ' '";
 
 /** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
 export interface LocalDockerSandboxOptions extends SandboxOptions {
@@ -223,8 +232,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #agentWanted: boolean;
   /** Which `find` the image has (whether it knows `-printf`), once asked. */
   #find: Promise<"gnu" | "busybox" | undefined> | undefined;
-  /** Which `grep` the image has, where its `find` is GNU's or BusyBox's too (else undefined), once asked. */
-  #grep: Promise<GrepKind | undefined> | undefined;
+  /** The tools the file tools' commands run here (see `TOOLS_COMMAND`), once asked. */
+  #tools: Promise<SandboxTools | undefined> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -743,33 +752,51 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   /** `grep` without a command: the agent searches the files itself, as this image's `grep` (and `find`, with a glob) would. */
   protected override async searchTree(pattern: string, path: string, glob: string | null, maxOutputBytes: number): Promise<string | undefined> {
     const agent = await this.settledAgent();
-    const grep = agent?.searches ? await this.grepKind() : undefined;
+    const grep = agent?.searches ? (await this.tools())?.grep : undefined;
     if (!agent || !grep) return undefined;
     const output = await agent.search(path, pattern, glob, grep, maxOutputBytes);
     return output === undefined ? undefined : new TextDecoder("utf-8", { fatal: false }).decode(output);
   }
 
   /**
-   * Whether the image's `grep` is GNU's or BusyBox's (the two whose answers
-   * the agent knows) and, for GNU's, whether it reads a byte over 0x7f as
-   * text (the C locale) in this sandbox's environment; asked once per handle
-   * (and again after a claim, which may change the environment). Undefined
-   * for any other `grep`, or when `find` is neither GNU's nor BusyBox's.
+   * `read_file` without a command: the agent reads the file (up to 1 MiB)
+   * and core numbers its lines as this image's `awk` would. Only for a
+   * path `[ -f ]` resolves as the agent does (no `.`, `..` or doubled
+   * slashes: the shell takes `..` after symlinks).
    */
-  private async grepKind(): Promise<GrepKind | undefined> {
+  protected override async readForTools(path: string): Promise<FileForRead | undefined> {
+    if (!fitsAgent(path) || posix.normalize(path) !== path || (path.endsWith("/") && path !== "/")) return undefined;
+    const agent = await this.settledAgent();
+    const awk = agent?.fileOperations ? (await this.tools())?.awk : undefined;
+    if (!agent || !awk) return undefined;
+    const answer = await agent.readFile(path, AGENT_FILE_MAX_BYTES);
+    if (answer === undefined) return undefined;
+    if ("content" in answer) return { content: answer.content, bytesAsText: awk === "bytes" };
+    return ["not_found", "not_a_directory", "is_directory", "not_regular"].includes(answer.problem) ? { missing: true } : undefined;
+  }
+
+  /**
+   * The tools the file tools' commands run here, asked once per handle (and
+   * again after a claim, which may change the environment): `grep` GNU's or
+   * BusyBox's (whose answers the agent knows; `gnu-c`: GNU's reading every
+   * byte as text, as in the C locale), where `find` is one of those too; and
+   * `awk`: `bytes` (mawk, BusyBox: a byte is a character) or `gawk`.
+   * Undefined fields for anything else.
+   */
+  private async tools(): Promise<SandboxTools | undefined> {
     const kind = (line: string) => (/\bGNU\b/.test(line) ? "gnu" : /\bBusyBox\b/.test(line) ? "busybox" : undefined);
-    this.#grep ??= this.execute(GREP_KIND_COMMAND).then(
-      (result): GrepKind | undefined => {
-        const [grep = "", find = "", eightBit = ""] = result.output.split("\n");
-        const tool = kind(grep);
-        if (kind(find) === undefined || tool === undefined) return undefined;
-        return tool === "gnu" && eightBit.trim() === "3" ? "gnu-c" : tool;
+    this.#tools ??= this.execute(TOOLS_COMMAND, { maxOutputBytes: 4096 }).then(
+      (result): SandboxTools => {
+        const [grepLine = "", findLine = "", eightBit = "", awkLine = ""] = result.output.split("\n");
+        const grep = kind(findLine) === undefined ? undefined : kind(grepLine);
+        const awk = /^mawk\b|\bBusyBox\b/.test(awkLine) ? "bytes" : /\bGNU Awk\b/.test(awkLine) ? "gawk" : undefined;
+        return { grep: grep === "gnu" && eightBit.trim() === "3" ? "gnu-c" : grep, awk };
       },
       () => undefined,
     );
-    const grep = await this.#grep;
-    if (grep === undefined) this.#grep = undefined;
-    return grep;
+    const tools = await this.#tools;
+    if (tools === undefined) this.#tools = undefined;
+    return tools;
   }
 
   /** The agent, when it can list files, with the `find` whose answers it must give; undefined to run the command. */
@@ -923,7 +950,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       await this.setUpClaimByExec(claim.workdir, seconds);
     }
     this.#claimed = { env, workdir: claim.workdir };
-    this.#grep = undefined; // the claim's environment may set another locale
+    this.#tools = undefined; // the claim's environment may set another locale or PATH
   }
 
   /** One exec that creates the workdir and leaves the lifetime watchdog running in the background. */
