@@ -86,6 +86,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -93,7 +94,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1070,6 +1073,8 @@ static void found_put(struct found *f, const void *text, size_t n) {
  * searched here. Runs on several threads at once: touches nothing shared but
  * the read counter.
  */
+static void match_content(struct search *s, const char *path, const unsigned char *buffer, size_t length, struct found *f);
+
 static void grep_file(struct search *s, const struct queued *file, struct found *f) {
   const char *path = file->path;
   int fd = openat(file->at, path + file->name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
@@ -1098,6 +1103,12 @@ static void grep_file(struct search *s, const struct queued *file, struct found 
     capacity *= 2;
   }
   close(fd);
+  match_content(s, path, buffer, length, f);
+  if (buffer != first) free(buffer);
+}
+
+/* Matches a file's content (all of it) as `grep -HnF` does, into `f`. */
+static void match_content(struct search *s, const char *path, const unsigned char *buffer, size_t length, struct found *f) {
   if (__atomic_add_fetch(&s->read, (unsigned long long)length, __ATOMIC_RELAXED) > MAX_SEARCH_READ) f->fallback = 1;
   const unsigned char *end = buffer + length;
   const unsigned char *hit = f->fallback ? NULL : memmem(buffer, length, s->pattern, s->pattern_length);
@@ -1133,48 +1144,201 @@ static void grep_file(struct search *s, const struct queued *file, struct found 
     number++;
     hit = memmem(line, (size_t)(end - line), s->pattern, s->pattern_length);
   }
-  if (buffer != first) free(buffer);
 }
 
-/* The files of a search, shared by its workers: each takes the next one not taken. */
+/*
+ * io_uring, where the kernel and the sandbox's seccomp profile allow it: a
+ * system call costs more than a microsecond on some machines (page table
+ * isolation), and a small file takes three (open, read, close). A batch of
+ * opens, then of reads, then of closes goes in one call each.
+ */
+#define RING_BATCH 256
+#define RING_READ 8192
+#define MAX_WORKERS 4
+
+struct ring {
+  int fd; /* 0: not set up yet; -1: unavailable */
+  unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+  unsigned char (*buffers)[RING_READ];
+};
+
+/* One ring per worker, set up on first use, kept for the agent's life. */
+static struct ring rings[MAX_WORKERS];
+
+static int ring_ready(struct ring *r) {
+  if (r->fd != 0) return r->fd > 0;
+  r->fd = -1;
+  struct io_uring_params params;
+  memset(&params, 0, sizeof params);
+  int fd = (int)syscall(__NR_io_uring_setup, RING_BATCH, &params);
+  if (fd < 0) return 0;
+  size_t sq_size = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+  size_t cq_size = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
+  size_t size = sq_size > cq_size ? sq_size : cq_size;
+  char *mapped = (params.features & IORING_FEAT_SINGLE_MMAP) ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING) : MAP_FAILED;
+  void *sqes = mmap(NULL, params.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  void *buffers = malloc((size_t)RING_BATCH * RING_READ);
+  if (mapped == MAP_FAILED || sqes == MAP_FAILED || !buffers || params.sq_entries < RING_BATCH || params.cq_entries < RING_BATCH) {
+    close(fd);
+    free(buffers);
+    return 0;
+  }
+  r->sq_tail = (unsigned *)(mapped + params.sq_off.tail);
+  r->sq_mask = (unsigned *)(mapped + params.sq_off.ring_mask);
+  r->sq_array = (unsigned *)(mapped + params.sq_off.array);
+  r->cq_head = (unsigned *)(mapped + params.cq_off.head);
+  r->cq_tail = (unsigned *)(mapped + params.cq_off.tail);
+  r->cq_mask = (unsigned *)(mapped + params.cq_off.ring_mask);
+  r->cqes = (struct io_uring_cqe *)(mapped + params.cq_off.cqes);
+  r->sqes = sqes;
+  r->buffers = buffers;
+  r->fd = fd;
+  return 1;
+}
+
+static struct io_uring_sqe *ring_entry(struct ring *r, unsigned long data) {
+  unsigned tail = *r->sq_tail, index = tail & *r->sq_mask;
+  struct io_uring_sqe *entry = &r->sqes[index];
+  memset(entry, 0, sizeof *entry);
+  entry->user_data = data;
+  r->sq_array[index] = index;
+  __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+  return entry;
+}
+
+/* Submits `count` entries, waits for their completions and stores each result by its data; 0, or -1 (the ring is given up for good). */
+static int ring_run(struct ring *r, unsigned count, int *results) {
+  unsigned done = 0, submitted = 0;
+  while (done < count) {
+    long entered = syscall(__NR_io_uring_enter, r->fd, count - submitted, count - done, IORING_ENTER_GETEVENTS, NULL, 0);
+    if (entered < 0 && errno != EINTR) {
+      close(r->fd); /* entries may be left in it */
+      r->fd = -1;
+      return -1;
+    }
+    if (entered > 0) submitted += (unsigned)entered;
+    unsigned head = *r->cq_head;
+    while (head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+      struct io_uring_cqe *completion = &r->cqes[head & *r->cq_mask];
+      results[completion->user_data] = completion->res;
+      head++;
+      done++;
+    }
+    __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+  }
+  return 0;
+}
+
+/*
+ * Greps `count` queued files from `first` through the ring: 0, or -1 when
+ * the ring failed (its files are left undone: the caller greps them the
+ * plain way). A file that fills the read buffer, or whose pages the ring
+ * would have to wait for, is read again the plain way.
+ */
+static int grep_batch_ring(struct search *s, struct found *found, struct ring *r, size_t first, unsigned count) {
+  int opened[RING_BATCH], got[RING_BATCH], closed[RING_BATCH];
+  for (unsigned i = 0; i < count; i++) {
+    const struct queued *file = &s->queue[first + i];
+    struct io_uring_sqe *entry = ring_entry(r, i);
+    entry->opcode = IORING_OP_OPENAT;
+    entry->fd = file->at;
+    entry->addr = (unsigned long)(file->path + file->name);
+    entry->open_flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  }
+  if (ring_run(r, count, opened) < 0) return -1; /* any file it opened stays open: a few descriptors, once */
+  unsigned reads = 0, closes = 0;
+  for (unsigned i = 0; i < count; i++) {
+    got[i] = -EAGAIN;
+    if (opened[i] < 0) continue; /* grep says so on stderr, which the command drops */
+    struct io_uring_sqe *entry = ring_entry(r, i);
+    entry->opcode = IORING_OP_READ;
+    entry->fd = opened[i];
+    entry->addr = (unsigned long)r->buffers[i];
+    entry->len = RING_READ;
+    entry->off = 0;
+    reads++;
+  }
+  int failed = reads > 0 && ring_run(r, reads, got) < 0;
+  if (!failed) {
+    for (unsigned i = 0; i < count; i++) {
+      if (opened[i] < 0) continue;
+      struct io_uring_sqe *entry = ring_entry(r, i);
+      entry->opcode = IORING_OP_CLOSE;
+      entry->fd = opened[i];
+      closes++;
+    }
+    failed = closes > 0 && ring_run(r, closes, closed) < 0;
+  }
+  if (failed) {
+    for (unsigned i = 0; i < count; i++)
+      if (opened[i] >= 0) close(opened[i]);
+    return -1;
+  }
+  for (unsigned i = 0; i < count; i++) {
+    struct found *f = &found[first + i];
+    if (opened[i] < 0) continue;
+    if (got[i] == -EAGAIN || got[i] == RING_READ) grep_file(s, &s->queue[first + i], f);
+    else if (got[i] < 0) f->fallback = 1;
+    else match_content(s, s->queue[first + i].path, r->buffers[i], (size_t)got[i], f);
+  }
+  return 0;
+}
+
+/* The files of a search, shared by its workers: each takes the next batch not taken. */
 struct work {
   struct search *s;
   struct found *found;
-  size_t next;
+  size_t next; /* batch */
+  int stop;    /* a file's answer is the command's: the rest need not be read */
+};
+
+struct worker {
+  struct work *work;
+  struct ring *ring;
 };
 
 static void *grep_worker(void *argument) {
-  struct work *work = argument;
+  struct worker *worker = argument;
+  struct work *work = worker->work;
+  struct search *s = work->s;
   for (;;) {
-    size_t index = __atomic_fetch_add(&work->next, 1, __ATOMIC_RELAXED);
-    if (index >= work->s->files) break;
-    grep_file(work->s, &work->s->queue[index], &work->found[index]);
-    if (work->found[index].fallback) {
-      __atomic_store_n(&work->next, work->s->files, __ATOMIC_RELAXED); /* the answer is the command's: stop */
-      break;
+    size_t batch = __atomic_fetch_add(&work->next, 1, __ATOMIC_RELAXED), first = batch * RING_BATCH;
+    if (first >= s->files || __atomic_load_n(&work->stop, __ATOMIC_RELAXED)) break;
+    unsigned count = s->files - first < RING_BATCH ? (unsigned)(s->files - first) : RING_BATCH;
+    if (!(ring_ready(worker->ring) && grep_batch_ring(s, work->found, worker->ring, first, count) == 0)) {
+      for (unsigned i = 0; i < count; i++) grep_file(s, &s->queue[first + i], &work->found[first + i]);
     }
+    for (unsigned i = 0; i < count; i++)
+      if (work->found[first + i].fallback) __atomic_store_n(&work->stop, 1, __ATOMIC_RELAXED);
   }
   return NULL;
 }
 
 /*
- * Greps the queued files, on up to 4 threads (opening and reading a file
- * costs the kernel far more than matching it; the files' outputs are joined
- * in the queue's order), then puts what the command would print.
+ * Greps the queued files, batch by batch on up to 4 threads (opening and
+ * reading a file costs the kernel far more than matching it), each through
+ * its io_uring where there is one; the files' outputs are joined in the
+ * queue's order, then put as the command would print them.
  */
 static void grep_queue(struct search *s) {
   if (s->fallback || s->files == 0) return;
   struct found *found = calloc(s->files, sizeof *found);
   if (!found) die("calloc");
-  struct work work = {s, found, 0};
+  struct work work = {s, found, 0, 0};
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  int threads = s->files < 64 || cpus < 2 ? 1 : cpus > 4 ? 4 : (int)cpus;
-  pthread_t helpers[3];
+  size_t batches = (s->files + RING_BATCH - 1) / RING_BATCH;
+  int threads = cpus < 2 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
+  if ((size_t)threads > batches) threads = (int)batches;
+  struct worker workers[MAX_WORKERS];
+  pthread_t helpers[MAX_WORKERS];
   int started = 0;
+  for (int i = 0; i < threads; i++) workers[i] = (struct worker){&work, &rings[i]};
   for (int i = 1; i < threads; i++) {
-    if (pthread_create(&helpers[started], NULL, grep_worker, &work) == 0) started++;
+    if (pthread_create(&helpers[started], NULL, grep_worker, &workers[i]) == 0) started++;
   }
-  grep_worker(&work);
+  grep_worker(&workers[0]);
   for (int i = 0; i < started; i++) pthread_join(helpers[i], NULL);
   for (size_t i = 0; i < s->files; i++) {
     if (found[i].fallback) s->fallback = 1;
