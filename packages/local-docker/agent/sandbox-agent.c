@@ -960,10 +960,10 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
   free(t.out);
 }
 
-/* Most bytes of output a search answers here, most bytes it reads (and of one file), most files it opens. */
+/* Most bytes of output a search answers here, most bytes it reads, most of one file (up to 4 threads hold one each: the agent stays small in a sandbox with little memory), most files it opens. */
 #define MAX_SEARCH_OUTPUT (8u * 1024u * 1024u)
 #define MAX_SEARCH_READ (256ull * 1024u * 1024u)
-#define MAX_SEARCH_FILE (64u * 1024u * 1024u)
+#define MAX_SEARCH_FILE (4u * 1024u * 1024u)
 #define MAX_SEARCH_FILES 50000u
 
 /* Directories a search keeps open, so that opening each file looks up its name only. */

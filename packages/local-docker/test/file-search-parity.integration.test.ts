@@ -41,6 +41,7 @@ const TREE = [
   // Enough files for the agent to read them in two batches (on two threads where there are two cores); aside, the same with a NUL byte in the second batch.
   "mkdir crowd ../aside/crowd && for i in $(seq 1 300); do printf 'line\\nneedle %s\\n' $i > crowd/f$i.txt; printf 'needle %s\\n' $i > ../aside/crowd/f$i.txt; done",
   "printf 'needle\\0\\n' > ../aside/crowd/f290.txt",
+  "mkdir ../aside/big && head -c 5000000 /dev/zero | tr '\\0' 'a' > ../aside/big/big.txt && printf '\\nneedle\\n' >> ../aside/big/big.txt",
 ].join(" && ");
 
 /** [pattern, path, glob]: searches the agent answers itself on both images. */
@@ -70,6 +71,7 @@ const ANSWERED: Array<[string, string, string | null]> = [
 const LEFT: Array<[string, string, string | null]> = [
   ["needle", `${ASIDE}/binary`, null], // a NUL byte in a matching file
   ["needle", `${ASIDE}/crowd`, null], // the same, among many files
+  ["needle", `${ASIDE}/big`, null], // a file over 4 MiB
   ["needle\nno", ROOT, null], // a newline: two patterns
   ["", `${ROOT}/src/deep`, null], // empty: every line
   ["needle", ROOT, "[[:alpha:]]*.py"], // a named class
