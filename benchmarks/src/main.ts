@@ -16,7 +16,7 @@ import { PINNED_MODAL_SDK_VERSION } from "@sandbox/modal-emulator";
 import { concurrency, fileTools, firstCommand, roundTrip, transfers } from "./local-docker-scenarios.js";
 import { modalThroughEmulator } from "./modal-scenarios.js";
 import { docker } from "./raw-docker.js";
-import { type BenchReport, formatSvg, formatTable } from "./report.js";
+import { type BenchReport, formatJson, formatSvg, formatTable } from "./report.js";
 import type { BenchSettings, ScenarioResult } from "./scenario.js";
 
 const quick = process.argv.includes("--quick");
@@ -80,7 +80,7 @@ if (!quick) {
   const directory = fileURLToPath(new URL("../../docs/benchmarks/", import.meta.url));
   const stem = `${report.date.slice(0, 10)}-${report.machine.hostname.replace(/[^a-zA-Z0-9-]/g, "_")}`;
   await mkdir(directory, { recursive: true });
-  await writeFile(`${directory}${stem}.json`, `${JSON.stringify(report, null, 2)}\n`);
+  await writeFile(`${directory}${stem}.json`, formatJson(report));
   await writeFile(`${directory}${stem}.svg`, formatSvg(report));
   console.log(`\nwrote docs/benchmarks/${stem}.json and .svg`);
 }

@@ -79,3 +79,45 @@ export function formatSvg(report: BenchReport): string {
   parts.push("</svg>");
   return `${parts.join("\n")}\n`;
 }
+
+/** One line of an array of plain values as `JSON.stringify` indents it: a string, number, boolean or null, or such an array already on one line. */
+const PLAIN_ITEM = /^\s*("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*|true|false|null|\[.*\]),?$/;
+
+/** Biome's line width (biome.jsonc), up to which it puts an array of plain values on one line. */
+const JSON_LINE_WIDTH = 160;
+
+/**
+ * The report as JSON in Biome's format (what `pnpm biome format` makes of
+ * `JSON.stringify(report, null, 2)`): objects one key per line, an array of
+ * plain values on one line when it fits in the line width.
+ */
+export function formatJson(report: BenchReport): string {
+  let lines = JSON.stringify(report, null, 2).split("\n");
+  // Innermost arrays first: an array of arrays that each went on one line may go on one line too.
+  for (let before = 0; before !== lines.length; ) {
+    before = lines.length;
+    lines = collapseArrays(lines);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+function collapseArrays(lines: string[]): string[] {
+  const out: string[] = [];
+  for (let index = 0; index < lines.length; index += 1) {
+    const line = lines[index]!;
+    if (line.endsWith("[")) {
+      const close = lines.findIndex((candidate, at) => at > index && /^\s*\],?$/.test(candidate));
+      const items = lines.slice(index + 1, close);
+      if (close !== -1 && items.every((item) => PLAIN_ITEM.test(item))) {
+        const joined = `${line}${items.map((item) => item.trim()).join(" ")}${lines[close]!.trim()}`;
+        if (joined.length <= JSON_LINE_WIDTH) {
+          out.push(joined);
+          index = close;
+          continue;
+        }
+      }
+    }
+    out.push(line);
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 // deepagents' per-file result types, so adapters need no direct deepagents dependency for them.
 export type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 export type { CommandOutcome, CommandRequest } from "./adapter/command-request.js";
+export type { FileForRead } from "./adapter/file-read.js";
 export type { ProcessRequest } from "./adapter/process-request.js";
 export { SandboxAdapter, type SandboxAdapterSettings, type SandboxState } from "./adapter/sandbox-adapter.js";
 export type { SandboxCapabilities, SandboxCapability } from "./contract/capabilities.js";

@@ -17,9 +17,12 @@
  *             lifetime is over (it outlives the agent). Frames are handled in
  *             order, so a command sent after it runs only once both are done.
  *   'W' write a file: the path (NUL-terminated), then the content. Follows
- *       symlinks, creates missing parent directories (mode 0755), truncates
- *       an existing regular file in place (it keeps its mode and owner), a
- *       new one gets mode 0644.
+ *       symlinks, creates missing parent directories (mode 0755), replaces
+ *       an existing regular file by a new one written beside it and renamed
+ *       over it (with its mode and owner; so a write that fails, e.g. for
+ *       want of space, leaves the old content), or where that cannot be
+ *       (the file is a mount point, its directory takes no new file)
+ *       truncates it in place; a new file gets mode 0644.
  *   'G' read a file: u32 most bytes, then the path (NUL-terminated). Only
  *       a regular file is opened (a FIFO or device never is).
  *   'L' list a directory as `find -L <path> -maxdepth 1 -not -path <path>`
@@ -32,6 +35,13 @@
  *       as for 'L', the root (NUL-terminated), then a `-name` pattern
  *       (NUL-terminated, empty: every entry). Entries the pattern drops are
  *       only counted.
+ *   'S' search as deepagents' grep command does: u8 'b' (BusyBox grep), 'c'
+ *       (GNU grep reading every byte as text: C locale) or 'g' (GNU grep that
+ *       may take bytes over 0x7f for a binary file), u32 most bytes of output, then the path, the literal
+ *       pattern and the glob (each NUL-terminated; an empty glob: none).
+ *       Without a glob, as `grep -rHnF -e <pattern> <path>`; with one, as
+ *       `find -L <path> -type f -name <glob> -exec grep -HnF -e <pattern> {} +`
+ *       (stdout only, at most the bytes asked for).
  * Agent to host:
  *   'H' hello (id 0): "sandbox-agent <version> <pid> <euid>".
  *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
@@ -50,9 +60,15 @@
  *       "\003<entries>\t<bytes>\n" (every entry listed, and at most the bytes
  *       find's lines for them take); or u8 2 (not answered here: over 50 000 entries, a
  *       symlink loop, a directory GNU find would visit in another order).
+ *   's' search: u8 0 then the output, or u8 2 (not answered here: anything
+ *       the agent could answer differently from the command, e.g. a matching
+ *       file with a NUL byte, a FIFO or device in the tree, a pseudo-filesystem,
+ *       a symlink loop, a directory GNU would visit in another order, too much
+ *       to read).
  *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
  *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
- *       permission_denied, not_regular, invalid), or u8 2: not answered here
+ *       permission_denied, not_regular, invalid; no_space: a write ran out
+ *       of space or quota, and the file keeps what it held), or u8 2: not answered here
  *       (a path on /proc, /sys or /dev, a file over the size asked for, an
  *       error the agent does not classify): the host uses another way.
  * File operations run in the agent itself (no process), between frames:
@@ -70,19 +86,24 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <fcntl.h>
+#include <linux/io_uring.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/statfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define VERSION "2"
+#define VERSION "3"
 #define HEADER 9
 #define MAX_FRAME (16u * 1024u * 1024u)
 #define CHUNK 65536
@@ -523,6 +544,63 @@ static const char *file_path(const unsigned char *payload, size_t length, size_t
   return (const char *)payload;
 }
 
+/* Whether a failed write ran out of room (space, quota, file size limit). */
+static int out_of_room(int error) { return error == ENOSPC || error == EDQUOT || error == EFBIG; }
+
+/* Writes all of `content` to `fd`: 0, or the errno of the write or close that failed (`fd` is closed either way). */
+static int write_and_close(int fd, const unsigned char *content, size_t left) {
+  while (left > 0) {
+    ssize_t n = write(fd, content, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int error = errno;
+      close(fd);
+      return error;
+    }
+    content += n;
+    left -= (size_t)n;
+  }
+  return close(fd) < 0 ? errno : 0;
+}
+
+/*
+ * Replaces the existing regular file `path` leads to (`old`: its stat) by a
+ * new file with the same mode and owner, written beside it and renamed over
+ * it: a write that fails leaves the old content. 1 when it answered, 0 when
+ * it cannot be done so (no new file in that directory, a mount point): the
+ * caller writes in place.
+ */
+static int replace_file(uint32_t id, const char *path, const struct stat *old, const unsigned char *content, size_t length) {
+  static unsigned counter;
+  char target[PATH_MAX], temporary[PATH_MAX];
+  if (!realpath(path, target)) return 0;
+  const char *slash = strrchr(target, '/');
+  if (!slash) return 0;
+  int n = snprintf(temporary, sizeof temporary, "%.*s/.%s.sandbox-agent-%d-%u", (int)(slash - target), target, slash + 1, (int)getpid(), counter++);
+  if (n < 0 || (size_t)n >= sizeof temporary) return 0;
+  int fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0600);
+  if (fd < 0) return 0;
+  /* Owner first: chown clears set-id bits, which the mode then restores. */
+  if (fchown(fd, old->st_uid, old->st_gid) < 0 || fchmod(fd, old->st_mode & 07777) < 0) {
+    close(fd);
+    unlink(temporary);
+    return 0;
+  }
+  int error = write_and_close(fd, content, length);
+  if (error != 0) {
+    unlink(temporary);
+    if (out_of_room(error)) file_answer(id, 'w', 1, "no_space", 8);
+    else file_answer(id, 'w', 2, NULL, 0);
+    return 1;
+  }
+  if (rename(temporary, target) < 0) {
+    unlink(temporary);
+    return 0;
+  }
+  file_answer(id, 'w', 0, NULL, 0);
+  return 1;
+}
+
 static void write_file(uint32_t id, const unsigned char *payload, size_t length) {
   size_t at;
   const char *path = file_path(payload, length, &at);
@@ -531,13 +609,14 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
     return;
   }
   struct stat info;
-  int created = 0;
+  int created = 0, plain = 0; /* plain: nothing at the path, not even a dangling symlink */
   if (stat(path, &info) == 0) {
     if (refuse_unless_regular(id, 'w', &info)) return;
   } else if (errno == ENOENT) {
     created = 1;
     struct stat link;
     if (lstat(path, &link) < 0) {
+      plain = 1;
       /* Nothing there, not even a dangling symlink: create the parents, as the archive path does. */
       char parent[PATH_MAX];
       size_t n = strlen(path);
@@ -563,6 +642,8 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
     file_answer(id, 'w', 2, NULL, 0);
     return;
   }
+  const unsigned char *content = payload + at;
+  if (!created && replace_file(id, path, &info, content, length - at)) return;
   int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
   if (fd < 0) {
     file_problem(id, 'w', errno);
@@ -574,25 +655,16 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
     return;
   }
   if (created) fchmod(fd, 0644);
-  const unsigned char *content = payload + at;
-  size_t left = length - at;
-  while (left > 0) {
-    ssize_t n = write(fd, content, left);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      /* Out of space, say: the host tries the archive path, which reports it. */
-      close(fd);
-      file_answer(id, 'w', 2, NULL, 0);
-      return;
-    }
-    content += n;
-    left -= (size_t)n;
-  }
-  if (close(fd) < 0) {
+  int error = write_and_close(fd, content, length - at);
+  if (error == 0) {
+    file_answer(id, 'w', 0, NULL, 0);
+  } else if (out_of_room(error) && plain) {
+    unlink(path); /* the part of a new file that fit */
+    file_answer(id, 'w', 1, "no_space", 8);
+  } else {
+    /* The host tries the archive path, which reports it. */
     file_answer(id, 'w', 2, NULL, 0);
-    return;
   }
-  file_answer(id, 'w', 0, NULL, 0);
 }
 
 static void read_file(uint32_t id, const unsigned char *payload, size_t length) {
@@ -798,16 +870,32 @@ static void tree_walk(struct tree *t, const char *directory_path, const struct s
       break;
     }
     if (tree_pruned(t, path)) continue;
+    int listed = fnmatch(t->root, path, 0) != 0; /* -not -path <root> */
+    int named = t->name == NULL || fnmatch(t->name, item->d_name, 0) == 0;
     struct stat own, target;
-    int has_own = lstat(path, &own) == 0;
-    int has_target = stat(path, &target) == 0;
-    if (fnmatch(t->root, path, 0) != 0 && (has_own || has_target)) {
+    int has_own, has_target;
+    if (item->d_type == DT_REG || item->d_type == DT_DIR) {
+      /* Not a symlink: its own stat is its target's, and a file the pattern drops needs none (it is only counted). */
+      has_own = has_target = 1;
+      own.st_mode = item->d_type == DT_DIR ? S_IFDIR : S_IFREG;
+      if (item->d_type == DT_DIR || (listed && named)) {
+        if (fstatat(dirfd(directory), item->d_name, &own, AT_SYMLINK_NOFOLLOW) < 0 || S_ISDIR(own.st_mode) != (item->d_type == DT_DIR)) {
+          t->fallback = 1; /* changed under us */
+          break;
+        }
+      }
+      target = own;
+    } else {
+      has_own = lstat(path, &own) == 0;
+      has_target = stat(path, &target) == 0;
+    }
+    if (listed && (has_own || has_target)) {
       if (++t->entries > MAX_TREE_ENTRIES) {
         t->fallback = 1;
         break;
       }
       t->bytes += (unsigned long)n + 46; /* as the glob command's awk counts: the path and the most the other fields take */
-      if (t->name == NULL || fnmatch(t->name, item->d_name, 0) == 0) {
+      if (named) {
         const struct stat *shown = t->gnu ? (has_target ? &target : &own) : &own;
         int is_dir = t->gnu ? S_ISDIR(shown->st_mode) : (has_target && S_ISDIR(target.st_mode));
         if (t->gnu || has_own) {
@@ -872,6 +960,550 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
   free(t.out);
 }
 
+/* Most bytes of output a search answers here, most bytes it reads, most of one file (up to 4 threads hold one each: the agent stays small in a sandbox with little memory), most files it opens. */
+#define MAX_SEARCH_OUTPUT (8u * 1024u * 1024u)
+#define MAX_SEARCH_READ (256ull * 1024u * 1024u)
+#define MAX_SEARCH_FILE (4u * 1024u * 1024u)
+#define MAX_SEARCH_FILES 50000u
+
+/* Directories a search keeps open, so that opening each file looks up its name only. */
+#define MAX_KEPT_DIRECTORIES 1024
+
+/* A file to grep: its path as output names it, opened as `name` in `at` (a kept directory, or AT_FDCWD with the path). */
+struct queued {
+  char *path;
+  int at;
+  size_t name; /* offset of the name in `path` */
+};
+
+struct search {
+  int gnu;
+  int eight_bit; /* bytes over 0x7f are text to this grep */
+  const char *pattern;
+  size_t pattern_length;
+  const char *glob; /* NULL: grep -r */
+  size_t most;      /* bytes of output kept (the command's output cap) */
+  unsigned char *out;
+  size_t used, capacity;
+  int full, fallback;
+  struct queued *queue; /* the files to grep, in the order the command greps them */
+  size_t files, queue_capacity;
+  int directories[MAX_KEPT_DIRECTORIES]; /* open directories the queued files are opened in */
+  int kept;
+  unsigned long long read; /* bytes read so far (by every worker) */
+  dev_t devs[256];
+  ino_t inos[256];
+  int depth;
+};
+
+static void search_put(struct search *s, const void *text, size_t n) {
+  if (s->full || s->fallback) return;
+  size_t room = s->most - s->used;
+  if (n > room) {
+    n = room;
+    s->full = 1; /* the command's output is cut here: nothing after it changes the answer */
+  }
+  if (s->used + n > s->capacity) {
+    while (s->used + n > s->capacity) s->capacity *= 2;
+    s->out = realloc(s->out, s->capacity);
+    if (!s->out) die("realloc");
+  }
+  memcpy(s->out + s->used, text, n);
+  s->used += n;
+}
+
+/* Whether a directory is on a file system whose files read like files on disk (not /proc, /sys, cgroups...). */
+static int plain_file_system(const char *path) {
+  struct statfs info;
+  if (statfs(path, &info) < 0) return 0;
+  switch ((unsigned long)info.f_type) {
+    case 0xEF53UL:     /* ext2/3/4 */
+    case 0x794c7630UL: /* overlayfs */
+    case 0x01021994UL: /* tmpfs */
+    case 0x858458f6UL: /* ramfs */
+    case 0x58465342UL: /* xfs */
+    case 0x9123683eUL: /* btrfs */
+    case 0x2fc12fc1UL: /* zfs */
+    case 0xf2f52010UL: /* f2fs */
+    case 0x73717368UL: /* squashfs */
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* The file the command would grep next (`at`: its directory, or AT_FDCWD); they are read once the walk is done. */
+static void search_file(struct search *s, int at, const char *path) {
+  if (s->full || s->fallback) return;
+  if (s->files >= MAX_SEARCH_FILES) {
+    s->fallback = 1;
+    return;
+  }
+  if (s->files == s->queue_capacity) {
+    s->queue_capacity = s->queue_capacity ? s->queue_capacity * 2 : 256;
+    s->queue = realloc(s->queue, s->queue_capacity * sizeof *s->queue);
+    if (!s->queue) die("realloc");
+  }
+  char *copy = strdup(path);
+  if (!copy) die("strdup");
+  const char *slash = strrchr(copy, '/');
+  s->queue[s->files++] = (struct queued){copy, at, at == AT_FDCWD || !slash ? 0 : (size_t)(slash + 1 - copy)};
+}
+
+/* What grepping one file printed, or that the agent leaves the search to the command. */
+struct found {
+  unsigned char *out;
+  size_t used, capacity;
+  int fallback;
+};
+
+static void found_put(struct found *f, const void *text, size_t n) {
+  if (f->used + n > f->capacity) {
+    while (f->used + n > f->capacity) f->capacity = f->capacity ? f->capacity * 2 : 256;
+    f->out = realloc(f->out, f->capacity);
+    if (!f->out) die("realloc");
+  }
+  memcpy(f->out + f->used, text, n);
+  f->used += n;
+}
+
+/*
+ * Greps one regular file as `grep -HnF`: "path:line:text\n" per matching
+ * line. A short read is the end of a regular file on the file systems
+ * searched here. Runs on several threads at once: touches nothing shared but
+ * the read counter.
+ */
+static void match_content(struct search *s, const char *path, const unsigned char *buffer, size_t length, struct found *f);
+
+static void grep_file(struct search *s, const struct queued *file, struct found *f) {
+  const char *path = file->path;
+  int fd = openat(file->at, path + file->name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return; /* grep says so on stderr, which the command drops */
+  unsigned char first[16384];
+  unsigned char *buffer = first;
+  size_t capacity = sizeof first, length = 0;
+  for (;;) {
+    ssize_t n = read(fd, buffer + length, capacity - length);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      f->fallback = 1; /* EAGAIN: not a regular file after all */
+      break;
+    }
+    length += (size_t)n;
+    if (length < capacity) break;
+    if (capacity >= MAX_SEARCH_FILE) {
+      f->fallback = 1;
+      break;
+    }
+    unsigned char *larger = malloc(capacity * 2);
+    if (!larger) die("malloc");
+    memcpy(larger, buffer, length);
+    if (buffer != first) free(buffer);
+    buffer = larger;
+    capacity *= 2;
+  }
+  close(fd);
+  match_content(s, path, buffer, length, f);
+  if (buffer != first) free(buffer);
+}
+
+/* Matches a file's content (all of it) as `grep -HnF` does, into `f`. */
+static void match_content(struct search *s, const char *path, const unsigned char *buffer, size_t length, struct found *f) {
+  if (__atomic_add_fetch(&s->read, (unsigned long long)length, __ATOMIC_RELAXED) > MAX_SEARCH_READ) f->fallback = 1;
+  const unsigned char *end = buffer + length;
+  const unsigned char *hit = f->fallback ? NULL : memmem(buffer, length, s->pattern, s->pattern_length);
+  if (hit) {
+    /* Binary files: BusyBox matches up to a NUL only, GNU reports "binary file matches"; GNU outside the C locale may take other bytes so too. */
+    int binary = memchr(buffer, 0, length) != NULL;
+    for (size_t i = 0; !s->eight_bit && !binary && i < length; i++) binary = buffer[i] >= 0x80;
+    if (binary) {
+      f->fallback = 1;
+      hit = NULL;
+    }
+  }
+  const unsigned char *line = buffer; /* start of line number `number` */
+  unsigned long number = 1;
+  size_t path_length = strlen(path);
+  while (hit) {
+    for (;;) {
+      const unsigned char *newline = memchr(line, '\n', (size_t)(hit - line));
+      if (!newline) break;
+      line = newline + 1;
+      number++;
+    }
+    const unsigned char *stop = memchr(hit, '\n', (size_t)(end - hit));
+    if (!stop) stop = end;
+    char prefix[32];
+    int w = snprintf(prefix, sizeof prefix, ":%lu:", number);
+    found_put(f, path, path_length);
+    found_put(f, prefix, (size_t)w);
+    found_put(f, line, (size_t)(stop - line));
+    found_put(f, "\n", 1);
+    if (stop == end || f->used > s->most) break; /* past the cap, the rest is cut anyway */
+    line = stop + 1;
+    number++;
+    hit = memmem(line, (size_t)(end - line), s->pattern, s->pattern_length);
+  }
+}
+
+/*
+ * io_uring, where the kernel and the sandbox's seccomp profile allow it: a
+ * system call costs more than a microsecond on some machines (page table
+ * isolation), and a small file takes three (open, read, close). A batch of
+ * opens, then of reads, then of closes goes in one call each.
+ */
+#define RING_BATCH 256
+#define RING_READ 8192
+#define MAX_WORKERS 4
+
+struct ring {
+  int fd; /* 0: not set up yet; -1: unavailable */
+  unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+  struct io_uring_sqe *sqes;
+  struct io_uring_cqe *cqes;
+  unsigned char (*buffers)[RING_READ];
+};
+
+/* One ring per worker, set up on first use, kept for the agent's life. */
+static struct ring rings[MAX_WORKERS];
+
+static int ring_ready(struct ring *r) {
+  if (r->fd != 0) return r->fd > 0;
+  r->fd = -1;
+  struct io_uring_params params;
+  memset(&params, 0, sizeof params);
+  int fd = (int)syscall(__NR_io_uring_setup, RING_BATCH, &params);
+  if (fd < 0) return 0;
+  size_t sq_size = params.sq_off.array + params.sq_entries * sizeof(unsigned);
+  size_t cq_size = params.cq_off.cqes + params.cq_entries * sizeof(struct io_uring_cqe);
+  size_t size = sq_size > cq_size ? sq_size : cq_size;
+  char *mapped = (params.features & IORING_FEAT_SINGLE_MMAP) ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING) : MAP_FAILED;
+  void *sqes = mmap(NULL, params.sq_entries * sizeof(struct io_uring_sqe), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+  void *buffers = malloc((size_t)RING_BATCH * RING_READ);
+  if (mapped == MAP_FAILED || sqes == MAP_FAILED || !buffers || params.sq_entries < RING_BATCH || params.cq_entries < RING_BATCH) {
+    close(fd);
+    free(buffers);
+    return 0;
+  }
+  r->sq_tail = (unsigned *)(mapped + params.sq_off.tail);
+  r->sq_mask = (unsigned *)(mapped + params.sq_off.ring_mask);
+  r->sq_array = (unsigned *)(mapped + params.sq_off.array);
+  r->cq_head = (unsigned *)(mapped + params.cq_off.head);
+  r->cq_tail = (unsigned *)(mapped + params.cq_off.tail);
+  r->cq_mask = (unsigned *)(mapped + params.cq_off.ring_mask);
+  r->cqes = (struct io_uring_cqe *)(mapped + params.cq_off.cqes);
+  r->sqes = sqes;
+  r->buffers = buffers;
+  r->fd = fd;
+  return 1;
+}
+
+static struct io_uring_sqe *ring_entry(struct ring *r, unsigned long data) {
+  unsigned tail = *r->sq_tail, index = tail & *r->sq_mask;
+  struct io_uring_sqe *entry = &r->sqes[index];
+  memset(entry, 0, sizeof *entry);
+  entry->user_data = data;
+  r->sq_array[index] = index;
+  __atomic_store_n(r->sq_tail, tail + 1, __ATOMIC_RELEASE);
+  return entry;
+}
+
+/* Submits `count` entries, waits for their completions and stores each result by its data; 0, or -1 (the ring is given up for good). */
+static int ring_run(struct ring *r, unsigned count, int *results) {
+  unsigned done = 0, submitted = 0;
+  while (done < count) {
+    long entered = syscall(__NR_io_uring_enter, r->fd, count - submitted, count - done, IORING_ENTER_GETEVENTS, NULL, 0);
+    if (entered < 0 && errno != EINTR) {
+      close(r->fd); /* entries may be left in it */
+      r->fd = -1;
+      return -1;
+    }
+    if (entered > 0) submitted += (unsigned)entered;
+    unsigned head = *r->cq_head;
+    while (head != __atomic_load_n(r->cq_tail, __ATOMIC_ACQUIRE)) {
+      struct io_uring_cqe *completion = &r->cqes[head & *r->cq_mask];
+      results[completion->user_data] = completion->res;
+      head++;
+      done++;
+    }
+    __atomic_store_n(r->cq_head, head, __ATOMIC_RELEASE);
+  }
+  return 0;
+}
+
+/*
+ * Greps `count` queued files from `first` through the ring: 0, or -1 when
+ * the ring failed (its files are left undone: the caller greps them the
+ * plain way). A file that fills the read buffer, or whose pages the ring
+ * would have to wait for, is read again the plain way.
+ */
+static int grep_batch_ring(struct search *s, struct found *found, struct ring *r, size_t first, unsigned count) {
+  int opened[RING_BATCH], got[RING_BATCH], closed[RING_BATCH];
+  for (unsigned i = 0; i < count; i++) {
+    const struct queued *file = &s->queue[first + i];
+    struct io_uring_sqe *entry = ring_entry(r, i);
+    entry->opcode = IORING_OP_OPENAT;
+    entry->fd = file->at;
+    entry->addr = (unsigned long)(file->path + file->name);
+    entry->open_flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+  }
+  if (ring_run(r, count, opened) < 0) return -1; /* any file it opened stays open: a few descriptors, once */
+  unsigned reads = 0, closes = 0;
+  for (unsigned i = 0; i < count; i++) {
+    got[i] = -EAGAIN;
+    if (opened[i] < 0) continue; /* grep says so on stderr, which the command drops */
+    struct io_uring_sqe *entry = ring_entry(r, i);
+    entry->opcode = IORING_OP_READ;
+    entry->fd = opened[i];
+    entry->addr = (unsigned long)r->buffers[i];
+    entry->len = RING_READ;
+    entry->off = 0;
+    reads++;
+  }
+  int failed = reads > 0 && ring_run(r, reads, got) < 0;
+  if (!failed) {
+    for (unsigned i = 0; i < count; i++) {
+      if (opened[i] < 0) continue;
+      struct io_uring_sqe *entry = ring_entry(r, i);
+      entry->opcode = IORING_OP_CLOSE;
+      entry->fd = opened[i];
+      closes++;
+    }
+    failed = closes > 0 && ring_run(r, closes, closed) < 0;
+  }
+  if (failed) {
+    for (unsigned i = 0; i < count; i++)
+      if (opened[i] >= 0) close(opened[i]);
+    return -1;
+  }
+  for (unsigned i = 0; i < count; i++) {
+    struct found *f = &found[first + i];
+    if (opened[i] < 0) continue;
+    if (got[i] == -EAGAIN || got[i] == RING_READ) grep_file(s, &s->queue[first + i], f);
+    else if (got[i] < 0) f->fallback = 1;
+    else match_content(s, s->queue[first + i].path, r->buffers[i], (size_t)got[i], f);
+  }
+  return 0;
+}
+
+/* The files of a search, shared by its workers: each takes the next batch not taken. */
+struct work {
+  struct search *s;
+  struct found *found;
+  size_t next; /* batch */
+  int stop;    /* a file's answer is the command's: the rest need not be read */
+};
+
+struct worker {
+  struct work *work;
+  struct ring *ring;
+};
+
+static void *grep_worker(void *argument) {
+  struct worker *worker = argument;
+  struct work *work = worker->work;
+  struct search *s = work->s;
+  for (;;) {
+    size_t batch = __atomic_fetch_add(&work->next, 1, __ATOMIC_RELAXED), first = batch * RING_BATCH;
+    if (first >= s->files || __atomic_load_n(&work->stop, __ATOMIC_RELAXED)) break;
+    unsigned count = s->files - first < RING_BATCH ? (unsigned)(s->files - first) : RING_BATCH;
+    if (!(ring_ready(worker->ring) && grep_batch_ring(s, work->found, worker->ring, first, count) == 0)) {
+      for (unsigned i = 0; i < count; i++) grep_file(s, &s->queue[first + i], &work->found[first + i]);
+    }
+    for (unsigned i = 0; i < count; i++)
+      if (work->found[first + i].fallback) __atomic_store_n(&work->stop, 1, __ATOMIC_RELAXED);
+  }
+  return NULL;
+}
+
+/*
+ * Greps the queued files, batch by batch on up to 4 threads (opening and
+ * reading a file costs the kernel far more than matching it), each through
+ * its io_uring where there is one; the files' outputs are joined in the
+ * queue's order, then put as the command would print them.
+ */
+static void grep_queue(struct search *s) {
+  if (s->fallback || s->files == 0) return;
+  struct found *found = calloc(s->files, sizeof *found);
+  if (!found) die("calloc");
+  struct work work = {s, found, 0, 0};
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  size_t batches = (s->files + RING_BATCH - 1) / RING_BATCH;
+  int threads = cpus < 2 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
+  if ((size_t)threads > batches) threads = (int)batches;
+  struct worker workers[MAX_WORKERS];
+  pthread_t helpers[MAX_WORKERS];
+  int started = 0;
+  for (int i = 0; i < threads; i++) workers[i] = (struct worker){&work, &rings[i]};
+  for (int i = 1; i < threads; i++) {
+    if (pthread_create(&helpers[started], NULL, grep_worker, &workers[i]) == 0) started++;
+  }
+  grep_worker(&workers[0]);
+  for (int i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+  for (size_t i = 0; i < s->files; i++) {
+    if (found[i].fallback) s->fallback = 1;
+    if (!s->fallback && !s->full) search_put(s, found[i].out, found[i].used);
+    free(found[i].out);
+  }
+  free(found);
+}
+
+/* Enters a directory (as both walks do): 0, or -1 when the agent leaves the search to the command. */
+static int search_enter(struct search *s, const char *path, const struct stat *info) {
+  if (s->depth >= 256 || !plain_file_system(path)) {
+    s->fallback = 1;
+    return -1;
+  }
+  for (int i = 0; i < s->depth; i++) {
+    if (s->devs[i] == info->st_dev && s->inos[i] == info->st_ino) {
+      s->fallback = 1; /* a loop: left to find */
+      return -1;
+    }
+  }
+  s->devs[s->depth] = info->st_dev;
+  s->inos[s->depth] = info->st_ino;
+  s->depth++;
+  return 0;
+}
+
+/*
+ * One directory, entries in readdir order, each directory searched where it
+ * comes (as grep -r and find visit them). `follow`: as `find -L ... -type f
+ * -name <glob>`; otherwise as `grep -r` (symlinks met on the way: GNU skips
+ * them, BusyBox greps those that lead to a regular file). The entry's type
+ * from readdir spares a stat for files and directories (not symlinks).
+ */
+static void search_directory(struct search *s, const char *directory_path, const struct stat *directory_info, int follow) {
+  if (s->full || s->fallback || search_enter(s, directory_path, directory_info) < 0) return;
+  DIR *directory = opendir(directory_path);
+  if (!directory) s->fallback = 1;
+  int at = directory ? dirfd(directory) : -1;
+  /* Kept open for the files queued in it (a duplicate: closedir closes the original). */
+  int kept = directory && s->kept < MAX_KEPT_DIRECTORIES ? fcntl(at, F_DUPFD_CLOEXEC, 0) : -1;
+  if (kept >= 0) s->directories[s->kept++] = kept;
+  int queue_at = kept >= 0 ? kept : AT_FDCWD;
+  size_t length = strlen(directory_path);
+  int slash = length > 0 && directory_path[length - 1] == '/';
+  unsigned long seen = 0;
+  struct dirent *item;
+  while (directory && !s->full && !s->fallback && (item = readdir(directory)) != NULL) {
+    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+    if (++seen > GNU_SORT_THRESHOLD) { /* GNU's fts may sort a directory this large by inode */
+      s->fallback = 1;
+      break;
+    }
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s%s%s", directory_path, slash ? "" : "/", item->d_name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+      s->fallback = 1;
+      break;
+    }
+    struct stat info;
+    if (item->d_type == DT_REG) {
+      if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, queue_at, path);
+      continue;
+    }
+    if (item->d_type == DT_DIR) {
+      if (fstatat(at, item->d_name, &info, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(info.st_mode)) {
+        s->fallback = 1; /* changed under us */
+        break;
+      }
+      search_directory(s, path, &info, follow);
+      continue;
+    }
+    if (follow) {
+      if (stat(path, &info) < 0) continue; /* dangling, or a loop of links: not -type f */
+      if (S_ISDIR(info.st_mode)) search_directory(s, path, &info, 1);
+      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, AT_FDCWD, path);
+      continue;
+    }
+    if (lstat(path, &info) < 0) {
+      s->fallback = 1;
+      break;
+    }
+    if (S_ISDIR(info.st_mode)) {
+      search_directory(s, path, &info, 0);
+    } else if (S_ISREG(info.st_mode)) {
+      search_file(s, AT_FDCWD, path);
+    } else if (S_ISLNK(info.st_mode)) {
+      if (s->gnu || stat(path, &info) < 0 || S_ISDIR(info.st_mode)) continue;
+      if (S_ISREG(info.st_mode)) search_file(s, AT_FDCWD, path);
+      else s->fallback = 1;
+    } else {
+      s->fallback = 1; /* a FIFO, socket or device: BusyBox would open it, GNU skips it */
+    }
+  }
+  if (directory) closedir(directory);
+  s->depth--;
+}
+
+/* Whether the glob is one fnmatch reads the same in every libc and locale here (ASCII, no escapes or named classes, no slash). */
+static int plain_glob(const char *glob) {
+  for (const char *c = glob; *c; c++) {
+    if (*c < 0x20 || *c > 0x7e || *c == '\\' || *c == '/') return 0;
+    if (c[0] == '[' && (c[1] == ':' || c[1] == '=' || c[1] == '.')) return 0;
+    if (c[0] == '[' && c[1] == '!' && (c[2] == ':' || c[2] == '=' || c[2] == '.')) return 0;
+  }
+  return 1;
+}
+
+static void search_tree(uint32_t id, const unsigned char *payload, size_t length) {
+  const char *fields[3];
+  size_t at = 5;
+  if (length < 5 || (payload[0] != 'b' && payload[0] != 'c' && payload[0] != 'g')) {
+    file_answer(id, 's', 2, NULL, 0);
+    return;
+  }
+  for (int i = 0; i < 3; i++) {
+    if (at >= length) {
+      file_answer(id, 's', 2, NULL, 0);
+      return;
+    }
+    size_t n = strnlen((const char *)payload + at, length - at);
+    if (at + n >= length) {
+      file_answer(id, 's', 2, NULL, 0);
+      return;
+    }
+    fields[i] = (const char *)payload + at;
+    at += n + 1;
+  }
+  static struct search s;
+  memset(&s, 0, sizeof s);
+  s.gnu = payload[0] != 'b';
+  s.eight_bit = payload[0] != 'g';
+  s.most = get32(payload + 1);
+  const char *root = fields[0];
+  s.pattern = fields[1];
+  s.pattern_length = strlen(s.pattern);
+  s.glob = fields[2][0] ? fields[2] : NULL;
+  /* An empty pattern or one with a newline (several patterns), a path the tools would spell differently, a large output cap: the command. */
+  if (root[0] != '/' || strstr(root, "//") || s.pattern_length == 0 || strchr(s.pattern, '\n') || (s.glob && !plain_glob(s.glob)) ||
+      s.most > MAX_SEARCH_OUTPUT) {
+    file_answer(id, 's', 2, NULL, 0);
+    return;
+  }
+  s.capacity = 4096;
+  s.out = malloc(s.capacity);
+  if (!s.out) die("malloc");
+  s.out[0] = 0;
+  s.used = 1;
+  s.most += 1; /* the status byte */
+  struct stat info;
+  if (stat(root, &info) == 0) {
+    /* Nothing found at the path: the command prints only to stderr. */
+    if (S_ISDIR(info.st_mode)) search_directory(&s, root, &info, s.glob != NULL);
+    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, AT_FDCWD, root);
+    else s.fallback = 1;
+  }
+  grep_queue(&s);
+  for (size_t i = 0; i < s.files; i++) free(s.queue[i].path);
+  free(s.queue);
+  for (int i = 0; i < s.kept; i++) close(s.directories[i]);
+  if (s.fallback) file_answer(id, 's', 2, NULL, 0);
+  else send_frame(id, 's', s.out, s.used);
+  free(s.out);
+}
+
 static void handle_frame(uint32_t id, char type, const unsigned char *payload, size_t length) {
   switch (type) {
     case 'R': start_command(id, payload, length); break;
@@ -880,6 +1512,7 @@ static void handle_frame(uint32_t id, char type, const unsigned char *payload, s
     case 'G': read_file(id, payload, length); break;
     case 'L': list_directory(id, payload, length); break;
     case 'T': list_tree(id, payload, length); break;
+    case 'S': search_tree(id, payload, length); break;
     case 'K': {
       struct command *c = find(id);
       unsigned char confirmed = 1;

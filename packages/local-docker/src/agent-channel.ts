@@ -49,6 +49,9 @@ function agentArchive(): Promise<Buffer | undefined> {
   return archive;
 }
 
+/** Whose answers the agent's search gives (see {@link AgentChannel.search}). */
+export type GrepKind = "busybox" | "gnu-c" | "gnu";
+
 /** A command's end as the agent reports it. */
 export interface AgentExit {
   exitCode: number;
@@ -79,10 +82,14 @@ export interface AgentRun {
  */
 export type AgentFileAnswer = { content: Uint8Array } | { problem: AgentFileProblem } | undefined;
 
-/** The problems the agent names (a subset of docker-engine's `ContainerFileProblem`). */
-export type AgentFileProblem = "not_found" | "not_a_directory" | "is_directory" | "permission_denied" | "not_regular" | "invalid";
+/**
+ * The problems the agent names: a subset of docker-engine's
+ * `ContainerFileProblem`, and `no_space` (a write ran out of space or quota;
+ * the file keeps what it held).
+ */
+export type AgentFileProblem = "not_found" | "not_a_directory" | "is_directory" | "permission_denied" | "not_regular" | "invalid" | "no_space";
 
-const AGENT_FILE_PROBLEMS: readonly string[] = ["not_found", "not_a_directory", "is_directory", "permission_denied", "not_regular", "invalid"];
+const AGENT_FILE_PROBLEMS: readonly string[] = ["not_found", "not_a_directory", "is_directory", "permission_denied", "not_regular", "invalid", "no_space"];
 
 interface Pending {
   claimed?: (problem: string | undefined) => void;
@@ -116,6 +123,8 @@ export class AgentChannel {
   pid = 0;
   /** Whether the agent reads and writes files itself (protocol 2, running as root, as the archive API does). */
   fileOperations = false;
+  /** Whether the agent also searches files itself (protocol 3, with {@link fileOperations}). */
+  searches = false;
 
   private constructor(exec: EngineExec) {
     this.#exec = exec;
@@ -149,6 +158,7 @@ export class AgentChannel {
         clearTimeout(timer);
         started.pid = Number(pid);
         started.fileOperations = Number(version) >= 2 && euid === "0";
+        started.searches = started.fileOperations && Number(version) >= 3;
         resolve(true);
       };
       const ended = () => {
@@ -228,8 +238,10 @@ export class AgentChannel {
 
   /**
    * Writes a regular file in the agent itself (no process): symlinks
-   * followed, missing parents created, an existing file truncated in place,
-   * a new one mode 0644. See {@link AgentFileAnswer}.
+   * followed, missing parents created, an existing file replaced by a new
+   * one with its mode and owner (written beside it, then renamed over it, so
+   * a failed write leaves the old content; in place where that cannot be), a
+   * new one mode 0644. See {@link AgentFileAnswer}.
    */
   writeFile(path: string, content: Uint8Array): Promise<AgentFileAnswer> {
     const body = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
@@ -265,7 +277,23 @@ export class AgentChannel {
     return answer && "content" in answer ? Buffer.from(answer.content).toString("utf8") : undefined;
   }
 
-  #fileOperation(type: "W" | "G" | "L" | "T", payload: Buffer): Promise<AgentFileAnswer> {
+  /**
+   * Searches in the agent itself as deepagents' grep command does with this
+   * image's `grep` (`"busybox"`; `"gnu-c"`: GNU's, reading every byte as
+   * text, as in the C locale; `"gnu"`: GNU's in another locale): without a glob as `grep -rHnF -e
+   * <pattern> <path>`, with one as `find -L <path> -type f -name <glob>
+   * -exec grep -HnF -e <pattern> {} +`. Resolves the first `maxBytes` bytes
+   * of what the command would print on stdout, or undefined when the agent
+   * leaves it to the command (see the C source for when).
+   */
+  async search(path: string, pattern: string, glob: string | null, grep: GrepKind, maxBytes: number): Promise<Uint8Array | undefined> {
+    const payload = Buffer.from(`${{ busybox: "b", "gnu-c": "c", gnu: "g" }[grep]}\0\0\0\0${path}\0${pattern}\0${glob ?? ""}\0`, "utf8");
+    payload.writeUInt32BE(Math.min(maxBytes, 0xffff_ffff), 1);
+    const answer = await this.#fileOperation("S", payload);
+    return answer && "content" in answer ? answer.content : undefined;
+  }
+
+  #fileOperation(type: "W" | "G" | "L" | "T" | "S", payload: Buffer): Promise<AgentFileAnswer> {
     const id = this.#nextId++;
     return new Promise((resolve) => {
       if (this.#closed) {
@@ -380,7 +408,8 @@ export class AgentChannel {
       case "w":
       case "g":
       case "l":
-      case "t": {
+      case "t":
+      case "s": {
         this.#pending.delete(id);
         const problem = payload.subarray(1).toString("utf8");
         if (payload[0] === 0) pending.answered?.({ content: new Uint8Array(payload.subarray(1)) });

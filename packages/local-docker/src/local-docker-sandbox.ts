@@ -10,6 +10,7 @@ import {
   DEFAULT_PROCESS_RETAINED_BYTES,
   DEFAULT_SANDBOX_TIMEOUT_MS,
   EXEC_MARKER_VARIABLE,
+  type FileForRead,
   initialized,
   KILL_BY_MARKER_SCRIPT,
   OOM_BASELINE_PREFIX,
@@ -45,7 +46,7 @@ import {
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
-import { AgentChannel, type AgentFileAnswer, AgentStartFailure } from "./agent-channel.js";
+import { AgentChannel, type AgentFileAnswer, type AgentFileProblem, AgentStartFailure, type GrepKind } from "./agent-channel.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { startPtyProcess } from "./pty-process.js";
 import { DETACHED_MARKER_PATH, reapOnce } from "./reaper.js";
@@ -77,6 +78,24 @@ function fillGaps<T>(answers: Array<T | undefined>, rest: T[]): void {
 
 /** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
 const KILL_SETTLE_MS = 500;
+
+/** See {@link LocalDockerSandbox.tools}. */
+interface SandboxTools {
+  grep: GrepKind | undefined;
+  awk: "bytes" | "gawk" | undefined;
+}
+
+/**
+ * The tools deepagents' file tool commands run, as the command agent must
+ * answer for them: which `grep` and `find` the image has (the first two lines
+ * each prints for `--version`: GNU's name themselves, BusyBox's say
+ * BusyBox); how many bytes `grep -F` prints for a line with a byte over 0x7f
+ * (3 where it reads every byte as text, as GNU's in the C locale; 0 where it
+ * takes the line for binary); and which `awk` (`-W version`: mawk and GNU
+ * awk name themselves, BusyBox's says BusyBox; nothing: none).
+ */
+const TOOLS_COMMAND =
+  "for tool in grep find; do $tool --version 2>&1 | head -n 2 | tr '\\n' ' '; echo; done; printf 'x\\351\\n' | grep -F x 2>/dev/null | wc -c; awk -W version 2>&1 </dev/null | head -n 2 | tr '\\n' ' '";
 
 /** Options of {@link LocalDockerSandbox}: the common options plus Docker-specific ones. */
 export interface LocalDockerSandboxOptions extends SandboxOptions {
@@ -213,6 +232,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #agentWanted: boolean;
   /** Which `find` the image has (whether it knows `-printf`), once asked. */
   #find: Promise<"gnu" | "busybox" | undefined> | undefined;
+  /** The tools the file tools' commands run here (see `TOOLS_COMMAND`), once asked. */
+  #tools: Promise<SandboxTools | undefined> | undefined;
 
   /** Validates options (throws `INVALID_OPTIONS` at once); call `initialize()` to create. */
   constructor(options: LocalDockerSandboxOptions = {}) {
@@ -656,10 +677,23 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
-    const results: Array<FileUploadResponse | undefined> = await this.throughAgent(files, (agent, [path, content]) =>
+    const answers = await this.throughAgent(files, (agent, [path, content]) =>
       agent && content.byteLength <= AGENT_FILE_MAX_BYTES && fitsAgent(path) ? agent.writeFile(agentPath(path), content) : undefined,
-    ).then((answers) =>
-      answers.map((answer, index) => answer && { path: files[index]![0], error: "problem" in answer ? fileOperationCodeOf(answer.problem, "write") : null }),
+    );
+    const full = answers.findIndex((answer) => answer !== undefined && "problem" in answer && answer.problem === "no_space");
+    if (full !== -1) {
+      // As the archive path does for a full disk: the call fails. The agent wrote beside the file, so it keeps its content.
+      throw this.error("FILE_OPERATION_FAILED", {
+        message: `could not write ${files[full]![0]}: no space left on the sandbox's file system (or over its quota); the file keeps its previous content`,
+        details: { path: files[full]![0], reason: "no-space" },
+      });
+    }
+    const results: Array<FileUploadResponse | undefined> = answers.map(
+      (answer, index) =>
+        answer && {
+          path: files[index]![0],
+          error: "problem" in answer ? fileOperationCodeOf(answer.problem as Exclude<AgentFileProblem, "no_space">, "write") : null,
+        },
     );
     const rest = files.filter((_, index) => results[index] === undefined);
     if (rest.length > 0) {
@@ -686,7 +720,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     ).map((answer, index) => {
       const path = paths[index]!;
       if (answer === undefined) return undefined;
-      return "problem" in answer ? { path, content: null, error: fileOperationCodeOf(answer.problem, "read") } : { path, content: answer.content, error: null };
+      // A read names no "no_space".
+      const problem = "problem" in answer ? (answer.problem as Exclude<AgentFileProblem, "no_space">) : undefined;
+      return problem
+        ? { path, content: null, error: fileOperationCodeOf(problem, "read") }
+        : { path, content: (answer as { content: Uint8Array }).content, error: null };
     });
     const rest = paths.filter((_, index) => answered[index] === undefined);
     if (rest.length === 0) return answered as FileDownloadResponse[];
@@ -725,6 +763,56 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   protected override async listTree(root: string, nameFilter: string | undefined): Promise<string | undefined> {
     const lister = await this.agentLister();
     return lister?.agent.listTree(root, nameFilter, lister.find);
+  }
+
+  /** `grep` without a command: the agent searches the files itself, as this image's `grep` (and `find`, with a glob) would. */
+  protected override async searchTree(pattern: string, path: string, glob: string | null, maxOutputBytes: number): Promise<string | undefined> {
+    const agent = await this.settledAgent();
+    const grep = agent?.searches ? (await this.tools())?.grep : undefined;
+    if (!agent || !grep) return undefined;
+    const output = await agent.search(path, pattern, glob, grep, maxOutputBytes);
+    return output === undefined ? undefined : new TextDecoder("utf-8", { fatal: false }).decode(output);
+  }
+
+  /**
+   * `read_file` without a command: the agent reads the file (up to 1 MiB)
+   * and core numbers its lines as this image's `awk` would. Only for a
+   * path `[ -f ]` resolves as the agent does (no `.`, `..` or doubled
+   * slashes: the shell takes `..` after symlinks).
+   */
+  protected override async readForTools(path: string): Promise<FileForRead | undefined> {
+    if (!fitsAgent(path) || posix.normalize(path) !== path || (path.endsWith("/") && path !== "/")) return undefined;
+    const agent = await this.settledAgent();
+    const awk = agent?.fileOperations ? (await this.tools())?.awk : undefined;
+    if (!agent || !awk) return undefined;
+    const answer = await agent.readFile(path, AGENT_FILE_MAX_BYTES);
+    if (answer === undefined) return undefined;
+    if ("content" in answer) return { content: answer.content, bytesAsText: awk === "bytes" };
+    return ["not_found", "not_a_directory", "is_directory", "not_regular"].includes(answer.problem) ? { missing: true } : undefined;
+  }
+
+  /**
+   * The tools the file tools' commands run here, asked once per handle (and
+   * again after a claim, which may change the environment): `grep` GNU's or
+   * BusyBox's (whose answers the agent knows; `gnu-c`: GNU's reading every
+   * byte as text, as in the C locale), where `find` is one of those too; and
+   * `awk`: `bytes` (mawk, BusyBox: a byte is a character) or `gawk`.
+   * Undefined fields for anything else.
+   */
+  private async tools(): Promise<SandboxTools | undefined> {
+    const kind = (line: string) => (/\bGNU\b/.test(line) ? "gnu" : /\bBusyBox\b/.test(line) ? "busybox" : undefined);
+    this.#tools ??= this.execute(TOOLS_COMMAND, { maxOutputBytes: 4096 }).then(
+      (result): SandboxTools => {
+        const [grepLine = "", findLine = "", eightBit = "", awkLine = ""] = result.output.split("\n");
+        const grep = kind(findLine) === undefined ? undefined : kind(grepLine);
+        const awk = /^mawk\b|\bBusyBox\b/.test(awkLine) ? "bytes" : /\bGNU Awk\b/.test(awkLine) ? "gawk" : undefined;
+        return { grep: grep === "gnu" && eightBit.trim() === "3" ? "gnu-c" : grep, awk };
+      },
+      () => undefined,
+    );
+    const tools = await this.#tools;
+    if (tools === undefined) this.#tools = undefined;
+    return tools;
   }
 
   /** The agent, when it can list files, with the `find` whose answers it must give; undefined to run the command. */
@@ -878,6 +966,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       await this.setUpClaimByExec(claim.workdir, seconds);
     }
     this.#claimed = { env, workdir: claim.workdir };
+    this.#tools = undefined; // the claim's environment may set another locale or PATH
   }
 
   /** One exec that creates the workdir and leaves the lifetime watchdog running in the background. */

@@ -1,4 +1,4 @@
-import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse, type GlobResult, type LsResult } from "deepagents";
+import { BaseSandbox, type FileDownloadResponse, type FileUploadResponse, type GlobResult, type GrepResult, type LsResult, type ReadResult } from "deepagents";
 import type { SandboxCapabilities, SandboxCapability } from "../contract/capabilities.js";
 import { DEFAULT_COMMAND_TIMEOUT_MS, DEFAULT_MAX_OUTPUT_BYTES, DEFAULT_SANDBOX_TIMEOUT_MS } from "../contract/defaults.js";
 import type { AttachProcessOptions, ProcessInfo, SandboxProcess, SpawnOptions, TerminalSize } from "../contract/process-handle.js";
@@ -17,6 +17,8 @@ import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
 import { baseNameFilter, globCommand, globResultOf, globResultOfLines, lsCommand, lsResultOf, lsResultOfLines } from "./file-listing.js";
+import { type FileForRead, readResultOfFile } from "./file-read.js";
+import { grepResultOfOutput } from "./file-search.js";
 import { raceKillGrace } from "./kill-grace.js";
 import { inInputOrder } from "./partial-success.js";
 import type { ProcessRequest } from "./process-request.js";
@@ -405,6 +407,65 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     }
     const result = await this.execute(globCommand(path, filter));
     return globResultOf(result, pattern, path, this.#maxOutputBytes) ?? super.glob(pattern, path);
+  }
+
+  /**
+   * For adapters that can read a file without a command (local-docker's
+   * agent): its bytes (`bytesAsText`: this sandbox's `awk` prints a byte over
+   * 0x7f as it is), or `{ missing: true }` when `[ -f path ]` fails for it;
+   * or undefined to run the command. Default: undefined.
+   */
+  protected async readForTools(_path: string): Promise<FileForRead | undefined> {
+    return undefined;
+  }
+
+  /**
+   * A text file's lines, numbered, as deepagents' `BaseSandbox.read` gives
+   * them (same pagination, reminders, errors and cut at the output cap),
+   * from the adapter's own read when it has one ({@link readForTools});
+   * otherwise, or where `awk` could print the file otherwise,
+   * `BaseSandbox.read`.
+   */
+  override async read(filePath: string, offset = 0, limit = 500): Promise<ReadResult> {
+    this.assertReady();
+    if (typeof filePath === "string" && filePath.startsWith("/") && !filePath.includes("\0")) {
+      const file = await this.readForTools(filePath);
+      const answer =
+        file === undefined ? undefined : await readResultOfFile(file, filePath, offset, limit, this.#maxOutputBytes, (paths) => this.downloadFiles(paths));
+      if (answer !== undefined) return answer;
+    }
+    return super.read(filePath, offset, limit);
+  }
+
+  /**
+   * For adapters that can search files without a command (local-docker's
+   * agent): the first `maxOutputBytes` bytes of what deepagents' grep command
+   * (see file-search.ts) prints on stdout for `pattern` (a literal) under
+   * `path`, only in files whose base name matches `glob` when one is given,
+   * decoded as `execute` decodes output; or undefined to run the command.
+   * Default: undefined.
+   */
+  protected async searchTree(_pattern: string, _path: string, _glob: string | null, _maxOutputBytes: number): Promise<string | undefined> {
+    return undefined;
+  }
+
+  /**
+   * Lines containing the literal `pattern`, as deepagents' `BaseSandbox.grep`
+   * finds them (same matches, order and cut at the output cap), from the
+   * adapter's own search when it has one ({@link searchTree}); otherwise, or
+   * where it leaves the search to the command, `BaseSandbox.grep`.
+   */
+  override async grep(pattern: string, path = "/", glob: string | null = null, maxCount: number | null = null): Promise<GrepResult> {
+    this.assertReady();
+    const narrowed = glob || null;
+    if (typeof pattern === "string" && typeof path === "string" && path.startsWith("/") && (narrowed === null || typeof narrowed === "string")) {
+      if (!`${pattern}${path}${narrowed ?? ""}`.includes("\0")) {
+        const output = await this.searchTree(pattern, path, narrowed, this.#maxOutputBytes);
+        const answer = output === undefined ? undefined : await grepResultOfOutput(output, pattern, path, narrowed, maxCount);
+        if (answer !== undefined) return answer;
+      }
+    }
+    return super.grep(pattern, path, glob, maxCount);
   }
 
   // ---- files ----------------------------------------------------------------

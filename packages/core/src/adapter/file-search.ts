@@ -1,0 +1,45 @@
+import { BaseSandbox, type GrepResult } from "deepagents";
+
+/**
+ * `grep` for the deepagents file tools from an adapter's own search (e.g.
+ * local-docker's command agent, which searches without starting a process):
+ * the adapter hands over what deepagents' grep command would have printed,
+ * and deepagents' own `BaseSandbox.grep` parses it, so paths, line numbers,
+ * texts, the text-file filter and `maxCount` are its own.
+ */
+
+function quote(value: string): string {
+  return `'${value.replace(/'/g, "'\\''")}'`;
+}
+
+/** The command deepagents' `BaseSandbox.grep` runs for these arguments (a glob narrows by base name through `find`). */
+export function grepCommand(pattern: string, path: string, glob: string | null): string {
+  if (glob) return `find -L ${quote(path)} -type f -name ${quote(glob)} -exec grep -HnF -e ${quote(pattern)} {} + 2>/dev/null || true`;
+  return `grep -rHnF -e ${quote(pattern)} ${quote(path)} 2>/dev/null || true`;
+}
+
+/**
+ * `BaseSandbox.grep`'s answer when its command printed `output` (already cut
+ * at the output cap, as `execute` cuts it), or undefined when this
+ * deepagents' `BaseSandbox.grep` runs another command than
+ * {@link grepCommand} (the output would not be its command's: the caller
+ * runs `BaseSandbox.grep` itself).
+ */
+export async function grepResultOfOutput(
+  output: string,
+  pattern: string,
+  path: string,
+  glob: string | null,
+  maxCount: number | null,
+): Promise<GrepResult | undefined> {
+  const expected = grepCommand(pattern, path, glob);
+  let asked: string | undefined;
+  const standIn = {
+    execute: async (command: string) => {
+      asked = command;
+      return { output: command === expected ? output : "", exitCode: 0, truncated: false };
+    },
+  };
+  const result = await (BaseSandbox.prototype.grep as (this: unknown, ...args: unknown[]) => Promise<GrepResult>).call(standIn, pattern, path, glob, maxCount);
+  return asked === expected ? result : undefined;
+}
