@@ -10,7 +10,7 @@ import type { HostTools } from "./host-tools.js";
  * chroot) and `cd` print when they fail: infrastructure errors, kept out of
  * the command's output.
  */
-const COMMAND_WRAPPER = `cd -- "$0" && exec /bin/sh -c "$1" 2>&3 3>&-`;
+const COMMAND_WRAPPER = `cd -- "$0" && exec /bin/sh -c -- "$1" 2>&3 3>&-`;
 
 /** How the command ended. */
 export interface CommandEnd {

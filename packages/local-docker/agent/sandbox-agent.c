@@ -331,7 +331,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
       char *name = strndup(fields[i], (size_t)(e - fields[i]));
       if (name) setenv(name, e + 1, 1);
     }
-    execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+    execl("/bin/sh", "sh", "-c", "--", script, (char *)NULL);
     what = "exec /bin/sh";
   child_fail: {
     char message[128];

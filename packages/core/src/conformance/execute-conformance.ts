@@ -224,6 +224,14 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         expect(result, "sh must start whatever PATH the command gets").toEqual({ output: "/conformance/no-such-bin", exitCode: 0, truncated: false });
       });
 
+      it("runs a command that starts with a dash as a command, not as options of sh", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const result = await sandbox.execute("--conformance-no-such-command");
+        expect(result.exitCode, `sh must look the word up as a command (got: ${result.output})`).toBe(127);
+        expect(result.output).toContain("--conformance-no-such-command");
+        expect(await sandbox.execute("-c")).toMatchObject({ exitCode: 127 });
+      });
+
       it("applies env to one call only", { timeout: budget() }, async () => {
         const sandbox = await shared();
         await sandbox.execute("true", { env: { CONFORMANCE_ONCE: "set" } });
