@@ -144,7 +144,7 @@ describe.runIf(available)("file transfers through the command agent (skipped wit
       "is_directory",
       "is_directory",
       "file_not_found",
-      null,
+      "file_not_found", // a trailing slash on a regular file, as plain/child
       null,
       "file_not_found",
       null, // the upload test created the link's target

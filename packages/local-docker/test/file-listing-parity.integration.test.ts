@@ -4,6 +4,7 @@ import { BaseSandbox } from "deepagents";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox } from "../src/index.js";
+import { commandsOf } from "./support/tool-parity.js";
 
 // Core's `ls` and `glob` (packages/core/src/adapter/file-listing.ts) answer
 // exactly as deepagents' own `BaseSandbox.ls` / `BaseSandbox.glob` (called
@@ -142,19 +143,11 @@ describe.runIf(available)("ls and glob answer as deepagents' BaseSandbox does (s
       const { sandbox } = side();
       expect(await sandbox.commandChannelReady()).toBe(agentBuilt ? "agent" : "exec");
       await sandbox.ls(ROOT); // asks once which find the image has
-      const commands: string[] = [];
-      const execute = sandbox.execute.bind(sandbox);
-      sandbox.execute = (command, options) => {
-        commands.push(command);
-        return execute(command, options);
-      };
-      try {
+      const commands = await commandsOf(sandbox, async () => {
         await sandbox.ls(ROOT);
         await sandbox.glob("**/*.py", ROOT);
         await sandbox.glob("**", ROOT);
-      } finally {
-        delete (sandbox as { execute?: unknown }).execute;
-      }
+      });
       expect(commands, "the command agent lists for ls and glob itself; without it, each is one command").toHaveLength(agentBuilt ? 0 : 3);
       for (const command of commands) expect(command, "a per-entry loop").not.toMatch(/for f; do|while .*read/);
     });

@@ -1,9 +1,9 @@
-import { DockerEngine, LABELS } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { BaseSandbox, type ReadResult } from "deepagents";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox } from "../src/index.js";
+import { commandsOf, useParitySandboxes } from "./support/tool-parity.js";
 
 // Core's `read` from a file the command agent read (no process) gives
 // exactly deepagents' own `BaseSandbox.read` answer (its `awk` command, run
@@ -17,7 +17,6 @@ import { LocalDockerSandbox } from "../src/index.js";
 const available = (await engineAvailable()) && agentBinaryPath() !== undefined;
 const PYTHON_IMAGE = "sandbox-python:bookworm";
 const appName = `file-read-${process.pid}`;
-const engine = new DockerEngine();
 const ROOT = "/work/read";
 
 const TREE = [
@@ -68,50 +67,21 @@ const ANSWERED: Array<[string, number | undefined, number | undefined]> = [
 /** Reads left to the command (the answer is the command's either way). */
 const LEFT: string[] = [`${ROOT}/nul.txt`, `${ROOT}/sub/../plain.txt`, `${ROOT}//plain.txt`];
 
-/** The commands `action` runs through `execute`. */
-async function commandsOf(sandbox: LocalDockerSandbox, action: () => Promise<unknown>): Promise<string[]> {
-  const commands: string[] = [];
-  const execute = sandbox.execute.bind(sandbox);
-  sandbox.execute = (command, options) => {
-    commands.push(command);
-    return execute(command, options);
-  };
-  try {
-    await action();
-  } finally {
-    delete (sandbox as { execute?: unknown }).execute;
-  }
-  return commands;
-}
-
 function command(sandbox: LocalDockerSandbox, path: string, offset?: number, limit?: number): Promise<ReadResult> {
   return BaseSandbox.prototype.read.call(sandbox, path, offset, limit);
 }
 
 describe.runIf(available)("read answers as deepagents' BaseSandbox does (skipped without a Docker engine or a built agent)", () => {
-  const sides: Array<{ sandbox: LocalDockerSandbox; image: string }> = [];
-
-  beforeAll(async () => {
-    for (const image of [BUSYBOX_IMAGE, PYTHON_IMAGE]) {
-      const sandbox = await LocalDockerSandbox.create({ imageName: image, appName });
-      sides.push({ sandbox, image });
-      expect(await sandbox.commandChannelReady()).toBe("agent");
-      const made = await sandbox.execute(TREE);
-      expect(made.exitCode, made.output).toBe(0);
-      await sandbox.read(`${ROOT}/plain.txt`); // asks once which awk the image has
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const { sandbox } of sides) await sandbox.close().catch(() => undefined);
-    for (const container of await engine.listContainers({ [LABELS.app]: appName })) await engine.container(container.id).remove();
-  });
+  const sandboxOf = useParitySandboxes(
+    appName,
+    [BUSYBOX_IMAGE, PYTHON_IMAGE],
+    TREE,
+    (sandbox) => sandbox.read(`${ROOT}/plain.txt`) /* asks once which awk the image has */,
+  );
 
   for (const image of [BUSYBOX_IMAGE, PYTHON_IMAGE]) {
-    const side = () => sides.find((entry) => entry.image === image)!;
-
     it(`${image}: the agent's answers, without a command, equal the command's`, { timeout: 120_000 }, async () => {
-      const { sandbox } = side();
+      const sandbox = sandboxOf(image);
       for (const [path, offset, limit] of ANSWERED) {
         let answer: ReadResult | undefined;
         const commands = await commandsOf(sandbox, async () => {
@@ -126,7 +96,7 @@ describe.runIf(available)("read answers as deepagents' BaseSandbox does (skipped
     });
 
     it(`${image}: reads left to the command, and a non-text file, answer as BaseSandbox does`, { timeout: 60_000 }, async () => {
-      const { sandbox } = side();
+      const sandbox = sandboxOf(image);
       for (const path of LEFT) {
         const commands = await commandsOf(sandbox, () => sandbox.read(path));
         expect(commands, `${path}: left to the command`).toHaveLength(1);

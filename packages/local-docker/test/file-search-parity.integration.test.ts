@@ -1,9 +1,9 @@
-import { DockerEngine, LABELS } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { BaseSandbox, type GrepResult } from "deepagents";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox } from "../src/index.js";
+import { commandsOf, useParitySandboxes } from "./support/tool-parity.js";
 
 // Core's `grep` answered by the command agent (which walks, reads and
 // matches itself, no process) gives exactly deepagents' own
@@ -18,7 +18,6 @@ import { LocalDockerSandbox } from "../src/index.js";
 const available = (await engineAvailable()) && agentBinaryPath() !== undefined;
 const PYTHON_IMAGE = "sandbox-python:bookworm";
 const appName = `file-search-${process.pid}`;
-const engine = new DockerEngine();
 const ROOT = "/work/search";
 /** Files the agent leaves to the command, apart from the tree the others search. */
 const ASIDE = "/work/aside";
@@ -78,52 +77,21 @@ const LEFT: Array<[string, string, string | null]> = [
   ["needle", `${ROOT}//src`, null], // a doubled slash the tools spell differently
 ];
 
-type Side = { sandbox: LocalDockerSandbox; image: string };
-
-/** The commands `action` runs through `execute`. */
-async function commandsOf(sandbox: LocalDockerSandbox, action: () => Promise<unknown>): Promise<string[]> {
-  const commands: string[] = [];
-  const execute = sandbox.execute.bind(sandbox);
-  sandbox.execute = (command, options) => {
-    commands.push(command);
-    return execute(command, options);
-  };
-  try {
-    await action();
-  } finally {
-    delete (sandbox as { execute?: unknown }).execute;
-  }
-  return commands;
-}
-
 function command(sandbox: LocalDockerSandbox, pattern: string, path: string, glob: string | null, maxCount: number | null = null): Promise<GrepResult> {
   return BaseSandbox.prototype.grep.call(sandbox, pattern, path, glob, maxCount);
 }
 
 describe.runIf(available)("grep answers as deepagents' BaseSandbox does (skipped without a Docker engine or a built agent)", () => {
-  const sides: Side[] = [];
-
-  beforeAll(async () => {
-    for (const image of [BUSYBOX_IMAGE, PYTHON_IMAGE]) {
-      const sandbox = await LocalDockerSandbox.create({ imageName: image, appName });
-      sides.push({ sandbox, image });
-      expect(await sandbox.commandChannelReady()).toBe("agent");
-      const made = await sandbox.execute(TREE);
-      expect(made.exitCode, made.output).toBe(0);
-      await sandbox.grep("warm-up", "/nonexistent"); // asks once which grep the image has
-    }
-  }, 120_000);
-
-  afterAll(async () => {
-    for (const { sandbox } of sides) await sandbox.close().catch(() => undefined);
-    for (const container of await engine.listContainers({ [LABELS.app]: appName })) await engine.container(container.id).remove();
-  });
+  const sandboxOf = useParitySandboxes(
+    appName,
+    [BUSYBOX_IMAGE, PYTHON_IMAGE],
+    TREE,
+    (sandbox) => sandbox.grep("warm-up", "/nonexistent") /* asks once which grep the image has */,
+  );
 
   for (const image of [BUSYBOX_IMAGE, PYTHON_IMAGE]) {
-    const side = () => sides.find((entry) => entry.image === image)!;
-
     it(`${image}: the agent's answers, without a command, equal the command's`, { timeout: 120_000 }, async () => {
-      const { sandbox } = side();
+      const sandbox = sandboxOf(image);
       for (const [pattern, path, glob] of ANSWERED) {
         let answer: GrepResult | undefined;
         const commands = await commandsOf(sandbox, async () => {
@@ -152,12 +120,12 @@ describe.runIf(available)("grep answers as deepagents' BaseSandbox does (skipped
     });
 
     it(`${image}: with maxCount, the answer is the command's`, { timeout: 60_000 }, async () => {
-      const { sandbox } = side();
+      const sandbox = sandboxOf(image);
       expect(await sandbox.grep("needle", ROOT, null, 2)).toEqual(await command(sandbox, "needle", ROOT, null, 2));
     });
 
     it(`${image}: searches the agent leaves to the command answer as the command does`, { timeout: 120_000 }, async () => {
-      const { sandbox } = side();
+      const sandbox = sandboxOf(image);
       for (const [pattern, path, glob] of LEFT) {
         let answer: GrepResult | undefined;
         const commands = await commandsOf(sandbox, async () => {
@@ -170,7 +138,7 @@ describe.runIf(available)("grep answers as deepagents' BaseSandbox does (skipped
     });
 
     it(`${image}: a byte over 0x7f in a matching file (a text byte to BusyBox and to GNU in the C locale)`, { timeout: 60_000 }, async () => {
-      const { sandbox } = side();
+      const sandbox = sandboxOf(image);
       let answer: GrepResult | undefined;
       const commands = await commandsOf(sandbox, async () => {
         answer = await sandbox.grep("needle", `${ASIDE}/latin`);
