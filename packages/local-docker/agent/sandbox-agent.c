@@ -729,6 +729,38 @@ static void read_file(uint32_t id, const unsigned char *payload, size_t length) 
 /* GNU find sorts larger directories by inode (fts): their order is left to find itself. */
 #define GNU_SORT_THRESHOLD 10000
 
+/*
+ * One step of a directory walk: the next entry but `.` and `..`, with its
+ * path (`directory_path` joined to its name) in `path` (PATH_MAX bytes).
+ * NULL at the end, or with *give_up set where the walk is left to the
+ * command: over GNU_SORT_THRESHOLD entries when `bounded` (GNU's fts may
+ * sort such a directory by inode), or a path over PATH_MAX.
+ */
+static struct dirent *next_entry(DIR *directory, const char *directory_path, int bounded, unsigned long *seen, char *path, int *give_up) {
+  size_t length = strlen(directory_path);
+  int slash = length > 0 && directory_path[length - 1] == '/';
+  struct dirent *item;
+  while ((item = readdir(directory)) != NULL) {
+    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
+    if (bounded && ++*seen > GNU_SORT_THRESHOLD) break;
+    int n = snprintf(path, PATH_MAX, "%s%s%s", directory_path, slash ? "" : "/", item->d_name);
+    if (n < 0 || n >= PATH_MAX) break;
+    return item;
+  }
+  if (item != NULL) *give_up = 1;
+  return NULL;
+}
+
+/* A new answer: its status byte (0 until set), with room to grow. */
+static unsigned char *new_answer(size_t *used, size_t *capacity) {
+  *capacity = 4096;
+  unsigned char *out = malloc(*capacity);
+  if (!out) die("malloc");
+  out[0] = 0;
+  *used = 1;
+  return out;
+}
+
 static void list_directory(uint32_t id, const unsigned char *payload, size_t length) {
   size_t at;
   if (length < 3 || (payload[0] != 'b' && payload[0] != 'g')) {
@@ -745,26 +777,12 @@ static void list_directory(uint32_t id, const unsigned char *payload, size_t len
   DIR *directory = NULL;
   /* find lists nothing but the root itself (excluded) when it is not a directory or cannot be read. */
   if (stat(root, &info) == 0 && S_ISDIR(info.st_mode)) directory = opendir(root);
-  size_t capacity = 4096, used = 1, count = 0;
-  unsigned char *out = malloc(capacity);
-  if (!out) die("malloc");
-  out[0] = 0;
+  size_t used, capacity;
+  unsigned char *out = new_answer(&used, &capacity);
   int fallback = 0;
-  size_t rootlen = strlen(root);
-  int slash = rootlen > 0 && root[rootlen - 1] == '/';
-  struct dirent *item;
-  while (directory && (item = readdir(directory)) != NULL) {
-    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
-    if (gnu && ++count > GNU_SORT_THRESHOLD) {
-      fallback = 1;
-      break;
-    }
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s%s%s", root, slash ? "" : "/", item->d_name);
-    if (n < 0 || (size_t)n >= sizeof path) {
-      fallback = 1;
-      break;
-    }
+  unsigned long seen = 0;
+  char path[PATH_MAX];
+  while (directory && !fallback && next_entry(directory, root, gnu, &seen, path, &fallback) != NULL) {
     if (fnmatch(root, path, 0) == 0) continue; /* -not -path <root> */
     struct stat own, target;
     int has_own = lstat(path, &own) == 0;
@@ -853,22 +871,10 @@ static void tree_walk(struct tree *t, const char *directory_path, const struct s
   t->inos[t->depth] = directory_info->st_ino;
   t->depth++;
   DIR *directory = opendir(directory_path);
-  size_t length = strlen(directory_path);
-  int slash = length > 0 && directory_path[length - 1] == '/';
   unsigned long seen = 0;
+  char path[PATH_MAX];
   struct dirent *item;
-  while (directory && !t->fallback && (item = readdir(directory)) != NULL) {
-    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
-    if (t->gnu && ++seen > GNU_SORT_THRESHOLD) {
-      t->fallback = 1;
-      break;
-    }
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s%s%s", directory_path, slash ? "" : "/", item->d_name);
-    if (n < 0 || (size_t)n >= sizeof path) {
-      t->fallback = 1;
-      break;
-    }
+  while (directory && !t->fallback && (item = next_entry(directory, directory_path, t->gnu, &seen, path, &t->fallback)) != NULL) {
     if (tree_pruned(t, path)) continue;
     int listed = fnmatch(t->root, path, 0) != 0; /* -not -path <root> */
     int named = t->name == NULL || fnmatch(t->name, item->d_name, 0) == 0;
@@ -894,7 +900,7 @@ static void tree_walk(struct tree *t, const char *directory_path, const struct s
         t->fallback = 1;
         break;
       }
-      t->bytes += (unsigned long)n + 46; /* as the glob command's awk counts: the path and the most the other fields take */
+      t->bytes += (unsigned long)strlen(path) + 46; /* as the glob command's awk counts: the path and the most the other fields take */
       if (named) {
         const struct stat *shown = t->gnu ? (has_target ? &target : &own) : &own;
         int is_dir = t->gnu ? S_ISDIR(shown->st_mode) : (has_target && S_ISDIR(target.st_mode));
@@ -942,11 +948,7 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
       return;
     }
   }
-  t.capacity = 4096;
-  t.out = malloc(t.capacity);
-  if (!t.out) die("malloc");
-  t.out[0] = 0;
-  t.used = 1;
+  t.out = new_answer(&t.used, &t.capacity);
   struct stat info;
   /* The root itself is pruned or excluded (-not -path); find descends into it when it leads to a directory. */
   if (!tree_pruned(&t, root) && stat(root, &info) == 0 && S_ISDIR(info.st_mode)) tree_walk(&t, root, &info);
@@ -1382,22 +1384,10 @@ static void search_directory(struct search *s, const char *directory_path, const
   int kept = directory && s->kept < MAX_KEPT_DIRECTORIES ? fcntl(at, F_DUPFD_CLOEXEC, 0) : -1;
   if (kept >= 0) s->directories[s->kept++] = kept;
   int queue_at = kept >= 0 ? kept : AT_FDCWD;
-  size_t length = strlen(directory_path);
-  int slash = length > 0 && directory_path[length - 1] == '/';
   unsigned long seen = 0;
+  char path[PATH_MAX];
   struct dirent *item;
-  while (directory && !s->full && !s->fallback && (item = readdir(directory)) != NULL) {
-    if (strcmp(item->d_name, ".") == 0 || strcmp(item->d_name, "..") == 0) continue;
-    if (++seen > GNU_SORT_THRESHOLD) { /* GNU's fts may sort a directory this large by inode */
-      s->fallback = 1;
-      break;
-    }
-    char path[PATH_MAX];
-    int n = snprintf(path, sizeof path, "%s%s%s", directory_path, slash ? "" : "/", item->d_name);
-    if (n < 0 || (size_t)n >= sizeof path) {
-      s->fallback = 1;
-      break;
-    }
+  while (directory && !s->full && !s->fallback && (item = next_entry(directory, directory_path, 1, &seen, path, &s->fallback)) != NULL) {
     struct stat info;
     if (item->d_type == DT_REG) {
       if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, queue_at, path);
@@ -1482,11 +1472,7 @@ static void search_tree(uint32_t id, const unsigned char *payload, size_t length
     file_answer(id, 's', 2, NULL, 0);
     return;
   }
-  s.capacity = 4096;
-  s.out = malloc(s.capacity);
-  if (!s.out) die("malloc");
-  s.out[0] = 0;
-  s.used = 1;
+  s.out = new_answer(&s.used, &s.capacity);
   s.most += 1; /* the status byte */
   struct stat info;
   if (stat(root, &info) == 0) {
