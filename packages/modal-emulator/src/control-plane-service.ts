@@ -427,6 +427,13 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
       };
     }) satisfies Handler<"sandboxSnapshotFsAsyncGet">,
 
+    /**
+     * The sandbox's container usage so far: CPU time in core-nanoseconds and
+     * memory-time in GiB-nanoseconds (resource-usage.ts); no GPU. A finished
+     * sandbox answers its final totals.
+     */
+    sandboxGetResourceUsage: (async (request) => state.sandboxes.require(request.sandboxId ?? "").usage.usage()) satisfies Handler<"sandboxGetResourceUsage">,
+
     sandboxGetTunnels: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnels">,
     sandboxGetTunnelsV2: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnelsV2">,
 

@@ -245,6 +245,7 @@ export class EmulatorState {
         void sandbox.ended.then(() => handle.release());
       }
       this.sandboxes.add(sandbox);
+      sandbox.usage.start();
       await this.tunnels.open(sandbox, checked.openPorts, checked.inboundCidrs);
       if (definition.verbose) {
         this.verboseLog.enable(sandbox, `app ${app.appId}, image ${image.dockerImage}, entrypoint ${JSON.stringify(definition.entrypointArgs ?? [])}`);

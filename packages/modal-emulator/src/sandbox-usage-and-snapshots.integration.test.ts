@@ -1,7 +1,8 @@
-import type { Image } from "modal";
+import { cpus } from "node:os";
+import type { Image, Sandbox } from "modal";
 import { Status } from "nice-grpc";
 import { beforeAll, describe, expect, it } from "vitest";
-import { engineReachable, useModalEmulator } from "../test/support/emulator-harness.js";
+import { engineReachable, run, useModalEmulator } from "../test/support/emulator-harness.js";
 import { GenericStatus } from "./sandbox-record.js";
 
 /*
@@ -12,13 +13,68 @@ import { GenericStatus } from "./sandbox-record.js";
  * containers.
  */
 
+const NS_PER_SECOND = 1e9;
+
 describe.runIf(engineReachable)("resource usage and filesystem snapshots over raw control-plane RPCs (Docker engine)", { timeout: 120_000 }, () => {
   const emu = useModalEmulator({ appName: "emulator-usage-snapshots" });
   let alpine: Image;
+  let python: Image;
 
   beforeAll(async () => {
     alpine = emu.image("alpine:3.21");
+    python = await emu.image("python:3.12-slim").build(emu.app);
   }, 120_000);
+
+  const usageOf = (sandbox: Sandbox) => emu.modal.cpClient.sandboxGetResourceUsage({ sandboxId: sandbox.sandboxId });
+
+  describe("SandboxGetResourceUsage", () => {
+    it("counts the CPU time a busy loop of 1 s burns, in core-nanoseconds", async () => {
+      const sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, python));
+      const before = await usageOf(sandbox);
+      const startedMs = Date.now();
+      const burn = await run(sandbox, ["python3", "-c", "import time\nt = time.time()\nwhile time.time() - t < 1.0: pass"]);
+      expect(burn.exitCode).toBe(0);
+      const after = await usageOf(sandbox);
+      const elapsedNs = (Date.now() - startedMs) * 1e6;
+      const burned = after.cpuCoreNanosecs - before.cpuCoreNanosecs;
+      expect(burned).toBeGreaterThanOrEqual(0.5 * NS_PER_SECOND);
+      expect(burned).toBeLessThanOrEqual(elapsedNs * cpus().length);
+      expect(after.gpuNanosecs).toBe(0);
+      await sandbox.terminate();
+    });
+
+    it("integrates the memory in use over time, in GiB-nanoseconds, and keeps the totals after the sandbox ended", async () => {
+      const sandbox = emu.track(await emu.modal.sandboxes.create(emu.app, python));
+      // 128 MiB written (so resident), held for 6 s.
+      const holder = await sandbox.exec(["python3", "-c", "import sys, time\nb = b'x' * (128 << 20)\nprint('ready', flush=True)\ntime.sleep(6)"], {
+        mode: "text",
+      });
+      const reader = holder.stdout.getReader();
+      expect(String((await reader.read()).value)).toContain("ready");
+      const first = await usageOf(sandbox);
+      const firstMs = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const second = await usageOf(sandbox);
+      const elapsedSeconds = (Date.now() - firstMs) / 1000;
+      const averageGib = (second.memGibNanosecs - first.memGibNanosecs) / NS_PER_SECOND / elapsedSeconds;
+      expect(averageGib).toBeGreaterThanOrEqual(0.1);
+      expect(averageGib).toBeLessThanOrEqual(0.5);
+      reader.releaseLock();
+
+      await sandbox.terminate();
+      const ended = await usageOf(sandbox);
+      expect(ended.memGibNanosecs).toBeGreaterThanOrEqual(second.memGibNanosecs);
+      expect(ended.cpuCoreNanosecs).toBeGreaterThanOrEqual(second.cpuCoreNanosecs);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(await usageOf(sandbox), "a finished sandbox's totals are final").toEqual(ended);
+    });
+
+    it("answers NOT_FOUND for an unknown sandbox id", async () => {
+      await expect(emu.modal.cpClient.sandboxGetResourceUsage({ sandboxId: "sb-doesnotexist0000000000" })).rejects.toMatchObject({
+        code: Status.NOT_FOUND,
+      });
+    });
+  });
 
   describe("SandboxSnapshotFs, SandboxSnapshotFsAsync and SandboxSnapshotFsAsyncGet", () => {
     async function expectMarker(imageId: string, text: string) {
