@@ -203,10 +203,7 @@ export function createCommandRouterHandlers(state: EmulatorState): Record<string
     async taskSnapshotFilesystem(request: { taskId: string; containerId?: string }) {
       const sandbox = entrypointOf(request.taskId);
       if (!sandbox.running) throw new ServerError(Status.NOT_FOUND, `Sandbox ${sandbox.sandboxId} has already finished`);
-      const repository = `modal-emulator-snapshot-${sandbox.sandboxId.toLowerCase()}`;
-      const tag = String(Date.now());
-      await state.containerOf(sandbox, request.containerId ?? "").raw.commit({ repo: repository, tag, pause: true });
-      const image = state.images.register(`${repository}:${tag}`, true);
+      const image = await state.filesystemSnapshots.take(sandbox, state.containerOf(sandbox, request.containerId ?? ""));
       return { imageId: image.imageId };
     },
   };

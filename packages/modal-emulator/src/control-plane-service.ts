@@ -2,6 +2,7 @@ import { StringDecoder } from "node:string_decoder";
 import { type CallContext, ServerError, Status } from "nice-grpc";
 import type { TokenAuthority } from "./auth-tokens.js";
 import type { EmulatorState } from "./emulator-state.js";
+import { snapshotResultOf } from "./filesystem-snapshots.js";
 import type { ControlPlaneMethodName, ControlPlaneRequest, ControlPlaneResponse, ControlPlaneStreamRequest, DeepPartial } from "./modal-sdk-definitions.js";
 import { mintObjectId } from "./object-ids.js";
 import { createsWhenMissing, FileDescriptor } from "./protocol-values.js";
@@ -25,6 +26,8 @@ const SANDBOX_LIST_PAGE_SIZE = 100;
 const LOGS_STREAM_MAX_MS = 50_000;
 /** Most bytes of entrypoint output one `SandboxGetLogs` batch carries. */
 const LOGS_BATCH_BYTES = 64 * 1024;
+/** Longest a `SandboxSnapshotFsAsyncGet` long poll is held, seconds. */
+const MAX_SNAPSHOT_WAIT_SECONDS = 50;
 
 /** Options of {@link createControlPlaneHandlers}. */
 export interface ControlPlaneOptions {
@@ -385,6 +388,51 @@ export function createControlPlaneHandlers(options: ControlPlaneOptions): Record
         buckets: [...buckets.entries()].sort(([a], [b]) => a - b).map(([start, counts]) => ({ bucketStartAt: new Date(start), ...counts })),
       };
     }) satisfies Handler<"appCountLogs">,
+
+    /**
+     * A filesystem snapshot as an image (the control-plane form of
+     * `snapshotFilesystem`): waits for it up to `timeout` seconds (none: until
+     * done), then answers TIMEOUT with the image id, which
+     * `SandboxSnapshotFsAsyncGet` keeps answering for. Failures (a finished
+     * sandbox) are the result's FAILURE, as the response carries a result.
+     */
+    sandboxSnapshotFs: (async (request, context) => {
+      const sandbox = state.sandboxes.require(request.sandboxId ?? "");
+      const imageId = state.filesystemSnapshots.start(sandbox);
+      const timeoutSeconds = request.timeout ?? 0;
+      const outcome = await state.filesystemSnapshots.outcome(imageId, timeoutSeconds > 0 ? timeoutSeconds * 1000 : Number.POSITIVE_INFINITY, context.signal);
+      return {
+        imageId,
+        result: snapshotResultOf(outcome) ?? {
+          status: GenericStatus.timeout,
+          exception: `Filesystem snapshot of sandbox ${sandbox.sandboxId} did not finish within ${timeoutSeconds} s`,
+        },
+        imageMetadata: outcome?.ok ? { imageBuilderVersion: IMAGE_BUILDER_VERSION } : undefined,
+      };
+    }) satisfies Handler<"sandboxSnapshotFs">,
+
+    /** Starts a filesystem snapshot and answers the id its image will have. */
+    sandboxSnapshotFsAsync: (async (request) => ({
+      imageId: state.filesystemSnapshots.start(state.sandboxes.require(request.sandboxId ?? "")),
+    })) satisfies Handler<"sandboxSnapshotFsAsync">,
+
+    /** The snapshot's result, waiting up to `timeout` seconds (at most 50); no result while it still runs. */
+    sandboxSnapshotFsAsyncGet: (async (request, context) => {
+      const timeoutMs = Math.min(Math.max(request.timeout ?? 0, 0), MAX_SNAPSHOT_WAIT_SECONDS) * 1000;
+      const outcome = await state.filesystemSnapshots.outcome(request.imageId ?? "", timeoutMs, context.signal);
+      return {
+        imageId: request.imageId ?? "",
+        result: snapshotResultOf(outcome),
+        imageMetadata: outcome?.ok ? { imageBuilderVersion: IMAGE_BUILDER_VERSION } : undefined,
+      };
+    }) satisfies Handler<"sandboxSnapshotFsAsyncGet">,
+
+    /**
+     * The sandbox's container usage so far: CPU time in core-nanoseconds and
+     * memory-time in GiB-nanoseconds (resource-usage.ts); no GPU. A finished
+     * sandbox answers its final totals.
+     */
+    sandboxGetResourceUsage: (async (request) => state.sandboxes.require(request.sandboxId ?? "").usage.usage()) satisfies Handler<"sandboxGetResourceUsage">,
 
     sandboxGetTunnels: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnels">,
     sandboxGetTunnelsV2: (async (request) => tunnels(request.sandboxId ?? "")) satisfies Handler<"sandboxGetTunnelsV2">,

@@ -6,6 +6,7 @@ import { DirectoryMounts } from "./directory-mounts.js";
 import { DirectorySnapshots } from "./directory-snapshots.js";
 import { checkConntrackReadable, EGRESS_TRUST_ENVIRONMENT, type EgressHandle, EgressProxy, installEgressTrust } from "./egress-proxy.js";
 import { INSTANCE_LABEL } from "./emulator-labels.js";
+import { FilesystemSnapshots } from "./filesystem-snapshots.js";
 import { DEFAULT_MAX_READ_FILE_BYTES, FilesystemToolServer } from "./filesystem-tools.js";
 import { fail } from "./grpc-errors.js";
 import { I6pnNetwork } from "./i6pn-network.js";
@@ -67,6 +68,8 @@ export class EmulatorState {
   readonly directoryMounts: DirectoryMounts;
   /** Images made from sandbox directories (`snapshotDirectory`), with their TTLs. */
   readonly directorySnapshots: DirectorySnapshots;
+  /** Images made from whole sandbox filesystems (`snapshotFilesystem`, `SandboxSnapshotFs*`). */
+  readonly filesystemSnapshots: FilesystemSnapshots;
   /** Named images (`image.publish`, `images.fromName`). */
   readonly publishedImages: PublishedImages;
   /** Sidecar containers of sandboxes (`experimentalSidecars`). */
@@ -130,6 +133,7 @@ export class EmulatorState {
       },
     });
     this.publishedImages = new PublishedImages(this.images);
+    this.filesystemSnapshots = new FilesystemSnapshots(this.images);
     this.directorySnapshots = new DirectorySnapshots({ engine: options.engine, images: this.images, labels: options.labels, instanceId: options.instanceId });
     this.execs = new SandboxExecs({
       sandboxes: this.sandboxes,
@@ -241,6 +245,7 @@ export class EmulatorState {
         void sandbox.ended.then(() => handle.release());
       }
       this.sandboxes.add(sandbox);
+      sandbox.usage.start();
       await this.tunnels.open(sandbox, checked.openPorts, checked.inboundCidrs);
       if (definition.verbose) {
         this.verboseLog.enable(sandbox, `app ${app.appId}, image ${image.dockerImage}, entrypoint ${JSON.stringify(definition.entrypointArgs ?? [])}`);
@@ -398,6 +403,7 @@ export class EmulatorState {
     await this.egress.close();
     await this.tunnels.close();
     await Promise.all(this.sandboxes.all().map((sandbox) => this.terminate(sandbox)));
+    await this.filesystemSnapshots.drain();
     await Promise.all([...this.#volumeFinalizers.keys()]);
     await this.sidecars.drain();
     const leftovers = await this.engine.listContainers({ [INSTANCE_LABEL]: this.#options.instanceId }).catch(() => []);

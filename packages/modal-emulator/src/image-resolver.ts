@@ -245,9 +245,9 @@ export class ImageResolver {
     return true;
   }
 
-  /** Registers an image id for an existing Docker image (for snapshots). */
-  register(dockerImage: string, built: boolean): ImageRecord {
-    const image: ImageRecord = { imageId: mintObjectId("image"), dockerImage, built };
+  /** Registers an image id (a new one unless given) for an existing Docker image (for snapshots). */
+  register(dockerImage: string, built: boolean, imageId: string = mintObjectId("image")): ImageRecord {
+    const image: ImageRecord = { imageId, dockerImage, built };
     this.#images.set(image.imageId, image);
     return image;
   }

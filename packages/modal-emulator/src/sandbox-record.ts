@@ -2,6 +2,7 @@ import type { EngineContainer } from "@sandbox/docker-engine";
 import { type ExecSession, SIGKILL } from "./exec-session.js";
 import { OutputBuffer } from "./output-buffer.js";
 import { FileDescriptor } from "./protocol-values.js";
+import { ResourceUsageMeter } from "./resource-usage.js";
 import { SandboxLog } from "./sandbox-logs.js";
 import type { OpenPort } from "./sandbox-tunnels.js";
 import type { SandboxVolumeMount } from "./volume-sync.js";
@@ -92,8 +93,12 @@ export class SandboxRecord {
     this.#resolveEnded = resolve;
   });
 
+  /** CPU time and memory-time of the container (`SandboxGetResourceUsage`); sampling starts with {@link ResourceUsageMeter.start}. */
+  readonly usage: ResourceUsageMeter;
+
   constructor(init: SandboxRecordInit) {
     Object.assign(this, init);
+    this.usage = new ResourceUsageMeter(init.container, init.createdAtSeconds * 1000);
   }
 
   /** How the sandbox ended, or `undefined` while it runs. */
@@ -176,6 +181,8 @@ export class SandboxRecord {
       this.#waiters = [];
       for (const waiter of waiters) waiter();
       this.#cleanup = (async () => {
+        // The last usage reading, while the container's cgroup is still there.
+        await this.usage.stop().catch(() => undefined);
         await this.container.stop().catch(() => undefined);
         await this.container.remove().catch(() => undefined);
         // Auto-removal finishes after the kill returns; volumes stay "in use" until it has.
