@@ -1,4 +1,4 @@
-import { BaseSandbox, type FileDownloadResponse, normalizeReadPagination, type ReadResult } from "deepagents";
+import { BaseSandbox, type FileDownloadResponse, type ReadResult } from "deepagents";
 
 /**
  * `read` for the deepagents file tools from a file an adapter read itself
@@ -17,6 +17,19 @@ const MAX_READ_LIMIT = 999_999_999;
 
 function quote(value: string): string {
   return `'${value.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * Offset and limit as deepagents (1.14) normalizes them before building the
+ * read command. Kept here, not imported: older deepagents of the peer range
+ * do not export it. Where a version normalizes otherwise, its command differs
+ * from {@link readCommand} and the command answers.
+ */
+function normalizeReadPagination(offset: number, limit: number): { offset: number; limit: number } {
+  return {
+    offset: Number.isFinite(offset) ? Math.max(0, Math.floor(offset)) : 0,
+    limit: Number.isFinite(limit) ? Math.max(0, Math.floor(limit)) : 0,
+  };
 }
 
 /** The window deepagents' read command prints: lines `start` to `end` (1-based, inclusive), from normalized pagination. */
