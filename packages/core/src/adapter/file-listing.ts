@@ -1,4 +1,5 @@
 import type { FileInfo, GlobResult, LsResult } from "deepagents";
+import { shellQuote } from "./shell-quote.js";
 
 /**
  * `ls` and `glob` for the deepagents file tools: the same entries, fields
@@ -32,10 +33,6 @@ const ENTRY = "\u0001";
 const TYPE = "\u0002";
 const TRAILER = "\u0003";
 
-function quote(value: string): string {
-  return `'${value.replace(/'/g, "'\\''")}'`;
-}
-
 /**
  * The command listing what `find` selects with `select` (an expression that
  * may be empty), one `ENTRY` line `size\tmtime\ttype\tpath` per selected entry
@@ -53,7 +50,7 @@ function listingCommand(findBase: string, select: string, counted?: string): str
 
 /** `ls`: the entries of one directory, then a trailer line saying the listing ran. */
 export function lsCommand(directory: string): string {
-  const quoted = quote(directory);
+  const quoted = shellQuote(directory);
   return `{ ${listingCommand(`find -L ${quoted} -maxdepth 1 -not -path ${quoted}`, "")}; printf '${TRAILER}\\n'; } 2>/dev/null`;
 }
 
@@ -79,12 +76,12 @@ export function baseNameFilter(pattern: string): string | undefined {
  * upper bound of the bytes `BaseSandbox`'s listing would have taken.
  */
 export function globCommand(root: string, filter: string | undefined): string {
-  const quoted = quote(root);
+  const quoted = shellQuote(root);
   const pruned = ["/proc", "/sys", "/dev", "/run", `${quoted}/proc`, `${quoted}/sys`, `${quoted}/dev`, `${quoted}/run`]
     .map((path) => `-path ${path}`)
     .join(" -o ");
   const findBase = `find -L ${quoted} \\( ${pruned} \\) -prune -o -not -path ${quoted}`;
-  const select = filter === undefined ? "" : `-name ${quote(filter)}`;
+  const select = filter === undefined ? "" : `-name ${shellQuote(filter)}`;
   // awk passes the entry and type lines on, and counts the lines BaseSandbox would have had (one per entry), with their length.
   const count = `awk 'BEGIN { n = 0; b = 0 } /^${TYPE}/ { print; next } { n++; b += length($0) + ${MAX_LINE_OVERHEAD_BYTES} } /^${ENTRY}/ { print } END { printf "${TRAILER}%d\\t%d\\n", n, b }'`;
   return `{ ${listingCommand(findBase, select, `-not -path ${quoted}`)}; } 2>/dev/null | ${count}`;

@@ -1,4 +1,5 @@
 import { BaseSandbox, type FileDownloadResponse, type ReadResult } from "deepagents";
+import { shellQuote } from "./shell-quote.js";
 
 /**
  * `read` for the deepagents file tools from a file an adapter read itself
@@ -14,10 +15,6 @@ export type FileForRead = { content: Uint8Array; bytesAsText: boolean } | { miss
 
 const READ_METADATA_PREFIX = "__DEEPAGENTS_READ_METADATA__";
 const MAX_READ_LIMIT = 999_999_999;
-
-function quote(value: string): string {
-  return `'${value.replace(/'/g, "'\\''")}'`;
-}
 
 /**
  * Offset and limit as deepagents (1.14) normalizes them before building the
@@ -41,7 +38,7 @@ function window(offset: number, limit: number): { start: number; end: number } {
 
 /** The command deepagents' `BaseSandbox.read` runs for a text file (offset and limit as it normalizes them). */
 export function readCommand(filePath: string, offset: number, limit: number): string {
-  const quoted = quote(filePath);
+  const quoted = shellQuote(filePath);
   const { start, end } = window(offset, limit);
   return [
     `if [ ! -f ${quoted} ]; then echo "Error: File not found"; exit 1; fi`,

@@ -1,4 +1,5 @@
 import { BaseSandbox, type GrepResult } from "deepagents";
+import { shellQuote } from "./shell-quote.js";
 
 /**
  * `grep` for the deepagents file tools from an adapter's own search (e.g.
@@ -8,14 +9,10 @@ import { BaseSandbox, type GrepResult } from "deepagents";
  * texts, the text-file filter and `maxCount` are its own.
  */
 
-function quote(value: string): string {
-  return `'${value.replace(/'/g, "'\\''")}'`;
-}
-
 /** The command deepagents' `BaseSandbox.grep` runs for these arguments (a glob narrows by base name through `find`). */
 export function grepCommand(pattern: string, path: string, glob: string | null): string {
-  if (glob) return `find -L ${quote(path)} -type f -name ${quote(glob)} -exec grep -HnF -e ${quote(pattern)} {} + 2>/dev/null || true`;
-  return `grep -rHnF -e ${quote(pattern)} ${quote(path)} 2>/dev/null || true`;
+  if (glob) return `find -L ${shellQuote(path)} -type f -name ${shellQuote(glob)} -exec grep -HnF -e ${shellQuote(pattern)} {} + 2>/dev/null || true`;
+  return `grep -rHnF -e ${shellQuote(pattern)} ${shellQuote(path)} 2>/dev/null || true`;
 }
 
 /**

@@ -5,10 +5,7 @@
  * /sys only.
  */
 
-/** Quotes `value` as one word for `sh` (single quotes, `'` spelled `'\''`). */
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+export { shellQuote } from "../adapter/shell-quote.js";
 
 /**
  * Lists every process with its full command line. busybox and procps both
