@@ -968,6 +968,11 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
 #define MAX_SEARCH_FILE (4u * 1024u * 1024u)
 #define MAX_SEARCH_FILES 50000u
 
+/* Files read in one batch (through one io_uring call per step), most bytes read of a file in one go, most threads that read. */
+#define RING_BATCH 256
+#define RING_READ 8192
+#define MAX_WORKERS 4
+
 /* Directories a search keeps open, so that opening each file looks up its name only. */
 #define MAX_KEPT_DIRECTORIES 1024
 
@@ -975,7 +980,9 @@ static void list_tree(uint32_t id, const unsigned char *payload, size_t length) 
 struct queued {
   char *path;
   int at;
-  size_t name; /* offset of the name in `path` */
+  size_t name;  /* offset of the name in `path` */
+  int keepable; /* met in a walked directory on a disk file system: its content may be kept (see the kept files below) */
+  dev_t device; /* that directory's device: a file mounted over an entry is not kept */
 };
 
 struct search {
@@ -988,11 +995,21 @@ struct search {
   unsigned char *out;
   size_t used, capacity;
   int full, fallback;
-  struct queued *queue; /* the files to grep, in the order the command greps them */
-  size_t files, queue_capacity;
+  /* The files to grep, in the order the command greps them, RING_BATCH to a batch: read while the walk goes on. */
+  struct batch *batches[MAX_SEARCH_FILES / RING_BATCH + 1];
+  size_t files;     /* queued by the walk */
+  size_t published; /* of those, the ones the workers may read (atomic) */
+  int walked;       /* the walk is over: `published` is all (atomic) */
+  size_t next;      /* the next batch a worker takes (atomic) */
+  int stop;         /* a file's answer is the command's: the rest need not be read (atomic) */
+  pthread_t helpers[MAX_WORKERS];
+  struct worker *workers; /* MAX_WORKERS of them */
+  int helping;      /* helper threads started */
   int directories[MAX_KEPT_DIRECTORIES]; /* open directories the queued files are opened in */
   int kept;
   unsigned long long read; /* bytes read so far (by every worker) */
+  int keeping;             /* kept contents may be used and stored in this search */
+  long long started;       /* CLOCK_REALTIME (ns) before anything was looked at */
   dev_t devs[256];
   ino_t inos[256];
   int depth;
@@ -1014,15 +1031,21 @@ static void search_put(struct search *s, const void *text, size_t n) {
   s->used += n;
 }
 
-/* Whether a directory is on a file system whose files read like files on disk (not /proc, /sys, cgroups...). */
+/*
+ * Whether a directory is on a file system whose files read like files on
+ * disk (not /proc, /sys, cgroups...): 0 no, 1 a disk file system, 2 one in
+ * memory (tmpfs, ramfs: a write through a shared mapping there changes no
+ * timestamp, so their files' contents are never kept).
+ */
 static int plain_file_system(const char *path) {
   struct statfs info;
   if (statfs(path, &info) < 0) return 0;
   switch ((unsigned long)info.f_type) {
-    case 0xEF53UL:     /* ext2/3/4 */
-    case 0x794c7630UL: /* overlayfs */
     case 0x01021994UL: /* tmpfs */
     case 0x858458f6UL: /* ramfs */
+      return 2;
+    case 0xEF53UL:     /* ext2/3/4 */
+    case 0x794c7630UL: /* overlayfs */
     case 0x58465342UL: /* xfs */
     case 0x9123683eUL: /* btrfs */
     case 0x2fc12fc1UL: /* zfs */
@@ -1034,22 +1057,190 @@ static int plain_file_system(const char *path) {
   }
 }
 
-/* The file the command would grep next (`at`: its directory, or AT_FDCWD); they are read once the walk is done. */
-static void search_file(struct search *s, int at, const char *path) {
+static struct queued *next_queued(struct search *s);
+static void publish(struct search *s);
+
+/* The file the command would grep next (`at`: its directory, or AT_FDCWD); workers read full batches while the walk goes on. */
+static void search_file(struct search *s, int at, const char *path, int keepable, dev_t device) {
   if (s->full || s->fallback) return;
   if (s->files >= MAX_SEARCH_FILES) {
     s->fallback = 1;
     return;
   }
-  if (s->files == s->queue_capacity) {
-    s->queue_capacity = s->queue_capacity ? s->queue_capacity * 2 : 256;
-    s->queue = realloc(s->queue, s->queue_capacity * sizeof *s->queue);
-    if (!s->queue) die("realloc");
-  }
   char *copy = strdup(path);
   if (!copy) die("strdup");
   const char *slash = strrchr(copy, '/');
-  s->queue[s->files++] = (struct queued){copy, at, at == AT_FDCWD || !slash ? 0 : (size_t)(slash + 1 - copy)};
+  *next_queued(s) = (struct queued){copy, at, at == AT_FDCWD || !slash ? 0 : (size_t)(slash + 1 - copy), keepable && at != AT_FDCWD, device};
+  s->files++;
+  if (s->files % RING_BATCH == 0) publish(s);
+}
+
+/*
+ * Kept files. Reading 3000 small files costs the kernel ~20 ms here (an
+ * open, a read and a close each, on cold caches after the agent idled); a
+ * stat costs a third of that. So grep keeps what it read of small files and,
+ * next time, reads again only files whose device, inode, size, modification
+ * or change time differ. A write changes the change time (which no caller can
+ * set), so a kept content is used only where it cannot be stale:
+ * - it was kept only if its change and modification times were more than a
+ *   second older than the search that read it (a second write within the same
+ *   clock tick as the one stat saw would leave the times as they were);
+ * - the stat comes before the read (a write between them makes the kept stat
+ *   older than the content, so it differs next time, never the reverse);
+ * - a write through a shared mapping changes the times only when the page is
+ *   first written after being clean: no kept content is used or stored while a
+ *   process in the sandbox maps any file shared and writable (read from
+ *   /proc/<pid>/maps before each search; any doubt reads everything);
+ * - never on tmpfs or ramfs (no timestamp at all for writes through a
+ *   mapping), never a file reached through a symbolic link or mounted over
+ *   a directory's entry.
+ * At most CACHE_MOST bytes of content, files up to CACHE_FILE_MOST.
+ */
+#define CACHE_MOST (16u * 1024u * 1024u)
+#define CACHE_FILE_MOST (256u * 1024u)
+#define CACHE_BUCKETS 16384u
+#define CACHE_SETTLED_NS 1000000000LL
+
+struct identity {
+  dev_t device;
+  ino_t inode;
+  long long size, modified, changed; /* times in ns */
+  mode_t mode;
+};
+
+struct kept {
+  struct kept *next;
+  char *path;
+  struct identity identity;
+  unsigned long generation; /* the last search that used or stored it */
+  size_t length;
+  unsigned char content[];
+};
+
+static struct kept *kept_files[CACHE_BUCKETS];
+static size_t kept_bytes;
+static unsigned long kept_generation;
+
+static unsigned kept_bucket(const char *path) {
+  uint32_t hash = 2166136261u;
+  for (const unsigned char *c = (const unsigned char *)path; *c; c++) hash = (hash ^ *c) * 16777619u;
+  return hash % CACHE_BUCKETS;
+}
+
+static struct kept *kept_find(const char *path) {
+  for (struct kept *k = kept_files[kept_bucket(path)]; k; k = k->next)
+    if (strcmp(k->path, path) == 0) return k;
+  return NULL;
+}
+
+static int same_identity(const struct identity *a, const struct identity *b) {
+  return a->device == b->device && a->inode == b->inode && a->size == b->size && a->modified == b->modified && a->changed == b->changed &&
+         a->mode == b->mode;
+}
+
+static void kept_drop(const char *path) {
+  struct kept **at = &kept_files[kept_bucket(path)];
+  for (; *at; at = &(*at)->next) {
+    if (strcmp((*at)->path, path) == 0) {
+      struct kept *gone = *at;
+      *at = gone->next;
+      kept_bytes -= gone->length;
+      free(gone->path);
+      free(gone);
+      return;
+    }
+  }
+}
+
+/* Drops every kept file the current search did not use: they may be gone, and make room. */
+static void kept_sweep(void) {
+  for (unsigned b = 0; b < CACHE_BUCKETS; b++) {
+    struct kept **at = &kept_files[b];
+    while (*at) {
+      struct kept *k = *at;
+      if (k->generation == kept_generation) {
+        at = &k->next;
+        continue;
+      }
+      *at = k->next;
+      kept_bytes -= k->length;
+      free(k->path);
+      free(k);
+    }
+  }
+}
+
+/* Keeps a file's content (called by the search's own thread once its workers are done). */
+static void kept_store(const char *path, const struct identity *identity, struct kept *content) {
+  kept_drop(path);
+  if (kept_bytes + content->length > CACHE_MOST) kept_sweep();
+  if (kept_bytes + content->length > CACHE_MOST) {
+    free(content);
+    return;
+  }
+  content->path = strdup(path);
+  if (!content->path) die("strdup");
+  content->identity = *identity;
+  content->generation = kept_generation;
+  unsigned bucket = kept_bucket(path);
+  content->next = kept_files[bucket];
+  kept_files[bucket] = content;
+  kept_bytes += content->length;
+}
+
+static long long nanoseconds(long long seconds, long long fraction) {
+  return seconds * 1000000000LL + fraction;
+}
+
+/* Whether any process in the sandbox maps a file shared and writable (1 also when that cannot be told). */
+static int files_mapped_writable(void) {
+  DIR *proc = opendir("/proc");
+  if (!proc) return 1;
+  static char buffer[65536];
+  int found = 0;
+  struct dirent *item;
+  while (!found && (item = readdir(proc)) != NULL) {
+    if (item->d_name[0] < '1' || item->d_name[0] > '9') continue;
+    char path[300];
+    snprintf(path, sizeof path, "/proc/%s/maps", item->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno != ENOENT && errno != ESRCH) found = 1; /* not ours to read: cannot tell */
+      continue;
+    }
+    size_t held = 0;
+    for (;;) {
+      ssize_t n = read(fd, buffer + held, sizeof buffer - 1 - held);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        if (errno != ESRCH) found = 1;
+        break;
+      }
+      held += (size_t)n;
+      buffer[held] = 0;
+      char *line = buffer, *newline;
+      while ((newline = strchr(line, '\n')) != NULL) {
+        *newline = 0;
+        /* "start-end perms offset dev inode   path": shared (s) and writable (w), a file with a path. */
+        char *perms = strchr(line, ' ');
+        if (perms && strlen(perms) > 5 && perms[2] == 'w' && perms[4] == 's') {
+          char *name = strchr(perms, '/');
+          if (name && strncmp(name, "/dev/", 5) != 0 && strncmp(name, "/memfd:", 7) != 0 && strncmp(name, "/SYSV", 5) != 0) found = 1;
+        }
+        line = newline + 1;
+      }
+      held = (size_t)(buffer + held - line);
+      memmove(buffer, line, held);
+      if (n == 0 || found) break;
+      if (held >= sizeof buffer - 1) {
+        found = 1; /* a line longer than the buffer: cannot tell */
+        break;
+      }
+    }
+    close(fd);
+  }
+  closedir(proc);
+  return found;
 }
 
 /* What grepping one file printed, or that the agent leaves the search to the command. */
@@ -1057,7 +1248,53 @@ struct found {
   unsigned char *out;
   size_t used, capacity;
   int fallback;
+  int stated;              /* `identity` holds what stat said before the file was read */
+  struct identity identity;
+  const struct kept *hit;  /* its kept content, still the file's */
+  struct kept *keep;       /* its content, to keep */
+  int stale;               /* the kept content is not the file's any more */
 };
+
+struct batch {
+  struct queued files[RING_BATCH];
+  struct found found[RING_BATCH];
+};
+
+static struct queued *next_queued(struct search *s) {
+  size_t index = s->files / RING_BATCH;
+  if (s->files % RING_BATCH == 0) {
+    s->batches[index] = calloc(1, sizeof(struct batch));
+    if (!s->batches[index]) die("calloc");
+  }
+  return &s->batches[index]->files[s->files % RING_BATCH];
+}
+
+static void identity_from_stat(struct identity *identity, const struct stat *info) {
+  *identity = (struct identity){info->st_dev, info->st_ino, (long long)info->st_size, nanoseconds(info->st_mtim.tv_sec, info->st_mtim.tv_nsec),
+                                nanoseconds(info->st_ctim.tv_sec, info->st_ctim.tv_nsec), info->st_mode};
+}
+
+/* After stat: the kept content when it is still the file's. Read-only on the kept files (workers run at once). */
+static void use_kept(const struct queued *file, struct found *f) {
+  if (!f->stated) return;
+  const struct kept *k = kept_find(file->path);
+  if (!k) return;
+  if (same_identity(&k->identity, &f->identity)) f->hit = k;
+  else f->stale = 1;
+}
+
+/* After a whole file was read: a copy to keep, where that cannot be stale (see above). */
+static void offer_kept(const struct search *s, const struct queued *file, struct found *f, const unsigned char *content, size_t length) {
+  const struct identity *i = &f->identity;
+  if (!s->keeping || !file->keepable || !f->stated || !S_ISREG(i->mode) || i->device != file->device || i->size != (long long)length ||
+      length > CACHE_FILE_MOST || i->changed + CACHE_SETTLED_NS >= s->started || i->modified + CACHE_SETTLED_NS >= s->started)
+    return;
+  struct kept *k = malloc(sizeof *k + length);
+  if (!k) return;
+  memcpy(k->content, content, length);
+  k->length = length;
+  f->keep = k;
+}
 
 static void found_put(struct found *f, const void *text, size_t n) {
   if (f->used + n > f->capacity) {
@@ -1077,8 +1314,23 @@ static void found_put(struct found *f, const void *text, size_t n) {
  */
 static void match_content(struct search *s, const char *path, const unsigned char *buffer, size_t length, struct found *f);
 
+/* Before a file whose content may be kept is read: what stat says of it, and its kept content when that is still the file's. */
+static void stat_file(struct search *s, const struct queued *file, struct found *f) {
+  if (!s->keeping || !file->keepable || f->stated) return;
+  struct stat info;
+  if (fstatat(file->at, file->path + file->name, &info, 0) < 0) return;
+  identity_from_stat(&f->identity, &info);
+  f->stated = 1;
+  use_kept(file, f);
+}
+
 static void grep_file(struct search *s, const struct queued *file, struct found *f) {
   const char *path = file->path;
+  stat_file(s, file, f);
+  if (f->hit) {
+    match_content(s, path, f->hit->content, f->hit->length, f);
+    return;
+  }
   int fd = openat(file->at, path + file->name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) return; /* grep says so on stderr, which the command drops */
   unsigned char first[16384];
@@ -1106,6 +1358,7 @@ static void grep_file(struct search *s, const struct queued *file, struct found 
   }
   close(fd);
   match_content(s, path, buffer, length, f);
+  if (!f->fallback) offer_kept(s, file, f, buffer, length);
   if (buffer != first) free(buffer);
 }
 
@@ -1154,9 +1407,6 @@ static void match_content(struct search *s, const char *path, const unsigned cha
  * isolation), and a small file takes three (open, read, close). A batch of
  * opens, then of reads, then of closes goes in one call each.
  */
-#define RING_BATCH 256
-#define RING_READ 8192
-#define MAX_WORKERS 4
 
 struct ring {
   int fd; /* 0: not set up yet; -1: unavailable */
@@ -1239,17 +1489,28 @@ static int ring_run(struct ring *r, unsigned count, int *results) {
  * plain way). A file that fills the read buffer, or whose pages the ring
  * would have to wait for, is read again the plain way.
  */
-static int grep_batch_ring(struct search *s, struct found *found, struct ring *r, size_t first, unsigned count) {
+static int grep_batch_ring(struct search *s, struct batch *b, struct ring *r, unsigned count) {
+  struct found *found = b->found;
   int opened[RING_BATCH], got[RING_BATCH], closed[RING_BATCH];
+  unsigned opens = 0;
+  /*
+   * Files whose content may be kept are stat'ed first (a plain call: the ring
+   * hands every statx to a kernel worker thread, which costs more): those
+   * whose kept content is still theirs are not read.
+   */
+  for (unsigned i = 0; i < count; i++) stat_file(s, &b->files[i], &found[i]);
   for (unsigned i = 0; i < count; i++) {
-    const struct queued *file = &s->queue[first + i];
+    opened[i] = -ENOENT;
+    if (found[i].hit) continue;
+    const struct queued *file = &b->files[i];
     struct io_uring_sqe *entry = ring_entry(r, i);
     entry->opcode = IORING_OP_OPENAT;
     entry->fd = file->at;
     entry->addr = (unsigned long)(file->path + file->name);
     entry->open_flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    opens++;
   }
-  if (ring_run(r, count, opened) < 0) return -1; /* any file it opened stays open: a few descriptors, once */
+  if (opens > 0 && ring_run(r, opens, opened) < 0) return -1; /* any file it opened stays open: a few descriptors, once */
   unsigned reads = 0, closes = 0;
   for (unsigned i = 0; i < count; i++) {
     got[i] = -EAGAIN;
@@ -1279,43 +1540,75 @@ static int grep_batch_ring(struct search *s, struct found *found, struct ring *r
     return -1;
   }
   for (unsigned i = 0; i < count; i++) {
-    struct found *f = &found[first + i];
+    struct found *f = &found[i];
+    const struct queued *file = &b->files[i];
+    if (f->hit) {
+      match_content(s, file->path, f->hit->content, f->hit->length, f);
+      continue;
+    }
     if (opened[i] < 0) continue;
-    if (got[i] == -EAGAIN || got[i] == RING_READ) grep_file(s, &s->queue[first + i], f);
-    else if (got[i] < 0) f->fallback = 1;
-    else match_content(s, s->queue[first + i].path, r->buffers[i], (size_t)got[i], f);
+    if (got[i] == -EAGAIN || got[i] == RING_READ) {
+      grep_file(s, file, f);
+    } else if (got[i] < 0) {
+      f->fallback = 1;
+    } else {
+      match_content(s, file->path, r->buffers[i], (size_t)got[i], f);
+      if (!f->fallback) offer_kept(s, file, f, r->buffers[i], (size_t)got[i]);
+    }
   }
   return 0;
 }
 
-/* The files of a search, shared by its workers: each takes the next batch not taken. */
-struct work {
-  struct search *s;
-  struct found *found;
-  size_t next; /* batch */
-  int stop;    /* a file's answer is the command's: the rest need not be read */
-};
-
+/*
+ * A reader of the search's files: takes the next batch no worker took, waits
+ * until the walk has queued it whole (or is over), reads it. The first full
+ * batch starts the helpers, so a large tree is read while it is walked (and
+ * the other processors are awake by the time the walk ends).
+ */
 struct worker {
-  struct work *work;
-  struct ring *ring;
+  struct search *s;
+  struct ring *ring; /* its own */
 };
 
 static void *grep_worker(void *argument) {
-  struct worker *worker = argument;
-  struct work *work = worker->work;
-  struct search *s = work->s;
+  const struct worker *worker = argument;
+  struct search *s = worker->s;
+  struct ring *ring = worker->ring;
   for (;;) {
-    size_t batch = __atomic_fetch_add(&work->next, 1, __ATOMIC_RELAXED), first = batch * RING_BATCH;
-    if (first >= s->files || __atomic_load_n(&work->stop, __ATOMIC_RELAXED)) break;
-    unsigned count = s->files - first < RING_BATCH ? (unsigned)(s->files - first) : RING_BATCH;
-    if (!(ring_ready(worker->ring) && grep_batch_ring(s, work->found, worker->ring, first, count) == 0)) {
-      for (unsigned i = 0; i < count; i++) grep_file(s, &s->queue[first + i], &work->found[first + i]);
+    size_t batch = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED), first = batch * RING_BATCH, ready;
+    for (unsigned spins = 0;; spins++) {
+      if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) return NULL;
+      int walked = __atomic_load_n(&s->walked, __ATOMIC_ACQUIRE);
+      ready = __atomic_load_n(&s->published, __ATOMIC_ACQUIRE);
+      if (ready >= first + RING_BATCH || walked) break;
+      if (spins < 2000) {
+        sched_yield();
+      } else {
+        struct timespec pause = {0, 50000};
+        nanosleep(&pause, NULL);
+      }
+    }
+    if (first >= ready) return NULL;
+    unsigned count = ready - first < RING_BATCH ? (unsigned)(ready - first) : RING_BATCH;
+    struct batch *b = s->batches[batch];
+    if (!(ring_ready(ring) && grep_batch_ring(s, b, ring, count) == 0)) {
+      for (unsigned i = 0; i < count; i++) grep_file(s, &b->files[i], &b->found[i]);
     }
     for (unsigned i = 0; i < count; i++)
-      if (work->found[first + i].fallback) __atomic_store_n(&work->stop, 1, __ATOMIC_RELAXED);
+      if (b->found[i].fallback) __atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
   }
-  return NULL;
+}
+
+/* A full batch is queued: the workers may read it (the first one starts the helpers). */
+static void publish(struct search *s) {
+  __atomic_store_n(&s->published, s->files, __ATOMIC_RELEASE);
+  if (s->files != RING_BATCH) return;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  int threads = cpus < 2 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
+  for (int i = 1; i < threads; i++) {
+    s->workers[i] = (struct worker){s, &rings[i]};
+    if (pthread_create(&s->helpers[s->helping], NULL, grep_worker, &s->workers[i]) == 0) s->helping++;
+  }
 }
 
 /*
@@ -1325,34 +1618,30 @@ static void *grep_worker(void *argument) {
  * queue's order, then put as the command would print them.
  */
 static void grep_queue(struct search *s) {
-  if (s->fallback || s->files == 0) return;
-  struct found *found = calloc(s->files, sizeof *found);
-  if (!found) die("calloc");
-  struct work work = {s, found, 0, 0};
-  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  size_t batches = (s->files + RING_BATCH - 1) / RING_BATCH;
-  int threads = cpus < 2 ? 1 : cpus > MAX_WORKERS ? MAX_WORKERS : (int)cpus;
-  if ((size_t)threads > batches) threads = (int)batches;
-  struct worker workers[MAX_WORKERS];
-  pthread_t helpers[MAX_WORKERS];
-  int started = 0;
-  for (int i = 0; i < threads; i++) workers[i] = (struct worker){&work, &rings[i]};
-  for (int i = 1; i < threads; i++) {
-    if (pthread_create(&helpers[started], NULL, grep_worker, &workers[i]) == 0) started++;
-  }
-  grep_worker(&workers[0]);
-  for (int i = 0; i < started; i++) pthread_join(helpers[i], NULL);
+  __atomic_store_n(&s->published, s->files, __ATOMIC_RELEASE);
+  __atomic_store_n(&s->walked, 1, __ATOMIC_RELEASE);
+  if (s->fallback) __atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
+  s->workers[0] = (struct worker){s, &rings[0]};
+  if (!s->fallback) grep_worker(&s->workers[0]);
+  for (int i = 0; i < s->helping; i++) pthread_join(s->helpers[i], NULL);
   for (size_t i = 0; i < s->files; i++) {
-    if (found[i].fallback) s->fallback = 1;
-    if (!s->fallback && !s->full) search_put(s, found[i].out, found[i].used);
-    free(found[i].out);
+    struct batch *b = s->batches[i / RING_BATCH];
+    struct found *f = &b->found[i % RING_BATCH];
+    const char *path = b->files[i % RING_BATCH].path;
+    if (f->fallback) s->fallback = 1;
+    if (!s->fallback && !s->full) search_put(s, f->out, f->used);
+    free(f->out);
+    /* The kept files, now that no worker reads them. */
+    if (f->keep) kept_store(path, &f->identity, f->keep);
+    else if (f->stale) kept_drop(path);
+    else if (f->hit) ((struct kept *)f->hit)->generation = kept_generation;
   }
-  free(found);
 }
 
-/* Enters a directory (as both walks do): 0, or -1 when the agent leaves the search to the command. */
+/* Enters a directory (as both walks do): 1 on a disk file system, 2 in memory, or -1 when the agent leaves the search to the command. */
 static int search_enter(struct search *s, const char *path, const struct stat *info) {
-  if (s->depth >= 256 || !plain_file_system(path)) {
+  int kind = s->depth >= 256 ? 0 : plain_file_system(path);
+  if (kind == 0) {
     s->fallback = 1;
     return -1;
   }
@@ -1365,7 +1654,7 @@ static int search_enter(struct search *s, const char *path, const struct stat *i
   s->devs[s->depth] = info->st_dev;
   s->inos[s->depth] = info->st_ino;
   s->depth++;
-  return 0;
+  return kind;
 }
 
 /*
@@ -1376,7 +1665,10 @@ static int search_enter(struct search *s, const char *path, const struct stat *i
  * from readdir spares a stat for files and directories (not symlinks).
  */
 static void search_directory(struct search *s, const char *directory_path, const struct stat *directory_info, int follow) {
-  if (s->full || s->fallback || search_enter(s, directory_path, directory_info) < 0) return;
+  if (s->full || s->fallback) return;
+  int kind = search_enter(s, directory_path, directory_info);
+  if (kind < 0) return;
+  int keepable = kind == 1;
   DIR *directory = opendir(directory_path);
   if (!directory) s->fallback = 1;
   int at = directory ? dirfd(directory) : -1;
@@ -1390,7 +1682,7 @@ static void search_directory(struct search *s, const char *directory_path, const
   while (directory && !s->full && !s->fallback && (item = next_entry(directory, directory_path, 1, &seen, path, &s->fallback)) != NULL) {
     struct stat info;
     if (item->d_type == DT_REG) {
-      if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, queue_at, path);
+      if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, queue_at, path, keepable, directory_info->st_dev);
       continue;
     }
     if (item->d_type == DT_DIR) {
@@ -1404,7 +1696,7 @@ static void search_directory(struct search *s, const char *directory_path, const
     if (follow) {
       if (stat(path, &info) < 0) continue; /* dangling, or a loop of links: not -type f */
       if (S_ISDIR(info.st_mode)) search_directory(s, path, &info, 1);
-      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, AT_FDCWD, path);
+      else if (S_ISREG(info.st_mode) && fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, AT_FDCWD, path, 0, 0);
       continue;
     }
     if (lstat(path, &info) < 0) {
@@ -1414,10 +1706,10 @@ static void search_directory(struct search *s, const char *directory_path, const
     if (S_ISDIR(info.st_mode)) {
       search_directory(s, path, &info, 0);
     } else if (S_ISREG(info.st_mode)) {
-      search_file(s, AT_FDCWD, path);
+      search_file(s, AT_FDCWD, path, 0, 0);
     } else if (S_ISLNK(info.st_mode)) {
       if (s->gnu || stat(path, &info) < 0 || S_ISDIR(info.st_mode)) continue;
-      if (S_ISREG(info.st_mode)) search_file(s, AT_FDCWD, path);
+      if (S_ISREG(info.st_mode)) search_file(s, AT_FDCWD, path, 0, 0);
       else s->fallback = 1;
     } else {
       s->fallback = 1; /* a FIFO, socket or device: BusyBox would open it, GNU skips it */
@@ -1458,7 +1750,9 @@ static void search_tree(uint32_t id, const unsigned char *payload, size_t length
     at += n + 1;
   }
   static struct search s;
+  static struct worker workers[MAX_WORKERS];
   memset(&s, 0, sizeof s);
+  s.workers = workers;
   s.gnu = payload[0] != 'b';
   s.eight_bit = payload[0] != 'g';
   s.most = get32(payload + 1);
@@ -1474,16 +1768,21 @@ static void search_tree(uint32_t id, const unsigned char *payload, size_t length
   }
   s.out = new_answer(&s.used, &s.capacity);
   s.most += 1; /* the status byte */
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  s.started = nanoseconds(now.tv_sec, now.tv_nsec);
+  s.keeping = !files_mapped_writable();
+  kept_generation++;
   struct stat info;
   if (stat(root, &info) == 0) {
     /* Nothing found at the path: the command prints only to stderr. */
     if (S_ISDIR(info.st_mode)) search_directory(&s, root, &info, s.glob != NULL);
-    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, AT_FDCWD, root);
+    else if (S_ISREG(info.st_mode) && s.glob == NULL) search_file(&s, AT_FDCWD, root, 0, 0);
     else s.fallback = 1;
   }
   grep_queue(&s);
-  for (size_t i = 0; i < s.files; i++) free(s.queue[i].path);
-  free(s.queue);
+  for (size_t i = 0; i < s.files; i++) free(s.batches[i / RING_BATCH]->files[i % RING_BATCH].path);
+  for (size_t i = 0; i < (s.files + RING_BATCH - 1) / RING_BATCH; i++) free(s.batches[i]);
   for (int i = 0; i < s.kept; i++) close(s.directories[i]);
   if (s.fallback) file_answer(id, 's', 2, NULL, 0);
   else send_frame(id, 's', s.out, s.used);
