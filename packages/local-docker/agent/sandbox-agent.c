@@ -1094,7 +1094,8 @@ static void search_file(struct search *s, int at, const char *path, int keepable
  * - never on tmpfs or ramfs (no timestamp at all for writes through a
  *   mapping), never a file reached through a symbolic link or mounted over
  *   a directory's entry.
- * At most CACHE_MOST bytes of content, files up to CACHE_FILE_MOST.
+ * At most CACHE_MOST bytes of content (a 32nd of the sandbox's memory limit
+ * where that is less), files up to CACHE_FILE_MOST.
  */
 #define CACHE_MOST (16u * 1024u * 1024u)
 #define CACHE_FILE_MOST (256u * 1024u)
@@ -1170,11 +1171,29 @@ static void kept_sweep(void) {
   }
 }
 
+/* Most bytes of content kept: CACHE_MOST, or a 32nd of the cgroup's memory limit (v2, then v1) where that is less. */
+static size_t kept_most(void) {
+  static size_t most;
+  if (most) return most;
+  most = CACHE_MOST;
+  static const char *files[] = {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"};
+  for (int i = 0; i < 2; i++) {
+    FILE *file = fopen(files[i], "re");
+    if (!file) continue;
+    unsigned long long limit = 0;
+    int read = fscanf(file, "%llu", &limit);
+    fclose(file);
+    if (read == 1 && limit > 0 && limit / 32 < most) most = (size_t)(limit / 32);
+    break;
+  }
+  return most;
+}
+
 /* Keeps a file's content (called by the search's own thread once its workers are done). */
 static void kept_store(const char *path, const struct identity *identity, struct kept *content) {
   kept_drop(path);
-  if (kept_bytes + content->length > CACHE_MOST) kept_sweep();
-  if (kept_bytes + content->length > CACHE_MOST) {
+  if (kept_bytes + content->length > kept_most()) kept_sweep();
+  if (kept_bytes + content->length > kept_most()) {
     free(content);
     return;
   }

@@ -1,8 +1,8 @@
-import { dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
+import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { BaseSandbox, type GrepResult } from "deepagents";
 import { describe, expect, it } from "vitest";
 import { agentBinaryPath } from "../src/agent-channel.js";
-import type { LocalDockerSandbox } from "../src/index.js";
+import { LocalDockerSandbox } from "../src/index.js";
 import { commandsOf, useParitySandboxes } from "./support/tool-parity.js";
 
 // The agent's grep keeps the contents of small files it read and, next time,
@@ -172,5 +172,25 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
     expect(await agentGrep(sandbox, "needle", dir)).toEqual(["d: old needle"]);
     await run(sandbox, `python3 /tmp/map-once.py ${dir}/d`);
     expect(await agentGrep(sandbox, "needle", dir)).toEqual(["d: new needle"]);
+  });
+
+  it("keeps at most a 32nd of the sandbox's memory limit", { timeout: 120_000 }, async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, memoryMiB: 128 });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      // 600 files of 27 KB (16 MB): all of it would be kept under the 16 MiB ceiling; 4 MiB here.
+      await run(sandbox, "mkdir -p /work/big && cd /work/big && head -c 20000 /dev/urandom | base64 > seed && for i in $(seq 1 600); do cp seed f$i.txt; done");
+      await settle();
+      for (let i = 0; i < 3; i++) expect((await sandbox.grep("needle", "/work/big")).matches).toEqual([]);
+      const status = await sandbox.execute(
+        'for p in /proc/[0-9]*; do [ "$(readlink $p/exe)" = /.sandbox-agent/sandbox-agent-1 ] && grep VmRSS $p/status; done; true',
+      );
+      const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status.output)?.[1]);
+      expect(rssKiB, status.output).toBeGreaterThan(0);
+      // Its own ~6 MiB (two io_uring read buffers of 2 MiB) and 4 MiB kept; 16 MiB kept would be ~21 MiB.
+      expect(rssKiB, "the agent's resident memory, KiB").toBeLessThan(14 * 1024);
+    } finally {
+      await sandbox.close();
+    }
   });
 });
