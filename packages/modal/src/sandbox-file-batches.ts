@@ -1,0 +1,172 @@
+import { posix } from "node:path";
+import type { FileOperationError } from "deepagents";
+import type { Sandbox } from "modal";
+
+/**
+ * Batched uploads: several files written by ONE exec in the sandbox instead
+ * of one `sandbox.filesystem.writeBytes` exec per file (each costs a round
+ * trip, and Docker runs a container's execs one after the other).
+ *
+ * The batch only settles what it can settle exactly as `writeBytes` would:
+ * a plain new file, or an existing regular file owned by root with one link
+ * and no special mode bits (written in place, so it keeps its mode, as
+ * `writeBytes` does), a path that is a directory (`is_directory`), a parent
+ * that is a regular file (`invalid_path`). Everything else (a symlink as the
+ * last component, a FIFO or device, a setgid parent, a file of another owner,
+ * a pseudo filesystem, any write the shell could not do) comes back as
+ * "not settled", untouched, and the caller writes it with `writeBytes`, so
+ * results never differ from the per-file path.
+ */
+
+/** Fewest files worth one exec; fewer go through `writeBytes` one by one. */
+export const BATCH_MIN_FILES = 3;
+/** Most files per exec. */
+export const BATCH_MAX_FILES = 256;
+/** Most content bytes per exec (bounds what one exec streams). */
+export const BATCH_MAX_BYTES = 16 * 1024 * 1024;
+/** Larger files keep the per-file path. */
+export const BATCH_MAX_FILE_BYTES = 8 * 1024 * 1024;
+/** Most argv bytes (the paths) per exec, well under Linux's 128 KiB per argument and 2 MiB in all. */
+const BATCH_MAX_ARGV_BYTES = 256 * 1024;
+/** The batch exec's own bound; one that takes longer is killed and its files go the per-file way. */
+const BATCH_TIMEOUT_MS = 120_000;
+/** The trailer the client sends after the last file: the script echoes it, proving it read every byte. */
+const TRAILER = "END";
+
+/**
+ * Writes the files given as "$1 $2 $3 $4 ..." = path, byte count, ... from
+ * stdin, where their contents follow one another, then the trailer. Prints
+ * "<index> <status>" per file (ok, is_directory, invalid_path, or skip: not
+ * settled, nothing changed), then "end <trailer>". `dd iflag=fullblock`
+ * reads exact counts from a pipe (busybox `head -c` reads ahead).
+ * Anything it cannot do prints "unsupported" (or stops short of "end"),
+ * after reading its whole stdin.
+ */
+const WRITE_SCRIPT = `umask 022
+drain() { cat >/dev/null 2>&1; }
+[ "$(id -u 2>/dev/null)" = 0 ] || { echo unsupported; drain; exit 0; }
+[ "$(printf abc | dd bs=3 count=1 iflag=fullblock 2>/dev/null)" = abc ] || { echo unsupported; drain; exit 0; }
+take() {
+  q=$(($1 / 65536)); r=$(($1 % 65536))
+  if [ "$q" -gt 0 ]; then dd bs=65536 count="$q" iflag=fullblock 2>/dev/null || return 1; fi
+  if [ "$r" -gt 0 ]; then dd bs="$r" count=1 iflag=fullblock 2>/dev/null || return 1; fi
+  return 0
+}
+physical() { [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ]; }
+plain() { case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac; physical "$1"; }
+i=0
+while [ $# -ge 2 ]; do
+  p=$1; n=$2; shift 2
+  d=\${p%/*}; [ -n "$d" ] || d=/
+  st=skip
+  if [ -d "$p" ]; then
+    if [ ! -L "$p" ] && plain "$p"; then st=is_directory; fi
+  elif [ -L "$p" ] || [ -e "$p" ]; then
+    if [ -f "$p" ] && [ ! -L "$p" ]; then
+      case "$(stat -c '%u:%g %h %a' -- "$p" 2>/dev/null)" in "0:0 1 "[0-7][0-7][0-7]) plain "$d" && st=write;; esac
+    fi
+  else
+    a=$d
+    while [ ! -e "$a" ] && [ ! -L "$a" ]; do a=\${a%/*}; [ -n "$a" ] || a=/; done
+    if [ -L "$a" ] || [ -g "$a" ]; then st=skip
+    elif [ -d "$a" ]; then plain "$a" && st=write
+    elif [ -f "$a" ]; then pa=\${a%/*}; [ -n "$pa" ] || pa=/; plain "$pa" && st=invalid_path
+    fi
+    if [ "$st" = write ] && [ "$a" != "$d" ]; then mkdir -p -- "$d" 2>/dev/null || st=skip; fi
+  fi
+  if [ "$st" = write ]; then
+    if true 2>/dev/null >"$p"; then
+      take "$n" >"$p" || { echo "$i abort"; drain; exit 0; }
+      st=ok
+    else
+      st=skip
+    fi
+  fi
+  if [ "$st" != ok ]; then take "$n" >/dev/null || { echo "$i abort"; drain; exit 0; }; fi
+  echo "$i $st"
+  i=$((i + 1))
+done
+echo "end $(take ${TRAILER.length})"
+drain
+`;
+
+/** What the batch did with one file: its per-file result, or `undefined` (not settled: write it per file). */
+export type BatchWriteOutcome = FileOperationError | null | undefined;
+
+/** Whether a path can go into a batch: absolute, normalized, not the root, no NUL (anything else: the per-file path decides). */
+export function batchablePath(path: string): boolean {
+  return path.startsWith("/") && path !== "/" && !path.includes("\0") && posix.normalize(path) === path && !path.endsWith("/");
+}
+
+/** Splits the indexes of batchable files into exec-sized groups (input order kept within each). */
+export function planWriteBatches(files: ReadonlyArray<readonly [string, Uint8Array]>): number[][] {
+  const batches: number[][] = [];
+  let current: number[] = [];
+  let bytes = 0;
+  let argvBytes = 0;
+  files.forEach(([path, content], index) => {
+    if (!batchablePath(path) || content.byteLength > BATCH_MAX_FILE_BYTES) return;
+    const pathBytes = Buffer.byteLength(path) + 16;
+    if (
+      current.length > 0 &&
+      (current.length >= BATCH_MAX_FILES || bytes + content.byteLength > BATCH_MAX_BYTES || argvBytes + pathBytes > BATCH_MAX_ARGV_BYTES)
+    ) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+      argvBytes = 0;
+    }
+    current.push(index);
+    bytes += content.byteLength;
+    argvBytes += pathBytes;
+  });
+  if (current.length > 0) batches.push(current);
+  return batches.filter((batch) => batch.length >= BATCH_MIN_FILES);
+}
+
+/**
+ * Writes `files` with one exec; one outcome per file, in order. Never
+ * throws: when the exec cannot run or its answer is incomplete, the files
+ * it does not vouch for come back `undefined`, and writing them per file
+ * gives exactly what the per-file path gives (a file it wrote is written again).
+ * `options.env`: extra environment of the exec (tests take tools away with it).
+ */
+export async function writeBatch(
+  instance: Sandbox,
+  files: ReadonlyArray<readonly [string, Uint8Array]>,
+  options: { env?: Record<string, string> } = {},
+): Promise<BatchWriteOutcome[]> {
+  const outcomes: BatchWriteOutcome[] = files.map(() => undefined);
+  const argv = ["sh", "-c", WRITE_SCRIPT, "sandbox-upload"];
+  for (const [path, content] of files) argv.push(path, String(content.byteLength));
+  let output: string;
+  try {
+    const process = await instance.exec(argv, {
+      mode: "binary",
+      stdout: "pipe",
+      stderr: "ignore",
+      timeoutMs: BATCH_TIMEOUT_MS,
+      ...(options.env ? { env: options.env } : {}),
+    });
+    const feeding = (async () => {
+      for (const [, content] of files) if (content.byteLength > 0) await process.stdin.writeBytes(content);
+      await process.stdin.writeBytes(new TextEncoder().encode(TRAILER));
+      await process.stdin.close();
+    })();
+    const [bytes] = await Promise.all([process.stdout.readBytes(), process.wait(), feeding]);
+    output = new TextDecoder().decode(bytes);
+  } catch {
+    return outcomes;
+  }
+  const lines = output.split("\n");
+  // Without the echoed trailer the script did not read every byte it was sent: vouch for nothing.
+  if (!lines.includes(`end ${TRAILER}`)) return outcomes;
+  for (const line of lines) {
+    const match = /^(\d+) (ok|is_directory|invalid_path)$/.exec(line);
+    if (!match) continue;
+    const index = Number(match[1]);
+    if (index >= files.length) continue;
+    outcomes[index] = match[2] === "ok" ? null : (match[2] as FileOperationError);
+  }
+  return outcomes;
+}
