@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import type { FileOperationError } from "deepagents";
 import type { Sandbox } from "modal";
@@ -169,4 +170,123 @@ export async function writeBatch(
     outcomes[index] = match[2] === "ok" ? null : (match[2] as FileOperationError);
   }
   return outcomes;
+}
+
+/**
+ * Reads the files given as "$2 $3 ..." ("$1": a random token) and prints,
+ * per file, "<index> <status>\n" (is_directory, file_not_found, skip: not
+ * settled), or "<index> ok <size>\n", the content, then
+ * "\n<token> <index> <ok|changed>\n" (changed: its size moved while it was
+ * read). A file that shrank while read leaves the token out of place: the
+ * client trusts nothing after it. Then "end <token>". A file over the
+ * per-file limit, or over the batch's byte budget, is skipped.
+ */
+const READ_SCRIPT = `[ "$(id -u 2>/dev/null)" = 0 ] || { echo unsupported; exit 0; }
+physical() { [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ]; }
+plain() { case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac; physical "$1"; }
+parent() { r=\${1%/*}; [ -n "$r" ] || r=/; echo "$r"; }
+token=$1; shift
+budget=${BATCH_MAX_BYTES}
+i=0
+for p in "$@"; do
+  st=skip
+  if [ -L "$p" ]; then st=skip
+  elif [ -d "$p" ]; then plain "$p" && st=is_directory
+  elif [ -f "$p" ]; then
+    s=$(stat -c %s -- "$p" 2>/dev/null) || s=
+    case "$s" in ""|*[!0-9]*) ;; *) if [ "$s" -le ${BATCH_MAX_FILE_BYTES} ] && [ "$s" -le "$budget" ] && plain "$(parent "$p")"; then st=ok; fi;; esac
+  elif [ ! -e "$p" ]; then
+    a=$(parent "$p")
+    while [ ! -e "$a" ] && [ ! -L "$a" ]; do a=$(parent "$a"); done
+    if [ -L "$a" ]; then st=skip
+    elif [ -d "$a" ]; then plain "$a" && st=file_not_found
+    elif [ -f "$a" ]; then plain "$(parent "$a")" && st=file_not_found
+    fi
+  fi
+  if [ "$st" = ok ]; then
+    echo "$i ok $s"
+    head -c "$s" -- "$p" 2>/dev/null
+    budget=$((budget - s))
+    if [ "$(stat -c %s -- "$p" 2>/dev/null)" = "$s" ]; then printf '\\n%s %s ok\\n' "$token" "$i"; else printf '\\n%s %s changed\\n' "$token" "$i"; fi
+  else
+    echo "$i $st"
+  fi
+  i=$((i + 1))
+done
+echo "end $token"
+`;
+
+/** What the batch read of one file gave: its per-file result, or `undefined` (not settled: read it per file). */
+export type BatchReadOutcome = { content: Uint8Array; error: null } | { content: null; error: FileOperationError } | undefined;
+
+/** Splits the indexes of batchable paths into exec-sized groups (the script keeps each exec's bytes bounded). */
+export function planReadBatches(paths: readonly string[]): number[][] {
+  const batches: number[][] = [];
+  let current: number[] = [];
+  let argvBytes = 0;
+  paths.forEach((path, index) => {
+    if (!batchablePath(path)) return;
+    const pathBytes = Buffer.byteLength(path) + 8;
+    if (current.length > 0 && (current.length >= BATCH_MAX_FILES || argvBytes + pathBytes > BATCH_MAX_ARGV_BYTES)) {
+      batches.push(current);
+      current = [];
+      argvBytes = 0;
+    }
+    current.push(index);
+    argvBytes += pathBytes;
+  });
+  if (current.length > 0) batches.push(current);
+  return batches.filter((batch) => batch.length >= BATCH_MIN_FILES);
+}
+
+/**
+ * Reads `paths` with one exec; one outcome per path, in order. Never throws:
+ * what the exec does not vouch for comes back `undefined`, to be read per file.
+ */
+export async function readBatch(instance: Sandbox, paths: readonly string[], options: { env?: Record<string, string> } = {}): Promise<BatchReadOutcome[]> {
+  const outcomes: BatchReadOutcome[] = paths.map(() => undefined);
+  const token = randomBytes(16).toString("hex");
+  let output: Buffer;
+  try {
+    const process = await instance.exec(["sh", "-c", READ_SCRIPT, "sandbox-download", token, ...paths], {
+      mode: "binary",
+      stdout: "pipe",
+      stderr: "ignore",
+      timeoutMs: BATCH_TIMEOUT_MS,
+      ...(options.env ? { env: options.env } : {}),
+    });
+    const [bytes] = await Promise.all([process.stdout.readBytes(), process.wait()]);
+    output = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  } catch {
+    return outcomes;
+  }
+  // Without the end line the answer is cut short: vouch for nothing.
+  const end = Buffer.from(`end ${token}\n`);
+  if (!output.subarray(-end.length).equals(end)) return outcomes;
+  const settled: BatchReadOutcome[] = paths.map(() => undefined);
+  let at = 0;
+  const line = (): string | undefined => {
+    const newline = output.indexOf(10, at);
+    if (newline < 0) return undefined;
+    const text = output.subarray(at, newline).toString("latin1");
+    at = newline + 1;
+    return text;
+  };
+  for (let expected = 0; expected < paths.length; expected++) {
+    const header = line()?.split(" ");
+    if (!header || header[0] !== String(expected)) break;
+    const status = header[1];
+    if (status === "is_directory" || status === "file_not_found") settled[expected] = { content: null, error: status };
+    else if (status === "ok" && /^\d+$/.test(header[2] ?? "")) {
+      const size = Number(header[2]);
+      const content = output.subarray(at, at + size);
+      at += size;
+      const trailer = `\n${token} ${expected} `;
+      if (output.subarray(at, at + trailer.length).toString("latin1") !== trailer) break;
+      at += trailer.length;
+      // Copied out, so the big output buffer is not kept alive by one small file.
+      if (line() === "ok") settled[expected] = { content: Uint8Array.from(content), error: null };
+    } else if (status !== "skip") break;
+  }
+  return settled.map((outcome, index) => outcome ?? outcomes[index]);
 }

@@ -1,7 +1,7 @@
 import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 import type { Sandbox } from "modal";
 import { isModalErrorNamed } from "./error-mapping.js";
-import { planWriteBatches, writeBatch } from "./sandbox-file-batches.js";
+import { planReadBatches, planWriteBatches, readBatch, writeBatch } from "./sandbox-file-batches.js";
 
 /** Files transferred at once per batch call; each transfer is one exec in the sandbox. */
 export const FILE_TRANSFER_CONCURRENCY = 4;
@@ -135,11 +135,37 @@ export function writeEach(instance: Sandbox, files: Array<[string, Uint8Array]>,
 }
 
 /**
- * Reads files through `sandbox.filesystem.readBytes`. A file past Modal's
+ * Reads files: batches of plain files (and directories, missing paths) with
+ * one exec each (see sandbox-file-batches.ts), the rest through
+ * `sandbox.filesystem.readBytes` one by one. A file past Modal's
  * read size limit (or an endless device) is `invalid_path`: it is never read
  * again some other way, so memory stays bounded whatever the file is.
  */
-export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
+export async function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
+  const results: Array<FileDownloadResponse | undefined> = paths.map(() => undefined);
+  for (const batch of planReadBatches(paths)) {
+    const outcomes = await readBatch(
+      instance,
+      batch.map((index) => paths[index]!),
+    );
+    outcomes.forEach((outcome, position) => {
+      const index = batch[position]!;
+      if (outcome) results[index] = { path: paths[index]!, ...outcome };
+    });
+  }
+  const rest = paths.flatMap((path, index) => (results[index] ? [] : [{ path, index }]));
+  const read = await readEach(
+    instance,
+    rest.map(({ path }) => path),
+  );
+  rest.forEach(({ index }, position) => {
+    results[index] = read[position];
+  });
+  return results as FileDownloadResponse[];
+}
+
+/** The per-file path: one `readBytes` (one exec) per file. */
+export function readEach(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
   return mapLimited(paths, FILE_TRANSFER_CONCURRENCY, async (path) => {
     try {
       const content = await instance.filesystem.readBytes(path);

@@ -2,7 +2,7 @@ import type { Sandbox } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModalSandbox } from "../src/index.js";
 import { writeBatch } from "../src/sandbox-file-batches.js";
-import { FILE_TRANSFER_CONCURRENCY, independentPaths, writeEach, writeFiles } from "../src/sandbox-files.js";
+import { FILE_TRANSFER_CONCURRENCY, independentPaths, readEach, readFiles, writeEach, writeFiles } from "../src/sandbox-files.js";
 import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
 
 /*
@@ -160,7 +160,76 @@ describe.runIf(withDocker)("batched uploads through the emulator (needs a Docker
     expect(await writeBatch(raw!, files, { env: { PATH: "/nonexistent" } })).toEqual([undefined, undefined, undefined, undefined]);
   }, 60_000);
 
-  it("measures: 100 files per file and batched", async () => {
+  it("reads every kind of path as the per-file path does", async () => {
+    const root = "/srv/br";
+    await run(`${fixture(root)} && printf secret > unreadable.txt && chmod 000 unreadable.txt && head -c 9437184 /dev/zero > large.bin`);
+    // The contents of the matrix, written by the per-file path (the reference).
+    const contents = CASES.slice(0, 9).map(([, relative, content]): [string, Uint8Array] => [`${root}/${relative}`, content]);
+    expect((await writeEach(raw!, contents, 1)).every((result) => result.error === null)).toBe(true);
+    const reads: Array<[string, string]> = [
+      ...contents.map(([path], index): [string, string] => [CASES[index]![0], path]),
+      ["an existing file of another owner", `${root}/owned.txt`],
+      ["an unreadable file (mode 000)", `${root}/unreadable.txt`],
+      ["a file over the batch's per-file limit", `${root}/large.bin`],
+      ["a missing file", `${root}/missing.txt`],
+      ["a file under missing directories", `${root}/no/such/dir/file.txt`],
+      ["a directory", `${root}/dir`],
+      ["a parent that is a file", `${root}/file.txt/child.txt`],
+      ["a grandparent that is a file", `${root}/file.txt/sub/child.txt`],
+      ["a symlink to a file", `${root}/link-to-file`],
+      ["a dangling symlink", `${root}/link-dangling`],
+      ["a symlink to a directory", `${root}/link-to-dir`],
+      ["a FIFO", `${root}/fifo`],
+      ["/proc/kmsg", "/proc/kmsg"],
+      ["/dev/null", "/dev/null"],
+      ["a directory in /sys", "/sys/kernel"],
+      ["the same file twice", `${root}/new.txt`],
+    ];
+    const paths = reads.map(([, path]) => path);
+    const before = await session!.execStarts();
+    const batched = await readFiles(raw!, paths);
+    const batchExecs = (await session!.execStarts()) - before;
+    const single = await readEach(raw!, paths);
+    const view = (results: Array<{ path: string; content: Uint8Array | null; error: string | null }>) =>
+      Object.fromEntries(
+        reads.map(([name], index) => [
+          name,
+          { ...results[index]!, content: results[index]!.content && Buffer.from(results[index]!.content!).toString("base64") },
+        ]),
+      );
+    expect(view(batched)).toEqual(view(single));
+    expect(new Set(single.map((result) => result.error))).toEqual(new Set([null, "file_not_found", "is_directory", "invalid_path", "permission_denied"]));
+    expect(Buffer.from(batched[2]!.content!).equals(Buffer.from(ALL_BYTES))).toBe(true);
+    // One exec for the batch, plus one per path it left (a symlink, a FIFO, /proc, /dev, /sys, the large file).
+    const left = [
+      "a file over the batch's per-file limit",
+      "a symlink to a file",
+      "a dangling symlink",
+      "a symlink to a directory",
+      "a FIFO",
+      "/proc/kmsg",
+      "/dev/null",
+      "a directory in /sys",
+    ];
+    // An empty readBytes result asks once more whether the path is a FIFO or device (/dev/null).
+    expect(batchExecs).toBe(1 + left.length + 1);
+  }, 180_000);
+
+  it("reads many files with one exec", async () => {
+    const files = Array.from({ length: 20 }, (_, index): [string, Uint8Array] => [`/srv/one-read/f${index}.txt`, encoder.encode(`file ${index}`)]);
+    await writeFiles(raw!, files);
+    const before = await session!.execStarts();
+    const results = await readFiles(
+      raw!,
+      files.map(([path]) => path),
+    );
+    expect((await session!.execStarts()) - before).toBe(1);
+    expect(results.map((result) => [result.path, result.error, Buffer.from(result.content!).toString()])).toEqual(
+      files.map(([path], index) => [path, null, `file ${index}`]),
+    );
+  }, 60_000);
+
+  it("measures: 100 files per file and batched, up and down", async () => {
     const files = (tree: string) =>
       Array.from({ length: 100 }, (_, index): [string, Uint8Array] => [
         `/srv/measure/${tree}/src/m${index}.ts`,
@@ -177,5 +246,18 @@ describe.runIf(withDocker)("batched uploads through the emulator (needs a Docker
     );
     expect(single.every((result) => result.error === null) && batched.every((result) => result.error === null)).toBe(true);
     expect(batchedMs).toBeLessThan(singleMs);
-  }, 120_000);
+
+    const paths = files("batched").map(([path]) => path);
+    start = performance.now();
+    const singleReads = await readEach(raw!, paths);
+    const singleReadMs = performance.now() - start;
+    start = performance.now();
+    const batchedReads = await readFiles(raw!, paths);
+    const batchedReadMs = performance.now() - start;
+    console.log(
+      `download of 100 files: per-file ${singleReadMs.toFixed(0)} ms (${(singleReadMs / 100).toFixed(1)} ms/file), batched ${batchedReadMs.toFixed(0)} ms (${(batchedReadMs / 100).toFixed(1)} ms/file)`,
+    );
+    expect(batchedReads).toEqual(singleReads);
+    expect(batchedReadMs).toBeLessThan(singleReadMs);
+  }, 180_000);
 });
