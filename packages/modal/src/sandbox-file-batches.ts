@@ -54,7 +54,12 @@ take() {
   return 0
 }
 physical() { [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ]; }
-plain() { case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac; physical "$1"; }
+plain() {
+  [ -n "$1" ] && [ "$1" = "$known" ] && return 0
+  case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac
+  physical "$1" && known=$1
+}
+known=
 i=0
 while [ $# -ge 2 ]; do
   p=$1; n=$2; shift 2
@@ -173,46 +178,82 @@ export async function writeBatch(
 }
 
 /**
- * Reads the files given as "$2 $3 ..." ("$1": a random token) and prints,
- * per file, "<index> <status>\n" (is_directory, file_not_found, skip: not
- * settled), or "<index> ok <size>\n", the content, then
- * "\n<token> <index> <ok|changed>\n" (changed: its size moved while it was
- * read). A file that shrank while read leaves the token out of place: the
- * client trusts nothing after it. Then "end <token>". A file over the
- * per-file limit, or over the batch's byte budget, is skipped.
+ * Reads the files given as "$2 $3 ..." ("$1": a random token). Prints one
+ * header line per path, in order: "<index> <status>" (is_directory,
+ * file_not_found, skip: not settled) or "<index> ok <size>"; then
+ * "data <token>", the contents of the ok files one after the other (one
+ * `cat`: forks are what a batch costs), and "\n<token> ok" when every one of
+ * them still has the size it had ("\n<token> changed" otherwise: then none
+ * is trusted); then "end <token>". A file over the per-file limit, or past
+ * the batch's byte budget, is skipped. A regular file on a plain path
+ * (no symlink, not under /proc, /sys, /dev) only.
  */
 const READ_SCRIPT = `[ "$(id -u 2>/dev/null)" = 0 ] || { echo unsupported; exit 0; }
 physical() { [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ]; }
-plain() { case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac; physical "$1"; }
-parent() { r=\${1%/*}; [ -n "$r" ] || r=/; echo "$r"; }
+plain() {
+  [ -n "$1" ] && [ "$1" = "$known" ] && return 0
+  case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac
+  physical "$1" && known=$1
+}
+known=
 token=$1; shift
-budget=${BATCH_MAX_BYTES}
+count=$#
 i=0
+wanted=
 for p in "$@"; do
   st=skip
+  d=\${p%/*}; [ -n "$d" ] || d=/
   if [ -L "$p" ]; then st=skip
   elif [ -d "$p" ]; then plain "$p" && st=is_directory
   elif [ -f "$p" ]; then
-    s=$(stat -c %s -- "$p" 2>/dev/null) || s=
-    case "$s" in ""|*[!0-9]*) ;; *) if [ "$s" -le ${BATCH_MAX_FILE_BYTES} ] && [ "$s" -le "$budget" ] && plain "$(parent "$p")"; then st=ok; fi;; esac
+    if plain "$d"; then st=maybe; set -- "$@" "$p"; wanted="$wanted $i"; fi
   elif [ ! -e "$p" ]; then
-    a=$(parent "$p")
-    while [ ! -e "$a" ] && [ ! -L "$a" ]; do a=$(parent "$a"); done
+    a=$d
+    while [ ! -e "$a" ] && [ ! -L "$a" ]; do a=\${a%/*}; [ -n "$a" ] || a=/; done
+    pa=\${a%/*}; [ -n "$pa" ] || pa=/
     if [ -L "$a" ]; then st=skip
     elif [ -d "$a" ]; then plain "$a" && st=file_not_found
-    elif [ -f "$a" ]; then plain "$(parent "$a")" && st=file_not_found
+    elif [ -f "$a" ]; then plain "$pa" && st=file_not_found
     fi
   fi
-  if [ "$st" = ok ]; then
-    echo "$i ok $s"
-    head -c "$s" -- "$p" 2>/dev/null
-    budget=$((budget - s))
-    if [ "$(stat -c %s -- "$p" 2>/dev/null)" = "$s" ]; then printf '\\n%s %s ok\\n' "$token" "$i"; else printf '\\n%s %s changed\\n' "$token" "$i"; fi
-  else
-    echo "$i $st"
-  fi
+  eval "st_$i=\\$st"
   i=$((i + 1))
 done
+shift "$count"
+sizes=
+if [ $# -gt 0 ]; then
+  # One size per file, or none at all: stat fails when any of them is gone.
+  sizes=$(stat -c %s -- "$@" 2>/dev/null) || sizes=
+fi
+budget=${BATCH_MAX_BYTES}
+kept=
+n=$#
+for p in "$@"; do
+  i=\${wanted# }; i=\${i%% *}; wanted=\${wanted# }; wanted=\${wanted#"$i"}
+  s=
+  if [ -n "$sizes" ]; then s=\${sizes%%"
+"*}; sizes=\${sizes#"$s"}; sizes=\${sizes#"
+"}; fi
+  case "$s" in ""|*[!0-9]*) s=;; esac
+  if [ -n "$s" ] && [ "$s" -le ${BATCH_MAX_FILE_BYTES} ] && [ "$s" -le "$budget" ]; then
+    budget=$((budget - s)); kept="$kept$s
+"; set -- "$@" "$p"; eval "st_$i=\\"ok \\$s\\""
+  else
+    eval "st_$i=skip"
+  fi
+done
+shift "$n"
+i=0
+while [ "$i" -lt "$count" ]; do eval "echo \\"$i \\$st_$i\\""; i=$((i + 1)); done
+echo "data $token"
+if [ $# -gt 0 ]; then
+  cat -- "$@" 2>/dev/null
+  after=$(stat -c %s -- "$@" 2>/dev/null)
+  if [ "$after
+" = "$kept" ]; then printf '\\n%s ok\\n' "$token"; else printf '\\n%s changed\\n' "$token"; fi
+else
+  printf '\\n%s ok\\n' "$token"
+fi
 echo "end $token"
 `;
 
@@ -241,7 +282,8 @@ export function planReadBatches(paths: readonly string[]): number[][] {
 
 /**
  * Reads `paths` with one exec; one outcome per path, in order. Never throws:
- * what the exec does not vouch for comes back `undefined`, to be read per file.
+ * what the exec does not vouch for comes back `undefined`, to be read per
+ * file (all of the contents, when a file changed size while it was read).
  */
 export async function readBatch(instance: Sandbox, paths: readonly string[], options: { env?: Record<string, string> } = {}): Promise<BatchReadOutcome[]> {
   const outcomes: BatchReadOutcome[] = paths.map(() => undefined);
@@ -264,6 +306,7 @@ export async function readBatch(instance: Sandbox, paths: readonly string[], opt
   const end = Buffer.from(`end ${token}\n`);
   if (!output.subarray(-end.length).equals(end)) return outcomes;
   const settled: BatchReadOutcome[] = paths.map(() => undefined);
+  const sizes: Array<[number, number]> = [];
   let at = 0;
   const line = (): string | undefined => {
     const newline = output.indexOf(10, at);
@@ -274,19 +317,23 @@ export async function readBatch(instance: Sandbox, paths: readonly string[], opt
   };
   for (let expected = 0; expected < paths.length; expected++) {
     const header = line()?.split(" ");
-    if (!header || header[0] !== String(expected)) break;
+    if (!header || header[0] !== String(expected)) return outcomes;
     const status = header[1];
     if (status === "is_directory" || status === "file_not_found") settled[expected] = { content: null, error: status };
-    else if (status === "ok" && /^\d+$/.test(header[2] ?? "")) {
-      const size = Number(header[2]);
-      const content = output.subarray(at, at + size);
-      at += size;
-      const trailer = `\n${token} ${expected} `;
-      if (output.subarray(at, at + trailer.length).toString("latin1") !== trailer) break;
-      at += trailer.length;
-      // Copied out, so the big output buffer is not kept alive by one small file.
-      if (line() === "ok") settled[expected] = { content: Uint8Array.from(content), error: null };
-    } else if (status !== "skip") break;
+    else if (status === "ok" && /^\d+$/.test(header[2] ?? "")) sizes.push([expected, Number(header[2])]);
+    else if (status !== "skip") return outcomes;
+  }
+  if (line() !== `data ${token}`) return outcomes;
+  const contents: Array<[number, Uint8Array]> = [];
+  for (const [index, size] of sizes) {
+    // Copied out, so the whole output is not kept alive by one small file.
+    contents.push([index, Uint8Array.from(output.subarray(at, at + size))]);
+    at += size;
+  }
+  // The token right after the contents, and every size unchanged: the framing held.
+  const trailer = Buffer.from(`\n${token} ok\n`);
+  if (output.subarray(at, at + trailer.length).equals(trailer)) {
+    for (const [index, content] of contents) settled[index] = { content, error: null };
   }
   return settled.map((outcome, index) => outcome ?? outcomes[index]);
 }
