@@ -16,7 +16,18 @@ import type { Sandbox } from "modal";
  * last component, a FIFO or device, a setgid parent, a file of another owner,
  * a pseudo filesystem, any write the shell could not do) comes back as
  * "not settled", untouched, and the caller writes it with `writeBytes`, so
- * results never differ from the per-file path.
+ * results never differ from the per-file path. Paths go through symlinked
+ * directories, `/proc`, `/sys` or `/dev` only per file (the emulator's helper
+ * writes those differently), and only a root sandbox user batches (the
+ * helper writes as root).
+ *
+ * Batched downloads likewise: regular files on plain paths (contents),
+ * directories (`is_directory`), missing paths under a plain directory or a
+ * regular file (`file_not_found`) in one exec; the rest through `readBytes`.
+ *
+ * Memory and size: at most {@link BATCH_MAX_FILES} files and
+ * {@link BATCH_MAX_BYTES} of content per exec, files over
+ * {@link BATCH_MAX_FILE_BYTES} per file.
  */
 
 /** Fewest files worth one exec; fewer go through `writeBytes` one by one. */
