@@ -1,7 +1,7 @@
 import type { Sandbox } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModalSandbox } from "../src/index.js";
-import { writeBatch } from "../src/sandbox-file-batches.js";
+import { BATCH_MAX_FILE_BYTES, writeBatch } from "../src/sandbox-file-batches.js";
 import { FILE_TRANSFER_CONCURRENCY, independentPaths, readEach, readFiles, writeEach, writeFiles } from "../src/sandbox-files.js";
 import { dockerAvailable, type EmulatorSession, startEmulatorSession } from "./support/emulator.js";
 
@@ -243,6 +243,21 @@ describe.runIf(withDocker)("batched transfers through the emulator (needs a Dock
         files.map(([path], index) => [path, null, `file ${index}`]),
       );
     }, 60_000);
+
+    it("bounds a batch: 256 files per exec, files over 8 MiB per file", async () => {
+      const files = Array.from({ length: 300 }, (_, index): [string, Uint8Array] => [`/srv/bounds/f${index}.txt`, encoder.encode(`${index}`)]);
+      const large: [string, Uint8Array] = ["/srv/bounds/large.bin", new Uint8Array(BATCH_MAX_FILE_BYTES + 1).fill(7)];
+      let before = await session!.execStarts();
+      const written = await writeFiles(raw!, [...files, large]);
+      expect(written.every((result) => result.error === null)).toBe(true);
+      // 256 + 44 files in two batches, the large file by writeBytes.
+      expect((await session!.execStarts()) - before).toBe(3);
+      before = await session!.execStarts();
+      const read = await readFiles(raw!, [...files.map(([path]) => path), large[0]]);
+      expect((await session!.execStarts()) - before).toBe(3);
+      expect(read.slice(0, 300).map((result) => Buffer.from(result.content!).toString())).toEqual(files.map((_, index) => `${index}`));
+      expect(Buffer.from(read[300]!.content!).equals(Buffer.from(large[1]))).toBe(true);
+    }, 120_000);
 
     // Measured once, in the default image.
     it.runIf(imageName === undefined)(
