@@ -313,10 +313,21 @@ export async function readBatch(instance: Sandbox, paths: readonly string[], opt
   } catch {
     return outcomes;
   }
+  return parseReadOutput(output, token, paths.length);
+}
+
+/**
+ * What the read script's output says, per path (`count` of them); anything
+ * out of place (no end line, a header missing, the contents not followed by
+ * the token right where their sizes end, a size that moved) settles nothing
+ * it would have vouched for.
+ */
+export function parseReadOutput(output: Buffer, token: string, count: number): BatchReadOutcome[] {
+  const none: BatchReadOutcome[] = Array.from({ length: count }, () => undefined);
   // Without the end line the answer is cut short: vouch for nothing.
   const end = Buffer.from(`end ${token}\n`);
-  if (!output.subarray(-end.length).equals(end)) return outcomes;
-  const settled: BatchReadOutcome[] = paths.map(() => undefined);
+  if (!output.subarray(-end.length).equals(end)) return none;
+  const settled: BatchReadOutcome[] = Array.from({ length: count }, () => undefined);
   const sizes: Array<[number, number]> = [];
   let at = 0;
   const line = (): string | undefined => {
@@ -326,15 +337,15 @@ export async function readBatch(instance: Sandbox, paths: readonly string[], opt
     at = newline + 1;
     return text;
   };
-  for (let expected = 0; expected < paths.length; expected++) {
+  for (let expected = 0; expected < count; expected++) {
     const header = line()?.split(" ");
-    if (!header || header[0] !== String(expected)) return outcomes;
+    if (!header || header[0] !== String(expected)) return none;
     const status = header[1];
     if (status === "is_directory" || status === "file_not_found") settled[expected] = { content: null, error: status };
     else if (status === "ok" && /^\d+$/.test(header[2] ?? "")) sizes.push([expected, Number(header[2])]);
-    else if (status !== "skip") return outcomes;
+    else if (status !== "skip") return none;
   }
-  if (line() !== `data ${token}`) return outcomes;
+  if (line() !== `data ${token}`) return none;
   const contents: Array<[number, Uint8Array]> = [];
   for (const [index, size] of sizes) {
     // Copied out, so the whole output is not kept alive by one small file.
@@ -343,8 +354,8 @@ export async function readBatch(instance: Sandbox, paths: readonly string[], opt
   }
   // The token right after the contents, and every size unchanged: the framing held.
   const trailer = Buffer.from(`\n${token} ok\n`);
-  if (output.subarray(at, at + trailer.length).equals(trailer)) {
+  if (at + trailer.length + end.length === output.length && output.subarray(at, at + trailer.length).equals(trailer)) {
     for (const [index, content] of contents) settled[index] = { content, error: null };
   }
-  return settled.map((outcome, index) => outcome ?? outcomes[index]);
+  return settled;
 }
