@@ -1,6 +1,7 @@
 import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 import type { Sandbox } from "modal";
 import { isModalErrorNamed } from "./error-mapping.js";
+import { planReadBatches, planWriteBatches, readBatch, writeBatch } from "./sandbox-file-batches.js";
 
 /** Files transferred at once per batch call; each transfer is one exec in the sandbox. */
 export const FILE_TRANSFER_CONCURRENCY = 4;
@@ -82,13 +83,45 @@ export function independentPaths(paths: readonly string[]): boolean {
 }
 
 /**
- * Writes files through `sandbox.filesystem.writeBytes` (parents created,
- * existing files replaced), in input order semantics: concurrently only when
- * the paths are independent. Per-file problems become per-file errors; any
- * other failure rejects the whole call (the caller maps it).
+ * Writes files (parents created, existing files replaced), in input order
+ * semantics. When the paths are independent, the plain files go in batches
+ * of one exec each (see sandbox-file-batches.ts), and the files a batch does
+ * not settle, like every file of a dependent batch, go through
+ * `sandbox.filesystem.writeBytes` one by one (concurrently only when the
+ * paths are independent): the results are exactly the per-file path's.
+ * Per-file problems become per-file errors; any other failure rejects the
+ * whole call (the caller maps it).
  */
-export function writeFiles(instance: Sandbox, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
-  const concurrency = independentPaths(files.map(([path]) => path)) ? FILE_TRANSFER_CONCURRENCY : 1;
+export async function writeFiles(instance: Sandbox, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+  const independent = independentPaths(files.map(([path]) => path));
+  const results: Array<FileUploadResponse | undefined> = files.map(() => undefined);
+  // Independent paths may be written in any order: batches first, in one exec each.
+  if (independent) {
+    for (const batch of planWriteBatches(files)) {
+      const outcomes = await writeBatch(
+        instance,
+        batch.map((index) => files[index]!),
+      );
+      outcomes.forEach((outcome, position) => {
+        const index = batch[position]!;
+        if (outcome !== undefined) results[index] = { path: files[index]![0], error: outcome };
+      });
+    }
+  }
+  const rest = files.flatMap((file, index) => (results[index] ? [] : [{ file, index }]));
+  const written = await writeEach(
+    instance,
+    rest.map(({ file }) => file),
+    independent ? FILE_TRANSFER_CONCURRENCY : 1,
+  );
+  rest.forEach(({ index }, position) => {
+    results[index] = written[position];
+  });
+  return results as FileUploadResponse[];
+}
+
+/** The per-file path: one `writeBytes` (one exec) per file, `concurrency` in flight. */
+export function writeEach(instance: Sandbox, files: Array<[string, Uint8Array]>, concurrency: number): Promise<FileUploadResponse[]> {
   return mapLimited(files, concurrency, async ([path, content]) => {
     try {
       await instance.filesystem.writeBytes(content, path);
@@ -102,11 +135,37 @@ export function writeFiles(instance: Sandbox, files: Array<[string, Uint8Array]>
 }
 
 /**
- * Reads files through `sandbox.filesystem.readBytes`. A file past Modal's
+ * Reads files: batches of plain files (and directories, missing paths) with
+ * one exec each (see sandbox-file-batches.ts), the rest through
+ * `sandbox.filesystem.readBytes` one by one. A file past Modal's
  * read size limit (or an endless device) is `invalid_path`: it is never read
  * again some other way, so memory stays bounded whatever the file is.
  */
-export function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
+export async function readFiles(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
+  const results: Array<FileDownloadResponse | undefined> = paths.map(() => undefined);
+  for (const batch of planReadBatches(paths)) {
+    const outcomes = await readBatch(
+      instance,
+      batch.map((index) => paths[index]!),
+    );
+    outcomes.forEach((outcome, position) => {
+      const index = batch[position]!;
+      if (outcome) results[index] = { path: paths[index]!, ...outcome };
+    });
+  }
+  const rest = paths.flatMap((path, index) => (results[index] ? [] : [{ path, index }]));
+  const read = await readEach(
+    instance,
+    rest.map(({ path }) => path),
+  );
+  rest.forEach(({ index }, position) => {
+    results[index] = read[position];
+  });
+  return results as FileDownloadResponse[];
+}
+
+/** The per-file path: one `readBytes` (one exec) per file. */
+export function readEach(instance: Sandbox, paths: string[]): Promise<FileDownloadResponse[]> {
   return mapLimited(paths, FILE_TRANSFER_CONCURRENCY, async (path) => {
     try {
       const content = await instance.filesystem.readBytes(path);

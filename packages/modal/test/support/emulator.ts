@@ -42,6 +42,8 @@ export interface EmulatorSession {
   putSecret(name: string, values: Record<string, string>): Promise<void>;
   /** Every sandbox the emulator created, running or finished. */
   sandboxes(): Promise<EmulatedSandbox[]>;
+  /** How many exec starts the emulator has received so far (its inspection log). */
+  execStarts(): Promise<number>;
   /** True when the sandbox is running or its container still exists. */
   exists(sandboxId: string): Promise<boolean>;
   /** Stops the emulator (removing every container it made) and restores the environment. */
@@ -114,6 +116,7 @@ export async function startEmulatorSession(
     rawClient,
     putSecret: (name, values) => request<void>("putSecret", { name, values }),
     sandboxes,
+    execStarts: () => request<number>("execStarts"),
     async exists(sandboxId) {
       const record = (await sandboxes()).find((sandbox) => sandbox.sandboxId === sandboxId);
       if (!record) return false;
