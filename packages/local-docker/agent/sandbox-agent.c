@@ -1624,6 +1624,15 @@ static void grep_queue(struct search *s) {
   s->workers[0] = (struct worker){s, &rings[0]};
   if (!s->fallback) grep_worker(&s->workers[0]);
   for (int i = 0; i < s->helping; i++) pthread_join(s->helpers[i], NULL);
+  /*
+   * The kept files, now that no worker reads them: first every content this
+   * search used is marked as used, so that making room for a new one (which
+   * drops the unused) never frees one of them, then the new ones are stored.
+   */
+  for (size_t i = 0; i < s->files; i++) {
+    struct found *f = &s->batches[i / RING_BATCH]->found[i % RING_BATCH];
+    if (f->hit) ((struct kept *)f->hit)->generation = kept_generation;
+  }
   for (size_t i = 0; i < s->files; i++) {
     struct batch *b = s->batches[i / RING_BATCH];
     struct found *f = &b->found[i % RING_BATCH];
@@ -1631,10 +1640,8 @@ static void grep_queue(struct search *s) {
     if (f->fallback) s->fallback = 1;
     if (!s->fallback && !s->full) search_put(s, f->out, f->used);
     free(f->out);
-    /* The kept files, now that no worker reads them. */
     if (f->keep) kept_store(path, &f->identity, f->keep);
     else if (f->stale) kept_drop(path);
-    else if (f->hit) ((struct kept *)f->hit)->generation = kept_generation;
   }
 }
 

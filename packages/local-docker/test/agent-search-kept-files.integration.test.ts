@@ -174,6 +174,36 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
     expect(await agentGrep(sandbox, "needle", dir)).toEqual(["d: new needle"]);
   });
 
+  it("a search that must make room while storing a content does not free the kept contents it still uses (the agent stays up)", {
+    timeout: 180_000,
+  }, async () => {
+    // 21 files of 208 000 bytes under a 4 MiB ceiling: 20 are kept. The first in
+    // the walk's order then grows to 256 KiB: storing it needs room, and the
+    // other 20 are the same search's kept hits, which must not be dropped (nor
+    // written to once freed) to make it. Directory names of several lengths,
+    // as the freed memory's next use depends on the stored path's length.
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, memoryMiB: 128 });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      await run(sandbox, "(echo needle; head -c 170000 /dev/urandom | base64) | head -c 208000 > /seed");
+      for (let length = 30; length <= 44; length += 2) {
+        const dir = `/work/room${length}/${"d".repeat(length - 16)}`;
+        await run(sandbox, `mkdir -p ${dir} && cd ${dir} && for i in $(seq 1 20); do cp /seed f$i; done && cp /seed seed`);
+        await settle();
+        const first = (await sandbox.grep("needle", dir)).matches?.[0]?.path;
+        expect(first).toBeDefined();
+        const all = await agentGrep(sandbox, "needle", dir);
+        expect(all).toHaveLength(21);
+        await run(sandbox, `(echo needle; head -c 250000 /dev/urandom | base64) | head -c 262144 > ${first}.new && mv ${first}.new ${first}`);
+        await settle();
+        expect(await agentGrep(sandbox, "needle", dir), `${dir}: stores the grown file`).toEqual(all);
+        expect(await agentGrep(sandbox, "needle", dir), `${dir}: again`).toEqual(all);
+      }
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it("keeps at most a 32nd of the sandbox's memory limit", { timeout: 120_000 }, async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, memoryMiB: 128 });
     try {
