@@ -320,6 +320,13 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
+  /*
+   * glibc's sigfillset leaves out its own two signals (32 and 33), and its
+   * posix_spawn then sets them to SIG_IGN in the child, an ignore every
+   * process the command starts inherits. Their bits set by hand: default
+   * there too (the kernel's numbering, as fork then exec left them).
+   */
+  for (int sig = 32; sig < SIGRTMIN; sig++) all.__val[(sig - 1) / (8 * sizeof all.__val[0])] |= 1UL << ((sig - 1) % (8 * sizeof all.__val[0]));
   posix_spawnattr_init(&attributes);
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setsigdefault(&attributes, &all);
