@@ -270,10 +270,13 @@ static int kill_tree(struct command *command) {
 }
 
 static void start_command(uint32_t id, const unsigned char *payload, size_t length) {
-  /* Split the NUL-terminated fields. */
-  const char *fields[4096];
+  /* Split the NUL-terminated fields (as many as there are: every env entry counts). */
+  size_t most_fields = 0;
+  for (size_t at = 0; at < length; at++) most_fields += payload[at] == 0;
+  const char **fields = malloc((most_fields + 1) * sizeof *fields);
+  if (!fields) die("malloc");
   size_t nfields = 0;
-  for (size_t at = 0; at < length && nfields < 4096;) {
+  for (size_t at = 0; at < length && nfields < most_fields;) {
     const char *field = (const char *)payload + at;
     size_t n = strnlen(field, length - at);
     if (at + n >= length) break; /* unterminated */
@@ -284,6 +287,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     char message[64];
     snprintf(message, sizeof message, "%d bad run frame", EINVAL);
     send_frame(id, 'F', message, strlen(message));
+    free(fields);
     return;
   }
   const char *marker = fields[0], *cwd = fields[1], *script = fields[2];
@@ -302,9 +306,12 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
    * stdin /dev/null, the command's environment (the agent's, then the marker,
    * then the request's entries, later ones replacing earlier ones of a name).
    */
-  const char *environment[4096 + 2];
+  size_t inherited = 0;
+  while (environ[inherited]) inherited++;
+  const char **environment = malloc((inherited + nfields + 1) * sizeof *environment);
+  if (!environment) die("malloc");
   size_t entries = 0;
-  for (char **e = environ; *e && entries < 4096; e++) environment[entries++] = *e;
+  for (char **e = environ; *e; e++) environment[entries++] = *e;
   for (size_t i = 2; i < nfields; i++) {
     const char *entry = i == 2 ? marker : fields[i];
     const char *eq = strchr(entry, '=');
@@ -312,7 +319,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     size_t j = 0;
     while (j < entries && !(strncmp(environment[j], entry, (size_t)(eq - entry) + 1) == 0)) j++;
     if (j < entries) environment[j] = entry;
-    else if (entries < 4096 + 1) environment[entries++] = entry;
+    else environment[entries++] = entry;
   }
   environment[entries] = NULL;
   posix_spawnattr_t attributes;
@@ -342,6 +349,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
   int failed = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, (char *const *)environment);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
+  free(environment);
   close(out[1]);
   close(err[1]);
   if (failed != 0) {
@@ -351,6 +359,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     char message[64];
     snprintf(message, sizeof message, "%d posix_spawn", failed);
     send_frame(id, 'F', message, strlen(message));
+    free(fields);
     return;
   }
   fcntl(out[0], F_SETFL, O_NONBLOCK);
@@ -361,11 +370,13 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     if (!commands) die("realloc");
   }
   commands[ncommands++] = (struct command){id, pid, out[0], err[0], 0, 0, before, strdup(marker)};
+  free(fields);
   return;
 fail_errno: {
   char failure[64];
   snprintf(failure, sizeof failure, "%d pipe", errno);
   send_frame(id, 'F', failure, strlen(failure));
+  free(fields);
 }
 }
 

@@ -59,6 +59,19 @@ describe.runIf(available && built)("local-docker command agent (skipped without 
     }
   });
 
+  it("a command gets every env entry it was given, however many (a request of 5000 entries, past any fixed table of the agent's)", async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, env: { FROM_SANDBOX: "s" } });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      const env = Object.fromEntries(Array.from({ length: 5000 }, (_, index) => [`MANY_${index}`, `v=${index}`]));
+      const result = await sandbox.execute('env | grep -c "^MANY_"; echo "$MANY_0 $MANY_4999 $FROM_SANDBOX"', { env });
+      expect(result.output).toBe("5000\nv=0 v=4999 s\n");
+      expect(await parentOfCommand(sandbox)).toBe("/.sandbox-agent/sandbox-agent-1");
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it("a second handle (fromId) gets an agent of its own while the first handle's agent runs", async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName });
     try {
