@@ -1093,8 +1093,9 @@ static void search_file(struct search *s, int at, const char *path, int keepable
  * - never on tmpfs or ramfs (no timestamp at all for writes through a
  *   mapping), never a file reached through a symbolic link or mounted over
  *   a directory's entry.
- * At most CACHE_MOST bytes of content (a 32nd of the sandbox's memory limit
- * where that is less), files up to CACHE_FILE_MOST.
+ * At most CACHE_MOST bytes (a 32nd of the sandbox's memory limit where that
+ * is less), counting each file's record and path with its content (50 000
+ * empty files cost ~6 MB), files up to CACHE_FILE_MOST.
  */
 #define CACHE_MOST (16u * 1024u * 1024u)
 #define CACHE_FILE_MOST (256u * 1024u)
@@ -1113,12 +1114,13 @@ struct kept {
   char *path;
   struct identity identity;
   unsigned long generation; /* the last search that used or stored it */
+  size_t charged;           /* what it costs the agent's memory: content, this record, the path, the allocator's share */
   size_t length;
   unsigned char content[];
 };
 
 static struct kept *kept_files[CACHE_BUCKETS];
-static size_t kept_bytes;
+static size_t kept_bytes; /* the sum of the kept files' `charged`, not only their contents: an empty file costs too */
 static unsigned long kept_generation;
 
 static unsigned kept_bucket(const char *path) {
@@ -1144,7 +1146,7 @@ static void kept_drop(const char *path) {
     if (strcmp((*at)->path, path) == 0) {
       struct kept *gone = *at;
       *at = gone->next;
-      kept_bytes -= gone->length;
+      kept_bytes -= gone->charged;
       free(gone->path);
       free(gone);
       return;
@@ -1163,7 +1165,7 @@ static void kept_sweep(void) {
         continue;
       }
       *at = k->next;
-      kept_bytes -= k->length;
+      kept_bytes -= k->charged;
       free(k->path);
       free(k);
     }
@@ -1191,8 +1193,9 @@ static size_t kept_most(void) {
 /* Keeps a file's content (called by the search's own thread once its workers are done). */
 static void kept_store(const char *path, const struct identity *identity, struct kept *content) {
   kept_drop(path);
-  if (kept_bytes + content->length > kept_most()) kept_sweep();
-  if (kept_bytes + content->length > kept_most()) {
+  content->charged = sizeof *content + content->length + strlen(path) + 1 + 2 * 16;
+  if (kept_bytes + content->charged > kept_most()) kept_sweep();
+  if (kept_bytes + content->charged > kept_most()) {
     free(content);
     return;
   }
@@ -1203,7 +1206,7 @@ static void kept_store(const char *path, const struct identity *identity, struct
   unsigned bucket = kept_bucket(path);
   content->next = kept_files[bucket];
   kept_files[bucket] = content;
-  kept_bytes += content->length;
+  kept_bytes += content->charged;
 }
 
 static long long nanoseconds(long long seconds, long long fraction) {

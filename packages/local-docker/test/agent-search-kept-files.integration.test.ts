@@ -204,6 +204,34 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
     }
   });
 
+  it("counts each kept file's path and record, not only its content: many empty files stay within the ceiling", { timeout: 120_000 }, async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, memoryMiB: 128 });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      // 20 000 empty files (0 bytes of content each), searched under 8 spellings of
+      // the root (each spelling's paths are other entries): ~2.4 MB of records each.
+      await run(
+        sandbox,
+        "mkdir -p /work/empty && cd /work/empty && for d in $(seq 1 40); do mkdir $d && (cd $d && touch $(seq 1 500)); done && echo needle > 1/1",
+      );
+      await settle();
+      for (let dots = 0; dots < 8; dots++) {
+        const root = `/work/empty${"/.".repeat(dots)}`;
+        expect((await sandbox.grep("needle", root)).matches?.map((match) => match.path)).toEqual([`${root}/1/1`]);
+      }
+      expect(await agentGrep(sandbox, "needle", "/work/empty")).toEqual(["1/1: needle"]);
+      const status = await sandbox.execute(
+        'for p in /proc/[0-9]*; do [ "$(readlink $p/exe)" = /.sandbox-agent/sandbox-agent-1 ] && grep VmRSS $p/status; done; true',
+      );
+      const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status.output)?.[1]);
+      expect(rssKiB, status.output).toBeGreaterThan(0);
+      // Its own ~6 MiB and 4 MiB kept; the records alone of 8 x 20 000 files would be ~19 MiB.
+      expect(rssKiB, "the agent's resident memory, KiB").toBeLessThan(14 * 1024);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it("keeps at most a 32nd of the sandbox's memory limit", { timeout: 120_000 }, async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, memoryMiB: 128 });
     try {
