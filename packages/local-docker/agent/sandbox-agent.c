@@ -1213,6 +1213,30 @@ static long long nanoseconds(long long seconds, long long fraction) {
   return seconds * 1000000000LL + fraction;
 }
 
+/*
+ * Whether a file a process maps shared and writable (its path as
+ * /proc/<pid>/maps shows it, changed in place) may be one whose content is
+ * kept: not a memfd or SysV segment, not on a file system whose files are
+ * never kept (tmpfs, ramfs, /dev's devices, pseudo-filesystems). Told by the
+ * file system the path is on, not by its name: a volume mounted under /dev
+ * is a disk like any other. A deleted file (it may have another link) is
+ * told by its directory's; what cannot be told counts.
+ */
+static int mapping_may_be_kept(char *name) {
+  if (strncmp(name, "/memfd:", 7) == 0 || strncmp(name, "/SYSV", 5) == 0) return 0;
+  static const char deleted[] = " (deleted)";
+  size_t n = strlen(name), d = sizeof deleted - 1;
+  if (n > d && strcmp(name + n - d, deleted) == 0) name[n - d] = 0;
+  struct statfs info;
+  if (statfs(name, &info) < 0) {
+    char *slash = strrchr(name, '/');
+    if (!slash || slash == name) return 1;
+    *slash = 0;
+    if (statfs(name, &info) < 0) return 1;
+  }
+  return plain_file_system(name) == 1;
+}
+
 /* Whether any process in the sandbox maps a file shared and writable (1 also when that cannot be told). */
 static int files_mapped_writable(void) {
   DIR *proc = opendir("/proc");
@@ -1246,7 +1270,7 @@ static int files_mapped_writable(void) {
         char *perms = strchr(line, ' ');
         if (perms && strlen(perms) > 5 && perms[2] == 'w' && perms[4] == 's') {
           char *name = strchr(perms, '/');
-          if (name && strncmp(name, "/dev/", 5) != 0 && strncmp(name, "/memfd:", 7) != 0 && strncmp(name, "/SYSV", 5) != 0) found = 1;
+          if (name && mapping_may_be_kept(name)) found = 1;
         }
         line = newline + 1;
       }

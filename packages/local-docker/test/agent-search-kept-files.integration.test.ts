@@ -1,3 +1,4 @@
+import { DockerEngine } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { BaseSandbox, type GrepResult } from "deepagents";
 import { describe, expect, it } from "vitest";
@@ -149,6 +150,32 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
       ]);
     } finally {
       await sandbox.execute("touch /tmp/kept-go /tmp/kept-stop");
+    }
+  });
+
+  it("writes through a shared mapping of a file on a volume mounted under /dev (a disk, whatever its path says)", { timeout: 60_000 }, async () => {
+    const volume = `${appName}-dev-volume`;
+    const sandbox = await LocalDockerSandbox.create({ imageName: IMAGE, appName, volumes: { "/dev/data": volume } });
+    const dir = "/dev/data/mapped";
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      await run(
+        sandbox,
+        `printf '%s' '${MAPPER}' > /tmp/mapper.py && mkdir -p ${dir} && printf 'zzz needle\\n' > ${dir}/m && stat -f -c %T ${dir} | grep -v -q tmpfs`,
+      );
+      await sandbox.grep("warm-up", "/nonexistent"); // asks once which tools the image has
+      await run(sandbox, `nohup python3 /tmp/mapper.py ${dir}/m dev >/dev/null 2>&1 &`);
+      await waitFor(sandbox, "/tmp/dev-1");
+      await settle();
+      expect(await agentGrep(sandbox, "needle", dir)).toEqual(["m: one needle"]);
+      expect(await agentGrep(sandbox, "needle", dir)).toEqual(["m: one needle"]);
+      await run(sandbox, "touch /tmp/dev-go");
+      await waitFor(sandbox, "/tmp/dev-2");
+      expect(await agentGrep(sandbox, "needle", dir), "the second write, through the page the first made writable").toEqual(["m: two needle"]);
+    } finally {
+      await sandbox.execute("touch /tmp/dev-go /tmp/dev-stop").catch(() => undefined);
+      await sandbox.close();
+      await new DockerEngine().removeVolume(volume);
     }
   });
 
