@@ -270,10 +270,13 @@ static int kill_tree(struct command *command) {
 }
 
 static void start_command(uint32_t id, const unsigned char *payload, size_t length) {
-  /* Split the NUL-terminated fields. */
-  const char *fields[4096];
+  /* Split the NUL-terminated fields (as many as there are: every env entry counts). */
+  size_t most_fields = 0;
+  for (size_t at = 0; at < length; at++) most_fields += payload[at] == 0;
+  const char **fields = malloc((most_fields + 1) * sizeof *fields);
+  if (!fields) die("malloc");
   size_t nfields = 0;
-  for (size_t at = 0; at < length && nfields < 4096;) {
+  for (size_t at = 0; at < length && nfields < most_fields;) {
     const char *field = (const char *)payload + at;
     size_t n = strnlen(field, length - at);
     if (at + n >= length) break; /* unterminated */
@@ -284,6 +287,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     char message[64];
     snprintf(message, sizeof message, "%d bad run frame", EINVAL);
     send_frame(id, 'F', message, strlen(message));
+    free(fields);
     return;
   }
   const char *marker = fields[0], *cwd = fields[1], *script = fields[2];
@@ -302,9 +306,12 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
    * stdin /dev/null, the command's environment (the agent's, then the marker,
    * then the request's entries, later ones replacing earlier ones of a name).
    */
-  const char *environment[4096 + 2];
+  size_t inherited = 0;
+  while (environ[inherited]) inherited++;
+  const char **environment = malloc((inherited + nfields + 1) * sizeof *environment);
+  if (!environment) die("malloc");
   size_t entries = 0;
-  for (char **e = environ; *e && entries < 4096; e++) environment[entries++] = *e;
+  for (char **e = environ; *e; e++) environment[entries++] = *e;
   for (size_t i = 2; i < nfields; i++) {
     const char *entry = i == 2 ? marker : fields[i];
     const char *eq = strchr(entry, '=');
@@ -312,7 +319,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     size_t j = 0;
     while (j < entries && !(strncmp(environment[j], entry, (size_t)(eq - entry) + 1) == 0)) j++;
     if (j < entries) environment[j] = entry;
-    else if (entries < 4096 + 1) environment[entries++] = entry;
+    else environment[entries++] = entry;
   }
   environment[entries] = NULL;
   posix_spawnattr_t attributes;
@@ -320,6 +327,13 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
+  /*
+   * glibc's sigfillset leaves out its own two signals (32 and 33), and its
+   * posix_spawn then sets them to SIG_IGN in the child, an ignore every
+   * process the command starts inherits. Their bits set by hand: default
+   * there too (the kernel's numbering, as fork then exec left them).
+   */
+  for (int sig = 32; sig < SIGRTMIN; sig++) all.__val[(sig - 1) / (8 * sizeof all.__val[0])] |= 1UL << ((sig - 1) % (8 * sizeof all.__val[0]));
   posix_spawnattr_init(&attributes);
   posix_spawnattr_setsigmask(&attributes, &none);
   posix_spawnattr_setsigdefault(&attributes, &all);
@@ -335,6 +349,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
   int failed = posix_spawn(&pid, "/bin/sh", &actions, &attributes, argv, (char *const *)environment);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attributes);
+  free(environment);
   close(out[1]);
   close(err[1]);
   if (failed != 0) {
@@ -344,6 +359,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     char message[64];
     snprintf(message, sizeof message, "%d posix_spawn", failed);
     send_frame(id, 'F', message, strlen(message));
+    free(fields);
     return;
   }
   fcntl(out[0], F_SETFL, O_NONBLOCK);
@@ -354,11 +370,13 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     if (!commands) die("realloc");
   }
   commands[ncommands++] = (struct command){id, pid, out[0], err[0], 0, 0, before, strdup(marker)};
+  free(fields);
   return;
 fail_errno: {
   char failure[64];
   snprintf(failure, sizeof failure, "%d pipe", errno);
   send_frame(id, 'F', failure, strlen(failure));
+  free(fields);
 }
 }
 
@@ -1075,8 +1093,9 @@ static void search_file(struct search *s, int at, const char *path, int keepable
  * - never on tmpfs or ramfs (no timestamp at all for writes through a
  *   mapping), never a file reached through a symbolic link or mounted over
  *   a directory's entry.
- * At most CACHE_MOST bytes of content (a 32nd of the sandbox's memory limit
- * where that is less), files up to CACHE_FILE_MOST.
+ * At most CACHE_MOST bytes (a 32nd of the sandbox's memory limit where that
+ * is less), counting each file's record and path with its content (50 000
+ * empty files cost ~6 MB), files up to CACHE_FILE_MOST.
  */
 #define CACHE_MOST (16u * 1024u * 1024u)
 #define CACHE_FILE_MOST (256u * 1024u)
@@ -1095,12 +1114,13 @@ struct kept {
   char *path;
   struct identity identity;
   unsigned long generation; /* the last search that used or stored it */
+  size_t charged;           /* what it costs the agent's memory: content, this record, the path, the allocator's share */
   size_t length;
   unsigned char content[];
 };
 
 static struct kept *kept_files[CACHE_BUCKETS];
-static size_t kept_bytes;
+static size_t kept_bytes; /* the sum of the kept files' `charged`, not only their contents: an empty file costs too */
 static unsigned long kept_generation;
 
 static unsigned kept_bucket(const char *path) {
@@ -1126,7 +1146,7 @@ static void kept_drop(const char *path) {
     if (strcmp((*at)->path, path) == 0) {
       struct kept *gone = *at;
       *at = gone->next;
-      kept_bytes -= gone->length;
+      kept_bytes -= gone->charged;
       free(gone->path);
       free(gone);
       return;
@@ -1145,7 +1165,7 @@ static void kept_sweep(void) {
         continue;
       }
       *at = k->next;
-      kept_bytes -= k->length;
+      kept_bytes -= k->charged;
       free(k->path);
       free(k);
     }
@@ -1173,8 +1193,9 @@ static size_t kept_most(void) {
 /* Keeps a file's content (called by the search's own thread once its workers are done). */
 static void kept_store(const char *path, const struct identity *identity, struct kept *content) {
   kept_drop(path);
-  if (kept_bytes + content->length > kept_most()) kept_sweep();
-  if (kept_bytes + content->length > kept_most()) {
+  content->charged = sizeof *content + content->length + strlen(path) + 1 + 2 * 16;
+  if (kept_bytes + content->charged > kept_most()) kept_sweep();
+  if (kept_bytes + content->charged > kept_most()) {
     free(content);
     return;
   }
@@ -1185,11 +1206,35 @@ static void kept_store(const char *path, const struct identity *identity, struct
   unsigned bucket = kept_bucket(path);
   content->next = kept_files[bucket];
   kept_files[bucket] = content;
-  kept_bytes += content->length;
+  kept_bytes += content->charged;
 }
 
 static long long nanoseconds(long long seconds, long long fraction) {
   return seconds * 1000000000LL + fraction;
+}
+
+/*
+ * Whether a file a process maps shared and writable (its path as
+ * /proc/<pid>/maps shows it, changed in place) may be one whose content is
+ * kept: not a memfd or SysV segment, not on a file system whose files are
+ * never kept (tmpfs, ramfs, /dev's devices, pseudo-filesystems). Told by the
+ * file system the path is on, not by its name: a volume mounted under /dev
+ * is a disk like any other. A deleted file (it may have another link) is
+ * told by its directory's; what cannot be told counts.
+ */
+static int mapping_may_be_kept(char *name) {
+  if (strncmp(name, "/memfd:", 7) == 0 || strncmp(name, "/SYSV", 5) == 0) return 0;
+  static const char deleted[] = " (deleted)";
+  size_t n = strlen(name), d = sizeof deleted - 1;
+  if (n > d && strcmp(name + n - d, deleted) == 0) name[n - d] = 0;
+  struct statfs info;
+  if (statfs(name, &info) < 0) {
+    char *slash = strrchr(name, '/');
+    if (!slash || slash == name) return 1;
+    *slash = 0;
+    if (statfs(name, &info) < 0) return 1;
+  }
+  return plain_file_system(name) == 1;
 }
 
 /* Whether any process in the sandbox maps a file shared and writable (1 also when that cannot be told). */
@@ -1225,7 +1270,7 @@ static int files_mapped_writable(void) {
         char *perms = strchr(line, ' ');
         if (perms && strlen(perms) > 5 && perms[2] == 'w' && perms[4] == 's') {
           char *name = strchr(perms, '/');
-          if (name && strncmp(name, "/dev/", 5) != 0 && strncmp(name, "/memfd:", 7) != 0 && strncmp(name, "/SYSV", 5) != 0) found = 1;
+          if (name && mapping_may_be_kept(name)) found = 1;
         }
         line = newline + 1;
       }
@@ -1624,6 +1669,15 @@ static void grep_queue(struct search *s) {
   s->workers[0] = (struct worker){s, &rings[0]};
   if (!s->fallback) grep_worker(&s->workers[0]);
   for (int i = 0; i < s->helping; i++) pthread_join(s->helpers[i], NULL);
+  /*
+   * The kept files, now that no worker reads them: first every content this
+   * search used is marked as used, so that making room for a new one (which
+   * drops the unused) never frees one of them, then the new ones are stored.
+   */
+  for (size_t i = 0; i < s->files; i++) {
+    struct found *f = &s->batches[i / RING_BATCH]->found[i % RING_BATCH];
+    if (f->hit) ((struct kept *)f->hit)->generation = kept_generation;
+  }
   for (size_t i = 0; i < s->files; i++) {
     struct batch *b = s->batches[i / RING_BATCH];
     struct found *f = &b->found[i % RING_BATCH];
@@ -1631,10 +1685,8 @@ static void grep_queue(struct search *s) {
     if (f->fallback) s->fallback = 1;
     if (!s->fallback && !s->full) search_put(s, f->out, f->used);
     free(f->out);
-    /* The kept files, now that no worker reads them. */
     if (f->keep) kept_store(path, &f->identity, f->keep);
     else if (f->stale) kept_drop(path);
-    else if (f->hit) ((struct kept *)f->hit)->generation = kept_generation;
   }
 }
 

@@ -1,3 +1,4 @@
+import { DockerEngine } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { BaseSandbox, type GrepResult } from "deepagents";
 import { describe, expect, it } from "vitest";
@@ -152,6 +153,32 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
     }
   });
 
+  it("writes through a shared mapping of a file on a volume mounted under /dev (a disk, whatever its path says)", { timeout: 60_000 }, async () => {
+    const volume = `${appName}-dev-volume`;
+    const sandbox = await LocalDockerSandbox.create({ imageName: IMAGE, appName, volumes: { "/dev/data": volume } });
+    const dir = "/dev/data/mapped";
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      await run(
+        sandbox,
+        `printf '%s' '${MAPPER}' > /tmp/mapper.py && mkdir -p ${dir} && printf 'zzz needle\\n' > ${dir}/m && stat -f -c %T ${dir} | grep -v -q tmpfs`,
+      );
+      await sandbox.grep("warm-up", "/nonexistent"); // asks once which tools the image has
+      await run(sandbox, `nohup python3 /tmp/mapper.py ${dir}/m dev >/dev/null 2>&1 &`);
+      await waitFor(sandbox, "/tmp/dev-1");
+      await settle();
+      expect(await agentGrep(sandbox, "needle", dir)).toEqual(["m: one needle"]);
+      expect(await agentGrep(sandbox, "needle", dir)).toEqual(["m: one needle"]);
+      await run(sandbox, "touch /tmp/dev-go");
+      await waitFor(sandbox, "/tmp/dev-2");
+      expect(await agentGrep(sandbox, "needle", dir), "the second write, through the page the first made writable").toEqual(["m: two needle"]);
+    } finally {
+      await sandbox.execute("touch /tmp/dev-go /tmp/dev-stop").catch(() => undefined);
+      await sandbox.close();
+      await new DockerEngine().removeVolume(volume);
+    }
+  });
+
   it("on tmpfs, a write through a mapping that is gone by the next search (older kernels change no timestamp for it there)", { timeout: 60_000 }, async () => {
     const sandbox = sandboxOf(IMAGE);
     const dir = "/dev/shm/kept";
@@ -172,6 +199,64 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
     expect(await agentGrep(sandbox, "needle", dir)).toEqual(["d: old needle"]);
     await run(sandbox, `python3 /tmp/map-once.py ${dir}/d`);
     expect(await agentGrep(sandbox, "needle", dir)).toEqual(["d: new needle"]);
+  });
+
+  it("a search that must make room while storing a content does not free the kept contents it still uses (the agent stays up)", {
+    timeout: 180_000,
+  }, async () => {
+    // 21 files of 208 000 bytes under a 4 MiB ceiling: 20 are kept. The first in
+    // the walk's order then grows to 256 KiB: storing it needs room, and the
+    // other 20 are the same search's kept hits, which must not be dropped (nor
+    // written to once freed) to make it. Directory names of several lengths,
+    // as the freed memory's next use depends on the stored path's length.
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, memoryMiB: 128 });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      await run(sandbox, "(echo needle; head -c 170000 /dev/urandom | base64) | head -c 208000 > /seed");
+      for (let length = 30; length <= 44; length += 2) {
+        const dir = `/work/room${length}/${"d".repeat(length - 16)}`;
+        await run(sandbox, `mkdir -p ${dir} && cd ${dir} && for i in $(seq 1 20); do cp /seed f$i; done && cp /seed seed`);
+        await settle();
+        const first = (await sandbox.grep("needle", dir)).matches?.[0]?.path;
+        expect(first).toBeDefined();
+        const all = await agentGrep(sandbox, "needle", dir);
+        expect(all).toHaveLength(21);
+        await run(sandbox, `(echo needle; head -c 250000 /dev/urandom | base64) | head -c 262144 > ${first}.new && mv ${first}.new ${first}`);
+        await settle();
+        expect(await agentGrep(sandbox, "needle", dir), `${dir}: stores the grown file`).toEqual(all);
+        expect(await agentGrep(sandbox, "needle", dir), `${dir}: again`).toEqual(all);
+      }
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  it("counts each kept file's path and record, not only its content: many empty files stay within the ceiling", { timeout: 120_000 }, async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, memoryMiB: 128 });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      // 20 000 empty files (0 bytes of content each), searched under 8 spellings of
+      // the root (each spelling's paths are other entries): ~2.4 MB of records each.
+      await run(
+        sandbox,
+        "mkdir -p /work/empty && cd /work/empty && for d in $(seq 1 40); do mkdir $d && (cd $d && touch $(seq 1 500)); done && echo needle > 1/1",
+      );
+      await settle();
+      for (let dots = 0; dots < 8; dots++) {
+        const root = `/work/empty${"/.".repeat(dots)}`;
+        expect((await sandbox.grep("needle", root)).matches?.map((match) => match.path)).toEqual([`${root}/1/1`]);
+      }
+      expect(await agentGrep(sandbox, "needle", "/work/empty")).toEqual(["1/1: needle"]);
+      const status = await sandbox.execute(
+        'for p in /proc/[0-9]*; do [ "$(readlink $p/exe)" = /.sandbox-agent/sandbox-agent-1 ] && grep VmRSS $p/status; done; true',
+      );
+      const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status.output)?.[1]);
+      expect(rssKiB, status.output).toBeGreaterThan(0);
+      // Its own ~6 MiB and 4 MiB kept; the records alone of 8 x 20 000 files would be ~19 MiB.
+      expect(rssKiB, "the agent's resident memory, KiB").toBeLessThan(14 * 1024);
+    } finally {
+      await sandbox.close();
+    }
   });
 
   it("keeps at most a 32nd of the sandbox's memory limit", { timeout: 120_000 }, async () => {

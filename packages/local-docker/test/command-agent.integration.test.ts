@@ -43,6 +43,35 @@ describe.runIf(available && built)("local-docker command agent (skipped without 
     }
   });
 
+  it("a command starts with the signals docker exec gives it (none of the C library's own two ignored: an ignore is inherited by every process it starts)", async () => {
+    const [agent, exec] = await Promise.all([
+      LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName }),
+      LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, commandChannel: "exec" }),
+    ]);
+    try {
+      expect(await agent.commandChannelReady()).toBe("agent");
+      const script = "grep -e SigBlk -e SigIgn /proc/self/status; sh -c 'grep SigIgn /proc/self/status'";
+      const [throughAgent, throughExec] = await Promise.all([agent.execute(script), exec.execute(script)]);
+      expect(throughExec.output).toMatch(/^SigBlk:\t0{16}\nSigIgn:\t0{16}\n/);
+      expect(throughAgent.output).toBe(throughExec.output);
+    } finally {
+      await Promise.all([agent.close(), exec.close()]);
+    }
+  });
+
+  it("a command gets every env entry it was given, however many (a request of 5000 entries, past any fixed table of the agent's)", async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, env: { FROM_SANDBOX: "s" } });
+    try {
+      expect(await sandbox.commandChannelReady()).toBe("agent");
+      const env = Object.fromEntries(Array.from({ length: 5000 }, (_, index) => [`MANY_${index}`, `v=${index}`]));
+      const result = await sandbox.execute('env | grep -c "^MANY_"; echo "$MANY_0 $MANY_4999 $FROM_SANDBOX"', { env });
+      expect(result.output).toBe("5000\nv=0 v=4999 s\n");
+      expect(await parentOfCommand(sandbox)).toBe("/.sandbox-agent/sandbox-agent-1");
+    } finally {
+      await sandbox.close();
+    }
+  });
+
   it("a second handle (fromId) gets an agent of its own while the first handle's agent runs", async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName });
     try {
