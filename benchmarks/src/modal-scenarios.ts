@@ -87,8 +87,57 @@ export async function modalThroughEmulator(settings: BenchSettings): Promise<Sce
           return undefined;
         },
       });
+      // Many small files: the adapter batches them into one exec each way; the raw SDK makes one exec per file (4 at once, as the adapter did before).
+      const count = size(settings, 100, 10);
+      const files = (tree: string): Array<[string, Uint8Array]> =>
+        Array.from({ length: count }, (_, index) => [
+          `/tmp/bench/${tree}/src/m${index}.ts`,
+          new TextEncoder().encode(`export const m${index} = ${index};\n`.repeat(20)),
+        ]);
+      const eachAtMost4 = async (paths: string[], task: (path: string, index: number) => Promise<unknown>) => {
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 4 }, async () => {
+            while (next < paths.length) {
+              const index = next++;
+              await task(paths[index]!, index);
+            }
+          }),
+        );
+      };
+      const many = files("many");
+      await sandbox.uploadFiles(many);
+      const manyRounds = size(settings, 3);
+      settings.progress(`modal: ${count} small files up and down x${manyRounds}`);
+      const manySamples = await interleave(manyRounds, {
+        [`raw SDK writeBytes x${count}`]: async () => {
+          const raw = files("raw");
+          await eachAtMost4(
+            raw.map(([path]) => path),
+            (path, index) => instance.filesystem.writeBytes(raw[index]![1], path),
+          );
+          return undefined;
+        },
+        [`@sandbox/modal upload ${count} files`]: async () => {
+          const results = await sandbox.uploadFiles(files("adapter"));
+          if (results.some((result) => result.error)) throw new Error("upload of many files failed");
+          return undefined;
+        },
+        [`raw SDK readBytes x${count}`]: async () => {
+          await eachAtMost4(
+            many.map(([path]) => path),
+            (path) => instance.filesystem.readBytes(path),
+          );
+          return undefined;
+        },
+        [`@sandbox/modal download ${count} files`]: async () => {
+          const results = await sandbox.downloadFiles(many.map(([path]) => path));
+          if (results.some((result) => result.error)) throw new Error("download of many files failed");
+          return undefined;
+        },
+      });
       const p50 = (from: Record<string, number[]>, name: string) => distribution(from[name]!).p50;
-      const all = { ...first, ...samples };
+      const all = { ...first, ...samples, ...manySamples };
       return {
         id: "modal.emulator",
         title: "@sandbox/modal vs the raw modal SDK, through @sandbox/modal-emulator (ms)",

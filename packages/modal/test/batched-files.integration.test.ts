@@ -258,42 +258,5 @@ describe.runIf(withDocker)("batched transfers through the emulator (needs a Dock
       expect(read.slice(0, 300).map((result) => Buffer.from(result.content!).toString())).toEqual(files.map((_, index) => `${index}`));
       expect(Buffer.from(read[300]!.content!).equals(Buffer.from(large[1]))).toBe(true);
     }, 120_000);
-
-    // Measured once, in the default image.
-    it.runIf(imageName === undefined)(
-      "measures: 100 files per file and batched, up and down",
-      async () => {
-        const files = (tree: string) =>
-          Array.from({ length: 100 }, (_, index): [string, Uint8Array] => [
-            `/srv/measure/${tree}/src/m${index}.ts`,
-            encoder.encode(`export const m${index} = ${index};\n`.repeat(20)),
-          ]);
-        let start = performance.now();
-        const single = await writeEach(raw!, files("single"), FILE_TRANSFER_CONCURRENCY);
-        const singleMs = performance.now() - start;
-        start = performance.now();
-        const batched = await writeFiles(raw!, files("batched"));
-        const batchedMs = performance.now() - start;
-        console.log(
-          `upload of 100 files: per-file ${singleMs.toFixed(0)} ms (${(singleMs / 100).toFixed(1)} ms/file), batched ${batchedMs.toFixed(0)} ms (${(batchedMs / 100).toFixed(1)} ms/file)`,
-        );
-        expect(single.every((result) => result.error === null) && batched.every((result) => result.error === null)).toBe(true);
-        expect(batchedMs).toBeLessThan(singleMs);
-
-        const paths = files("batched").map(([path]) => path);
-        start = performance.now();
-        const singleReads = await readEach(raw!, paths);
-        const singleReadMs = performance.now() - start;
-        start = performance.now();
-        const batchedReads = await readFiles(raw!, paths);
-        const batchedReadMs = performance.now() - start;
-        console.log(
-          `download of 100 files: per-file ${singleReadMs.toFixed(0)} ms (${(singleReadMs / 100).toFixed(1)} ms/file), batched ${batchedReadMs.toFixed(0)} ms (${(batchedReadMs / 100).toFixed(1)} ms/file)`,
-        );
-        expect(batchedReads).toEqual(singleReads);
-        expect(batchedReadMs).toBeLessThan(singleReadMs);
-      },
-      180_000,
-    );
   });
 });
