@@ -844,6 +844,14 @@ describe("SandboxAdapter files", () => {
     expect(adapter.putCalls.map((call) => call.map(([path]) => path))).toEqual([["/a.txt", "/c.bin"]]);
   });
 
+  it("uploadFiles: a path nested with an earlier one of the batch goes to the provider after it, in input order", async () => {
+    const adapter = await ready();
+    const paths = ["/d/a", "/x", "/d", "/d/b", "//e/./f", "/e/f/g", "/x", "/y"];
+    const results = await adapter.uploadFiles(paths.map((path) => [path, bytes(path)]));
+    expect(results.map((result) => result.path)).toEqual(paths);
+    expect(adapter.putCalls.map((call) => call.map(([path]) => path))).toEqual([["/d/a", "/x"], ["/d"], ["/d/b", "//e/./f"], ["/e/f/g", "/x", "/y"]]);
+  });
+
   it("uploadFiles: only invalid paths, or none, never calls the provider", async () => {
     const adapter = await ready();
     expect(await adapter.uploadFiles([["rel", bytes("x")]])).toEqual([{ path: "rel", error: "invalid_path" }]);

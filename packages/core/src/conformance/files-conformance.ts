@@ -248,6 +248,34 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(await run(sandbox, `cat ${shellQuote(`${directory}/plain-file`)}`), "the failed upload damaged the regular file").toBe("i am a file");
       });
 
+      it("an upload batch is written in its order: a file, then a directory the batch created as a file, is is_directory and the first file stays", {
+        timeout: budget(),
+      }, async () => {
+        const sandbox = await shared();
+        const parent = `${directory}/made-by-batch-${randomSuffix()}`;
+        const results = await uploadFiles(sandbox, [
+          [`${parent}/inner/kept.txt`, encoder.encode("kept")],
+          [parent, encoder.encode("would replace the directory")],
+        ]);
+        expect(
+          results.map((result) => result.error),
+          "the second path is a directory once the first file is written: the batch must act as if written file by file",
+        ).toEqual([null, "is_directory"]);
+        expect(await run(sandbox, `cat ${shellQuote(`${parent}/inner/kept.txt`)}`), "a file reported written is gone").toBe("kept");
+      });
+
+      it("an upload batch is written in its order: a file, then a path under it, is not written and the file stays", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const file = `${directory}/file-then-child-${randomSuffix()}`;
+        const results = await uploadFiles(sandbox, [
+          [file, encoder.encode("plain")],
+          [`${file}/child.txt`, encoder.encode("child")],
+        ]);
+        expect(results[0]?.error ?? null, "the first file of the batch must be written").toBeNull();
+        expect(results[1]?.error ?? null, "a path under the file the batch just wrote cannot be written").not.toBeNull();
+        expect(await run(sandbox, `cat ${shellQuote(file)}`), "the file the batch wrote first was replaced").toBe("plain");
+      });
+
       it("file_not_found, per file: downloading a path under a regular file, in a batch with a good file", { timeout: budget() }, async () => {
         const sandbox = await shared();
         await uploadOne(sandbox, `${directory}/plain-for-download`, "plain");
