@@ -299,6 +299,27 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(results[1]?.error, "a FIFO has no content to download: it must get a per-file error").toBe("invalid_path");
       });
 
+      it("a FIFO in an upload batch gets its own error (no hang: nothing reads it), the others are written", { timeout: budget(60_000) }, async () => {
+        const sandbox = await shared();
+        const fifo = `${directory}/upload-fifo`;
+        await run(sandbox, `rm -f ${shellQuote(fifo)} && mkfifo ${shellQuote(fifo)}`);
+        const upload = uploadFiles(sandbox, [
+          [fifo, encoder.encode("into the fifo")],
+          [`${directory}/next-to-upload-fifo.txt`, encoder.encode("next")],
+        ]);
+        const settled = await Promise.race([upload.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 15_000))]);
+        if (!settled) {
+          // Give the stuck writer a reader so that the provider's call can end, then fail.
+          await sandbox.execute(`timeout 5 cat ${shellQuote(fifo)} > /dev/null`, { timeoutMs: 10_000 }).catch(() => undefined);
+          await upload.catch(() => undefined);
+        }
+        expect(settled, "an upload onto a FIFO waited for a reader (it must not open the FIFO for writing)").toBe(true);
+        const results = await upload;
+        expect(results[0]?.error, "a FIFO is not a file to replace: it must get a per-file error").toBe("invalid_path");
+        expect(results[1]?.error ?? null).toBeNull();
+        expect(await run(sandbox, `test -p ${shellQuote(fifo)} && echo still-a-fifo`)).toBe("still-a-fifo\n");
+      });
+
       it("an upload batch with a file the sandbox will not replace writes the others and reports that one per file", { timeout: budget() }, async () => {
         const sandbox = await shared();
         // /etc/hostname is bind-mounted by container engines; its own content goes back, so nothing changes if a provider allows it.
