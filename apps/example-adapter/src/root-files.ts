@@ -44,6 +44,7 @@ function fileErrorOf(error: unknown): FileOperationError {
     case "ELOOP":
     case "ENAMETOOLONG":
     case "EEXIST":
+    case "ENXIO":
       return "invalid_path";
     default:
       throw error;
@@ -121,9 +122,12 @@ export async function putFilesInRoot(root: string, files: Array<[string, Uint8Ar
       const hostPath = await hostPathOf(root, path);
       await mkdir(dirname(hostPath), { recursive: true });
       // No O_TRUNC yet: nothing is changed before the file is known to be inside the root.
-      const file = await open(hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o644);
+      // O_NONBLOCK: opening a FIFO for writing must not wait for a reader (with none it fails, ENXIO).
+      const file = await open(hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
       try {
         await assertUnderRoot(root, file.fd);
+        // A FIFO with a reader, or a socket or device: not a file to replace.
+        if (!(await file.stat()).isFile()) throw new PathRefused("invalid_path");
         await file.truncate(0);
         await file.writeFile(content);
       } finally {

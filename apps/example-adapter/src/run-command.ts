@@ -9,8 +9,16 @@ import type { HostTools } from "./host-tools.js";
  * to fd 3, so fd 2 carries only what the host tools (nsenter, unshare,
  * chroot) and `cd` print when they fail: infrastructure errors, kept out of
  * the command's output.
+ *
+ * The command's shell is a child of this one (a subshell that execs it), not
+ * pid 1 itself: the kernel drops a signal sent to a pid namespace's init from
+ * inside it, so a command that ends its own shell (`kill -9 $$`) would run on
+ * and report exit 0. This shell passes on the child's status (128 + the
+ * signal that killed it); its own stderr is gone by then, so that the
+ * "Killed" it prints for such a child reaches neither the output nor the
+ * infrastructure errors.
  */
-const COMMAND_WRAPPER = `cd -- "$0" && exec /bin/sh -c -- "$1" 2>&3 3>&-`;
+const COMMAND_WRAPPER = `cd -- "$0" || exit; exec 2>/dev/null; (exec /bin/sh -c -- "$1" 2>&3 3>&-); exit $?`;
 
 /** How the command ended. */
 export interface CommandEnd {

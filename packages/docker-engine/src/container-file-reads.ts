@@ -162,7 +162,10 @@ async function readArchivedFile(container: EngineContainer, path: string, maxByt
  * single file, or an image without `tar`, uses the archive API.
  */
 const BATCH_READ_MIN_FILES = 2;
+/** Files per `tar -c` exec; a longer list is read in several execs, one after another. */
 const BATCH_READ_MAX_FILES = 256;
+/** Bytes of paths per `tar -c` exec, so its argument list stays far below the kernel's limit. */
+const BATCH_READ_MAX_PATH_BYTES = 256 * 1024;
 /** Larger files skip the batch: it gathers chunks and joins them (two copies); the archive API reads into one buffer. */
 const BATCH_READ_MAX_FILE_BYTES = 8 * 1024 * 1024;
 
@@ -200,6 +203,32 @@ async function readManyThroughTar(container: EngineContainer, targets: string[],
 }
 
 /**
+ * Reads `targets` with one `tar -c` exec per {@link BATCH_READ_MAX_FILES}
+ * files, one exec at a time. Every file left out (a batch that failed) is
+ * read alone through the archive API by the caller. A long list used to
+ * skip the batch altogether: 2000 small files were 2000 archive reads at
+ * once, which the engine serialises (over 7 minutes).
+ */
+async function readInBatches(container: EngineContainer, targets: string[], maxBytes: number): Promise<Map<string, Uint8Array>> {
+  const contents = new Map<string, Uint8Array>();
+  let start = 0;
+  while (start < targets.length) {
+    let end = start;
+    let pathBytes = 0;
+    while (end < targets.length && end - start < BATCH_READ_MAX_FILES) {
+      pathBytes += Buffer.byteLength(targets[end]!) + 1;
+      if (end > start && pathBytes > BATCH_READ_MAX_PATH_BYTES) break;
+      end += 1;
+    }
+    const chunk = targets.slice(start, end);
+    const read = chunk.length >= BATCH_READ_MIN_FILES ? await readManyThroughTar(container, chunk, maxBytes) : null;
+    for (const [file, content] of read ?? []) contents.set(file, content);
+    start = end;
+  }
+  return contents;
+}
+
+/**
  * What a resolved path holds for a read: a problem, a read in the sandbox
  * (pseudo-filesystem), or a regular file the archive API reads.
  */
@@ -232,8 +261,7 @@ export async function readContainerFiles(container: EngineContainer, paths: stri
   const plans = await Promise.all(paths.map(async (path) => ({ path, plan: readPlanOf(await resolver.resolve(path), limits.maxBytes) })));
   const batchMaxBytes = Math.min(BATCH_READ_MAX_FILE_BYTES, limits.maxBytes);
   const targets = [...new Set(plans.flatMap(({ plan }) => ("file" in plan && plan.size <= batchMaxBytes ? [plan.file] : [])))];
-  const batch =
-    targets.length >= BATCH_READ_MIN_FILES && targets.length <= BATCH_READ_MAX_FILES ? await readManyThroughTar(container, targets, limits.maxBytes) : null;
+  const batch = targets.length >= BATCH_READ_MIN_FILES ? await readInBatches(container, targets, limits.maxBytes) : null;
   return Promise.all(
     plans.map(async ({ path, plan }): Promise<ContainerFileRead> => {
       try {

@@ -155,6 +155,33 @@ describe.runIf(available)("local-docker bounded reads (skipped when no Docker en
     }
   });
 
+  it("a download of 600 small files (exec channel) is read in a few tar execs, not 600 archive reads the engine serialises; all intact", {
+    timeout: 120_000,
+  }, async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, commandChannel: "exec" });
+    // Counts the archive reads this process asks the engine for (the calls go through unchanged).
+    const prototype = Object.getPrototypeOf(sandbox.container) as { getArchive: (...args: unknown[]) => unknown };
+    const getArchive = prototype.getArchive;
+    let archiveReads = 0;
+    prototype.getArchive = function (this: unknown, ...args: unknown[]) {
+      archiveReads += 1;
+      return getArchive.apply(this, args);
+    };
+    try {
+      const made = await sandbox.execute('mkdir -p /srv/many && cd /srv/many && i=0; while [ $i -lt 600 ]; do echo "file $i" > f$i.txt; i=$((i+1)); done');
+      expect(made.exitCode, made.output).toBe(0);
+      const paths = Array.from({ length: 600 }, (_, index) => `/srv/many/f${index}.txt`);
+      const results = await sandbox.downloadFiles([...paths, "/srv/many/missing.txt"]);
+      expect(results.slice(0, 600).filter((result) => result.error !== null)).toEqual([]);
+      expect(results.slice(0, 600).every((result, index) => new TextDecoder().decode(result.content ?? undefined) === `file ${index}\n`)).toBe(true);
+      expect(results[600]?.error).toBe("file_not_found");
+      expect(archiveReads, "each small file was read through its own archive request").toBeLessThan(10);
+    } finally {
+      prototype.getArchive = getArchive;
+      await sandbox.close();
+    }
+  });
+
   it("maxDownloadBytes is validated: a positive whole number of bytes, INVALID_OPTIONS naming it", () => {
     for (const value of [0, -1, 1.5, Number.NaN, "1024"]) {
       let thrown: unknown;

@@ -3,7 +3,7 @@ import type { SpawnOptions } from "../contract/process-handle.js";
 import type { ExecuteOptions } from "../contract/sandbox-backend.js";
 import { SandboxError } from "../errors/sandbox-error.js";
 import { MAX_SANDBOX_TIMEOUT_MS } from "../options/sandbox-options.js";
-import { isAbsoluteSandboxPath, validateEnv } from "../options/validate-options.js";
+import { isAbsoluteSandboxPath, shownAsPassed, validateEnv } from "../options/validate-options.js";
 
 // Checks of the arguments of `execute()` and `spawn()`. Each throws a core
 // `SandboxError` naming what was wrong; the adapter re-issues it as its own
@@ -70,7 +70,7 @@ export function assertPositiveInteger(value: unknown, option: string, provider: 
   if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
     throw new SandboxError(code, {
       provider,
-      message: `invalid option "${option}": must be a positive whole number, got ${String(value)}`,
+      message: `invalid option "${option}": must be a positive whole number, got ${shownAsPassed(value)}`,
       details: { option },
     });
   }
@@ -110,7 +110,7 @@ function assertCwd(cwd: unknown, provider: string): void {
   if (cwd !== undefined && !isAbsoluteSandboxPath(cwd)) {
     throw new SandboxError("INVALID_ARGUMENT", {
       provider,
-      message: `invalid option "cwd": must be an absolute path, got "${cwd}"`,
+      message: `invalid option "cwd": must be an absolute path without '..', got ${shownAsPassed(cwd)}`,
       details: { option: "cwd" },
     });
   }

@@ -844,6 +844,14 @@ describe("SandboxAdapter files", () => {
     expect(adapter.putCalls.map((call) => call.map(([path]) => path))).toEqual([["/a.txt", "/c.bin"]]);
   });
 
+  it("uploadFiles: a path nested with an earlier one of the batch goes to the provider after it, in input order", async () => {
+    const adapter = await ready();
+    const paths = ["/d/a", "/x", "/d", "/d/b", "//e/./f", "/e/f/g", "/x", "/y"];
+    const results = await adapter.uploadFiles(paths.map((path) => [path, bytes(path)]));
+    expect(results.map((result) => result.path)).toEqual(paths);
+    expect(adapter.putCalls.map((call) => call.map(([path]) => path))).toEqual([["/d/a", "/x"], ["/d"], ["/d/b", "//e/./f"], ["/e/f/g", "/x", "/y"]]);
+  });
+
   it("uploadFiles: only invalid paths, or none, never calls the provider", async () => {
     const adapter = await ready();
     expect(await adapter.uploadFiles([["rel", bytes("x")]])).toEqual([{ path: "rel", error: "invalid_path" }]);
@@ -922,7 +930,7 @@ describe("SandboxAdapter errors come in the adapter's own class", () => {
     const error = sandboxErrorThrownBy(() => new MemoryAdapter({ cpu: -1 }));
     expect(error).toBeInstanceOf(MemorySandboxError);
     expect(error.code).toBe("INVALID_OPTIONS");
-    expect(error.message).toBe('invalid option "cpu": must be a number of cores greater than 0');
+    expect(error.message).toBe('invalid option "cpu": must be a number of cores greater than 0 and at most 1024, got -1');
     expect(error.details).toEqual({ option: "cpu" });
   });
 
@@ -933,6 +941,21 @@ describe("SandboxAdapter errors come in the adapter's own class", () => {
       expect(error, JSON.stringify(options)).toBeInstanceOf(MemorySandboxError);
       expect(error.code).toBe("INVALID_ARGUMENT");
     }
+  });
+
+  it("a bad execute() option is named as passed: a string quoted (\"1000\" is no number), NaN as NaN, a cwd with '..' for its '..'", async () => {
+    const adapter = await ready();
+    const cases: Array<[ExecuteOptions, string]> = [
+      [{ timeoutMs: "1000" as never }, 'invalid option "timeoutMs": must be a positive whole number, got "1000"'],
+      [{ timeoutMs: Number.NaN }, 'invalid option "timeoutMs": must be a positive whole number, got NaN'],
+      [{ maxOutputBytes: {} as never }, 'invalid option "maxOutputBytes": must be a positive whole number, got an object'],
+      [{ cwd: 5 as never }, "invalid option \"cwd\": must be an absolute path without '..', got 5"],
+      [{ cwd: "/work/../etc" }, 'invalid option "cwd": must be an absolute path without \'..\', got "/work/../etc"'],
+    ];
+    for (const [options, message] of cases) expect((await sandboxErrorOf(() => adapter.execute("echo", options))).message).toBe(message);
+    expect(sandboxErrorThrownBy(() => new MemoryAdapter({ cpu: 2048 })).message).toBe(
+      'invalid option "cpu": must be a number of cores greater than 0 and at most 1024, got 2048',
+    );
   });
 
   it("hands the effective timeout to runCommand", async () => {

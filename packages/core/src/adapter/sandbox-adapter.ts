@@ -485,8 +485,22 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
         return isAbsoluteSandboxPath(path) && !path.endsWith("/") && content instanceof Uint8Array ? [path, content] : undefined;
       },
       (entry): FileUploadResponse => ({ path: String(Array.isArray(entry) ? entry[0] : undefined), error: "invalid_path" }),
-      (valid) => this.guardFiles(() => this.putFiles(valid)),
+      (valid) => this.guardFiles(() => this.putInOrder(valid)),
     );
+  }
+
+  /**
+   * Writes a batch as if file by file, in its order: where a file lies under
+   * an earlier file of the batch, or an earlier file lies under it (a
+   * directory the batch itself creates), it goes to {@link putFiles} in a
+   * later call, once the earlier files are written. A provider that plans a
+   * batch at once (one archive) would otherwise replace the new directory,
+   * and the files it had reported written, with the later file.
+   */
+  private async putInOrder(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    const results: FileUploadResponse[] = [];
+    for (const round of inNestingRounds(files)) results.push(...(await this.putFiles(round)));
+    return results;
   }
 
   /**
@@ -783,6 +797,34 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
       details: { capability: "claim" },
     });
   }
+}
+
+/**
+ * Splits an upload batch, in its order, into runs where no path lies under
+ * another (after `//` and `/./` are read as the kernel reads them); a path
+ * nested with an earlier one of the run starts the next run.
+ */
+function inNestingRounds(files: Array<[string, Uint8Array]>): Array<Array<[string, Uint8Array]>> {
+  const rounds: Array<Array<[string, Uint8Array]>> = [];
+  let round: Array<[string, Uint8Array]> = [];
+  let written = new Set<string>();
+  let parents = new Set<string>();
+  for (const file of files) {
+    const segments = file[0].split("/").filter((segment) => segment !== "" && segment !== ".");
+    const key = segments.join("/");
+    const ancestors = segments.slice(0, -1).map((_, index) => segments.slice(0, index + 1).join("/"));
+    if (parents.has(key) || ancestors.some((ancestor) => written.has(ancestor))) {
+      rounds.push(round);
+      round = [];
+      written = new Set();
+      parents = new Set();
+    }
+    round.push(file);
+    written.add(key);
+    for (const ancestor of ancestors) parents.add(ancestor);
+  }
+  if (round.length > 0) rounds.push(round);
+  return rounds;
 }
 
 /**

@@ -90,6 +90,22 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         });
       }
 
+      for (const [signal, code] of [
+        ["KILL", 137],
+        ["TERM", 143],
+      ] as const) {
+        it(`reports a command that ends its own shell with SIG${signal} as exit ${code} (128 + the signal), not as success`, {
+          timeout: budget(),
+        }, async () => {
+          const sandbox = await shared();
+          const result = await mustResolve(() => sandbox.execute(`kill -${signal} $$; echo survived`), `a command killing its shell with SIG${signal}`);
+          expect(result.output, `the shell survived SIG${signal} sent to itself (is it the init of a pid namespace, which ignores it?)`).not.toContain(
+            "survived",
+          );
+          expect(result.exitCode, `a shell killed by SIG${signal} must report ${code}`).toBe(code);
+        });
+      }
+
       it("reports exit code 127 and the shell's message for an unknown command", { timeout: budget() }, async () => {
         const sandbox = await shared();
         const result = await sandbox.execute("conformance-no-such-command --flag");

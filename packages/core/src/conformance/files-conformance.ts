@@ -248,6 +248,34 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(await run(sandbox, `cat ${shellQuote(`${directory}/plain-file`)}`), "the failed upload damaged the regular file").toBe("i am a file");
       });
 
+      it("an upload batch is written in its order: a file, then a directory the batch created as a file, is is_directory and the first file stays", {
+        timeout: budget(),
+      }, async () => {
+        const sandbox = await shared();
+        const parent = `${directory}/made-by-batch-${randomSuffix()}`;
+        const results = await uploadFiles(sandbox, [
+          [`${parent}/inner/kept.txt`, encoder.encode("kept")],
+          [parent, encoder.encode("would replace the directory")],
+        ]);
+        expect(
+          results.map((result) => result.error),
+          "the second path is a directory once the first file is written: the batch must act as if written file by file",
+        ).toEqual([null, "is_directory"]);
+        expect(await run(sandbox, `cat ${shellQuote(`${parent}/inner/kept.txt`)}`), "a file reported written is gone").toBe("kept");
+      });
+
+      it("an upload batch is written in its order: a file, then a path under it, is not written and the file stays", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const file = `${directory}/file-then-child-${randomSuffix()}`;
+        const results = await uploadFiles(sandbox, [
+          [file, encoder.encode("plain")],
+          [`${file}/child.txt`, encoder.encode("child")],
+        ]);
+        expect(results[0]?.error ?? null, "the first file of the batch must be written").toBeNull();
+        expect(results[1]?.error ?? null, "a path under the file the batch just wrote cannot be written").not.toBeNull();
+        expect(await run(sandbox, `cat ${shellQuote(file)}`), "the file the batch wrote first was replaced").toBe("plain");
+      });
+
       it("file_not_found, per file: downloading a path under a regular file, in a batch with a good file", { timeout: budget() }, async () => {
         const sandbox = await shared();
         await uploadOne(sandbox, `${directory}/plain-for-download`, "plain");
@@ -269,6 +297,27 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(results[0]?.error ?? null).toBeNull();
         expect(decoder.decode(results[0]?.content ?? new Uint8Array())).toBe("next");
         expect(results[1]?.error, "a FIFO has no content to download: it must get a per-file error").toBe("invalid_path");
+      });
+
+      it("a FIFO in an upload batch gets its own error (no hang: nothing reads it), the others are written", { timeout: budget(60_000) }, async () => {
+        const sandbox = await shared();
+        const fifo = `${directory}/upload-fifo`;
+        await run(sandbox, `rm -f ${shellQuote(fifo)} && mkfifo ${shellQuote(fifo)}`);
+        const upload = uploadFiles(sandbox, [
+          [fifo, encoder.encode("into the fifo")],
+          [`${directory}/next-to-upload-fifo.txt`, encoder.encode("next")],
+        ]);
+        const settled = await Promise.race([upload.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 15_000))]);
+        if (!settled) {
+          // Give the stuck writer a reader so that the provider's call can end, then fail.
+          await sandbox.execute(`timeout 5 cat ${shellQuote(fifo)} > /dev/null`, { timeoutMs: 10_000 }).catch(() => undefined);
+          await upload.catch(() => undefined);
+        }
+        expect(settled, "an upload onto a FIFO waited for a reader (it must not open the FIFO for writing)").toBe(true);
+        const results = await upload;
+        expect(results[0]?.error, "a FIFO is not a file to replace: it must get a per-file error").toBe("invalid_path");
+        expect(results[1]?.error ?? null).toBeNull();
+        expect(await run(sandbox, `test -p ${shellQuote(fifo)} && echo still-a-fifo`)).toBe("still-a-fifo\n");
       });
 
       it("an upload batch with a file the sandbox will not replace writes the others and reports that one per file", { timeout: budget() }, async () => {

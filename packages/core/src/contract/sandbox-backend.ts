@@ -33,7 +33,8 @@ export interface ExecuteOptions {
    * Keep at most this many bytes of combined output (positive integer).
    * Default: `DEFAULT_MAX_OUTPUT_BYTES` (1 MiB). Past it the result has
    * `truncated: true`; the command keeps running and its further output is
-   * dropped, so host memory stays bounded.
+   * dropped, so host memory stays bounded. A character the cap cuts in two
+   * is left out of `output`.
    */
   maxOutputBytes?: number;
 }

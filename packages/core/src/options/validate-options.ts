@@ -133,7 +133,7 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
     parseGpu(gpu as string, context);
   }
   if (cpu !== undefined && (typeof cpu !== "number" || !Number.isFinite(cpu) || cpu <= 0 || cpu > 1024)) {
-    invalid(context, "must be a number of cores greater than 0", "cpu");
+    invalid(context, `must be a number of cores greater than 0 and at most 1024, got ${shownAsPassed(cpu)}`, "cpu");
   }
   if (memoryMiB !== undefined && (typeof memoryMiB !== "number" || !Number.isInteger(memoryMiB) || memoryMiB < 6)) {
     invalid(context, "must be a whole number of MiB, at least 6", "memoryMiB");
@@ -186,7 +186,18 @@ export function validateSandboxOptions(options: unknown, context: ValidationCont
  * `Infinity` as such (JSON would print `null`), strings quoted.
  */
 export function notAPortMessage(value: unknown): string {
-  return `${typeof value === "string" ? JSON.stringify(value) : String(value)} is not a TCP port (a whole number 1-65535)`;
+  return `${shownAsPassed(value)} is not a TCP port (a whole number 1-65535)`;
+}
+
+/**
+ * A bad value as the caller passed it, for an error message: strings quoted
+ * (`"1000"` is not the number 1000), `NaN` and `Infinity` as such (JSON
+ * would print `null`), other objects by kind.
+ */
+export function shownAsPassed(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value);
+  if (value === null || typeof value !== "object") return String(value);
+  return Array.isArray(value) ? "an array" : "an object";
 }
 
 /** True for a whole number 1-65535. */

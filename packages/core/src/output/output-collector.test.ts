@@ -77,12 +77,19 @@ describe("OutputCollector", () => {
     expect(collector.text()).toBe("€");
   });
 
-  it("never throws when the cap cuts a multi-byte character; the text stays within the cap", () => {
+  it("leaves out a multi-byte character the cap cut (no U+FFFD for it); a complete one at the cap stays", () => {
     const collector = new OutputCollector(4);
     collector.push(bytes("ab€"));
-    const text = collector.text();
-    expect(text.startsWith("ab")).toBe(true);
-    expect(text.length).toBeLessThanOrEqual(4);
+    expect(collector.text()).toBe("ab");
     expect(collector.truncated).toBe(true);
+    const exact = new OutputCollector(5);
+    exact.push(bytes("ab€x"));
+    expect(exact.text()).toBe("ab€");
+    const split = new OutputCollector(4);
+    split.push(bytes("ééé"));
+    expect(split.text()).toBe("éé");
+    const cut = new OutputCollector(3);
+    cut.push(bytes("ééé"));
+    expect(cut.text()).toBe("é");
   });
 });

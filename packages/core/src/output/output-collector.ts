@@ -27,7 +27,11 @@ export class OutputCollector {
     return this.#truncated;
   }
 
-  /** The kept output as text; invalid UTF-8 becomes U+FFFD, never an exception. */
+  /**
+   * The kept output as text; invalid UTF-8 becomes U+FFFD, never an
+   * exception. A character the cap cut in two is left out (its first bytes
+   * are not output the command printed broken).
+   */
   text(): string {
     const joined = new Uint8Array(this.#kept);
     let offset = 0;
@@ -35,6 +39,7 @@ export class OutputCollector {
       joined.set(chunk, offset);
       offset += chunk.byteLength;
     }
-    return new TextDecoder("utf-8", { fatal: false }).decode(joined);
+    // Streaming decode holds back an incomplete last character instead of printing U+FFFD for it.
+    return new TextDecoder("utf-8", { fatal: false }).decode(joined, { stream: this.#truncated });
   }
 }
