@@ -1008,6 +1008,7 @@ struct search {
   int kept;
   unsigned long long read; /* bytes read so far (by every worker) */
   int keeping;             /* kept contents may be used and stored in this search */
+  int from_root;           /* a search of "/": as core's prunedGrepCommand (no /proc, /sys, /dev, /run; regular files only) */
   long long started;       /* CLOCK_REALTIME (ns) before anything was looked at */
   dev_t devs[256];
   ino_t inos[256];
@@ -1733,6 +1734,9 @@ static void search_directory(struct search *s, const char *directory_path, const
   struct dirent *item;
   while (directory && !s->full && !s->fallback && (item = next_entry(directory, directory_path, 1, &seen, path, &s->fallback)) != NULL) {
     struct stat info;
+    if (s->from_root && s->depth == 1 &&
+        (strcmp(item->d_name, "proc") == 0 || strcmp(item->d_name, "sys") == 0 || strcmp(item->d_name, "dev") == 0 || strcmp(item->d_name, "run") == 0))
+      continue; /* pruned, as the command's find prunes them */
     if (item->d_type == DT_REG) {
       if (!follow || fnmatch(s->glob, item->d_name, 0) == 0) search_file(s, queue_at, path, keepable, directory_info->st_dev);
       continue;
@@ -1759,6 +1763,8 @@ static void search_directory(struct search *s, const char *directory_path, const
       search_directory(s, path, &info, 0);
     } else if (S_ISREG(info.st_mode)) {
       search_file(s, AT_FDCWD, path, 0, 0);
+    } else if (s->from_root) {
+      continue; /* find -type f: no symbolic link, FIFO, socket or device */
     } else if (S_ISLNK(info.st_mode)) {
       if (s->gnu || stat(path, &info) < 0 || S_ISDIR(info.st_mode)) continue;
       if (S_ISREG(info.st_mode)) search_file(s, AT_FDCWD, path, 0, 0);
@@ -1824,6 +1830,7 @@ static void search_tree(uint32_t id, const unsigned char *payload, size_t length
   clock_gettime(CLOCK_REALTIME, &now);
   s.started = nanoseconds(now.tv_sec, now.tv_nsec);
   s.keeping = !files_mapped_writable();
+  s.from_root = strcmp(root, "/") == 0;
   kept_generation++;
   struct stat info;
   if (stat(root, &info) == 0) {

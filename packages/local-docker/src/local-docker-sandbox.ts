@@ -770,8 +770,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     const agent = await this.settledAgent();
     const grep = agent?.searches ? (await this.tools())?.grep : undefined;
     if (!agent || !grep) return undefined;
-    const output = await agent.search(path, pattern, glob, grep, maxOutputBytes);
-    return output === undefined ? undefined : new TextDecoder("utf-8", { fatal: false }).decode(output);
+    // One byte more than the cap tells a cut output, decoded as execute decodes one (a character cut in two is left out).
+    const output = await agent.search(path, pattern, glob, grep, maxOutputBytes + 1);
+    if (output === undefined) return undefined;
+    const cut = output.byteLength > maxOutputBytes;
+    return new TextDecoder("utf-8", { fatal: false }).decode(cut ? output.subarray(0, maxOutputBytes) : output, { stream: cut });
   }
 
   /**

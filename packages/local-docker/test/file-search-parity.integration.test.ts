@@ -151,6 +151,38 @@ describe.runIf(available)("grep answers as deepagents' BaseSandbox does (skipped
     });
   }
 
+  for (const image of [BUSYBOX_IMAGE, PYTHON_IMAGE]) {
+    it(`${image}: a search from / answers as core's pruned command (no /proc, /sys, /dev, /run)`, { timeout: 120_000 }, async () => {
+      const sandbox = sandboxOf(image);
+      const marker = `rooted-${process.pid}-${Date.now().toString(36)}`;
+      const made = await sandbox.execute(
+        `mkdir -p /work/rooted/deep && printf 'a\\n${marker} one\\n' > /work/rooted/deep/r.txt && printf '${marker} two\\n' > /work/rooted/r.py`,
+      );
+      expect(made.exitCode, made.output).toBe(0);
+      for (const glob of [null, "*.py", "r.*"]) {
+        let answer: GrepResult | undefined;
+        const commands = await commandsOf(sandbox, async () => {
+          answer = await sandbox.grep(marker, "/", glob);
+        });
+        const prune = "\\( -path /proc -o -path /sys -o -path /dev -o -path /run \\) -prune -o";
+        const grep = `-exec grep -HnF -e '${marker}' {} + 2>/dev/null || true`;
+        const pruned = await sandbox.execute(glob ? `find -L / ${prune} -type f -name '${glob}' ${grep}` : `find / ${prune} -type f ${grep}`);
+        const expected = await BaseSandbox.prototype.grep.call(
+          { execute: async () => ({ output: pruned.output, exitCode: 0, truncated: false }) },
+          marker,
+          "/",
+          glob,
+          null,
+        );
+        expect(answer, `grep from / (glob ${glob})`).toEqual(expected);
+        expect(answer?.matches?.length, `grep from / (glob ${glob})`).toBeGreaterThan(0);
+        // Narrowed by a glob, nothing in BusyBox's tree is left to the command (without one, the 5 MB file aside is: one pruned command).
+        if (image === BUSYBOX_IMAGE && glob !== null) expect(commands, `grep from / (glob ${glob}): answered by the agent`).toEqual([]);
+        else expect(commands.length, `grep from / (glob ${glob}): the agent or one pruned command`).toBeLessThanOrEqual(1);
+      }
+    });
+  }
+
   it("GNU grep in a UTF-8 locale (which may take a byte over 0x7f for binary): such files are left to the command", { timeout: 60_000 }, async () => {
     const sandbox = await LocalDockerSandbox.create({ imageName: PYTHON_IMAGE, appName, env: { LC_ALL: "C.UTF-8" } });
     try {
@@ -189,6 +221,21 @@ describe.runIf(available)("grep answers as deepagents' BaseSandbox does (skipped
       });
       expect(commands).toEqual([]);
       expect(answer).toEqual(expected);
+      // Two-byte characters from the start of the text: in one of two paths a byte apart, the cap cuts one in two; it is left out, as execute leaves it.
+      const text = "\u00e9".repeat(400);
+      expect(
+        (await sandbox.execute(`mkdir -p /work/cut && printf 'needle ${text}\\n' > /work/cut/u.txt && printf 'needle ${text}\\n' > /work/cut/uu.txt`)).exitCode,
+      ).toBe(0);
+      for (const file of ["/work/cut/u.txt", "/work/cut/uu.txt"]) {
+        const cutExpected = await command(sandbox, "needle", file, null);
+        let cutAnswer: GrepResult | undefined;
+        const cutCommands = await commandsOf(sandbox, async () => {
+          cutAnswer = await sandbox.grep("needle", file);
+        });
+        expect(cutCommands, file).toEqual([]);
+        expect(cutAnswer, file).toEqual(cutExpected);
+        expect(cutAnswer?.matches?.[0]?.text.includes("\ufffd"), `${file}: no half character`).toBe(false);
+      }
     } finally {
       await sandbox.close();
     }

@@ -40,3 +40,29 @@ export async function grepResultOfOutput(
   const result = await (BaseSandbox.prototype.grep as (this: unknown, ...args: unknown[]) => Promise<GrepResult>).call(standIn, pattern, path, glob, maxCount);
   return asked === expected ? result : undefined;
 }
+
+/** What deepagents' own `glob` prunes so that a walk from `/` never reads `/proc/<pid>/pagemap` or loops through `/proc/<pid>/root`. */
+const VIRTUAL_ROOTS = ["/proc", "/sys", "/dev", "/run"] as const;
+
+/**
+ * Whether a search at `path` is one from the root, where deepagents' own
+ * grep command (`grep -r /`) reads `/proc` without end (a pagemap file holds
+ * hundreds of GiB): such a search skips `/proc`, `/sys`, `/dev` and `/run`,
+ * as deepagents' `glob` does (see {@link prunedGrepCommand}).
+ */
+export function searchesFromRoot(path: string): boolean {
+  return path.startsWith("/") && path.split("/").every((part) => part === "" || part === ".");
+}
+
+/**
+ * The command for a search from the root: every regular file under `/` but
+ * in `/proc`, `/sys`, `/dev` and `/run` (not following symbolic links; with a
+ * glob, following them as `find -L` does, like deepagents' glob-narrowed
+ * command), grepped as deepagents' command greps, so its output parses the same.
+ */
+export function prunedGrepCommand(pattern: string, glob: string | null): string {
+  const prune = `\\( ${VIRTUAL_ROOTS.map((root) => `-path ${root}`).join(" -o ")} \\) -prune -o`;
+  const grep = `-exec grep -HnF -e ${shellQuote(pattern)} {} + 2>/dev/null || true`;
+  if (glob) return `find -L / ${prune} -type f -name ${shellQuote(glob)} ${grep}`;
+  return `find / ${prune} -type f ${grep}`;
+}

@@ -18,7 +18,7 @@ import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
 import { baseNameFilter, globCommand, globResultOf, globResultOfLines, lsCommand, lsResultOf, lsResultOfLines } from "./file-listing.js";
 import { type FileForRead, readResultOfFile } from "./file-read.js";
-import { grepResultOfOutput } from "./file-search.js";
+import { grepResultOfOutput, prunedGrepCommand, searchesFromRoot } from "./file-search.js";
 import { raceKillGrace } from "./kill-grace.js";
 import { inInputOrder } from "./partial-success.js";
 import type { ProcessRequest } from "./process-request.js";
@@ -443,6 +443,8 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
    * (see file-search.ts) prints on stdout for `pattern` (a literal) under
    * `path`, only in files whose base name matches `glob` when one is given,
    * decoded as `execute` decodes output; or undefined to run the command.
+   * For `path` "/", what `prunedGrepCommand` prints (no `/proc`, `/sys`,
+   * `/dev` or `/run`; regular files only, symbolic links followed only with a glob).
    * Default: undefined.
    */
   protected async searchTree(_pattern: string, _path: string, _glob: string | null, _maxOutputBytes: number): Promise<string | undefined> {
@@ -460,9 +462,17 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     const narrowed = glob || null;
     if (typeof pattern === "string" && typeof path === "string" && path.startsWith("/") && (narrowed === null || typeof narrowed === "string")) {
       if (!`${pattern}${path}${narrowed ?? ""}`.includes("\0")) {
-        const output = await this.searchTree(pattern, path, narrowed, this.#maxOutputBytes);
-        const answer = output === undefined ? undefined : await grepResultOfOutput(output, pattern, path, narrowed, maxCount);
+        // From the root, deepagents' command would read /proc without end: /proc, /sys, /dev and /run are skipped (see prunedGrepCommand).
+        const fromRoot = searchesFromRoot(path);
+        const root = fromRoot ? "/" : path;
+        const output = await this.searchTree(pattern, root, narrowed, this.#maxOutputBytes);
+        const answer = output === undefined ? undefined : await grepResultOfOutput(output, pattern, root, narrowed, maxCount);
         if (answer !== undefined) return answer;
+        if (fromRoot) {
+          const result = await this.execute(prunedGrepCommand(pattern, narrowed));
+          const parsed = await grepResultOfOutput(result.output, pattern, root, narrowed, maxCount);
+          if (parsed !== undefined) return parsed;
+        }
       }
     }
     return super.grep(pattern, path, glob, maxCount);

@@ -213,6 +213,26 @@ export function fileOperationsConformance<S extends SandboxBackend>(target: Conf
         expect(result.matches ?? []).toEqual([]);
       });
 
+      it("grep from the root (deepagents' default path) answers within its budget, without /proc, /sys, /dev or /run", {
+        timeout: budget(60_000),
+      }, async () => {
+        const sandbox = await prepare();
+        // Unique to this run, held by one file beside the tree (the tree is the other cases').
+        const marker = `root-needle-${Date.now().toString(36)}`;
+        const file = `${tree()}-root-search/root-search.txt`;
+        await uploadOne(sandbox, file, `first\n${marker} here\n`);
+        const started = Date.now();
+        const result = await sandbox.grep(marker, "/");
+        expect(result.error).toBeUndefined();
+        expect(Date.now() - started, "a grep of / must not read /proc without end").toBeLessThan(60_000);
+        const paths = (result.matches ?? []).map((match) => match.path);
+        expect(result.matches).toContainEqual({ path: file, line: 2, text: `${marker} here` });
+        expect(paths.filter((path) => /^\/(proc|sys|dev|run)\//.test(path))).toEqual([]);
+        const globbed = await sandbox.grep(marker, "/", "root-search.*");
+        expect(globbed.error).toBeUndefined();
+        expect(globbed.matches).toEqual([{ path: file, line: 2, text: `${marker} here` }]);
+      });
+
       it("glob matches names in one directory", { timeout: budget() }, async () => {
         const sandbox = await prepare();
         const result = await sandbox.glob("*.txt", tree());
