@@ -47,7 +47,10 @@
  *   'O' / 'E': stdout / stderr bytes of the command, in arrival order.
  *   'F' could not start (fork, chdir or exec failed): payload "<errno> <what>".
  *       Nothing of the command ran; the host runs it another way.
- *   'X' exit (after the shell was reaped and both pipes reached end of file):
+ *   'X' exit (after the shell was reaped and both pipes reached end of file,
+ *       or 2 s after it was reaped, as docker exec: a process the command left
+ *       in the background may hold the pipes; what it writes later is read and
+ *       dropped, so it never meets a closed pipe):
  *       i32 exit code (128 + signal when killed by a signal), then the cgroup
  *       OOM-kill counter before and after as two i64 (-1: unreadable), then
  *       the pid of the command's shell as i32.
@@ -114,6 +117,7 @@ struct command {
   pid_t pid;
   int out, err; /* -1 once at end of file */
   int reaped;
+  long long reaped_at; /* CLOCK_MONOTONIC ms */
   int status;
   int64_t oom_before;
   char *marker; /* NAME=value */
@@ -369,7 +373,7 @@ static void start_command(uint32_t id, const unsigned char *payload, size_t leng
     commands = realloc(commands, capcommands * sizeof *commands);
     if (!commands) die("realloc");
   }
-  commands[ncommands++] = (struct command){id, pid, out[0], err[0], 0, 0, before, strdup(marker)};
+  commands[ncommands++] = (struct command){.id = id, .pid = pid, .out = out[0], .err = err[0], .oom_before = before, .marker = strdup(marker)};
   free(fields);
   return;
 fail_errno: {
@@ -380,10 +384,39 @@ fail_errno: {
 }
 }
 
-/* Sends 'X' and forgets the command once it was reaped and both pipes ended. */
+/* How long output is still awaited after the shell ended (docker exec's wait for its streams). */
+#define EXIT_GRACE_MS 2000
+
+static long long monotonic_ms(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Pipes of ended commands still held by processes they left: read and dropped until end of file. */
+static int *orphans;
+static size_t norphans, caporphans;
+
+static void adopt(int fd) {
+  if (fd < 0) return;
+  if (norphans == caporphans) {
+    caporphans = caporphans ? caporphans * 2 : 16;
+    orphans = realloc(orphans, caporphans * sizeof *orphans);
+    if (!orphans) die("realloc");
+  }
+  orphans[norphans++] = fd;
+}
+
+/* Sends 'X' and forgets the command once it was reaped and both pipes ended, or the grace after its end passed. */
 static void maybe_finish(size_t index) {
   struct command *c = &commands[index];
-  if (!c->reaped || c->out >= 0 || c->err >= 0) return;
+  if (!c->reaped) return;
+  if (c->out >= 0 || c->err >= 0) {
+    if (monotonic_ms() - c->reaped_at < EXIT_GRACE_MS) return;
+    adopt(c->out);
+    adopt(c->err);
+    c->out = c->err = -1;
+  }
   unsigned char payload[24];
   int code = WIFSIGNALED(c->status) ? 128 + WTERMSIG(c->status) : WEXITSTATUS(c->status);
   put32(payload, (uint32_t)code);
@@ -403,6 +436,7 @@ static void reap(void) {
     for (size_t i = 0; i < ncommands; i++) {
       if (commands[i].pid == pid && !commands[i].reaped) {
         commands[i].reaped = 1;
+        commands[i].reaped_at = monotonic_ms();
         commands[i].status = status;
         maybe_finish(i);
         break;
@@ -1893,7 +1927,7 @@ int main(void) {
   struct pollfd *fds = NULL;
   size_t capfds = 0;
   for (;;) {
-    size_t needed = 2 + 2 * ncommands;
+    size_t needed = 2 + 2 * ncommands + norphans;
     if (needed > capfds) {
       capfds = needed * 2;
       fds = realloc(fds, capfds * sizeof *fds);
@@ -1901,11 +1935,20 @@ int main(void) {
     }
     fds[0] = (struct pollfd){0, POLLIN, 0};
     fds[1] = (struct pollfd){sigchld_pipe[0], POLLIN, 0};
+    /* A command whose shell ended but whose pipes are held: wake when its grace ends. */
+    int timeout = -1;
     for (size_t i = 0; i < ncommands; i++) {
       fds[2 + 2 * i] = (struct pollfd){commands[i].out, POLLIN, 0};
       fds[3 + 2 * i] = (struct pollfd){commands[i].err, POLLIN, 0};
+      if (commands[i].reaped) {
+        long long left = commands[i].reaped_at + EXIT_GRACE_MS - monotonic_ms();
+        int wait = left < 0 ? 0 : (int)left + 1;
+        if (timeout < 0 || wait < timeout) timeout = wait;
+      }
     }
-    int ready = poll(fds, 2 + 2 * ncommands, -1);
+    size_t orphans_at = 2 + 2 * ncommands, polled_orphans = norphans;
+    for (size_t i = 0; i < polled_orphans; i++) fds[orphans_at + i] = (struct pollfd){orphans[i], POLLIN, 0};
+    int ready = poll(fds, orphans_at + polled_orphans, timeout);
     if (ready < 0) {
       if (errno == EINTR) continue;
       die("poll");
@@ -1926,6 +1969,15 @@ int main(void) {
           close(*fd);
           *fd = -1;
         }
+      }
+    }
+    /* Orphaned pipes: dropped output; closed at end of file (from the end, so indexes stay valid). */
+    for (size_t i = polled_orphans; i-- > 0;) {
+      if (!(fds[orphans_at + i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = read(orphans[i], chunk, sizeof chunk);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+        close(orphans[i]);
+        orphans[i] = orphans[--norphans];
       }
     }
     if (fds[1].revents & POLLIN) {

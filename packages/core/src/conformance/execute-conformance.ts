@@ -275,6 +275,23 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         const result = await sandbox.execute('read line; echo "read-exit:$?"', { timeoutMs: 20_000 });
         expect(result.output.trim(), "`read` must fail with end-of-file on an empty stdin").toBe("read-exit:1");
       });
+
+      it("returns once the shell ends when the command leaves a process in the background that holds its output (`server &`)", {
+        timeout: budget(60_000),
+      }, async () => {
+        const sandbox = await shared();
+        const startedAt = Date.now();
+        const pidFile = `${context.scratch}/background-${Date.now()}.pid`;
+        const result = await mustResolve(
+          () => sandbox.execute(`mkdir -p '${context.scratch}'; sleep 30 & echo $! > '${pidFile}'; echo started`, { timeoutMs: 40_000 }),
+          "a command whose background child keeps stdout open (it must end with its shell, as docker exec ends within seconds)",
+        );
+        const elapsed = Date.now() - startedAt;
+        await sandbox.execute(`kill "$(cat '${pidFile}')" 2>/dev/null; true`);
+        expect(result.output).toBe("started\n");
+        expect(result.exitCode).toBe(0);
+        expect(elapsed, "execute waited for the background process").toBeLessThan(15_000);
+      });
     });
 
     describe("timeout and abort", () => {
