@@ -1,5 +1,6 @@
+import type { Sandbox } from "modal";
 import { describe, expect, it } from "vitest";
-import { BATCH_MAX_BYTES, batchablePath, parseReadOutput, planReadBatches, planWriteBatches } from "./sandbox-file-batches.js";
+import { BATCH_MAX_BYTES, batchablePath, parseReadOutput, planReadBatches, planWriteBatches, writeBatch } from "./sandbox-file-batches.js";
 
 const TOKEN = "0123456789abcdef0123456789abcdef";
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -55,5 +56,32 @@ describe("batch plans", () => {
     expect(planWriteBatches(big).map((batch) => batch.length)).toEqual([4]);
     expect(planWriteBatches([...small(2), ["relative", new Uint8Array(1)], ["/x", new Uint8Array(1)]])).toEqual([[0, 1, 3]]);
     expect(planReadBatches(["/a", "/b", "/c/../d", "/e"])).toEqual([[0, 1, 3]]);
+  });
+});
+
+describe("writeBatch", () => {
+  it("vouches for nothing and leaves no unhandled rejection when the exec's streams fail (a failure must not end the host process)", async () => {
+    const unhandled: unknown[] = [];
+    const record = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", record);
+    try {
+      const broken = { stdin: { writeBytes: () => Promise.reject(new Error("stdin gone")), close: () => Promise.resolve() } };
+      const instances = [
+        { exec: async () => broken }, // no stdout: reading the answer fails before anything awaits the feeding
+        { exec: async () => ({ ...broken, stdout: { readBytes: () => Promise.reject(new Error("stdout gone")) }, wait: () => Promise.resolve(0) }) },
+      ];
+      for (const instance of instances) {
+        const outcomes = await writeBatch(instance as unknown as Sandbox, [
+          ["/a", bytes("1")],
+          ["/b", bytes("2")],
+          ["/c", bytes("3")],
+        ]);
+        expect(outcomes).toEqual([undefined, undefined, undefined]);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off("unhandledRejection", record);
+    }
   });
 });

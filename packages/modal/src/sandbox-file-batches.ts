@@ -170,6 +170,8 @@ export async function writeBatch(
       await process.stdin.writeBytes(new TextEncoder().encode(TRAILER));
       await process.stdin.close();
     })();
+    // Handled here too: when reading the answer fails first, the feeding's own failure must not go unhandled (it would end the host process).
+    feeding.catch(() => undefined);
     const [bytes] = await Promise.all([process.stdout.readBytes(), process.wait(), feeding]);
     output = new TextDecoder().decode(bytes);
   } catch {
