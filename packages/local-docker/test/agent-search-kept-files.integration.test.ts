@@ -2,7 +2,7 @@ import { DockerEngine } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable } from "@sandbox/test-support";
 import { BaseSandbox, type GrepResult } from "deepagents";
 import { describe, expect, it } from "vitest";
-import { agentBinaryPath } from "../src/agent-channel.js";
+import { AGENT_PATH, agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox } from "../src/index.js";
 import { commandsOf, useParitySandboxes } from "./support/tool-parity.js";
 
@@ -49,6 +49,14 @@ async function waitFor(sandbox: LocalDockerSandbox, path: string): Promise<void>
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`${path} never appeared`);
+}
+
+/** The command agent's resident memory in the sandbox, KiB. */
+async function agentResidentKiB(sandbox: LocalDockerSandbox): Promise<number> {
+  const status = await sandbox.execute(`for p in /proc/[0-9]*; do [ "$(readlink $p/exe)" = ${AGENT_PATH} ] && grep VmRSS $p/status; done; true`);
+  const kib = Number(/VmRSS:\s+(\d+) kB/.exec(status.output)?.[1]);
+  expect(kib, status.output).toBeGreaterThan(0);
+  return kib;
 }
 
 /** Maps a file shared and writable, writes `one` at its start, then `two` once /tmp/<tag>-go exists, and keeps the mapping until /tmp/<tag>-stop does. */
@@ -247,11 +255,7 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
         expect((await sandbox.grep("needle", root)).matches?.map((match) => match.path)).toEqual([`${root}/1/1`]);
       }
       expect(await agentGrep(sandbox, "needle", "/work/empty")).toEqual(["1/1: needle"]);
-      const status = await sandbox.execute(
-        'for p in /proc/[0-9]*; do [ "$(readlink $p/exe)" = /.sandbox-agent/sandbox-agent-1 ] && grep VmRSS $p/status; done; true',
-      );
-      const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status.output)?.[1]);
-      expect(rssKiB, status.output).toBeGreaterThan(0);
+      const rssKiB = await agentResidentKiB(sandbox);
       // Its own ~6 MiB and 4 MiB kept; the records alone of 8 x 20 000 files would be ~19 MiB.
       expect(rssKiB, "the agent's resident memory, KiB").toBeLessThan(14 * 1024);
     } finally {
@@ -267,11 +271,7 @@ describe.runIf(available)("grep's kept file contents are never stale (skipped wi
       await run(sandbox, "mkdir -p /work/big && cd /work/big && head -c 20000 /dev/urandom | base64 > seed && for i in $(seq 1 600); do cp seed f$i.txt; done");
       await settle();
       for (let i = 0; i < 3; i++) expect((await sandbox.grep("needle", "/work/big")).matches).toEqual([]);
-      const status = await sandbox.execute(
-        'for p in /proc/[0-9]*; do [ "$(readlink $p/exe)" = /.sandbox-agent/sandbox-agent-1 ] && grep VmRSS $p/status; done; true',
-      );
-      const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status.output)?.[1]);
-      expect(rssKiB, status.output).toBeGreaterThan(0);
+      const rssKiB = await agentResidentKiB(sandbox);
       // Its own ~6 MiB (two io_uring read buffers of 2 MiB) and 4 MiB kept; 16 MiB kept would be ~21 MiB.
       expect(rssKiB, "the agent's resident memory, KiB").toBeLessThan(14 * 1024);
     } finally {

@@ -46,6 +46,19 @@ const BATCH_TIMEOUT_MS = 120_000;
 const TRAILER = "END";
 
 /**
+ * Shell functions both scripts use: `plain "$dir"` when a directory is
+ * reached without a symbolic link and is not under /proc, /sys or /dev (the
+ * last directory found so is remembered in `known`).
+ */
+const PLAIN_PATH = `physical() { [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ]; }
+plain() {
+  [ -n "$1" ] && [ "$1" = "$known" ] && return 0
+  case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac
+  physical "$1" && known=$1
+}
+known=`;
+
+/**
  * Writes the files given as "$1 $2 $3 $4 ..." = path, byte count, ... from
  * stdin, where their contents follow one another, then the trailer. Prints
  * "<index> <status>" per file (ok, is_directory, invalid_path, or skip: not
@@ -64,13 +77,7 @@ take() {
   if [ "$r" -gt 0 ]; then dd bs="$r" count=1 iflag=fullblock 2>/dev/null || return 1; fi
   return 0
 }
-physical() { [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ]; }
-plain() {
-  [ -n "$1" ] && [ "$1" = "$known" ] && return 0
-  case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac
-  physical "$1" && known=$1
-}
-known=
+${PLAIN_PATH}
 i=0
 while [ $# -ge 2 ]; do
   p=$1; n=$2; shift 2
@@ -202,13 +209,7 @@ export async function writeBatch(
  * (no symlink, not under /proc, /sys, /dev) only.
  */
 const READ_SCRIPT = `[ "$(id -u 2>/dev/null)" = 0 ] || { echo unsupported; exit 0; }
-physical() { [ "$(cd -P -- "$1" 2>/dev/null && pwd -P)" = "$1" ]; }
-plain() {
-  [ -n "$1" ] && [ "$1" = "$known" ] && return 0
-  case "$1" in /proc|/proc/*|/sys|/sys/*|/dev|/dev/*) return 1;; esac
-  physical "$1" && known=$1
-}
-known=
+${PLAIN_PATH}
 token=$1; shift
 count=$#
 i=0
