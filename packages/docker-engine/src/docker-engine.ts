@@ -139,6 +139,25 @@ export class DockerEngine {
     this.docker = options.docker ?? (options.socketPath ? new Docker({ socketPath: options.socketPath }) : new Docker());
   }
 
+  /** Kill sidecars still being removed, by the container they worked on (see {@link EngineContainer.remove}). */
+  readonly #sidecarRemovals = new Map<string, Set<Promise<void>>>();
+
+  /** @internal Records a sidecar's removal, so removing its container waits for it. */
+  trackSidecarRemoval(containerId: string, removal: Promise<void>): void {
+    const pending = this.#sidecarRemovals.get(containerId) ?? new Set<Promise<void>>();
+    this.#sidecarRemovals.set(containerId, pending);
+    pending.add(removal);
+    void removal.finally(() => {
+      pending.delete(removal);
+      if (pending.size === 0) this.#sidecarRemovals.delete(containerId);
+    });
+  }
+
+  /** @internal Resolves once every kill sidecar of `containerId` started so far is removed. */
+  async sidecarsRemoved(containerId: string): Promise<void> {
+    await Promise.all([...(this.#sidecarRemovals.get(containerId) ?? [])]);
+  }
+
   /** @throws EngineError("engine-unavailable") with what to do when no engine answers. */
   async ping(): Promise<void> {
     try {
@@ -568,29 +587,36 @@ export class EngineContainer {
     );
     const deadline = Date.now() + KILLER_RETRY_MS;
     let done = false;
+    const survived = () => new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`);
     const inside = (async () => {
       for (let attempt = 0; !done; attempt += 1) {
         let exitCode: number | null = null;
         try {
-          exitCode = await this.runKiller(["sh", "-c", ...args]);
+          exitCode = await this.runKiller(["sh", "-c", ...args], deadline);
         } catch (error) {
           if (statusOf(error) === 404 || Date.now() > deadline) throw error;
         }
         if (exitCode === 0) return;
-        if (Date.now() > deadline) throw new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`);
+        if (Date.now() > deadline) throw survived();
         await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
       }
     })();
-    let sidecarTimer: ReturnType<typeof setTimeout> | undefined;
-    const sidecar = new Promise<void>((resolve, reject) => {
-      sidecarTimer = setTimeout(() => {
-        if (done) return;
-        this.killFromSidecar(args, image, () => done).then(
-          (exitCode) => (exitCode === 0 ? resolve() : reject(new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`))),
-          reject,
-        );
-      }, KILLER_SIDECAR_AFTER_MS);
-    });
+    // The sidecar is tried again (until the deadline) when it could not start or left survivors.
+    const sidecar = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, KILLER_SIDECAR_AFTER_MS).unref());
+      let failure: unknown = survived();
+      while (!done && Date.now() < deadline) {
+        try {
+          if ((await this.killFromSidecar(args, image, () => done)) === 0) return;
+          failure = survived();
+        } catch (error) {
+          if (statusOf(error) === 404) throw error;
+          failure = error;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 200).unref());
+      }
+      throw failure;
+    })();
     try {
       await Promise.any([inside, sidecar]);
     } catch (error) {
@@ -598,45 +624,62 @@ export class EngineContainer {
       throw first instanceof EngineError ? first : new EngineError("exec-failed", `could not kill exec ${marker}: ${engineMessage(first)}`, { cause: first });
     } finally {
       done = true;
-      clearTimeout(sidecarTimer);
       inside.catch(noop);
       sidecar.catch(noop);
-      // A sidecar still starting removes itself; wait for that, so no container outlives the kill.
-      await this.#sidecarCleanup.get(marker)?.catch(noop);
+      // A sidecar still running is removed in the background: the kill is confirmed without waiting for
+      // the engine to start, run and remove it (seconds on a loaded engine); removing this container waits.
     }
   }
 
-  readonly #sidecarCleanup = new Map<string, Promise<unknown>>();
-
-  /** Runs a killer exec in the container and returns its exit code. */
-  private async runKiller(argv: string[]): Promise<number | null> {
-    const killer = await this.raw.exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
-    const stream = (await killer.start({ hijack: true, stdin: false })) as Duplex;
-    await new Promise<void>((resolve) => {
-      stream.on("end", resolve);
-      stream.on("close", resolve);
-      stream.on("error", () => resolve());
-      stream.resume();
+  /**
+   * Runs a killer exec in the container and returns its exit code, or null
+   * when it has not ended by `deadline` (a starved container can hold an
+   * exec's start for as long as it stays starved; it is left to end alone).
+   */
+  private async runKiller(argv: string[], deadline: number): Promise<number | null> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), Math.max(0, deadline - Date.now()));
     });
-    return exitCodeOf(killer);
+    const run = (async () => {
+      const killer = await this.raw.exec({ Cmd: argv, AttachStdout: true, AttachStderr: true });
+      const stream = (await killer.start({ hijack: true, stdin: false })) as Duplex;
+      await new Promise<void>((resolve) => {
+        stream.on("end", resolve);
+        stream.on("close", resolve);
+        stream.on("error", () => resolve());
+        stream.resume();
+      });
+      return exitCodeOf(killer);
+    })();
+    run.catch(noop);
+    try {
+      return await Promise.race([run, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
    * Runs the kill script in a throwaway container of the same image that
    * shares this container's PID namespace (so it sees and may signal the
    * same processes) but has its own cgroup, hence its own pids and CPU share.
+   * The sidecar is removed once it ends, whoever waits; {@link remove} waits for that.
    */
   private killFromSidecar(args: string[], image: string | undefined, stop: () => boolean): Promise<number | null> {
-    const marker = args[2]!;
-    const run = this.#runSidecar(args, image, stop);
-    const settled = run.then(noop, noop).finally(() => this.#sidecarCleanup.delete(marker));
-    this.#sidecarCleanup.set(marker, settled);
-    return run;
+    let exited: (code: number | null) => void = noop;
+    let failed: (error: unknown) => void = noop;
+    const result = new Promise<number | null>((resolve, reject) => {
+      exited = resolve;
+      failed = reject;
+    });
+    this.engine.trackSidecarRemoval(this.id, this.#runSidecar(args, image, stop, exited).then(noop, failed));
+    return result;
   }
 
-  async #runSidecar(args: string[], knownImage: string | undefined, stop: () => boolean): Promise<number | null> {
+  async #runSidecar(args: string[], knownImage: string | undefined, stop: () => boolean, exited: (code: number | null) => void): Promise<void> {
     const image = knownImage ?? (await this.raw.inspect()).Image;
-    if (stop()) return null;
+    if (stop()) return exited(null);
     const sidecar = await this.engine.docker.createContainer({
       Image: image,
       Entrypoint: ["sh", "-c"],
@@ -645,10 +688,10 @@ export class EngineContainer {
       HostConfig: { PidMode: `container:${this.id}`, NetworkMode: "none", AutoRemove: false, PidsLimit: 32, SecurityOpt: ["no-new-privileges"] },
     });
     try {
-      if (stop()) return null;
+      if (stop()) return exited(null);
       await sidecar.start();
       const result = (await sidecar.wait()) as { StatusCode?: number };
-      return typeof result.StatusCode === "number" ? result.StatusCode : null;
+      exited(typeof result.StatusCode === "number" ? result.StatusCode : null);
     } finally {
       await sidecar.remove({ force: true }).catch(noop);
     }
@@ -709,9 +752,10 @@ export class EngineContainer {
     } catch (error) {
       const status = statusOf(error);
       // 409: removal already in progress (auto-remove).
-      if (status === 404 || status === 409) return;
-      throw new EngineError("unknown", engineMessage(error), { cause: error, statusCode: status });
+      if (status !== 404 && status !== 409) throw new EngineError("unknown", engineMessage(error), { cause: error, statusCode: status });
     }
+    // A kill sidecar in this container's PID namespace ends with it; nothing of the sandbox is left once it is removed too.
+    await this.engine.sidecarsRemoved(this.id);
   }
 }
 
