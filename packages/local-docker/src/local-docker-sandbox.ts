@@ -28,6 +28,7 @@ import {
   type SandboxOptions,
   type ScriptProcesses,
   SEGMENT_BYTES,
+  shellArgvIn,
 } from "@sandbox/core";
 import {
   currentOwnerLabels,
@@ -612,9 +613,9 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
       // By absolute path (as the agent does): the exec's Env carries the caller's env, and a PATH there must not hide the shell.
-      exec = await container.exec(["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
+      // The shell enters the cwd itself, so that one it cannot enter is named (Docker would exit 126 with the runtime's words).
+      exec = await container.exec(shellArgvIn(`${OOM_BASELINE_PREFIX}${request.command}`, request.cwd ?? this.#claimed?.workdir), {
         env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
-        cwd: request.cwd ?? this.#claimed?.workdir,
         onStdout: request.onStdout,
         onStderr: stderr.push,
       });
@@ -646,6 +647,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
           details: { exitCode, memoryMiB: this.options.memoryMiB },
         });
       }
+      if (exitCode === 126 && stderr.cwdProblem !== undefined) return { exitCode, cwdProblem: stderr.cwdProblem };
       return { exitCode };
     } catch (error) {
       if (SandboxError.isInstance(error)) throw error;
