@@ -47,6 +47,7 @@ import {
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
+import tar from "tar-stream";
 import { AgentChannel, type AgentFileAnswer, type AgentFileProblem, AgentStartFailure, type GrepKind } from "./agent-channel.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { startPtyProcess } from "./pty-process.js";
@@ -443,6 +444,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         gpu: options.gpu ? parseGpu(options.gpu) : undefined,
         ports: options.ports,
       });
+      if (options.user !== undefined && options.workdir !== undefined) await this.giveWorkdirToUser(options.workdir, Object.keys(options.volumes ?? {}));
       return this.#container.id;
     } catch (error) {
       if (SandboxError.isInstance(error)) throw error;
@@ -468,6 +470,52 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         message: mapped.message,
         cause: error,
         ...(imageMissing ? { details: { reason: "image-unavailable", imageName } } : {}),
+      });
+    }
+  }
+
+  /**
+   * Docker creates a missing workdir, and its missing parents, owned by
+   * root: a non-root `user` could not write in its own working directory.
+   * The directories the engine added for it (the container's changes list
+   * them as added) are given to the user, as a `mkdir -p` by that user would
+   * have made them; a directory the image has, and a volume's mount point
+   * or anything under it, keep their owner.
+   * @throws `SANDBOX_CREATION_FAILED` (the container is removed) when they cannot be.
+   */
+  private async giveWorkdirToUser(workdir: string, mountPaths: string[]): Promise<void> {
+    const container = this.#container!;
+    try {
+      // Kind 1: added to the container's layer (0 changed, 2 deleted).
+      const changes: Array<{ Path: string; Kind: number }> = (await this.#engine.docker.getContainer(container.id).changes()) ?? [];
+      const added = new Set(changes.filter((change) => change.Kind === 1).map((change) => change.Path));
+      const parts = posix.normalize(workdir).split("/").filter(Boolean);
+      const created = parts
+        .map((_, index) => `/${parts.slice(0, index + 1).join("/")}`)
+        .filter(
+          (directory) => added.has(directory) && !mountPaths.some((mount) => directory === mount || directory.startsWith(`${mount.replace(/\/+$/, "")}/`)),
+        );
+      if (created.length === 0) return;
+      // The ids the user's processes get (a name, or a uid with or without a group).
+      let ids = "";
+      const asUser = await container.exec(["sh", "-c", 'echo "$(id -u) $(id -g)"'], { onStdout: (chunk) => (ids += chunk.toString("utf8")) });
+      const { exitCode } = await asUser.done;
+      const match = /^(\d+) (\d+)$/.exec(ids.trim());
+      if (exitCode !== 0 || !match) throw new Error(`could not read the user's ids (got ${JSON.stringify(ids.trim())})`);
+      // The engine applies a directory entry's owner to an existing directory (a root exec has no capabilities under a non-root user).
+      const pack = tar.pack();
+      for (const directory of created) {
+        const mode = ((await container.stat(directory))?.mode ?? 0o755) & 0o777;
+        pack.entry({ name: directory.slice(1), type: "directory", mode, uid: Number(match[1]), gid: Number(match[2]) });
+      }
+      pack.finalize();
+      await container.putArchive(pack as unknown as NodeJS.ReadableStream, "/");
+    } catch (error) {
+      await container.remove().catch(() => undefined);
+      throw this.error("SANDBOX_CREATION_FAILED", {
+        message: `could not give the workdir "${workdir}" to user "${this.options.user}": ${error instanceof Error ? error.message : String(error)}`,
+        cause: error,
+        details: { option: "workdir" },
       });
     }
   }
