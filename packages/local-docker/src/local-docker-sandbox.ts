@@ -116,7 +116,9 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
    * User the sandbox's processes run as: a name the image knows or a numeric
    * `uid`, optionally with `:group` (e.g. `"1000:1000"`). Default: the
    * image's user (usually root). A name the image does not know fails
-   * creation with `INVALID_OPTIONS`.
+   * creation with `INVALID_OPTIONS`. A `workdir` the image lacks (and the
+   * parents made for it) belongs to this user; one the image has, or a
+   * volume's mount point, keeps its owner.
    */
   user?: string;
   /**
