@@ -56,6 +56,6 @@ const CWD_PROBLEM_WORDS: Record<CwdProblem, string> = {
 };
 
 /** The message of the `INVALID_ARGUMENT` a cwd problem rejects with. */
-export function cwdProblemMessage(cwd: string, problem: CwdProblem): string {
-  return `invalid option "cwd": ${JSON.stringify(cwd)} ${CWD_PROBLEM_WORDS[problem]}; the command did not run`;
+export function cwdProblemMessage(cwd: string, problem: CwdProblem, outcome = "the command did not run"): string {
+  return `invalid option "cwd": ${JSON.stringify(cwd)} ${CWD_PROBLEM_WORDS[problem]}; ${outcome}`;
 }
