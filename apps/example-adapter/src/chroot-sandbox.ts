@@ -3,7 +3,7 @@ import { mkdir, readFile, realpath, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import type { CommandOutcome, CommandRequest, SandboxCapabilities, SandboxErrorCode, SandboxErrorOptions, SandboxOptions } from "@sandbox/core";
-import { allCapabilities, DEFAULT_SANDBOX_TIMEOUT_MS, initialized, SandboxAdapter, SandboxError } from "@sandbox/core";
+import { allCapabilities, cwdProblemIn, DEFAULT_SANDBOX_TIMEOUT_MS, initialized, SandboxAdapter, SandboxError } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import { CHROOT_PROVIDER, ChrootSandboxError } from "./chroot-error.js";
 import { processesRootedAt } from "./host-processes.js";
@@ -228,6 +228,9 @@ export class ChrootSandbox extends SandboxAdapter<ChrootSandboxOptions> {
     });
     // Killed on our request: core turns this into COMMAND_TIMEOUT.
     if (request.signal.aborted) return { exitCode: null };
+    // The cwd could not be entered: core rejects with INVALID_ARGUMENT naming it.
+    const cwdProblem = end.exitCode === 126 ? cwdProblemIn(end.toolErrors) : undefined;
+    if (cwdProblem !== undefined) return { exitCode: 126, cwdProblem };
     if (end.toolErrors !== "" || end.signal !== null) {
       this.assertAlive(); // The sandbox ended under the command (close elsewhere, lifetime).
       if (end.toolErrors !== "") {

@@ -1,6 +1,7 @@
+import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { lstat, mkdir, open, readlink, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
 
 /**
@@ -114,24 +115,57 @@ async function assertUnderRoot(root: string, fd: number): Promise<void> {
   if (!opened.startsWith(`${root}/`)) throw new PathRefused("permission_denied");
 }
 
-/** Writes each file, creating parents; results in input order. */
+/**
+ * Replaces the existing file at `hostPath` (resolved, inside the root) by a
+ * new one written beside it and renamed over it, with the old one's owner
+ * and mode: a reader sees the old content or the new, a failed write leaves
+ * the old, and a hard link to the old file keeps the old content (the
+ * contract's "an upload replaces the file").
+ */
+async function replaceFile(root: string, hostPath: string, content: Uint8Array): Promise<void> {
+  const old = await lstat(hostPath);
+  if (old.isDirectory()) throw new PathRefused("is_directory");
+  // A FIFO, socket or device is not a file to replace; a symlink here was swapped in after resolution.
+  if (!old.isFile()) throw new PathRefused("invalid_path");
+  const temporary = join(dirname(hostPath), `.${basename(hostPath)}.upload-${randomBytes(6).toString("hex")}`);
+  const file = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  let renamed = false;
+  try {
+    await assertUnderRoot(root, file.fd);
+    // Owner first: chown clears set-id bits, which the mode then restores.
+    await file.chown(old.uid, old.gid);
+    await file.chmod(old.mode & 0o7777);
+    await file.writeFile(content);
+    await file.close();
+    await rename(temporary, hostPath);
+    renamed = true;
+  } finally {
+    await file.close().catch(() => undefined);
+    if (!renamed) await unlink(temporary).catch(() => undefined);
+  }
+}
+
+/** Writes each file, creating parents; results in input order. A new file gets mode 0644; an existing one is replaced (see {@link replaceFile}). */
 export async function putFilesInRoot(root: string, files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
   const results: FileUploadResponse[] = [];
   for (const [path, content] of files) {
     try {
       const hostPath = await hostPathOf(root, path);
       await mkdir(dirname(hostPath), { recursive: true });
-      // No O_TRUNC yet: nothing is changed before the file is known to be inside the root.
-      // O_NONBLOCK: opening a FIFO for writing must not wait for a reader (with none it fails, ENXIO).
-      const file = await open(hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o644);
-      try {
-        await assertUnderRoot(root, file.fd);
-        // A FIFO with a reader, or a socket or device: not a file to replace.
-        if (!(await file.stat()).isFile()) throw new PathRefused("invalid_path");
-        await file.truncate(0);
-        await file.writeFile(content);
-      } finally {
-        await file.close();
+      // O_EXCL: only a new file is written where it is; anything already at the path (even a FIFO or a link) is EEXIST.
+      const file = await open(hostPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644).catch((error: unknown) => {
+        if (errnoOf(error) === "EEXIST") return undefined;
+        throw error;
+      });
+      if (file === undefined) {
+        await replaceFile(root, hostPath, content);
+      } else {
+        try {
+          await assertUnderRoot(root, file.fd);
+          await file.writeFile(content);
+        } finally {
+          await file.close();
+        }
       }
       results.push({ path, error: null });
     } catch (error) {

@@ -1,13 +1,16 @@
 import { spawn } from "node:child_process";
 import { constants } from "node:os";
-import type { CommandRequest } from "@sandbox/core";
+import { type CommandRequest, ENTER_CWD_PREFIX } from "@sandbox/core";
 import { childrenOf, delay, killQuietly } from "./host-processes.js";
 import type { HostTools } from "./host-tools.js";
 
 /**
- * Runs inside the root as the command's own pid 1. The command's stderr goes
+ * Runs inside the root as the command's own pid 1, with the cwd as `$1` and
+ * the command as `$2`. It enters the cwd first with core's
+ * `ENTER_CWD_PREFIX`, which on failure prints why on fd 2 (see
+ * {@link runInSandbox}'s `cwdProblem`). The command's stderr goes
  * to fd 3, so fd 2 carries only what the host tools (nsenter, unshare,
- * chroot) and `cd` print when they fail: infrastructure errors, kept out of
+ * chroot) print when they fail: infrastructure errors, kept out of
  * the command's output.
  *
  * The command's shell is a child of this one (a subshell that execs it), not
@@ -18,7 +21,7 @@ import type { HostTools } from "./host-tools.js";
  * "Killed" it prints for such a child reaches neither the output nor the
  * infrastructure errors.
  */
-const COMMAND_WRAPPER = `cd -- "$0" || exit; exec 2>/dev/null; (exec /bin/sh -c -- "$1" 2>&3 3>&-); exit $?`;
+const COMMAND_WRAPPER = `${ENTER_CWD_PREFIX}exec 2>/dev/null; (exec /bin/sh -c -- "$1" 2>&3 3>&-); exit $?`;
 
 /** How the command ended. */
 export interface CommandEnd {
@@ -77,6 +80,7 @@ export function runInSandbox(request: CommandRequest, settings: CommandSettings)
       "/bin/sh",
       "-c",
       COMMAND_WRAPPER,
+      "/bin/sh",
       cwd,
       request.command,
     ],

@@ -1,5 +1,6 @@
 // deepagents' per-file result types, so adapters need no direct deepagents dependency for them.
 export type { FileDownloadResponse, FileOperationError, FileUploadResponse } from "deepagents";
+export { CWD_PROBLEM_TAG, type CwdProblem, cwdProblemIn, ENTER_CWD_PREFIX, shellArgvIn } from "./adapter/command-cwd.js";
 export type { CommandOutcome, CommandRequest } from "./adapter/command-request.js";
 export type { FileForRead } from "./adapter/file-read.js";
 export type { ProcessRequest } from "./adapter/process-request.js";

@@ -10,8 +10,11 @@ export interface ContainerFileWrite {
   problem: ContainerFileProblem | null;
 }
 
-/** Mode of a new file; an existing file keeps its own, as a shell redirection would. */
+/** Mode of a new file (owned by root); an existing file keeps its own mode and owner, as a shell redirection would. */
 const NEW_FILE_MODE = 0o644;
+
+/** Prints "<uid> <gid>" per path argument, in order ("-" where it cannot). */
+const OWNERS_SCRIPT = 'for p; do stat -c "%u %g" -- "$p" 2>/dev/null || echo -; done';
 
 /** Bound of one write in the sandbox (the kernel answers at once; only a stuck process takes longer). */
 const SANDBOX_WRITE_TIMEOUT_MS = 60_000;
@@ -24,14 +27,45 @@ interface PlannedWrite {
   /** Where the content goes: the resolved path (archive), or the normalized path as asked (in the sandbox, where the kernel resolves it). */
   target: string;
   mode: number;
+  /** Owner to give the file: an existing file's own (0:0 for a new one, or when it could not be read). */
+  uid: number;
+  gid: number;
 }
 
-async function putArchive(container: EngineContainer, files: Array<{ target: string; mode: number; content: Uint8Array }>): Promise<void> {
+/**
+ * The owners of existing files, one `[uid, gid]` per path (undefined where
+ * unknown), read by one process in the sandbox: the engine's stat of a path
+ * has no owner. Never throws: unknown owners are written as root's, as
+ * before.
+ */
+async function ownersOf(container: EngineContainer, paths: string[]): Promise<Array<[number, number] | undefined>> {
+  let output = "";
+  try {
+    const exec = await container.exec(["sh", "-c", OWNERS_SCRIPT, "sandbox-owners", ...paths], {
+      onStdout: (chunk) => {
+        output += chunk.toString("utf8");
+      },
+    });
+    await exec.done;
+  } catch {
+    return paths.map(() => undefined);
+  }
+  const lines = output.split("\n");
+  return paths.map((_, index) => {
+    const match = /^(\d+) (\d+)$/.exec(lines[index] ?? "");
+    return match ? [Number(match[1]), Number(match[2])] : undefined;
+  });
+}
+
+async function putArchive(
+  container: EngineContainer,
+  files: Array<{ target: string; mode: number; uid: number; gid: number; content: Uint8Array }>,
+): Promise<void> {
   const pack = tar.pack();
   const now = new Date();
-  for (const { target, mode, content } of files) {
+  for (const { target, mode, uid, gid, content } of files) {
     // One buffer view per entry; tar-stream writes it without copying it whole.
-    pack.entry({ name: target.replace(/^\/+/, ""), mode, mtime: now, uid: 0, gid: 0 }, Buffer.from(content.buffer, content.byteOffset, content.byteLength));
+    pack.entry({ name: target.replace(/^\/+/, ""), mode, mtime: now, uid, gid }, Buffer.from(content.buffer, content.byteOffset, content.byteLength));
   }
   pack.finalize();
   await container.putArchive(pack as unknown as NodeJS.ReadableStream, "/");
@@ -105,14 +139,26 @@ export async function writeContainerFiles(
   const inSandbox: PlannedWrite[] = [];
   resolved.forEach((where, index) => {
     if (where.problem) results[index]!.problem = where.problem;
-    else if (where.pseudo || isWrittenInSandbox(where.resolved)) inSandbox.push({ index, target: where.path, mode: NEW_FILE_MODE });
+    else if (where.pseudo || isWrittenInSandbox(where.resolved)) inSandbox.push({ index, target: where.path, mode: NEW_FILE_MODE, uid: 0, gid: 0 });
     else if (where.stat?.kind === "directory") results[index]!.problem = "is_directory";
     // A FIFO would block the writer, a device would take the content somewhere else: neither is replaced.
     else if (where.stat !== null && where.stat.kind !== "file") results[index]!.problem = "not_regular";
-    else archived.push({ index, target: where.resolved, mode: where.stat?.permissions || NEW_FILE_MODE });
+    else archived.push({ index, target: where.resolved, mode: where.stat ? where.stat.permissions : NEW_FILE_MODE, uid: 0, gid: 0 });
   });
+  // The archive replaces a file with its entry's owner and mode: an existing file's own are carried over.
+  const replaced = archived.filter((write) => resolved[write.index]!.stat !== null);
+  if (replaced.length > 0) {
+    const owners = await ownersOf(
+      container,
+      replaced.map((write) => write.target),
+    );
+    replaced.forEach((write, index) => {
+      const owner = owners[index];
+      if (owner) [write.uid, write.gid] = owner;
+    });
+  }
   let written = false;
-  const content = (write: PlannedWrite) => ({ target: write.target, mode: write.mode, content: files[write.index]![1] });
+  const content = (write: PlannedWrite) => ({ target: write.target, mode: write.mode, uid: write.uid, gid: write.gid, content: files[write.index]![1] });
   if (archived.length > 0) {
     try {
       await putArchive(container, archived.map(content));

@@ -28,6 +28,7 @@ import {
   type SandboxOptions,
   type ScriptProcesses,
   SEGMENT_BYTES,
+  shellArgvIn,
 } from "@sandbox/core";
 import {
   currentOwnerLabels,
@@ -46,6 +47,7 @@ import {
 } from "@sandbox/docker-engine";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
 import type Docker from "dockerode";
+import tar from "tar-stream";
 import { AgentChannel, type AgentFileAnswer, type AgentFileProblem, AgentStartFailure, type GrepKind } from "./agent-channel.js";
 import { fromEngineError, LOCAL_DOCKER_PROVIDER, LocalDockerSandboxError } from "./local-docker-error.js";
 import { startPtyProcess } from "./pty-process.js";
@@ -114,7 +116,9 @@ export interface LocalDockerSandboxOptions extends SandboxOptions {
    * User the sandbox's processes run as: a name the image knows or a numeric
    * `uid`, optionally with `:group` (e.g. `"1000:1000"`). Default: the
    * image's user (usually root). A name the image does not know fails
-   * creation with `INVALID_OPTIONS`.
+   * creation with `INVALID_OPTIONS`. A `workdir` the image lacks (and the
+   * parents made for it) belongs to this user; one the image has, or a
+   * volume's mount point, keeps its owner.
    */
   user?: string;
   /**
@@ -442,6 +446,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         gpu: options.gpu ? parseGpu(options.gpu) : undefined,
         ports: options.ports,
       });
+      if (options.user !== undefined && options.workdir !== undefined) await this.giveWorkdirToUser(options.workdir, Object.keys(options.volumes ?? {}));
       return this.#container.id;
     } catch (error) {
       if (SandboxError.isInstance(error)) throw error;
@@ -467,6 +472,52 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         message: mapped.message,
         cause: error,
         ...(imageMissing ? { details: { reason: "image-unavailable", imageName } } : {}),
+      });
+    }
+  }
+
+  /**
+   * Docker creates a missing workdir, and its missing parents, owned by
+   * root: a non-root `user` could not write in its own working directory.
+   * The directories the engine added for it (the container's changes list
+   * them as added) are given to the user, as a `mkdir -p` by that user would
+   * have made them; a directory the image has, and a volume's mount point
+   * or anything under it, keep their owner.
+   * @throws `SANDBOX_CREATION_FAILED` (the container is removed) when they cannot be.
+   */
+  private async giveWorkdirToUser(workdir: string, mountPaths: string[]): Promise<void> {
+    const container = this.#container!;
+    try {
+      // Kind 1: added to the container's layer (0 changed, 2 deleted).
+      const changes: Array<{ Path: string; Kind: number }> = (await this.#engine.docker.getContainer(container.id).changes()) ?? [];
+      const added = new Set(changes.filter((change) => change.Kind === 1).map((change) => change.Path));
+      const parts = posix.normalize(workdir).split("/").filter(Boolean);
+      const created = parts
+        .map((_, index) => `/${parts.slice(0, index + 1).join("/")}`)
+        .filter(
+          (directory) => added.has(directory) && !mountPaths.some((mount) => directory === mount || directory.startsWith(`${mount.replace(/\/+$/, "")}/`)),
+        );
+      if (created.length === 0) return;
+      // The ids the user's processes get (a name, or a uid with or without a group).
+      let ids = "";
+      const asUser = await container.exec(["sh", "-c", 'echo "$(id -u) $(id -g)"'], { onStdout: (chunk) => (ids += chunk.toString("utf8")) });
+      const { exitCode } = await asUser.done;
+      const match = /^(\d+) (\d+)$/.exec(ids.trim());
+      if (exitCode !== 0 || !match) throw new Error(`could not read the user's ids (got ${JSON.stringify(ids.trim())})`);
+      // The engine applies a directory entry's owner to an existing directory (a root exec has no capabilities under a non-root user).
+      const pack = tar.pack();
+      for (const directory of created) {
+        const mode = ((await container.stat(directory))?.mode ?? 0o755) & 0o777;
+        pack.entry({ name: directory.slice(1), type: "directory", mode, uid: Number(match[1]), gid: Number(match[2]) });
+      }
+      pack.finalize();
+      await container.putArchive(pack as unknown as NodeJS.ReadableStream, "/");
+    } catch (error) {
+      await container.remove().catch(() => undefined);
+      throw this.error("SANDBOX_CREATION_FAILED", {
+        message: `could not give the workdir "${workdir}" to user "${this.options.user}": ${error instanceof Error ? error.message : String(error)}`,
+        cause: error,
+        details: { option: "workdir" },
       });
     }
   }
@@ -612,9 +663,9 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     let exec: Awaited<ReturnType<EngineContainer["exec"]>>;
     try {
       // By absolute path (as the agent does): the exec's Env carries the caller's env, and a PATH there must not hide the shell.
-      exec = await container.exec(["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}${request.command}`], {
+      // The shell enters the cwd itself, so that one it cannot enter is named (Docker would exit 126 with the runtime's words).
+      exec = await container.exec(shellArgvIn(`${OOM_BASELINE_PREFIX}${request.command}`, request.cwd ?? this.#claimed?.workdir), {
         env: this.#claimed ? { ...this.#claimed.env, ...request.env } : request.env,
-        cwd: request.cwd ?? this.#claimed?.workdir,
         onStdout: request.onStdout,
         onStderr: stderr.push,
       });
@@ -646,6 +697,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
           details: { exitCode, memoryMiB: this.options.memoryMiB },
         });
       }
+      if (exitCode === 126 && stderr.cwdProblem !== undefined) return { exitCode, cwdProblem: stderr.cwdProblem };
       return { exitCode };
     } catch (error) {
       if (SandboxError.isInstance(error)) throw error;

@@ -177,6 +177,29 @@ describe.runIf(available)("secure defaults: user and runtime (skipped when no Do
     expect((await sandbox.execute("touch /etc/owned-by-root 2>&1; echo rc=$?")).output).toContain("rc=1");
   });
 
+  it('user: "1000:1000" with a workdir the image lacks: the workdir and the parents the engine made for it belong to the user, who can write there', async () => {
+    const sandbox = await create({ user: "1000:1000", workdir: "/srv-made/for/work" });
+    const result = await sandbox.execute("pwd; stat -c '%n %u:%g' /srv-made /srv-made/for /srv-made/for/work; touch written-by-user && echo wrote");
+    expect(result.output).toBe("/srv-made/for/work\n/srv-made 1000:1000\n/srv-made/for 1000:1000\n/srv-made/for/work 1000:1000\nwrote\n");
+    expect((await sandbox.uploadFiles([["/srv-made/for/work/uploaded.txt", new TextEncoder().encode("x")]]))[0]?.error).toBeNull();
+  });
+
+  it('user: "1000:1000" with a workdir the image has (/tmp) or a volume mount point: their owners are left as they are', async () => {
+    const volume = `isolation-workdir-${process.pid}`;
+    try {
+      const inImage = await create({ user: "1000:1000", workdir: "/tmp" });
+      expect((await inImage.execute("stat -c '%u:%g %a' /tmp")).output).toBe("0:0 1777\n");
+      const onVolume = await create({ user: "1000:1000", workdir: "/data", volumes: { "/data": volume } });
+      expect((await onVolume.execute("stat -c '%u:%g' /data")).output).toBe("0:0\n");
+      await onVolume.close();
+    } finally {
+      await new Docker()
+        .getVolume(volume)
+        .remove()
+        .catch(() => undefined);
+    }
+  });
+
   it("a user the image does not know fails creation with INVALID_OPTIONS naming it; a malformed one fails at once", async () => {
     await expect(create({ user: "no-such-user" })).rejects.toMatchObject({ code: "INVALID_OPTIONS", message: expect.stringContaining('"no-such-user"') });
     expect(() => new LocalDockerSandbox({ user: "root; rm -rf /" })).toThrow(

@@ -1,4 +1,4 @@
-import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE, OOM_BASELINE_PREFIX } from "@sandbox/core";
+import { EXEC_MARKER_VARIABLE as CORE_EXEC_MARKER_VARIABLE, ENTER_CWD_PREFIX, OOM_BASELINE_PREFIX } from "@sandbox/core";
 import { sandboxErrorOf } from "@sandbox/core/conformance";
 import {
   ModalClient,
@@ -244,8 +244,10 @@ describe("execute on the SDK", () => {
     expect(result.output).toContain("err\n");
     expect(streamed).toEqual(["out\n"]);
     const [argv, params] = fake.exec.mock.calls[0]!;
-    expect(argv).toEqual(["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}exec </dev/null; echo hi`]);
-    expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", workdir: "/work", env: { A: "1" } });
+    // The shell enters the cwd itself (core's ENTER_CWD_PREFIX, the cwd as $1), so the SDK gets no workdir.
+    expect(argv).toEqual(["/bin/sh", "-c", `${ENTER_CWD_PREFIX}${OOM_BASELINE_PREFIX}exec </dev/null; echo hi`, "/bin/sh", "/work"]);
+    expect(params).toMatchObject({ mode: "binary", stdout: "pipe", stderr: "pipe", env: { A: "1" } });
+    expect(params).not.toHaveProperty("workdir");
     expect(params.env[MODAL_EXEC_MARKER_VARIABLE]).toMatch(/^[0-9a-f-]{36}$/);
     // A backend that marks its own execs with core's variable (the emulator's
     // engine layer does) must not overwrite the adapter's marker.

@@ -417,6 +417,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     try {
       const outcome = await runInSandbox(instance, request);
       if (outcome.killed) return { exitCode: null, killConfirmed: outcome.killConfirmed !== false };
+      if (outcome.cwdProblem !== undefined) return { exitCode: outcome.exitCode, cwdProblem: outcome.cwdProblem };
       // A signal death (137 when the lifetime passes or the sandbox is terminated elsewhere) may be the sandbox's end, not the command's.
       if (outcome.exitCode !== null && outcome.exitCode >= 128 && (await this.#endedMeanwhile())) throw this.#endedDuring("the command ran");
       // Attributed per command: the counter after the 137 against the one printed before the command.

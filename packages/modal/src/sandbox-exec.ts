@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
 import {
   type CommandRequest,
+  type CwdProblem,
   KILL_BY_MARKER_SCRIPT,
   OOM_BASELINE_PREFIX,
   OomBaselineReader,
   parseOomKillCount,
   READ_OOM_KILL_COUNT_COMMAND,
+  shellArgvIn,
 } from "@sandbox/core";
 import type { ContainerProcess, Sandbox } from "modal";
 
@@ -36,11 +38,14 @@ export const EMPTY_STDIN_PREFIX = "exec </dev/null; ";
 /**
  * The argv that runs `command` through `sh -c` with an empty stdin, after
  * core's `OOM_BASELINE_PREFIX` (the OOM-kill counter before the command, as
- * the first stderr line, read by builtins: no extra process or RPC).
+ * the first stderr line, read by builtins: no extra process or RPC), in
+ * `cwd` when given: the shell enters it (core's `ENTER_CWD_PREFIX`) rather
+ * than the exec's `workdir`, so a cwd it cannot enter is answered the same
+ * whatever Modal would do with a missing workdir.
  */
-export function shellArgv(command: string): string[] {
+export function shellArgv(command: string, cwd?: string): string[] {
   // By absolute path: the exec's environment carries the caller's env, and a PATH there must not hide the shell.
-  return ["/bin/sh", "-c", `${OOM_BASELINE_PREFIX}${EMPTY_STDIN_PREFIX}${command}`];
+  return shellArgvIn(`${OOM_BASELINE_PREFIX}${EMPTY_STDIN_PREFIX}${command}`, cwd);
 }
 
 /** What {@link runInSandbox} reports. */
@@ -53,6 +58,8 @@ export interface SandboxCommandOutcome {
   killConfirmed?: boolean;
   /** The sandbox's OOM-kill counter just before the command ran; undefined when unreadable. */
   oomKillsBefore?: number;
+  /** The cwd could not be entered: nothing of the command ran. */
+  cwdProblem?: CwdProblem;
 }
 
 /**
@@ -89,12 +96,11 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest): 
   const marker = `${MODAL_EXEC_MARKER_VARIABLE}=${randomUUID()}`;
   const env = { ...request.env, [MODAL_EXEC_MARKER_VARIABLE]: marker.slice(MODAL_EXEC_MARKER_VARIABLE.length + 1) };
   if (request.signal.aborted) return { exitCode: null, killed: true };
-  const process: ContainerProcess<Uint8Array> = await instance.exec(shellArgv(request.command), {
+  const process: ContainerProcess<Uint8Array> = await instance.exec(shellArgv(request.command, request.cwd), {
     mode: "binary",
     stdout: "pipe",
     stderr: "pipe",
     env,
-    ...(request.cwd !== undefined ? { workdir: request.cwd } : {}),
     timeoutMs: backstopTimeoutMs(request.timeoutMs),
   });
 
@@ -115,7 +121,10 @@ export async function runInSandbox(instance: Sandbox, request: CommandRequest): 
   });
   try {
     const first = await Promise.race([completion, aborted]);
-    if (first !== "aborted") return { exitCode: first, killed: false, oomKillsBefore: stderrSink.baseline };
+    if (first !== "aborted") {
+      if (first === 126 && stderrSink.cwdProblem !== undefined) return { exitCode: first, killed: false, cwdProblem: stderrSink.cwdProblem };
+      return { exitCode: first, killed: false, oomKillsBefore: stderrSink.baseline };
+    }
   } finally {
     if (onAbort) request.signal.removeEventListener("abort", onAbort);
   }

@@ -1,3 +1,5 @@
+import type { CwdProblem } from "./command-cwd.js";
+
 /**
  * What core hands an adapter's `SandboxAdapter.runCommand`. The adapter
  * runs `command` through `sh -c` with empty stdin, feeds output to the two
@@ -37,4 +39,10 @@ export interface CommandOutcome {
    * `details.killConfirmed: false`). Leave it out otherwise.
    */
   killConfirmed?: boolean;
+  /**
+   * The request's `cwd` could not be entered, so nothing of the command ran
+   * (see `ENTER_CWD_PREFIX`); core rejects with `INVALID_ARGUMENT` naming
+   * the cwd. Leave it out otherwise.
+   */
+  cwdProblem?: CwdProblem;
 }

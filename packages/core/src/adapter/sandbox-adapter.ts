@@ -13,6 +13,7 @@ import { CommandOutput } from "../output/command-output.js";
 import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
 import { listScriptProcesses, openScriptProcess, type ScriptProcesses, startScriptProcess } from "../processes/process-handles.js";
 import { assertExecuteArguments, assertExecuteOptionsObject, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
+import { cwdProblemMessage } from "./command-cwd.js";
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
@@ -294,6 +295,12 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
         output,
       );
       output.finish();
+      if (outcome.cwdProblem !== undefined && options.cwd !== undefined) {
+        throw this.error("INVALID_ARGUMENT", {
+          message: cwdProblemMessage(options.cwd, outcome.cwdProblem),
+          details: { option: "cwd", cwd: options.cwd, reason: outcome.cwdProblem },
+        });
+      }
       if (typeof outcome.exitCode !== "number") {
         throw this.error("COMMAND_FAILED", { message: "provider reported no exit code", output: output.text() });
       }

@@ -5,7 +5,7 @@ import type { ConformanceTarget } from "./conformance-target.js";
 import { assertSandboxError, DID_NOT_THROW, expectSandboxError, mustResolve } from "./expect-sandbox-error.js";
 import { garbageCollector, measureRetainedMemory } from "./host-memory.js";
 import { PROCESS_LIST_COMMAND, parseProcessList, shellQuote, sleepMarker, uniqueSleepSeconds } from "./sandbox-probes.js";
-import { delay, SuiteContext, waitFor } from "./suite-context.js";
+import { delay, randomSuffix, SuiteContext, waitFor } from "./suite-context.js";
 
 const MIB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -216,6 +216,30 @@ export function executeConformance<S extends SandboxBackend>(target: Conformance
         await sandbox.execute(`mkdir -p ${shellQuote(directory)}`);
         const result = await sandbox.execute("pwd", { cwd: directory });
         expect(result.output.trim()).toBe(directory);
+      });
+
+      it("rejects a cwd that cannot be entered with INVALID_ARGUMENT naming the cwd and why, and runs nothing", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const marker = `${context.scratch}/ran-in-a-bad-cwd-${randomSuffix()}`;
+        await sandbox.execute(`mkdir -p ${shellQuote(context.scratch)} && : > ${shellQuote(`${context.scratch}/a-plain-file`)}`);
+        const cases: Array<[cwd: string, reason: string]> = [
+          [`/nonexistent-conformance-cwd-${randomSuffix()}`, "not_found"],
+          [`${context.scratch}/a-plain-file`, "not_a_directory"],
+          [`${context.scratch}/a-plain-file/below`, "not_found"],
+        ];
+        for (const [cwd, reason] of cases) {
+          const error = await expectSandboxError(
+            () => sandbox.execute(`touch ${shellQuote(marker)}`, { cwd }),
+            "INVALID_ARGUMENT",
+            provider,
+            `execute with cwd ${cwd} (${reason}): every adapter answers the same, not an exit code of its own`,
+          );
+          expect(error.message, "the error must name the cwd").toContain(JSON.stringify(cwd));
+          expect(error.details, "details must say which option and why").toMatchObject({ option: "cwd", cwd, reason });
+          expect(error.retryable, "the same cwd fails again: not retryable").toBe(false);
+        }
+        const ran = await sandbox.execute(`test -e ${shellQuote(marker)} && echo ran || echo nothing`);
+        expect(ran.output.trim(), "a command with a cwd that cannot be entered must not run").toBe("nothing");
       });
 
       it("applies cwd to one call only", { timeout: budget() }, async () => {

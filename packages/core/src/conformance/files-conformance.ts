@@ -97,6 +97,57 @@ export function filesConformance<S extends SandboxBackend>(target: ConformanceTa
         expect(await run(sandbox, `cat ${shellQuote(path)}`)).toBe("short");
       });
 
+      it("an overwrite keeps the file's owner and permission bits (as `echo x > file` does), alone, in a batch and through a symlink", {
+        timeout: budget(),
+      }, async () => {
+        const sandbox = await shared();
+        const base = `${directory}/kept-owner-${randomSuffix()}`;
+        const owned = `${base}/owned.txt`;
+        const rootOnly = `${base}/root-only.sh`;
+        const target = `${base}/link-target.txt`;
+        const link = `${base}/link.txt`;
+        const q = shellQuote;
+        await run(
+          sandbox,
+          `mkdir -p ${q(base)} && for f in ${q(owned)} ${q(rootOnly)} ${q(target)}; do echo old > "$f"; done && ` +
+            `chown 1234:2345 ${q(owned)} ${q(target)} && chmod 0751 ${q(owned)} && chmod 0700 ${q(rootOnly)} && chmod 0604 ${q(target)} && ln -s ${q(target)} ${q(link)}`,
+        );
+        const stat = async () => (await run(sandbox, `stat -c '%u:%g %a' ${q(owned)} ${q(rootOnly)} ${q(target)}`)).trim().split("\n");
+        const before = await stat();
+        expect(before, "the setup could not chown/chmod").toEqual(["1234:2345 751", "0:0 700", "1234:2345 604"]);
+        await uploadOne(sandbox, owned, "new alone\n");
+        expect(await stat(), "an overwrite of one file changed its owner or mode").toEqual(before);
+        const results = await uploadFiles(sandbox, [
+          [owned, encoder.encode("new in a batch\n")],
+          [rootOnly, encoder.encode("new root-only\n")],
+          [`${base}/brand-new.txt`, encoder.encode("brand new\n")],
+          [link, encoder.encode("new through the link\n")],
+        ]);
+        expect(
+          results.map((result) => result.error),
+          "every file of the batch must be written",
+        ).toEqual([null, null, null, null]);
+        expect(await stat(), "an overwrite in a batch (or through a symlink) changed the file's owner or mode").toEqual(before);
+        expect(await run(sandbox, `cat ${q(owned)} ${q(rootOnly)} ${q(target)}`), "the overwrites did not land").toBe(
+          "new in a batch\nnew root-only\nnew through the link\n",
+        );
+        expect((await run(sandbox, `test -L ${q(link)} && echo link`)).trim(), "an upload through a symlink must leave the symlink").toBe("link");
+      });
+
+      it("an overwrite replaces the file: a hard link to the old file keeps the old content", { timeout: budget() }, async () => {
+        const sandbox = await shared();
+        const base = `${directory}/hard-link-${randomSuffix()}`;
+        const path = `${base}/file.txt`;
+        const other = `${base}/other-name.txt`;
+        await run(sandbox, `mkdir -p ${shellQuote(base)} && echo old > ${shellQuote(path)} && ln ${shellQuote(path)} ${shellQuote(other)}`);
+        await uploadOne(sandbox, path, "new\n");
+        expect(await run(sandbox, `cat ${shellQuote(path)}`), "the path must have the new content").toBe("new\n");
+        expect(
+          await run(sandbox, `cat ${shellQuote(other)}`),
+          "uploads replace the file at the path (written beside it and renamed over it), so another hard link keeps the old content",
+        ).toBe("old\n");
+      });
+
       it("makes uploads visible to commands and command output visible to downloads", { timeout: budget() }, async () => {
         const sandbox = await shared();
         const uploaded = `${directory}/from-host.txt`;

@@ -5,10 +5,10 @@ import type { SandboxBackend } from "../contract/sandbox-backend.js";
 import { SandboxError } from "../errors/sandbox-error.js";
 import type { ConformanceTarget } from "./conformance-target.js";
 import { kibibyteLines, leftoverProcesses, processesMatching } from "./execute-conformance.js";
-import { assertSandboxError, outcomeOf } from "./expect-sandbox-error.js";
+import { assertSandboxError, expectSandboxError, outcomeOf } from "./expect-sandbox-error.js";
 import { measureRetainedMemory } from "./host-memory.js";
 import { shellQuote, sleepMarker, uniqueSleepSeconds } from "./sandbox-probes.js";
-import { SuiteContext, waitFor, withTimeout } from "./suite-context.js";
+import { delay, SuiteContext, waitFor, withTimeout } from "./suite-context.js";
 
 const MIB = 1024 * 1024;
 const encoder = new TextEncoder();
@@ -134,6 +134,22 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         });
         expect(await process.stdout.readText()).toBe("/\nvalue with spaces ✓\n");
         expect((await process.wait()).exitCode).toBe(0);
+      });
+
+      spawnCase("rejects a cwd that cannot be entered with INVALID_ARGUMENT naming the cwd and why, as execute does, and starts nothing", 30_000, async () => {
+        const sandbox = await shared();
+        const cwd = `/nonexistent-conformance-cwd-${Date.now()}`;
+        const marker = `${context.scratch}/spawned-in-a-bad-cwd-${Date.now()}`;
+        const error = await expectSandboxError(
+          () => sandbox.spawn(`touch ${shellQuote(marker)}`, { cwd }),
+          "INVALID_ARGUMENT",
+          provider,
+          `spawn with the missing cwd ${cwd}`,
+        );
+        expect(error.message, "the error must name the cwd").toContain(JSON.stringify(cwd));
+        expect(error.details).toMatchObject({ option: "cwd", cwd, reason: "not_found" });
+        await delay(500);
+        expect((await sandbox.execute(`test -e ${shellQuote(marker)} && echo ran || echo nothing`)).output.trim(), "nothing may start").toBe("nothing");
       });
 
       spawnCase("gives the command the caller's env.PATH, even one without the system directories", 30_000, async () => {

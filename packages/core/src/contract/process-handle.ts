@@ -18,7 +18,11 @@ export interface TerminalSize {
  * `INVALID_ARGUMENT` before anything runs.
  */
 export interface SpawnOptions {
-  /** Absolute working directory. Default: the sandbox workdir. */
+  /**
+   * Absolute working directory. Default: the sandbox workdir. One that
+   * cannot be entered rejects with `INVALID_ARGUMENT` naming it, as
+   * `execute` does, and nothing starts (without `pty`).
+   */
   cwd?: string;
   /** Extra environment variables (names: `[A-Za-z_][A-Za-z0-9_]*`). */
   env?: Record<string, string>;

@@ -16,7 +16,12 @@ export interface ExecuteOptions {
    * `COMMAND_TIMEOUT` whose `output` holds what was printed so far.
    */
   timeoutMs?: number;
-  /** Absolute working directory for this command. Default: the sandbox workdir. */
+  /**
+   * Absolute working directory for this command. Default: the sandbox
+   * workdir. One that cannot be entered (missing, not a directory, not
+   * searchable) rejects with `INVALID_ARGUMENT` naming it, `details.reason`
+   * `"not_found"`, `"not_a_directory"` or `"permission_denied"`; nothing runs.
+   */
   cwd?: string;
   /** Extra environment variables for this command (names: `[A-Za-z_][A-Za-z0-9_]*`). */
   env?: Record<string, string>;

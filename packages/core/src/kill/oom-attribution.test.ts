@@ -1,5 +1,6 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
+import { shellArgvIn } from "../adapter/command-cwd.js";
 import { OOM_BASELINE_PREFIX, OomBaselineReader, oomKilledDuring, parseOomKillCount } from "./oom-attribution.js";
 
 const encoder = new TextEncoder();
@@ -38,6 +39,33 @@ describe("OomBaselineReader", () => {
     const { reader, passed } = feed(["plain stderr\n\u0001sandbox-oom-baseline:1\n"]);
     expect(reader.baseline).toBeUndefined();
     expect(passed).toBe("plain stderr\n\u0001sandbox-oom-baseline:1\n");
+  });
+});
+
+describe("OomBaselineReader and the cwd prefix", () => {
+  it("takes a cwd-problem first line off and says why", () => {
+    const { reader, passed } = feed([..."\u0001sandbox-cwd:not_a_directory\nrest"]);
+    expect(reader.cwdProblem).toBe("not_a_directory");
+    expect(reader.baseline).toBeUndefined();
+    expect(passed).toBe("rest");
+  });
+
+  it("leaves an unknown tagged first line alone", () => {
+    const { reader, passed } = feed(["\u0001sandbox-cwd:nonsense\n", "\u0001sandbox-other\n"]);
+    expect(reader.cwdProblem).toBeUndefined();
+    expect(passed).toBe("\u0001sandbox-cwd:nonsense\n\u0001sandbox-other\n");
+  });
+
+  it("through a real POSIX sh: enters the cwd, or names the problem and runs nothing", () => {
+    const run = (cwd: string) => {
+      const [shell, ...args] = shellArgvIn(`${OOM_BASELINE_PREFIX}pwd; echo "args=$#"`, cwd);
+      const result = spawnSync(shell!, args);
+      const { reader, passed } = feed([result.stderr.toString("utf8")]);
+      return { status: result.status, stdout: result.stdout.toString("utf8"), problem: reader.cwdProblem, stderr: passed };
+    };
+    expect(run("/")).toEqual({ status: 0, stdout: "/\nargs=0\n", problem: undefined, stderr: "" });
+    expect(run("/no/such/dir-for-the-cwd-test")).toEqual({ status: 126, stdout: "", problem: "not_found", stderr: "" });
+    expect(run("/bin/sh")).toEqual({ status: 126, stdout: "", problem: "not_a_directory", stderr: "" });
   });
 });
 

@@ -14,6 +14,8 @@
  * second read, by one more exec, happens only when the command exits 137.
  */
 
+import { CWD_PROBLEM_TAG, type CwdProblem, parseCwdProblem } from "../adapter/command-cwd.js";
+
 /** Start of the line the baseline prefix prints on stderr (a control byte no program prints by accident). */
 export const OOM_BASELINE_TAG = "\u0001sandbox-oom-baseline:";
 
@@ -45,10 +47,17 @@ export function parseOomKillCount(text: string): number | undefined {
 /** At most this many bytes are held back while looking for the baseline line. */
 const MAX_BASELINE_LINE_BYTES = 128;
 
+/** What both tagged first lines (the OOM baseline's and the cwd prefix's) start with. */
+const TAGGED_LINE_START = "\u0001sandbox-";
+
 /**
  * Wraps a stderr sink: takes the baseline line off the front of the stream
  * and passes everything else through unchanged. When the stream does not
  * start with the tag (the prefix did not run), nothing is removed.
+ *
+ * The first line may instead be the cwd prefix's (`ENTER_CWD_PREFIX`, which
+ * runs first): then {@link cwdProblem} says why the cwd could not be entered,
+ * and the line is taken off too.
  */
 export class OomBaselineReader {
   /** The counter before the command; undefined when unreadable or not (yet) seen. */
@@ -59,9 +68,11 @@ export class OomBaselineReader {
    * process group of the whole command tree (see `KILL_BY_MARKER_SCRIPT`).
    */
   processGroup: number | undefined;
+  /** Set when the command's cwd could not be entered (the command did not run). */
+  cwdProblem: CwdProblem | undefined;
   #pending: Uint8Array | undefined = new Uint8Array(0);
   readonly #sink: (chunk: Uint8Array) => void;
-  static readonly #tag = new TextEncoder().encode(OOM_BASELINE_TAG);
+  static readonly #tag = new TextEncoder().encode(TAGGED_LINE_START);
 
   constructor(sink: (chunk: Uint8Array) => void) {
     this.#sink = sink;
@@ -93,9 +104,21 @@ export class OomBaselineReader {
       this.#pending = joined;
       return;
     }
-    const [count = "", pid = ""] = new TextDecoder().decode(joined.subarray(tag.byteLength, newline)).split(" ");
-    this.baseline = /^\d+$/.test(count) ? Number(count) : undefined;
-    this.processGroup = /^[1-9]\d*$/.test(pid) ? Number(pid) : undefined;
+    const line = new TextDecoder().decode(joined.subarray(0, newline));
+    if (line.startsWith(CWD_PROBLEM_TAG)) {
+      this.cwdProblem = parseCwdProblem(line.slice(CWD_PROBLEM_TAG.length));
+      if (this.cwdProblem === undefined) {
+        this.#release(joined);
+        return;
+      }
+    } else if (line.startsWith(OOM_BASELINE_TAG)) {
+      const [count = "", pid = ""] = line.slice(OOM_BASELINE_TAG.length).split(" ");
+      this.baseline = /^\d+$/.test(count) ? Number(count) : undefined;
+      this.processGroup = /^[1-9]\d*$/.test(pid) ? Number(pid) : undefined;
+    } else {
+      this.#release(joined);
+      return;
+    }
     this.#pending = undefined;
     if (newline + 1 < joined.byteLength) this.#sink(joined.subarray(newline + 1));
   };

@@ -1,3 +1,4 @@
+import { cwdProblemIn, cwdProblemMessage } from "../adapter/command-cwd.js";
 import type { ProcessRequest } from "../adapter/process-request.js";
 import type { ProcessInfo, SandboxProcess } from "../contract/process-handle.js";
 import type { SandboxErrorCode } from "../errors/error-codes.js";
@@ -85,6 +86,13 @@ export async function startScriptProcess(host: ProcessScriptHost, request: Proce
     SUPERVISOR_SCRIPT,
   ];
   const result = await host.runScript(SPAWN_SCRIPT, args, { env: request.env });
+  const cwdProblem = result.exitCode === 126 && request.cwd !== undefined ? cwdProblemIn(result.stderr) : undefined;
+  if (cwdProblem !== undefined && request.cwd !== undefined) {
+    throw host.error("INVALID_ARGUMENT", {
+      message: cwdProblemMessage(request.cwd, cwdProblem, "nothing was started"),
+      details: { option: "cwd", cwd: request.cwd, reason: cwdProblem },
+    });
+  }
   if (result.exitCode !== 0) throw await failure(host, result, "could not start process");
   return processHandle(host, id, request.command, 0);
 }

@@ -81,8 +81,14 @@ wait
  * Creates the directory and starts the supervisor detached: `$1` id, `$2`
  * command, `$3` timeout tenths, `$4` retained bytes, `$5` cwd, `$6` marker
  * entry, `$7` kill script, `$8` supervisor script. Prints the directory.
+ * A cwd that cannot be entered starts nothing: exit 126 and core's cwd
+ * problem line on stderr (see `ENTER_CWD_PREFIX`).
  */
 export const SPAWN_SCRIPT = `
+if [ -n "$5" ] && ! (cd -- "$5") 2>/dev/null; then
+  if [ ! -e "$5" ]; then p=not_found; elif [ ! -d "$5" ]; then p=not_a_directory; else p=permission_denied; fi
+  printf '\\001sandbox-cwd:%s\\n' "$p" >&2; exit 126
+fi
 command_path="$PATH"
 PATH="${SYSTEM_PATH}\${PATH:+:$PATH}"
 d=
