@@ -45,7 +45,8 @@ export interface ModalSandboxOptions extends SandboxOptions, ModalSdkSandboxPara
    */
   appName?: string;
   /**
-   * Credentials passed to `new ModalClient({ tokenId, tokenSecret })`. Either
+   * Credentials passed to `new ModalClient({ tokenId, tokenSecret })` (one
+   * client shared by the handles with the same credentials). Either
    * field may be left out: it then comes from `MODAL_TOKEN_ID` /
    * `MODAL_TOKEN_SECRET` (see {@link getAuthCredentials}). Without `auth`:
    * the environment, else the active `~/.modal.toml` profile. Cannot be

@@ -13,6 +13,7 @@ import {
 } from "modal";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { grpcError, type StubHandlers, stubModalClient } from "../test/support/stub-control-plane.js";
+import { CLIENT_IDLE_MS, sharedModalClients } from "./client-pool.js";
 import { GrpcStatus } from "./error-mapping.js";
 import { ModalSandbox } from "./modal-sandbox.js";
 import { ModalSandboxError } from "./modal-sandbox-error.js";
@@ -74,6 +75,7 @@ afterEach(async () => {
   vi.unstubAllEnvs();
   vi.restoreAllMocks();
   await Promise.all(opened.splice(0).map((sandbox) => sandbox.close().catch(() => undefined)));
+  sharedModalClients.closeIdle();
 });
 
 describe("lifecycle errors", () => {
@@ -155,15 +157,77 @@ describe("authentication", () => {
     expect(error.message).not.toContain("ak-stub-id");
   });
 
-  it("closes the client it created when creation fails, never a client passed in", async () => {
+  it("lets go of the client it opened when creation fails (closed after the idle time), never closes a client passed in", async () => {
     vi.stubEnv("MODAL_SERVER_URL", "http://127.0.0.1:1");
     const close = vi.spyOn(ModalClient.prototype, "close");
-    await sandboxErrorOf(() => ModalSandbox.create({ auth: { tokenId: "ak-1", tokenSecret: "as-1" } }), ModalSandboxError);
-    expect(close).toHaveBeenCalledTimes(1);
+    sharedModalClients.idleMs = 50;
+    try {
+      await sandboxErrorOf(() => ModalSandbox.create({ auth: { tokenId: "ak-1", tokenSecret: "as-1" } }), ModalSandboxError);
+      await vi.waitFor(() => expect(close).toHaveBeenCalledTimes(1), { timeout: 2_000, interval: 10 });
+      expect(sharedModalClients.size).toBe(0);
+    } finally {
+      sharedModalClients.idleMs = CLIENT_IDLE_MS;
+    }
     close.mockClear();
     const { client } = stubModalClient({ appGetOrCreate: () => Promise.reject(grpcError(GrpcStatus.INTERNAL, "boom")) });
     await sandboxErrorOf(() => ModalSandbox.create({ client }), ModalSandboxError);
     expect(close).not.toHaveBeenCalled();
+  });
+});
+
+describe("App and image lookups kept per client", () => {
+  const count = (calls: Array<{ method: string }>, method: string) => calls.filter((call) => call.method === method).length;
+
+  it("two creates on one client look the App and the image up once", async () => {
+    const { client, calls } = stubModalClient();
+    opened.push(await ModalSandbox.create({ client }), await ModalSandbox.create({ client }));
+    expect(count(calls, "sandboxCreateV2")).toBe(2);
+    expect(count(calls, "appGetOrCreate")).toBe(1);
+    expect(count(calls, "imageGetOrCreate")).toBe(1);
+    // Another App name or image is another lookup.
+    opened.push(await ModalSandbox.create({ client, appName: "other", imageName: "python:3.12-slim" }));
+    expect(count(calls, "appGetOrCreate")).toBe(2);
+    expect(count(calls, "imageGetOrCreate")).toBe(2);
+  });
+
+  it("a failed App lookup or image build is not kept", async () => {
+    let appFailures = 1;
+    let imageFailures = 1;
+    const { client, calls } = stubModalClient({
+      appGetOrCreate: () => (appFailures-- > 0 ? Promise.reject(grpcError(GrpcStatus.INTERNAL, "boom")) : { appId: "ap-stub" }),
+      imageGetOrCreate: () => ({ imageId: "im-stub", result: imageFailures-- > 0 ? { status: 2, exception: "pull failed" } : { status: 1 } }),
+    });
+    await sandboxErrorOf(() => ModalSandbox.create({ client }), ModalSandboxError);
+    await sandboxErrorOf(() => ModalSandbox.create({ client }), ModalSandboxError);
+    opened.push(await ModalSandbox.create({ client }));
+    expect(count(calls, "appGetOrCreate")).toBe(2);
+    expect(count(calls, "imageGetOrCreate")).toBe(2);
+    opened.push(await ModalSandbox.create({ client }));
+    expect(count(calls, "appGetOrCreate")).toBe(2);
+    expect(count(calls, "imageGetOrCreate")).toBe(2);
+  });
+
+  it("a kept App found gone (NOT_FOUND on create) is looked up again, once", async () => {
+    let gone = false;
+    let apps = 0;
+    const { client, calls } = stubModalClient({
+      appGetOrCreate: () => ({ appId: `ap-${++apps}` }),
+      sandboxCreateV2: (request) =>
+        gone && request.appId === "ap-1"
+          ? Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "App ap-1 not found"))
+          : { sandboxId: `sb-v2-${request.appId}`, taskId: "ta-stub", tunnels: [] },
+    });
+    opened.push(await ModalSandbox.create({ client }));
+    gone = true;
+    const sandbox = await ModalSandbox.create({ client });
+    opened.push(sandbox);
+    expect(sandbox.id).toBe("sb-v2-ap-2");
+    expect(count(calls, "appGetOrCreate")).toBe(2);
+    expect(count(calls, "sandboxCreateV2")).toBe(3);
+    // Without a kept App or image, NOT_FOUND is the answer: no second try.
+    const fresh = stubModalClient({ sandboxCreateV2: () => Promise.reject(grpcError(GrpcStatus.NOT_FOUND, "App not found")) });
+    await sandboxErrorOf(() => ModalSandbox.create({ client: fresh.client }), ModalSandboxError);
+    expect(count(fresh.calls, "sandboxCreateV2")).toBe(1);
   });
 });
 

@@ -15,7 +15,8 @@ import {
   type ScriptProcesses,
 } from "@sandbox/core";
 import type { FileDownloadResponse, FileUploadResponse } from "deepagents";
-import { ModalClient, type Sandbox, type Secret, type Volume } from "modal";
+import type { ModalClient, Sandbox, Secret, Volume } from "modal";
+import { ClientLookups, sharedModalClients } from "./client-pool.js";
 import { getAuthCredentials } from "./credentials.js";
 import { CREDENTIALS_HINT, isAlreadyExistsFailure, isNotFoundFailure, type ModalOperation, mapModalError } from "./error-mapping.js";
 import {
@@ -61,8 +62,11 @@ export const MODAL_CAPABILITIES: SandboxCapabilities = Object.freeze({
  * contract. It is a deepagents backend: `createDeepAgent({ backend: sandbox })`.
  *
  * Ownership: whoever creates or reconnects a handle calls `close()`, which
- * terminates the sandbox and closes the `ModalClient` this handle created
- * (never a client passed in through `client`).
+ * terminates the sandbox and lets go of the handle's `ModalClient`. Handles
+ * with the same `auth` and `MODAL_*` environment share one client (one
+ * connection and auth token, one lookup of each App and image); it is closed
+ * a few seconds after the last of them lets go, without keeping the process
+ * alive. A client passed in through `client` is never closed.
  *
  * @example
  * ```ts
@@ -165,7 +169,7 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
 
   /**
    * Ends the sandbox at Modal (the SDK's `Sandbox.terminate()`), waits for its
-   * exit code, and closes this handle (its client too, unless passed in).
+   * exit code, and closes this handle (letting go of its client, as `close()` does).
    * Afterwards `poll()` and `wait()` resolve that exit code, everything else
    * throws `SANDBOX_CLOSED`. Same as `close()` apart from remembering the exit
    * code; idempotent (resolves on a closed handle).
@@ -240,7 +244,11 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     return this.#instance!;
   }
 
-  /** The `ModalClient` this handle uses. @throws `NOT_INITIALIZED` before initialization. */
+  /**
+   * The `ModalClient` this handle uses: the one passed in `client`, else the
+   * one shared by handles with the same credentials (do not close it yourself).
+   * @throws `NOT_INITIALIZED` before initialization.
+   */
   get client(): ModalClient {
     this.assertReady();
     return this.#client!;
@@ -269,44 +277,45 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
   }
 
   /**
-   * The client to use: the one passed in, or a new one built with `auth`
-   * (else the environment / profile). Checks that credentials exist, without
+   * The client to use: the one passed in, or the one shared by every handle
+   * with the same `auth` and `MODAL_*` environment (else the profile), built
+   * on first use (see client-pool.ts). Checks that credentials exist, without
    * any network call.
    */
   #openClient(): ModalClient {
-    let client: ModalClient;
-    if (this.options.client) {
-      client = this.options.client;
-      this.#ownsClient = false;
-    } else {
-      // A partial auth takes the missing field from the environment.
-      const auth = this.options.auth ? getAuthCredentials(this.options.auth) : undefined;
-      try {
-        client = new ModalClient(auth);
-      } catch (error) {
-        throw this.error("AUTHENTICATION_FAILED", {
-          message: `could not configure the Modal client (${(error as Error).message}); ${CREDENTIALS_HINT}`,
-          cause: error,
-        });
+    const check = (client: ModalClient) => {
+      const profile = client.profile ?? {};
+      for (const value of [profile.tokenId, profile.tokenSecret, profile.oauthClientSecret, profile.oauthRefreshToken]) {
+        if (typeof value === "string" && value.length > 0) this.secretValues.add(value);
       }
-      this.#ownsClient = true;
+      const hasTokens = Boolean(profile.tokenId && profile.tokenSecret);
+      const hasOAuth = Boolean(profile.oauthRefreshToken && profile.oauthClientId);
+      if (!hasTokens && !hasOAuth) throw this.error("AUTHENTICATION_FAILED", { message: `no Modal credentials found; ${CREDENTIALS_HINT}` });
+    };
+    if (this.options.client) {
+      check(this.options.client);
+      this.#client = this.options.client;
+      this.#ownsClient = false;
+      return this.#client;
     }
-    const profile = client.profile ?? {};
-    for (const value of [profile.tokenId, profile.tokenSecret, profile.oauthClientSecret, profile.oauthRefreshToken]) {
-      if (typeof value === "string" && value.length > 0) this.secretValues.add(value);
+    // A partial auth takes the missing field from the environment.
+    const auth = this.options.auth ? getAuthCredentials(this.options.auth) : undefined;
+    try {
+      this.#client = sharedModalClients.acquire(auth, check);
+    } catch (error) {
+      if (SandboxError.isInstance(error)) throw error;
+      throw this.error("AUTHENTICATION_FAILED", {
+        message: `could not configure the Modal client (${(error as Error).message}); ${CREDENTIALS_HINT}`,
+        cause: error,
+      });
     }
-    const hasTokens = Boolean(profile.tokenId && profile.tokenSecret);
-    const hasOAuth = Boolean(profile.oauthRefreshToken && profile.oauthClientId);
-    if (!hasTokens && !hasOAuth) {
-      if (this.#ownsClient) client.close();
-      throw this.error("AUTHENTICATION_FAILED", { message: `no Modal credentials found; ${CREDENTIALS_HINT}` });
-    }
-    this.#client = client;
-    return client;
+    this.#ownsClient = true;
+    return this.#client;
   }
 
+  /** Lets go of the client: a shared one is closed once no handle has used it for a short while; a passed one never. */
   #releaseClient(): void {
-    if (this.#ownsClient) this.#client?.close();
+    if (this.#ownsClient && this.#client) sharedModalClients.release(this.#client);
     this.#client = undefined;
     this.#ownsClient = false;
   }
@@ -329,18 +338,31 @@ export class ModalSandbox extends SandboxAdapter<ModalSandboxOptions> {
     const appName = options.appName ?? DEFAULT_MODAL_APP_NAME;
     const imageName = imageNameOf(options);
     const client = this.#openClient();
+    const lookups = ClientLookups.of(client);
+    const openApp = () => {
+      const found = lookups.app(client, appName);
+      const app = found.app.catch((error: unknown) => {
+        throw this.mapError(error, "create", `could not open the Modal App "${appName}"`);
+      });
+      return { app, cached: found.cached };
+    };
     try {
-      const [app, volumes, secrets] = await Promise.all([
-        client.apps.fromName(appName, { createIfMissing: true }).catch((error: unknown) => {
-          throw this.mapError(error, "create", `could not open the Modal App "${appName}"`);
-        }),
-        this.#lookupVolumes(client),
-        this.#lookupSecrets(client),
-      ]);
-      const image = client.images.fromRegistry(imageName);
+      const first = openApp();
+      const [app, volumes, secrets] = await Promise.all([first.app, this.#lookupVolumes(client), this.#lookupSecrets(client)]);
       const params = toSandboxCreateParams(options, { volumes, secrets }, ownerTags(appName, options.timeoutMs ?? DEFAULT_SANDBOX_TIMEOUT_MS));
       try {
-        this.#instance = await client.sandboxes.create(app, image, params);
+        const { image, cached } = lookups.image(client, imageName);
+        try {
+          this.#instance = await client.sandboxes.create(app, image, params);
+          lookups.keepImage(client, imageName, image);
+        } catch (error) {
+          // A kept App or image may be gone since (deleted at Modal): look both up again, once.
+          if (!(first.cached || cached) || !isNotFoundFailure(error)) throw error;
+          lookups.forget(client, appName, imageName);
+          const fresh = lookups.image(client, imageName).image;
+          this.#instance = await client.sandboxes.create(await openApp().app, fresh, params);
+          lookups.keepImage(client, imageName, fresh);
+        }
       } catch (error) {
         const context =
           options.gpu !== undefined

@@ -39,6 +39,8 @@ process.on("message", async (message) => {
         return reply({ result: emulator.inspect.sandboxes() });
       case "execStarts":
         return reply({ result: emulator.inspect.execStarts().length });
+      case "calls":
+        return reply({ result: emulator.inspect.calls().map((call) => call.path) });
       case "stop":
         await stop();
         reply({ result: null });

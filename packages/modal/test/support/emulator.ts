@@ -44,6 +44,8 @@ export interface EmulatorSession {
   sandboxes(): Promise<EmulatedSandbox[]>;
   /** How many exec starts the emulator has received so far (its inspection log). */
   execStarts(): Promise<number>;
+  /** The method path of every RPC the emulator has received so far, in order (e.g. `/modal.client.ModalClient/AppGetOrCreate`). */
+  calls(): Promise<string[]>;
   /** True when the sandbox is running or its container still exists. */
   exists(sandboxId: string): Promise<boolean>;
   /** Stops the emulator (removing every container it made) and restores the environment. */
@@ -117,6 +119,7 @@ export async function startEmulatorSession(
     putSecret: (name, values) => request<void>("putSecret", { name, values }),
     sandboxes,
     execStarts: () => request<number>("execStarts"),
+    calls: () => request<string[]>("calls"),
     async exists(sandboxId) {
       const record = (await sandboxes()).find((sandbox) => sandbox.sandboxId === sandboxId);
       if (!record) return false;
