@@ -328,9 +328,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
 
   /**
    * Starts the command agent in the background, once: when the first command
-   * has finished (a create followed by one command never pays for it, nor
-   * waits for it) or when {@link commandChannelReady} asks. Commands issued
-   * before it is up go through `docker exec`.
+   * or file transfer has finished (a create followed by one call never pays
+   * for it, nor waits for it) or when {@link commandChannelReady} asks.
+   * Commands issued before it is up go through `docker exec`, file transfers
+   * through the archive API.
    */
   private startAgent(): Promise<AgentChannel | undefined> | undefined {
     if (this.#agent === undefined && this.#agentWanted && this.#container) {
@@ -677,6 +678,24 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   protected async putFiles(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
+    return this.thenStartAgent(this.putFilesNow(files));
+  }
+
+  /**
+   * Starts the command agent in the background once `operation` settled, as
+   * after a command: a sandbox used only for file transfers gets the agent
+   * too (~2 ms a small file instead of ~180 ms through the archive API), and
+   * a create followed by one call never waits for it.
+   */
+  private async thenStartAgent<T>(operation: Promise<T>): Promise<T> {
+    try {
+      return await operation;
+    } finally {
+      this.startAgent();
+    }
+  }
+
+  private async putFilesNow(files: Array<[string, Uint8Array]>): Promise<FileUploadResponse[]> {
     const answers = await this.throughAgent(files, (agent, [path, content]) =>
       agent && content.byteLength <= AGENT_FILE_MAX_BYTES && fitsAgent(path) ? agent.writeFile(agentPath(path), content) : undefined,
     );
@@ -712,6 +731,10 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   protected async getFiles(paths: string[]): Promise<FileDownloadResponse[]> {
+    return this.thenStartAgent(this.getFilesNow(paths));
+  }
+
+  private async getFilesNow(paths: string[]): Promise<FileDownloadResponse[]> {
     const maxBytes = this.options.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
     const answered: Array<FileDownloadResponse | undefined> = (
       await this.throughAgent(paths, (agent, path) =>
