@@ -94,6 +94,8 @@ const AGENT_FILE_PROBLEMS: readonly string[] = ["not_found", "not_a_directory", 
 interface Pending {
   claimed?: (problem: string | undefined) => void;
   answered?: (answer: AgentFileAnswer) => void;
+  /** A streamed read ({@link AgentChannel.streamFile}): its size, its bytes (in pieces, in order), its end. */
+  streaming?: { start(size: number): void; data(piece: Buffer): void; end(complete: boolean): void };
   onStdout(chunk: Uint8Array): void;
   onStderr(chunk: Uint8Array): void;
   resolve(exit: AgentExit): void;
@@ -125,6 +127,10 @@ export class AgentChannel {
   fileOperations = false;
   /** Whether the agent also searches files itself (protocol 3, with {@link fileOperations}). */
   searches = false;
+  /** Whether the agent streams large files itself (protocol 4, with {@link fileOperations}). */
+  streams = false;
+  /** The streamed-read frame ('d') whose payload the next bytes received continue, and how many are left. */
+  #inData: { id: number; left: number } | undefined;
 
   private constructor(exec: EngineExec) {
     this.#exec = exec;
@@ -159,6 +165,7 @@ export class AgentChannel {
         started.pid = Number(pid);
         started.fileOperations = Number(version) >= 2 && euid === "0";
         started.searches = started.fileOperations && Number(version) >= 3;
+        started.streams = started.fileOperations && Number(version) >= 4;
         resolve(true);
       };
       const ended = () => {
@@ -256,6 +263,47 @@ export class AgentChannel {
   }
 
   /**
+   * Reads a regular file of at most `maxBytes` (below 4 GiB) in the agent
+   * itself, streamed: the agent holds one chunk of it at a time, the host
+   * one buffer of the file's size, filled as the bytes arrive (no chunk is
+   * kept or joined). A file whose size changed while it was read is not
+   * answered. See {@link AgentFileAnswer}.
+   */
+  streamFile(path: string, maxBytes: number): Promise<AgentFileAnswer> {
+    const id = this.#nextId++;
+    const payload = Buffer.from(`\0\0\0\0${path}\0`, "utf8");
+    payload.writeUInt32BE(Math.min(maxBytes, 0xffff_ffff), 0);
+    return new Promise((resolve) => {
+      if (this.#closed) {
+        resolve(undefined);
+        return;
+      }
+      let content: Uint8Array | undefined;
+      let received = 0;
+      this.#pending.set(id, {
+        onStdout: noop,
+        onStderr: noop,
+        resolve: noop,
+        reject: () => resolve(undefined),
+        answered: resolve,
+        streaming: {
+          start: (size) => {
+            // Bounded by the agent (it answers only up to maxBytes); checked again here.
+            content = size <= maxBytes ? new Uint8Array(size) : undefined;
+          },
+          data: (piece) => {
+            if (content && received + piece.byteLength <= content.byteLength) content.set(piece, received);
+            received += piece.byteLength;
+          },
+          end: (complete) => resolve(complete && content && received === content.byteLength ? { content } : undefined),
+        },
+      });
+      this.#busy();
+      this.#send(id, "B", payload);
+    });
+  }
+
+  /**
    * Lists one directory in the agent itself, as `find -L <path> -maxdepth 1
    * -not -path <path>` would (`"busybox"`: each entry's own size and time;
    * `"gnu"`: `-printf` under `-L`): lines `size\tmtime\td|f\tpath`, or
@@ -350,14 +398,32 @@ export class AgentChannel {
   }
 
   private receive(chunk: Buffer): void {
+    if (this.#inData) {
+      // The rest of a streamed read's frame: handed on as it comes, never gathered.
+      const piece = chunk.subarray(0, this.#inData.left);
+      this.#pending.get(this.#inData.id)?.streaming?.data(piece);
+      this.#inData.left -= piece.byteLength;
+      if (this.#inData.left > 0) return;
+      this.#inData = undefined;
+      if (piece.byteLength === chunk.byteLength) return;
+      chunk = chunk.subarray(piece.byteLength);
+    }
     this.#buffer = this.#buffer.byteLength === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
     let at = 0;
     const buffer = this.#buffer;
     while (buffer.byteLength - at >= HEADER_BYTES) {
       const length = buffer.readUInt32BE(at);
-      if (buffer.byteLength - at < HEADER_BYTES + length) break;
       const id = buffer.readUInt32BE(at + 4);
       const type = String.fromCharCode(buffer[at + 8]!);
+      if (buffer.byteLength - at < HEADER_BYTES + length) {
+        if (type === "d") {
+          const piece = buffer.subarray(at + HEADER_BYTES);
+          this.#pending.get(id)?.streaming?.data(piece);
+          this.#inData = { id, left: length - piece.byteLength };
+          at = buffer.byteLength;
+        }
+        break;
+      }
       const payload = buffer.subarray(at + HEADER_BYTES, at + HEADER_BYTES + length);
       at += HEADER_BYTES + length;
       this.#frame(id, type, payload);
@@ -405,11 +471,24 @@ export class AgentChannel {
         this.#pending.delete(id);
         pending.claimed?.(payload.byteLength === 0 ? undefined : payload.toString("utf8"));
         break;
+      case "d":
+        pending.streaming?.data(payload);
+        return;
+      case "e":
+        this.#pending.delete(id);
+        pending.streaming?.end(payload[0] === 0);
+        break;
+      case "b":
       case "w":
       case "g":
       case "l":
       case "t":
       case "s": {
+        if (type === "b" && payload[0] === 3 && payload.byteLength === 9) {
+          // A stream starts: its 'd' frames and its 'e' follow.
+          pending.streaming?.start(Number(payload.readBigUInt64BE(1)));
+          return;
+        }
         this.#pending.delete(id);
         const problem = payload.subarray(1).toString("utf8");
         if (payload[0] === 0) pending.answered?.({ content: new Uint8Array(payload.subarray(1)) });

@@ -55,14 +55,26 @@ import { dockerProcessScripts, type ProcessHost } from "./sandbox-processes.js";
 import { defaultSecretsFile, resolveSecrets } from "./secret-store.js";
 
 /**
- * Largest file read or written through the command agent (one message);
- * larger ones take the archive API, which streams.
+ * Largest file read or written through the command agent in one message;
+ * larger ones are written through the archive API and read as a stream
+ * from the agent (see `readThroughAgent`).
  */
 const AGENT_FILE_MAX_BYTES = 1024 * 1024;
 
 /** Whether the agent may take `path`: not on a pseudo-filesystem (read and written by a process there, bounded in time), no NUL. */
 function fitsAgent(path: string): boolean {
   return !path.includes("\0") && !isOnPseudoFilesystem(path);
+}
+
+/**
+ * A read through the command agent: in one message up to 1 MiB; a larger
+ * file (up to `maxBytes`) streamed by the agent, which is faster than the
+ * archive API (no archive, no per-call engine work) and holds no copy of it.
+ */
+async function readThroughAgent(agent: AgentChannel, path: string, maxBytes: number): Promise<AgentFileAnswer> {
+  const answer = await agent.readFile(path, Math.min(AGENT_FILE_MAX_BYTES, maxBytes));
+  if (answer !== undefined || !agent.streams || maxBytes <= AGENT_FILE_MAX_BYTES) return answer;
+  return agent.streamFile(path, maxBytes);
 }
 
 /** The path as the archive path resolves it: `..` and `.` taken lexically (before symlinks), no trailing slash. */
@@ -737,9 +749,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   private async getFilesNow(paths: string[]): Promise<FileDownloadResponse[]> {
     const maxBytes = this.options.maxDownloadBytes ?? DEFAULT_MAX_DOWNLOAD_BYTES;
     const answered: Array<FileDownloadResponse | undefined> = (
-      await this.throughAgent(paths, (agent, path) =>
-        agent && fitsAgent(path) ? agent.readFile(agentPath(path), Math.min(AGENT_FILE_MAX_BYTES, maxBytes)) : undefined,
-      )
+      await this.throughAgent(paths, (agent, path) => (agent && fitsAgent(path) ? readThroughAgent(agent, agentPath(path), maxBytes) : undefined))
     ).map((answer, index) => {
       const path = paths[index]!;
       if (answer === undefined) return undefined;
@@ -860,10 +870,11 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   }
 
   /**
-   * Small files go through the command agent, which reads and writes them
-   * itself (one message each way, no process, no archive): each item's
-   * answer, or undefined where the archive path must do it (no agent, a
-   * large file, a pseudo-filesystem, anything the agent would not answer).
+   * Files go through the command agent, which reads and writes them itself
+   * (no process, no archive; small ones in one message each way, large reads
+   * streamed): each item's answer, or undefined where the archive path must
+   * do it (no agent, a large write, a pseudo-filesystem, anything the agent
+   * would not answer).
    */
   private async throughAgent<T>(
     items: T[],
