@@ -20,6 +20,8 @@ export const AGENT_PATH = `${AGENT_DIRECTORY}/${AGENT_FILE}`;
 /** How long a starting agent may take to say hello before the sandbox keeps using `docker exec`. */
 const HELLO_TIMEOUT_MS = 10_000;
 const HEADER_BYTES = 9;
+/** Frames from this size on are gathered into a buffer of their size as their pieces arrive. */
+const GATHER_MIN_BYTES = 64 * 1024;
 
 /** The built agent next to this module (dist/) or, from the sources, in ../dist. */
 export function agentBinaryPath(): string | undefined {
@@ -131,6 +133,8 @@ export class AgentChannel {
   streams = false;
   /** The streamed-read frame ('d') whose payload the next bytes received continue, and how many are left. */
   #inData: { id: number; left: number } | undefined;
+  /** A large frame (header included) being received, and how much of it arrived. */
+  #gathering: { frame: Buffer; filled: number } | undefined;
 
   private constructor(exec: EngineExec) {
     this.#exec = exec;
@@ -408,6 +412,18 @@ export class AgentChannel {
       if (piece.byteLength === chunk.byteLength) return;
       chunk = chunk.subarray(piece.byteLength);
     }
+    if (this.#gathering) {
+      // The rest of a large frame: copied once into its own buffer (joining every piece to what came before was quadratic).
+      const gathering = this.#gathering;
+      const piece = chunk.subarray(0, gathering.frame.byteLength - gathering.filled);
+      gathering.frame.set(piece, gathering.filled);
+      gathering.filled += piece.byteLength;
+      if (gathering.filled < gathering.frame.byteLength) return;
+      this.#gathering = undefined;
+      this.#frame(gathering.frame.readUInt32BE(4), String.fromCharCode(gathering.frame[8]!), gathering.frame.subarray(HEADER_BYTES));
+      if (piece.byteLength === chunk.byteLength) return;
+      chunk = chunk.subarray(piece.byteLength);
+    }
     this.#buffer = this.#buffer.byteLength === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
     let at = 0;
     const buffer = this.#buffer;
@@ -420,6 +436,11 @@ export class AgentChannel {
           const piece = buffer.subarray(at + HEADER_BYTES);
           this.#pending.get(id)?.streaming?.data(piece);
           this.#inData = { id, left: length - piece.byteLength };
+          at = buffer.byteLength;
+        } else if (length >= GATHER_MIN_BYTES) {
+          const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
+          const filled = buffer.copy(frame, 0, at);
+          this.#gathering = { frame, filled };
           at = buffer.byteLength;
         }
         break;

@@ -47,6 +47,7 @@ const LARGE_SETUP = [
   "ln -s big.bin link-to-big",
   "head -c 5242881 /dev/urandom > over.bin",
   "head -c 1048577 /dev/urandom > just-over-1mib.bin",
+  "head -c 1048576 /dev/urandom > exactly-1mib.bin",
   "mkfifo fifo && ln -s /dev/zero zero",
 ].join(" && ");
 
@@ -57,6 +58,7 @@ const LARGE_DOWNLOADS = [
   "/srv/large//big.bin",
   "/srv/large/over.bin",
   "/srv/large/just-over-1mib.bin",
+  "/srv/large/exactly-1mib.bin",
   "/srv/large/missing.bin",
   "/srv/large/dir",
   "/srv/large/big.bin/child",
@@ -175,7 +177,7 @@ describe.runIf(available)("file transfers and the command agent (skipped without
       expect(await agent.commandChannelReady()).toBe("agent");
       await Promise.all([asRoot(agent, LARGE_SETUP), asRoot(exec, LARGE_SETUP)]);
       // The same random content in both: copied from the agent's sandbox to the exec one, as root.
-      for (const name of ["big.bin", "private.bin", "over.bin", "just-over-1mib.bin"]) {
+      for (const name of ["big.bin", "private.bin", "over.bin", "just-over-1mib.bin", "exactly-1mib.bin"]) {
         let content = Buffer.alloc(0);
         const reader = await engine.container(agent.id).exec(["cat", `/srv/large/${name}`], {
           user: "0",
@@ -200,6 +202,7 @@ describe.runIf(available)("file transfers and the command agent (skipped without
         null,
         null,
         "invalid_path",
+        null,
         null,
         "file_not_found",
         "is_directory",
