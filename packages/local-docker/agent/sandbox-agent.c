@@ -25,6 +25,9 @@
  *       truncates it in place; a new file gets mode 0644.
  *   'G' read a file: u32 most bytes, then the path (NUL-terminated). Only
  *       a regular file is opened (a FIFO or device never is).
+ *   'B' stream a file (a large one: no copy of it is held here): as 'G'.
+ *       Read between other frames, a chunk at a time, so commands' output
+ *       and other requests keep flowing meanwhile.
  *   'L' list a directory as `find -L <path> -maxdepth 1 -not -path <path>`
  *       does: u8 'b' (BusyBox: each entry's own size and time, a directory
  *       when it leads to one) or 'g' (GNU find -printf under -L: the size,
@@ -68,6 +71,11 @@
  *       file with a NUL byte, a FIFO or device in the tree, a pseudo-filesystem,
  *       a symlink loop, a directory GNU would visit in another order, too much
  *       to read).
+ *   'b' stream start: u8 3 then the size (u64), followed by 'd' frames
+ *       (the bytes, in order) and an 'e' frame: u8 0 when exactly that many
+ *       bytes were read and the file ended there, u8 2 when not (it changed
+ *       while read, a read failed: the host uses another way). Or, instead of
+ *       a start, a 'g'-like answer: u8 1 then a problem, u8 2 not answered.
  *   'w' / 'g' file answer: u8 0 then the content ('g'; nothing for 'w'),
  *       or u8 1 then a problem (not_found, not_a_directory, is_directory,
  *       permission_denied, not_regular, invalid; no_space: a write ran out
@@ -103,11 +111,12 @@
 #include <sys/syscall.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define VERSION "3"
+#define VERSION "4"
 #define HEADER 9
 #define MAX_FRAME (16u * 1024u * 1024u)
 #define CHUNK 65536
@@ -700,42 +709,54 @@ static void write_file(uint32_t id, const unsigned char *payload, size_t length)
   }
 }
 
-static void read_file(uint32_t id, const unsigned char *payload, size_t length) {
+/*
+ * Opens the regular file a 'G' or 'B' frame names, of at most its u32 most
+ * bytes: the descriptor (`info` its fstat, `*most` the bound), or -1 once it
+ * answered (with `type`) why not.
+ */
+static int open_for_read(uint32_t id, char type, const unsigned char *payload, size_t length, struct stat *info, uint32_t *most) {
   size_t at;
   if (length < 5) {
-    file_answer(id, 'g', 1, "invalid", 7);
-    return;
+    file_answer(id, type, 1, "invalid", 7);
+    return -1;
   }
-  uint32_t most = get32(payload);
+  *most = get32(payload);
   const char *path = file_path(payload + 4, length - 4, &at);
   if (!path) {
-    file_answer(id, 'g', 1, "invalid", 7);
-    return;
+    file_answer(id, type, 1, "invalid", 7);
+    return -1;
   }
-  struct stat info;
-  if (stat(path, &info) < 0) {
-    file_problem(id, 'g', errno);
-    return;
+  if (stat(path, info) < 0) {
+    file_problem(id, type, errno);
+    return -1;
   }
   if (on_pseudo_filesystem(path)) {
-    file_answer(id, 'g', 2, NULL, 0);
-    return;
+    file_answer(id, type, 2, NULL, 0);
+    return -1;
   }
-  if (refuse_unless_regular(id, 'g', &info)) return;
-  if ((uint64_t)info.st_size > most) {
-    file_answer(id, 'g', 2, NULL, 0);
-    return;
+  if (refuse_unless_regular(id, type, info)) return -1;
+  if ((uint64_t)info->st_size > *most) {
+    file_answer(id, type, 2, NULL, 0);
+    return -1;
   }
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   if (fd < 0) {
-    file_problem(id, 'g', errno);
-    return;
+    file_problem(id, type, errno);
+    return -1;
   }
-  if (fstat(fd, &info) < 0 || !S_ISREG(info.st_mode)) {
+  if (fstat(fd, info) < 0 || !S_ISREG(info->st_mode) || (uint64_t)info->st_size > *most) {
     close(fd);
-    file_answer(id, 'g', 2, NULL, 0);
-    return;
+    file_answer(id, type, 2, NULL, 0);
+    return -1;
   }
+  return fd;
+}
+
+static void read_file(uint32_t id, const unsigned char *payload, size_t length) {
+  struct stat info;
+  uint32_t most;
+  int fd = open_for_read(id, 'g', payload, length, &info, &most);
+  if (fd < 0) return;
   /* One byte more than allowed tells a file that grew past the bound. */
   size_t capacity = (size_t)most + 2;
   unsigned char *buffer = malloc(capacity);
@@ -755,6 +776,78 @@ static void read_file(uint32_t id, const unsigned char *payload, size_t length) 
   if (failed) file_answer(id, 'g', 2, NULL, 0);
   else send_frame(id, 'g', buffer, got + 1);
   free(buffer);
+}
+
+/* Files being streamed ('B'): one chunk each per turn of the main loop. */
+struct stream {
+  uint32_t id;
+  int fd;
+  uint64_t size, sent;
+};
+static struct stream *streams;
+static size_t nstreams, capstreams;
+#define STREAM_CHUNK (256u * 1024u)
+
+/* A frame written with one system call where the pipe takes it whole. */
+static void send_frame_with(uint32_t id, char type, const void *payload, size_t length) {
+  unsigned char header[HEADER];
+  put32(header, (uint32_t)length);
+  put32(header + 4, id);
+  header[8] = (unsigned char)type;
+  struct iovec parts[2] = {{header, HEADER}, {(void *)payload, length}};
+  ssize_t n;
+  do n = writev(1, parts, 2);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) _exit(0); /* the host is gone */
+  if ((size_t)n < HEADER) {
+    write_all(1, header + n, HEADER - (size_t)n);
+    write_all(1, payload, length);
+  } else if ((size_t)n < HEADER + length) {
+    write_all(1, (const unsigned char *)payload + ((size_t)n - HEADER), HEADER + length - (size_t)n);
+  }
+}
+
+static void stream_file(uint32_t id, const unsigned char *payload, size_t length) {
+  struct stat info;
+  uint32_t most;
+  int fd = open_for_read(id, 'b', payload, length, &info, &most);
+  if (fd < 0) return;
+  if (nstreams == capstreams) {
+    capstreams = capstreams ? capstreams * 2 : 4;
+    streams = realloc(streams, capstreams * sizeof *streams);
+    if (!streams) die("realloc");
+  }
+  streams[nstreams++] = (struct stream){.id = id, .fd = fd, .size = (uint64_t)info.st_size, .sent = 0};
+  unsigned char start[9];
+  start[0] = 3;
+  put64(start + 1, (int64_t)info.st_size);
+  send_frame(id, 'b', start, sizeof start);
+}
+
+/*
+ * Sends the next chunk of every stream; ends a stream ('e') once its size
+ * was sent and the file ended there (0), or it did not (2: it changed while
+ * read, or a read failed).
+ */
+static void pump_streams(void) {
+  static unsigned char chunk[STREAM_CHUNK];
+  for (size_t i = nstreams; i-- > 0;) {
+    struct stream *s = &streams[i];
+    uint64_t left = s->size - s->sent;
+    /* Past the size: one byte more tells a file that grew. */
+    size_t want = left == 0 ? 1 : left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
+    ssize_t n = read(s->fd, chunk, want);
+    if (n < 0 && errno == EINTR) continue;
+    if (n > 0 && left > 0) {
+      send_frame_with(s->id, 'd', chunk, (size_t)n);
+      s->sent += (uint64_t)n;
+      continue;
+    }
+    unsigned char status = n == 0 && left == 0 ? 0 : 2;
+    send_frame(s->id, 'e', &status, 1);
+    close(s->fd);
+    streams[i] = streams[--nstreams];
+  }
 }
 
 /* Most bytes of a listing answered here; a larger one is listed by a command. */
@@ -1888,6 +1981,7 @@ static void handle_frame(uint32_t id, char type, const unsigned char *payload, s
     case 'C': apply_claim(id, payload, length); break;
     case 'W': write_file(id, payload, length); break;
     case 'G': read_file(id, payload, length); break;
+    case 'B': stream_file(id, payload, length); break;
     case 'L': list_directory(id, payload, length); break;
     case 'T': list_tree(id, payload, length); break;
     case 'S': search_tree(id, payload, length); break;
@@ -1918,6 +2012,12 @@ int main(void) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   fcntl(2, F_SETFD, FD_CLOEXEC);
+  /*
+   * A larger pipe to the host (1 MiB, best effort): fewer switches between
+   * the agent and the engine while a file streams (measured: 100 MiB
+   * downloads ~7% faster on two cores).
+   */
+  fcntl(1, F_SETPIPE_SZ, 1 << 20);
 
   char hello[64];
   snprintf(hello, sizeof hello, "sandbox-agent %s %d %d", VERSION, (int)getpid(), (int)geteuid());
@@ -1948,7 +2048,8 @@ int main(void) {
     }
     size_t orphans_at = 2 + 2 * ncommands, polled_orphans = norphans;
     for (size_t i = 0; i < polled_orphans; i++) fds[orphans_at + i] = (struct pollfd){orphans[i], POLLIN, 0};
-    int ready = poll(fds, orphans_at + polled_orphans, timeout);
+    /* While files stream, poll only looks (their chunks are sent below). */
+    int ready = poll(fds, orphans_at + polled_orphans, nstreams > 0 ? 0 : timeout);
     if (ready < 0) {
       if (errno == EINTR) continue;
       die("poll");
@@ -2014,5 +2115,6 @@ int main(void) {
       memmove(inbuf, inbuf + at, inlen - at);
       inlen -= at;
     }
+    pump_streams();
   }
 }
