@@ -326,11 +326,15 @@ export function lifecycleConformance<S extends SandboxBackend>(target: Conforman
       const lifetimeMs = context.timeouts.lifetimeMs;
       const ends = context.gated(`a sandbox created with timeoutMs ${lifetimeMs} ends by itself: exists(id), isAlive() and isRunning turn false`, "lifetime");
       it.skipIf(ends.skip)(ends.title, { timeout: context.budget(1, lifetimeMs + context.timeouts.teardownMs + 30_000) }, async () => {
+        const creating = Date.now();
         const sandbox = await context.create({ timeoutMs: lifetimeMs });
         const createdAt = Date.now();
         const id = sandbox.id;
         const alive = await sandbox.execute("echo alive");
-        expect(alive.output.trim(), "the short-lived sandbox did not run a command right after creation").toBe("alive");
+        expect(
+          alive.output.trim(),
+          `the short-lived sandbox did not run a command right after creation (the create took ${createdAt - creating} ms of its ${lifetimeMs} ms lifetime; a provider that creates slowly sets timeouts.lifetimeMs)`,
+        ).toBe("alive");
         const gone = await waitFor(async () => !(await context.exists(id)), lifetimeMs + context.timeouts.teardownMs, 500);
         const elapsed = Date.now() - createdAt;
         expect(gone, `sandbox ${id} still existed ${elapsed} ms after creation with timeoutMs ${lifetimeMs}`).toBe(true);

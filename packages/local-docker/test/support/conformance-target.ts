@@ -86,6 +86,9 @@ export function localDockerConformanceTarget(
       },
     },
     unavailable: { gpu: "this Docker engine has no GPU runtime" },
+    // The lifetime cases' sandboxes must still be running for their first command: on a loaded engine
+    // (CI runs three variants of the suite at once) a create took 5.7 s, the whole default lifetime of 5 s.
+    timeouts: { lifetimeMs: 10_000 },
     // The engine selects GPUs by count only; a model name is refused.
     gpuType: "any",
   };
