@@ -35,6 +35,9 @@ const KILLER_RETRY_MS = 12_000;
 /** After this long without a finished in-container killer, a sidecar killer starts too. */
 const KILLER_SIDECAR_AFTER_MS = 1_500;
 
+/** At most this many sidecar killers per kill (one that cannot start or leaves survivors is tried again). */
+const KILLER_SIDECAR_ATTEMPTS = 3;
+
 /** Label naming the container a sidecar killer works on. */
 const SIDECAR_LABEL = "dev.sandbox.kill-sidecar-for";
 
@@ -345,7 +348,9 @@ export class DockerEngine {
       if (error instanceof EngineError) throw error;
       throw classifyCreateError(error, spec);
     }
-    return new EngineContainer(this, container.id);
+    const created = new EngineContainer(this, container.id);
+    created.knownImage = spec.image;
+    return created;
   }
 
   /** A handle on an existing container (no request is made). */
@@ -435,6 +440,13 @@ export class EngineContainer {
     private readonly engine: DockerEngine,
     readonly id: string,
   ) {}
+
+  /**
+   * @internal The image the container was created from, when this handle
+   * created it: a kill sidecar needs it, and an inspect of a container that a
+   * fork bomb starves can take the engine seconds to answer.
+   */
+  knownImage: string | undefined;
 
   /** The dockerode container: an escape hatch. */
   get raw(): Docker.Container {
@@ -579,14 +591,22 @@ export class EngineContainer {
 
   private async killWith(args: string[]): Promise<void> {
     const marker = args[2] ?? "";
-    // The sidecar needs the container's image. Asked for first: while a killer exec is stuck starting in a
-    // starved container, the engine answers an inspect of it only after seconds (measured: 7 s under a fork bomb).
-    const image = await this.raw.inspect().then(
-      (info) => info.Image,
-      () => undefined,
-    );
     const deadline = Date.now() + KILLER_RETRY_MS;
+    // The sidecar needs the container's image: known when this handle created the container, else asked for
+    // at once, in parallel (while a fork bomb starves the container, the engine answers an inspect of it only
+    // after seconds: measured 7 s), never delaying the killer inside.
+    const image =
+      this.knownImage !== undefined
+        ? Promise.resolve(this.knownImage)
+        : this.raw.inspect().then(
+            (info) => info.Image as string | undefined,
+            () => undefined,
+          );
     let done = false;
+    let insideFailed: () => void = noop;
+    const insideFailedOnce = new Promise<void>((resolve) => {
+      insideFailed = resolve;
+    });
     const survived = () => new EngineError("exec-failed", `processes of exec ${marker} survived kill -9`);
     const inside = (async () => {
       for (let attempt = 0; !done; attempt += 1) {
@@ -597,17 +617,23 @@ export class EngineContainer {
           if (statusOf(error) === 404 || Date.now() > deadline) throw error;
         }
         if (exitCode === 0) return;
+        // A killer that could not start or run (no free pid) calls the sidecar in now.
+        insideFailed();
         if (Date.now() > deadline) throw survived();
         await new Promise((resolve) => setTimeout(resolve, Math.min(200, 20 * (attempt + 1))));
       }
     })();
     // The sidecar is tried again (until the deadline) when it could not start or left survivors.
     const sidecar = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, KILLER_SIDECAR_AFTER_MS).unref());
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([insideFailedOnce, new Promise((resolve) => (timer = setTimeout(resolve, KILLER_SIDECAR_AFTER_MS).unref()))]);
+      clearTimeout(timer);
       let failure: unknown = survived();
-      while (!done && Date.now() < deadline) {
+      for (let attempt = 0; attempt < KILLER_SIDECAR_ATTEMPTS && !done && Date.now() < deadline; attempt += 1) {
         try {
-          if ((await this.killFromSidecar(args, image, () => done)) === 0) return;
+          const known = await image;
+          if (known === undefined) throw new EngineError("exec-failed", `could not read the image of container ${this.id} for a kill sidecar`);
+          if ((await this.killFromSidecar(args, known, () => done)) === 0) return;
           failure = survived();
         } catch (error) {
           if (statusOf(error) === 404) throw error;
@@ -617,13 +643,20 @@ export class EngineContainer {
       }
       throw failure;
     })();
+    // Whatever the engine does (an inspect or a sidecar stuck on a starved engine), the kill settles by its deadline.
+    let overdue: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      overdue = setTimeout(() => reject(survived()), Math.max(0, deadline - Date.now()) + 500);
+    });
     try {
-      await Promise.any([inside, sidecar]);
+      await Promise.race([Promise.any([inside, sidecar]), late]);
     } catch (error) {
       const first = error instanceof AggregateError ? error.errors[0] : error;
       throw first instanceof EngineError ? first : new EngineError("exec-failed", `could not kill exec ${marker}: ${engineMessage(first)}`, { cause: first });
     } finally {
       done = true;
+      clearTimeout(overdue);
+      late.catch(noop);
       inside.catch(noop);
       sidecar.catch(noop);
       // A sidecar still running is removed in the background: the kill is confirmed without waiting for

@@ -11,7 +11,7 @@ import { DockerEngine } from "./docker-engine.js";
  * of the conformance suite runs the same code against a real engine.
  */
 
-type KillerBehaviour = "hangs" | { exitAfterMs: number };
+type KillerBehaviour = "hangs" | { exitAfterMs: number; exitCode?: number };
 
 interface Script {
   /** Each in-container killer exec, in order (the last one repeats). */
@@ -19,6 +19,8 @@ interface Script {
   /** Each sidecar's exit code, in order (the last one repeats); `startGate` holds every sidecar's start. */
   sidecarExits: number[];
   startGate?: Promise<void>;
+  /** How long the engine takes to answer an inspect of the container (a starved one: seconds). */
+  inspectDelayMs?: number;
 }
 
 function engineScripted(script: Script) {
@@ -41,21 +43,27 @@ function engineScripted(script: Script) {
         if (behaviour === "hangs") return new Promise<never>(() => undefined);
         const stream = new PassThrough();
         void delay(behaviour!.exitAfterMs).then(() => {
-          events.push("killer exited 0");
+          const exitCode = behaviour!.exitCode ?? 0;
+          events.push(`killer exited ${exitCode}`);
           ended = true;
-          commandStream?.end();
+          if (exitCode === 0) commandStream?.end();
           stream.end();
         });
         stream.resume();
         return stream;
       },
-      inspect: async () => (isKiller ? { Running: !ended, ExitCode: 0 } : { Running: false, ExitCode: 137 }),
+      inspect: async () =>
+        isKiller ? { Running: !ended, ExitCode: behaviour === "hangs" ? 0 : (behaviour!.exitCode ?? 0) } : { Running: false, ExitCode: 137 },
     };
   };
   const docker = {
     getContainer: (id: string) => ({
       id,
-      inspect: async () => ({ Image: "sha256:image" }),
+      inspect: async () => {
+        events.push("inspected");
+        await delay(script.inspectDelayMs ?? 0);
+        return { Image: "sha256:image" };
+      },
       exec,
       remove: async () => void events.push(`removed ${id}`),
     }),
@@ -117,6 +125,25 @@ describe("killing an exec's tree (stand-in engine)", () => {
     expect(events.filter((event) => event.startsWith("created"))).toEqual(["created sidecar-1", "created sidecar-2"]);
     await container.remove();
     expect(events).toContain("removed sidecar-2");
+  });
+
+  it("does not wait for an inspect the engine is slow to answer: the killer inside starts at once", async () => {
+    const { container, events } = engineScripted({ killers: [{ exitAfterMs: 300 }], sidecarExits: [0], inspectDelayMs: 20_000 });
+    const command = await container.exec(["sh", "-c", "sleep 100"]);
+    const started = Date.now();
+    await command.kill();
+    expect(Date.now() - started, "the kill waited for the inspect").toBeLessThan(2_000);
+    expect(events).toContain("killer exited 0");
+  });
+
+  it("calls the sidecar in as soon as the killer inside fails, without waiting out its delay", async () => {
+    const { container, events } = engineScripted({ killers: [{ exitAfterMs: 10, exitCode: 126 }, "hangs"], sidecarExits: [0] });
+    const command = await container.exec(["sh", "-c", "sleep 100"]);
+    const started = Date.now();
+    await command.kill();
+    expect(Date.now() - started, "the sidecar waited for its 1.5 s delay").toBeLessThan(1_200);
+    expect(events).toContain("created sidecar-1");
+    await container.remove();
   });
 
   it("when nothing can kill the tree, kill() rejects by its deadline instead of waiting forever", async () => {

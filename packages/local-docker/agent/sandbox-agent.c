@@ -213,6 +213,31 @@ static struct command *find(uint32_t id) {
   return NULL;
 }
 
+/*
+ * The markers of the last commands that ended ('X' sent), so that a kill the
+ * host sent before it read that 'X' (a timeout racing the command's end) still
+ * kills what the command left running, instead of answering "nothing to kill".
+ */
+#define ENDED_KEPT 64
+static struct {
+  uint32_t id;
+  char *marker;
+} ended[ENDED_KEPT];
+static size_t ended_next;
+
+static void remember_ended(uint32_t id, char *marker) {
+  free(ended[ended_next].marker);
+  ended[ended_next].id = id;
+  ended[ended_next].marker = marker;
+  ended_next = (ended_next + 1) % ENDED_KEPT;
+}
+
+static char *ended_marker(uint32_t id) {
+  for (size_t i = 0; i < ENDED_KEPT; i++)
+    if (ended[i].marker && ended[i].id == id) return ended[i].marker;
+  return NULL;
+}
+
 /* Whether /proc/<pid>/environ holds exactly `entry`. Zombies have an empty environ. */
 static int carries(const char *pid, const char *entry) {
   char path[320];
@@ -256,22 +281,58 @@ static void pause_ms(long ms) {
   nanosleep(&t, NULL);
 }
 
+/* How long a kill waits, at most, for its killed process group to leave the process table. */
+#define KILL_SETTLE_MS 2000
+
+static long long monotonic_ms(void);
+
+/*
+ * Waits (at most KILL_SETTLE_MS) until no process of the command's group is
+ * left in the process table. A process SIGKILLed a moment ago no longer shows
+ * its environment while it exits, yet holds its pid until it is reaped: a
+ * command started right after the kill of a fork bomb would find the pids
+ * limit still full. The shell, the agent's own child, is reaped here (the
+ * main loop then finishes the command as usual).
+ */
+static void settle_group(struct command *command) {
+  long long until = monotonic_ms() + KILL_SETTLE_MS;
+  for (;;) {
+    if (!command->reaped) {
+      int status;
+      if (waitpid(command->pid, &status, WNOHANG) == command->pid) {
+        command->reaped = 1;
+        command->reaped_at = monotonic_ms();
+        command->status = status;
+      }
+    }
+    if (kill(-command->pid, 0) < 0 && errno == ESRCH) return;
+    if (monotonic_ms() >= until) return;
+    pause_ms(5);
+  }
+}
+
 /*
  * Freezes and kills the process group, then, pass after pass, freezes every
  * process carrying the marker; once a pass finds nothing new, kills them all.
- * Returns 1 when a pass finds none left.
+ * Returns 1 when a pass finds none left (once the group has left the process
+ * table, see settle_group).
  */
 static int kill_tree(struct command *command) {
   enum { MAX_PIDS = 65536 };
   static pid_t found[MAX_PIDS];
-  if (!command->reaped) {
+  /* Once the shell was reaped, its pid (the group's id) may belong to someone else: the group is left alone. */
+  int group = !command->reaped;
+  if (group) {
     kill(-command->pid, SIGSTOP);
     kill(-command->pid, SIGKILL);
   }
   size_t frozen = 0;
   for (int pass = 0; pass < 400; pass++) {
     size_t count = scan(command->marker, found, MAX_PIDS);
-    if (count == 0) return 1;
+    if (count == 0) {
+      if (group) settle_group(command);
+      return 1;
+    }
     for (size_t i = 0; i < count; i++) kill(found[i], SIGSTOP);
     if (count == frozen) {
       for (size_t i = 0; i < count; i++) kill(found[i], SIGKILL);
@@ -433,7 +494,7 @@ static void maybe_finish(size_t index) {
   put64(payload + 12, oom_kill_count());
   put32(payload + 20, (uint32_t)c->pid);
   send_frame(c->id, 'X', payload, sizeof payload);
-  free(c->marker);
+  remember_ended(c->id, c->marker);
   commands[index] = commands[--ncommands];
 }
 
@@ -1988,7 +2049,13 @@ static void handle_frame(uint32_t id, char type, const unsigned char *payload, s
     case 'K': {
       struct command *c = find(id);
       unsigned char confirmed = 1;
-      if (c) confirmed = (unsigned char)kill_tree(c);
+      if (c) {
+        confirmed = (unsigned char)kill_tree(c);
+      } else if (ended_marker(id)) {
+        /* Ended a moment ago: what it left running still carries its marker (its group is not touched). */
+        struct command late = {.id = id, .pid = 0, .out = -1, .err = -1, .reaped = 1, .marker = ended_marker(id)};
+        confirmed = (unsigned char)kill_tree(&late);
+      }
       send_frame(id, 'k', &confirmed, 1);
       break;
     }

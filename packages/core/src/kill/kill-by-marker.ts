@@ -19,17 +19,26 @@ export const EXEC_MARKER_VARIABLE = "SANDBOX_EXEC_ID";
  * `/proc/[0-9]*\/environ` (two processes per pass, however many it kills) and
  * freezes them with `SIGSTOP`; once a pass finds no process it had not
  * already frozen, the tree cannot grow any more and all of it gets `SIGKILL`.
- * A clean pass that finds none exits 0; exits 1 when some survive 200
- * passes. A pass that cannot even start its scan (no free pid) is retried,
+ * A clean pass that finds none exits 0, once the group has also left the
+ * process table (at most ~2 s): a process SIGKILLed a moment ago no longer
+ * shows its environment while it exits, yet holds its pid until reaped, and a
+ * command started right after the kill would find a fork bomb's pids limit
+ * still full. Exits 1 when some survive 200 passes. A pass that cannot even start its scan (no free pid) is retried,
  * never taken for "none left". Needs only `sh`, `grep` (with `-z`) and `kill`
  * (busybox has them). Run it as `sh -c SCRIPT sandbox-kill MARKER_ENTRY [GROUP]`.
  */
 export const KILL_BY_MARKER_SCRIPT = [
   'marker="$1"',
-  'case "$2" in',
-  '  "" | *[!0-9]*) ;;',
-  '  *) kill -s STOP "-$2" 2>/dev/null; kill -s KILL "-$2" 2>/dev/null ;;',
+  'group="$2"',
+  'case "$group" in',
+  '  "" | *[!0-9]*) group= ;;',
+  '  *) kill -s STOP "-$group" 2>/dev/null; kill -s KILL "-$group" 2>/dev/null ;;',
   "esac",
+  "gone() {",
+  "  waited=0",
+  '  while [ -n "$group" ] && [ "$waited" -lt 100 ] && kill -0 "-$group" 2>/dev/null; do waited=$((waited + 1)); sleep 0.02 2>/dev/null; done',
+  "  exit 0",
+  "}",
   "frozen=",
   "empty=0",
   "pass=0",
@@ -46,9 +55,9 @@ export const KILL_BY_MARKER_SCRIPT = [
   "  done",
   '  if [ -z "$pids" ]; then',
   // grep says 2 when a listed process vanished before it was read: trust that only when it repeats.
-  '    case "$out" in *rc=1) exit 0 ;; esac',
+  '    case "$out" in *rc=1) gone ;; esac',
   "    empty=$((empty + 1))",
-  '    [ "$empty" -ge 3 ] && exit 0',
+  '    [ "$empty" -ge 3 ] && gone',
   "    continue",
   "  fi",
   "  empty=0",
