@@ -1,7 +1,7 @@
 import { DockerEngine, LABELS } from "@sandbox/docker-engine";
 import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engineAvailable, isCI } from "@sandbox/test-support";
 import { afterAll, describe, expect, it } from "vitest";
-import { agentBinaryPath } from "../src/agent-channel.js";
+import { AgentChannel, agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox } from "../src/index.js";
 
 // The fast command channel (commandChannel: "agent"): commands really go
@@ -87,6 +87,26 @@ describe.runIf(available && built)("local-docker command agent (skipped without 
         await second.detach();
       }
     } finally {
+      await sandbox.close();
+    }
+  });
+
+  it("a kill sent for a command that has just ended (a timeout racing its end) still kills what it left running, by its marker", async () => {
+    const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName });
+    const agent = await AgentChannel.start(engine.container(sandbox.id));
+    try {
+      expect(agent, "the agent did not start").toBeDefined();
+      const marker = `SANDBOX_EXEC_ID=late-kill-${process.pid}`;
+      // The shell ends at once; the background sleep holds no pipe of it, so the command ends at once too.
+      const run = agent!.run({ command: "sleep 321 >/dev/null 2>&1 &", cwd: "", env: {}, marker, onStdout: () => undefined, onStderr: () => undefined });
+      expect((await run.done).exitCode).toBe(0);
+      const left = async () => (await sandbox.execute("ps -o args | grep -c '^sleep 321$' || true")).output.trim();
+      expect(await left(), "the background process should still run after its command ended").toBe("1");
+      // What the host does when its timeout fired before it read the command's end.
+      expect(await run.kill(), "the kill was not confirmed").toBe(true);
+      expect(await left(), "the kill answered confirmed but left the command's background process running").toBe("0");
+    } finally {
+      await agent?.close();
       await sandbox.close();
     }
   });
