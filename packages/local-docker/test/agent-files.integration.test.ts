@@ -3,6 +3,7 @@ import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engine
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox } from "../src/index.js";
+import { archiveCalls } from "./support/archive-calls.js";
 
 // Small files are read and written by the command agent itself (no exec, no
 // archive API), with the archive path's answers: the same per-file results
@@ -68,28 +69,6 @@ async function snapshot(sandbox: LocalDockerSandbox): Promise<string> {
     `cd ${ROOT} && find . -type f | sort | while read -r f; do printf '%s %s ' "$f" "$(stat -c '%a %u:%g' "$f")"; cat "$f"; echo; done`,
   );
   return result.output;
-}
-
-/** Counts the archive API calls (put, get, stat) made while `action` runs. */
-async function archiveCalls(sandbox: LocalDockerSandbox, action: () => Promise<unknown>): Promise<number> {
-  const prototype = Object.getPrototypeOf(sandbox.container) as Record<string, (...args: unknown[]) => unknown>;
-  const names = ["putArchive", "getArchive", "infoArchive"] as const;
-  const originals = names.map((name) => prototype[name]!);
-  let calls = 0;
-  names.forEach((name, index) => {
-    prototype[name] = function (this: unknown, ...args: unknown[]) {
-      calls += 1;
-      return originals[index]!.apply(this, args);
-    };
-  });
-  try {
-    await action();
-  } finally {
-    names.forEach((name, index) => {
-      prototype[name] = originals[index]!;
-    });
-  }
-  return calls;
 }
 
 describe.runIf(available)("file transfers through the command agent (skipped without a Docker engine or a built agent)", () => {

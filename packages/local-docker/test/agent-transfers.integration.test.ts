@@ -4,6 +4,7 @@ import { OFFLINE_BUSYBOX_IMAGE as BUSYBOX_IMAGE, dockerEngineAvailable as engine
 import { afterAll, describe, expect, it } from "vitest";
 import { AGENT_PATH, AgentChannel, agentBinaryPath } from "../src/agent-channel.js";
 import { LocalDockerSandbox } from "../src/index.js";
+import { archiveCalls } from "./support/archive-calls.js";
 
 // Issue 13: a sandbox used only for file transfers gets the command agent
 // too (started in the background after its first transfer, as after a first
@@ -65,28 +66,6 @@ const LARGE_DOWNLOADS = [
   "/srv/large/fifo",
   "/srv/large/zero",
 ];
-
-/** Counts the archive API calls (put, get, stat) made while `action` runs. */
-async function archiveCalls(sandbox: LocalDockerSandbox, action: () => Promise<unknown>): Promise<number> {
-  const prototype = Object.getPrototypeOf(sandbox.container) as Record<string, (...args: unknown[]) => unknown>;
-  const names = ["putArchive", "getArchive", "infoArchive"] as const;
-  const originals = names.map((name) => prototype[name]!);
-  let calls = 0;
-  names.forEach((name, index) => {
-    prototype[name] = function (this: unknown, ...args: unknown[]) {
-      calls += 1;
-      return originals[index]!.apply(this, args);
-    };
-  });
-  try {
-    await action();
-  } finally {
-    names.forEach((name, index) => {
-      prototype[name] = originals[index]!;
-    });
-  }
-  return calls;
-}
 
 /** The sandbox's processes as the engine lists them (no exec in the sandbox, nothing started through the handle). */
 async function processes(sandbox: LocalDockerSandbox): Promise<string[]> {
