@@ -30,15 +30,44 @@ describe("DockerStreamDemuxer", () => {
       );
       demuxer.push(whole.subarray(0, cut));
       demuxer.push(whole.subarray(cut));
-      expect(seen.join("|").replace(/\|out:/g, "").length).toBeGreaterThan(0);
-      expect(seen.filter((item) => item.startsWith("err:")).join("")).toBe("err:world");
-      expect(
+      const joined = (prefix: string) =>
         seen
-          .filter((item) => item.startsWith("out:"))
+          .filter((item) => item.startsWith(prefix))
           .map((item) => item.slice(4))
-          .join(""),
-      ).toBe("hello !");
+          .join("");
+      expect(joined("err:")).toBe("world");
+      // Arrival order across the two streams: all of "hello " before any of "world", all of it before "!".
+      const order = seen.map((item) => item.slice(0, 4)).filter((kind, index, all) => index === 0 || kind !== all[index - 1]);
+      expect(order).toEqual(["out:", "err:", "out:"]);
+      expect(joined("out:")).toBe("hello !");
     }
+  });
+
+  it("hands a payload on as it arrives, without waiting for the rest of its frame, and copies nothing", () => {
+    const whole = frame(1, "abcdefgh");
+    const seen: Buffer[] = [];
+    const demuxer = new DockerStreamDemuxer(
+      (chunk) => seen.push(chunk),
+      () => undefined,
+    );
+    const first = whole.subarray(0, 11);
+    demuxer.push(first);
+    expect(seen.map(String)).toEqual(["abc"]);
+    // A view of the chunk pushed, not a copy.
+    expect(seen[0]!.buffer).toBe(first.buffer);
+    demuxer.push(whole.subarray(11));
+    expect(seen.map(String)).toEqual(["abc", "defgh"]);
+  });
+
+  it("skips empty frames and reads a header split one byte at a time", () => {
+    const whole = Buffer.concat([frame(2, ""), frame(1, "x"), frame(2, "y")]);
+    const seen: string[] = [];
+    const demuxer = new DockerStreamDemuxer(
+      (chunk) => seen.push(`out:${chunk}`),
+      (chunk) => seen.push(`err:${chunk}`),
+    );
+    for (let index = 0; index < whole.length; index += 1) demuxer.push(whole.subarray(index, index + 1));
+    expect(seen).toEqual(["out:x", "err:y"]);
   });
 
   it("keeps binary payloads byte for byte", () => {
