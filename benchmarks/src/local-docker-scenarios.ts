@@ -204,7 +204,7 @@ export async function transfers(settings: BenchSettings): Promise<ScenarioResult
     for (const [label, bytes, fullRounds] of [
       ["1 KiB", 1024, 30],
       ["1 MiB", 1024 * 1024, 10],
-      ["100 MiB", 100 * 1024 * 1024, 3],
+      ["100 MiB", 100 * 1024 * 1024, 5],
     ] as const) {
       const payload = new Uint8Array(bytes).map((_, index) => index % 251);
       let archiveBytes = bytes + 2048;

@@ -4,6 +4,7 @@ import tar from "tar-stream";
 import { ContainerFileError, type ContainerFileProblem, problemOfEngineError, problemOfText } from "./container-file-problems.js";
 import { ContainerPathResolver, type ResolvedContainerPath } from "./container-paths.js";
 import type { EngineContainer, EngineExec } from "./docker-engine.js";
+import { StreamedBuffer } from "./streamed-buffer.js";
 
 /** Bounds of one read. */
 export interface ContainerReadLimits {
@@ -147,13 +148,13 @@ async function* bodyOf(entry: Readable, close: () => void): AsyncGenerator<Buffe
 /** Reads an archived file into one buffer of its announced size. */
 async function readArchivedFile(container: EngineContainer, path: string, maxBytes: number): Promise<Uint8Array> {
   const file = await openArchivedFile(container, path, maxBytes);
-  const target = new Uint8Array(file.size);
-  let offset = 0;
-  for await (const chunk of file.body) {
-    target.set(chunk.subarray(0, Math.max(0, file.size - offset)), offset);
-    offset += chunk.byteLength;
+  const target = new StreamedBuffer(file.size);
+  try {
+    for await (const chunk of file.body) target.write(chunk);
+  } finally {
+    await target.finish();
   }
-  return target;
+  return target.content;
 }
 
 /**

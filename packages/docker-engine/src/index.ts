@@ -29,6 +29,7 @@ export {
   type ResolvedContainerPath,
 } from "./container-paths.js";
 export { DockerStreamDemuxer } from "./demux-stream.js";
+export { StreamedBuffer } from "./streamed-buffer.js";
 export {
   type ContainerSpec,
   type ContainerSummary,

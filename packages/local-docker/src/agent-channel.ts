@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { EngineContainer, EngineExec } from "@sandbox/docker-engine";
+import { type EngineContainer, type EngineExec, StreamedBuffer } from "@sandbox/docker-engine";
 import { pack } from "tar-stream";
 
 /**
@@ -282,31 +282,31 @@ export class AgentChannel {
         resolve(undefined);
         return;
       }
-      let content: Uint8Array | undefined;
-      let received = 0;
-      let ended = false;
+      let target: StreamedBuffer | undefined;
       this.#pending.set(id, {
         onStdout: noop,
         onStderr: noop,
         resolve: noop,
         reject: () => {
-          ended = true;
+          void target?.finish();
           resolve(undefined);
         },
         answered: resolve,
         streaming: {
           start: (size) => {
             // Bounded by the agent (it answers only up to maxBytes); checked again here.
-            content = size <= maxBytes ? new Uint8Array(size) : undefined;
-            if (content) touchAhead(content, () => (ended ? Number.POSITIVE_INFINITY : received));
+            if (size <= maxBytes) target = new StreamedBuffer(size);
           },
           data: (piece) => {
-            if (content && received + piece.byteLength <= content.byteLength) content.set(piece, received);
-            received += piece.byteLength;
+            target?.write(piece);
           },
           end: (complete) => {
-            ended = true;
-            resolve(complete && content && received === content.byteLength ? { content } : undefined);
+            if (!target) {
+              resolve(undefined);
+              return;
+            }
+            const whole = complete && target.received === target.content.byteLength;
+            void target.finish().then((content) => resolve(whole ? { content } : undefined));
           },
         },
       });
@@ -534,25 +534,3 @@ export class AgentChannel {
 
 function noop(): void {}
 
-/** Bytes of a streamed read's buffer touched per turn of the event loop (see {@link touchAhead}). */
-const TOUCH_SLICE_BYTES = 256 * 1024;
-
-/**
- * Touches the pages of a fresh buffer ahead of the bytes arriving, a slice
- * per turn of the event loop (after its I/O), until it met them or the end.
- * A first write to fresh memory costs a page fault per page (~0.45 s for
- * 100 MiB on a small VM); done here, while the connection has nothing to
- * deliver, instead of on the way of each chunk.
- */
-function touchAhead(buffer: Uint8Array, written: () => number): void {
-  let touched = 0;
-  const step = (): void => {
-    touched = Math.max(touched, written() + TOUCH_SLICE_BYTES);
-    if (touched >= buffer.byteLength) return;
-    const end = Math.min(buffer.byteLength, touched + TOUCH_SLICE_BYTES);
-    buffer.fill(0, touched, end);
-    touched = end;
-    setImmediate(step);
-  };
-  setImmediate(step);
-}
