@@ -10,7 +10,7 @@ export interface ContainerFileWrite {
   problem: ContainerFileProblem | null;
 }
 
-/** Mode of a new file (owned by root); an existing file keeps its own mode and owner, as a shell redirection would. */
+/** Mode of a new file; an existing file keeps its own mode and owner, as a shell redirection would. */
 const NEW_FILE_MODE = 0o644;
 
 /** Prints "<uid> <gid>" per path argument, in order ("-" where it cannot). */
@@ -22,12 +22,25 @@ const SANDBOX_WRITE_TIMEOUT_MS = 60_000;
 /** Writes stdin to "$1", creating its missing parent directories, as `mkdir -p` and a redirection do. */
 const SANDBOX_WRITE_SCRIPT = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"';
 
+/** Options of {@link writeContainerFiles}. */
+export interface ContainerWriteOptions extends ContainerPathOptions {
+  /**
+   * Owner of a file the archive creates (an existing file keeps its own):
+   * the ids the container's processes run as, so that a file uploaded to a
+   * sandbox running as another user is that user's, as one it wrote would
+   * be. Default root (0:0). Files written by a process in the sandbox
+   * (pseudo-filesystems, bind mounts) are created by the container's user
+   * anyway; missing parent directories the archive creates are root's.
+   */
+  newFileOwner?: { uid: number; gid: number };
+}
+
 interface PlannedWrite {
   index: number;
   /** Where the content goes: the resolved path (archive), or the normalized path as asked (in the sandbox, where the kernel resolves it). */
   target: string;
   mode: number;
-  /** Owner to give the file: an existing file's own (0:0 for a new one, or when it could not be read). */
+  /** Owner to give the file: an existing file's own; for a new one (or when it could not be read) `newFileOwner` (default root). */
   uid: number;
   gid: number;
 }
@@ -130,8 +143,9 @@ export async function writeThroughSandbox(container: EngineContainer, path: stri
 export async function writeContainerFiles(
   container: EngineContainer,
   files: Array<[string, Uint8Array]>,
-  options: ContainerPathOptions = {},
+  options: ContainerWriteOptions = {},
 ): Promise<ContainerFileWrite[]> {
+  const { uid: newUid, gid: newGid } = options.newFileOwner ?? { uid: 0, gid: 0 };
   const results: ContainerFileWrite[] = files.map(([path]) => ({ path, problem: null }));
   const resolver = new ContainerPathResolver(container, options);
   const resolved = await Promise.all(files.map(([path]) => resolver.resolve(path)));
@@ -143,7 +157,7 @@ export async function writeContainerFiles(
     else if (where.stat?.kind === "directory") results[index]!.problem = "is_directory";
     // A FIFO would block the writer, a device would take the content somewhere else: neither is replaced.
     else if (where.stat !== null && where.stat.kind !== "file") results[index]!.problem = "not_regular";
-    else archived.push({ index, target: where.resolved, mode: where.stat ? where.stat.permissions : NEW_FILE_MODE, uid: 0, gid: 0 });
+    else archived.push({ index, target: where.resolved, mode: where.stat ? where.stat.permissions : NEW_FILE_MODE, uid: newUid, gid: newGid });
   });
   // The archive replaces a file with its entry's owner and mode: an existing file's own are carried over.
   const replaced = archived.filter((write) => resolved[write.index]!.stat !== null);

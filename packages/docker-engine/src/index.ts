@@ -16,7 +16,7 @@ export {
   readPlanOf,
   readThroughSandbox,
 } from "./container-file-reads.js";
-export { type ContainerFileWrite, writeContainerFiles, writeThroughSandbox } from "./container-file-writes.js";
+export { type ContainerFileWrite, type ContainerWriteOptions, writeContainerFiles, writeThroughSandbox } from "./container-file-writes.js";
 export {
   BIND_MOUNTED_FILES,
   type ContainerPathKind,

@@ -248,6 +248,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #agentWanted: boolean;
   /** Which `find` the image has (whether it knows `-printf`), once asked. */
   #find: Promise<"gnu" | "busybox" | undefined> | undefined;
+  /** See {@link newFileOwner}. */
+  #newFileOwner: Promise<{ uid: number; gid: number } | undefined> | undefined;
   /** The tools the file tools' commands run here (see `TOOLS_COMMAND`), once asked. */
   #tools: Promise<SandboxTools | undefined> | undefined;
 
@@ -511,17 +513,12 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
           (directory) => added.has(directory) && !mountPaths.some((mount) => directory === mount || directory.startsWith(`${mount.replace(/\/+$/, "")}/`)),
         );
       if (created.length === 0) return;
-      // The ids the user's processes get (a name, or a uid with or without a group).
-      let ids = "";
-      const asUser = await container.exec(["sh", "-c", 'echo "$(id -u) $(id -g)"'], { onStdout: (chunk) => (ids += chunk.toString("utf8")) });
-      const { exitCode } = await asUser.done;
-      const match = /^(\d+) (\d+)$/.exec(ids.trim());
-      if (exitCode !== 0 || !match) throw new Error(`could not read the user's ids (got ${JSON.stringify(ids.trim())})`);
+      const { uid, gid } = await this.userIds();
       // The engine applies a directory entry's owner to an existing directory (a root exec has no capabilities under a non-root user).
       const pack = tar.pack();
       for (const directory of created) {
         const mode = ((await container.stat(directory))?.mode ?? 0o755) & 0o777;
-        pack.entry({ name: directory.slice(1), type: "directory", mode, uid: Number(match[1]), gid: Number(match[2]) });
+        pack.entry({ name: directory.slice(1), type: "directory", mode, uid, gid });
       }
       pack.finalize();
       await container.putArchive(pack as unknown as NodeJS.ReadableStream, "/");
@@ -533,6 +530,34 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         details: { option: "workdir" },
       });
     }
+  }
+
+  /** The ids the container's processes get (its user: a name, or a uid with or without a group). */
+  private async userIds(): Promise<{ uid: number; gid: number }> {
+    let ids = "";
+    const asUser = await this.#container!.exec(["sh", "-c", 'echo "$(id -u) $(id -g)"'], { onStdout: (chunk) => (ids += chunk.toString("utf8")) });
+    const { exitCode } = await asUser.done;
+    const match = /^(\d+) (\d+)$/.exec(ids.trim());
+    if (exitCode !== 0 || !match) throw new Error(`could not read the user's ids (got ${JSON.stringify(ids.trim())})`);
+    return { uid: Number(match[1]), gid: Number(match[2]) };
+  }
+
+  /**
+   * Owner of a file the archive API creates: the sandbox's user, as for a
+   * file the agent or a command creates (undefined: root). Read once, from
+   * the container (a handle from `fromId` has no options to go by).
+   */
+  private newFileOwner(): Promise<{ uid: number; gid: number } | undefined> {
+    this.#newFileOwner ??= (async () => {
+      const user = (await this.#container!.inspect()).Config.User ?? "";
+      if (user === "" || /^(0|root)(:(0|root))?$/.test(user)) return undefined;
+      return this.userIds();
+    })().catch(() => {
+      // Unknown (the engine did not answer): root, as before; asked again next time.
+      this.#newFileOwner = undefined;
+      return undefined;
+    });
+    return this.#newFileOwner;
   }
 
   protected async runCommand(request: CommandRequest): Promise<CommandOutcome> {
@@ -782,7 +807,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     if (rest.length > 0) {
       let written: FileUploadResponse[];
       try {
-        written = (await writeContainerFiles(this.#container!, rest)).map(({ path, problem }) => ({
+        written = (await writeContainerFiles(this.#container!, rest, { newFileOwner: await this.newFileOwner() })).map(({ path, problem }) => ({
           path,
           error: problem === null ? null : fileOperationCodeOf(problem, "write"),
         }));

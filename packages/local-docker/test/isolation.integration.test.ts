@@ -184,6 +184,28 @@ describe.runIf(available)("secure defaults: user and runtime (skipped when no Do
     expect((await sandbox.uploadFiles([["/srv-made/for/work/uploaded.txt", new TextEncoder().encode("x")]]))[0]?.error).toBeNull();
   });
 
+  it('user: "1000:1000": a file an upload creates is the user\'s on every path (agent, archive API for a large file, exec channel), and the user can write to it', async () => {
+    const small = new TextEncoder().encode("small");
+    const large = new Uint8Array(2 * 1024 * 1024 + 1).fill(7);
+    const ownersAfterUpload = async (sandbox: LocalDockerSandbox) => {
+      const results = await sandbox.uploadFiles([
+        ["/tmp/up/small.txt", small],
+        ["/tmp/up/large.bin", large],
+      ]);
+      expect(results.map((result) => result.error)).toEqual([null, null]);
+      return (await sandbox.execute("stat -c '%n %u:%g' /tmp/up/small.txt /tmp/up/large.bin; echo more >> /tmp/up/large.bin && echo appended")).output;
+    };
+    const expected = "/tmp/up/small.txt 1000:1000\n/tmp/up/large.bin 1000:1000\nappended\n";
+    const throughAgent = await create({ user: "1000:1000" });
+    await throughAgent.execute("true"); // the agent is up: small files go through it, the large one through the archive API
+    expect(await ownersAfterUpload(throughAgent)).toBe(expected);
+    expect(await ownersAfterUpload(await create({ user: "1000:1000", commandChannel: "exec" }))).toBe(expected);
+    // A root sandbox's new files stay root's.
+    const asRoot = await create({ commandChannel: "exec" });
+    await asRoot.uploadFiles([["/tmp/root.txt", small]]);
+    expect((await asRoot.execute("stat -c '%u:%g' /tmp/root.txt")).output).toBe("0:0\n");
+  });
+
   it('user: "1000:1000" with a workdir the image has (/tmp) or a volume mount point: their owners are left as they are', async () => {
     const volume = `isolation-workdir-${process.pid}`;
     try {
