@@ -12,8 +12,8 @@ const appName = `mid-command-${process.pid}`;
 const docker = new Docker();
 const opened: LocalDockerSandbox[] = [];
 
-async function create(): Promise<LocalDockerSandbox> {
-  const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, timeoutMs: 120_000 });
+async function create(options: { commandChannel?: "exec" } = {}): Promise<LocalDockerSandbox> {
+  const sandbox = await LocalDockerSandbox.create({ imageName: BUSYBOX_IMAGE, appName, timeoutMs: 120_000, ...options });
   opened.push(sandbox);
   return sandbox;
 }
@@ -49,6 +49,26 @@ describe.runIf(available)("local-docker: the container struck from outside mid-c
       expect(await sandbox.isAlive()).toBe(false);
     });
   }
+
+  it("killed as a command starts (docker exec channel): SANDBOX_NOT_FOUND, not the runtime's exit 126 as the command's result", { timeout: 90_000 }, async () => {
+    // The engine still lists the container as running while it goes, so the exec is created and its
+    // start fails in the runtime ("OCI runtime exec failed: ... cannot exec in a stopped container",
+    // exit 126). Before the fix every one of 10 tries of this race answered that as the command's result.
+    const outcomes: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      const sandbox = await create({ commandChannel: "exec" });
+      await sandbox.execute("true");
+      const kill = docker.getContainer(sandbox.id).kill();
+      const outcome = await sandbox.execute("echo ran").then(
+        (result) => `exit ${result.exitCode}: ${result.output.trim()}`,
+        (error: { code?: string }) => String(error.code),
+      );
+      await kill.catch(() => undefined);
+      outcomes.push(outcome);
+    }
+    // The command either ran whole before the kill or the call says the sandbox is gone.
+    for (const outcome of outcomes) expect(["exit 0: ran", "SANDBOX_NOT_FOUND"]).toContain(outcome);
+  });
 
   it("paused mid-command: the timeout still fires (COMMAND_TIMEOUT within its bound); after unpause the sandbox works", { timeout: 90_000 }, async () => {
     const sandbox = await create();
