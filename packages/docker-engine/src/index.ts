@@ -29,7 +29,6 @@ export {
   type ResolvedContainerPath,
 } from "./container-paths.js";
 export { DockerStreamDemuxer } from "./demux-stream.js";
-export { StreamedBuffer } from "./streamed-buffer.js";
 export {
   type ContainerSpec,
   type ContainerSummary,
@@ -59,4 +58,5 @@ export {
   SANDBOX_NETWORKS,
   type SandboxNetworkKind,
 } from "./sandbox-networks.js";
+export { StreamedBuffer } from "./streamed-buffer.js";
 export { type EngineTerminal, type EngineTerminalOptions, execTerminal } from "./terminal-exec.js";

@@ -56,11 +56,12 @@ export class StreamedBuffer {
   /** Stops the prefaulting; resolves, with the buffer, once no other thread writes to it and every piece is in it. */
   finish(): Promise<Uint8Array> {
     this.#stopped = true;
-    this.#finished ??= this.#prefaulting.size > 0
-      ? new Promise((resolve) => {
-          this.#idle = () => resolve(this.content);
-        })
-      : Promise.resolve(this.content);
+    this.#finished ??=
+      this.#prefaulting.size > 0
+        ? new Promise((resolve) => {
+            this.#idle = () => resolve(this.content);
+          })
+        : Promise.resolve(this.content);
     return this.#finished;
   }
 

@@ -533,4 +533,3 @@ export class AgentChannel {
 }
 
 function noop(): void {}
-

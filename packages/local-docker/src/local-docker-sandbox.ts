@@ -739,7 +739,9 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       // 126 before the shell printed its first line: the runtime could not start it ("OCI runtime exec
       // failed: ... setns ..."), which is what an exec into a container that is going away gets.
       if (exitCode === 126 && stderr.processGroup === undefined && (await this.endedAfterKill())) {
-        throw this.error("SANDBOX_NOT_FOUND", { message: "the sandbox stopped as the command started (killed or removed from outside, or its lifetime ended)" });
+        throw this.error("SANDBOX_NOT_FOUND", {
+          message: "the sandbox stopped as the command started (killed or removed from outside, or its lifetime ended)",
+        });
       }
       return { exitCode };
     } catch (error) {

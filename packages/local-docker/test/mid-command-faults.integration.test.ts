@@ -50,7 +50,9 @@ describe.runIf(available)("local-docker: the container struck from outside mid-c
     });
   }
 
-  it("killed as a command starts (docker exec channel): SANDBOX_NOT_FOUND, not the runtime's exit 126 as the command's result", { timeout: 90_000 }, async () => {
+  it("killed as a command starts (docker exec channel): SANDBOX_NOT_FOUND, not the runtime's exit 126 as the command's result", {
+    timeout: 90_000,
+  }, async () => {
     // The engine still lists the container as running while it goes, so the exec is created and its
     // start fails in the runtime ("OCI runtime exec failed: ... cannot exec in a stopped container",
     // exit 126). Before the fix every one of 10 tries of this race answered that as the command's result.
