@@ -501,6 +501,10 @@ export class EngineContainer {
       const status = statusOf(error);
       if (status === 404) throw new EngineError("not-found", `container ${this.id} not found`, { cause: error, statusCode: 404 });
       if (status === 409) throw new EngineError("not-found", `container ${this.id} is not running: ${engineMessage(error)}`, { cause: error, statusCode: 409 });
+      // A container that stops between the exec's create and start: the engine answers 500 "container not running".
+      if (status === 500 && /container not running|is not running/i.test(engineMessage(error))) {
+        throw new EngineError("not-found", `container ${this.id} is not running: ${engineMessage(error)}`, { cause: error, statusCode: 500 });
+      }
       if (engineUnreachable(error)) {
         throw new EngineError(
           "engine-unavailable",

@@ -93,6 +93,14 @@ function fillGaps<T>(answers: Array<T | undefined>, rest: T[]): void {
 /** How long a command's 137 waits to see whether the whole sandbox went (see `endedAfterKill`). */
 const KILL_SETTLE_MS = 500;
 
+/**
+ * How long a command that could not start waits to see whether the sandbox
+ * went (see `endedAfterKill`): longer than after a 137, since a live
+ * container's exec almost never fails to start, while a loaded engine takes
+ * seconds to report a killed container stopped.
+ */
+const START_FAILURE_SETTLE_MS = 3_000;
+
 /** See {@link LocalDockerSandbox.tools}. */
 interface SandboxTools {
   grep: GrepKind | undefined;
@@ -653,8 +661,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
    * command's 137 can arrive before either; and a SIGKILL or OOM kill inside a live sandbox logs
    * no container event at all, so "no event" would only be known after the same wait.
    */
-  private async endedAfterKill(agent?: AgentChannel): Promise<boolean> {
-    const deadline = Date.now() + KILL_SETTLE_MS;
+  private async endedAfterKill(agent?: AgentChannel, settleMs = KILL_SETTLE_MS): Promise<boolean> {
+    const deadline = Date.now() + settleMs;
     for (;;) {
       if (agent?.alive === false || !(await this.#container!.isRunning().catch(() => true))) return true;
       if (Date.now() >= deadline) return false;
@@ -708,7 +716,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
         onStderr: stderr.push,
       });
     } catch (error) {
-      throw this.commandError(error);
+      throw await this.commandErrorAtStart(error);
     }
     const onAbort = () => void exec.kill({ processGroup: stderr.processGroup }).catch(() => undefined);
     if (request.signal.aborted) onAbort();
@@ -738,7 +746,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       if (exitCode === 126 && stderr.cwdProblem !== undefined) return { exitCode, cwdProblem: stderr.cwdProblem };
       // 126 before the shell printed its first line: the runtime could not start it ("OCI runtime exec
       // failed: ... setns ..."), which is what an exec into a container that is going away gets.
-      if (exitCode === 126 && stderr.processGroup === undefined && (await this.endedAfterKill())) {
+      if (exitCode === 126 && stderr.processGroup === undefined && (await this.endedAfterKill(undefined, START_FAILURE_SETTLE_MS))) {
         throw this.error("SANDBOX_NOT_FOUND", {
           message: "the sandbox stopped as the command started (killed or removed from outside, or its lifetime ended)",
         });
@@ -746,10 +754,25 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       return { exitCode };
     } catch (error) {
       if (SandboxError.isInstance(error)) throw error;
-      throw this.commandError(error);
+      throw await this.commandErrorAtStart(error);
     } finally {
       request.signal.removeEventListener("abort", onAbort);
     }
+  }
+
+  /**
+   * {@link commandError} for a command that failed to start or to report its
+   * end: the engine answers an exec into a container that is going away in
+   * several ways (409, a 500 from the runtime, a stream cut), and every one
+   * of them is the sandbox's end when the container stops just after.
+   */
+  private async commandErrorAtStart(error: unknown): Promise<SandboxError> {
+    const mapped = this.commandError(error);
+    if (mapped.code !== "COMMAND_FAILED" || !(await this.endedAfterKill(undefined, START_FAILURE_SETTLE_MS))) return mapped;
+    return this.error("SANDBOX_NOT_FOUND", {
+      message: "the sandbox stopped as the command started (killed or removed from outside, or its lifetime ended)",
+      cause: error,
+    });
   }
 
   /** A gone container means the sandbox ended (closed elsewhere or expired). */
