@@ -1,10 +1,9 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { ModalClient } from "modal";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CLIENT_IDLE_MS, sharedModalClients } from "../src/client-pool.js";
 import { ModalSandbox, ModalSandboxError } from "../src/index.js";
 import { dockerAvailable, EMULATOR_TOKEN_ID, EMULATOR_TOKEN_SECRET, useEmulatorSession } from "./support/emulator.js";
+import { runSupportScript } from "./support/run-child.js";
 
 /*
  * One ModalClient per set of credentials, shared by the handles built with
@@ -140,26 +139,8 @@ describe.runIf(withDocker)("a ModalClient shared per credentials (needs a Docker
   });
 
   it("a process that created and closed a sandbox exits by itself at once, before the idle time", { timeout: 90_000 }, async () => {
-    const script = fileURLToPath(new URL("./support/create-and-close.ts", import.meta.url));
-    const child = spawn(process.execPath, ["--import", "tsx", script, app("child")], {
-      cwd: fileURLToPath(new URL("..", import.meta.url)),
-      env: { ...process.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exit = await new Promise<{ code: number | "hung"; atMs: number }>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        resolve({ code: "hung", atMs: Date.now() });
-      }, 60_000);
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, atMs: Date.now() });
-      });
-    });
+    const exit = await runSupportScript(new URL("./support/create-and-close.ts", import.meta.url), [app("child")]);
+    const { stdout, stderr } = exit;
     expect(exit.code, `the process did not exit on its own after close(); stderr:\n${stderr}`).toBe(0);
     const closedAt = Number(/^ok closed-at (\d+)$/m.exec(stdout)?.[1]);
     expect(closedAt, `stdout: ${stdout}`).toBeGreaterThan(0);

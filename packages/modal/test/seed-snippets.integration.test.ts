@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ModalClient } from "modal";
@@ -17,6 +16,7 @@ import { run as standalone } from "./seed-snippets/standalone.snippet.js";
 import { run as volumesAndSecrets } from "./seed-snippets/volumes-and-secrets.snippet.js";
 import { dockerAvailable, useEmulatorSession } from "./support/emulator.js";
 import { observedToolResults, PI_COMMAND } from "./support/pi-chat-model.js";
+import { runSupportScript } from "./support/run-child.js";
 
 /*
  * Every snippet of the documented API page (test/seed-snippets/seed-page.txt,
@@ -155,26 +155,7 @@ describe.runIf(withDocker)("the seed page's snippets run against @sandbox/modal-
   });
 
   it("Standalone usage in its own process: after close() the process exits by itself (the client is released)", { timeout: 90_000 }, async () => {
-    const script = fileURLToPath(new URL("./support/run-standalone-snippet.ts", import.meta.url));
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
-      cwd: fileURLToPath(new URL("..", import.meta.url)),
-      env: { ...process.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exit = await new Promise<number | "hung">((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        resolve("hung");
-      }, 60_000);
-      child.on("exit", (code) => {
-        clearTimeout(timer);
-        resolve(code ?? -1);
-      });
-    });
+    const { code: exit, stdout, stderr } = await runSupportScript(new URL("./support/run-standalone-snippet.ts", import.meta.url));
     expect(exit, `the snippet's process did not exit on its own after close(); stderr:\n${stderr}`).toBe(0);
     expect(stdout).toMatch(/^Python 3\.\d+\.\d+/);
   });
