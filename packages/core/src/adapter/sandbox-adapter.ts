@@ -13,7 +13,7 @@ import { CommandOutput } from "../output/command-output.js";
 import { type ResolvedSandboxClaim, SANDBOX_CLAIM_KEYS, type SandboxClaim } from "../pool/sandbox-claim.js";
 import { listScriptProcesses, openScriptProcess, type ScriptProcesses, startScriptProcess } from "../processes/process-handles.js";
 import { assertExecuteArguments, assertExecuteOptionsObject, assertPositiveInteger, assertSpawnArguments, assertTimeoutMs } from "./command-arguments.js";
-import { cwdProblemMessage } from "./command-cwd.js";
+import { type CwdProblem, cwdProblemMessage } from "./command-cwd.js";
 import { CommandDeadline } from "./command-deadline.js";
 import type { CommandOutcome, CommandRequest } from "./command-request.js";
 import { commandTimeoutErrorOptions } from "./command-timeout-error.js";
@@ -40,6 +40,9 @@ export interface SandboxAdapterSettings {
 }
 
 const EMPTY_ENV: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** Bound of the command that checks a terminal's cwd before it starts (see `assertTerminalCwd`). */
+const TERMINAL_CWD_CHECK_MS = 30_000;
 
 /**
  * The base class adapters extend. It implements the contract once (lifecycle
@@ -600,10 +603,31 @@ export abstract class SandboxAdapter<Options extends SandboxOptions = SandboxOpt
     this.assertReady();
     this.validated(() => assertSpawnArguments(command, options, this.provider));
     if (options.pty !== undefined) this.assertTerminalSize(options.pty, "pty");
+    if (options.pty !== undefined && options.cwd !== undefined) await this.assertTerminalCwd(options.cwd);
     return this.guardProcessCall(
       () => this.startProcess({ command, cwd: options.cwd, env: options.env ?? EMPTY_ENV, timeoutMs: options.timeoutMs, pty: options.pty }),
       "could not start process",
     );
+  }
+
+  /**
+   * A terminal's cwd is checked by a command first, as `execute` would enter
+   * it: a terminal merges stderr into what it shows, so the prefix that
+   * names a bad cwd for other processes cannot be read apart there, and a
+   * bad one must still reject before anything starts, on every adapter.
+   */
+  private async assertTerminalCwd(cwd: string): Promise<void> {
+    try {
+      await this.execute("true", { cwd, timeoutMs: TERMINAL_CWD_CHECK_MS });
+    } catch (error) {
+      if (!SandboxError.isInstance(error) || error.code !== "INVALID_ARGUMENT") throw error;
+      const problem = (error.details as { reason?: CwdProblem } | undefined)?.reason;
+      if (problem === undefined) throw error;
+      throw this.error("INVALID_ARGUMENT", {
+        message: cwdProblemMessage(cwd, problem, "nothing was started"),
+        details: { option: "cwd", cwd, reason: problem },
+      });
+    }
   }
 
   /** See {@link SandboxBackend.listProcesses}. */

@@ -386,6 +386,36 @@ export function processesConformance<S extends SandboxBackend>(target: Conforman
         expect(seen).toContain("40 120");
         expect((await process.wait()).exitCode).toBe(0);
       });
+
+      const badCwd = context.gated(
+        "a terminal in a cwd that cannot be entered rejects with INVALID_ARGUMENT naming it, as without one, and starts nothing",
+        "pty",
+      );
+      it.skipIf(badCwd.skip)(badCwd.title, { timeout: budget(30_000) }, async () => {
+        const sandbox = await shared();
+        const marker = `${context.scratch}/terminal-in-a-bad-cwd-${Date.now()}`;
+        const aFile = `${context.scratch}/terminal-cwd-file-${Date.now()}`;
+        expect((await sandbox.execute(`mkdir -p ${shellQuote(context.scratch)} && touch ${shellQuote(aFile)}`)).exitCode).toBe(0);
+        for (const [cwd, reason] of [
+          [`/nonexistent-conformance-cwd-${Date.now()}`, "not_found"],
+          [aFile, "not_a_directory"],
+        ] as const) {
+          const error = await expectSandboxError(
+            () => sandbox.spawn(`touch ${shellQuote(marker)}`, { cwd, pty: { cols: 80, rows: 24 } }),
+            "INVALID_ARGUMENT",
+            provider,
+            `spawn with a pty in the cwd ${cwd}`,
+          );
+          expect(error.message, "the error must name the cwd").toContain(JSON.stringify(cwd));
+          expect(error.details).toMatchObject({ option: "cwd", cwd, reason });
+        }
+        await delay(500);
+        expect((await sandbox.execute(`test -e ${shellQuote(marker)} && echo ran || echo nothing`)).output.trim(), "nothing may start").toBe("nothing");
+        // A cwd that can be entered still gets its terminal.
+        const process = await sandbox.spawn("pwd", { cwd: "/tmp", pty: { cols: 80, rows: 24 } });
+        expect((await process.stdout.readText()).trim()).toBe("/tmp");
+        expect((await process.wait()).exitCode).toBe(0);
+      });
     });
 
     describe("ports", () => {

@@ -21,7 +21,8 @@ export interface SpawnOptions {
   /**
    * Absolute working directory. Default: the sandbox workdir. One that
    * cannot be entered rejects with `INVALID_ARGUMENT` naming it, as
-   * `execute` does, and nothing starts (without `pty`).
+   * `execute` does, and nothing starts (with `pty` too: there it is checked
+   * by a command before the terminal starts).
    */
   cwd?: string;
   /** Extra environment variables (names: `[A-Za-z_][A-Za-z0-9_]*`). */
