@@ -13,6 +13,9 @@ export interface ContainerFileWrite {
 /** Mode of a new file; an existing file keeps its own mode and owner, as a shell redirection would. */
 const NEW_FILE_MODE = 0o644;
 
+/** Mode of a missing parent directory an upload creates (as `mkdir -p` under the usual umask). */
+const NEW_DIRECTORY_MODE = 0o755;
+
 /** Prints "<uid> <gid>" per path argument, in order ("-" where it cannot). */
 const OWNERS_SCRIPT = 'for p; do stat -c "%u %g" -- "$p" 2>/dev/null || echo -; done';
 
@@ -28,9 +31,10 @@ export interface ContainerWriteOptions extends ContainerPathOptions {
    * Owner of a file the archive creates (an existing file keeps its own):
    * the ids the container's processes run as, so that a file uploaded to a
    * sandbox running as another user is that user's, as one it wrote would
-   * be. Default root (0:0). Files written by a process in the sandbox
+   * be; the missing parent directories the archive creates too (mode 0755).
+   * Default root (0:0). Files written by a process in the sandbox
    * (pseudo-filesystems, bind mounts) are created by the container's user
-   * anyway; missing parent directories the archive creates are root's.
+   * anyway.
    */
   newFileOwner?: { uid: number; gid: number };
 }
@@ -43,6 +47,8 @@ interface PlannedWrite {
   /** Owner to give the file: an existing file's own; for a new one (or when it could not be read) `newFileOwner` (default root). */
   uid: number;
   gid: number;
+  /** Missing parent directories to create with the new file's owner (only when `newFileOwner` is given). */
+  parents: string[];
 }
 
 /**
@@ -72,10 +78,16 @@ async function ownersOf(container: EngineContainer, paths: string[]): Promise<Ar
 
 async function putArchive(
   container: EngineContainer,
-  files: Array<{ target: string; mode: number; uid: number; gid: number; content: Uint8Array }>,
+  files: Array<{ target: string; mode: number; uid: number; gid: number; content: Uint8Array; parents: string[] }>,
 ): Promise<void> {
   const pack = tar.pack();
   const now = new Date();
+  // Missing parents with an owner (see `newFileOwner`) first, each once; without one the engine makes them root's.
+  const parents = new Map<string, { uid: number; gid: number }>();
+  for (const { parents: missing, uid, gid } of files) for (const directory of missing) if (!parents.has(directory)) parents.set(directory, { uid, gid });
+  for (const [directory, { uid, gid }] of [...parents].sort(([a], [b]) => a.split("/").length - b.split("/").length)) {
+    pack.entry({ name: directory.replace(/^\/+/, ""), type: "directory", mode: NEW_DIRECTORY_MODE, mtime: now, uid, gid });
+  }
   for (const { target, mode, uid, gid, content } of files) {
     // One buffer view per entry; tar-stream writes it without copying it whole.
     pack.entry({ name: target.replace(/^\/+/, ""), mode, mtime: now, uid, gid }, Buffer.from(content.buffer, content.byteOffset, content.byteLength));
@@ -153,11 +165,15 @@ export async function writeContainerFiles(
   const inSandbox: PlannedWrite[] = [];
   resolved.forEach((where, index) => {
     if (where.problem) results[index]!.problem = where.problem;
-    else if (where.pseudo || isWrittenInSandbox(where.resolved)) inSandbox.push({ index, target: where.path, mode: NEW_FILE_MODE, uid: 0, gid: 0 });
+    else if (where.pseudo || isWrittenInSandbox(where.resolved))
+      inSandbox.push({ index, target: where.path, mode: NEW_FILE_MODE, uid: 0, gid: 0, parents: [] });
     else if (where.stat?.kind === "directory") results[index]!.problem = "is_directory";
     // A FIFO would block the writer, a device would take the content somewhere else: neither is replaced.
     else if (where.stat !== null && where.stat.kind !== "file") results[index]!.problem = "not_regular";
-    else archived.push({ index, target: where.resolved, mode: where.stat ? where.stat.permissions : NEW_FILE_MODE, uid: newUid, gid: newGid });
+    else {
+      const parents = options.newFileOwner && !where.stat ? (where.missingParents ?? []) : [];
+      archived.push({ index, target: where.resolved, mode: where.stat ? where.stat.permissions : NEW_FILE_MODE, uid: newUid, gid: newGid, parents });
+    }
   });
   // The archive replaces a file with its entry's owner and mode: an existing file's own are carried over.
   const replaced = archived.filter((write) => resolved[write.index]!.stat !== null);
@@ -172,7 +188,14 @@ export async function writeContainerFiles(
     });
   }
   let written = false;
-  const content = (write: PlannedWrite) => ({ target: write.target, mode: write.mode, uid: write.uid, gid: write.gid, content: files[write.index]![1] });
+  const content = (write: PlannedWrite) => ({
+    target: write.target,
+    mode: write.mode,
+    uid: write.uid,
+    gid: write.gid,
+    content: files[write.index]![1],
+    parents: write.parents,
+  });
   if (archived.length > 0) {
     try {
       await putArchive(container, archived.map(content));

@@ -97,6 +97,12 @@ export interface ResolvedContainerPath {
   /** Stat of `resolved` (a symlink at the end is followed); null when nothing is there. */
   stat: ContainerPathStat | null;
   /**
+   * When `stat` is null: the directories above `resolved` that do not exist
+   * either (shallowest first), which a write would create. Empty or absent
+   * otherwise.
+   */
+  missingParents?: string[];
+  /**
    * Why the path cannot lead anywhere: a component that is not a directory,
    * a symlink loop, a parent reached through a symlink whose target does not
    * exist (`not_found`). `stat` is then null.
@@ -166,7 +172,8 @@ export class ContainerPathResolver {
           if ("problem" in target) return failed(target.problem, resolved);
           if (target.stat === null) return failed("not_found", resolved);
         }
-        return { path: normalized, resolved, pseudo: false, stat: null };
+        const missingParents = parts.slice(index, -1).map((_, depth) => posix.join(resolvedPrefix || "/", ...parts.slice(index, index + depth + 1)));
+        return { path: normalized, resolved, pseudo: false, stat: null, missingParents };
       }
       if (stat.kind === "symlink") {
         deepestLink = index;

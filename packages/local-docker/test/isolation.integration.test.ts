@@ -184,26 +184,35 @@ describe.runIf(available)("secure defaults: user and runtime (skipped when no Do
     expect((await sandbox.uploadFiles([["/srv-made/for/work/uploaded.txt", new TextEncoder().encode("x")]]))[0]?.error).toBeNull();
   });
 
-  it('user: "1000:1000": a file an upload creates is the user\'s on every path (agent, archive API for a large file, exec channel), and the user can write to it', async () => {
+  it('user: "1000:1000": a file an upload creates, and the directories it creates for it, are the user\'s on every path (agent, archive API for a large file, exec channel), and the user can write to them', async () => {
     const small = new TextEncoder().encode("small");
     const large = new Uint8Array(2 * 1024 * 1024 + 1).fill(7);
     const ownersAfterUpload = async (sandbox: LocalDockerSandbox) => {
       const results = await sandbox.uploadFiles([
         ["/tmp/up/small.txt", small],
-        ["/tmp/up/large.bin", large],
+        ["/tmp/up/deep/er/large.bin", large],
       ]);
       expect(results.map((result) => result.error)).toEqual([null, null]);
-      return (await sandbox.execute("stat -c '%n %u:%g' /tmp/up/small.txt /tmp/up/large.bin; echo more >> /tmp/up/large.bin && echo appended")).output;
+      const files = "/tmp/up /tmp/up/small.txt /tmp/up/deep /tmp/up/deep/er /tmp/up/deep/er/large.bin";
+      return (await sandbox.execute(`stat -c '%n %u:%g' ${files}; echo more >> /tmp/up/deep/er/large.bin && touch /tmp/up/deep/er/new && echo wrote`)).output;
     };
-    const expected = "/tmp/up/small.txt 1000:1000\n/tmp/up/large.bin 1000:1000\nappended\n";
+    const expected = [
+      "/tmp/up 1000:1000",
+      "/tmp/up/small.txt 1000:1000",
+      "/tmp/up/deep 1000:1000",
+      "/tmp/up/deep/er 1000:1000",
+      "/tmp/up/deep/er/large.bin 1000:1000",
+      "wrote",
+      "",
+    ].join("\n");
     const throughAgent = await create({ user: "1000:1000" });
     await throughAgent.execute("true"); // the agent is up: small files go through it, the large one through the archive API
     expect(await ownersAfterUpload(throughAgent)).toBe(expected);
     expect(await ownersAfterUpload(await create({ user: "1000:1000", commandChannel: "exec" }))).toBe(expected);
-    // A root sandbox's new files stay root's.
+    // A root sandbox's new files and directories stay root's.
     const asRoot = await create({ commandChannel: "exec" });
-    await asRoot.uploadFiles([["/tmp/root.txt", small]]);
-    expect((await asRoot.execute("stat -c '%u:%g' /tmp/root.txt")).output).toBe("0:0\n");
+    await asRoot.uploadFiles([["/tmp/made/root.txt", small]]);
+    expect((await asRoot.execute("stat -c '%u:%g' /tmp/made /tmp/made/root.txt")).output).toBe("0:0\n0:0\n");
   });
 
   it('user: "1000:1000" with a workdir the image has (/tmp) or a volume mount point: their owners are left as they are', async () => {
