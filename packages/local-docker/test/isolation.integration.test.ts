@@ -206,7 +206,8 @@ describe.runIf(available)("secure defaults: user and runtime (skipped when no Do
       "",
     ].join("\n");
     const throughAgent = await create({ user: "1000:1000" });
-    await throughAgent.execute("true"); // the agent is up: small files go through it, the large one through the archive API
+    // The agent is up: the small file goes through it, the large one through the archive API.
+    expect(await throughAgent.commandChannelReady()).toBe("agent");
     expect(await ownersAfterUpload(throughAgent)).toBe(expected);
     expect(await ownersAfterUpload(await create({ user: "1000:1000", commandChannel: "exec" }))).toBe(expected);
     // A root sandbox's new files and directories stay root's.
