@@ -348,9 +348,7 @@ export class DockerEngine {
       if (error instanceof EngineError) throw error;
       throw classifyCreateError(error, spec);
     }
-    const created = new EngineContainer(this, container.id);
-    created.knownImage = spec.image;
-    return created;
+    return new EngineContainer(this, container.id, spec.image);
   }
 
   /** A handle on an existing container (no request is made). */
@@ -436,17 +434,17 @@ async function inspectedExists(inspect: () => Promise<unknown>, kind: EngineErro
 
 /** A container, addressed by id. */
 export class EngineContainer {
+  /**
+   * @param knownImage The image the container was created from, when the
+   * caller knows it (the handle {@link DockerEngine.createContainer} returns):
+   * a kill sidecar needs it, and an inspect of a container that a fork bomb
+   * starves can take the engine seconds to answer.
+   */
   constructor(
     private readonly engine: DockerEngine,
     readonly id: string,
+    private readonly knownImage?: string,
   ) {}
-
-  /**
-   * @internal The image the container was created from, when this handle
-   * created it: a kill sidecar needs it, and an inspect of a container that a
-   * fork bomb starves can take the engine seconds to answer.
-   */
-  knownImage: string | undefined;
 
   /** The dockerode container: an escape hatch. */
   get raw(): Docker.Container {
