@@ -76,10 +76,7 @@ async function ownersOf(container: EngineContainer, paths: string[]): Promise<Ar
   });
 }
 
-async function putArchive(
-  container: EngineContainer,
-  files: Array<{ target: string; mode: number; uid: number; gid: number; content: Uint8Array; parents: string[] }>,
-): Promise<void> {
+async function putArchive(container: EngineContainer, files: Array<PlannedWrite & { content: Uint8Array }>): Promise<void> {
   const pack = tar.pack();
   const now = new Date();
   // Missing parents with an owner (see `newFileOwner`) first, each once; without one the engine makes them root's.
@@ -188,14 +185,7 @@ export async function writeContainerFiles(
     });
   }
   let written = false;
-  const content = (write: PlannedWrite) => ({
-    target: write.target,
-    mode: write.mode,
-    uid: write.uid,
-    gid: write.gid,
-    content: files[write.index]![1],
-    parents: write.parents,
-  });
+  const content = (write: PlannedWrite) => ({ ...write, content: files[write.index]![1] });
   if (archived.length > 0) {
     try {
       await putArchive(container, archived.map(content));

@@ -66,6 +66,13 @@ describe("StreamedBuffer", () => {
     expect(short.received).toBe(1000);
   });
 
+  it("writes a small buffer's pieces as they come (no threadpool job to wait for)", async () => {
+    const target = new StreamedBuffer(1024);
+    target.write(pattern(1024));
+    expect([...target.content]).toEqual([...pattern(1024)]);
+    expect([...(await target.finish())]).toEqual([...pattern(1024)]);
+  });
+
   it("answers an empty buffer, and the same promise however often finish is called", async () => {
     const empty = new StreamedBuffer(0);
     expect((await empty.finish()).byteLength).toBe(0);

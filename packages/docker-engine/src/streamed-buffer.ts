@@ -7,6 +7,12 @@ const PREFAULT_SLICE_BYTES = 2 * 1024 * 1024;
 const PREFAULT_JOBS = 2;
 
 /**
+ * A buffer this small is written as its bytes come: its few faults cost
+ * less than a threadpool job, which its first piece would wait for.
+ */
+const PREFAULT_MIN_BYTES = PREFAULT_SLICE_BYTES;
+
+/**
  * One buffer of a known size, filled by pieces that arrive in order (a file
  * streamed from a container), whose fresh pages are faulted in off the event
  * loop.
@@ -34,12 +40,13 @@ export class StreamedBuffer {
   /** The slices threadpool threads are writing now. */
   #prefaulting = new Set<{ start: number; end: number }>();
   #waiting: Array<{ at: number; piece: Uint8Array }> = [];
-  #stopped = false;
   #idle: (() => void) | undefined;
+  /** Set by {@link finish}: from then on no slice is started. */
   #finished: Promise<Uint8Array> | undefined;
 
   constructor(size: number) {
     this.content = new Uint8Array(size);
+    if (size <= PREFAULT_MIN_BYTES) return;
     for (let job = 0; job < PREFAULT_JOBS; job += 1) this.#prefaultNext();
   }
 
@@ -55,7 +62,6 @@ export class StreamedBuffer {
 
   /** Stops the prefaulting; resolves, with the buffer, once no other thread writes to it and every piece is in it. */
   finish(): Promise<Uint8Array> {
-    this.#stopped = true;
     this.#finished ??=
       this.#prefaulting.size > 0
         ? new Promise((resolve) => {
@@ -73,7 +79,7 @@ export class StreamedBuffer {
 
   #prefaultNext(): void {
     const start = Math.max(this.#prefaultedTo, this.received);
-    if (this.#stopped || start >= this.content.byteLength) return;
+    if (this.#finished !== undefined || start >= this.content.byteLength) return;
     const slice = { start, end: Math.min(this.content.byteLength, start + PREFAULT_SLICE_BYTES) };
     this.#prefaultedTo = slice.end;
     this.#prefaulting.add(slice);

@@ -258,6 +258,8 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   #find: Promise<"gnu" | "busybox" | undefined> | undefined;
   /** See {@link newFileOwner}. */
   #newFileOwner: Promise<{ uid: number; gid: number } | undefined> | undefined;
+  /** See {@link userIds}. */
+  #userIds: Promise<{ uid: number; gid: number }> | undefined;
   /** The tools the file tools' commands run here (see `TOOLS_COMMAND`), once asked. */
   #tools: Promise<SandboxTools | undefined> | undefined;
 
@@ -540,14 +542,19 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
     }
   }
 
-  /** The ids the container's processes get (its user: a name, or a uid with or without a group). */
-  private async userIds(): Promise<{ uid: number; gid: number }> {
-    let ids = "";
-    const asUser = await this.#container!.exec(["sh", "-c", 'echo "$(id -u) $(id -g)"'], { onStdout: (chunk) => (ids += chunk.toString("utf8")) });
-    const { exitCode } = await asUser.done;
-    const match = /^(\d+) (\d+)$/.exec(ids.trim());
-    if (exitCode !== 0 || !match) throw new Error(`could not read the user's ids (got ${JSON.stringify(ids.trim())})`);
-    return { uid: Number(match[1]), gid: Number(match[2]) };
+  /** The ids the container's processes get (its user: a name, or a uid with or without a group); read once. */
+  private userIds(): Promise<{ uid: number; gid: number }> {
+    this.#userIds ??= (async () => {
+      let ids = "";
+      const asUser = await this.#container!.exec(["sh", "-c", 'echo "$(id -u) $(id -g)"'], { onStdout: (chunk) => (ids += chunk.toString("utf8")) });
+      const { exitCode } = await asUser.done;
+      const match = /^(\d+) (\d+)$/.exec(ids.trim());
+      if (exitCode !== 0 || !match) throw new Error(`could not read the user's ids (got ${JSON.stringify(ids.trim())})`);
+      return { uid: Number(match[1]), gid: Number(match[2]) };
+    })();
+    // A failure is not kept: the next call asks again.
+    this.#userIds.catch(() => (this.#userIds = undefined));
+    return this.#userIds;
   }
 
   /**
@@ -747,9 +754,7 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
       // 126 before the shell printed its first line: the runtime could not start it ("OCI runtime exec
       // failed: ... setns ..."), which is what an exec into a container that is going away gets.
       if (exitCode === 126 && stderr.processGroup === undefined && (await this.endedAfterKill(undefined, START_FAILURE_SETTLE_MS))) {
-        throw this.error("SANDBOX_NOT_FOUND", {
-          message: "the sandbox stopped as the command started (killed or removed from outside, or its lifetime ended)",
-        });
+        throw this.stoppedAtStart();
       }
       return { exitCode };
     } catch (error) {
@@ -769,9 +774,14 @@ export class LocalDockerSandbox extends SandboxAdapter<LocalDockerSandboxOptions
   private async commandErrorAtStart(error: unknown): Promise<SandboxError> {
     const mapped = this.commandError(error);
     if (mapped.code !== "COMMAND_FAILED" || !(await this.endedAfterKill(undefined, START_FAILURE_SETTLE_MS))) return mapped;
+    return this.stoppedAtStart(error);
+  }
+
+  /** A command that met the sandbox's end as it started. */
+  private stoppedAtStart(cause?: unknown): SandboxError {
     return this.error("SANDBOX_NOT_FOUND", {
       message: "the sandbox stopped as the command started (killed or removed from outside, or its lifetime ended)",
-      cause: error,
+      cause,
     });
   }
 
